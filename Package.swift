@@ -1,0 +1,99 @@
+// swift-tools-version:6.1
+//
+// SEND Provision: provision mapping and management for a multi-academy trust.
+// The layout follows ../shared/DESIGN.md §3. Modules depend only on modules below them:
+// Postgres, ProvisionModel ← ProvisionConfig, ProvisionStore ← ProvisionImport ← executables.
+//
+// `Plugins/` holds the product's importer plugins (DESIGN §4), not SwiftPM package plugins:
+// no `.plugin` targets are declared here, and each plugin's `plugin.toml` is excluded from
+// its executable target.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "send-provision",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "provisiond", targets: ["provisiond"]),
+        .executable(name: "provisionctl", targets: ["provisionctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+    ],
+    targets: [
+        // libpq through a module map; nothing but `Postgres` imports it.
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .target(name: "Postgres", dependencies: ["CLibPQ"], swiftSettings: strict),
+        .target(name: "ProvisionModel", swiftSettings: strict),
+        .target(
+            name: "ProvisionConfig",
+            dependencies: [.product(name: "TOMLKit", package: "TOMLKit")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "ProvisionStore",
+            dependencies: [
+                "Postgres", "ProvisionConfig", "ProvisionModel",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "ProvisionImport",
+            dependencies: [
+                "Postgres", "ProvisionConfig", "ProvisionModel", "ProvisionStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "provisionctl",
+            dependencies: [
+                "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "provisiond",
+            dependencies: [
+                "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Shared by every test suite: starts one real PostgreSQL per test run.
+        .target(
+            name: "ProvisionTestSupport",
+            dependencies: ["Postgres", "ProvisionStore"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "PostgresTests",
+            dependencies: ["Postgres", "ProvisionTestSupport"]
+        ),
+        .testTarget(
+            name: "ProvisionConfigTests",
+            dependencies: ["ProvisionConfig"]
+        ),
+        .testTarget(
+            name: "ProvisionStoreTests",
+            dependencies: ["ProvisionStore", "ProvisionTestSupport", "provisionctl"]
+        ),
+    ]
+)

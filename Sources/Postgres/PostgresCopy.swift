@@ -1,0 +1,96 @@
+import CLibPQ
+
+extension PostgresConnection {
+    /// Bulk-loads rows with `COPY … FROM STDIN` in text format.
+    ///
+    /// `produce` is called repeatedly and returns the next batch of rows (each row a list of
+    /// column values, `nil` for NULL), or `nil` when there are no more. Batches are encoded and
+    /// sent as they come, so a load of any size keeps memory flat. If `produce` throws, the
+    /// COPY is aborted on the server and nothing from it is kept.
+    ///
+    /// - Returns: the number of rows the server stored.
+    public func copyIn(
+        _ sql: String, produce: () async throws -> [[String?]]?
+    ) async throws -> Int {
+        let conn = try liveHandle()
+        let start = PQexec(conn, sql)
+        defer { PQclear(start) }
+        guard let start, PQresultStatus(start) == PGRES_COPY_IN else {
+            if let start { throw Self.error(from: start, connection: conn, sql: sql) }
+            throw connectionError(conn, sql: sql)
+        }
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1 << 16)
+        do {
+            while let batch = try await produce() {
+                for row in batch { CopyText.appendRow(row, to: &buffer) }
+                if buffer.count >= 1 << 16 {
+                    try sendCopyData(buffer, conn: conn, sql: sql)
+                    buffer.removeAll(keepingCapacity: true)
+                }
+            }
+            if !buffer.isEmpty { try sendCopyData(buffer, conn: conn, sql: sql) }
+        } catch {
+            _ = PQputCopyEnd(conn, "aborted by the client")
+            while let pending = PQgetResult(conn) { PQclear(pending) }
+            throw error
+        }
+        guard PQputCopyEnd(conn, nil) == 1 else {
+            throw PostgresError(
+                code: .copy, message: Self.trimmed(PQerrorMessage(conn)) ?? "could not end COPY",
+                statement: Self.summary(sql))
+        }
+        // Drain every result: the COPY's own status, then NULL.
+        var failure: PostgresError?
+        var stored = 0
+        while let result = PQgetResult(conn) {
+            if PQresultStatus(result) == PGRES_COMMAND_OK {
+                stored = Self.affectedRows(result)
+            } else if failure == nil {
+                failure = Self.error(from: result, connection: conn, sql: sql)
+            }
+            PQclear(result)
+        }
+        if let failure { throw failure }
+        return stored
+    }
+
+    /// Sends one chunk; libpq takes a byte count, so this is the UTF-8 length, never `String.count`.
+    private func sendCopyData(_ bytes: [UInt8], conn: OpaquePointer, sql: String) throws {
+        let status = bytes.withUnsafeBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) {
+                PQputCopyData(conn, $0, Int32(buffer.count))
+            }
+        }
+        guard status == 1 else {
+            throw PostgresError(
+                code: PQstatus(conn) == CONNECTION_OK ? .copy : .connectionLost,
+                message: Self.trimmed(PQerrorMessage(conn)) ?? "could not send COPY data",
+                statement: Self.summary(sql))
+        }
+    }
+}
+
+/// PostgreSQL's COPY text format: tab-separated, `\N` for NULL, backslash escapes.
+public enum CopyText {
+    /// Appends one row, with its newline, to `buffer`.
+    public static func appendRow(_ row: [String?], to buffer: inout [UInt8]) {
+        for (index, value) in row.enumerated() {
+            if index > 0 { buffer.append(0x09) }
+            guard let value else {
+                buffer.append(contentsOf: [0x5C, 0x4E])  // \N
+                continue
+            }
+            for byte in value.utf8 {
+                switch byte {
+                case 0x5C: buffer.append(contentsOf: [0x5C, 0x5C])
+                case 0x09: buffer.append(contentsOf: [0x5C, 0x74])
+                case 0x0A: buffer.append(contentsOf: [0x5C, 0x6E])
+                case 0x0D: buffer.append(contentsOf: [0x5C, 0x72])
+                default: buffer.append(byte)
+                }
+            }
+        }
+        buffer.append(0x0A)
+    }
+}

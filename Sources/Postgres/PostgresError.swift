@@ -1,0 +1,84 @@
+/// An error from PostgreSQL or from this module's use of libpq.
+///
+/// Carries what a person needs to act on it: which kind of failure (``code``), the server's
+/// SQLSTATE, message, detail and hint when there are any, and what the statement was for.
+/// Values bound to a statement are never included: they may be pupil data.
+public struct PostgresError: Error, Sendable, CustomStringConvertible {
+    /// The kind of failure. A struct of static constants, so new kinds don't break callers.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        public let name: String
+        init(_ name: String) { self.name = name }
+        public var description: String { name }
+
+        /// The server could not be reached, or refused the connection.
+        public static let connectionFailed = Code("connection failed")
+        /// An open connection broke (server restarted, network gone).
+        public static let connectionLost = Code("connection lost")
+        /// The connection was used after ``PostgresConnection/close()``.
+        public static let connectionClosed = Code("connection closed")
+        /// The server rejected a statement; see ``PostgresError/sqlState``.
+        public static let server = Code("server error")
+        /// A value in a result could not be read as the type asked for.
+        public static let decoding = Code("decoding failed")
+        /// COPY data could not be sent or the COPY failed.
+        public static let copy = Code("copy failed")
+        /// The client side misused the protocol (for example a COPY statement through `execute`).
+        public static let protocolMisuse = Code("protocol misuse")
+    }
+
+    public var code: Code
+    /// Five-character SQLSTATE from the server, e.g. `23505` for a unique violation.
+    public var sqlState: String?
+    public var message: String
+    public var detail: String?
+    public var hint: String?
+    /// The column a decoding error is about.
+    public var column: String?
+    /// The first line of the statement that failed, to say where without pasting values.
+    public var statement: String?
+
+    public init(
+        code: Code, message: String, sqlState: String? = nil, detail: String? = nil,
+        hint: String? = nil, column: String? = nil, statement: String? = nil
+    ) {
+        self.code = code
+        self.message = message
+        self.sqlState = sqlState
+        self.detail = detail
+        self.hint = hint
+        self.column = column
+        self.statement = statement
+    }
+
+    /// True when the failure is about reaching the server rather than about the statement:
+    /// the command line maps these to exit 69 (service unavailable).
+    public var isConnectionProblem: Bool {
+        code == .connectionFailed || code == .connectionLost || code == .connectionClosed
+    }
+
+    public var description: String {
+        var text = "PostgreSQL \(code)"
+        if let sqlState { text += " [\(sqlState)]" }
+        text += ": \(message)"
+        if let column { text += " (column \"\(column)\")" }
+        if let detail { text += "\nDetail: \(detail)" }
+        if let hint { text += "\nHint: \(hint)" }
+        if let statement { text += "\nStatement: \(statement)" }
+        return text
+    }
+}
+
+/// Well-known SQLSTATE values the product reacts to.
+public enum SQLState {
+    public static let uniqueViolation = "23505"
+    public static let foreignKeyViolation = "23503"
+    public static let checkViolation = "23514"
+    public static let notNullViolation = "23502"
+    public static let serializationFailure = "40001"
+    public static let deadlockDetected = "40P01"
+    public static let undefinedTable = "42P01"
+    public static let invalidCatalogName = "3D000"
+    public static let duplicateDatabase = "42P04"
+    public static let queryCanceled = "57014"
+    public static let adminShutdown = "57P01"
+}

@@ -1,0 +1,183 @@
+import Foundation
+import Postgres
+import ProvisionTestSupport
+import Testing
+
+@Suite("libpq layer")
+struct PostgresConnectionTests {
+    @Test func roundTripsTypesAndNulls() async throws {
+        let (db, _) = try await TestPostgres.shared.freshConnection("types")
+        let instant = Date(timeIntervalSince1970: 1_790_000_000.25)
+        let id = UUID()
+        let row = try await db.query(
+            "SELECT $1::int AS i, $2::bigint AS b, $3::float8 AS d, $4::bool AS t, $5::text AS s,"
+                + " $6::timestamptz AS at, $7::uuid AS id, $8::text AS missing, $9::text AS accents",
+            42, Int64(9_000_000_000), 2.5, true, "tab\there", instant, id, String?.none, "Zoë Ōtsuka 🙂"
+        ).singleRow()
+        let values = try #require(row)
+        #expect(try values.decode("i", as: Int.self) == 42)
+        #expect(try values.decode("b", as: Int64.self) == 9_000_000_000)
+        #expect(try values.decode("d", as: Double.self) == 2.5)
+        #expect(try values.decode("t", as: Bool.self) == true)
+        #expect(try values.decode("s", as: String.self) == "tab\there")
+        #expect(try values.decode("at", as: Date.self) == instant)
+        #expect(try values.decode("id", as: UUID.self) == id)
+        #expect(try values.decode("missing", as: String?.self) == nil)
+        #expect(try values.decode("accents", as: String.self) == "Zoë Ōtsuka 🙂")
+        await db.close()
+    }
+
+    @Test func decodingErrorsNameTheColumn() async throws {
+        let (db, _) = try await TestPostgres.shared.freshConnection("decode")
+        let row = try #require(try await db.query("SELECT NULL::int AS score, 'abc' AS year_group").singleRow())
+        let nullError = #expect(throws: PostgresError.self) { try row.decode("score", as: Int.self) }
+        #expect(nullError?.column == "score")
+        #expect(nullError?.code == .decoding)
+        let typeError = #expect(throws: PostgresError.self) { try row.decode("year_group", as: Int.self) }
+        #expect(typeError?.column == "year_group")
+        let missing = #expect(throws: PostgresError.self) { try row.decode("nope", as: Int.self) }
+        #expect(missing?.column == "nope")
+        await db.close()
+    }
+
+    @Test func uniqueViolationCarriesSQLStateAndDetail() async throws {
+        let (db, _) = try await TestPostgres.shared.freshConnection("unique")
+        try await db.execute("CREATE TABLE school (urn text PRIMARY KEY)")
+        try await db.execute("INSERT INTO school VALUES ($1)", "139001")
+        let error = await #expect(throws: PostgresError.self) {
+            try await db.execute("INSERT INTO school VALUES ($1)", "139001")
+        }
+        #expect(error?.sqlState == SQLState.uniqueViolation)
+        #expect(error?.code == .server)
+        #expect(error?.detail?.contains("already exists") == true)
+        #expect(error?.statement == "INSERT INTO school VALUES ($1)")
+        // The connection is still usable after a statement error.
+        #expect(try await db.query("SELECT count(*) AS n FROM school").scalar(as: Int.self) == 1)
+        await db.close()
+    }
+
+    @Test func parametersAreNeverSpliced() async throws {
+        let (db, _) = try await TestPostgres.shared.freshConnection("inject")
+        try await db.execute("CREATE TABLE pupil (surname text)")
+        let hostile = "O'Brien'); DROP TABLE pupil; --"
+        try await db.execute("INSERT INTO pupil VALUES ($1)", hostile)
+        #expect(try await db.query("SELECT surname FROM pupil").scalar(as: String.self) == hostile)
+        // A NUL byte cannot be sent as a C string: refused, not truncated.
+        let error = await #expect(throws: PostgresError.self) {
+            try await db.execute("INSERT INTO pupil VALUES ($1)", "A\u{0}B")
+        }
+        #expect(error?.code == .protocolMisuse)
+        await db.close()
+    }
+
+    @Test func transactionRollsBackOnThrow() async throws {
+        let (db, _) = try await TestPostgres.shared.freshConnection("rollback")
+        try await db.execute("CREATE TABLE t (n int)")
+        struct Boom: Error {}
+        await #expect(throws: Boom.self) {
+            try await db.transaction { db in
+                try db.execute("INSERT INTO t VALUES (1)")
+                throw Boom()
+            }
+        }
+        #expect(try await db.query("SELECT count(*) FROM t").scalar(as: Int.self) == 0)
+        try await db.transaction { db in try db.execute("INSERT INTO t VALUES (2)") }
+        #expect(try await db.query("SELECT count(*) FROM t").scalar(as: Int.self) == 1)
+        await db.close()
+    }
+
+    @Test func swallowedErrorInsideTransactionIsNotReportedAsCommitted() async throws {
+        let (db, _) = try await TestPostgres.shared.freshConnection("swallow")
+        try await db.execute("CREATE TABLE t (n int PRIMARY KEY)")
+        await #expect(throws: PostgresError.self) {
+            try await db.transaction { db in
+                try db.execute("INSERT INTO t VALUES (1)")
+                _ = try? db.execute("INSERT INTO t VALUES (1)")  // fails; the transaction is now aborted
+            }
+        }
+        #expect(try await db.query("SELECT count(*) FROM t").scalar(as: Int.self) == 0)
+        await db.close()
+    }
+
+    @Test func copyInStoresEscapedMultibyteRows() async throws {
+        let (db, _) = try await TestPostgres.shared.freshConnection("copy")
+        try await db.execute("CREATE TABLE staged (n int, name text, note text)")
+        var batches: [[[String?]]] = [
+            [["1", "Siân", "line\nbreak"], ["2", "Zoë\\back", nil]],
+            (3...5000).map { [String($0), "Łukasz \($0)", "tab\tin"] },
+        ]
+        let stored = try await db.copyIn("COPY staged (n, name, note) FROM STDIN") {
+            batches.isEmpty ? nil : batches.removeFirst()
+        }
+        #expect(stored == 5000)
+        let rows = try await db.query("SELECT name, note FROM staged WHERE n <= 2 ORDER BY n").rows
+        #expect(try rows[0].decode("name", as: String.self) == "Siân")
+        #expect(try rows[0].decode("note", as: String.self) == "line\nbreak")
+        #expect(try rows[1].decode("name", as: String.self) == "Zoë\\back")
+        #expect(try rows[1].decode("note", as: String?.self) == nil)
+        await db.close()
+    }
+
+    @Test func failedCopyReportsServerErrorAndLeavesConnectionUsable() async throws {
+        let (db, _) = try await TestPostgres.shared.freshConnection("copyfail")
+        try await db.execute("CREATE TABLE staged (n int NOT NULL)")
+        var sent = false
+        let error = await #expect(throws: PostgresError.self) {
+            _ = try await db.copyIn("COPY staged (n) FROM STDIN") {
+                if sent { return nil }
+                sent = true
+                return [["1"], ["not a number"]]
+            }
+        }
+        #expect(error?.sqlState == "22P02")
+        #expect(try await db.query("SELECT count(*) FROM staged").scalar(as: Int.self) == 0)
+        // A producer that throws aborts the COPY.
+        struct Stop: Error {}
+        await #expect(throws: Stop.self) {
+            _ = try await db.copyIn("COPY staged (n) FROM STDIN") { throw Stop() }
+        }
+        #expect(try await db.query("SELECT 1").scalar(as: Int.self) == 1)
+        // COPY through query() is refused without wedging the connection.
+        await #expect(throws: PostgresError.self) { try await db.query("COPY staged FROM STDIN") }
+        #expect(try await db.query("SELECT 1").scalar(as: Int.self) == 1)
+        await db.close()
+    }
+
+    @Test func notificationsArriveOnTheSocket() async throws {
+        let url = try await TestPostgres.shared.freshDatabase("notify")
+        let listener = try await PostgresConnection.connect(url)
+        let sender = try await PostgresConnection.connect(url)
+        try await listener.listen("jobs ready")
+        #expect(try await listener.nextNotification(timeout: .milliseconds(50)) == nil)
+        try await sender.notify("jobs ready", payload: "import:fenland")
+        let note = try await listener.nextNotification(timeout: .seconds(10))
+        #expect(note?.channel == "jobs ready")
+        #expect(note?.payload == "import:fenland")
+        #expect(note?.senderPID == (await sender.backendPID))
+        await listener.close()
+        await sender.close()
+    }
+
+    @Test func failedConnectIsAClearError() async throws {
+        let error = await #expect(throws: PostgresError.self) {
+            _ = try await PostgresConnection.connect("postgresql:///nowhere?host=/nonexistent-socket-dir")
+        }
+        #expect(error?.code == .connectionFailed)
+        #expect(error?.isConnectionProblem == true)
+    }
+
+    @Test func lostConnectionIsReportedAsLost() async throws {
+        let url = try await TestPostgres.shared.freshDatabase("lost")
+        let victim = try await PostgresConnection.connect(url)
+        let admin = try await PostgresConnection.connect(url)
+        let pid = await victim.backendPID
+        try await admin.query("SELECT pg_terminate_backend($1)", pid)
+        let error = await #expect(throws: PostgresError.self) { try await victim.query("SELECT 1") }
+        #expect(error?.isConnectionProblem == true)
+        await victim.close()
+        await victim.close()  // finishing twice is harmless
+        let closed = await #expect(throws: PostgresError.self) { try await victim.query("SELECT 1") }
+        #expect(closed?.code == .connectionClosed)
+        await admin.close()
+    }
+}
