@@ -1,0 +1,273 @@
+import Foundation
+
+/// The product's configuration (DESIGN §10), read from one TOML file and checked as a whole
+/// before anything runs. `config/provision.example.toml` documents every key read here.
+///
+/// Relative paths are resolved against the folder of the configuration file, so a config
+/// works the same whatever the current directory of the process that reads it.
+public struct Configuration: Sendable {
+    public struct Trust: Sendable {
+        public var name: String
+        /// The trust's SEND lead(s): receive the trust digest.
+        public var sendLead: [String]
+    }
+
+    public struct Database: Sendable {
+        /// libpq connection string; nil means the embedded cluster under `state.dir`.
+        public var url: String?
+        /// A file whose first line is the database password (never put it in the URL).
+        public var passwordFile: String?
+        /// Where initdb/pg_ctl are, for the embedded cluster; found automatically when nil.
+        public var postgresBinDirectory: String?
+    }
+
+    public struct Plugins: Sendable {
+        /// Folders searched for plugin folders (each with a `plugin.toml`).
+        public var directories: [String]
+        public var timeoutSeconds: Int
+        /// Share of rejected records (0–1) above which a run fails.
+        public var maxRejected: Double
+        public var maxStdoutBytes: Int
+        public var maxStderrBytes: Int
+    }
+
+    public enum MailTransport: String, Sendable, CaseIterable {
+        case maildir, sendmail, smtp
+    }
+
+    public struct Mail: Sendable {
+        public var transport: MailTransport
+        public var from: String
+        public var sendmailPath: String
+        public var smtpHost: String
+        public var smtpPort: Int
+        /// Where the maildir transport writes; `state.dir/mail` by default.
+        public var maildir: String
+    }
+
+    public struct School: Sendable, Equatable {
+        /// Unique Reference Number: six digits.
+        public var urn: String
+        public var name: String
+        public var sencos: [String]
+    }
+
+    public struct Source: Sendable, Equatable {
+        public var name: String
+        public var plugin: String
+        public var path: String
+        public var schools: [String]
+        /// Cron expression (five fields, local time); nil means run only on demand.
+        public var schedule: String?
+        /// Extra environment for the plugin. Never secrets of ours: these are the source's own.
+        public var environment: [String: String]
+        public var timeoutSeconds: Int
+        public var maxRejected: Double
+    }
+
+    /// The file this configuration was read from.
+    public var file: String
+    public var trust: Trust
+    public var database: Database
+    /// Folder for the embedded cluster, maildir, reports and scratch space.
+    public var stateDirectory: String
+    public var plugins: Plugins
+    public var mail: Mail
+    public var schools: [School]
+    public var sources: [Source]
+
+    public func school(urn: String) -> School? { schools.first { $0.urn == urn } }
+    public func source(named name: String) -> Source? { sources.first { $0.name == name } }
+
+    /// Reads and checks the configuration file at `path`.
+    ///
+    /// - Throws: ``ConfigError`` naming the file, line and key of the first problem.
+    public static func load(from path: String) throws(ConfigError) -> Configuration {
+        let document = try TOMLDocument(contentsOf: path)
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent()
+        return try parse(document, relativeTo: base)
+    }
+
+    /// Parses a document; relative paths are resolved against `base`.
+    public static func parse(_ document: TOMLDocument, relativeTo base: URL) throws(ConfigError) -> Configuration {
+        let root = document.root
+        func resolve(_ path: String) -> String {
+            if path.hasPrefix("/") { return path }
+            return base.appendingPathComponent(path).standardizedFileURL.path
+        }
+
+        guard let trustSection = try root.section("trust") else {
+            throw root.error("trust", "is required: a [trust] table with the trust's name")
+        }
+        let trust = Trust(
+            name: try trustSection.requiredString("name"),
+            sendLead: try checkedAddresses(trustSection, "send_lead"))
+        try trustSection.finish()
+
+        var database = Database(url: nil, passwordFile: nil, postgresBinDirectory: nil)
+        if let section = try root.section("database") {
+            database.url = try section.string("url")
+            if let url = database.url, url.trimmingCharacters(in: .whitespaces).isEmpty {
+                throw section.error("url", "must not be empty; remove it to use the embedded database")
+            }
+            database.passwordFile = try section.string("password_file").map(resolve)
+            database.postgresBinDirectory = try section.string("postgres_bin_dir").map(resolve)
+            try section.finish()
+        }
+
+        var stateDirectory = resolve("var/provision")
+        if let section = try root.section("state") {
+            if let dir = try section.string("dir") { stateDirectory = resolve(dir) }
+            try section.finish()
+        }
+
+        var plugins = Plugins(
+            directories: [resolve("Plugins")], timeoutSeconds: 600, maxRejected: 0.02,
+            maxStdoutBytes: 2 << 30, maxStderrBytes: 1 << 20)
+        if let section = try root.section("plugins") {
+            if let dirs = try section.stringArray("dirs") { plugins.directories = dirs.map(resolve) }
+            plugins.timeoutSeconds = try section.int("timeout_seconds", range: 1...86_400) ?? plugins.timeoutSeconds
+            plugins.maxRejected = try section.double("max_rejected", range: 0...1) ?? plugins.maxRejected
+            plugins.maxStdoutBytes = try section.int("max_stdout_bytes", range: 1024...(1 << 40)) ?? plugins.maxStdoutBytes
+            plugins.maxStderrBytes = try section.int("max_stderr_bytes", range: 1024...(1 << 30)) ?? plugins.maxStderrBytes
+            try section.finish()
+        }
+
+        var mail = Mail(
+            transport: .maildir, from: "SEND Provision <send-provision@localhost>",
+            sendmailPath: "/usr/sbin/sendmail", smtpHost: "localhost", smtpPort: 25,
+            maildir: stateDirectory + "/mail")
+        if let section = try root.section("mail") {
+            if let name = try section.string("transport") {
+                guard let transport = MailTransport(rawValue: name) else {
+                    throw section.error(
+                        "transport", "must be one of \(MailTransport.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
+                }
+                mail.transport = transport
+            }
+            if let from = try section.string("from") {
+                guard Addresses.isPlausible(from) else {
+                    throw section.error("from", "must be an email address, optionally with a display name, got '\(from)'")
+                }
+                mail.from = from
+            }
+            mail.sendmailPath = try section.string("sendmail_path") ?? mail.sendmailPath
+            mail.smtpHost = try section.string("smtp_host") ?? mail.smtpHost
+            mail.smtpPort = try section.int("smtp_port", range: 1...65_535) ?? mail.smtpPort
+            mail.maildir = try section.string("maildir").map(resolve) ?? mail.maildir
+            try section.finish()
+        }
+
+        var schools: [School] = []
+        for section in try root.sections("schools") {
+            let urn = try section.requiredString("urn")
+            guard URN.isValid(urn) else { throw section.error("urn", "must be a six-digit URN, got '\(urn)'") }
+            guard !schools.contains(where: { $0.urn == urn }) else {
+                throw section.error("urn", "school \(urn) is declared twice")
+            }
+            schools.append(
+                School(urn: urn, name: try section.requiredString("name"), sencos: try checkedAddresses(section, "sencos")))
+            try section.finish()
+        }
+
+        var sources: [Source] = []
+        for section in try root.sections("sources") {
+            let name = try section.requiredString("name")
+            guard Names.isSlug(name) else {
+                throw section.error("name", "must be lower-case letters, digits and '-', got '\(name)'")
+            }
+            guard !sources.contains(where: { $0.name == name }) else {
+                throw section.error("name", "source '\(name)' is declared twice")
+            }
+            let plugin = try section.requiredString("plugin")
+            let path = resolve(try section.requiredString("path"))
+            guard let bound = try section.stringArray("schools"), !bound.isEmpty else {
+                throw section.error("schools", "is required: the URNs of the schools this source is for")
+            }
+            for urn in bound where !schools.contains(where: { $0.urn == urn }) {
+                throw section.error("schools", "names school \(urn), which is not declared in [[schools]]")
+            }
+            let schedule = try section.string("schedule")
+            if let schedule, let problem = CronShape.problem(in: schedule) {
+                throw section.error("schedule", problem)
+            }
+            let environment = try section.stringTable("env") ?? [:]
+            for key in environment.keys where !Names.isEnvironmentName(key) || Names.reservedEnvironment.contains(key) {
+                throw section.error("env", "'\(key)' cannot be set for a plugin (reserved or not a valid variable name)")
+            }
+            sources.append(
+                Source(
+                    name: name, plugin: plugin, path: path, schools: bound, schedule: schedule,
+                    environment: environment,
+                    timeoutSeconds: try section.int("timeout_seconds", range: 1...86_400) ?? plugins.timeoutSeconds,
+                    maxRejected: try section.double("max_rejected", range: 0...1) ?? plugins.maxRejected))
+            try section.finish()
+        }
+
+        try root.finish()
+        return Configuration(
+            file: document.file, trust: trust, database: database, stateDirectory: stateDirectory,
+            plugins: plugins, mail: mail, schools: schools, sources: sources)
+    }
+
+    private static func checkedAddresses(_ section: TOMLSection, _ key: String) throws(ConfigError) -> [String] {
+        let addresses = try section.stringArray(key) ?? []
+        for address in addresses where !Addresses.isPlausible(address) {
+            throw section.error(key, "'\(address)' is not an email address")
+        }
+        return addresses
+    }
+}
+
+/// School Unique Reference Numbers.
+public enum URN {
+    /// Six digits (DfE URNs for open schools are 6 digits).
+    public static func isValid(_ urn: String) -> Bool {
+        urn.utf8.count == 6 && urn.utf8.allSatisfy { $0 >= 48 && $0 <= 57 }
+    }
+}
+
+enum Names {
+    static func isSlug(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 }
+    }
+
+    static func isEnvironmentName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, !(first >= 48 && first <= 57) else { return false }
+        return name.utf8.allSatisfy { ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
+    }
+
+    /// Set by the supervisor itself; a source cannot override them.
+    static let reservedEnvironment: Set<String> = ["PATH", "LANG", "TZ", "PROVISION_PROTOCOL", "PROVISION_SCHOOLS"]
+}
+
+/// A cheap plausibility check for addresses in config; the mailer does the real work.
+public enum Addresses {
+    public static func isPlausible(_ text: String) -> Bool {
+        var address = text.trimmingCharacters(in: .whitespaces)
+        if let open = address.lastIndex(of: "<"), address.hasSuffix(">") {
+            address = String(address[address.index(after: open)..<address.index(before: address.endIndex)])
+        }
+        if address.contains(where: { $0.isWhitespace || $0 == "\r" || $0 == "\n" || $0 == "<" || $0 == ">" }) {
+            return false
+        }
+        let parts = address.split(separator: "@", omittingEmptySubsequences: false)
+        return parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty
+    }
+}
+
+/// Checks that a schedule has the shape of a five-field cron expression. The daemon's
+/// scheduler parses it fully; this catches typos at load time.
+enum CronShape {
+    static func problem(in expression: String) -> String? {
+        let fields = expression.split(separator: " ", omittingEmptySubsequences: true)
+        guard fields.count == 5 else {
+            return "must be a cron expression with five fields (minute hour day month weekday), got '\(expression)'"
+        }
+        let allowed = CharacterSet(charactersIn: "0123456789*/,-")
+        for field in fields where !field.unicodeScalars.allSatisfy(allowed.contains) {
+            return "field '\(field)' of '\(expression)' is not valid cron syntax"
+        }
+        return nil
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+import ProvisionConfig
+import Testing
+
+@Suite("configuration")
+struct ConfigurationTests {
+    static let valid = """
+        [trust]
+        name = "Fen Learning Trust"
+        send_lead = ["lead@fen.example"]
+
+        [plugins]
+        timeout_seconds = 30
+
+        [[schools]]
+        urn = "139001"
+        name = "Fenland Primary"
+        sencos = ["senco@fenland.example"]
+
+        [[sources]]
+        name = "fenland-ctf"
+        plugin = "ctf"
+        path = "drop/fenland"
+        schools = ["139001"]
+        schedule = "0 2 * * *"
+        env = { PROFILE = "sims" }
+        """
+
+    func parse(_ text: String) throws(ConfigError) -> Configuration {
+        let document = try TOMLDocument(text: text, file: "provision.toml")
+        return try Configuration.parse(document, relativeTo: URL(fileURLWithPath: "/etc/provision"))
+    }
+
+    func problem(_ text: String) -> ConfigError? {
+        do {
+            _ = try parse(text)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test func readsAValidFileWithDefaults() throws {
+        let config = try parse(Self.valid)
+        #expect(config.trust.name == "Fen Learning Trust")
+        #expect(config.database.url == nil)
+        #expect(config.stateDirectory == "/etc/provision/var/provision")
+        #expect(config.plugins.timeoutSeconds == 30)
+        #expect(config.plugins.maxRejected == 0.02)
+        #expect(config.mail.transport == .maildir)
+        #expect(config.sources.first?.path == "/etc/provision/drop/fenland")
+        #expect(config.sources.first?.timeoutSeconds == 30)
+        #expect(config.sources.first?.environment == ["PROFILE": "sims"])
+    }
+
+    @Test func theShippedExampleIsValid() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let config = try Configuration.load(from: root.path + "/config/provision.example.toml")
+        #expect(config.schools.count == 2)
+        #expect(config.sources.first?.schedule == "0 2 * * *")
+    }
+
+    @Test func misspeltKeyIsNamedWithItsLineAndASuggestion() {
+        let text = Self.valid.replacingOccurrences(of: "timeout_seconds = 30", with: "timeout_secnds = 30")
+        let error = problem(text)
+        #expect(error?.key == "plugins.timeout_secnds")
+        #expect(error?.line == 6)
+        #expect(error?.message.contains("did you mean 'timeout_seconds'") == true)
+        #expect(error?.description.hasPrefix("provision.toml:6: key 'plugins.timeout_secnds'") == true)
+    }
+
+    @Test func unknownKeyInASecondArrayEntryPointsAtThatEntry() {
+        let text = Self.valid + """
+
+            [[sources]]
+            name = "second"
+            plugin = "ctf"
+            path = "x"
+            schools = ["139001"]
+            shedule = "0 3 * * *"
+            """
+        let error = problem(text)
+        #expect(error?.key == "sources[2].shedule")
+        #expect(error?.line == 25)
+    }
+
+    @Test func missingRequiredKeyIsNamed() {
+        let error = problem(Self.valid.replacingOccurrences(of: "name = \"Fen Learning Trust\"\n", with: ""))
+        #expect(error?.key == "trust.name")
+        #expect(error?.line == 1)
+        #expect(error?.message.contains("required") == true)
+        #expect(problem("[[schools]]\nurn = \"139001\"\nname = \"x\"")?.key == "trust")
+    }
+
+    @Test func badValuesAreRefusedWithTheReason() {
+        #expect(problem(Self.valid.replacingOccurrences(of: "timeout_seconds = 30", with: "timeout_seconds = \"30\""))?.message.contains("whole number") == true)
+        #expect(problem(Self.valid.replacingOccurrences(of: "timeout_seconds = 30", with: "timeout_seconds = 0"))?.message.contains("between 1 and 86400") == true)
+        #expect(problem(Self.valid.replacingOccurrences(of: "urn = \"139001\"", with: "urn = \"13900\""))?.key == "schools[1].urn")
+        #expect(problem(Self.valid.replacingOccurrences(of: "schools = [\"139001\"]", with: "schools = [\"139009\"]"))?.message.contains("not declared") == true)
+        #expect(problem(Self.valid.replacingOccurrences(of: "0 2 * * *", with: "every night"))?.key == "sources[1].schedule")
+        #expect(problem(Self.valid.replacingOccurrences(of: "PROFILE", with: "PATH"))?.key == "sources[1].env")
+        #expect(problem(Self.valid + "\n[mail]\ntransport = \"pigeon\"")?.message.contains("maildir, sendmail, smtp") == true)
+        #expect(problem(Self.valid.replacingOccurrences(of: "senco@fenland.example", with: "senco at fenland"))?.key == "schools[1].sencos")
+    }
+
+    @Test func invalidTOMLGivesTheLine() {
+        let error = problem("[trust]\nname = \"unterminated\n")
+        #expect(error?.line == 2)
+        #expect(error?.message.contains("not valid TOML") == true)
+    }
+
+    @Test func missingFileIsAClearError() {
+        #expect(throws: ConfigError.self) { try Configuration.load(from: "/nonexistent/provision.toml") }
+    }
+}
