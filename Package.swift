@@ -59,10 +59,20 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // What both executables share: error reporting with sysexits codes, database lifetime.
+        .target(
+            name: "ProvisionApp",
+            dependencies: [
+                "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "provisionctl",
             dependencies: [
-                "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport",
+                "ProvisionApp", "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -71,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "provisiond",
             dependencies: [
-                "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport",
+                "ProvisionApp", "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -80,7 +90,10 @@ let package = Package(
         // Shared by every test suite: starts one real PostgreSQL per test run.
         .target(
             name: "ProvisionTestSupport",
-            dependencies: ["Postgres", "ProvisionStore"],
+            dependencies: [
+                "Postgres", "ProvisionStore",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

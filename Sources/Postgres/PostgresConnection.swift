@@ -37,19 +37,24 @@ public actor PostgresConnection {
     ///
     /// - Parameters:
     ///   - conninfo: the connection string.
+    ///   - password: a password kept out of the connection string (from a file or the environment).
     ///   - applicationName: shown in `pg_stat_activity` unless the string sets its own.
     /// - Throws: ``PostgresError`` with code `connectionFailed`.
     public static func connect(
-        _ conninfo: String, applicationName: String = "send-provision"
+        _ conninfo: String, password: String? = nil, applicationName: String = "send-provision"
     ) async throws -> PostgresConnection {
         let connection = PostgresConnection()
-        try await connection.open(conninfo, applicationName: applicationName)
+        try await connection.open(conninfo, password: password, applicationName: applicationName)
         return connection
     }
 
-    private func open(_ conninfo: String, applicationName: String) throws {
-        let keywords = ["dbname", "client_encoding", "fallback_application_name"]
-        let values = [conninfo, "UTF8", applicationName]
+    private func open(_ conninfo: String, password: String?, applicationName: String) throws {
+        var keywords = ["dbname", "client_encoding", "fallback_application_name"]
+        var values = [conninfo, "UTF8", applicationName]
+        if let password {
+            keywords.append("password")
+            values.append(password)
+        }
         let conn: OpaquePointer? = withCStringArray(keywords) { keywordPointers in
             withCStringArray(values) { valuePointers in
                 PQconnectdbParams(keywordPointers, valuePointers, 1)

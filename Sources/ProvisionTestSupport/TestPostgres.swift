@@ -30,7 +30,7 @@ public actor TestPostgres {
                 settings: ["fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
                            "max_connections": "200"])
             try await cluster.start()
-            ClusterShutdown.register(cluster)
+            ClusterShutdown.register(cluster, folder: root)
             return cluster
         }
         starting = task
@@ -64,8 +64,10 @@ public actor TestPostgres {
 /// Stops the test cluster when the process exits, so no server outlives the test run.
 enum ClusterShutdown {
     nonisolated(unsafe) static var command: [String] = []
+    nonisolated(unsafe) static var folder = ""
 
-    static func register(_ cluster: EmbeddedCluster) {
+    static func register(_ cluster: EmbeddedCluster, folder: String) {
+        ClusterShutdown.folder = folder
         var argv = [cluster.binDirectory + "/pg_ctl", "stop", "-D", cluster.dataDirectory, "-m", "immediate", "-s"]
         if let user = cluster.serverUser { argv = ["/usr/sbin/runuser", "-u", user, "--"] + argv }
         command = argv
@@ -76,6 +78,7 @@ enum ClusterShutdown {
             process.currentDirectoryURL = URL(fileURLWithPath: "/")
             try? process.run()
             process.waitUntilExit()
+            try? FileManager.default.removeItem(atPath: ClusterShutdown.folder)
         }
     }
 }

@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import Postgres
+import ProvisionConfig
+import ProvisionStore
+
+/// The `--config` option every command takes.
+public struct ConfigOption: ParsableArguments {
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The configuration file (TOML).",
+            discussion: "Default: $PROVISION_CONFIG, else /etc/provision/provision.toml.",
+            valueName: "file"))
+    public var config: String?
+
+    public init() {}
+
+    /// The configuration file to read.
+    public var path: String {
+        config ?? ProcessInfo.processInfo.environment["PROVISION_CONFIG"] ?? "/etc/provision/provision.toml"
+    }
+
+    /// Loads and checks the configuration.
+    public func load() throws -> Configuration {
+        try Configuration.load(from: path)
+    }
+}
+
+/// Opens the configured database for the length of `body`, then closes it, stopping the
+/// embedded cluster if this process started it, whether `body` succeeds or throws.
+public func withDatabase<T>(
+    _ config: Configuration, _ body: (ProvisionDatabase) async throws -> T
+) async throws -> T {
+    let database = try await ProvisionDatabase.open(config)
+    do {
+        let value = try await body(database)
+        await database.shutdown()
+        return value
+    } catch {
+        await database.shutdown()
+        throw error
+    }
+}
+
+/// Opens the database and brings its schema up to date (what the daemon does at start).
+public func withMigratedDatabase<T>(
+    _ config: Configuration, _ body: (ProvisionDatabase) async throws -> T
+) async throws -> T {
+    try await withDatabase(config) { database in
+        let db = try await database.connect(applicationName: "provision-migrate")
+        try await Migrator().migrate(db)
+        await db.close()
+        return try await body(database)
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import Subprocess
+
+#if canImport(System)
+    import System
+#else
+    @preconcurrency import SystemPackage
+#endif
+
+/// Runs the product's own executables from tests, as real processes.
+public enum TestProcess {
+    /// The folder the test binary was built into; the product's executables are beside it.
+    public static var buildDirectory: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    }
+
+    /// The path of a built executable of this package, e.g. `provisionctl`.
+    public static func executable(_ name: String) -> String {
+        buildDirectory.appendingPathComponent(name).path
+    }
+
+    public struct Result: Sendable {
+        public let exitCode: Int32?
+        public let standardOutput: String
+        public let standardError: String
+    }
+
+    /// Runs `program` with `arguments` and collects its output.
+    public static func run(
+        _ program: String, _ arguments: [String], environment: [String: String]? = nil,
+        workingDirectory: String? = nil
+    ) async throws -> Result {
+        let env: Subprocess.Environment =
+            environment.map { .custom(Dictionary(uniqueKeysWithValues: $0.map { (Environment.Key(stringLiteral: $0.key), $0.value) })) } ?? .inherit
+        let result = try await Subprocess.run(
+            .path(FilePath(program)), arguments: Arguments(arguments), environment: env,
+            workingDirectory: workingDirectory.map { FilePath($0) },
+            output: .string(limit: 16 << 20), error: .string(limit: 16 << 20))
+        var code: Int32?
+        if case .exited(let value) = result.terminationStatus { code = value }
+        return Result(exitCode: code, standardOutput: result.standardOutput, standardError: result.standardError)
+    }
+
+    /// A new empty temporary folder that the postgres user can reach too.
+    public static func temporaryDirectory(_ label: String) throws -> String {
+        let path = NSTemporaryDirectory() + "provision-\(label)-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
+        return path
+    }
+
+    /// Writes a minimal valid configuration pointing at `databaseURL` and returns its path.
+    public static func writeConfig(
+        in folder: String, databaseURL: String?, extra: String = ""
+    ) throws -> String {
+        var text = """
+            [trust]
+            name = "Test Trust"
+            send_lead = ["lead@trust.example"]
+
+            [state]
+            dir = "state"
+
+            """
+        if let databaseURL { text += "[database]\nurl = \"\(databaseURL)\"\n\n" }
+        text += extra
+        let path = folder + "/provision.toml"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+}

@@ -1,0 +1,59 @@
+import ArgumentParser
+import ProvisionApp
+import ProvisionStore
+
+struct DatabaseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "db",
+        abstract: "Create or upgrade the database schema, or show its state.",
+        subcommands: [Migrate.self, Status.self])
+    @OptionGroup var options: ConfigOption
+
+    struct Migrate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Apply pending schema migrations (safe to run at any time, from several hosts at once).")
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await reportingErrors {
+                let config = try options.load()
+                try await withDatabase(config) { database in
+                    let db = try await database.connect(applicationName: "provisionctl")
+                    let applied = try await Migrator().migrate(db)
+                    await db.close()
+                    print("Database: \(database.summary)")
+                    if applied.isEmpty {
+                        print("Nothing to apply: the schema is up to date (version \(Migration.all.last?.version ?? 0)).")
+                    } else {
+                        for migration in applied {
+                            print("Applied \(String(format: "%04d", migration.version)) \(migration.name)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the schema migrations and when each was applied.")
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await reportingErrors {
+                let config = try options.load()
+                try await withDatabase(config) { database in
+                    let db = try await database.connect(applicationName: "provisionctl")
+                    let states = try await Migrator().status(db)
+                    await db.close()
+                    print("Database: \(database.summary)")
+                    for state in states {
+                        let when = state.appliedAt.map { "applied \($0)" } ?? "pending"
+                        print("\(String(format: "%04d", state.version))  \(state.name.padding(toLength: 24, withPad: " ", startingAt: 0))  \(when)")
+                    }
+                    let pending = states.filter { $0.appliedAt == nil }.count
+                    print(pending == 0 ? "Up to date." : "\(pending) pending: run `provisionctl db migrate`.")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import Postgres
+import ProvisionStore
+import ProvisionTestSupport
+import Testing
+
+@Suite("embedded cluster")
+struct EmbeddedClusterTests {
+    @Test func startsReusesAndStops() async throws {
+        let folder = try TestProcess.temporaryDirectory("cluster")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let root = folder + "/postgres"
+        let cluster = try EmbeddedCluster(root: root, settings: ["fsync": "off"])
+        #expect(!cluster.isInitialised)
+        #expect(try await cluster.start() == true)
+        #expect(cluster.isInitialised)
+        // Listening on the unix socket only.
+        let db = try await PostgresConnection.connect(cluster.connectionString)
+        #expect(try await db.query("SHOW listen_addresses").scalar(as: String.self) == "")
+        await db.close()
+        // A second user finds it running and does not own it.
+        let again = try EmbeddedCluster(root: root)
+        #expect(try await again.start() == false)
+        try await cluster.stop()
+        #expect(try await cluster.isRunning() == false)
+        await #expect(throws: PostgresError.self) {
+            _ = try await PostgresConnection.connect(cluster.connectionString)
+        }
+        // Restart reuses the initialised data.
+        #expect(try await cluster.start() == true)
+        try await cluster.stop()
+    }
+
+    @Test func longStatePathsGetAShortSocketFolder() throws {
+        let long = "/tmp/" + String(repeating: "deep-folder/", count: 10) + "postgres"
+        let cluster = try EmbeddedCluster(root: long)
+        #expect((cluster.socketDirectory + "/.s.PGSQL.5432").utf8.count <= 100)
+    }
+}
+
+@Suite("provisionctl exit statuses")
+struct CommandLineTests {
+    let program = TestProcess.executable("provisionctl")
+
+    @Test func misspeltKeyExits78NamingTheKey() async throws {
+        let folder = try TestProcess.temporaryDirectory("cli")
+        let config = try TestProcess.writeConfig(
+            in: folder, databaseURL: "postgresql:///x", extra: "[plugins]\ntimeout_secnds = 5\n")
+        let result = try await TestProcess.run(program, ["--config", config, "db", "migrate"])
+        #expect(result.exitCode == 78)
+        #expect(result.standardError.contains("key 'plugins.timeout_secnds'"))
+        #expect(result.standardError.contains("provision.toml:11"))
+    }
+
+    @Test func unreachableDatabaseExits69() async throws {
+        let folder = try TestProcess.temporaryDirectory("cli")
+        let config = try TestProcess.writeConfig(
+            in: folder, databaseURL: "postgresql:///nowhere?host=/nonexistent-socket&connect_timeout=2")
+        let result = try await TestProcess.run(program, ["--config", config, "db", "status"])
+        #expect(result.exitCode == 69)
+        #expect(result.standardError.contains("database unavailable"))
+    }
+
+    @Test func usageErrorExits64() async throws {
+        let result = try await TestProcess.run(program, ["db", "migrate", "--no-such-flag"])
+        #expect(result.exitCode == 64)
+    }
+
+    @Test func embeddedDefaultMigratesAndStopsWhatItStarted() async throws {
+        let folder = try TestProcess.temporaryDirectory("embedded")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let config = try TestProcess.writeConfig(in: folder, databaseURL: nil)
+        let first = try await TestProcess.run(program, ["--config", config, "db", "migrate"])
+        #expect(first.exitCode == 0, "\(first.standardError)")
+        #expect(first.standardOutput.contains("Applied 0001 schema"))
+        let cluster = try EmbeddedCluster(root: folder + "/state/postgres")
+        #expect(try await cluster.isRunning() == false)
+        let second = try await TestProcess.run(program, ["--config", config, "db", "migrate"])
+        #expect(second.standardOutput.contains("Nothing to apply"))
+        let status = try await TestProcess.run(program, ["--config", config, "db", "status"])
+        #expect(status.standardOutput.contains("0001  schema"))
+        #expect(status.standardOutput.contains("Up to date."))
+    }
+}

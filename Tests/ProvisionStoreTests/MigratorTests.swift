@@ -1,0 +1,92 @@
+import Foundation
+import Postgres
+import ProvisionStore
+import ProvisionTestSupport
+import Testing
+
+@Suite("migrations")
+struct MigratorTests {
+    @Test func freshDatabaseGetsEverySchemaTableAndReRunIsANoOp() async throws {
+        let (db, _) = try await TestPostgres.shared.freshConnection("migrate")
+        let applied = try await Migrator().migrate(db)
+        #expect(applied.map(\.version) == Migration.all.map(\.version))
+        let tables = try await db.query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1"
+        ).rows.map { try $0.decode("table_name", as: String.self) }
+        for table in [
+            "schools", "pupils", "pupil_needs", "assessments", "staff", "provisions", "provision_staff",
+            "enrolments", "import_runs", "rejected_records", "jobs", "evaluation_runs", "evaluation_flags",
+            "alerts", "mail_outbox", "schema_migrations",
+        ] {
+            #expect(tables.contains(table), "missing table \(table)")
+        }
+        #expect(try await Migrator().migrate(db).isEmpty)
+        let status = try await Migrator().status(db)
+        #expect(status.allSatisfy { $0.appliedAt != nil })
+        await db.close()
+    }
+
+    @Test func statusOnAnEmptyDatabaseShowsEverythingPending() async throws {
+        let (db, _) = try await TestPostgres.shared.freshConnection("status")
+        let status = try await Migrator().status(db)
+        #expect(status.count == Migration.all.count)
+        #expect(status.allSatisfy { $0.appliedAt == nil })
+        await db.close()
+    }
+
+    @Test func anEditedAppliedMigrationIsRefused() async throws {
+        let (db, _) = try await TestPostgres.shared.freshConnection("edited")
+        let original = Migration(version: 1, name: "first", sql: "CREATE TABLE a (x int)")
+        try await Migrator(migrations: [original]).migrate(db)
+        let edited = Migration(version: 1, name: "first", sql: "CREATE TABLE a (x bigint)")
+        let later = Migration(version: 2, name: "second", sql: "CREATE TABLE b (y int)")
+        let error = await #expect(throws: MigrationError.self) {
+            try await Migrator(migrations: [edited, later]).migrate(db)
+        }
+        #expect(error?.message.contains("Migration 1 (first) was edited") == true)
+        // Nothing after the refusal was applied.
+        #expect(try await db.query("SELECT to_regclass('b') IS NULL").scalar(as: Bool.self))
+        await db.close()
+    }
+
+    @Test func aDatabaseFromANewerProgramIsRefused() async throws {
+        let (db, _) = try await TestPostgres.shared.freshConnection("newer")
+        let first = Migration(version: 1, name: "first", sql: "CREATE TABLE a (x int)")
+        let second = Migration(version: 2, name: "second", sql: "CREATE TABLE b (x int)")
+        try await Migrator(migrations: [first, second]).migrate(db)
+        let error = await #expect(throws: MigrationError.self) {
+            try await Migrator(migrations: [first]).migrate(db)
+        }
+        #expect(error?.message.contains("newer version") == true)
+        await db.close()
+    }
+
+    @Test func aFailingMigrationLeavesNothingHalfApplied() async throws {
+        let (db, _) = try await TestPostgres.shared.freshConnection("failing")
+        let good = Migration(version: 1, name: "good", sql: "CREATE TABLE a (x int)")
+        let bad = Migration(version: 2, name: "bad", sql: "CREATE TABLE half (x int); SELECT no_such_function();")
+        await #expect(throws: PostgresError.self) { try await Migrator(migrations: [good, bad]).migrate(db) }
+        #expect(try await db.query("SELECT to_regclass('a') IS NOT NULL").scalar(as: Bool.self))
+        #expect(try await db.query("SELECT to_regclass('half') IS NULL").scalar(as: Bool.self))
+        #expect(try await db.query("SELECT count(*) FROM schema_migrations").scalar(as: Int.self) == 1)
+        // The advisory lock was released: another migrate can run.
+        #expect(try await Migrator(migrations: [good]).migrate(db).isEmpty)
+        await db.close()
+    }
+
+    @Test func twoProcessesMigratingAtOnceApplyEachMigrationOnce() async throws {
+        let url = try await TestPostgres.shared.freshDatabase("concurrent")
+        let folder = try TestProcess.temporaryDirectory("migrate")
+        let config = try TestProcess.writeConfig(in: folder, databaseURL: url)
+        let program = TestProcess.executable("provisionctl")
+        async let first = TestProcess.run(program, ["--config", config, "db", "migrate"])
+        async let second = TestProcess.run(program, ["--config", config, "db", "migrate"])
+        let results = try await [first, second]
+        #expect(results.map(\.exitCode) == [0, 0], "\(results.map(\.standardError))")
+        let appliedLines = results.map { $0.standardOutput.components(separatedBy: "Applied 0001").count - 1 }
+        #expect(appliedLines.sorted() == [0, 1])
+        let db = try await PostgresConnection.connect(url)
+        #expect(try await db.query("SELECT count(*) FROM schema_migrations").scalar(as: Int.self) == Migration.all.count)
+        await db.close()
+    }
+}
