@@ -106,7 +106,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ProvisionStoreTests",
-            dependencies: ["ProvisionStore", "ProvisionTestSupport", "provisionctl"]
+            dependencies: ["ProvisionStore", "ProvisionTestSupport", "provisionctl", "provisiond"]
         ),
     ]
 )

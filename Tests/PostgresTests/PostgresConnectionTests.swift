@@ -181,3 +181,21 @@ struct PostgresConnectionTests {
         await admin.close()
     }
 }
+
+@Suite("libpq connection strings")
+struct ConnectionStringTests {
+    @Test func keywordValueStringsWorkAsWellAsURIs() async throws {
+        let cluster = try await TestPostgres.shared.server()
+        let db = try await PostgresConnection.connect(
+            "host=\(cluster.socketDirectory) dbname=postgres user=\(cluster.roleName) sslmode=disable")
+        #expect(try await db.query("SELECT current_database()").scalar(as: String.self) == "postgres")
+        await db.close()
+        // sslmode reaches libpq (which ignores it on unix sockets, so a bad value is the test).
+        let error = await #expect(throws: PostgresError.self) {
+            _ = try await PostgresConnection.connect(
+                "postgresql:///postgres?host=\(cluster.socketDirectory)&sslmode=sometimes")
+        }
+        #expect(error?.code == .connectionFailed)
+        #expect(error?.message.contains("sslmode") == true)
+    }
+}
