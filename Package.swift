@@ -105,6 +105,10 @@ let package = Package(
             dependencies: ["ProvisionConfig"]
         ),
         .testTarget(
+            name: "ProvisionImportTests",
+            dependencies: ["ProvisionImport", "ProvisionModel", "ProvisionTestSupport", "provisionctl"]
+        ),
+        .testTarget(
             name: "ProvisionStoreTests",
             dependencies: ["ProvisionStore", "ProvisionTestSupport", "provisionctl", "provisiond"]
         ),

@@ -14,6 +14,8 @@ import Foundation
 public actor PostgresConnection {
     private var handle: OpaquePointer?
     private let executor: ThreadExecutor
+    /// The COPY statement in progress, if any.
+    var copyStatement: String?
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor {
         executor.asUnownedSerialExecutor()
@@ -143,14 +145,26 @@ public actor PostgresConnection {
     public func transaction<T: Sendable>(
         _ body: @Sendable (isolated PostgresConnection) async throws -> T
     ) async throws -> T {
-        try execute("BEGIN")
+        try begin()
         let value: T
         do {
             value = try await body(self)
         } catch {
-            if handle != nil { _ = try? execute("ROLLBACK") }
+            rollback()
             throw error
         }
+        try commit()
+        return value
+    }
+
+    /// Starts a transaction; pair with ``commit()`` or ``rollback()``. Prefer
+    /// ``transaction(_:)`` where the work fits in one closure.
+    public func begin() throws {
+        try execute("BEGIN")
+    }
+
+    /// Commits; throws when the server rolled back instead (a statement in it had failed).
+    public func commit() throws {
         let result = try exec("COMMIT", [])
         defer { PQclear(result) }
         if let tag = PQcmdStatus(result), String(cString: tag) == "ROLLBACK" {
@@ -158,7 +172,14 @@ public actor PostgresConnection {
                 code: .server, message: "the transaction was rolled back because a statement in it failed",
                 statement: "COMMIT")
         }
-        return value
+    }
+
+    /// Rolls back the open transaction (ending any COPY first); harmless when none is open
+    /// or the connection is gone.
+    public func rollback() {
+        guard handle != nil else { return }
+        abortCopy()
+        _ = try? execute("ROLLBACK")
     }
 
     // MARK: libpq plumbing

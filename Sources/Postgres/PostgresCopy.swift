@@ -4,14 +4,24 @@ extension PostgresConnection {
     /// Bulk-loads rows with `COPY … FROM STDIN` in text format.
     ///
     /// `produce` is called repeatedly and returns the next batch of rows (each row a list of
-    /// column values, `nil` for NULL), or `nil` when there are no more. Batches are encoded and
-    /// sent as they come, so a load of any size keeps memory flat. If `produce` throws, the
-    /// COPY is aborted on the server and nothing from it is kept.
+    /// column values, `nil` for NULL), or `nil` when there are no more. If `produce` throws,
+    /// the COPY is aborted on the server and nothing from it is kept.
     ///
     /// - Returns: the number of rows the server stored.
-    public func copyIn(
-        _ sql: String, produce: () async throws -> [[String?]]?
-    ) async throws -> Int {
+    public func copyIn(_ sql: String, produce: () async throws -> [[String?]]?) async throws -> Int {
+        try startCopy(sql)
+        do {
+            while let batch = try await produce() { try copyRows(batch) }
+        } catch {
+            abortCopy()
+            throw error
+        }
+        return try finishCopy()
+    }
+
+    /// Starts `COPY … FROM STDIN`; send rows with ``copyRows(_:)``, then ``finishCopy()``
+    /// (or ``abortCopy()``). Until then the connection accepts nothing else.
+    public func startCopy(_ sql: String) throws {
         let conn = try liveHandle()
         let start = PQexec(conn, sql)
         defer { PQclear(start) }
@@ -19,26 +29,27 @@ extension PostgresConnection {
             if let start { throw Self.error(from: start, connection: conn, sql: sql) }
             throw connectionError(conn, sql: sql)
         }
+        copyStatement = sql
+    }
+
+    /// Sends rows of an open COPY, encoded in COPY text format.
+    public func copyRows(_ rows: [[String?]]) throws {
         var buffer: [UInt8] = []
-        buffer.reserveCapacity(1 << 16)
-        do {
-            while let batch = try await produce() {
-                for row in batch { CopyText.appendRow(row, to: &buffer) }
-                if buffer.count >= 1 << 16 {
-                    try sendCopyData(buffer, conn: conn, sql: sql)
-                    buffer.removeAll(keepingCapacity: true)
-                }
-            }
-            if !buffer.isEmpty { try sendCopyData(buffer, conn: conn, sql: sql) }
-        } catch {
-            _ = PQputCopyEnd(conn, "aborted by the client")
-            while let pending = PQgetResult(conn) { PQclear(pending) }
-            throw error
-        }
+        buffer.reserveCapacity(rows.count * 64)
+        for row in rows { CopyText.appendRow(row, to: &buffer) }
+        try sendCopyData(buffer)
+    }
+
+    /// Ends an open COPY and returns the number of rows stored; throws the server's error
+    /// (a bad value, a constraint) if the COPY failed.
+    public func finishCopy() throws -> Int {
+        let conn = try liveHandle()
+        let sql = copyStatement ?? "COPY"
+        copyStatement = nil
         guard PQputCopyEnd(conn, nil) == 1 else {
             throw PostgresError(
-                code: .copy, message: Self.trimmed(PQerrorMessage(conn)) ?? "could not end COPY",
-                statement: Self.summary(sql))
+                code: PQstatus(conn) == CONNECTION_OK ? .copy : .connectionLost,
+                message: Self.trimmed(PQerrorMessage(conn)) ?? "could not end COPY", statement: Self.summary(sql))
         }
         // Drain every result: the COPY's own status, then NULL.
         var failure: PostgresError?
@@ -55,8 +66,18 @@ extension PostgresConnection {
         return stored
     }
 
+    /// Abandons an open COPY; the server keeps nothing from it.
+    public func abortCopy() {
+        guard let conn = try? liveHandle(), copyStatement != nil else { return }
+        copyStatement = nil
+        _ = PQputCopyEnd(conn, "aborted by the client")
+        while let pending = PQgetResult(conn) { PQclear(pending) }
+    }
+
     /// Sends one chunk; libpq takes a byte count, so this is the UTF-8 length, never `String.count`.
-    private func sendCopyData(_ bytes: [UInt8], conn: OpaquePointer, sql: String) throws {
+    private func sendCopyData(_ bytes: [UInt8]) throws {
+        let conn = try liveHandle()
+        guard !bytes.isEmpty else { return }
         let status = bytes.withUnsafeBufferPointer { buffer in
             buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) {
                 PQputCopyData(conn, $0, Int32(buffer.count))
@@ -66,7 +87,7 @@ extension PostgresConnection {
             throw PostgresError(
                 code: PQstatus(conn) == CONNECTION_OK ? .copy : .connectionLost,
                 message: Self.trimmed(PQerrorMessage(conn)) ?? "could not send COPY data",
-                statement: Self.summary(sql))
+                statement: copyStatement.map(Self.summary))
         }
     }
 }

@@ -166,3 +166,13 @@ extension Date: PostgresEncodable, PostgresTextDecodable {
         self.init(timeIntervalSince1970: Double(epoch - offsetSeconds) + fraction)
     }
 }
+
+extension Array: PostgresEncodable where Element == String {
+    /// A PostgreSQL array literal (`{"a","b"}`), every element quoted and escaped; bind it
+    /// with a cast such as `$1::text[]`.
+    public var postgresText: String? {
+        "{" + map { element in
+            "\"" + element.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }.joined(separator: ",") + "}"
+    }
+}

@@ -1,0 +1,319 @@
+import Foundation
+import Logging
+import Postgres
+import ProvisionConfig
+import ProvisionModel
+import ProvisionStore
+
+/// One import to run: a source, the plugin that reads it, and the limits that apply.
+public struct ImportRequest: Sendable {
+    public var sourceName: String
+    public var plugin: PluginManifest
+    public var path: String
+    /// The schools the source is bound to, with their configured names.
+    public var schools: [(urn: String, name: String)]
+    public var environment: [String: String]
+    public var limits: PluginLimits
+    public var maxRejected: Double
+    /// Re-run even when the input is unchanged since the last successful run.
+    public var force: Bool
+
+    public init(
+        sourceName: String, plugin: PluginManifest, path: String, schools: [(urn: String, name: String)],
+        environment: [String: String] = [:], limits: PluginLimits = PluginLimits(), maxRejected: Double = 0.02,
+        force: Bool = false
+    ) {
+        self.sourceName = sourceName
+        self.plugin = plugin
+        self.path = path
+        self.schools = schools
+        self.environment = environment
+        self.limits = limits
+        self.maxRejected = maxRejected
+        self.force = force
+    }
+
+    /// The request for a configured source.
+    public init(source: Configuration.Source, config: Configuration, plugin: PluginManifest, force: Bool = false) {
+        self.init(
+            sourceName: source.name, plugin: plugin, path: source.path,
+            schools: source.schools.map { urn in (urn, config.school(urn: urn)?.name ?? urn) },
+            environment: source.environment,
+            limits: PluginLimits(
+                timeout: .seconds(source.timeoutSeconds), maxStdoutBytes: config.plugins.maxStdoutBytes,
+                maxStderrBytes: config.plugins.maxStderrBytes),
+            maxRejected: source.maxRejected, force: force)
+    }
+}
+
+/// What an import run did.
+public struct ImportSummary: Sendable {
+    public enum Status: String, Sendable {
+        case succeeded
+        case failed
+        /// The input was identical to the last successful run's; nothing was run.
+        case unchanged
+    }
+
+    public var runID: Int64
+    public var status: Status
+    /// Why the run failed, in words for the person running it.
+    public var failure: String?
+    /// True when the failure was the input's fault (rejections over the threshold, protocol
+    /// errors from the plugin) rather than the plugin crashing or timing out.
+    public var inputRejected = false
+    public var sourceKind = "snapshot"
+    public var sent: [String: Int] = [:]
+    public var accepted: [String: Int] = [:]
+    public var rejected = 0
+    public var warnings = 0
+    public var firstReasons: [String] = []
+    public var merge = MergeStatistics()
+    public var stderr = ""
+    public var checksum: String?
+    public var duration: Duration = .zero
+}
+
+/// The import pipeline of DESIGN §4, the same for the daemon and `provisionctl import`.
+///
+/// A run is all or nothing: valid records are streamed through COPY into a temporary
+/// staging table inside one transaction, merged by set-based SQL, and committed only if the
+/// plugin exited 0 within its limits, its output kept the protocol and the rejected share is
+/// within the threshold. Otherwise the transaction rolls back and the data is exactly as it
+/// was. The run itself, its counts and rejected records are recorded on a second connection
+/// so they survive a rollback.
+public struct ImportPipeline: Sendable {
+    public let database: ProvisionDatabase
+    /// Where fresh scratch folders for plugins are made.
+    public let scratchRoot: String
+    public var logger: Logger
+
+    /// How many rejected records are stored per run; the rest are counted.
+    static let storedRejectionLimit = 1000
+    /// Records per COPY batch.
+    static let batchSize = 1000
+
+    public init(database: ProvisionDatabase, scratchRoot: String, logger: Logger = Logger(label: "provision.import")) {
+        self.database = database
+        self.scratchRoot = scratchRoot
+        self.logger = logger
+    }
+
+    /// Runs one import. Database failures are thrown; everything else ends in a summary.
+    public func run(_ request: ImportRequest) async throws -> ImportSummary {
+        let started = ContinuousClock.now
+        // Both connections are finished when released (PostgresConnection's deinit).
+        let book = try await database.connect(applicationName: "provision-import-log")
+        let urns = request.schools.map(\.urn)
+
+        var checksum: String?
+        var checksumFailure: String?
+        do {
+            checksum = try InputChecksum.compute(path: request.path, accepts: request.plugin.accepts)
+        } catch {
+            checksumFailure = "\(error)"
+        }
+        if let checksum, !request.force {
+            let last = try await book.query(
+                """
+                SELECT input_checksum FROM import_runs
+                 WHERE source = $1 AND status = 'succeeded' ORDER BY id DESC LIMIT 1
+                """, request.sourceName
+            ).singleRow()
+            if try last?.decode("input_checksum", as: String?.self) == checksum {
+                let id = try await book.query(
+                    """
+                    INSERT INTO import_runs (source, plugin, plugin_version, schools, status, input_checksum, finished_at)
+                    VALUES ($1, $2, $3, $4::text[], 'unchanged', $5, now()) RETURNING id
+                    """, request.sourceName, request.plugin.name, request.plugin.version, urns, checksum
+                ).scalar(as: Int64.self)
+                logger.info("import unchanged", metadata: ["source": "\(request.sourceName)", "run": "\(id)"])
+                var summary = ImportSummary(runID: id, status: .unchanged)
+                summary.checksum = checksum
+                summary.duration = ContinuousClock.now - started
+                return summary
+            }
+        }
+
+        let runID = try await book.query(
+            """
+            INSERT INTO import_runs (source, plugin, plugin_version, schools, input_checksum)
+            VALUES ($1, $2, $3, $4::text[], $5) RETURNING id
+            """, request.sourceName, request.plugin.name, request.plugin.version, urns, checksum
+        ).scalar(as: Int64.self)
+        logger.info("import started", metadata: ["source": "\(request.sourceName)", "run": "\(runID)", "plugin": "\(request.plugin.name)"])
+
+        var summary = ImportSummary(runID: runID, status: .failed)
+        summary.checksum = checksum
+        if let checksumFailure {
+            summary.failure = checksumFailure
+            summary.inputRejected = true
+        } else {
+            do {
+                try await stageAndMerge(request, runID: runID, book: book, summary: &summary)
+            } catch let error as PostgresError where error.isConnectionProblem {
+                summary.failure = "the database connection was lost: \(error.message)"
+                try? await record(summary, book: book)
+                throw error
+            } catch is CancellationError {
+                summary.failure = "cancelled (the supervisor is shutting down)"
+                try? await record(summary, book: book)
+                throw CancellationError()
+            } catch {
+                summary.failure = "\(error)"
+            }
+        }
+        summary.duration = ContinuousClock.now - started
+        try await record(summary, book: book)
+        logger.info(
+            "import finished",
+            metadata: [
+                "source": "\(request.sourceName)", "run": "\(runID)", "status": "\(summary.status.rawValue)",
+                "records": "\(summary.sent.values.reduce(0, +))", "rejected": "\(summary.rejected)",
+            ])
+        return summary
+    }
+
+    private func stageAndMerge(
+        _ request: ImportRequest, runID: Int64, book: PostgresConnection, summary: inout ImportSummary
+    ) async throws {
+        let db = try await database.connect(applicationName: "provision-import")
+        var validator = RecordStreamValidator(pluginName: request.plugin.name, boundSchools: Set(request.schools.map(\.urn)))
+        var batch: [[String?]] = []
+        batch.reserveCapacity(Self.batchSize)
+        var rejections: [Rejection] = []
+        var storedRejections = 0
+        var firstReasons: [String] = []
+
+        func flushRejections() async throws {
+            guard !rejections.isEmpty else { return }
+            for rejection in rejections where storedRejections < Self.storedRejectionLimit {
+                storedRejections += 1
+                try await book.execute(
+                    """
+                    INSERT INTO rejected_records (import_run_id, line, record_type, severity, reason, ref)
+                    VALUES ($1, $2, $3, $4, $5, $6)
+                    """, runID, rejection.line, rejection.type, rejection.severity.rawValue, rejection.reason, rejection.ref)
+            }
+            rejections.removeAll(keepingCapacity: true)
+        }
+
+        try await db.begin()
+        do {
+            try await db.execute(StagingMerge.createStaging)
+            try await db.startCopy(StagingMerge.copyStaging)
+            let outcome = try await PluginRunner.run(
+                request.plugin, source: request.path, schools: request.schools.map(\.urn),
+                extraEnvironment: request.environment, limits: request.limits, scratchRoot: scratchRoot
+            ) { line, number in
+                switch try validator.consume(line, number: number) {
+                case .accepted(let record):
+                    batch.append([String(number), record.type, record.schoolURN, record.document])
+                    if let warning = record.warning {
+                        rejections.append(Rejection(line: number, type: record.type, severity: .warning, reason: warning, ref: nil))
+                    }
+                    if batch.count >= Self.batchSize {
+                        try await db.copyRows(batch)
+                        batch.removeAll(keepingCapacity: true)
+                    }
+                case .rejected(let rejection):
+                    if firstReasons.count < 10 { firstReasons.append("line \(rejection.line): \(rejection.reason)") }
+                    rejections.append(rejection)
+                case .header, .end, .ignored:
+                    break
+                }
+                if rejections.count >= 100 { try await flushRejections() }
+            }
+            try await db.copyRows(batch)
+            _ = try await db.finishCopy()
+            try await flushRejections()
+            summary.stderr = outcome.standardError
+                + (outcome.stderrBytesDropped > 0 ? "\n[… \(outcome.stderrBytesDropped) more bytes of stderr not kept]" : "")
+            summary.sourceKind = validator.sourceKind
+            summary.sent = validator.sent
+            summary.accepted = validator.accepted
+            summary.rejected = validator.rejectedCount
+            summary.warnings = validator.warningCount
+            summary.firstReasons = firstReasons
+
+            guard outcome.succeeded else {
+                throw ImportFailure("the plugin \(outcome.ending)", inputRejected: false)
+            }
+            do {
+                try validator.finish()
+            } catch {
+                throw ImportFailure("protocol error: \(error)", inputRejected: true)
+            }
+            try checkThreshold(rejected: summary.rejected, of: validator.recordCount, max: request.maxRejected)
+
+            summary.merge = try await StagingMerge.merge(
+                db, runID: runID, schools: request.schools,
+                snapshotPupils: validator.sourceKind == "snapshot" && validator.contains("pupil"))
+            summary.rejected += summary.merge.rejectedAtMerge
+            try checkThreshold(rejected: summary.rejected, of: validator.recordCount, max: request.maxRejected)
+            try await db.commit()
+            summary.status = .succeeded
+        } catch let failure as ImportFailure {
+            await db.rollback()
+            summary.failure = failure.message
+            summary.inputRejected = failure.inputRejected
+        } catch let violation as ProtocolViolation {
+            await db.rollback()
+            try? await flushRejections()
+            summary.failure = "protocol error: \(violation)"
+            summary.inputRejected = true
+        } catch let error as PluginOutputError {
+            await db.rollback()
+            summary.failure = "protocol error: \(error)"
+            summary.inputRejected = true
+        } catch {
+            await db.rollback()
+            try? await flushRejections()
+            throw error
+        }
+    }
+
+    private func checkThreshold(rejected: Int, of total: Int, max: Double) throws {
+        guard total > 0, Double(rejected) / Double(total) > max else { return }
+        let share = Double(rejected) / Double(total) * 100
+        throw ImportFailure(
+            "\(rejected) of \(total) records were rejected (\(String(format: "%.1f", share))%), more than the "
+                + "\(String(format: "%g", max * 100))% allowed (max_rejected); nothing was imported",
+            inputRejected: true)
+    }
+
+    private func record(_ summary: ImportSummary, book: PostgresConnection) async throws {
+        let counts = JSONCounts.encode(sent: summary.sent, accepted: summary.accepted, merge: summary.merge)
+        let reasons = "[" + summary.firstReasons.map { JSONCounts.quote($0) }.joined(separator: ",") + "]"
+        try await book.execute(
+            """
+            UPDATE import_runs
+               SET status = $2, failure = $3, finished_at = now(), counts = $4::jsonb, rejected_count = $5,
+                   warning_count = $6, first_reasons = $7::jsonb, stderr_tail = $8
+             WHERE id = $1
+            """, summary.runID, summary.status.rawValue, summary.failure, counts, summary.rejected, summary.warnings,
+            reasons, String(summary.stderr.suffix(64 * 1024)))
+    }
+}
+
+/// Why a run was not committed.
+struct ImportFailure: Error {
+    let message: String
+    let inputRejected: Bool
+    init(_ message: String, inputRejected: Bool) {
+        self.message = message
+        self.inputRejected = inputRejected
+    }
+}
+
+enum JSONCounts {
+    static func encode(sent: [String: Int], accepted: [String: Int], merge: MergeStatistics) -> String {
+        func object(_ values: [String: Int]) -> String {
+            "{" + values.sorted { $0.key < $1.key }.map { "\(quote($0.key)):\($0.value)" }.joined(separator: ",") + "}"
+        }
+        return "{\"sent\":\(object(sent)),\"accepted\":\(object(accepted)),\"inserted\":\(object(merge.inserted)),"
+            + "\"updated\":\(object(merge.updated)),\"marked_left\":\(merge.markedLeft),\"duplicates\":\(merge.duplicates)}"
+    }
+
+    static func quote(_ text: String) -> String { JSONValue.string(text).serialized }
+}

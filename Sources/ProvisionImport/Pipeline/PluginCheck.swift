@@ -1,0 +1,71 @@
+import Foundation
+
+/// Runs a plugin exactly as the daemon would and validates its output, without any
+/// database: how IT staff develop and test a plugin in any language.
+public enum PluginCheck {
+    public struct Report: Sendable {
+        public var outcome: PluginRunOutcome?
+        public var protocolError: String?
+        public var launchError: String?
+        public var sourceKind = "snapshot"
+        public var sent: [String: Int] = [:]
+        public var accepted: [String: Int] = [:]
+        public var rejections: [Rejection] = []
+        public var rejectedCount = 0
+        public var warningCount = 0
+        public var maxRejected: Double
+
+        /// Whether the daemon would merge this run.
+        public var passes: Bool {
+            guard launchError == nil, protocolError == nil, outcome?.succeeded == true else { return false }
+            let total = sent.values.reduce(0, +)
+            return total == 0 || Double(rejectedCount) / Double(total) <= maxRejected
+        }
+    }
+
+    /// Runs `manifest` on `source` and reports what the supervisor would make of it.
+    ///
+    /// - Parameters:
+    ///   - schools: the URNs to bind; empty accepts any well-formed URN.
+    ///   - keep: how many rejections and warnings to keep for the report.
+    public static func run(
+        _ manifest: PluginManifest, source: String, schools: [String], limits: PluginLimits,
+        maxRejected: Double = 0.02, keep: Int = 50
+    ) async -> Report {
+        var report = Report(maxRejected: maxRejected)
+        var validator = RecordStreamValidator(pluginName: manifest.name, boundSchools: schools.isEmpty ? nil : Set(schools))
+        var kept: [Rejection] = []
+        let scratch = NSTemporaryDirectory() + "provision-plugin-check"
+        do {
+            report.outcome = try await PluginRunner.run(
+                manifest, source: source, schools: schools, limits: limits, scratchRoot: scratch
+            ) { line, number in
+                switch try validator.consume(line, number: number) {
+                case .rejected(let rejection):
+                    if kept.count < keep { kept.append(rejection) }
+                case .accepted(let record):
+                    if let warning = record.warning, kept.count < keep {
+                        kept.append(Rejection(line: number, type: record.type, severity: .warning, reason: warning, ref: nil))
+                    }
+                default: break
+                }
+            }
+            if report.outcome?.succeeded == true {
+                do { try validator.finish() } catch { report.protocolError = error.description }
+            }
+        } catch let violation as ProtocolViolation {
+            report.protocolError = violation.description
+        } catch let error as PluginOutputError {
+            report.protocolError = error.description
+        } catch {
+            report.launchError = "\(error)"
+        }
+        report.sourceKind = validator.sourceKind
+        report.sent = validator.sent
+        report.accepted = validator.accepted
+        report.rejectedCount = validator.rejectedCount
+        report.warningCount = validator.warningCount
+        report.rejections = kept
+        return report
+    }
+}

@@ -1,0 +1,305 @@
+import Postgres
+
+/// What a merge changed, for the run's summary.
+public struct MergeStatistics: Sendable, Equatable {
+    /// Rows inserted and updated, by table.
+    public var inserted: [String: Int] = [:]
+    public var updated: [String: Int] = [:]
+    /// Pupils of the bound schools missing from a snapshot, marked as left.
+    public var markedLeft = 0
+    /// Records that referred to a pupil, provision or staff member that does not exist.
+    public var rejectedAtMerge = 0
+    /// Records whose natural key appeared more than once in the run (the last one is kept).
+    public var duplicates = 0
+
+    public var changedRows: Int { inserted.values.reduce(0, +) + updated.values.reduce(0, +) + markedLeft }
+}
+
+/// Turns staged records into rows of the normalised tables, in set-based SQL, inside the
+/// caller's transaction.
+///
+/// Every statement is an upsert by natural key whose UPDATE only fires when something
+/// changed, so importing the same input twice changes nothing (not even the import run
+/// stamp). Pupils are never deleted: a pupil of a bound school missing from a snapshot run
+/// that carries pupil records is marked as left.
+enum StagingMerge {
+    static let createStaging = """
+        CREATE TEMP TABLE import_staging (
+            line         bigint NOT NULL,
+            record_type  text NOT NULL,
+            school_urn   text NOT NULL,
+            doc          jsonb NOT NULL
+        ) ON COMMIT DROP
+        """
+
+    static let copyStaging = "COPY import_staging (line, record_type, school_urn, doc) FROM STDIN"
+
+    /// Runs the merge. `$1` in every statement is the import run id.
+    static func merge(
+        _ db: PostgresConnection, runID: Int64, schools: [(urn: String, name: String)], snapshotPupils: Bool
+    ) async throws -> MergeStatistics {
+        var stats = MergeStatistics()
+
+        // The bound schools exist before anything refers to them.
+        try await db.execute(
+            """
+            INSERT INTO schools (urn, name, import_run_id)
+            SELECT urn, name, $1 FROM unnest($2::text[], $3::text[]) AS bound (urn, name)
+            ON CONFLICT (urn) DO NOTHING
+            """, runID, schools.map(\.urn), schools.map(\.name))
+
+        // One row per natural key, the last line winning.
+        let deduplicate: [(table: String, type: String, key: String)] = [
+            ("staged_school", "school", "school_urn"),
+            ("staged_pupil", "pupil", "doc->>'upn'"),
+            ("staged_assessment", "assessment", "doc->>'upn', doc->>'instrument', doc->>'subject', doc->>'measure', doc->>'date'"),
+            ("staged_staff", "staff", "school_urn, doc->>'staff_id'"),
+            ("staged_provision", "provision", "school_urn, doc->>'provision_id'"),
+            ("staged_enrolment", "enrolment", "school_urn, doc->>'provision_id', doc->>'upn', doc->>'start_date'"),
+        ]
+        for (table, type, key) in deduplicate {
+            try await db.execute(
+                """
+                CREATE TEMP TABLE \(table) ON COMMIT DROP AS
+                SELECT DISTINCT ON (\(key)) line, school_urn, doc FROM import_staging
+                WHERE record_type = $1 ORDER BY \(key), line DESC
+                """, type)
+        }
+        stats.duplicates = try await db.query(
+            """
+            SELECT (SELECT count(*) FROM import_staging)
+                 - (SELECT count(*) FROM staged_school) - (SELECT count(*) FROM staged_pupil)
+                 - (SELECT count(*) FROM staged_assessment) - (SELECT count(*) FROM staged_staff)
+                 - (SELECT count(*) FROM staged_provision) - (SELECT count(*) FROM staged_enrolment) AS n
+            """
+        ).scalar(as: Int.self)
+
+        stats.updated["schools"] = try await db.execute(
+            """
+            UPDATE schools t
+               SET laestab = coalesce(s.doc->>'laestab', t.laestab), name = coalesce(s.doc->>'name', t.name),
+                   phase = coalesce(s.doc->>'phase', t.phase), import_run_id = $1, updated_at = now()
+              FROM staged_school s
+             WHERE t.urn = s.school_urn
+               AND (t.laestab, t.name, t.phase) IS DISTINCT FROM
+                   (coalesce(s.doc->>'laestab', t.laestab), coalesce(s.doc->>'name', t.name), coalesce(s.doc->>'phase', t.phase))
+            """, runID)
+
+        try await upsert(db, runID, &stats, table: "pupils", sql: """
+            INSERT INTO pupils AS t (upn, school_id, surname, forename, dob, gender, year_group, admission_date,
+                                     leaving_date, on_roll, marked_left_at, sen_provision, sen_start_date, fsm,
+                                     pupil_premium, eal, looked_after, upn_warning, import_run_id, updated_at)
+            SELECT s.doc->>'upn', sc.id, s.doc->>'surname', s.doc->>'forename', (s.doc->>'dob')::date,
+                   s.doc->>'gender', s.doc->>'year_group', (s.doc->>'admission_date')::date,
+                   (s.doc->>'leaving_date')::date,
+                   (s.doc->>'leaving_date') IS NULL OR (s.doc->>'leaving_date')::date > current_date, NULL,
+                   coalesce(s.doc->>'sen_provision', 'N'), (s.doc->>'sen_start_date')::date,
+                   (s.doc->>'fsm')::boolean, (s.doc->>'pupil_premium')::boolean, (s.doc->>'eal')::boolean,
+                   (s.doc->>'looked_after')::boolean, s.doc->>'upn_warning', $1, now()
+              FROM staged_pupil s JOIN schools sc ON sc.urn = s.school_urn
+            ON CONFLICT (upn) DO UPDATE SET
+                   school_id = EXCLUDED.school_id, surname = EXCLUDED.surname, forename = EXCLUDED.forename,
+                   dob = EXCLUDED.dob, gender = EXCLUDED.gender, year_group = EXCLUDED.year_group,
+                   admission_date = EXCLUDED.admission_date, leaving_date = EXCLUDED.leaving_date,
+                   on_roll = EXCLUDED.on_roll, marked_left_at = NULL, sen_provision = EXCLUDED.sen_provision,
+                   sen_start_date = EXCLUDED.sen_start_date, fsm = EXCLUDED.fsm,
+                   pupil_premium = EXCLUDED.pupil_premium, eal = EXCLUDED.eal,
+                   looked_after = EXCLUDED.looked_after, upn_warning = EXCLUDED.upn_warning,
+                   import_run_id = EXCLUDED.import_run_id, updated_at = now()
+             WHERE (t.school_id, t.surname, t.forename, t.dob, t.gender, t.year_group, t.admission_date,
+                    t.leaving_date, t.on_roll, t.marked_left_at IS NULL, t.sen_provision, t.sen_start_date, t.fsm,
+                    t.pupil_premium, t.eal, t.looked_after, t.upn_warning)
+                   IS DISTINCT FROM
+                   (EXCLUDED.school_id, EXCLUDED.surname, EXCLUDED.forename, EXCLUDED.dob, EXCLUDED.gender,
+                    EXCLUDED.year_group, EXCLUDED.admission_date, EXCLUDED.leaving_date, EXCLUDED.on_roll, true,
+                    EXCLUDED.sen_provision, EXCLUDED.sen_start_date, EXCLUDED.fsm, EXCLUDED.pupil_premium,
+                    EXCLUDED.eal, EXCLUDED.looked_after, EXCLUDED.upn_warning)
+            """)
+
+        // Needs are replaced for pupils whose record lists them (a record without `needs`
+        // leaves them alone: not every export carries them).
+        try await db.execute(
+            """
+            CREATE TEMP TABLE wanted_needs ON COMMIT DROP AS
+            SELECT p.id AS pupil_id, n->>'code' AS code, (n->>'rank')::int AS rank
+              FROM staged_pupil s JOIN pupils p ON p.upn = s.doc->>'upn'
+             CROSS JOIN LATERAL jsonb_array_elements(s.doc->'needs') AS n
+             WHERE s.doc ? 'needs'
+            """)
+        let removedNeeds = try await db.execute(
+            """
+            DELETE FROM pupil_needs pn USING staged_pupil s, pupils p
+             WHERE s.doc ? 'needs' AND p.upn = s.doc->>'upn' AND pn.pupil_id = p.id
+               AND NOT EXISTS (SELECT 1 FROM wanted_needs w WHERE w.pupil_id = pn.pupil_id AND w.code = pn.code)
+            """)
+        try await upsert(db, runID, &stats, table: "pupil_needs", sql: """
+            INSERT INTO pupil_needs AS t (pupil_id, code, rank, import_run_id)
+            SELECT pupil_id, code, rank, $1 FROM wanted_needs
+            ON CONFLICT (pupil_id, code) DO UPDATE SET rank = EXCLUDED.rank, import_run_id = EXCLUDED.import_run_id
+             WHERE t.rank IS DISTINCT FROM EXCLUDED.rank
+            """)
+        stats.updated["pupil_needs", default: 0] += removedNeeds
+
+        if snapshotPupils {
+            stats.markedLeft = try await db.execute(
+                """
+                UPDATE pupils p SET on_roll = false, marked_left_at = now(), import_run_id = $1, updated_at = now()
+                 WHERE p.on_roll AND p.school_id IN (SELECT id FROM schools WHERE urn = ANY($2::text[]))
+                   AND NOT EXISTS (SELECT 1 FROM staged_pupil s WHERE s.doc->>'upn' = p.upn)
+                """, runID, schools.map(\.urn))
+        }
+
+        stats.rejectedAtMerge += try await rejectMissing(
+            db, runID, table: "staged_assessment", type: "assessment",
+            condition: "NOT EXISTS (SELECT 1 FROM pupils p WHERE p.upn = s.doc->>'upn')",
+            reason: "assessment.upn is not a pupil known to the trust; import the pupils (CTF) first")
+        try await upsert(db, runID, &stats, table: "assessments", sql: """
+            INSERT INTO assessments AS t (pupil_id, school_id, instrument, subject, measure, value, assessed_on, import_run_id)
+            SELECT p.id, sc.id, s.doc->>'instrument', s.doc->>'subject', s.doc->>'measure', (s.doc->>'value')::numeric,
+                   (s.doc->>'date')::date, $1
+              FROM staged_assessment s JOIN pupils p ON p.upn = s.doc->>'upn' JOIN schools sc ON sc.urn = s.school_urn
+            ON CONFLICT (pupil_id, instrument, subject, measure, assessed_on) DO UPDATE
+               SET value = EXCLUDED.value, school_id = EXCLUDED.school_id, import_run_id = EXCLUDED.import_run_id
+             WHERE (t.value, t.school_id) IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.school_id)
+            """)
+
+        try await upsert(db, runID, &stats, table: "staff", sql: """
+            INSERT INTO staff AS t (school_id, staff_id, name, role, email, hourly_cost, import_run_id)
+            SELECT sc.id, s.doc->>'staff_id', s.doc->>'name', s.doc->>'role', s.doc->>'email',
+                   (s.doc->>'hourly_cost')::numeric, $1
+              FROM staged_staff s JOIN schools sc ON sc.urn = s.school_urn
+            ON CONFLICT (school_id, staff_id) DO UPDATE
+               SET name = EXCLUDED.name, role = EXCLUDED.role, email = EXCLUDED.email,
+                   hourly_cost = EXCLUDED.hourly_cost, import_run_id = EXCLUDED.import_run_id
+             WHERE (t.name, t.role, t.email, t.hourly_cost) IS DISTINCT FROM
+                   (EXCLUDED.name, EXCLUDED.role, EXCLUDED.email, EXCLUDED.hourly_cost)
+            """)
+
+        try await upsert(db, runID, &stats, table: "provisions", sql: """
+            INSERT INTO provisions AS t (school_id, provision_id, name, area_of_need, wave, priority, statutory,
+                                         delivery, group_size, sessions_per_week, minutes_per_session, start_date,
+                                         end_date, hourly_cost, resource_cost, funding_stream, outcome_instrument,
+                                         outcome_subject, outcome_measure, outcome_target_gain, import_run_id)
+            SELECT sc.id, s.doc->>'provision_id', s.doc->>'name', s.doc->>'area_of_need', (s.doc->>'wave')::int,
+                   s.doc->>'priority', coalesce((s.doc->>'statutory')::boolean, false), s.doc->>'delivery',
+                   (s.doc->>'group_size')::int, (s.doc->>'sessions_per_week')::numeric,
+                   (s.doc->>'minutes_per_session')::int, (s.doc->>'start_date')::date, (s.doc->>'end_date')::date,
+                   (s.doc->>'hourly_cost')::numeric, (s.doc->>'resource_cost')::numeric, s.doc->>'funding_stream',
+                   s.doc->'outcome'->>'instrument', s.doc->'outcome'->>'subject', s.doc->'outcome'->>'measure',
+                   (s.doc->'outcome'->>'target_gain')::numeric, $1
+              FROM staged_provision s JOIN schools sc ON sc.urn = s.school_urn
+            ON CONFLICT (school_id, provision_id) DO UPDATE SET
+                   name = EXCLUDED.name, area_of_need = EXCLUDED.area_of_need, wave = EXCLUDED.wave,
+                   priority = EXCLUDED.priority, statutory = EXCLUDED.statutory, delivery = EXCLUDED.delivery,
+                   group_size = EXCLUDED.group_size, sessions_per_week = EXCLUDED.sessions_per_week,
+                   minutes_per_session = EXCLUDED.minutes_per_session, start_date = EXCLUDED.start_date,
+                   end_date = EXCLUDED.end_date, hourly_cost = EXCLUDED.hourly_cost,
+                   resource_cost = EXCLUDED.resource_cost, funding_stream = EXCLUDED.funding_stream,
+                   outcome_instrument = EXCLUDED.outcome_instrument, outcome_subject = EXCLUDED.outcome_subject,
+                   outcome_measure = EXCLUDED.outcome_measure, outcome_target_gain = EXCLUDED.outcome_target_gain,
+                   import_run_id = EXCLUDED.import_run_id
+             WHERE (t.name, t.area_of_need, t.wave, t.priority, t.statutory, t.delivery, t.group_size,
+                    t.sessions_per_week, t.minutes_per_session, t.start_date, t.end_date, t.hourly_cost,
+                    t.resource_cost, t.funding_stream, t.outcome_instrument, t.outcome_subject, t.outcome_measure,
+                    t.outcome_target_gain)
+                   IS DISTINCT FROM
+                   (EXCLUDED.name, EXCLUDED.area_of_need, EXCLUDED.wave, EXCLUDED.priority, EXCLUDED.statutory,
+                    EXCLUDED.delivery, EXCLUDED.group_size, EXCLUDED.sessions_per_week, EXCLUDED.minutes_per_session,
+                    EXCLUDED.start_date, EXCLUDED.end_date, EXCLUDED.hourly_cost, EXCLUDED.resource_cost,
+                    EXCLUDED.funding_stream, EXCLUDED.outcome_instrument, EXCLUDED.outcome_subject,
+                    EXCLUDED.outcome_measure, EXCLUDED.outcome_target_gain)
+            """)
+
+        // Staff links are replaced for provisions whose record lists staff_ids.
+        try await db.execute(
+            """
+            CREATE TEMP TABLE wanted_staff ON COMMIT DROP AS
+            SELECT s.line, pr.id AS provision_id, st.id AS staff_id, ids.staff_ref
+              FROM staged_provision s
+              JOIN schools sc ON sc.urn = s.school_urn
+              JOIN provisions pr ON pr.school_id = sc.id AND pr.provision_id = s.doc->>'provision_id'
+             CROSS JOIN LATERAL jsonb_array_elements_text(s.doc->'staff_ids') AS ids (staff_ref)
+              LEFT JOIN staff st ON st.school_id = sc.id AND st.staff_id = ids.staff_ref
+             WHERE s.doc ? 'staff_ids'
+            """)
+        try await db.execute(
+            """
+            INSERT INTO rejected_records (import_run_id, line, record_type, severity, reason)
+            SELECT $1, line, 'provision', 'warning', 'provision.staff_ids names a staff member who is not in the staff records; the link was skipped'
+              FROM wanted_staff WHERE staff_id IS NULL
+            """, runID)
+        stats.updated["provision_staff"] = try await db.execute(
+            """
+            DELETE FROM provision_staff ps USING staged_provision s, schools sc, provisions pr
+             WHERE s.doc ? 'staff_ids' AND sc.urn = s.school_urn AND pr.school_id = sc.id
+               AND pr.provision_id = s.doc->>'provision_id' AND ps.provision_id = pr.id
+               AND NOT EXISTS (SELECT 1 FROM wanted_staff w WHERE w.provision_id = ps.provision_id AND w.staff_id = ps.staff_id)
+            """)
+        try await upsert(db, runID, &stats, table: "provision_staff", sql: """
+            INSERT INTO provision_staff AS t (provision_id, staff_id, import_run_id)
+            SELECT DISTINCT provision_id, staff_id, $1::bigint FROM wanted_staff WHERE staff_id IS NOT NULL
+            ON CONFLICT (provision_id, staff_id) DO NOTHING
+            """)
+
+        stats.rejectedAtMerge += try await rejectMissing(
+            db, runID, table: "staged_enrolment", type: "enrolment",
+            condition: """
+                NOT EXISTS (SELECT 1 FROM pupils p WHERE p.upn = s.doc->>'upn')
+                OR NOT EXISTS (SELECT 1 FROM provisions pr JOIN schools sc ON sc.id = pr.school_id
+                               WHERE sc.urn = s.school_urn AND pr.provision_id = s.doc->>'provision_id')
+                """,
+            reason: "enrolment refers to a pupil or provision that is not known; import pupils and provisions first")
+        try await upsert(db, runID, &stats, table: "enrolments", sql: """
+            INSERT INTO enrolments AS t (provision_id, pupil_id, start_date, end_date, status, target, entry_value,
+                                         entry_date, exit_value, exit_date, parent_informed, import_run_id)
+            SELECT pr.id, p.id, (s.doc->>'start_date')::date, (s.doc->>'end_date')::date, s.doc->>'status',
+                   s.doc->>'target', (s.doc->'entry'->>'value')::numeric, (s.doc->'entry'->>'date')::date,
+                   (s.doc->'exit'->>'value')::numeric, (s.doc->'exit'->>'date')::date,
+                   (s.doc->>'parent_informed')::date, $1
+              FROM staged_enrolment s
+              JOIN schools sc ON sc.urn = s.school_urn
+              JOIN provisions pr ON pr.school_id = sc.id AND pr.provision_id = s.doc->>'provision_id'
+              JOIN pupils p ON p.upn = s.doc->>'upn'
+            ON CONFLICT (provision_id, pupil_id, start_date) DO UPDATE SET
+                   end_date = EXCLUDED.end_date, status = EXCLUDED.status, target = EXCLUDED.target,
+                   entry_value = EXCLUDED.entry_value, entry_date = EXCLUDED.entry_date,
+                   exit_value = EXCLUDED.exit_value, exit_date = EXCLUDED.exit_date,
+                   parent_informed = EXCLUDED.parent_informed, import_run_id = EXCLUDED.import_run_id
+             WHERE (t.end_date, t.status, t.target, t.entry_value, t.entry_date, t.exit_value, t.exit_date,
+                    t.parent_informed)
+                   IS DISTINCT FROM
+                   (EXCLUDED.end_date, EXCLUDED.status, EXCLUDED.target, EXCLUDED.entry_value, EXCLUDED.entry_date,
+                    EXCLUDED.exit_value, EXCLUDED.exit_date, EXCLUDED.parent_informed)
+            """)
+        return stats
+    }
+
+    /// Runs an `INSERT … ON CONFLICT` and counts inserted and updated rows.
+    private static func upsert(
+        _ db: PostgresConnection, _ runID: Int64, _ stats: inout MergeStatistics, table: String, sql: String
+    ) async throws {
+        let row = try await db.query(
+            """
+            WITH changed AS (\(sql) RETURNING (xmax = 0) AS inserted)
+            SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated
+              FROM changed
+            """, runID
+        ).singleRow()
+        stats.inserted[table, default: 0] += try row?.decode("inserted", as: Int.self) ?? 0
+        stats.updated[table, default: 0] += try row?.decode("updated", as: Int.self) ?? 0
+    }
+
+    /// Records staged rows matching `condition` as rejected and removes them from staging.
+    private static func rejectMissing(
+        _ db: PostgresConnection, _ runID: Int64, table: String, type: String, condition: String, reason: String
+    ) async throws -> Int {
+        try await db.query(
+            """
+            WITH missing AS (DELETE FROM \(table) s WHERE \(condition) RETURNING line),
+                 recorded AS (INSERT INTO rejected_records (import_run_id, line, record_type, severity, reason)
+                              SELECT $1, line, $2, 'rejected', $3 FROM missing RETURNING 1)
+            SELECT count(*) FROM recorded
+            """, runID, type, reason
+        ).scalar(as: Int.self)
+    }
+}

@@ -1,0 +1,241 @@
+import Foundation
+import Subprocess
+
+#if canImport(System)
+    import System
+#else
+    @preconcurrency import SystemPackage
+#endif
+
+/// Limits on one plugin run.
+public struct PluginLimits: Sendable {
+    public var timeout: Duration
+    public var maxStdoutBytes: Int
+    public var maxStderrBytes: Int
+
+    public init(timeout: Duration = .seconds(600), maxStdoutBytes: Int = 2 << 30, maxStderrBytes: Int = 1 << 20) {
+        self.timeout = timeout
+        self.maxStdoutBytes = maxStdoutBytes
+        self.maxStderrBytes = maxStderrBytes
+    }
+}
+
+/// How a plugin run ended, as far as the process is concerned.
+public struct PluginRunOutcome: Sendable {
+    public enum Ending: Sendable, Equatable, CustomStringConvertible {
+        case exited(Int32)
+        case signalled(Int32)
+        /// The wall-clock limit passed; the process group was killed.
+        case timedOut(Duration)
+        /// stdout passed its cap; the process group was killed.
+        case outputTooLarge(Int)
+
+        public var description: String {
+            switch self {
+            case .exited(let code): "exited with status \(code)"
+            case .signalled(let signal): "killed by signal \(signal)"
+            case .timedOut(let limit): "did not finish within \(limit.components.seconds) s and was killed"
+            case .outputTooLarge(let cap): "wrote more than \(cap) bytes to stdout and was killed"
+            }
+        }
+    }
+
+    public let ending: Ending
+    /// The start of the plugin's stderr, up to the cap; more is counted, not kept.
+    public let standardError: String
+    public let stderrBytesDropped: Int
+    public let stdoutBytes: Int
+    public let lines: Int
+
+    public var succeeded: Bool { ending == .exited(0) }
+}
+
+/// Failures of the runner itself (not of the plugin).
+public struct PluginLaunchError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}
+
+/// Runs an importer plugin as an untrusted child process (DESIGN §4).
+///
+/// The child gets `--source PATH`, stdin from /dev/null, a fresh scratch folder as working
+/// directory and an environment of only `PATH`, `LANG`, `TZ`, `PROVISION_PROTOCOL`,
+/// `PROVISION_SCHOOLS` and the source's own `env` — nothing of the supervisor's, so no
+/// database URL or password can reach it. It runs in a process group of its own, so the
+/// wall-clock limit, the stdout cap or a cancelled task kills it and everything it started.
+public enum PluginRunner {
+    /// The environment a plugin sees.
+    public static func environment(schools: [String], extra: [String: String]) -> [String: String] {
+        var environment = extra
+        environment["PATH"] = "/usr/local/bin:/usr/bin:/bin"
+        environment["LANG"] = "C.UTF-8"
+        environment["TZ"] = ProcessInfo.processInfo.environment["TZ"] ?? "Europe/London"
+        environment["PROVISION_PROTOCOL"] = "1"
+        environment["PROVISION_SCHOOLS"] = schools.joined(separator: ",")
+        return environment
+    }
+
+    /// Runs the plugin and hands each stdout line (without its newline) to `onLine` in order.
+    ///
+    /// If `onLine` throws, the plugin's process group is killed and the error is rethrown
+    /// once the child has been reaped.
+    ///
+    /// - Parameters:
+    ///   - manifest: the plugin.
+    ///   - source: the file or folder to read.
+    ///   - schools: URNs the source is bound to.
+    ///   - extraEnvironment: the source's `env`.
+    ///   - limits: time and output limits.
+    ///   - scratchRoot: a folder under which a fresh scratch folder is made and removed after.
+    ///   - maxLineBytes: a line longer than this fails the run.
+    ///   - onLine: called with each line and its 1-based number.
+    public static func run(
+        _ manifest: PluginManifest, source: String, schools: [String], extraEnvironment: [String: String] = [:],
+        limits: PluginLimits, scratchRoot: String, maxLineBytes: Int = 1 << 20,
+        onLine: (ArraySlice<UInt8>, Int) async throws -> Void
+    ) async throws -> PluginRunOutcome {
+        let scratch = scratchRoot + "/run-\(UUID().uuidString.lowercased())"
+        do {
+            try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+            try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: scratch)
+        } catch {
+            throw PluginLaunchError(message: "cannot create the scratch folder \(scratch): \(error)")
+        }
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+
+        var options = PlatformOptions()
+        options.processGroupID = 0  // a new group whose id is the child's pid
+        let environment = Self.environment(schools: schools, extra: extraEnvironment)
+        let monitor = RunMonitor()
+        let result: ExecutionResult<ReaderResult, SequenceOutput, SequenceOutput>
+        do {
+            result = try await Subprocess.run(
+                .path(FilePath(manifest.executable)), arguments: ["--source", source],
+                environment: .custom(Dictionary(uniqueKeysWithValues: environment.map { (Environment.Key(stringLiteral: $0.key), $0.value) })),
+                workingDirectory: FilePath(scratch), platformOptions: options,
+                input: .none, output: .sequence, error: .sequence
+            ) { execution in
+                let group = execution.processIdentifier.value
+                return await withTaskCancellationHandler {
+                    await readOutput(
+                        execution, group: group, limits: limits, maxLineBytes: maxLineBytes, monitor: monitor,
+                        onLine: onLine)
+                } onCancel: {
+                    kill(-group, SIGKILL)
+                }
+            }
+        } catch let error as SubprocessError {
+            throw PluginLaunchError(message: "could not start \(manifest.executable): \(error)")
+        }
+        let reader = result.closureResult
+        if let failure = reader.failure { throw failure }
+        if Task.isCancelled { throw CancellationError() }
+        let ending: PluginRunOutcome.Ending
+        if let forced = monitor.forcedEnding {
+            ending = forced
+        } else {
+            switch result.terminationStatus {
+            case .exited(let code): ending = .exited(code)
+            case .signaled(let signal): ending = .signalled(signal)
+            }
+        }
+        return PluginRunOutcome(
+            ending: ending, standardError: String(decoding: reader.stderr, as: UTF8.self),
+            stderrBytesDropped: reader.stderrDropped, stdoutBytes: reader.stdoutBytes, lines: reader.lines)
+    }
+
+    struct ReaderResult: Sendable {
+        var stderr: [UInt8] = []
+        var stderrDropped = 0
+        var stdoutBytes = 0
+        var lines = 0
+        var failure: (any Error)?
+    }
+
+    /// Records why the supervisor killed the child, set from the timer task.
+    final class RunMonitor: @unchecked Sendable {
+        private let lock = NSLock()
+        private var ending: PluginRunOutcome.Ending?
+        var forcedEnding: PluginRunOutcome.Ending? { lock.withLock { ending } }
+        func force(_ value: PluginRunOutcome.Ending) {
+            lock.withLock { if ending == nil { ending = value } }
+        }
+    }
+
+    private static func readOutput(
+        _ execution: Execution<NoInput, SequenceOutput, SequenceOutput>, group: pid_t, limits: PluginLimits,
+        maxLineBytes: Int, monitor: RunMonitor, onLine: (ArraySlice<UInt8>, Int) async throws -> Void
+    ) async -> ReaderResult {
+        let stderrStream = execution.standardError
+        let stdoutStream = execution.standardOutput
+        let cap = limits.maxStderrBytes
+        return await withTaskGroup(of: ReaderResult?.self) { tasks in
+            tasks.addTask {
+                var kept: [UInt8] = []
+                var dropped = 0
+                do {
+                    for try await chunk in stderrStream {
+                        chunk.withUnsafeBytes { bytes in
+                            let room = max(0, cap - kept.count)
+                            kept.append(contentsOf: bytes.prefix(room))
+                            dropped += max(0, bytes.count - room)
+                        }
+                    }
+                } catch {}
+                return ReaderResult(stderr: kept, stderrDropped: dropped)
+            }
+            tasks.addTask {
+                try? await Task.sleep(for: limits.timeout)
+                if !Task.isCancelled {
+                    monitor.force(.timedOut(limits.timeout))
+                    kill(-group, SIGKILL)
+                }
+                return nil
+            }
+            var result = ReaderResult()
+            var pending: [UInt8] = []
+            do {
+                for try await chunk in stdoutStream {
+                    result.stdoutBytes += chunk.count
+                    if result.stdoutBytes > limits.maxStdoutBytes {
+                        monitor.force(.outputTooLarge(limits.maxStdoutBytes))
+                        kill(-group, SIGKILL)
+                        break
+                    }
+                    chunk.withUnsafeBytes { pending.append(contentsOf: $0) }
+                    var start = 0
+                    while let newline = pending[start...].firstIndex(of: 0x0A) {
+                        result.lines += 1
+                        try await onLine(pending[start..<newline], result.lines)
+                        start = newline + 1
+                    }
+                    pending.removeFirst(start)
+                    if pending.count > maxLineBytes {
+                        throw PluginOutputError(message: "line \(result.lines + 1) is longer than \(maxLineBytes) bytes")
+                    }
+                }
+                if !pending.isEmpty && monitor.forcedEnding == nil {
+                    result.lines += 1
+                    try await onLine(pending[...], result.lines)
+                }
+            } catch {
+                result.failure = error
+                kill(-group, SIGKILL)
+            }
+            for await partial in tasks {
+                if let partial {
+                    result.stderr = partial.stderr
+                    result.stderrDropped = partial.stderrDropped
+                    tasks.cancelAll()  // stderr is done: stop the timer
+                }
+            }
+            return result
+        }
+    }
+}
+
+/// The plugin's output could not be read as lines (a line over the limit).
+public struct PluginOutputError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}

@@ -1,0 +1,152 @@
+import ProvisionModel
+
+/// Why one record was rejected. Messages name the field and what was expected, and never
+/// repeat personal values (names, UPNs, dates of birth) so they are safe in reports.
+struct RecordProblem: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+}
+
+/// Reads the fields of one untrusted record, normalising as it goes (trimmed strings, empty
+/// optional strings treated as absent) and building the canonical document that is staged.
+struct FieldReader {
+    let type: String
+    let fields: [String: JSONValue]
+    private(set) var output: [String: JSONValue] = [:]
+
+    init(type: String, fields: [String: JSONValue]) {
+        self.type = type
+        self.fields = fields
+    }
+
+    private func problem(_ key: String, _ message: String) -> RecordProblem {
+        RecordProblem("\(type).\(key) \(message)")
+    }
+
+    private func present(_ key: String) -> JSONValue? {
+        guard let value = fields[key] else { return nil }
+        if case .null = value { return nil }
+        if case .string(let text) = value, text.allSatisfy(\.isWhitespace) { return nil }
+        return value
+    }
+
+    // MARK: Strings
+
+    mutating func string(_ key: String, required: Bool = false, maxLength: Int = 200) throws(RecordProblem) -> String? {
+        guard let value = present(key) else {
+            if required { throw problem(key, "is required") }
+            return nil
+        }
+        guard case .string(let raw) = value else { throw problem(key, "must be a string, got \(value.kind)") }
+        let text = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard text.count <= maxLength else { throw problem(key, "is longer than \(maxLength) characters") }
+        guard !text.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\t" }) else {
+            throw problem(key, "contains control characters")
+        }
+        output[key] = .string(text)
+        return text
+    }
+
+    mutating func requiredString(_ key: String, maxLength: Int = 200) throws(RecordProblem) -> String {
+        guard let text = try string(key, required: true, maxLength: maxLength) else { throw problem(key, "is required") }
+        return text
+    }
+
+    /// A value from a closed vocabulary; the value is echoed since codes are not personal.
+    mutating func code(_ key: String, in allowed: Set<String>, required: Bool = false) throws(RecordProblem) -> String? {
+        guard let text = try string(key, required: required, maxLength: 40) else { return nil }
+        guard allowed.contains(text) else {
+            throw problem(key, "'\(text)' is not one of \(allowed.sorted().joined(separator: ", "))")
+        }
+        return text
+    }
+
+    mutating func urn(_ key: String) throws(RecordProblem) -> String {
+        let urn = try requiredString(key, maxLength: 20)
+        guard urn.utf8.count == 6, urn.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else {
+            throw problem(key, "must be a six-digit URN, got '\(urn)'")
+        }
+        return urn
+    }
+
+    /// A UPN: a wrong shape rejects the record; a wrong check letter is returned as a warning.
+    mutating func upn(_ key: String) throws(RecordProblem) -> (upn: String, warning: String?) {
+        let upn = try requiredString(key, maxLength: 20).uppercased()
+        if let shape = UPN.shapeProblem(upn) { throw problem(key, "is malformed: \(shape)") }
+        output[key] = .string(upn)
+        if let expected = UPN.expectedCheckLetter(upn), upn.first != expected {
+            return (upn, "UPN check letter does not match the DfE algorithm (expected \(expected)); correct it in the MIS")
+        }
+        return (upn, nil)
+    }
+
+    // MARK: Dates and numbers
+
+    /// A `YYYY-MM-DD` date. `personal` dates (date of birth) are not echoed in messages.
+    mutating func date(_ key: String, required: Bool = false, personal: Bool = false) throws(RecordProblem) -> SchoolDate? {
+        guard let value = present(key) else {
+            if required { throw problem(key, "is required") }
+            return nil
+        }
+        guard case .string(let raw) = value else { throw problem(key, "must be a date string YYYY-MM-DD, got \(value.kind)") }
+        let text = raw.trimmingCharacters(in: .whitespaces)
+        guard let date = SchoolDate(iso: text) else {
+            throw problem(key, personal ? "is not a real date in the form YYYY-MM-DD" : "'\(text)' is not a real date in the form YYYY-MM-DD")
+        }
+        output[key] = .string(date.iso)
+        return date
+    }
+
+    mutating func number(_ key: String, required: Bool = false, range: ClosedRange<Double>? = nil) throws(RecordProblem) -> Double? {
+        guard let value = present(key) else {
+            if required { throw problem(key, "is required") }
+            return nil
+        }
+        guard case .number(let number) = value, number.isFinite else {
+            throw problem(key, "must be a number, got \(value.kind)")
+        }
+        if let range, !range.contains(number) {
+            throw problem(key, "must be between \(Self.format(range.lowerBound)) and \(Self.format(range.upperBound)), got \(Self.format(number))")
+        }
+        output[key] = .number(number)
+        return number
+    }
+
+    mutating func integer(_ key: String, range: ClosedRange<Int>) throws(RecordProblem) -> Int? {
+        guard let value = try number(key, range: Double(range.lowerBound)...Double(range.upperBound)) else { return nil }
+        guard value.rounded() == value else { throw problem(key, "must be a whole number, got \(Self.format(value))") }
+        return Int(value)
+    }
+
+    mutating func bool(_ key: String) throws(RecordProblem) -> Bool? {
+        guard let value = present(key) else { return nil }
+        guard case .bool(let flag) = value else { throw problem(key, "must be true or false, got \(value.kind)") }
+        output[key] = .bool(flag)
+        return flag
+    }
+
+    // MARK: Structure
+
+    func object(_ key: String) throws(RecordProblem) -> [String: JSONValue]? {
+        guard let value = present(key) else { return nil }
+        guard case .object(let members) = value else { throw problem(key, "must be an object, got \(value.kind)") }
+        return members
+    }
+
+    func array(_ key: String) throws(RecordProblem) -> [JSONValue]? {
+        guard let value = present(key) else { return nil }
+        guard case .array(let elements) = value else { throw problem(key, "must be an array, got \(value.kind)") }
+        return elements
+    }
+
+    mutating func set(_ key: String, _ value: JSONValue) { output[key] = value }
+
+    /// Reads a nested object with its own reader, naming fields `parent.child` in messages.
+    func nested(_ key: String, _ members: [String: JSONValue]) -> FieldReader {
+        FieldReader(type: "\(type).\(key)", fields: members)
+    }
+
+    static func format(_ value: Double) -> String {
+        value.rounded() == value && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+    }
+}

@@ -1,0 +1,158 @@
+import ProvisionModel
+
+/// A record that passed validation, in canonical form, ready to stage.
+public struct ValidRecord: Sendable {
+    public let type: String
+    public let schoolURN: String
+    /// Canonical JSON of the known, normalised fields (unknown fields dropped).
+    public let document: String
+    /// A data-quality warning that does not stop the record (a UPN check letter, say).
+    public let warning: String?
+}
+
+/// The per-type rules of protocol v1 (DESIGN §4).
+enum RecordRules {
+    /// Record types that carry data (everything but header, end and error).
+    static let dataTypes: Set<String> = ["school", "pupil", "assessment", "staff", "provision", "enrolment"]
+
+    static func validate(type: String, fields: [String: JSONValue]) throws(RecordProblem) -> ValidRecord {
+        var reader = FieldReader(type: type, fields: fields)
+        var warning: String?
+        let urn: String
+        switch type {
+        case "school":
+            urn = try reader.urn("urn")
+            if let laestab = try reader.string("laestab", maxLength: 20),
+                !(laestab.utf8.count == 7 && laestab.utf8.allSatisfy { $0 >= 48 && $0 <= 57 })
+            {
+                throw RecordProblem("school.laestab must be seven digits (LA code and establishment number), got '\(laestab)'")
+            }
+            _ = try reader.string("name")
+            _ = try reader.string("phase", maxLength: 40)
+        case "pupil":
+            urn = try reader.urn("school_urn")
+            warning = try reader.upn("upn").warning
+            _ = try reader.requiredString("surname", maxLength: 100)
+            _ = try reader.requiredString("forename", maxLength: 100)
+            let dob = try reader.date("dob", required: true, personal: true)
+            _ = try reader.code("gender", in: Codes.genders)
+            _ = try reader.code("year_group", in: Codes.yearGroups)
+            let admitted = try reader.date("admission_date")
+            let left = try reader.date("leaving_date")
+            if let admitted, let left, left < admitted {
+                throw RecordProblem("pupil.leaving_date is before admission_date")
+            }
+            if let dob, let admitted, admitted < dob {
+                throw RecordProblem("pupil.admission_date is before the date of birth")
+            }
+            _ = try reader.code("sen_provision", in: Codes.senProvision)
+            _ = try reader.date("sen_start_date")
+            if let needs = try reader.array("needs") {
+                reader.set("needs", try validateNeeds(needs))
+            }
+            for flag in ["fsm", "pupil_premium", "eal", "looked_after"] { _ = try reader.bool(flag) }
+        case "assessment":
+            urn = try reader.urn("school_urn")
+            _ = try reader.upn("upn")
+            _ = try reader.requiredString("instrument", maxLength: 60)
+            _ = try reader.requiredString("subject", maxLength: 60)
+            let measure = try reader.code("measure", in: Codes.measures, required: true)
+            let value = try reader.number("value", required: true, range: -1000...100_000)
+            if measure == "standardised", let value, !(40...160).contains(value) {
+                throw RecordProblem("assessment.value \(FieldReader.format(value)) is outside 40–160, impossible for a standardised score")
+            }
+            if measure == "age_months", let value, !(0...300).contains(value) {
+                throw RecordProblem("assessment.value \(FieldReader.format(value)) is outside 0–300 months, impossible for an age-equivalent score")
+            }
+            _ = try reader.date("date", required: true)
+        case "staff":
+            urn = try reader.urn("school_urn")
+            _ = try reader.requiredString("staff_id", maxLength: 60)
+            _ = try reader.requiredString("name", maxLength: 120)
+            _ = try reader.code("role", in: Codes.staffRoles)
+            _ = try reader.string("email", maxLength: 200)
+            _ = try reader.number("hourly_cost", range: 0...10_000)
+        case "provision":
+            urn = try reader.urn("school_urn")
+            _ = try reader.requiredString("provision_id", maxLength: 80)
+            _ = try reader.requiredString("name", maxLength: 200)
+            _ = try reader.code("area_of_need", in: Codes.areasOfNeed)
+            _ = try reader.integer("wave", range: 1...3)
+            _ = try reader.code("priority", in: Codes.priorities)
+            _ = try reader.bool("statutory")
+            _ = try reader.code("delivery", in: Codes.deliveries)
+            if let staff = try reader.array("staff_ids") {
+                var ids: [JSONValue] = []
+                for element in staff {
+                    guard let id = element.stringValue?.trimmingCharacters(in: .whitespaces), !id.isEmpty else {
+                        throw RecordProblem("provision.staff_ids must be an array of non-empty strings")
+                    }
+                    ids.append(.string(id))
+                }
+                reader.set("staff_ids", .array(ids))
+            }
+            _ = try reader.integer("group_size", range: 1...500)
+            _ = try reader.number("sessions_per_week", range: 0...50)
+            _ = try reader.integer("minutes_per_session", range: 0...600)
+            let start = try reader.date("start_date")
+            let end = try reader.date("end_date")
+            if let start, let end, end < start { throw RecordProblem("provision.end_date is before start_date") }
+            _ = try reader.number("hourly_cost", range: 0...10_000)
+            _ = try reader.number("resource_cost", range: 0...1_000_000)
+            _ = try reader.string("funding_stream", maxLength: 80)
+            if let outcome = try reader.object("outcome") {
+                var inner = reader.nested("outcome", outcome)
+                _ = try inner.requiredString("instrument", maxLength: 60)
+                _ = try inner.requiredString("subject", maxLength: 60)
+                _ = try inner.code("measure", in: Codes.measures, required: true)
+                _ = try inner.number("target_gain", range: -1000...1000)
+                reader.set("outcome", .object(inner.output))
+            }
+        case "enrolment":
+            urn = try reader.urn("school_urn")
+            _ = try reader.requiredString("provision_id", maxLength: 80)
+            _ = try reader.upn("upn")
+            let start = try reader.date("start_date", required: true)
+            let end = try reader.date("end_date")
+            if let start, let end, end < start { throw RecordProblem("enrolment.end_date is before start_date") }
+            _ = try reader.code("status", in: Codes.enrolmentStatuses)
+            _ = try reader.string("target", maxLength: 500)
+            for point in ["entry", "exit"] {
+                guard let members = try reader.object(point) else { continue }
+                var inner = reader.nested(point, members)
+                _ = try inner.number("value", required: true, range: -1000...100_000)
+                _ = try inner.date("date")
+                reader.set(point, .object(inner.output))
+            }
+            if let entryDate = reader.output["entry"]?.objectValue?["date"]?.stringValue,
+                let exitDate = reader.output["exit"]?.objectValue?["date"]?.stringValue, exitDate < entryDate
+            {
+                throw RecordProblem("enrolment.exit.date is before entry.date")
+            }
+            _ = try reader.date("parent_informed")
+        default:
+            throw RecordProblem("unknown record type '\(type.prefix(40))'")
+        }
+        if let warning { reader.set("upn_warning", .string(warning)) }
+        return ValidRecord(type: type, schoolURN: urn, document: JSONValue.object(reader.output).serialized, warning: warning)
+    }
+
+    private static func validateNeeds(_ needs: [JSONValue]) throws(RecordProblem) -> JSONValue {
+        var seen: Set<String> = []
+        var result: [JSONValue] = []
+        for (index, element) in needs.enumerated() {
+            guard case .object(let members) = element else {
+                throw RecordProblem("pupil.needs[\(index + 1)] must be an object {code, rank}")
+            }
+            var inner = FieldReader(type: "pupil.needs[\(index + 1)]", fields: members)
+            guard let code = try inner.code("code", in: Codes.needTypes, required: true) else { continue }
+            let rank = try inner.integer("rank", range: 1...20) ?? index + 1
+            inner.set("rank", .number(Double(rank)))
+            guard seen.insert(code).inserted else {
+                throw RecordProblem("pupil.needs lists \(code) twice")
+            }
+            result.append(.object(inner.output))
+        }
+        return .array(result)
+    }
+}

@@ -1,0 +1,207 @@
+import ProvisionModel
+
+/// A breach of the protocol that fails the whole run: nothing from it is written.
+public struct ProtocolViolation: Error, Sendable, CustomStringConvertible, Equatable {
+    /// The NDJSON line it is about, when there is one.
+    public let line: Int?
+    public let message: String
+
+    public init(line: Int?, _ message: String) {
+        self.line = line
+        self.message = message
+    }
+
+    public var description: String {
+        line.map { "line \($0): \(message)" } ?? message
+    }
+}
+
+/// One record that was not imported (or was imported with a data-quality warning).
+public struct Rejection: Sendable, Equatable {
+    public enum Severity: String, Sendable { case rejected, warning }
+    /// The NDJSON line of the record.
+    public let line: Int
+    public let type: String?
+    public let severity: Severity
+    public let reason: String
+    /// Where in the plugin's source the record came from (file, line, element), as the plugin said.
+    public let ref: String?
+}
+
+/// What one line of plugin output turned out to be.
+public enum LineResult: Sendable {
+    case header
+    case accepted(ValidRecord)
+    case rejected(Rejection)
+    case end
+    /// A blank line.
+    case ignored
+}
+
+/// Validates a plugin's NDJSON output one line at a time, holding only counters, so a run
+/// of any size is checked in constant memory.
+///
+/// It never trusts the plugin: `header` must come first and name the plugin, every record
+/// is checked against DESIGN §4, records for schools the source is not bound to are
+/// rejected, and `end` must come last with counts equal to what was actually sent.
+public struct RecordStreamValidator: Sendable {
+    enum State: Sendable { case expectingHeader, records, ended }
+
+    public let pluginName: String
+    /// The URNs records may be for; nil accepts any well-formed URN (`plugin check` without `--school`).
+    public let boundSchools: Set<String>?
+    /// Longest line accepted; longer lines fail the run rather than grow memory.
+    public static let maxLineBytes = 1 << 20
+
+    private var state = State.expectingHeader
+    public private(set) var sourceKind = "snapshot"
+    /// Records sent, by type, as the `end` counts must report them.
+    public private(set) var sent: [String: Int] = [:]
+    /// Records accepted, by type.
+    public private(set) var accepted: [String: Int] = [:]
+    public private(set) var rejectedCount = 0
+    public private(set) var warningCount = 0
+
+    public init(pluginName: String, boundSchools: Set<String>?) {
+        self.pluginName = pluginName
+        self.boundSchools = boundSchools
+    }
+
+    /// Records sent other than header and end.
+    public var recordCount: Int { sent.values.reduce(0, +) }
+
+    /// Share of sent records that were rejected (0 when none were sent).
+    public var rejectedShare: Double {
+        recordCount == 0 ? 0 : Double(rejectedCount) / Double(recordCount)
+    }
+
+    /// Whether the run contains records of `type` (snapshot semantics apply per type).
+    public func contains(_ type: String) -> Bool { (accepted[type] ?? 0) > 0 }
+
+    /// Checks one line (without its newline).
+    public mutating func consume(_ line: some Collection<UInt8>, number: Int) throws(ProtocolViolation) -> LineResult {
+        if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return .ignored }
+        guard line.count <= Self.maxLineBytes else {
+            throw ProtocolViolation(line: number, "line is longer than \(Self.maxLineBytes) bytes")
+        }
+        let parsed: JSONValue
+        do {
+            parsed = try JSONValue.parse(line)
+        } catch {
+            throw ProtocolViolation(line: number, "not valid JSON")
+        }
+        if state == .ended {
+            throw ProtocolViolation(line: number, "output continues after the end record")
+        }
+        guard case .object(let fields) = parsed else {
+            if state == .expectingHeader {
+                throw ProtocolViolation(line: number, "the first line must be a header record")
+            }
+            return reject(line: number, type: nil, "a record must be a JSON object, got \(parsed.kind)", ref: nil)
+        }
+        let type = fields["type"]?.stringValue
+        if state == .expectingHeader {
+            guard type == "header" else {
+                throw ProtocolViolation(line: number, "the first line must be a header record, got type '\(type?.prefix(40) ?? "none")'")
+            }
+            try readHeader(fields, line: number)
+            state = .records
+            return .header
+        }
+        guard let type else {
+            return reject(line: number, type: nil, "record has no \"type\" string", ref: nil)
+        }
+        switch type {
+        case "header":
+            throw ProtocolViolation(line: number, "a second header record")
+        case "end":
+            try checkEnd(fields, line: number)
+            state = .ended
+            return .end
+        case "error":
+            sent["error", default: 0] += 1
+            let message = fields["message"]?.stringValue ?? "no message"
+            return reject(line: number, type: "error", "the plugin could not read a record: \(message.prefix(300))", ref: ref(fields))
+        default:
+            sent[String(type.prefix(40)), default: 0] += 1
+            do {
+                let record = try RecordRules.validate(type: type, fields: fields)
+                if let boundSchools, !boundSchools.contains(record.schoolURN) {
+                    return reject(
+                        line: number, type: type,
+                        "\(type) is for school \(record.schoolURN), which this source is not bound to", ref: ref(fields))
+                }
+                accepted[type, default: 0] += 1
+                if record.warning != nil { warningCount += 1 }
+                return .accepted(record)
+            } catch {
+                return reject(line: number, type: type, error.message, ref: ref(fields))
+            }
+        }
+    }
+
+    /// Checks that the output ended properly; call after the last line.
+    public func finish() throws(ProtocolViolation) {
+        switch state {
+        case .expectingHeader: throw ProtocolViolation(line: nil, "no output: a header record was expected")
+        case .records: throw ProtocolViolation(line: nil, "output ended without an end record (the plugin stopped early?)")
+        case .ended: return
+        }
+    }
+
+    private mutating func reject(line: Int, type: String?, _ reason: String, ref: String?) -> LineResult {
+        rejectedCount += 1
+        return .rejected(Rejection(line: line, type: type, severity: .rejected, reason: reason, ref: ref))
+    }
+
+    private func ref(_ fields: [String: JSONValue]) -> String? {
+        guard let ref = fields["ref"] else { return nil }
+        switch ref {
+        case .string(let text): return String(text.prefix(300))
+        case .null: return nil
+        default: return String(ref.serialized.prefix(300))
+        }
+    }
+
+    private mutating func readHeader(_ fields: [String: JSONValue], line: Int) throws(ProtocolViolation) {
+        guard case .number(let version) = fields["protocol"] ?? .null else {
+            throw ProtocolViolation(line: line, "header.protocol must be the number 1")
+        }
+        guard version == 1 else {
+            throw ProtocolViolation(line: line, "header.protocol is \(FieldReader.format(version)); this supervisor speaks protocol 1")
+        }
+        guard let plugin = fields["plugin"]?.stringValue else {
+            throw ProtocolViolation(line: line, "header.plugin is required")
+        }
+        guard plugin == pluginName else {
+            throw ProtocolViolation(line: line, "header.plugin is '\(plugin.prefix(60))' but the manifest names '\(pluginName)'")
+        }
+        if let kind = fields["source_kind"], kind != .null {
+            guard let text = kind.stringValue, Codes.sourceKinds.contains(text) else {
+                throw ProtocolViolation(line: line, "header.source_kind must be 'snapshot' or 'delta'")
+            }
+            sourceKind = text
+        }
+    }
+
+    private func checkEnd(_ fields: [String: JSONValue], line: Int) throws(ProtocolViolation) {
+        guard case .object(let counts) = fields["counts"] ?? .null else {
+            throw ProtocolViolation(line: line, "end.counts must be an object of {type: number}")
+        }
+        var claimed: [String: Int] = [:]
+        for (type, value) in counts {
+            guard case .number(let number) = value, number >= 0, number.rounded() == number else {
+                throw ProtocolViolation(line: line, "end.counts.\(type.prefix(40)) must be a whole number")
+            }
+            if number > 0 { claimed[type] = Int(number) }
+        }
+        let actual = sent.filter { $0.value > 0 }
+        guard claimed == actual else {
+            let types = Set(claimed.keys).union(actual.keys).sorted()
+            let differences = types.filter { claimed[$0] != actual[$0] }.map {
+                "\($0): end says \(claimed[$0] ?? 0), sent \(actual[$0] ?? 0)"
+            }
+            throw ProtocolViolation(line: line, "end.counts do not match what was sent (\(differences.joined(separator: "; ")))")
+        }
+    }
+}

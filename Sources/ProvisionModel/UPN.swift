@@ -1,0 +1,55 @@
+/// Unique Pupil Numbers: a check letter, then twelve characters (LA code, establishment
+/// number, year, serial), the last of which is a letter for a temporary UPN.
+public enum UPN {
+    /// The 23 letters used for check letters and temporary UPN suffixes (no I, O or S).
+    static let letters = Array("ABCDEFGHJKLMNPQRTUVWXYZ")
+
+    /// What is wrong with a UPN's shape, or nil when the shape is right. Never echoes the value.
+    public static func shapeProblem(_ upn: String) -> String? {
+        let characters = Array(upn)
+        guard characters.count == 13 else {
+            return "UPN must be 13 characters, got \(characters.count)"
+        }
+        guard letters.contains(characters[0]) else {
+            return "UPN must start with a check letter (A–Z except I, O, S)"
+        }
+        guard characters[1...11].allSatisfy({ $0.isASCII && $0.isNumber }) else {
+            return "UPN characters 2–12 must be digits"
+        }
+        let last = characters[12]
+        guard (last.isASCII && last.isNumber) || letters.contains(last) else {
+            return "UPN character 13 must be a digit, or a letter (not I, O, S) for a temporary UPN"
+        }
+        return nil
+    }
+
+    /// The check letter the DfE algorithm gives for characters 2–13: each weighted by its
+    /// position (2–13), summed, modulo 23, as a letter; a temporary UPN's final letter counts
+    /// as its index in the same alphabet. Nil when the shape is wrong.
+    public static func expectedCheckLetter(_ upn: String) -> Character? {
+        guard shapeProblem(upn) == nil else { return nil }
+        let characters = Array(upn)
+        var sum = 0
+        for position in 2...13 {
+            let character = characters[position - 1]
+            let value = character.wholeNumberValue ?? letters.firstIndex(of: character) ?? 0
+            sum += value * position
+        }
+        return letters[sum % 23]
+    }
+
+    /// True when the shape is right and the check letter matches.
+    public static func isValid(_ upn: String) -> Bool {
+        guard let expected = expectedCheckLetter(upn) else { return false }
+        return upn.first == expected
+    }
+}
+
+extension UPN {
+    /// A UPN with the right check letter for `twelve` characters (digits, or eleven digits
+    /// and a letter for a temporary UPN). For the sample-trust generator and tests.
+    public static func withCheckLetter(_ twelve: String) -> String? {
+        guard let letter = expectedCheckLetter("A" + twelve) else { return nil }
+        return String(letter) + twelve
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import Postgres
+import ProvisionImport
+import ProvisionModel
+import ProvisionStore
+import ProvisionTestSupport
+
+/// Small readable NDJSON fixtures and misbehaving plugins for the import tests.
+enum Fixture {
+    static let school = "139001"
+    static let otherSchool = "139002"
+
+    /// A valid UPN for pupil number `n` (LA 801, establishment 2000, year 25).
+    static func upn(_ n: Int) -> String {
+        UPN.withCheckLetter("8012000" + "25" + String(format: "%03d", n % 1000))!
+    }
+
+    static func line(_ object: [String: Any]) -> String {
+        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func header(_ plugin: String = "fixture", kind: String = "snapshot") -> String {
+        line(["type": "header", "protocol": 1, "plugin": plugin, "source_kind": kind])
+    }
+
+    static func pupil(_ n: Int, upn: String? = nil, school: String = school, sen: String = "N") -> String {
+        line([
+            "type": "pupil", "school_urn": school, "upn": upn ?? Self.upn(n), "surname": "Surname\(n)",
+            "forename": "Forename\(n)", "dob": "2016-09-\(String(format: "%02d", n % 28 + 1))", "year_group": "4",
+            "sen_provision": sen, "needs": sen == "N" ? [] : [["code": "SPLD", "rank": 1]],
+        ])
+    }
+
+    static func assessment(_ n: Int, value: Double, date: String = "2025-09-15") -> String {
+        line([
+            "type": "assessment", "school_urn": school, "upn": upn(n), "instrument": "Salford", "subject": "reading",
+            "measure": "age_months", "value": value, "date": date,
+        ])
+    }
+
+    static func end(_ counts: [String: Int]) -> String {
+        line(["type": "end", "counts": counts])
+    }
+
+    /// A complete, valid run of `pupils` pupils, each with one assessment.
+    static func run(pupils: Int, plugin: String = "fixture", kind: String = "snapshot") -> [String] {
+        var lines = [header(plugin, kind: kind)]
+        for n in 1...pupils {
+            lines.append(pupil(n))
+            lines.append(assessment(n, value: Double(80 + n % 20)))
+        }
+        lines.append(end(["pupil": pupils, "assessment": pupils]))
+        return lines
+    }
+}
+
+/// A plugin folder whose executable is a shell script, usually `cat "$2"` plus a misbehaviour.
+struct TestPlugin {
+    let folder: String
+    let manifest: PluginManifest
+
+    /// - Parameter body: the script after the shebang; `$2` is the source path.
+    static func make(in parent: String, name: String = "fixture", body: String) throws -> TestPlugin {
+        let folder = parent + "/" + name
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try """
+            name = "\(name)"
+            version = "0.1.0"
+            protocol = 1
+            description = "test fixture"
+            exec = "run.sh"
+            accepts = ["*.ndjson"]
+            """.write(toFile: folder + "/plugin.toml", atomically: true, encoding: .utf8)
+        try ("#!/bin/sh\n" + body + "\n").write(toFile: folder + "/run.sh", atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder + "/run.sh")
+        return TestPlugin(folder: folder, manifest: try PluginManifest.load(folder: folder))
+    }
+}
+
+/// A migrated database with two schools, a scratch folder and a pipeline.
+struct ImportHarness {
+    let folder: String
+    let url: String
+    let database: ProvisionDatabase
+    let pipeline: ImportPipeline
+
+    static func make(_ label: String) async throws -> ImportHarness {
+        let folder = try TestProcess.temporaryDirectory(label)
+        let url = try await TestPostgres.shared.freshDatabase(label)
+        let db = try await PostgresConnection.connect(url)
+        try await Migrator().migrate(db)
+        await db.close()
+        let database = ProvisionDatabase.external(url)
+        return ImportHarness(
+            folder: folder, url: url, database: database,
+            pipeline: ImportPipeline(database: database, scratchRoot: folder + "/scratch"))
+    }
+
+    /// Writes `lines` as the source file and returns its path.
+    func source(_ lines: [String], name: String = "input.ndjson") throws -> String {
+        let path = folder + "/" + name
+        try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func request(
+        _ plugin: TestPlugin, source: String, schools: [String] = [Fixture.school], timeout: Duration = .seconds(30),
+        maxStdout: Int = 1 << 30, maxRejected: Double = 0.02, force: Bool = false
+    ) -> ImportRequest {
+        ImportRequest(
+            sourceName: "test-source", plugin: plugin.manifest, path: source,
+            schools: schools.map { ($0, "School \($0)") },
+            limits: PluginLimits(timeout: timeout, maxStdoutBytes: maxStdout, maxStderrBytes: 64 * 1024),
+            maxRejected: maxRejected, force: force)
+    }
+
+    /// A digest of every row of every imported table: equal before and after means nothing
+    /// was written, not even an updated timestamp.
+    func fingerprint() async throws -> [String: String] {
+        let db = try await PostgresConnection.connect(url)
+        var digests: [String: String] = [:]
+        for table in ["schools", "pupils", "pupil_needs", "assessments", "staff", "provisions", "provision_staff", "enrolments"] {
+            digests[table] = try await db.query(
+                "SELECT count(*) || ':' || md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM \(table) t"
+            ).scalar(as: String.self)
+        }
+        await db.close()
+        return digests
+    }
+
+    func query(_ sql: String, _ parameters: any PostgresEncodable...) async throws -> PostgresResult {
+        let db = try await PostgresConnection.connect(url)
+        let result = try await db.query(sql, parameters)
+        await db.close()
+        return result
+    }
+
+    func cleanUp() { try? FileManager.default.removeItem(atPath: folder) }
+}

@@ -1,0 +1,323 @@
+import Foundation
+import ProvisionImport
+import ProvisionTestSupport
+import Testing
+
+@Suite("import pipeline with real plugin processes")
+struct ImportPipelineTests {
+    @Test func importsAValidRunAndSkipsItWhenUnchanged() async throws {
+        let h = try await ImportHarness.make("import-ok")
+        defer { h.cleanUp() }
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        let source = try h.source(Fixture.run(pupils: 20))
+        let first = try await h.pipeline.run(h.request(plugin, source: source))
+        #expect(first.status == .succeeded, "\(first.failure ?? "")")
+        #expect(first.merge.inserted["pupils"] == 20)
+        #expect(first.merge.inserted["assessments"] == 20)
+        #expect(try await h.query("SELECT count(*) FROM pupils WHERE import_run_id = $1", first.runID).scalar(as: Int.self) == 20)
+
+        let second = try await h.pipeline.run(h.request(plugin, source: source))
+        #expect(second.status == .unchanged)
+
+        // Forced, the same input changes nothing at all.
+        let before = try await h.fingerprint()
+        let forced = try await h.pipeline.run(h.request(plugin, source: source, force: true))
+        #expect(forced.status == .succeeded)
+        #expect(forced.merge.changedRows == 0)
+        #expect(try await h.fingerprint() == before)
+        let runs = try await h.query("SELECT status FROM import_runs ORDER BY id").rows.map { try $0.decode("status", as: String.self) }
+        #expect(runs == ["succeeded", "unchanged", "succeeded"])
+    }
+
+    @Test func aPluginThatCrashesHalfWayLeavesTheDatabaseAsItWas() async throws {
+        let h = try await ImportHarness.make("import-crash")
+        defer { h.cleanUp() }
+        let good = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        _ = try await h.pipeline.run(h.request(good, source: try h.source(Fixture.run(pupils: 5), name: "a.ndjson")))
+        let before = try await h.fingerprint()
+        let crashing = try TestPlugin.make(in: h.folder + "/crash", body: #"head -n 15 "$2"; echo "segfault-ish" >&2; exit 3"#)
+        let summary = try await h.pipeline.run(h.request(crashing, source: try h.source(Fixture.run(pupils: 30), name: "b.ndjson")))
+        #expect(summary.status == .failed)
+        #expect(summary.failure == "the plugin exited with status 3")
+        #expect(summary.inputRejected == false)
+        #expect(summary.stderr.contains("segfault-ish"))
+        #expect(try await h.fingerprint() == before)
+        let stored = try await h.query("SELECT status, failure FROM import_runs WHERE id = $1", summary.runID).singleRow()
+        #expect(try stored?.decode("status", as: String.self) == "failed")
+    }
+
+    @Test func aHungPluginIsKilledWithEverythingItStarted() async throws {
+        let h = try await ImportHarness.make("import-hang")
+        defer { h.cleanUp() }
+        let marker = h.folder + "/grandchild.pid"
+        let plugin = try TestPlugin.make(in: h.folder, body: """
+            head -n 3 "$2"
+            sleep 300 &
+            echo $! > \(marker)
+            sleep 300
+            """)
+        let before = try await h.fingerprint()
+        let started = ContinuousClock.now
+        let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(Fixture.run(pupils: 5)), timeout: .seconds(2)))
+        #expect(ContinuousClock.now - started < .seconds(60))
+        #expect(summary.status == .failed)
+        #expect(summary.failure?.contains("did not finish within 2 s") == true)
+        #expect(try await h.fingerprint() == before)
+        let grandchild = try #require(Int32(try String(contentsOfFile: marker, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(await processEnds(grandchild), "the plugin's background child survived")
+    }
+
+    @Test func invalidJSONFailsTheRunAndWritesNothing() async throws {
+        let h = try await ImportHarness.make("import-json")
+        defer { h.cleanUp() }
+        var lines = Fixture.run(pupils: 10)
+        lines.insert(#"{"type": "pupil", "upn": "#, at: 5)
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        let before = try await h.fingerprint()
+        let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(lines)))
+        #expect(summary.status == .failed)
+        #expect(summary.failure == "protocol error: line 6: not valid JSON")
+        #expect(summary.inputRejected)
+        #expect(try await h.fingerprint() == before)
+    }
+
+    @Test func lyingEndCountsFailTheRun() async throws {
+        let h = try await ImportHarness.make("import-lie")
+        defer { h.cleanUp() }
+        var lines = Fixture.run(pupils: 10)
+        lines[lines.count - 1] = Fixture.end(["pupil": 12, "assessment": 10])
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(lines)))
+        #expect(summary.status == .failed)
+        #expect(summary.failure?.contains("pupil: end says 12, sent 10") == true)
+        #expect(try await h.fingerprint()["pupils"]?.hasPrefix("0:") == true)
+    }
+
+    @Test func missingHeaderOrEndFailsTheRun() async throws {
+        let h = try await ImportHarness.make("import-frame")
+        defer { h.cleanUp() }
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        let noHeader = try await h.pipeline.run(h.request(plugin, source: try h.source(Array(Fixture.run(pupils: 3).dropFirst()), name: "a.ndjson")))
+        #expect(noHeader.failure?.contains("the first line must be a header record") == true)
+        let noEnd = try await h.pipeline.run(h.request(plugin, source: try h.source(Array(Fixture.run(pupils: 3).dropLast()), name: "b.ndjson")))
+        #expect(noEnd.failure?.contains("without an end record") == true)
+        let wrongName = try await h.pipeline.run(h.request(plugin, source: try h.source(Fixture.run(pupils: 3, plugin: "other"), name: "c.ndjson")))
+        #expect(wrongName.failure?.contains("header.plugin is 'other' but the manifest names 'fixture'") == true)
+        #expect(try await h.fingerprint()["pupils"]?.hasPrefix("0:") == true)
+    }
+
+    @Test func recordsForAnUnboundSchoolAreRejected() async throws {
+        let h = try await ImportHarness.make("import-unbound")
+        defer { h.cleanUp() }
+        var lines = [Fixture.header()]
+        for n in 1...10 { lines.append(Fixture.pupil(n, school: n == 10 ? Fixture.otherSchool : Fixture.school)) }
+        lines.append(Fixture.end(["pupil": 10]))
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        // 1 in 10 rejected: over the 2% default, so the whole run fails...
+        let strict = try await h.pipeline.run(h.request(plugin, source: try h.source(lines)))
+        #expect(strict.status == .failed)
+        #expect(strict.firstReasons.first?.contains("is for school 139002, which this source is not bound to") == true)
+        #expect(try await h.fingerprint()["pupils"]?.hasPrefix("0:") == true)
+        // ...and with a looser threshold only the bound school's records are merged.
+        let loose = try await h.pipeline.run(h.request(plugin, source: try h.source(lines), maxRejected: 0.2, force: true))
+        #expect(loose.status == .succeeded)
+        #expect(try await h.query("SELECT count(*) FROM pupils").scalar(as: Int.self) == 9)
+        #expect(try await h.query("SELECT count(*) FROM schools WHERE urn = $1", Fixture.otherSchool).scalar(as: Int.self) == 0)
+        let stored = try await h.query(
+            "SELECT line, reason FROM rejected_records WHERE import_run_id = $1 AND severity = 'rejected'", loose.runID).rows
+        #expect(stored.count == 1)
+        #expect(try stored.first?.decode("line", as: Int.self) == 11)
+    }
+
+    @Test(arguments: [(1, true), (10, false)])
+    func malformedUPNsUpToTheThresholdAreRejectedAndTheRestMerged(percent: Int, merges: Bool) async throws {
+        let h = try await ImportHarness.make("import-upn\(percent)")
+        defer { h.cleanUp() }
+        var lines = [Fixture.header()]
+        for n in 1...200 {
+            let bad = n % (100 / percent) == 0
+            lines.append(Fixture.pupil(n, upn: bad ? "X12345" : nil))
+        }
+        lines.append(Fixture.end(["pupil": 200]))
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(lines)))
+        #expect(summary.rejected == 2 * percent)
+        #expect(summary.firstReasons.first?.contains("pupil.upn is malformed: UPN must be 13 characters, got 6") == true)
+        let pupils = try await h.query("SELECT count(*) FROM pupils").scalar(as: Int.self)
+        if merges {
+            #expect(summary.status == .succeeded)
+            #expect(pupils == 198)
+        } else {
+            #expect(summary.status == .failed)
+            #expect(summary.failure?.contains("20 of 200 records were rejected (10.0%), more than the 2% allowed") == true)
+            #expect(pupils == 0)
+        }
+    }
+
+    @Test func aWrongCheckLetterIsKeptWithAWarning() async throws {
+        let h = try await ImportHarness.make("import-check")
+        defer { h.cleanUp() }
+        let good = Fixture.upn(7)
+        let wrongLetter = (good.first == "A" ? "B" : "A") + good.dropFirst()
+        let lines = [Fixture.header(), Fixture.pupil(7, upn: wrongLetter), Fixture.end(["pupil": 1])]
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(lines)))
+        #expect(summary.status == .succeeded)
+        #expect(summary.warnings == 1)
+        #expect(summary.rejected == 0)
+        let row = try await h.query("SELECT upn_warning FROM pupils WHERE upn = $1", wrongLetter).singleRow()
+        #expect(try row?.decode("upn_warning", as: String?.self)?.contains("check letter") == true)
+        let warning = try await h.query("SELECT severity FROM rejected_records WHERE import_run_id = $1", summary.runID).singleRow()
+        #expect(try warning?.decode("severity", as: String.self) == "warning")
+    }
+
+    @Test func aStderrFloodIsCappedAndTheRunStillSucceeds() async throws {
+        let h = try await ImportHarness.make("import-stderr")
+        defer { h.cleanUp() }
+        let plugin = try TestPlugin.make(in: h.folder, body: #"head -c 5000000 /dev/zero | tr '\0' 'e' >&2; cat "$2""#)
+        let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(Fixture.run(pupils: 5))))
+        #expect(summary.status == .succeeded)
+        #expect(summary.stderr.utf8.count < 70 * 1024)
+        #expect(summary.stderr.contains("more bytes of stderr not kept"))
+    }
+
+    @Test func anOversizedStdoutIsCutOff() async throws {
+        let h = try await ImportHarness.make("import-stdout")
+        defer { h.cleanUp() }
+        // A header, then the same pupil record for ever: no protocol error, just too much.
+        let plugin = try TestPlugin.make(in: h.folder, body: #"head -n 1 "$2"; yes "$(sed -n 2p "$2")""#)
+        let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(Fixture.run(pupils: 50)), maxStdout: 200_000))
+        #expect(summary.status == .failed)
+        #expect(summary.failure?.contains("more than 200000 bytes") == true)
+        #expect(try await h.fingerprint()["pupils"]?.hasPrefix("0:") == true)
+    }
+
+    @Test func aPluginSeesNoSecretsInItsEnvironment() async throws {
+        let h = try await ImportHarness.make("import-env")
+        defer { h.cleanUp() }
+        setenv("PGPASSWORD", "hunter2-secret", 1)
+        setenv("PROVISION_DATABASE_PASSWORD", "another-secret", 1)
+        defer {
+            unsetenv("PGPASSWORD")
+            unsetenv("PROVISION_DATABASE_PASSWORD")
+        }
+        let dump = h.folder + "/env.txt"
+        let plugin = try TestPlugin.make(in: h.folder, body: """
+            env > \(dump)
+            env >&2
+            pwd >> \(dump)
+            cat "$2"
+            """)
+        var request = h.request(plugin, source: try h.source(Fixture.run(pupils: 2)))
+        request.environment = ["MIS_PROFILE": "sims"]
+        let summary = try await h.pipeline.run(request)
+        #expect(summary.status == .succeeded)
+        let seen = try String(contentsOfFile: dump, encoding: .utf8)
+        #expect(!seen.contains("secret"))
+        #expect(!seen.contains(h.url))
+        #expect(!seen.contains("postgresql"))
+        let names = Set(seen.split(separator: "\n").compactMap { $0.split(separator: "=").first.map(String.init) })
+        #expect(names.isSuperset(of: ["PATH", "LANG", "TZ", "PROVISION_PROTOCOL", "PROVISION_SCHOOLS", "MIS_PROFILE"]))
+        #expect(names.subtracting(["PATH", "LANG", "TZ", "PROVISION_PROTOCOL", "PROVISION_SCHOOLS", "MIS_PROFILE", "PWD", "SHLVL", "_", "/tmp"]).filter { !$0.hasPrefix("/") }.isEmpty, "unexpected: \(names)")
+        #expect(seen.contains("PROVISION_SCHOOLS=139001"))
+        // The working directory was a fresh scratch folder, removed afterwards.
+        let workdir = try #require(seen.split(separator: "\n").last.map(String.init))
+        #expect(workdir.hasPrefix(h.folder + "/scratch/run-"))
+        #expect(!FileManager.default.fileExists(atPath: workdir))
+    }
+
+    @Test func aSnapshotMarksMissingPupilsAsLeftAndNeverDeletesThem() async throws {
+        let h = try await ImportHarness.make("import-left")
+        defer { h.cleanUp() }
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        _ = try await h.pipeline.run(h.request(plugin, source: try h.source(Fixture.run(pupils: 3), name: "a.ndjson")))
+        let smaller = [Fixture.header(), Fixture.pupil(1), Fixture.pupil(2), Fixture.end(["pupil": 2])]
+        let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(smaller, name: "b.ndjson")))
+        #expect(summary.merge.markedLeft == 1)
+        let rows = try await h.query("SELECT upn, on_roll FROM pupils ORDER BY upn").rows
+        #expect(rows.count == 3)
+        let left = try await h.query("SELECT upn FROM pupils WHERE NOT on_roll").scalar(as: String.self)
+        #expect(left == Fixture.upn(3))
+        // Assessments of the leaver are kept.
+        #expect(try await h.query("SELECT count(*) FROM assessments").scalar(as: Int.self) == 3)
+        // A marksheet with no pupil records leaves pupils alone; a delta never marks leavers.
+        let marksheet = [Fixture.header(), Fixture.assessment(1, value: 99, date: "2026-01-10"), Fixture.end(["assessment": 1])]
+        let marks = try await h.pipeline.run(h.request(plugin, source: try h.source(marksheet, name: "c.ndjson")))
+        #expect(marks.merge.markedLeft == 0)
+        let delta = [Fixture.header(kind: "delta"), Fixture.pupil(1), Fixture.end(["pupil": 1])]
+        let deltaRun = try await h.pipeline.run(h.request(plugin, source: try h.source(delta, name: "d.ndjson")))
+        #expect(deltaRun.status == .succeeded)
+        #expect(deltaRun.merge.markedLeft == 0)
+        #expect(try await h.query("SELECT count(*) FROM pupils WHERE on_roll").scalar(as: Int.self) == 2)
+    }
+
+    @Test func assessmentsForUnknownPupilsAreRejectedAtMerge() async throws {
+        let h = try await ImportHarness.make("import-unknown")
+        defer { h.cleanUp() }
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        var lines = [Fixture.header()]
+        for n in 1...100 { lines.append(Fixture.pupil(n)) }
+        lines.append(Fixture.assessment(1, value: 80))
+        lines.append(Fixture.assessment(500, value: 80))
+        lines.append(Fixture.end(["pupil": 100, "assessment": 2]))
+        let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(lines)))
+        #expect(summary.status == .succeeded)
+        #expect(summary.merge.rejectedAtMerge == 1)
+        #expect(try await h.query("SELECT count(*) FROM assessments").scalar(as: Int.self) == 1)
+        let reason = try await h.query("SELECT reason FROM rejected_records WHERE import_run_id = $1", summary.runID).scalar(as: String.self)
+        #expect(reason.contains("not a pupil known to the trust"))
+    }
+
+    @Test func provisionsStaffAndEnrolmentsAreLinked() async throws {
+        let h = try await ImportHarness.make("import-provision")
+        defer { h.cleanUp() }
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        let lines = [
+            Fixture.header(),
+            Fixture.pupil(1, sen: "K"),
+            Fixture.line(["type": "staff", "school_urn": Fixture.school, "staff_id": "T1", "name": "Ms Teacher", "role": "TA", "hourly_cost": 18.5]),
+            Fixture.line([
+                "type": "provision", "school_urn": Fixture.school, "provision_id": "P1", "name": "Reading catch-up",
+                "area_of_need": "CL", "wave": 2, "priority": "must", "delivery": "group", "staff_ids": ["T1", "T9"],
+                "group_size": 4, "sessions_per_week": 3, "minutes_per_session": 30, "start_date": "2025-09-08",
+                "end_date": "2025-12-12", "outcome": ["instrument": "Salford", "subject": "reading", "measure": "age_months", "target_gain": 6],
+            ]),
+            Fixture.line([
+                "type": "enrolment", "school_urn": Fixture.school, "provision_id": "P1", "upn": Fixture.upn(1),
+                "start_date": "2025-09-08", "status": "active", "entry": ["value": 74, "date": "2025-09-05"],
+            ]),
+            Fixture.end(["pupil": 1, "staff": 1, "provision": 1, "enrolment": 1]),
+        ]
+        let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(lines)))
+        #expect(summary.status == .succeeded, "\(summary.failure ?? "")")
+        #expect(try await h.query("SELECT count(*) FROM provision_staff").scalar(as: Int.self) == 1)
+        let warning = try await h.query(
+            "SELECT reason FROM rejected_records WHERE import_run_id = $1 AND severity = 'warning'", summary.runID).scalar(as: String.self)
+        #expect(warning.contains("staff_ids names a staff member"))
+        let enrolment = try #require(try await h.query(
+            "SELECT e.entry_value::float8 AS entry, p.outcome_measure FROM enrolments e JOIN provisions p ON p.id = e.provision_id").singleRow())
+        #expect(try enrolment.decode("entry", as: Double.self) == 74)
+        #expect(try enrolment.decode("outcome_measure", as: String.self) == "age_months")
+        #expect(try await h.query("SELECT count(*) FROM pupil_needs").scalar(as: Int.self) == 1)
+    }
+
+    @Test func aMissingSourceFailsClearly() async throws {
+        let h = try await ImportHarness.make("import-missing")
+        defer { h.cleanUp() }
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        let summary = try await h.pipeline.run(h.request(plugin, source: h.folder + "/nope.ndjson"))
+        #expect(summary.status == .failed)
+        #expect(summary.failure?.contains("does not exist") == true)
+    }
+}
+
+
+/// Waits (up to 5 s) until `pid` is gone or a zombie (killed, waiting for init to reap it).
+func processEnds(_ pid: Int32) async -> Bool {
+    for _ in 0..<50 {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
+        if let close = stat.lastIndex(of: ")"), stat[stat.index(close, offsetBy: 2)] == "Z" { return true }
+        try? await Task.sleep(for: .milliseconds(100))
+    }
+    return false
+}
