@@ -1,0 +1,155 @@
+import Foundation
+import ProvisionImport
+import ProvisionModel
+import Testing
+
+@Suite("protocol v1 record validation (no database)")
+struct RecordValidationTests {
+    /// Runs lines through a validator bound to 139001 and returns each line's result.
+    func results(_ records: [String]) throws -> [LineResult] {
+        var validator = RecordStreamValidator(pluginName: "fixture", boundSchools: [Fixture.school])
+        var out: [LineResult] = []
+        for (index, line) in ([Fixture.header()] + records).enumerated() {
+            out.append(try validator.consume(Array(line.utf8), number: index + 1))
+        }
+        return Array(out.dropFirst())
+    }
+
+    func reason(_ record: [String: Any]) throws -> String? {
+        guard case .rejected(let rejection) = try results([Fixture.line(record)])[0] else { return nil }
+        return rejection.reason
+    }
+
+    nonisolated(unsafe) static let pupil: [String: Any] = [
+        "type": "pupil", "school_urn": "139001", "upn": Fixture.upn(1), "surname": "Smith", "forename": "Jo",
+        "dob": "2016-02-29", "year_group": "4",
+    ]
+
+    func with(_ base: [String: Any], _ changes: [String: Any?]) -> [String: Any] {
+        var record = base
+        for (key, value) in changes { record[key] = value }
+        return record
+    }
+
+    @Test func aMinimalPupilIsAcceptedAndNormalised() throws {
+        let record = with(Self.pupil, ["surname": "  Smith ", "extra_field_from_the_future": 1])
+        guard case .accepted(let valid) = try results([Fixture.line(record)])[0] else {
+            Issue.record("rejected")
+            return
+        }
+        #expect(valid.document.contains(#""surname":"Smith""#))
+        #expect(!valid.document.contains("extra_field"))
+    }
+
+    @Test func pupilFieldsAreChecked() throws {
+        #expect(try reason(with(Self.pupil, ["surname": nil])) == "pupil.surname is required")
+        #expect(try reason(with(Self.pupil, ["dob": "2017-02-29"])) == "pupil.dob is not a real date in the form YYYY-MM-DD")
+        #expect(try reason(with(Self.pupil, ["dob": "29/02/2016"])) == "pupil.dob is not a real date in the form YYYY-MM-DD")
+        #expect(try reason(with(Self.pupil, ["year_group": "15"]))?.hasPrefix("pupil.year_group '15' is not one of") == true)
+        #expect(try reason(with(Self.pupil, ["sen_provision": "S"]))?.hasPrefix("pupil.sen_provision 'S' is not one of") == true)
+        #expect(try reason(with(Self.pupil, ["fsm": 1])) == "pupil.fsm must be true or false, got a number")
+        #expect(try reason(with(Self.pupil, ["needs": [["code": "DYS", "rank": 1]]]))?.hasPrefix("pupil.needs[1].code 'DYS' is not one of") == true)
+        #expect(try reason(with(Self.pupil, ["needs": [["code": "ASD"], ["code": "ASD"]]])) == "pupil.needs lists ASD twice")
+        #expect(try reason(with(Self.pupil, ["admission_date": "2024-09-01", "leaving_date": "2024-07-01"])) == "pupil.leaving_date is before admission_date")
+        #expect(try reason(with(Self.pupil, ["school_urn": "XXXXXX"])) == "pupil.school_urn must be a six-digit URN, got 'XXXXXX'")
+        #expect(try reason(with(Self.pupil, ["surname": "Line\nbreak"])) == "pupil.surname contains control characters")
+    }
+
+    @Test func reasonsNeverRepeatPersonalValues() throws {
+        let secretName = "Zebedee-Unique"
+        let record = with(Self.pupil, ["forename": secretName, "upn": "Z12345678901", "dob": "2016-13-40"])
+        let text = try reason(record) ?? ""
+        #expect(!text.contains(secretName))
+        #expect(!text.contains("Z12345678901"))
+        #expect(!text.contains("2016-13-40"))
+    }
+
+    @Test func upnShapesAndCheckLetters() throws {
+        #expect(UPN.isValid("B801200005001"))
+        #expect(!UPN.isValid("A801200005001"))
+        #expect(UPN.isValid("P207000016049"))
+        #expect(UPN.withCheckLetter("80120000500A").map(UPN.isValid) == true)
+        #expect(UPN.shapeProblem("B80120000500I") != nil)
+        #expect(UPN.shapeProblem("I801200005001") != nil)
+        #expect(UPN.shapeProblem("B8012000050") == "UPN must be 13 characters, got 11")
+        #expect(UPN.shapeProblem("B8012X0005001") == "UPN characters 2–12 must be digits")
+        // Lower case is accepted and stored upper case.
+        guard case .accepted(let valid) = try results([Fixture.line(with(Self.pupil, ["upn": Fixture.upn(1).lowercased()]))])[0] else {
+            Issue.record("rejected")
+            return
+        }
+        #expect(valid.document.contains(Fixture.upn(1)))
+        #expect(valid.warning == nil)
+    }
+
+    @Test func assessmentsRefuseImpossibleValues() throws {
+        let base: [String: Any] = [
+            "type": "assessment", "school_urn": "139001", "upn": Fixture.upn(1), "instrument": "NGRT",
+            "subject": "reading", "measure": "standardised", "value": 92, "date": "2025-09-15",
+        ]
+        #expect(try reason(base) == nil)
+        #expect(try reason(with(base, ["value": 250]))?.contains("impossible for a standardised score") == true)
+        #expect(try reason(with(base, ["value": "92"])) == "assessment.value must be a number, got a string")
+        #expect(try reason(with(base, ["measure": "percent"]))?.hasPrefix("assessment.measure 'percent' is not one of") == true)
+        #expect(try reason(with(base, ["measure": "age_months", "value": 400]))?.contains("impossible for an age-equivalent") == true)
+        #expect(try reason(with(base, ["date": nil])) == "assessment.date is required")
+    }
+
+    @Test func provisionsAndEnrolmentsAreChecked() throws {
+        let provision: [String: Any] = [
+            "type": "provision", "school_urn": "139001", "provision_id": "P1", "name": "Talk Boost", "wave": 2,
+        ]
+        #expect(try reason(provision) == nil)
+        #expect(try reason(with(provision, ["wave": 4])) == "provision.wave must be between 1 and 3, got 4")
+        #expect(try reason(with(provision, ["wave": 2.5])) == "provision.wave must be a whole number, got 2.5")
+        #expect(try reason(with(provision, ["start_date": "2025-09-08", "end_date": "2025-09-01"])) == "provision.end_date is before start_date")
+        #expect(try reason(with(provision, ["outcome": ["instrument": "Salford", "subject": "reading"]])) == "provision.outcome.measure is required")
+        let enrolment: [String: Any] = [
+            "type": "enrolment", "school_urn": "139001", "provision_id": "P1", "upn": Fixture.upn(1), "start_date": "2025-09-08",
+        ]
+        #expect(try reason(enrolment) == nil)
+        #expect(try reason(with(enrolment, ["exit": ["date": "2025-12-01"]])) == "enrolment.exit.value is required")
+        #expect(try reason(with(enrolment, ["status": "paused"]))?.hasPrefix("enrolment.status 'paused' is not one of") == true)
+        #expect(try reason(with(enrolment, ["entry": ["value": 80, "date": "2025-12-01"], "exit": ["value": 90, "date": "2025-09-01"]])) == "enrolment.exit.date is before entry.date")
+    }
+
+    @Test func unknownTypesAndPluginErrorsAreRejectedRecordsNotFailures() throws {
+        let outcome = try results([
+            Fixture.line(["type": "timetable", "school_urn": "139001"]),
+            Fixture.line(["type": "error", "message": "row 7: date missing", "ref": "pupils.csv:7"]),
+            "[1, 2]",
+        ])
+        guard case .rejected(let unknown) = outcome[0], case .rejected(let error) = outcome[1], case .rejected(let array) = outcome[2] else {
+            Issue.record("expected three rejections")
+            return
+        }
+        #expect(unknown.reason == "unknown record type 'timetable'")
+        #expect(error.reason == "the plugin could not read a record: row 7: date missing")
+        #expect(error.ref == "pupils.csv:7")
+        #expect(array.reason == "a record must be a JSON object, got an array")
+    }
+
+    @Test func protocolBreachesThrow() throws {
+        var validator = RecordStreamValidator(pluginName: "fixture", boundSchools: nil)
+        #expect(throws: ProtocolViolation(line: 1, "header.protocol is 2; this supervisor speaks protocol 1")) {
+            _ = try validator.consume(Array(#"{"type":"header","protocol":2,"plugin":"fixture"}"#.utf8), number: 1)
+        }
+        var ended = RecordStreamValidator(pluginName: "fixture", boundSchools: nil)
+        _ = try ended.consume(Array(Fixture.header().utf8), number: 1)
+        _ = try ended.consume(Array(Fixture.end([:]).utf8), number: 2)
+        #expect(throws: ProtocolViolation(line: 3, "output continues after the end record")) {
+            _ = try ended.consume(Array(Fixture.pupil(1).utf8), number: 3)
+        }
+        try ended.finish()
+    }
+
+    @Test func sha256MatchesKnownVectors() {
+        #expect(SHA256.hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(SHA256.hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        let long = String(repeating: "a", count: 1_000_000)
+        #expect(SHA256.hex(long) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        var pieces = SHA256()
+        for chunk in ["ab", "c"] { pieces.update(Array(chunk.utf8)) }
+        #expect(pieces.hexDigest() == SHA256.hex("abc"))
+    }
+}
