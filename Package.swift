@@ -106,7 +106,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ProvisionImportTests",
-            dependencies: ["ProvisionImport", "ProvisionModel", "ProvisionTestSupport", "provisionctl"]
+            dependencies: ["ProvisionImport", "ProvisionModel", "ProvisionTestSupport", "provisionctl", "provisiond"]
         ),
         .testTarget(
             name: "ProvisionStoreTests",

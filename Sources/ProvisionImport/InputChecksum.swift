@@ -1,9 +1,10 @@
 import Foundation
 import ProvisionModel
 
-/// The SHA-256 of what a plugin will read: the file, or for a folder every file in it that
-/// matches the plugin's `accepts` globs (relative path, size and content, in path order).
-/// An unchanged checksum lets the supervisor skip a re-import of identical input.
+/// The SHA-256 of a run's inputs: the plugin (name, version and executable) and what it
+/// will read: the file, or for a folder every file in it that matches the plugin's
+/// `accepts` globs (relative path, size and content, in path order). An unchanged checksum
+/// lets the supervisor skip a re-import; a new plugin version on the same export re-runs.
 public enum InputChecksum {
     public struct Missing: Error, Sendable, CustomStringConvertible {
         public let message: String
@@ -35,22 +36,28 @@ public enum InputChecksum {
         return matches.sorted().map { path + "/" + $0 }
     }
 
-    /// Hashes the input in 1 MiB reads, so any size takes constant memory.
-    public static func compute(path: String, accepts: [String]) throws -> String {
+    /// Hashes the plugin and the input in 1 MiB reads, so any size takes constant memory.
+    public static func compute(path: String, plugin: PluginManifest) throws -> String {
         var hash = SHA256()
-        for file in try files(at: path, accepts: accepts) {
-            hash.update(Array(file.dropFirst(path.count).utf8))
-            guard let handle = FileHandle(forReadingAtPath: file) else {
-                throw Missing(message: "cannot read \(file)")
-            }
-            defer { try? handle.close() }
-            var size = 0
-            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-                size += chunk.count
-                chunk.withUnsafeBytes { hash.update($0) }
-            }
-            hash.update(Array("\u{0}\(size)\u{0}".utf8))
+        hash.update(Array("plugin \(plugin.name) \(plugin.version)\u{0}".utf8))
+        try add(plugin.executable, as: "", to: &hash)
+        for file in try files(at: path, accepts: plugin.accepts) {
+            try add(file, as: String(file.dropFirst(path.count)), to: &hash)
         }
         return hash.hexDigest()
+    }
+
+    private static func add(_ file: String, as name: String, to hash: inout SHA256) throws {
+        hash.update(Array(name.utf8))
+        guard let handle = FileHandle(forReadingAtPath: file) else {
+            throw Missing(message: "cannot read \(file)")
+        }
+        defer { try? handle.close() }
+        var size = 0
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+            size += chunk.count
+            chunk.withUnsafeBytes { hash.update($0) }
+        }
+        hash.update(Array("\u{0}\(size)\u{0}".utf8))
     }
 }

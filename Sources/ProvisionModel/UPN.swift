@@ -2,22 +2,23 @@
 /// number, year, serial), the last of which is a letter for a temporary UPN.
 public enum UPN {
     /// The 23 letters used for check letters and temporary UPN suffixes (no I, O or S).
-    static let letters = Array("ABCDEFGHJKLMNPQRTUVWXYZ")
+    static let letters = Array("ABCDEFGHJKLMNPQRTUVWXYZ".utf8)
+
+    private static func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
 
     /// What is wrong with a UPN's shape, or nil when the shape is right. Never echoes the value.
     public static func shapeProblem(_ upn: String) -> String? {
-        let characters = Array(upn)
-        guard characters.count == 13 else {
-            return "UPN must be 13 characters, got \(characters.count)"
+        let bytes = Array(upn.utf8)
+        guard bytes.count == 13 else {
+            return "UPN must be 13 characters, got \(upn.count)"
         }
-        guard letters.contains(characters[0]) else {
+        guard letters.contains(bytes[0]) else {
             return "UPN must start with a check letter (A–Z except I, O, S)"
         }
-        guard characters[1...11].allSatisfy({ $0.isASCII && $0.isNumber }) else {
+        guard bytes[1...11].allSatisfy(isDigit) else {
             return "UPN characters 2–12 must be digits"
         }
-        let last = characters[12]
-        guard (last.isASCII && last.isNumber) || letters.contains(last) else {
+        guard isDigit(bytes[12]) || letters.contains(bytes[12]) else {
             return "UPN character 13 must be a digit, or a letter (not I, O, S) for a temporary UPN"
         }
         return nil
@@ -28,14 +29,14 @@ public enum UPN {
     /// as its index in the same alphabet. Nil when the shape is wrong.
     public static func expectedCheckLetter(_ upn: String) -> Character? {
         guard shapeProblem(upn) == nil else { return nil }
-        let characters = Array(upn)
+        let bytes = Array(upn.utf8)
         var sum = 0
         for position in 2...13 {
-            let character = characters[position - 1]
-            let value = character.wholeNumberValue ?? letters.firstIndex(of: character) ?? 0
+            let byte = bytes[position - 1]
+            let value = isDigit(byte) ? Int(byte - 0x30) : letters.firstIndex(of: byte) ?? 0
             sum += value * position
         }
-        return letters[sum % 23]
+        return Character(Unicode.Scalar(letters[sum % 23]))
     }
 
     /// True when the shape is right and the check letter matches.

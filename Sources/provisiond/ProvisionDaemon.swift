@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import ProvisionApp
 import ProvisionConfig
+import ProvisionImport
 import ProvisionStore
 
 @main
@@ -13,9 +14,10 @@ struct ProvisionDaemon: AsyncParsableCommand {
         discussion: """
             Reads the configuration, opens the database (starting the embedded PostgreSQL
             under state.dir when database.url is not set) and brings its schema up to date.
-            With --once it runs every source now and exits; otherwise it runs until SIGTERM
-            or SIGINT and then shuts down cleanly, stopping the embedded PostgreSQL if it
-            started it.
+            With --once it imports every configured source now, one after another, and
+            exits. Otherwise it runs until SIGTERM or SIGINT and then shuts down cleanly,
+            stopping the embedded PostgreSQL if it started it. (Scheduled imports by each
+            source's cron expression are not built yet.)
 
             Exit status: 0 success, 1 some work failed, 69 database unavailable,
             78 bad configuration.
@@ -29,14 +31,37 @@ struct ProvisionDaemon: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let config = try options.load()
-            try await withMigratedDatabase(config) { database in
+            let allSucceeded = try await withMigratedDatabase(config) { database in
                 log("database ready: \(database.summary)")
-                if once { return }
+                if once { return try await importEverySource(config, database) }
                 log("running; stop with SIGTERM or SIGINT")
                 let signal = await ShutdownSignal.wait()
                 log("received \(signal), shutting down")
+                return true
             }
+            if !allSucceeded { throw ExitCode(ExitStatus.failed) }
         }
+    }
+
+    /// Imports each configured source once; true when none failed.
+    private func importEverySource(_ config: Configuration, _ database: ProvisionDatabase) async throws -> Bool {
+        let catalog = PluginCatalog.discover(in: config.plugins.directories)
+        for problem in catalog.problems { log("plugin problem: \(problem)") }
+        let pipeline = ImportPipeline(database: database, scratchRoot: config.stateDirectory + "/scratch")
+        var failures = 0
+        for source in config.sources {
+            guard let plugin = catalog.plugin(named: source.plugin) else {
+                log("source \(source.name): no plugin named '\(source.plugin)' in plugins.dirs")
+                failures += 1
+                continue
+            }
+            let summary = try await pipeline.run(ImportRequest(source: source, config: config, plugin: plugin))
+            let detail = summary.failure.map { ": \($0)" } ?? ""
+            log("source \(source.name): run \(summary.runID) \(summary.status.rawValue)\(detail)")
+            if summary.status == .failed { failures += 1 }
+        }
+        log("\(config.sources.count) sources, \(failures) failed")
+        return failures == 0
     }
 
     private func log(_ message: String) {

@@ -69,6 +69,20 @@ struct ImportCommandTests {
         #expect(unknown.standardError.contains("No source named 'nowhere'"))
     }
 
+    @Test func daemonOnceImportsEverySourceAndExitsByTheResult() async throws {
+        let daemon = TestProcess.executable("provisiond")
+        let (folder, config) = try await setUp("daemon-once", pluginBody: #"cat "$2""#, lines: Fixture.run(pupils: 3))
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let ok = try await TestProcess.run(daemon, ["--config", config, "--once"])
+        #expect(ok.exitCode == 0, "\(ok.standardError)")
+        #expect(ok.standardError.contains("source fenland: run 1 succeeded"))
+        try "#!/bin/sh\nexit 9\n".write(toFile: folder + "/plugins/fixture/run.sh", atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder + "/plugins/fixture/run.sh")
+        let failed = try await TestProcess.run(daemon, ["--config", config, "--once"])
+        #expect(failed.exitCode == 1)
+        #expect(failed.standardError.contains("the plugin exited with status 9"))
+    }
+
     @Test func pluginListShowsGoodPluginsAndBrokenManifests() async throws {
         let folder = try TestProcess.temporaryDirectory("cli-list")
         defer { try? FileManager.default.removeItem(atPath: folder) }

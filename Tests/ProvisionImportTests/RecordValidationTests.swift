@@ -153,3 +153,25 @@ struct RecordValidationTests {
         #expect(pieces.hexDigest() == SHA256.hex("abc"))
     }
 }
+
+@Suite("JSON parser for untrusted lines")
+struct JSONParserTests {
+    func parse(_ text: String) -> JSONValue? { try? JSONValue.parse(Array(text.utf8)) }
+
+    @Test func readsEveryKindOfValue() {
+        #expect(parse(#"{"a":[1,-2.5e3,true,false,null,"x\"y\\z\u00e9\ud83d\ude00\n"],"b":{}}"#) == .object([
+            "a": .array([.number(1), .number(-2500), .bool(true), .bool(false), .null, .string("x\"y\\zé😀\n")]),
+            "b": .object([:]),
+        ]))
+        #expect(parse("  0 ") == .number(0))
+        #expect(parse(#""Zoë""#) == .string("Zoë"))
+    }
+
+    @Test func refusesWhatIsNotStrictJSON() {
+        for bad in [#"{"a":1,}"#, "[1 2]", "01", "1.", ".5", "+1", "tru", "nul", #"{"a" 1}"#, #""\x""#,
+                    "\"tab\there\"", #""\ud800""#, "{} {}", "", "NaN", "1e999", String(repeating: "[", count: 100) + String(repeating: "]", count: 100)] {
+            #expect(parse(bad) == nil, "accepted: \(bad)")
+        }
+        #expect((try? JSONValue.parse([0x22, 0xFF, 0x22])) == nil, "invalid UTF-8 accepted")
+    }
+}

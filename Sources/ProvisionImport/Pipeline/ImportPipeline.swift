@@ -109,7 +109,7 @@ public struct ImportPipeline: Sendable {
         var checksum: String?
         var checksumFailure: String?
         do {
-            checksum = try InputChecksum.compute(path: request.path, accepts: request.plugin.accepts)
+            checksum = try InputChecksum.compute(path: request.path, plugin: request.plugin)
         } catch {
             checksumFailure = "\(error)"
         }

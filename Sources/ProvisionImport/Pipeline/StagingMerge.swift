@@ -64,6 +64,8 @@ enum StagingMerge {
                 SELECT DISTINCT ON (\(key)) line, school_urn, doc FROM import_staging
                 WHERE record_type = $1 ORDER BY \(key), line DESC
                 """, type)
+            // Temporary tables get no statistics otherwise, and the planner then guesses badly.
+            try await db.execute("ANALYZE \(table)")
         }
         stats.duplicates = try await db.query(
             """

@@ -17,6 +17,7 @@ struct FieldReader {
     init(type: String, fields: [String: JSONValue]) {
         self.type = type
         self.fields = fields
+        output.reserveCapacity(fields.count)
     }
 
     private func problem(_ key: String, _ message: String) -> RecordProblem {
@@ -26,7 +27,7 @@ struct FieldReader {
     private func present(_ key: String) -> JSONValue? {
         guard let value = fields[key] else { return nil }
         if case .null = value { return nil }
-        if case .string(let text) = value, text.allSatisfy(\.isWhitespace) { return nil }
+        if case .string(let text) = value, text.unicodeScalars.allSatisfy(\.properties.isWhitespace) { return nil }
         return value
     }
 
@@ -38,8 +39,11 @@ struct FieldReader {
             return nil
         }
         guard case .string(let raw) = value else { throw problem(key, "must be a string, got \(value.kind)") }
-        let text = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard text.count <= maxLength else { throw problem(key, "is longer than \(maxLength) characters") }
+        let text = raw.trimmedWhitespace
+        // Bytes bound characters from above, so counting characters is rarely needed.
+        guard text.utf8.count <= maxLength || text.count <= maxLength else {
+            throw problem(key, "is longer than \(maxLength) characters")
+        }
         guard !text.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\t" }) else {
             throw problem(key, "contains control characters")
         }
@@ -89,7 +93,7 @@ struct FieldReader {
             return nil
         }
         guard case .string(let raw) = value else { throw problem(key, "must be a date string YYYY-MM-DD, got \(value.kind)") }
-        let text = raw.trimmingCharacters(in: .whitespaces)
+        let text = raw.trimmedWhitespace
         guard let date = SchoolDate(iso: text) else {
             throw problem(key, personal ? "is not a real date in the form YYYY-MM-DD" : "'\(text)' is not a real date in the form YYYY-MM-DD")
         }

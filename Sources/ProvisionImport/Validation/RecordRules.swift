@@ -84,7 +84,7 @@ enum RecordRules {
             if let staff = try reader.array("staff_ids") {
                 var ids: [JSONValue] = []
                 for element in staff {
-                    guard let id = element.stringValue?.trimmingCharacters(in: .whitespaces), !id.isEmpty else {
+                    guard let id = element.stringValue?.trimmedWhitespace, !id.isEmpty else {
                         throw RecordProblem("provision.staff_ids must be an array of non-empty strings")
                     }
                     ids.append(.string(id))

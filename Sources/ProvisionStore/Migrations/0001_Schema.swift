@@ -1,6 +1,10 @@
 extension Migration {
     /// The normalised data model of DESIGN §5: natural keys unique, surrogate ids, every
     /// imported row stamped with the import run that last wrote it.
+    ///
+    /// The `import_run_id` stamps carry no foreign key: only the import pipeline writes them,
+    /// import runs are never deleted, and a per-row RI check on every upserted row cost a
+    /// sixth of a large import's time (measured with benchmarks/import-memory.sh).
     static let schema = Migration(
         version: 1, name: "schema",
         sql: """
@@ -41,7 +45,7 @@ extension Migration {
                 laestab         text,
                 name            text NOT NULL,
                 phase           text,
-                import_run_id   bigint REFERENCES import_runs (id),
+                import_run_id   bigint,
                 updated_at      timestamptz NOT NULL DEFAULT now()
             );
 
@@ -67,7 +71,7 @@ extension Migration {
                 eal             boolean,
                 looked_after    boolean,
                 upn_warning     text,
-                import_run_id   bigint REFERENCES import_runs (id),
+                import_run_id   bigint,
                 updated_at      timestamptz NOT NULL DEFAULT now()
             );
             CREATE INDEX pupils_school ON pupils (school_id) WHERE on_roll;
@@ -77,7 +81,7 @@ extension Migration {
                 code            text NOT NULL CHECK (code IN ('SPLD', 'MLD', 'SLD', 'PMLD', 'SEMH', 'SLCN',
                                     'HI', 'VI', 'MSI', 'PD', 'ASD', 'OTH', 'NSA')),
                 rank            integer NOT NULL CHECK (rank >= 1),
-                import_run_id   bigint REFERENCES import_runs (id),
+                import_run_id   bigint,
                 PRIMARY KEY (pupil_id, code)
             );
 
@@ -90,7 +94,7 @@ extension Migration {
                 measure         text NOT NULL CHECK (measure IN ('age_months', 'standardised', 'scaled', 'raw', 'steps')),
                 value           numeric NOT NULL,
                 assessed_on     date NOT NULL,
-                import_run_id   bigint REFERENCES import_runs (id),
+                import_run_id   bigint,
                 UNIQUE (pupil_id, instrument, subject, measure, assessed_on)
             );
 
@@ -102,7 +106,7 @@ extension Migration {
                 role            text CHECK (role IN ('teacher', 'TA', 'HLTA', 'SENCO', 'external')),
                 email           text,
                 hourly_cost     numeric CHECK (hourly_cost >= 0),
-                import_run_id   bigint REFERENCES import_runs (id),
+                import_run_id   bigint,
                 UNIQUE (school_id, staff_id)
             );
 
@@ -128,14 +132,14 @@ extension Migration {
                 outcome_subject      text,
                 outcome_measure      text CHECK (outcome_measure IN ('age_months', 'standardised', 'scaled', 'raw', 'steps')),
                 outcome_target_gain  numeric,
-                import_run_id        bigint REFERENCES import_runs (id),
+                import_run_id        bigint,
                 UNIQUE (school_id, provision_id)
             );
 
             CREATE TABLE provision_staff (
                 provision_id    bigint NOT NULL REFERENCES provisions (id) ON DELETE CASCADE,
                 staff_id        bigint NOT NULL REFERENCES staff (id),
-                import_run_id   bigint REFERENCES import_runs (id),
+                import_run_id   bigint,
                 PRIMARY KEY (provision_id, staff_id)
             );
 
@@ -152,7 +156,7 @@ extension Migration {
                 exit_value       numeric,
                 exit_date        date,
                 parent_informed  date,
-                import_run_id    bigint REFERENCES import_runs (id),
+                import_run_id    bigint,
                 UNIQUE (provision_id, pupil_id, start_date)
             );
             CREATE INDEX enrolments_pupil ON enrolments (pupil_id);

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Import benchmark: one run of RECORDS records (default 1,000,000) through the real pipeline
+# (plugin process -> validation -> COPY staging -> merge), measuring the supervisor's wall
+# time and peak resident memory, against a baseline measured in the same run: psql's
+# \copy of the same lines into a bare staging table (no validation, no merge).
+#
+#   benchmarks/import-memory.sh [RECORDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+records=${1:-1000000}
+scripts/install-deps
+command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
+swift build -c release --product provisionctl >/dev/null
+swift build -c release --product provisiond >/dev/null
+bin=$PWD/.build/release
+
+work=$(mktemp -d /tmp/provision-bench.XXXXXX)
+chmod 755 "$work"
+trap 'kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; rm -rf "$work"' EXIT
+mkdir -p "$work/plugins/bench"
+cat > "$work/plugins/bench/plugin.toml" <<TOML
+name = "bench"
+version = "1.0.0"
+protocol = 1
+exec = "run.sh"
+accepts = ["*.ndjson"]
+TOML
+printf '#!/bin/sh\nexec cat "$2"\n' > "$work/plugins/bench/run.sh"
+chmod +x "$work/plugins/bench/run.sh"
+cat > "$work/provision.toml" <<TOML
+[trust]
+name = "Benchmark Trust"
+[state]
+dir = "state"
+[plugins]
+dirs = ["plugins"]
+timeout_seconds = 3600
+max_rejected = 0.0
+[[schools]]
+urn = "139001"
+name = "Benchmark School"
+[[sources]]
+name = "bench"
+plugin = "bench"
+path = "input.ndjson"
+schools = ["139001"]
+TOML
+
+echo "Generating $records records..."
+python3 benchmarks/make-ndjson.py "$records" > "$work/input.ndjson"
+bytes=$(stat -c %s "$work/input.ndjson")
+
+# The daemon keeps the embedded PostgreSQL up for both measurements.
+"$bin/provisiond" --config "$work/provision.toml" 2>"$work/daemon.log" &
+daemon=$!
+for _ in $(seq 1 120); do grep -q "running;" "$work/daemon.log" && break; sleep 0.5; done
+socket="$work/state/postgres/run"
+[[ ${#socket} -gt 80 ]] && socket=$(grep -o "unix_socket_directories = '[^']*'" "$work/state/postgres/data/postgresql.conf" | cut -d"'" -f2)
+url="postgresql:///provision?host=$socket&user=provision"
+
+measure() { # label, command...: prints wall seconds and peak RSS in MiB
+  local label=$1; shift
+  /usr/bin/time -f "%e %M" -o "$work/time.txt" "$@" > "$work/$label.out" 2>&1 || { cat "$work/$label.out"; exit 1; }
+  read -r secs kib < "$work/time.txt"
+  echo "$secs $((kib / 1024))"
+}
+
+echo "Baseline: psql \\copy of the same lines into a bare staging table..."
+psql -q "$url" -c "CREATE UNLOGGED TABLE baseline_staging (doc jsonb)" >/dev/null
+read -r copy_secs copy_rss < <(measure copy psql -q "$url" -c "\\copy baseline_staging (doc) FROM '$work/input.ndjson' WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')")
+
+echo "Import through the pipeline (provisionctl import, the daemon's code path)..."
+read -r import_secs import_rss < <(measure import "$bin/provisionctl" --config "$work/provision.toml" import --source bench)
+grep -q "succeeded" "$work/import.out" || { cat "$work/import.out"; exit 1; }
+
+echo "Re-import of the unchanged input, forced (nothing may change)..."
+read -r again_secs again_rss < <(measure again "$bin/provisionctl" --config "$work/provision.toml" import --source bench --force)
+grep -q "Changed: nothing" "$work/again.out" || { cat "$work/again.out"; exit 1; }
+
+printf '\n%-44s %10s %12s\n' "" "seconds" "peak RSS MiB"
+printf '%-44s %10s %12s\n' "psql \\copy of $records lines (baseline)" "$copy_secs" "$copy_rss"
+printf '%-44s %10s %12s\n' "provisionctl import, first run" "$import_secs" "$import_rss"
+printf '%-44s %10s %12s\n' "provisionctl import --force, unchanged" "$again_secs" "$again_rss"
+awk -v a="$import_secs" -v b="$copy_secs" -v n="$records" -v m="$bytes" 'BEGIN {
+  printf "\nimport / \\copy time ratio: %.1fx   import rate: %.0f records/s (%.1f MB/s of NDJSON)\n", a / b, n / a, m / a / 1e6 }'
+echo "Supervisor peak RSS: ${import_rss} MiB (limit 200 MiB): $([[ $import_rss -lt 200 ]] && echo within || echo OVER)"
