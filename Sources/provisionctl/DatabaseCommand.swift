@@ -48,7 +48,7 @@ struct DatabaseCommand: AsyncParsableCommand {
                     print("Database: \(database.summary)")
                     for state in states {
                         let when = state.appliedAt.map { "applied \($0)" } ?? "pending"
-                        print("\(String(format: "%04d", state.version))  \(state.name.padding(toLength: 24, withPad: " ", startingAt: 0))  \(when)")
+                        print("\(String(format: "%04d", state.version))  \(state.name.padded(to: 24))  \(when)")
                     }
                     let pending = states.filter { $0.appliedAt == nil }.count
                     print(pending == 0 ? "Up to date." : "\(pending) pending: run `provisionctl db migrate`.")

@@ -115,7 +115,7 @@ enum ImportSummaryText {
         if !summary.sent.isEmpty {
             lines.append("Records (\(summary.sourceKind)):")
             for type in summary.sent.keys.sorted() {
-                lines.append("  \(type.padding(toLength: 12, withPad: " ", startingAt: 0)) sent \(summary.sent[type] ?? 0), valid \(summary.accepted[type] ?? 0)")
+                lines.append("  \(type.padded(to: 12)) sent \(summary.sent[type] ?? 0), valid \(summary.accepted[type] ?? 0)")
             }
         }
         lines.append("Rejected: \(summary.rejected)   Data-quality warnings: \(summary.warnings)")

@@ -27,7 +27,7 @@ struct PluginCommand: AsyncParsableCommand {
                 print("Plugins in \(dirs.joined(separator: ", ")):")
                 if catalog.plugins.isEmpty { print("  (none)") }
                 for plugin in catalog.plugins {
-                    print("  \(plugin.name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(plugin.version.padding(toLength: 8, withPad: " ", startingAt: 0)) protocol \(plugin.protocolVersion)  \(plugin.folder)")
+                    print("  \(plugin.name.padded(to: 16)) \(plugin.version.padded(to: 8)) protocol \(plugin.protocolVersion)  \(plugin.folder)")
                     if !plugin.description.isEmpty { print("      \(plugin.description)") }
                 }
                 if !catalog.problems.isEmpty {
@@ -76,7 +76,7 @@ struct PluginCommand: AsyncParsableCommand {
                 if let error = report.protocolError { print("Protocol error: \(error)") }
                 print("Records (\(report.sourceKind)):")
                 for type in report.sent.keys.sorted() {
-                    print("  \(type.padding(toLength: 12, withPad: " ", startingAt: 0)) sent \(report.sent[type] ?? 0), valid \(report.accepted[type] ?? 0)")
+                    print("  \(type.padded(to: 12)) sent \(report.sent[type] ?? 0), valid \(report.accepted[type] ?? 0)")
                 }
                 print("Rejected: \(report.rejectedCount)   Data-quality warnings: \(report.warningCount)")
                 for rejection in report.rejections {
