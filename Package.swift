@@ -19,6 +19,9 @@ let package = Package(
     products: [
         .executable(name: "provisiond", targets: ["provisiond"]),
         .executable(name: "provisionctl", targets: ["provisionctl"]),
+        .executable(name: "import-ctf", targets: ["import-ctf"]),
+        .executable(name: "import-mis-csv", targets: ["import-mis-csv"]),
+        .executable(name: "import-provision-map", targets: ["import-provision-map"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -57,6 +60,35 @@ let package = Package(
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],
+            swiftSettings: strict
+        ),
+        // What the built-in importer plugins share: protocol writing, CSV, dates, vocabularies.
+        .target(
+            name: "ImporterKit",
+            dependencies: ["ProvisionModel", "ProvisionConfig"],
+            swiftSettings: strict
+        ),
+        // The built-in importer plugins (DESIGN §4): separate executables the supervisor runs
+        // like any other plugin. Their plugin.toml is excluded; see the note at the top.
+        .executableTarget(
+            name: "import-ctf",
+            dependencies: ["ImporterKit", "ProvisionModel"],
+            path: "Plugins/ctf",
+            exclude: ["plugin.toml", "fixtures"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "import-mis-csv",
+            dependencies: ["ImporterKit", "ProvisionModel", "ProvisionConfig"],
+            path: "Plugins/mis-csv",
+            exclude: ["plugin.toml", "fixtures"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "import-provision-map",
+            dependencies: ["ImporterKit", "ProvisionModel"],
+            path: "Plugins/provision-map",
+            exclude: ["plugin.toml", "fixtures"],
             swiftSettings: strict
         ),
         // What both executables share: error reporting with sysexits codes, database lifetime.

@@ -14,6 +14,11 @@ public struct PluginManifest: Sendable, Equatable {
     /// The plugin's folder.
     public let folder: String
 
+    /// The folder of the running executable.
+    static var installedBinaries: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    }
+
     /// Reads `folder/plugin.toml`.
     ///
     /// - Throws: ``ConfigError`` naming the manifest file, the line and the key.
@@ -33,7 +38,13 @@ public struct PluginManifest: Sendable, Equatable {
         }
         let description = try root.string("description") ?? ""
         let exec = try root.requiredString("exec")
-        let executable = exec.hasPrefix("/") ? exec : URL(fileURLWithPath: folder).appendingPathComponent(exec).standardizedFileURL.path
+        var executable = exec.hasPrefix("/") ? exec : URL(fileURLWithPath: folder).appendingPathComponent(exec).standardizedFileURL.path
+        // A bare name that is not in the folder is looked for beside this program: the
+        // built-in importers are built and installed next to provisiond and provisionctl.
+        if !exec.contains("/") && !FileManager.default.fileExists(atPath: executable) {
+            let beside = Self.installedBinaries.appendingPathComponent(exec).path
+            if FileManager.default.fileExists(atPath: beside) { executable = beside }
+        }
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             let reason = FileManager.default.fileExists(atPath: executable) ? "is not executable (chmod +x?)" : "does not exist"
             throw root.error("exec", "\(executable) \(reason)")

@@ -1,0 +1,48 @@
+import Foundation
+import ImporterKit
+
+#if canImport(FoundationXML)
+    import FoundationXML
+#endif
+
+// Built-in importer `ctf`: DfE Common Transfer File XML. A file with a DOCTYPE or entity
+// declarations is refused before any pupil is read; malformed XML stops the run with the
+// line, column and element path, so a truncated export never half-imports.
+
+let invocation = ImporterInvocation.current(plugin: "ctf")
+let files: [String]
+do {
+    files = try invocation.files(matching: ["*.xml", "*.XML"])
+} catch {
+    Diagnostics.fail("ctf: \(error)")
+}
+guard !files.isEmpty else { Diagnostics.fail("ctf: no .xml files in \(invocation.source)") }
+
+// Every file is checked before any record is written.
+for file in files {
+    do { try DoctypeGuard.check(file) } catch { Diagnostics.fail("ctf: \(error)") }
+}
+
+let writer = RecordWriter(plugin: "ctf")
+for file in files {
+    let name = URL(fileURLWithPath: file).lastPathComponent
+    guard let stream = InputStream(fileAtPath: file) else { Diagnostics.fail("ctf: cannot open \(file)") }
+    let parser = XMLParser(stream: stream)
+    parser.shouldResolveExternalEntities = false
+    parser.shouldProcessNamespaces = false
+    let reader = CTFReader(writer: writer, fileName: name, boundSchools: invocation.schools)
+    parser.delegate = reader
+    let parsed = parser.parse()
+    if let failure = reader.failure {
+        Diagnostics.fail("ctf: \(name): \(failure)")
+    }
+    if !parsed {
+        let reason = parser.parserError.map { "\($0.localizedDescription)" } ?? "unknown error"
+        Diagnostics.fail("ctf: \(name): the XML could not be read (line \(parser.lineNumber), column \(parser.columnNumber)): \(reason)")
+    }
+    if reader.schoolURN == nil { Diagnostics.fail("ctf: \(name): no Header/SourceSchool: is this a CTF?") }
+    Diagnostics.note(
+        "ctf: \(name): \(reader.pupils) pupils; \(reader.skippedResults) non-numeric results skipped"
+            + (reader.unreadableYearGroups > 0 ? "; \(reader.unreadableYearGroups) NCyearActual values not understood (left out)" : ""))
+}
+writer.finish()

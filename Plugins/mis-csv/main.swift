@@ -1,0 +1,66 @@
+import Foundation
+import ImporterKit
+import ProvisionConfig
+import ProvisionModel
+
+// Built-in importer `mis-csv`: CSV exports from MIS reports, described by a mapping file.
+// Each bad row becomes an `error` record naming the file and line; only a problem with the
+// whole file (no mapping, missing columns) stops the run.
+
+let invocation = ImporterInvocation.current(plugin: "mis-csv")
+let mapping: CSVMapping
+do {
+    mapping = try CSVMapping.load(try CSVMapping.locate(invocation))
+} catch let error as ConfigError {
+    Diagnostics.fail("mapping error: \(error)", status: 78)
+} catch {
+    Diagnostics.fail("mis-csv: \(error)", status: 78)
+}
+let files: [String]
+do {
+    files = try invocation.files(matching: ["*.csv", "*.CSV"])
+} catch {
+    Diagnostics.fail("mis-csv: \(error)")
+}
+guard !files.isEmpty else { Diagnostics.fail("mis-csv: no .csv files in \(invocation.source)") }
+if mapping.columns["school_urn"] == nil && invocation.schools.count != 1 {
+    Diagnostics.fail(
+        "mis-csv: the mapping has no school_urn column, so the source must be bound to exactly one school (it is bound to \(invocation.schools.count))")
+}
+
+let writer = RecordWriter(plugin: "mis-csv")
+for file in files {
+    let name = URL(fileURLWithPath: file).lastPathComponent
+    let reader: CSVReader
+    do {
+        reader = try CSVReader(path: file, encoding: mapping.encoding, delimiter: mapping.delimiter)
+    } catch {
+        Diagnostics.fail("mis-csv: \(error)")
+    }
+    guard let first = reader.next() else { continue }
+    guard case .row(_, let names) = first else {
+        Diagnostics.fail("mis-csv: \(name): the header row cannot be read")
+    }
+    let header = CSVHeader(names)
+    let missing = header.missing(mapping.requiredColumns)
+    guard missing.isEmpty else {
+        Diagnostics.fail(
+            "mis-csv: \(name): missing columns \(missing.map { "'\($0)'" }.joined(separator: ", ")) that mapping '\(mapping.name)' expects; check the export's columns or the mapping")
+    }
+    while let item = reader.next() {
+        switch item {
+        case .bad(let line, let reason):
+            writer.error(reason, ref: "\(name):\(line)")
+        case .row(let line, let fields):
+            let row = CSVRecord(header: header, fields: fields, line: line)
+            do {
+                try RowConverter.convert(row, mapping: mapping, schools: invocation.schools, writer: writer)
+            } catch {
+                writer.error("\(error)", ref: "\(name):\(line)")
+            }
+        }
+    }
+}
+writer.finish()
+let total = writer.written.values.reduce(0, +)
+Diagnostics.note("mis-csv: \(files.count) file(s), \(total) records, mapping '\(mapping.name)'")

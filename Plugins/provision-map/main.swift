@@ -1,0 +1,65 @@
+import Foundation
+import ImporterKit
+import ProvisionModel
+
+// Built-in importer `provision-map`: the SENCO's provision map, one row per pupil per
+// intervention. Each intervention becomes a `provision` (once), each member of staff a
+// `staff` record (once), each row an `enrolment`. A bad row becomes an `error` record
+// naming the file and line; missing required columns stop the run with their names.
+
+let invocation = ImporterInvocation.current(plugin: "provision-map")
+let files: [String]
+do {
+    files = try invocation.files(matching: ["*.csv", "*.CSV"])
+} catch {
+    Diagnostics.fail("provision-map: \(error)")
+}
+guard !files.isEmpty else { Diagnostics.fail("provision-map: no .csv files in \(invocation.source)") }
+
+let writer = RecordWriter(plugin: "provision-map")
+var provisionsSeen: Set<String> = []
+var staffSeen: Set<String> = []
+for file in files {
+    let name = URL(fileURLWithPath: file).lastPathComponent
+    let reader: CSVReader
+    do {
+        let encoding = try invocation.environment["ENCODING"].flatMap { CSVEncoding(rawValue: $0.lowercased()) }
+            ?? EncodingSniffer.detect(file)
+        reader = try CSVReader(path: file, encoding: encoding)
+    } catch {
+        Diagnostics.fail("provision-map: \(error)")
+    }
+    guard case .row(_, let names)? = reader.next() else { continue }
+    let header = CSVHeader(names)
+    let missing = header.missing(ProvisionMapColumns.required)
+    guard missing.isEmpty else {
+        Diagnostics.fail(
+            "provision-map: \(name): missing columns \(missing.map { "'\($0)'" }.joined(separator: ", ")); "
+                + "start from config/templates/provision-map-template.csv")
+    }
+    if header.position(of: "School URN") == nil && invocation.schools.count != 1 {
+        Diagnostics.fail("provision-map: \(name): no 'School URN' column, so the source must be bound to exactly one school")
+    }
+    let unknown = names.filter { column in
+        !column.trimmedWhitespace.isEmpty && !ProvisionMapColumns.all.contains { $0.lowercased() == column.trimmedWhitespace.lowercased() }
+    }
+    if !unknown.isEmpty {
+        Diagnostics.note("provision-map: \(name): ignoring columns \(unknown.map { "'\($0)'" }.joined(separator: ", "))")
+    }
+    while let item = reader.next() {
+        switch item {
+        case .bad(let line, let reason):
+            writer.error(reason, ref: "\(name):\(line)")
+        case .row(let line, let fields):
+            let row = CSVRecord(header: header, fields: fields, line: line)
+            do {
+                try ProvisionMapRow.convert(
+                    row, schools: invocation.schools, writer: writer, provisionsSeen: &provisionsSeen, staffSeen: &staffSeen)
+            } catch {
+                writer.error("\(error)", ref: "\(name):\(line)")
+            }
+        }
+    }
+}
+writer.finish()
+Diagnostics.note("provision-map: \(provisionsSeen.count) provisions, \(staffSeen.count) staff, \(writer.written["enrolment"] ?? 0) enrolments")

@@ -1,0 +1,169 @@
+import Foundation
+
+/// Text encodings MIS CSV exports come in.
+public enum CSVEncoding: String, Sendable, CaseIterable {
+    /// UTF-8, with or without a byte-order mark (Excel writes one).
+    case utf8 = "utf-8"
+    /// Windows-1252, what older Windows software writes as "ANSI".
+    case windows1252 = "windows-1252"
+}
+
+/// One item a ``CSVReader`` reads: a row with the line it starts on, or a row it could not read.
+public enum CSVItem: Sendable {
+    case row(line: Int, fields: [String])
+    /// A row that could not be read (bad encoding, unterminated quote) and why.
+    case bad(line: Int, reason: String)
+}
+
+/// Reads a CSV file as a stream of rows, in constant memory: RFC 4180 quoting (fields
+/// holding commas, quotes and line breaks), CRLF or LF line ends, a UTF-8 byte-order mark,
+/// UTF-8 or Windows-1252 text. Blank rows are skipped. A row that cannot be read is
+/// returned as ``CSVItem/bad(line:reason:)`` and reading goes on with the next row.
+public final class CSVReader {
+    private let handle: FileHandle
+    private let encoding: CSVEncoding
+    private let delimiter: UInt8
+    private var chunk: [UInt8] = []
+    private var position = 0
+    private var atEnd = false
+    private var line = 1
+    private var started = false
+
+    public init(path: String, encoding: CSVEncoding, delimiter: Character = ",") throws {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw ImporterError("cannot open \(path)")
+        }
+        self.handle = handle
+        self.encoding = encoding
+        self.delimiter = delimiter.asciiValue ?? UInt8(ascii: ",")
+    }
+
+    deinit { try? handle.close() }
+
+    private func nextByte() -> UInt8? {
+        if position == chunk.count {
+            if atEnd { return nil }
+            chunk = [UInt8]((try? handle.read(upToCount: 1 << 16)) ?? Data())
+            position = 0
+            if chunk.isEmpty {
+                atEnd = true
+                return nil
+            }
+        }
+        defer { position += 1 }
+        return chunk[position]
+    }
+
+    private func peekByte() -> UInt8? {
+        if position == chunk.count {
+            if atEnd { return nil }
+            chunk = [UInt8]((try? handle.read(upToCount: 1 << 16)) ?? Data())
+            position = 0
+            if chunk.isEmpty {
+                atEnd = true
+                return nil
+            }
+        }
+        return chunk[position]
+    }
+
+    /// The next row, or nil at the end of the file.
+    public func next() -> CSVItem? {
+        if !started {
+            started = true
+            if peekByte() == 0xEF {
+                _ = nextByte()
+                if peekByte() == 0xBB { _ = nextByte(); if peekByte() == 0xBF { _ = nextByte() } }
+            }
+        }
+        while true {
+            guard peekByte() != nil else { return nil }
+            let startLine = line
+            var fields: [[UInt8]] = []
+            var field: [UInt8] = []
+            var quoted = false
+            var inQuotes = false
+            var problem: String?
+            rowLoop: while true {
+                guard let byte = nextByte() else {
+                    if inQuotes { problem = "a quoted field is not closed before the end of the file" }
+                    fields.append(field)
+                    break rowLoop
+                }
+                if inQuotes {
+                    if byte == UInt8(ascii: "\"") {
+                        if peekByte() == UInt8(ascii: "\"") {
+                            _ = nextByte()
+                            field.append(byte)
+                        } else {
+                            inQuotes = false
+                        }
+                    } else {
+                        if byte == 0x0A { line += 1 }
+                        field.append(byte)
+                    }
+                    continue
+                }
+                switch byte {
+                case delimiter:
+                    fields.append(field)
+                    field = []
+                    quoted = false
+                case UInt8(ascii: "\"") where field.isEmpty && !quoted:
+                    quoted = true
+                    inQuotes = true
+                case 0x0D:
+                    if peekByte() == 0x0A { _ = nextByte() }
+                    line += 1
+                    fields.append(field)
+                    break rowLoop
+                case 0x0A:
+                    line += 1
+                    fields.append(field)
+                    break rowLoop
+                default:
+                    field.append(byte)
+                }
+            }
+            if let problem { return .bad(line: startLine, reason: problem) }
+            if fields.allSatisfy({ $0.allSatisfy { $0 == 0x20 || $0 == 0x09 } }) { continue }
+            var texts: [String] = []
+            texts.reserveCapacity(fields.count)
+            for (index, bytes) in fields.enumerated() {
+                guard let text = decode(bytes) else {
+                    return .bad(
+                        line: startLine,
+                        reason: "column \(index + 1) is not valid \(encoding.rawValue) text (is the file in another encoding?)")
+                }
+                texts.append(text)
+            }
+            return .row(line: startLine, fields: texts)
+        }
+    }
+
+    private func decode(_ bytes: [UInt8]) -> String? {
+        switch encoding {
+        case .utf8:
+            return String(validating: bytes, as: UTF8.self)
+        case .windows1252:
+            var scalars = String.UnicodeScalarView()
+            for byte in bytes {
+                if byte >= 0x80 && byte <= 0x9F {
+                    guard let scalar = Self.windows1252High[Int(byte - 0x80)] else { return nil }
+                    scalars.append(scalar)
+                } else {
+                    scalars.append(Unicode.Scalar(byte))
+                }
+            }
+            return String(scalars)
+        }
+    }
+
+    /// Windows-1252's 0x80–0x9F, where it differs from Latin-1; nil marks the five undefined bytes.
+    private static let windows1252High: [Unicode.Scalar?] = [
+        "\u{20AC}", nil, "\u{201A}", "\u{0192}", "\u{201E}", "\u{2026}", "\u{2020}", "\u{2021}",
+        "\u{02C6}", "\u{2030}", "\u{0160}", "\u{2039}", "\u{0152}", nil, "\u{017D}", nil,
+        nil, "\u{2018}", "\u{2019}", "\u{201C}", "\u{201D}", "\u{2022}", "\u{2013}", "\u{2014}",
+        "\u{02DC}", "\u{2122}", "\u{0161}", "\u{203A}", "\u{0153}", nil, "\u{017E}", "\u{0178}",
+    ]
+}

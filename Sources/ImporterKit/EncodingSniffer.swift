@@ -1,0 +1,34 @@
+import Foundation
+
+/// Tells UTF-8 from Windows-1252 for files people save from Excel ("CSV UTF-8" or plain
+/// "CSV"): a file that is entirely valid UTF-8 (or starts with a UTF-8 byte-order mark)
+/// is UTF-8, anything else Windows-1252. Reads the file once in chunks.
+public enum EncodingSniffer {
+    public static func detect(_ path: String) throws -> CSVEncoding {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw ImporterError("cannot open \(path)") }
+        defer { try? handle.close() }
+        var pending = 0  // continuation bytes still expected
+        var first = true
+        while let chunk = try handle.read(upToCount: 1 << 16), !chunk.isEmpty {
+            if first, chunk.starts(with: [0xEF, 0xBB, 0xBF]) { return .utf8 }
+            first = false
+            for byte in chunk {
+                if pending > 0 {
+                    guard byte & 0xC0 == 0x80 else { return .windows1252 }
+                    pending -= 1
+                } else if byte < 0x80 {
+                    continue
+                } else if byte & 0xE0 == 0xC0, byte >= 0xC2 {
+                    pending = 1
+                } else if byte & 0xF0 == 0xE0 {
+                    pending = 2
+                } else if byte & 0xF8 == 0xF0, byte <= 0xF4 {
+                    pending = 3
+                } else {
+                    return .windows1252
+                }
+            }
+        }
+        return pending == 0 ? .utf8 : .windows1252
+    }
+}

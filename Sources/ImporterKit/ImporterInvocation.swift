@@ -1,0 +1,53 @@
+import Foundation
+
+/// How the supervisor ran this importer (DESIGN §4): `--source PATH`, and the bound schools
+/// in `PROVISION_SCHOOLS`.
+public struct ImporterInvocation: Sendable {
+    public let source: String
+    /// URNs the source is bound to (may be empty under `plugin check` without `--school`).
+    public let schools: [String]
+    public let environment: [String: String]
+
+    /// Reads the command line and environment; prints usage and exits 64 when they are wrong.
+    public static func current(plugin: String) -> ImporterInvocation {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        guard arguments.count == 2, arguments[0] == "--source" else {
+            Diagnostics.fail("usage: \(plugin) --source PATH (run by the SEND Provision supervisor)", status: 64)
+        }
+        let environment = ProcessInfo.processInfo.environment
+        let schools = (environment["PROVISION_SCHOOLS"] ?? "").split(separator: ",").map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }.filter { !$0.isEmpty }
+        return ImporterInvocation(source: arguments[1], schools: schools, environment: environment)
+    }
+
+    /// The files to read: the source itself, or the files in the source folder whose names
+    /// match one of `globs`, sorted by path so runs are repeatable.
+    public func files(matching globs: [String]) throws -> [String] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) else {
+            throw ImporterError("the source \(source) does not exist")
+        }
+        guard isDirectory.boolValue else { return [source] }
+        let names = try FileManager.default.contentsOfDirectory(atPath: source)
+        return names.filter { name in globs.contains { fnmatch($0, name, 0) == 0 } }.sorted().map { source + "/" + $0 }
+    }
+}
+
+/// A problem that stops the importer; printed to stderr with a non-zero exit status.
+public struct ImporterError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// stderr messages for IT staff. Never pupil data.
+public enum Diagnostics {
+    public static func note(_ message: String) {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+    }
+
+    public static func fail(_ message: String, status: Int32 = 65) -> Never {
+        note(message)
+        exit(status)
+    }
+}
