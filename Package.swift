@@ -141,6 +141,13 @@ let package = Package(
             dependencies: ["ProvisionImport", "ProvisionModel", "ProvisionTestSupport", "provisionctl", "provisiond"]
         ),
         .testTarget(
+            name: "ImporterTests",
+            dependencies: [
+                "ImporterKit", "ProvisionImport", "ProvisionStore", "ProvisionTestSupport", "provisionctl",
+                "import-ctf", "import-mis-csv", "import-provision-map",
+            ]
+        ),
+        .testTarget(
             name: "ProvisionStoreTests",
             dependencies: ["ProvisionStore", "ProvisionTestSupport", "provisionctl", "provisiond"]
         ),

@@ -60,14 +60,26 @@ struct PluginCommand: AsyncParsableCommand {
         var timeout = 600
         @Option(help: "Share of rejected records (0–1) that fails a run.")
         var maxRejected = 0.02
+        @Option(name: .customLong("env"), help: ArgumentHelp("An environment variable for the plugin, as a source's env sets it (repeatable).", valueName: "KEY=VALUE"))
+        var environment: [String] = []
+
+        func validate() throws {
+            for pair in environment where !pair.contains("=") {
+                throw ValidationError("--env takes KEY=VALUE, got '\(pair)'")
+            }
+        }
 
         func run() async throws {
             try await reportingErrors {
                 let manifest = try PluginManifest.load(folder: folder)
                 let path = URL(fileURLWithPath: source).standardizedFileURL.path
+                let extra = Dictionary(environment.map { pair -> (String, String) in
+                    let parts = pair.split(separator: "=", maxSplits: 1)
+                    return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
+                }, uniquingKeysWith: { $1 })
                 let report = await PluginCheck.run(
-                    manifest, source: path, schools: school, limits: PluginLimits(timeout: .seconds(timeout)),
-                    maxRejected: maxRejected)
+                    manifest, source: path, schools: school, environment: extra,
+                    limits: PluginLimits(timeout: .seconds(timeout)), maxRejected: maxRejected)
                 print("Plugin \(manifest.name) \(manifest.version) on \(path)")
                 if let launch = report.launchError { print("Could not run it: \(launch)") }
                 if let outcome = report.outcome {

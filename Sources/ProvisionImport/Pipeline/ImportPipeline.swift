@@ -250,6 +250,7 @@ public struct ImportPipeline: Sendable {
                 db, runID: runID, schools: request.schools,
                 snapshotPupils: validator.sourceKind == "snapshot" && validator.contains("pupil"))
             summary.rejected += summary.merge.rejectedAtMerge
+            summary.firstReasons += summary.merge.reasons
             try checkThreshold(rejected: summary.rejected, of: validator.recordCount, max: request.maxRejected)
             try await db.commit()
             summary.status = .succeeded

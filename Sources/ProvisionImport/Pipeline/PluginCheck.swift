@@ -29,7 +29,8 @@ public enum PluginCheck {
     ///   - schools: the URNs to bind; empty accepts any well-formed URN.
     ///   - keep: how many rejections and warnings to keep for the report.
     public static func run(
-        _ manifest: PluginManifest, source: String, schools: [String], limits: PluginLimits,
+        _ manifest: PluginManifest, source: String, schools: [String], environment: [String: String] = [:],
+        limits: PluginLimits,
         maxRejected: Double = 0.02, keep: Int = 50
     ) async -> Report {
         var report = Report(maxRejected: maxRejected)
@@ -38,7 +39,8 @@ public enum PluginCheck {
         let scratch = NSTemporaryDirectory() + "provision-plugin-check"
         do {
             report.outcome = try await PluginRunner.run(
-                manifest, source: source, schools: schools, limits: limits, scratchRoot: scratch
+                manifest, source: source, schools: schools, extraEnvironment: environment, limits: limits,
+                scratchRoot: scratch
             ) { line, number in
                 switch try validator.consume(line, number: number) {
                 case .rejected(let rejection):

@@ -11,6 +11,8 @@ public struct MergeStatistics: Sendable, Equatable {
     public var rejectedAtMerge = 0
     /// Records whose natural key appeared more than once in the run (the last one is kept).
     public var duplicates = 0
+    /// Why records were rejected at merge, with how many.
+    public var reasons: [String] = []
 
     public var changedRows: Int { inserted.values.reduce(0, +) + updated.values.reduce(0, +) + markedLeft }
 }
@@ -151,8 +153,8 @@ enum StagingMerge {
                 """, runID, schools.map(\.urn))
         }
 
-        stats.rejectedAtMerge += try await rejectMissing(
-            db, runID, table: "staged_assessment", type: "assessment",
+        try await rejectMissing(
+            db, runID, &stats, table: "staged_assessment", type: "assessment",
             condition: "NOT EXISTS (SELECT 1 FROM pupils p WHERE p.upn = s.doc->>'upn')",
             reason: "assessment.upn is not a pupil known to the trust; import the pupils (CTF) first")
         try await upsert(db, runID, &stats, table: "assessments", sql: """
@@ -243,8 +245,8 @@ enum StagingMerge {
             ON CONFLICT (provision_id, staff_id) DO NOTHING
             """)
 
-        stats.rejectedAtMerge += try await rejectMissing(
-            db, runID, table: "staged_enrolment", type: "enrolment",
+        try await rejectMissing(
+            db, runID, &stats, table: "staged_enrolment", type: "enrolment",
             condition: """
                 NOT EXISTS (SELECT 1 FROM pupils p WHERE p.upn = s.doc->>'upn')
                 OR NOT EXISTS (SELECT 1 FROM provisions pr JOIN schools sc ON sc.id = pr.school_id
@@ -293,9 +295,10 @@ enum StagingMerge {
 
     /// Records staged rows matching `condition` as rejected and removes them from staging.
     private static func rejectMissing(
-        _ db: PostgresConnection, _ runID: Int64, table: String, type: String, condition: String, reason: String
-    ) async throws -> Int {
-        try await db.query(
+        _ db: PostgresConnection, _ runID: Int64, _ stats: inout MergeStatistics, table: String, type: String,
+        condition: String, reason: String
+    ) async throws {
+        let count = try await db.query(
             """
             WITH missing AS (DELETE FROM \(table) s WHERE \(condition) RETURNING line),
                  recorded AS (INSERT INTO rejected_records (import_run_id, line, record_type, severity, reason)
@@ -303,5 +306,7 @@ enum StagingMerge {
             SELECT count(*) FROM recorded
             """, runID, type, reason
         ).scalar(as: Int.self)
+        stats.rejectedAtMerge += count
+        if count > 0 { stats.reasons.append("\(count) \(type) record(s): \(reason)") }
     }
 }

@@ -1,0 +1,81 @@
+import Foundation
+import ProvisionTestSupport
+import Testing
+
+/// Every built-in plugin, run through `provisionctl plugin check` as IT staff would.
+@Suite("built-in importers under plugin check")
+struct BuiltInPluginCheckTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+    let program = TestProcess.executable("provisionctl")
+
+    func check(_ plugin: String, _ fixture: String, env: [String] = []) async throws -> TestProcess.Result {
+        var arguments = ["plugin", "check", "\(Self.root)/Plugins/\(plugin)", "\(Self.root)/Plugins/\(plugin)/fixtures/\(fixture)", "--school", "139001"]
+        for pair in env { arguments += ["--env", pair] }
+        return try await TestProcess.run(program, arguments)
+    }
+
+    @Test(arguments: [
+        ("ctf", "good/ctf-v19-sims.xml", [String](), "pupil        sent 3, valid 3"),
+        ("ctf", "good/ctf-v25-arbor.xml", [], "assessment   sent 1, valid 1"),
+        ("ctf", "good", [], "pupil        sent 4, valid 4"),
+        ("mis-csv", "good/sims-pupils-sen.csv", ["MAPPING=sims-pupils-sen"], "pupil        sent 5, valid 5"),
+        ("mis-csv", "good/sims-assessments.csv", ["MAPPING=sims-assessments"], "assessment   sent 6, valid 6"),
+        ("mis-csv", "good/arbor-pupils-sen.csv", ["MAPPING=arbor-pupils-sen"], "pupil        sent 2, valid 2"),
+        ("provision-map", "good/provision-map.csv", [], "enrolment    sent 4, valid 4"),
+        ("provision-map", "good/provision-map-excel-ansi.csv", [], "provision    sent 3, valid 3"),
+    ])
+    func goodFixturesPass(plugin: String, fixture: String, env: [String], expected: String) async throws {
+        let result = try await check(plugin, fixture, env: env)
+        #expect(result.exitCode == 0, "\(result.standardOutput)")
+        #expect(result.standardOutput.contains(expected), "\(result.standardOutput)")
+        #expect(result.standardOutput.contains("OK: the daemon would import this."))
+    }
+
+    @Test(arguments: [
+        // (plugin, fixture, env, exit status, text that must appear)
+        ("ctf", "bad/doctype-entities.xml", [String](), Int32(1), "declares a DOCTYPE or entities"),
+        ("ctf", "bad/truncated.xml", [], 1, "the XML is malformed at line"),
+        ("ctf", "bad/not-a-ctf.xml", [], 1, "not a Common Transfer File"),
+        ("ctf", "bad/impossible-date.xml", [], 65, "DOB is not a date (YYYY-MM-DD) [impossible-date.xml: CTfile/CTFpupilData/Pupil[3]/DOB]"),
+        ("ctf", "bad/invalid-upn.xml", [], 65, "pupil.upn is malformed: UPN must be 13 characters, got 12"),
+        ("mis-csv", "bad/missing-columns.csv", ["MAPPING=sims-pupils-sen"], 1, "missing columns 'DOB'"),
+        ("mis-csv", "bad/impossible-dates.csv", ["MAPPING=sims-pupils-sen"], 65, "DOB is not a date in dd/mm/yyyy [impossible-dates.csv:9]"),
+        ("mis-csv", "bad/invalid-upns.csv", ["MAPPING=sims-pupils-sen"], 65, "pupil.upn is malformed"),
+        ("mis-csv", "good/sims-pupils-sen.csv", ["MAPPING=no-such-preset"], 1, "no mapping preset 'no-such-preset'"),
+        ("provision-map", "bad/missing-columns.csv", [], 1, "missing columns 'Start date'"),
+        ("provision-map", "bad/impossible-values.csv", [], 65, "Wave '4' is not a wave (1, 2 or 3)"),
+    ])
+    func badFixturesFailWithTheReason(plugin: String, fixture: String, env: [String], status: Int32, reason: String) async throws {
+        let result = try await check(plugin, fixture, env: env)
+        #expect(result.exitCode == status, "\(result.standardOutput)")
+        #expect(result.standardOutput.contains(reason), "\(result.standardOutput)")
+        #expect(result.standardOutput.contains("NOT OK"))
+    }
+
+    @Test func aDoctypeIsRefusedBeforeAnyRecordIsWritten() async throws {
+        let result = try await check("ctf", "bad/doctype-entities.xml")
+        #expect(result.standardOutput.contains("0 lines, 0 bytes"))
+    }
+
+    @Test func aWindows1252FileReadAsUTF8NamesTheEncoding() async throws {
+        let folder = try TestProcess.temporaryDirectory("mapping")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let preset = try String(contentsOfFile: Self.root + "/config/mappings/sims-pupils-sen.toml", encoding: .utf8)
+        try preset.replacingOccurrences(of: "encoding = \"windows-1252\"", with: "encoding = \"utf-8\"")
+            .write(toFile: folder + "/utf8.toml", atomically: true, encoding: .utf8)
+        let result = try await check("mis-csv", "bad/windows-1252-as-utf8.csv", env: ["MAPPING=\(folder)/utf8.toml"])
+        #expect(result.exitCode == 65)
+        #expect(result.standardOutput.contains("is not valid utf-8 text (is the file in another encoding?)"))
+    }
+
+    @Test func aBrokenMappingIsNamedWithItsLine() async throws {
+        let folder = try TestProcess.temporaryDirectory("mapping")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try "produces = \"pupil\"\nencodng = \"utf-8\"\n[columns]\nupn = \"UPN\"\nsurname = \"S\"\nforename = \"F\"\ndob = \"D\"\n"
+            .write(toFile: folder + "/broken.toml", atomically: true, encoding: .utf8)
+        let result = try await check("mis-csv", "good/sims-pupils-sen.csv", env: ["MAPPING=\(folder)/broken.toml"])
+        #expect(result.exitCode == 1)
+        #expect(result.standardOutput.contains("broken.toml:2: key 'encodng': is not a known setting; did you mean 'encoding'?"))
+    }
+}

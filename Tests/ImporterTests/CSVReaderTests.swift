@@ -1,0 +1,82 @@
+import Foundation
+import ImporterKit
+import ProvisionTestSupport
+import Testing
+
+@Suite("CSV reading")
+struct CSVReaderTests {
+    func rows(_ bytes: [UInt8], _ encoding: CSVEncoding = .utf8) throws -> [CSVItem] {
+        let folder = try TestProcess.temporaryDirectory("csv")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = folder + "/f.csv"
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        let reader = try CSVReader(path: path, encoding: encoding)
+        var items: [CSVItem] = []
+        while let item = reader.next() { items.append(item) }
+        return items
+    }
+
+    func fields(_ item: CSVItem) -> [String]? {
+        if case .row(_, let fields) = item { return fields }
+        return nil
+    }
+
+    @Test func quotedFieldsBOMCRLFAndBlankRows() throws {
+        let text = "\u{FEFF}a,b,c\r\n\"x, y\",\"say \"\"hi\"\"\",\"two\r\nlines\"\r\n\r\n , ,\r\nlast,row,here"
+        let items = try rows(Array(text.utf8))
+        #expect(items.count == 3)
+        #expect(fields(items[0]) == ["a", "b", "c"])
+        #expect(fields(items[1]) == ["x, y", "say \"hi\"", "two\r\nlines"])
+        guard case .row(let line, let last) = items[2] else { return }
+        #expect(line == 6)
+        #expect(last == ["last", "row", "here"])
+    }
+
+    @Test func windows1252IsDecoded() throws {
+        // "Zoë’s £5 €" in Windows-1252
+        let bytes: [UInt8] = [0x5A, 0x6F, 0xEB, 0x92, 0x73, 0x2C, 0xA3, 0x35, 0x2C, 0x80, 0x0D, 0x0A]
+        #expect(fields(try rows(bytes, .windows1252)[0]) == ["Zoë’s", "£5", "€"])
+        // The same bytes are not UTF-8: that row is reported, not a crash.
+        guard case .bad(let line, let reason) = try rows(bytes, .utf8)[0] else {
+            Issue.record("expected a bad row")
+            return
+        }
+        #expect(line == 1)
+        #expect(reason.contains("column 1 is not valid utf-8"))
+    }
+
+    @Test func anUnterminatedQuoteIsABadRowNamingItsLine() throws {
+        let items = try rows(Array("a,b\nok,1\n\"never closed,2\nmore\n".utf8))
+        #expect(fields(items[1]) == ["ok", "1"])
+        guard case .bad(let line, let reason) = items[2] else {
+            Issue.record("expected a bad row")
+            return
+        }
+        #expect(line == 3)
+        #expect(reason.contains("not closed"))
+    }
+
+    @Test func encodingIsSniffed() throws {
+        let folder = try TestProcess.temporaryDirectory("sniff")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        FileManager.default.createFile(atPath: folder + "/u.csv", contents: Data("Zoë,Łukasz\n".utf8))
+        FileManager.default.createFile(atPath: folder + "/w.csv", contents: Data([0x5A, 0x6F, 0xEB, 0x0A]))
+        FileManager.default.createFile(atPath: folder + "/a.csv", contents: Data("plain,ascii\n".utf8))
+        #expect(try EncodingSniffer.detect(folder + "/u.csv") == .utf8)
+        #expect(try EncodingSniffer.detect(folder + "/w.csv") == .windows1252)
+        #expect(try EncodingSniffer.detect(folder + "/a.csv") == .utf8)
+    }
+
+    @Test func vocabularies() {
+        #expect(SchoolVocabulary.yearGroup("Year 3") == "3")
+        #expect(SchoolVocabulary.yearGroup("Reception") == "R")
+        #expect(SchoolVocabulary.yearGroup("Y11") == "11")
+        #expect(SchoolVocabulary.yearGroup("Year 15") == nil)
+        #expect(SchoolVocabulary.needCode("Speech, Language and Communication Needs") == "SLCN")
+        #expect(SchoolVocabulary.needCode("Autistic Spectrum Disorder") == "ASD")
+        #expect(SchoolVocabulary.needCode("asd") == "ASD")
+        #expect(SchoolVocabulary.senProvision("EHC Plan") == "E")
+        #expect(DateLayout.dayMonthYear.parse("31/09/2025") == nil)
+        #expect(DateLayout.dayMonthYear.parse("29/02/2024")?.iso == "2024-02-29")
+    }
+}
