@@ -91,6 +91,12 @@ let package = Package(
             exclude: ["plugin.toml", "fixtures"],
             swiftSettings: strict
         ),
+        // The synthetic trust generator: demo, test and benchmark data, never real pupils.
+        .target(
+            name: "SampleTrust",
+            dependencies: ["ProvisionModel"],
+            swiftSettings: strict
+        ),
         // What both executables share: error reporting with sysexits codes, database lifetime.
         .target(
             name: "ProvisionApp",
@@ -104,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "provisionctl",
             dependencies: [
-                "ProvisionApp", "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport",
+                "ProvisionApp", "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport", "SampleTrust",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -144,6 +150,13 @@ let package = Package(
             name: "ImporterTests",
             dependencies: [
                 "ImporterKit", "ProvisionImport", "ProvisionStore", "ProvisionTestSupport", "provisionctl",
+                "import-ctf", "import-mis-csv", "import-provision-map",
+            ]
+        ),
+        .testTarget(
+            name: "SampleTrustTests",
+            dependencies: [
+                "SampleTrust", "ProvisionModel", "ProvisionTestSupport", "provisionctl", "provisiond",
                 "import-ctf", "import-mis-csv", "import-provision-map",
             ]
         ),

@@ -191,11 +191,16 @@ final class CTFReader: NSObject, XMLParserDelegate {
             needRecords.append(.object(["code": .string(code), "rank": .number(Double(max(1, rank)))]))
         }
         let gender = (pupil["Gender"] ?? pupil["Sex"]).flatMap(SchoolVocabulary.gender)
+        // Entry and leaving dates, when the export carries them (BasicDetails/EntryDate,
+        // BasicDetails/LeavingDate); a value that is not a date is left out.
+        let admitted = pupil["EntryDate"].flatMap { DateLayout.iso.parse($0) }
+        let left = pupil["LeavingDate"].flatMap { DateLayout.iso.parse($0) }
         writer.record("pupil", [
             "school_urn": .string(urn), "upn": .string(pupil["UPN"] ?? ""), "surname": .text(pupil["Surname"]),
             "forename": .text(pupil["Forename"]), "dob": .string(dob.iso), "gender": gender.map { .string($0) },
             "year_group": yearGroup.map { .string($0) }, "sen_provision": .string(provision),
             "sen_start_date": sinceDate.map { .string($0.iso) },
+            "admission_date": admitted.map { .string($0.iso) }, "leaving_date": left.map { .string($0.iso) },
             "needs": provision == "N" && needRecords.isEmpty ? nil : .array(needRecords),
         ])
         pupils += 1
