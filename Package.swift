@@ -91,6 +91,15 @@ let package = Package(
             exclude: ["plugin.toml", "fixtures"],
             swiftSettings: strict
         ),
+        // Evaluation (DESIGN §6): outcomes, verdicts and flags, mostly in set-based SQL.
+        .target(
+            name: "ProvisionEvaluation",
+            dependencies: [
+                "Postgres", "ProvisionConfig", "ProvisionModel",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // The synthetic trust generator: demo, test and benchmark data, never real pupils.
         .target(
             name: "SampleTrust",
@@ -101,7 +110,7 @@ let package = Package(
         .target(
             name: "ProvisionApp",
             dependencies: [
-                "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport",
+                "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport", "ProvisionEvaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -111,6 +120,7 @@ let package = Package(
             name: "provisionctl",
             dependencies: [
                 "ProvisionApp", "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport", "SampleTrust",
+                "ProvisionEvaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -119,7 +129,7 @@ let package = Package(
         .executableTarget(
             name: "provisiond",
             dependencies: [
-                "ProvisionApp", "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport",
+                "ProvisionApp", "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport", "ProvisionEvaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -45,6 +45,31 @@ public struct Configuration: Sendable {
         public var maildir: String
     }
 
+    /// Thresholds and windows of the evaluation (DESIGN §6), with its defaults.
+    public struct Evaluation: Sendable, Equatable {
+        /// An entry score may come from an assessment this many days before the start.
+        public var entryWindowDays = 90
+        /// An exit score may come from an assessment this many days after the end.
+        public var exitWindowDays = 60
+        /// Brooks' "modest impact" ratio gain that an effective reading-age intervention must clear.
+        public var ratioGainThreshold = 1.4
+        /// Fewer completed enrolments with entry and exit than this is "insufficient data".
+        public var minimumN = 5
+        /// The stall window: the last two terms.
+        public var stallWindowDays = 240
+        /// Assessment points a stall needs in the window (per measure).
+        public var stallMinimumPoints = 2
+        /// Measurement error of a standardised score: a smaller fall is not a stall.
+        public var standardisedError = 5.0
+        /// An ended enrolment without exit data is flagged after this many days.
+        public var missingExitDays = 14
+        /// "Similar starting score" for the comparison with non-participants.
+        public var peerBandAgeMonths = 6.0
+        public var peerBandStandardised = 5.0
+
+        public init() {}
+    }
+
     public struct School: Sendable, Equatable {
         /// Unique Reference Number: six digits.
         public var urn: String
@@ -73,6 +98,7 @@ public struct Configuration: Sendable {
     public var stateDirectory: String
     public var plugins: Plugins
     public var mail: Mail
+    public var evaluation: Evaluation
     public var schools: [School]
     public var sources: [Source]
 
@@ -158,6 +184,21 @@ public struct Configuration: Sendable {
             try section.finish()
         }
 
+        var evaluation = Evaluation()
+        if let section = try root.section("evaluation") {
+            evaluation.entryWindowDays = try section.int("entry_window_days", range: 0...365) ?? evaluation.entryWindowDays
+            evaluation.exitWindowDays = try section.int("exit_window_days", range: 0...365) ?? evaluation.exitWindowDays
+            evaluation.ratioGainThreshold = try section.double("ratio_gain_threshold", range: 0...10) ?? evaluation.ratioGainThreshold
+            evaluation.minimumN = try section.int("minimum_n", range: 2...1000) ?? evaluation.minimumN
+            evaluation.stallWindowDays = try section.int("stall_window_days", range: 30...730) ?? evaluation.stallWindowDays
+            evaluation.stallMinimumPoints = try section.int("stall_minimum_points", range: 2...20) ?? evaluation.stallMinimumPoints
+            evaluation.standardisedError = try section.double("standardised_error", range: 0...30) ?? evaluation.standardisedError
+            evaluation.missingExitDays = try section.int("missing_exit_days", range: 0...365) ?? evaluation.missingExitDays
+            evaluation.peerBandAgeMonths = try section.double("peer_band_age_months", range: 0...60) ?? evaluation.peerBandAgeMonths
+            evaluation.peerBandStandardised = try section.double("peer_band_standardised", range: 0...30) ?? evaluation.peerBandStandardised
+            try section.finish()
+        }
+
         var schools: [School] = []
         for section in try root.sections("schools") {
             let urn = try section.requiredString("urn")
@@ -207,7 +248,7 @@ public struct Configuration: Sendable {
         try root.finish()
         return Configuration(
             file: document.file, trust: trust, database: database, stateDirectory: stateDirectory,
-            plugins: plugins, mail: mail, schools: schools, sources: sources)
+            plugins: plugins, mail: mail, evaluation: evaluation, schools: schools, sources: sources)
     }
 
     private static func checkedAddresses(_ section: TOMLSection, _ key: String) throws(ConfigError) -> [String] {

@@ -164,7 +164,11 @@ struct TrustBuilder {
                 guard assessed(pupil, "NGRT", term.startAssessment),
                     eligible.contains(yearGroup(pupil, at: term.startAssessment))
                 else { continue }
-                scored.append((index, observedStandardised(pupil, term.startAssessment)))
+                // The programme's own outcome measure: reading-age delay for reading-age programmes.
+                let score = measure == "age_months"
+                    ? observedReadingAge(pupil, term.startAssessment) - pupil.age(term.startAssessment)
+                    : observedStandardised(pupil, term.startAssessment)
+                scored.append((index, score))
             }
             scored.sort { $0.score < $1.score || ($0.score == $1.score && $0.index < $1.index) }
             let candidates = scored.map(\.index)
@@ -182,9 +186,11 @@ struct TrustBuilder {
                 }
                 guard !members.isEmpty else { continue }
                 let staffID = random.pick(Array(school.staff.dropFirst())).id
+                // Interventions start a week after the term's first tests, which give the entry scores.
                 var provision = ProvisionPlan(
-                    id: "\(Names.slug(programme.name))-\(term.label)-\(group + 1)", programme: programme, start: term.start,
-                    end: term.end, staffIDs: [staffID], enrolments: [])
+                    id: "\(Names.slug(programme.name))-\(term.label)-\(group + 1)", programme: programme,
+                    start: SchoolDate.fromDayNumber(term.startAssessment.dayNumber + 7), end: term.end,
+                    staffIDs: [staffID], enrolments: [])
                 for member in members {
                     provision.enrolments.append(enrol(schoolIndex, member, programme, measure: measure, term: term, next: next))
                 }
@@ -197,14 +203,14 @@ struct TrustBuilder {
         _ schoolIndex: Int, _ member: Int, _ programme: Programme, measure: String, term: Term, next: Term?
     ) -> EnrolmentPlan {
         // The programme's true effect, from its start to its end.
-        schools[schoolIndex].pupils[member].boosts.append((term.start.dayNumber, term.end.dayNumber, programme.effect))
+        schools[schoolIndex].pupils[member].boosts.append((term.startAssessment.dayNumber + 7, term.end.dayNumber, programme.effect))
         let pupil = schools[schoolIndex].pupils[member]
         let finished = term.end < options.today
         var enrolment = EnrolmentPlan(pupil: member, status: finished ? "completed" : "active")
         let instrument = programme.instrument ?? ""
         if programme.measure == "steps" {
             let entry = Double(random.int(1...3))
-            enrolment.entry = (entry, term.start)
+            enrolment.entry = (entry, term.startAssessment)
             if finished { enrolment.exit = (entry + Double(random.int(0...3)), term.end) }
         } else if programme.measure != nil {
             enrolment.entry = (observed(pupil, measure: measure, term.startAssessment), term.startAssessment)
@@ -212,9 +218,9 @@ struct TrustBuilder {
                 enrolment.exit = (observed(pupil, measure: measure, next.startAssessment), next.startAssessment)
             }
         }
-        // One in ten finished enrolments lose their exit data: blank on the map and the pupil
-        // absent from the next assessment of that instrument.
-        if finished && term.end.dayNumber + 14 < options.today.dayNumber && random.chance(0.1) {
+        // One in ten finished enrolments with an outcome measure lose their exit data: blank on
+        // the map and the pupil absent from the next assessment of that instrument.
+        if programme.measure != nil && finished && term.end.dayNumber + 14 < options.today.dayNumber && random.chance(0.1) {
             enrolment.exit = nil
             enrolment.missingExit = true
             if let next, programme.measure != "steps" {

@@ -3,6 +3,8 @@ import Dispatch
 import Foundation
 import ProvisionApp
 import ProvisionConfig
+import ProvisionEvaluation
+import ProvisionModel
 import ProvisionImport
 import ProvisionStore
 
@@ -14,8 +16,8 @@ struct ProvisionDaemon: AsyncParsableCommand {
         discussion: """
             Reads the configuration, opens the database (starting the embedded PostgreSQL
             under state.dir when database.url is not set) and brings its schema up to date.
-            With --once it imports every configured source now, one after another, and
-            exits. Otherwise it runs until SIGTERM or SIGINT and then shuts down cleanly,
+            With --once it imports every configured source now, one after another, evaluates
+            the trust, and exits. Otherwise it runs until SIGTERM or SIGINT and then shuts down cleanly,
             stopping the embedded PostgreSQL if it started it. (Scheduled imports by each
             source's cron expression are not built yet.)
 
@@ -61,7 +63,21 @@ struct ProvisionDaemon: AsyncParsableCommand {
             if summary.status == .failed { failures += 1 }
         }
         log("\(config.sources.count) sources, \(failures) failed")
+        // Then evaluate the trust as it now stands.
+        let db = try await database.connect(applicationName: "provision-evaluate")
+        let summary = try await Evaluator(settings: config.evaluation).run(db, asOf: try Self.today())
+        await db.close()
+        for line in EvaluationText.render(summary, scope: "the trust").split(separator: "\n") { log(String(line)) }
         return failures == 0
+    }
+
+    /// Today's date in the local time zone.
+    static func today() throws -> SchoolDate {
+        let parts = Calendar(identifier: .gregorian).dateComponents(in: .current, from: Date())
+        guard let year = parts.year, let month = parts.month, let day = parts.day,
+            let date = SchoolDate(year: year, month: month, day: day)
+        else { throw ExitCode(ExitStatus.failed) }
+        return date
     }
 
     private func log(_ message: String) {

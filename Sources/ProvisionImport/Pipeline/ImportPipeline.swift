@@ -254,6 +254,10 @@ public struct ImportPipeline: Sendable {
             try checkThreshold(rejected: summary.rejected, of: validator.recordCount, max: request.maxRejected)
             try await db.commit()
             summary.status = .succeeded
+            // Fresh statistics after a bulk change, so the evaluation's joins are planned well.
+            if summary.merge.changedRows > 1000 {
+                try await db.execute("ANALYZE pupils, assessments, enrolments, provisions, pupil_needs")
+            }
         } catch let failure as ImportFailure {
             await db.rollback()
             summary.failure = failure.message

@@ -1,0 +1,16 @@
+import ProvisionEvaluation
+
+/// An evaluation summary as printed for a person: counts only, no pupil data.
+public enum EvaluationText {
+    public static func render(_ summary: EvaluationSummary, scope: String) -> String {
+        let seconds = Double(summary.duration.components.seconds) + Double(summary.duration.components.attoseconds) / 1e18
+        var lines = ["Evaluation run \(summary.runID) of \(scope) in \(String(format: "%.1f", seconds)) s:"]
+        lines.append("  enrolments with an outcome measure: \(summary.enrolments), with entry and exit: \(summary.withEntryAndExit)")
+        let verdicts = ["effective", "inconclusive", "ineffective", "insufficient_data"].map { "\($0) \(summary.verdicts[$0] ?? 0)" }
+        lines.append("  provisions: " + verdicts.joined(separator: ", "))
+        let rules = ["stalled_pupil", "ineffective_intervention", "ehcp_provision_not_delivered", "missing_exit_data",
+                     "need_without_provision", "duplicated_provision"]
+        lines.append("  flags: " + rules.map { "\($0) \(summary.flags[$0] ?? 0)" }.joined(separator: ", "))
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,114 @@
+import Postgres
+import ProvisionConfig
+import ProvisionModel
+
+/// Per enrolment (DESIGN §6): entry and exit, months, gain, ratio gain, the year-group peer
+/// gain and the matched-peer gain, and the three answers, in set-based SQL.
+enum EnrolmentOutcomes {
+    static func compute(
+        _ db: PostgresConnection, runID: Int64, schoolID: Int64?, asOf: SchoolDate, settings: Configuration.Evaluation
+    ) async throws {
+        // Entry: the recorded value, else the latest assessment on or before the start
+        // (within the entry window). Exit: the recorded value, else the first assessment on
+        // or after the end (within the exit window).
+        try await db.execute(
+            """
+            CREATE TEMP TABLE eval_enrolment ON COMMIT DROP AS
+            SELECT e.id AS enrolment_id, e.pupil_id, pu.year_group, pr.id AS provision_id, pr.school_id,
+                   pr.outcome_instrument AS instrument, pr.outcome_subject AS subject, pr.outcome_measure AS measure,
+                   coalesce(e.entry_value, ea.value) AS entry_value,
+                   CASE WHEN e.entry_value IS NOT NULL THEN coalesce(e.entry_date, e.start_date) ELSE ea.assessed_on END AS entry_date,
+                   CASE WHEN e.entry_value IS NOT NULL THEN 'recorded' WHEN ea.value IS NOT NULL THEN 'assessment' END AS entry_source,
+                   coalesce(e.exit_value, xa.value) AS exit_value,
+                   CASE WHEN e.exit_value IS NOT NULL THEN coalesce(e.exit_date, e.end_date) ELSE xa.assessed_on END AS exit_date,
+                   CASE WHEN e.exit_value IS NOT NULL THEN 'recorded' WHEN xa.value IS NOT NULL THEN 'assessment' END AS exit_source,
+                   NULL::numeric AS peer_gain, 0 AS peer_n, NULL::numeric AS matched_gain, 0 AS matched_n
+              FROM enrolments e
+              JOIN provisions pr ON pr.id = e.provision_id
+              JOIN pupils pu ON pu.id = e.pupil_id
+              LEFT JOIN LATERAL (
+                   SELECT a.value, a.assessed_on FROM assessments a
+                    WHERE e.entry_value IS NULL AND a.pupil_id = e.pupil_id AND a.instrument = pr.outcome_instrument
+                      AND a.subject = pr.outcome_subject AND a.measure = pr.outcome_measure
+                      AND a.assessed_on <= e.start_date AND a.assessed_on >= e.start_date - $2::int
+                    ORDER BY a.assessed_on DESC LIMIT 1) ea ON true
+              LEFT JOIN LATERAL (
+                   SELECT a.value, a.assessed_on FROM assessments a
+                    WHERE e.exit_value IS NULL AND e.end_date IS NOT NULL AND a.pupil_id = e.pupil_id
+                      AND a.instrument = pr.outcome_instrument AND a.subject = pr.outcome_subject
+                      AND a.measure = pr.outcome_measure AND a.assessed_on >= e.end_date
+                      AND a.assessed_on <= e.end_date + $3::int AND a.assessed_on <= $4::date
+                    ORDER BY a.assessed_on LIMIT 1) xa ON true
+             WHERE pr.outcome_measure IS NOT NULL AND e.start_date <= $4::date
+               AND ($1::bigint IS NULL OR pr.school_id = $1::bigint)
+            """, schoolID, settings.entryWindowDays, settings.exitWindowDays, asOf.iso)
+        // An exit on or before the entry cannot be a gain: it is dropped, never used.
+        try await db.execute("UPDATE eval_enrolment SET exit_value = NULL, exit_date = NULL, exit_source = NULL WHERE exit_date <= entry_date")
+        try await db.execute("ANALYZE eval_enrolment")
+
+        // Peers who were in no intervention with the same outcome over those dates.
+        let notParticipating = """
+            NOT EXISTS (SELECT 1 FROM enrolments e2 JOIN provisions p2 ON p2.id = e2.provision_id
+                         WHERE e2.pupil_id = op.id AND p2.outcome_instrument = ee.instrument
+                           AND p2.outcome_measure = ee.measure AND e2.start_date <= ee.exit_date
+                           AND coalesce(e2.end_date, ee.exit_date) >= ee.entry_date)
+            """
+        // Gap to peers: the median gain of pupils in the same school and year group.
+        try await db.execute(
+            """
+            UPDATE eval_enrolment t SET peer_gain = s.median, peer_n = s.n
+              FROM (SELECT ee.enrolment_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY b.value - a.value) AS median,
+                           count(*) AS n
+                      FROM eval_enrolment ee
+                      JOIN pupils op ON op.school_id = ee.school_id AND op.year_group IS NOT DISTINCT FROM ee.year_group
+                                    AND op.id <> ee.pupil_id
+                      JOIN assessments a ON a.pupil_id = op.id AND a.instrument = ee.instrument AND a.subject = ee.subject
+                                        AND a.measure = ee.measure AND a.assessed_on BETWEEN ee.entry_date - 14 AND ee.entry_date + 14
+                      JOIN assessments b ON b.pupil_id = op.id AND b.instrument = ee.instrument AND b.subject = ee.subject
+                                        AND b.measure = ee.measure AND b.assessed_on BETWEEN ee.exit_date - 14 AND ee.exit_date + 14
+                     WHERE ee.exit_date IS NOT NULL AND \(notParticipating)
+                     GROUP BY ee.enrolment_id) s
+             WHERE t.enrolment_id = s.enrolment_id
+            """)
+        // Against regression to the mean: pupils anywhere in the trust, same year group,
+        // who started from a similar observed score over the same dates.
+        try await db.execute(
+            """
+            UPDATE eval_enrolment t SET matched_gain = s.median, matched_n = s.n
+              FROM (SELECT ee.enrolment_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY b.value - a.value) AS median,
+                           count(*) AS n
+                      FROM eval_enrolment ee
+                      JOIN assessments a ON a.instrument = ee.instrument AND a.subject = ee.subject AND a.measure = ee.measure
+                                        AND a.assessed_on BETWEEN ee.entry_date - 14 AND ee.entry_date + 14
+                                        AND abs(a.value - ee.entry_value) <= CASE ee.measure
+                                              WHEN 'age_months' THEN $1::numeric WHEN 'standardised' THEN $2::numeric
+                                              ELSE greatest(1, abs(ee.entry_value) * 0.1) END
+                      JOIN pupils op ON op.id = a.pupil_id AND op.id <> ee.pupil_id
+                                    AND op.year_group IS NOT DISTINCT FROM ee.year_group
+                      JOIN assessments b ON b.pupil_id = op.id AND b.instrument = ee.instrument AND b.subject = ee.subject
+                                        AND b.measure = ee.measure AND b.assessed_on BETWEEN ee.exit_date - 14 AND ee.exit_date + 14
+                     WHERE ee.exit_date IS NOT NULL AND \(notParticipating)
+                     GROUP BY ee.enrolment_id) s
+             WHERE t.enrolment_id = s.enrolment_id
+            """, settings.peerBandAgeMonths, settings.peerBandStandardised)
+
+        // The three answers, each with the numbers behind it stored beside it.
+        try await db.execute(
+            """
+            INSERT INTO enrolment_outcomes (evaluation_run_id, enrolment_id, measure, entry_value, entry_date, entry_source,
+                                            exit_value, exit_date, exit_source, months, gain, ratio_gain, peer_gain, peer_n,
+                                            matched_gain, matched_n, progress_made, accelerated, gap_narrowed)
+            SELECT $1, enrolment_id, measure, entry_value, entry_date, entry_source, exit_value, exit_date, exit_source,
+                   months, gain, ratio_gain, peer_gain, peer_n, matched_gain, matched_n,
+                   gain > 0,
+                   CASE measure WHEN 'age_months' THEN ratio_gain > 1 WHEN 'standardised' THEN gain > 0
+                                ELSE gain > peer_gain END,
+                   gain > peer_gain
+              FROM (SELECT *, round(((exit_date - entry_date) / 30.44)::numeric, 2) AS months,
+                           exit_value - entry_value AS gain,
+                           CASE WHEN measure = 'age_months' AND exit_date > entry_date
+                                THEN round((exit_value - entry_value) / ((exit_date - entry_date) / 30.44)::numeric, 2) END AS ratio_gain
+                      FROM eval_enrolment) computed
+            """, runID)
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import Logging
+import Postgres
+import ProvisionConfig
+import ProvisionModel
+
+/// What one evaluation run found.
+public struct EvaluationSummary: Sendable {
+    public var runID: Int64
+    public var enrolments = 0
+    public var withEntryAndExit = 0
+    /// Verdicts of the school-level provisions, by verdict.
+    public var verdicts: [String: Int] = [:]
+    /// Flags raised, by rule.
+    public var flags: [String: Int] = [:]
+    public var duration: Duration = .zero
+}
+
+/// Runs the evaluation of DESIGN §6 for the trust or one school, in one transaction, and
+/// stores the results with the run: per enrolment, per provision and per programme across
+/// the trust, and the flags SENCOs act on.
+///
+/// Row-level work (finding entry and exit scores, peers' gains, stall fits, flags) is
+/// set-based SQL; only the per-provision statistics, a few thousand rows, come to Swift.
+/// Nothing depends on the wall clock but `asOf`, so re-running on unchanged data gives the
+/// same results.
+public struct Evaluator: Sendable {
+    public let settings: Configuration.Evaluation
+    public var logger: Logger
+
+    public init(settings: Configuration.Evaluation, logger: Logger = Logger(label: "provision.evaluate")) {
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Evaluates `school` (a URN), or the whole trust when nil, as of `asOf`.
+    public func run(_ db: PostgresConnection, school: String? = nil, asOf: SchoolDate) async throws -> EvaluationSummary {
+        let started = ContinuousClock.now
+        try await db.begin()
+        do {
+            var summary = try await evaluate(db, school: school, asOf: asOf)
+            try await db.commit()
+            summary.duration = ContinuousClock.now - started
+            logger.info("evaluation finished", metadata: ["run": "\(summary.runID)", "flags": "\(summary.flags.values.reduce(0, +))"])
+            return summary
+        } catch {
+            await db.rollback()
+            throw error
+        }
+    }
+
+    private func evaluate(_ db: PostgresConnection, school: String?, asOf: SchoolDate) async throws -> EvaluationSummary {
+        var schoolID: Int64?
+        if let school {
+            guard let id = try await db.query("SELECT id FROM schools WHERE urn = $1", school).singleRow() else {
+                throw EvaluationError("school \(school) has no data yet: import it first")
+            }
+            schoolID = try id.decode("id", as: Int64.self)
+        }
+        let settingsJSON = """
+            {"entry_window_days":\(settings.entryWindowDays),"exit_window_days":\(settings.exitWindowDays),\
+            "ratio_gain_threshold":\(settings.ratioGainThreshold),"minimum_n":\(settings.minimumN),\
+            "stall_window_days":\(settings.stallWindowDays),"standardised_error":\(settings.standardisedError)}
+            """
+        let runID = try await db.query(
+            "INSERT INTO evaluation_runs (school_id, as_of, settings) VALUES ($1, $2::date, $3::jsonb) RETURNING id",
+            schoolID, asOf.iso, settingsJSON
+        ).scalar(as: Int64.self)
+        var summary = EvaluationSummary(runID: runID)
+
+        try await EnrolmentOutcomes.compute(db, runID: runID, schoolID: schoolID, asOf: asOf, settings: settings)
+        let counts = try require(try await db.query(
+            """
+            SELECT count(*) AS n, count(*) FILTER (WHERE gain IS NOT NULL) AS complete
+              FROM enrolment_outcomes WHERE evaluation_run_id = $1
+            """, runID).singleRow())
+        summary.enrolments = try counts.decode("n")
+        summary.withEntryAndExit = try counts.decode("complete")
+
+        let outcomes = try await ProvisionVerdicts.compute(db, runID: runID, asOf: asOf, settings: settings)
+        for outcome in outcomes where outcome.provisionID != nil {
+            summary.verdicts[outcome.verdict.rawValue, default: 0] += 1
+        }
+        summary.flags = try await Flags.raise(db, runID: runID, schoolID: schoolID, asOf: asOf, settings: settings)
+        try await db.execute("UPDATE evaluation_runs SET finished_at = now(), status = 'succeeded' WHERE id = $1", runID)
+        return summary
+    }
+}
+
+/// Why an evaluation could not run.
+public struct EvaluationError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+func `require`<T>(_ value: T?) throws -> T {
+    guard let value else { throw EvaluationError("a query returned no row") }
+    return value
+}

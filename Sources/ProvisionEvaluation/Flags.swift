@@ -1,0 +1,136 @@
+import Postgres
+import ProvisionConfig
+import ProvisionModel
+
+/// The flags of DESIGN §6, each with a plain-English reason and the figures behind it,
+/// written to `evaluation_flags` for the run. Reasons never contain pupils' names.
+enum Flags {
+    static func raise(
+        _ db: PostgresConnection, runID: Int64, schoolID: Int64?, asOf: SchoolDate, settings: Configuration.Evaluation
+    ) async throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        let scope = "($2::bigint IS NULL OR p.school_id = $2::bigint)"
+
+        // Stalled: a fit through every point in the window, so one noisy test does not decide.
+        counts["stalled_pupil"] = try await db.execute(
+            """
+            WITH points AS (
+                SELECT a.pupil_id, a.instrument, a.subject, a.measure, a.value::float8 AS value,
+                       (a.assessed_on - $3::date) / 30.44 AS months
+                  FROM assessments a JOIN pupils p ON p.id = a.pupil_id
+                 WHERE p.on_roll AND \(scope) AND a.assessed_on > $3::date - $4::int AND a.assessed_on <= $3::date
+                   AND a.measure IN ('age_months', 'raw', 'steps', 'standardised')),
+            fits AS (
+                SELECT pupil_id, instrument, subject, measure, count(*) AS points,
+                       regr_slope(value, months) * (max(months) - min(months)) AS fitted_change,
+                       min(value) AS lowest, max(value) AS highest
+                  FROM points GROUP BY pupil_id, instrument, subject, measure HAVING count(*) >= $5::int),
+            judged AS (
+                SELECT f.*, CASE WHEN f.measure = 'standardised' THEN f.fitted_change < -$6::float8
+                                 ELSE f.fitted_change <= 0 END AS no_progress
+                  FROM fits f),
+            -- A pupil's measures must agree: with termly tests each measure has only a few
+            -- points in two terms, and one noisy measure alone flagged many times more
+            -- pupils than had really stalled (docs/evaluation.md has the figures).
+            stalled AS (
+                SELECT j.* FROM judged j
+                 WHERE j.no_progress AND NOT EXISTS (
+                       SELECT 1 FROM judged other WHERE other.pupil_id = j.pupil_id AND NOT other.no_progress)),
+            per_pupil AS (
+                SELECT s.pupil_id, jsonb_agg(jsonb_build_object(
+                           'instrument', s.instrument, 'subject', s.subject, 'measure', s.measure, 'points', s.points,
+                           'fitted_change', round(s.fitted_change::numeric, 1)) ORDER BY s.instrument) AS numbers,
+                       string_agg(format('%s %s: %s over %s points', s.instrument, s.subject,
+                           CASE WHEN s.measure = 'standardised' THEN format('fell %s points', round(-s.fitted_change::numeric, 1))
+                                ELSE format('fitted gain %s', round(s.fitted_change::numeric, 1)) END, s.points), '; '
+                           ORDER BY s.instrument) AS detail
+                  FROM stalled s GROUP BY s.pupil_id)
+            INSERT INTO evaluation_flags (evaluation_run_id, rule, school_id, subject_key, pupil_id, priority, reason, numbers)
+            SELECT $1, 'stalled_pupil', p.school_id, 'pupil:' || p.upn, p.id,
+                   CASE WHEN p.sen_provision <> 'N' OR EXISTS (
+                             SELECT 1 FROM enrolments e JOIN provisions pr ON pr.id = e.provision_id
+                              WHERE e.pupil_id = p.id AND coalesce(e.end_date, $3::date) >= $3::date - $4::int)
+                        THEN 2 ELSE 1 END,
+                   'No progress over the last two terms, using every assessment point: ' || pp.detail || '.',
+                   pp.numbers
+              FROM per_pupil pp JOIN pupils p ON p.id = pp.pupil_id
+            """, runID, schoolID, asOf.iso, settings.stallWindowDays, settings.stallMinimumPoints, settings.standardisedError)
+
+        counts["ineffective_intervention"] = try await db.execute(
+            """
+            INSERT INTO evaluation_flags (evaluation_run_id, rule, school_id, subject_key, provision_id, priority, reason, numbers)
+            SELECT $1, 'ineffective_intervention', o.school_id, 'provision:' || pr.provision_id, pr.id, 2,
+                   format('%s (%s pupils with entry and exit) is not working: %s, 95%% interval %s to %s%s.', o.name, o.n,
+                          CASE WHEN o.measure = 'age_months' THEN 'mean ratio gain ' || round(o.effect, 2)
+                               ELSE 'mean gain ' || round(o.effect, 1) END,
+                          round(o.ci_low, 2), round(o.ci_high, 2),
+                          CASE WHEN o.adjusted_effect IS NOT NULL
+                               THEN format('; against similar pupils not in it, %s', round(o.adjusted_effect, 1)) ELSE '' END),
+                   jsonb_build_object('n', o.n, 'effect', o.effect, 'ci_low', o.ci_low, 'ci_high', o.ci_high,
+                                      'adjusted_effect', o.adjusted_effect, 'measure', o.measure, 'cost_total', o.cost_total)
+              FROM provision_outcomes o JOIN provisions pr ON pr.id = o.provision_id
+             WHERE o.evaluation_run_id = $1 AND o.verdict = 'ineffective' AND ($2::bigint IS NULL OR o.school_id = $2::bigint)
+            """, runID, schoolID)
+
+        // Statutory provision in force now whose enrolment is not active.
+        counts["ehcp_provision_not_delivered"] = try await db.execute(
+            """
+            INSERT INTO evaluation_flags (evaluation_run_id, rule, school_id, subject_key, pupil_id, provision_id, priority, reason, numbers)
+            SELECT $1, 'ehcp_provision_not_delivered', p.school_id, 'ehcp:' || p.upn || ':' || pr.provision_id, p.id, pr.id, 3,
+                   format('%s is specified in this pupil''s EHC plan but is %s, not being delivered.', pr.name,
+                          coalesce(e.status, 'not started')),
+                   jsonb_build_object('provision', pr.name, 'status', e.status, 'start_date', e.start_date)
+              FROM enrolments e JOIN provisions pr ON pr.id = e.provision_id JOIN pupils p ON p.id = e.pupil_id
+             WHERE pr.statutory AND p.on_roll AND p.sen_provision = 'E' AND \(scope)
+               AND coalesce(e.status, 'planned') <> 'active' AND coalesce(e.status, '') <> 'completed'
+               AND coalesce(pr.start_date, e.start_date) <= $3::date AND coalesce(pr.end_date, e.end_date, $3::date) >= $3::date
+            """, runID, schoolID, asOf.iso)
+
+        counts["missing_exit_data"] = try await db.execute(
+            """
+            INSERT INTO evaluation_flags (evaluation_run_id, rule, school_id, subject_key, pupil_id, provision_id, priority, reason, numbers)
+            SELECT $1, 'missing_exit_data', pr.school_id, 'exit:' || p.upn || ':' || pr.provision_id || ':' || e.start_date,
+                   p.id, pr.id, 1,
+                   format('%s ended on %s (%s days ago) with no exit score for %s %s, so its impact cannot be judged.',
+                          pr.name, to_char(e.end_date, 'DD/MM/YYYY'), $3::date - e.end_date, pr.outcome_instrument, pr.outcome_subject),
+                   jsonb_build_object('end_date', e.end_date, 'days_since', $3::date - e.end_date,
+                                      'instrument', pr.outcome_instrument, 'measure', pr.outcome_measure)
+              FROM enrolment_outcomes o JOIN enrolments e ON e.id = o.enrolment_id
+              JOIN provisions pr ON pr.id = e.provision_id JOIN pupils p ON p.id = e.pupil_id
+             WHERE o.evaluation_run_id = $1 AND o.exit_value IS NULL AND e.end_date IS NOT NULL
+               AND ($2::bigint IS NULL OR pr.school_id = $2::bigint)
+               AND e.end_date < $3::date - $4::int AND coalesce(e.status, 'completed') <> 'withdrawn'
+            """, runID, schoolID, asOf.iso, settings.missingExitDays)
+
+        let active = """
+            (e.status = 'active' OR (e.status IS NULL AND e.start_date <= $3::date AND coalesce(e.end_date, $3::date) >= $3::date))
+            """
+        counts["need_without_provision"] = try await db.execute(
+            """
+            INSERT INTO evaluation_flags (evaluation_run_id, rule, school_id, subject_key, pupil_id, priority, reason, numbers)
+            SELECT $1, 'need_without_provision', p.school_id, 'need:' || p.upn, p.id, CASE p.sen_provision WHEN 'E' THEN 2 ELSE 1 END,
+                   format('On %s (%s) with no active provision.',
+                          CASE p.sen_provision WHEN 'E' THEN 'an EHC plan' ELSE 'SEN support' END,
+                          coalesce((SELECT string_agg(code, ', ' ORDER BY rank) FROM pupil_needs n WHERE n.pupil_id = p.id), 'need not recorded')),
+                   jsonb_build_object('sen_provision', p.sen_provision)
+              FROM pupils p
+             WHERE p.on_roll AND p.sen_provision IN ('K', 'E') AND \(scope)
+               AND NOT EXISTS (SELECT 1 FROM enrolments e WHERE e.pupil_id = p.id AND \(active))
+            """, runID, schoolID, asOf.iso)
+
+        counts["duplicated_provision"] = try await db.execute(
+            """
+            INSERT INTO evaluation_flags (evaluation_run_id, rule, school_id, subject_key, pupil_id, priority, reason, numbers)
+            SELECT $1, 'duplicated_provision', p.school_id,
+                   'duplicate:' || p.upn || ':' || pr.outcome_instrument || ':' || pr.outcome_measure, p.id, 1,
+                   format('In %s interventions at once with the same outcome (%s %s): %s.', count(DISTINCT pr.id),
+                          pr.outcome_instrument, pr.outcome_subject, string_agg(DISTINCT pr.name, ', ')),
+                   jsonb_build_object('provisions', jsonb_agg(DISTINCT pr.provision_id))
+              FROM enrolments e JOIN provisions pr ON pr.id = e.provision_id JOIN pupils p ON p.id = e.pupil_id
+             WHERE p.on_roll AND \(scope) AND pr.outcome_measure IS NOT NULL AND \(active)
+             GROUP BY p.school_id, p.upn, p.id, pr.outcome_instrument, pr.outcome_subject, pr.outcome_measure
+            HAVING count(DISTINCT pr.id) > 1
+            """, runID, schoolID, asOf.iso)
+        return counts
+    }
+}

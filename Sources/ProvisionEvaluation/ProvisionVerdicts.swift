@@ -1,0 +1,173 @@
+import Foundation
+import Postgres
+import ProvisionConfig
+import ProvisionModel
+
+/// One provision's (or one programme's, across the trust) result.
+struct ProvisionOutcome {
+    let provisionID: Int64?
+    let schoolID: Int64?
+    let programme: String
+    let name: String
+    let measure: String
+    let effect: MeanInterval?
+    let adjusted: MeanInterval?
+    let n: Int
+    let verdict: Verdict
+    let costTotal: Double?
+    let enrolled: Int
+    let meanGain: Double?
+}
+
+/// Per provision and per programme (DESIGN §6): n, mean effect with a 95% interval, the
+/// comparison with matched non-participants, costs, and the verdict.
+///
+/// The verdict needs both: the effect must clear its threshold (ratio gain 1.4 for reading
+/// ages, a positive score change for standardised scores) *and* the gain must beat that of
+/// non-participants who started from similar scores. Pupils are chosen for interventions
+/// because their scores were low, and low scores partly reflect bad luck on the day, so
+/// they rise on retest whatever the intervention does; only the matched comparison removes
+/// that. An intervention with no comparison data can therefore never be "effective".
+enum ProvisionVerdicts {
+    struct Row {
+        let provisionID: Int64
+        let schoolID: Int64
+        let name: String
+        let measure: String
+        let gain: Double?
+        let ratio: Double?
+        let adjusted: Double?
+    }
+
+    static func compute(
+        _ db: PostgresConnection, runID: Int64, asOf: SchoolDate, settings: Configuration.Evaluation
+    ) async throws -> [ProvisionOutcome] {
+        let rows = try await db.query(
+            """
+            SELECT pr.id AS provision_id, pr.school_id, pr.name, o.measure, o.gain::float8 AS gain,
+                   o.ratio_gain::float8 AS ratio, (o.gain - o.matched_gain)::float8 AS adjusted
+              FROM enrolment_outcomes o
+              JOIN enrolments e ON e.id = o.enrolment_id
+              JOIN provisions pr ON pr.id = e.provision_id
+             WHERE o.evaluation_run_id = $1
+             ORDER BY pr.id, e.id
+            """, runID
+        ).rows.map { row in
+            Row(
+                provisionID: try row.decode("provision_id"), schoolID: try row.decode("school_id"),
+                name: try row.decode("name"), measure: try row.decode("measure"), gain: try row.decode("gain"),
+                ratio: try row.decode("ratio"), adjusted: try row.decode("adjusted"))
+        }
+        let costs = try await ProvisionCosts.load(db, asOf: asOf)
+
+        var outcomes: [ProvisionOutcome] = []
+        var byProvision: [Int64: [Row]] = [:]
+        var byProgramme: [String: [Row]] = [:]
+        for row in rows {
+            byProvision[row.provisionID, default: []].append(row)
+            byProgramme[programmeKey(row.name) + "|" + row.measure, default: []].append(row)
+        }
+        for (provisionID, group) in byProvision.sorted(by: { $0.key < $1.key }) {
+            let first = group[0]
+            outcomes.append(judge(
+                group, provisionID: provisionID, schoolID: first.schoolID, name: first.name, measure: first.measure,
+                cost: costs[provisionID], settings: settings))
+        }
+        for (key, group) in byProgramme.sorted(by: { $0.key < $1.key }) where Set(group.map(\.provisionID)).count > 1 {
+            let total = Set(group.map(\.provisionID)).compactMap { costs[$0]?.total }.reduce(0, +)
+            let enrolled = Set(group.map(\.provisionID)).compactMap { costs[$0]?.enrolled }.reduce(0, +)
+            outcomes.append(judge(
+                group, provisionID: nil, schoolID: nil, name: group[0].name, measure: group[0].measure,
+                cost: (total, enrolled), settings: settings, programme: key))
+        }
+        for outcome in outcomes { try await store(outcome, db: db, runID: runID, settings: settings) }
+        return outcomes
+    }
+
+    /// Programmes are matched across schools by name, ignoring case, spaces and punctuation.
+    static func programmeKey(_ name: String) -> String {
+        String(name.lowercased().unicodeScalars.filter { CharacterSet.alphanumerics.contains($0) }.map(Character.init))
+    }
+
+    static func judge(
+        _ rows: [Row], provisionID: Int64?, schoolID: Int64?, name: String, measure: String,
+        cost: (total: Double, enrolled: Int)?, settings: Configuration.Evaluation, programme: String? = nil
+    ) -> ProvisionOutcome {
+        let complete = rows.filter { $0.gain != nil }
+        let headline: [Double] = measure == "age_months" ? complete.compactMap(\.ratio) : complete.compactMap(\.gain)
+        let effect = MeanInterval(headline)
+        let adjusted = MeanInterval(complete.compactMap(\.adjusted))
+        let threshold = measure == "age_months" ? settings.ratioGainThreshold : 0
+        let verdict: Verdict
+        if complete.count < settings.minimumN || effect == nil {
+            verdict = .insufficientData
+        } else if let effect, let adjusted, effect.low >= threshold && adjusted.low > 0 {
+            verdict = .effective
+        } else if let effect, effect.high < threshold || (adjusted.map { $0.high < 0 } ?? false) {
+            verdict = .ineffective
+        } else {
+            verdict = .inconclusive
+        }
+        let gains = complete.compactMap(\.gain)
+        return ProvisionOutcome(
+            provisionID: provisionID, schoolID: schoolID, programme: programme ?? programmeKey(name) + "|" + measure,
+            name: name, measure: measure, effect: effect, adjusted: adjusted, n: complete.count, verdict: verdict,
+            costTotal: cost?.total, enrolled: cost?.enrolled ?? rows.count,
+            meanGain: gains.isEmpty ? nil : gains.reduce(0, +) / Double(gains.count))
+    }
+
+    static func store(_ outcome: ProvisionOutcome, db: PostgresConnection, runID: Int64, settings: Configuration.Evaluation) async throws {
+        let perPupil = outcome.costTotal.map { $0 / Double(max(1, outcome.enrolled)) }
+        // What one unit of the measure's gain (a month of reading age, a standardised point) cost.
+        let perUnit = perPupil.flatMap { cost in outcome.meanGain.flatMap { $0 > 0 ? cost / $0 : nil } }
+        var numbers = "{\"threshold\":\(outcome.measure == "age_months" ? settings.ratioGainThreshold : 0)"
+        if let effect = outcome.effect, outcome.measure == "age_months" {
+            numbers += ",\"band\":\"\(RatioGainBand.name(effect.mean))\""
+        }
+        if let effect = outcome.effect, outcome.measure == "standardised" {
+            numbers += ",\"eef_months\":\(EEFMonths.months(effectSize: effect.mean / 15))"
+        }
+        numbers += "}"
+        try await db.execute(
+            """
+            INSERT INTO provision_outcomes (evaluation_run_id, provision_id, school_id, programme, name, measure, n, effect,
+                                            ci_low, ci_high, adjusted_effect, adjusted_low, adjusted_high, adjusted_n, verdict,
+                                            cost_total, cost_per_pupil, cost_per_unit_gain, numbers)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19::jsonb)
+            """, runID, outcome.provisionID, outcome.schoolID, outcome.programme, outcome.name, outcome.measure, outcome.n,
+            outcome.effect?.mean.rounded(to: 3), outcome.effect?.low.rounded(to: 3), outcome.effect?.high.rounded(to: 3),
+            outcome.adjusted?.mean.rounded(to: 3), outcome.adjusted?.low.rounded(to: 3), outcome.adjusted?.high.rounded(to: 3),
+            outcome.adjusted?.n ?? 0, outcome.verdict.rawValue, outcome.costTotal?.rounded(to: 2), perPupil?.rounded(to: 2),
+            perUnit?.rounded(to: 2), numbers)
+    }
+}
+
+/// What each provision cost: staff time (sessions × minutes × weeks at the hourly cost, or
+/// the mean of its staff's rates) plus resources.
+enum ProvisionCosts {
+    static func load(_ db: PostgresConnection, asOf: SchoolDate) async throws -> [Int64: (total: Double, enrolled: Int)] {
+        let rows = try await db.query(
+            """
+            SELECT pr.id,
+                   (coalesce(pr.sessions_per_week, 0) * coalesce(pr.minutes_per_session, 0) / 60.0
+                    * greatest(1, (least(coalesce(pr.end_date, $1::date), $1::date) - pr.start_date) / 7.0)
+                    * coalesce(pr.hourly_cost, (SELECT avg(s.hourly_cost) FROM provision_staff ps JOIN staff s ON s.id = ps.staff_id
+                                                 WHERE ps.provision_id = pr.id), 0)
+                    + coalesce(pr.resource_cost, 0))::float8 AS total,
+                   (SELECT count(*) FROM enrolments e WHERE e.provision_id = pr.id) AS enrolled
+              FROM provisions pr WHERE pr.start_date IS NOT NULL
+            """, asOf.iso)
+        var costs: [Int64: (total: Double, enrolled: Int)] = [:]
+        for row in rows.rows {
+            costs[try row.decode("id", as: Int64.self)] = (try row.decode("total"), try row.decode("enrolled"))
+        }
+        return costs
+    }
+}
+
+extension Double {
+    func rounded(to places: Int) -> Double {
+        let scale = pow(10, Double(places))
+        return (self * scale).rounded() / scale
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+
+/// A mean with its 95% confidence interval (Student's t), the figures every verdict rests on.
+public struct MeanInterval: Sendable, Equatable {
+    public let n: Int
+    public let mean: Double
+    public let low: Double
+    public let high: Double
+
+    /// Nil for fewer than two values (no spread, no interval).
+    public init?(_ values: [Double]) {
+        guard values.count >= 2 else { return nil }
+        let n = Double(values.count)
+        let mean = values.reduce(0, +) / n
+        let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)
+        let half = Self.tCritical(degrees: values.count - 1) * (variance / n).squareRoot()
+        self.n = values.count
+        self.mean = mean
+        self.low = mean - half
+        self.high = mean + half
+    }
+
+    /// Two-sided 97.5% quantile of Student's t.
+    static func tCritical(degrees: Int) -> Double {
+        let table: [Double] = [
+            12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+            2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+            2.045, 2.042,
+        ]
+        if degrees >= 1 && degrees <= table.count { return table[degrees - 1] }
+        if degrees <= 60 { return 2.000 }
+        if degrees <= 120 { return 1.980 }
+        return 1.960
+    }
+}
+
+/// The verdicts of DESIGN §6.
+public enum Verdict: String, Sendable {
+    case effective, ineffective, inconclusive
+    case insufficientData = "insufficient_data"
+}
+
+/// Brooks' bands for ratio gains ("What Works for Children and Young People with Literacy
+/// Difficulties").
+public enum RatioGainBand {
+    public static func name(_ ratio: Double) -> String {
+        switch ratio {
+        case ..<1.4: "doubtful"
+        case ..<2: "modest"
+        case ..<3: "useful"
+        case ..<4: "substantial"
+        default: "remarkable"
+        }
+    }
+}
+
+/// A standardised-score change as the EEF's "months of additional progress": the effect
+/// size (change / 15) on the EEF's conversion table.
+public enum EEFMonths {
+    public static func months(effectSize d: Double) -> Int {
+        let bands: [(Double, Int)] = [
+            (0.02, 0), (0.10, 1), (0.19, 2), (0.27, 3), (0.35, 4), (0.45, 5), (0.53, 6), (0.62, 7), (0.70, 8),
+            (0.79, 9), (0.88, 10), (0.96, 11),
+        ]
+        let magnitude = abs(d)
+        let months = bands.first { magnitude < $0.0 }?.1 ?? 12
+        return d < 0 ? -months : months
+    }
+}

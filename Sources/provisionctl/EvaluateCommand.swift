@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import ProvisionApp
+import ProvisionEvaluation
+import ProvisionModel
+
+struct EvaluateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate",
+        abstract: "Evaluate progress and interventions now, for the trust or one school.",
+        discussion: """
+            Computes every enrolment's entry, exit and gain, each intervention's effect with
+            its 95% interval and verdict, and the flags (stalled pupils, ineffective
+            interventions, EHCP provision not delivered, missing exit data, need without
+            provision, duplicated provision), and stores them as one evaluation run.
+            docs/evaluation.md explains every measure and threshold.
+            """)
+
+    @OptionGroup var options: ConfigOption
+    @Option(help: "Evaluate only this school (URN).")
+    var school: String?
+    @Option(help: "Evaluate as of this date (YYYY-MM-DD); default today.")
+    var asOf: String?
+
+    func validate() throws {
+        if let asOf, SchoolDate(iso: asOf) == nil { throw ValidationError("--as-of must be a date YYYY-MM-DD") }
+    }
+
+    func run() async throws {
+        try await reportingErrors {
+            let config = try options.load()
+            if let school, config.school(urn: school) == nil {
+                throw UsageProblem("School \(school) is not declared in \(config.file).")
+            }
+            let day = try asOf.flatMap(SchoolDate.init(iso:)) ?? GenerateCommand.currentDate()
+            try await withMigratedDatabase(config) { database in
+                let db = try await database.connect(applicationName: "provision-evaluate")
+                let summary = try await Evaluator(settings: config.evaluation).run(db, school: school, asOf: day)
+                await db.close()
+                print(EvaluationText.render(summary, scope: school.map { "school \($0)" } ?? "the trust"))
+            }
+        }
+    }
+}
