@@ -164,6 +164,13 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "EvaluationTests",
+            dependencies: [
+                "ProvisionEvaluation", "ProvisionStore", "ProvisionConfig", "ProvisionModel", "ProvisionTestSupport",
+                "provisionctl", "provisiond", "import-ctf", "import-mis-csv", "import-provision-map",
+            ]
+        ),
+        .testTarget(
             name: "SampleTrustTests",
             dependencies: [
                 "SampleTrust", "ProvisionModel", "ProvisionTestSupport", "provisionctl", "provisiond",

@@ -1,0 +1,195 @@
+import Foundation
+import Postgres
+import ProvisionConfig
+import ProvisionEvaluation
+import Testing
+
+@Suite("evaluation rules, hand-made cases")
+struct EvaluationRuleTests {
+    @Test func ratioGainAndTheThreeAnswersFromRecordedScores() async throws {
+        let f = try await EvaluationFixture.make("eval-ratio")
+        let pupil = try await f.pupil(1)
+        let reading = try await f.provision("RCU")
+        try await f.enrol(reading, pupil, entry: (74, "2025-09-10"), exit: (83, "2025-12-15"))
+        let run = try await f.evaluate()
+        let row = try #require(try await f.outcome(run.runID, pupil: pupil))
+        #expect(try row.decode("gain", as: Double.self) == 9)
+        #expect(try row.decode("months", as: Double.self) == 3.15)
+        #expect(try row.decode("ratio", as: Double.self) == 2.85)  // 9 months over 96 days
+        #expect(try row.decode("entry_source", as: String.self) == "recorded")
+        #expect(try row.decode("progress_made", as: Bool.self))
+        #expect(try row.decode("accelerated", as: Bool.self))
+        // No peers in this tiny school: gap narrowed is unknown, not guessed.
+        #expect(try row.decode("gap_narrowed", as: Bool?.self) == nil)
+    }
+
+    @Test func entryAndExitComeFromAssessmentsInsideTheirWindowsOnly() async throws {
+        let f = try await EvaluationFixture.make("eval-windows")
+        let inside = try await f.pupil(1), outside = try await f.pupil(2)
+        let reading = try await f.provision("RCU")
+        try await f.assessment(inside, "age_months", 70, "2025-06-20")  // 87 days before the start
+        try await f.assessment(inside, "age_months", 77, "2026-01-20")  // 39 days after the end
+        try await f.assessment(outside, "age_months", 70, "2025-06-10")  // 97 days before
+        try await f.assessment(outside, "age_months", 77, "2026-02-20")  // 70 days after
+        try await f.enrol(reading, inside)
+        try await f.enrol(reading, outside)
+        let run = try await f.evaluate(asOf: .init(iso: "2026-03-01")!)
+        let found = try #require(try await f.outcome(run.runID, pupil: inside))
+        #expect(try found.decode("entry", as: Double?.self) == 70)
+        #expect(try found.decode("exit", as: Double?.self) == 77)
+        #expect(try found.decode("entry_source", as: String?.self) == "assessment")
+        let missing = try #require(try await f.outcome(run.runID, pupil: outside))
+        #expect(try missing.decode("entry", as: Double?.self) == nil)
+        #expect(try missing.decode("exit", as: Double?.self) == nil)
+        #expect(try missing.decode("gain", as: Double?.self) == nil)
+    }
+
+    @Test func anExitBeforeTheEntryIsNeverAGain() async throws {
+        let f = try await EvaluationFixture.make("eval-backwards")
+        let pupil = try await f.pupil(1)
+        let reading = try await f.provision("RCU")
+        try await f.enrol(reading, pupil, entry: (80, "2025-12-01"), exit: (90, "2025-09-01"))
+        let run = try await f.evaluate()
+        let row = try #require(try await f.outcome(run.runID, pupil: pupil))
+        #expect(try row.decode("gain", as: Double?.self) == nil)
+        #expect(try row.decode("exit", as: Double?.self) == nil)
+    }
+
+    @Test func aProvisionWithoutAnOutcomeMeasureOrInTheWrongUnitHasNoGain() async throws {
+        let f = try await EvaluationFixture.make("eval-unit")
+        let a = try await f.pupil(1), b = try await f.pupil(2)
+        let social = try await f.provision("SOCIAL", measure: nil)
+        try await f.enrol(social, a)
+        // Measured in standardised scores, but the only assessments are reading ages.
+        let boost = try await f.provision("BOOST", measure: "standardised")
+        try await f.assessment(b, "age_months", 70, "2025-09-10")
+        try await f.assessment(b, "age_months", 78, "2026-01-10")
+        try await f.enrol(boost, b)
+        let run = try await f.evaluate()
+        #expect(run.enrolments == 1)  // the social-skills group is not measured
+        #expect(try await f.outcome(run.runID, pupil: b)?.decode("gain", as: Double?.self) == nil)
+    }
+
+    @Test func fewerThanFiveIsInsufficientDataAndThenTheComparisonDecides() async throws {
+        let f = try await EvaluationFixture.make("eval-verdict")
+        let reading = try await f.provision("RCU")
+        for n in 1...4 {
+            try await f.enrol(reading, try await f.pupil(n), entry: (70, "2025-09-10"), exit: (85, "2025-12-15"))
+        }
+        #expect(try await f.verdict(try await f.evaluate().runID, provision: reading) == "insufficient_data")
+
+        // Five pupils with large gains but no one to compare with: never "effective".
+        let fifth = try await f.pupil(5)
+        try await f.enrol(reading, fifth, entry: (71, "2025-09-10"), exit: (86, "2025-12-15"))
+        #expect(try await f.verdict(try await f.evaluate().runID, provision: reading) == "inconclusive")
+
+        // Pupils not in it, starting from similar scores, gained far less: now it is effective.
+        for n in 10...19 {
+            let peer = try await f.pupil(n)
+            try await f.assessment(peer, "age_months", 70 + Double(n % 3), "2025-09-10")
+            try await f.assessment(peer, "age_months", 73 + Double(n % 3), "2025-12-15")
+        }
+        let run = try await f.evaluate()
+        #expect(try await f.verdict(run.runID, provision: reading) == "effective")
+        let row = try #require(try await f.outcome(run.runID, pupil: fifth))
+        #expect(try row.decode("gap_narrowed", as: Bool.self))
+    }
+
+    @Test func aProgrammeThatLosesGroundIsIneffectiveAndFlagged() async throws {
+        let f = try await EvaluationFixture.make("eval-ineffective")
+        let fast = try await f.provision("FAST")
+        for n in 1...6 {
+            try await f.enrol(fast, try await f.pupil(n), entry: (80, "2025-09-10"), exit: (80 + Double(n % 2), "2025-12-15"))
+        }
+        let run = try await f.evaluate()
+        #expect(try await f.verdict(run.runID, provision: fast) == "ineffective")
+        let flag = try #require(try await f.flags(run.runID, "ineffective_intervention").first)
+        #expect(try flag.decode("reason", as: String.self).contains("is not working: mean ratio gain"))
+    }
+
+    @Test func aStallNeedsEveryMeasureToAgreeAndTwoPoints() async throws {
+        let f = try await EvaluationFixture.make("eval-stall")
+        let stalled = try await f.pupil(1, sen: "K")
+        let progressing = try await f.pupil(2)
+        let onePoint = try await f.pupil(3)
+        let mixed = try await f.pupil(4)
+        for (day, value) in [("2025-07-01", 90.0), ("2025-09-15", 89), ("2025-12-10", 90), ("2026-01-20", 89)] {
+            try await f.assessment(stalled, "age_months", value, day)
+            try await f.assessment(progressing, "age_months", value + Double(day.prefix(7) == "2026-01" ? 6 : 0), day)
+            try await f.assessment(mixed, "age_months", value, day)
+        }
+        try await f.assessment(stalled, "standardised", 92, "2025-09-15")
+        try await f.assessment(stalled, "standardised", 84, "2026-01-20")
+        try await f.assessment(mixed, "standardised", 92, "2025-09-15")
+        try await f.assessment(mixed, "standardised", 93, "2026-01-20")  // the other measure says progress
+        try await f.assessment(onePoint, "age_months", 70, "2026-01-20")
+        let run = try await f.evaluate()
+        let flags = try await f.flags(run.runID, "stalled_pupil")
+        #expect(flags.count == 1)
+        let flag = try #require(flags.first)
+        #expect(try flag.decode("pupil_id", as: Int64.self) == stalled)
+        #expect(try flag.decode("priority", as: Int.self) == 2)  // on the SEN register
+        #expect(try flag.decode("reason", as: String.self).contains("NGRT reading: fell 8.0 points over 2 points"))
+        _ = progressing
+    }
+
+    @Test func missingExitDataIsFlaggedOnlyAfterTheGracePeriod() async throws {
+        let f = try await EvaluationFixture.make("eval-exit")
+        let late = try await f.pupil(1), recent = try await f.pupil(2)
+        let older = try await f.provision("OLD", end: "2026-01-10")
+        let newer = try await f.provision("NEW", end: "2026-01-25")
+        try await f.enrol(older, late, end: "2026-01-10", entry: (70, "2025-09-10"))
+        try await f.enrol(newer, recent, end: "2026-01-25", entry: (70, "2025-09-10"))
+        let flags = try await f.flags(try await f.evaluate().runID, "missing_exit_data")
+        #expect(flags.count == 1)
+        #expect(try flags.first?.decode("pupil_id", as: Int64.self) == late)
+        #expect(try flags.first?.decode("reason", as: String.self).contains("(21 days ago) with no exit score") == true)
+    }
+
+    @Test func ehcpProvisionNotDeliveredNeedWithoutProvisionAndDuplicates() async throws {
+        let f = try await EvaluationFixture.make("eval-statutory")
+        let planned = try await f.pupil(1, sen: "E"), delivered = try await f.pupil(2, sen: "E")
+        let unsupported = try await f.pupil(3, sen: "K"), left = try await f.pupil(4, sen: "K", onRoll: false)
+        let doubled = try await f.pupil(5, sen: "K")
+        let salt = try await f.provision("SALT", measure: nil, statutory: true, start: "2026-01-05", end: "2026-03-27")
+        try await f.enrol(salt, planned, start: "2026-01-05", end: "2026-03-27", status: "planned")
+        try await f.enrol(salt, delivered, start: "2026-01-05", end: "2026-03-27", status: "active")
+        let one = try await f.provision("READ-A", start: "2026-01-05", end: "2026-03-27")
+        let two = try await f.provision("READ-B", start: "2026-01-12", end: "2026-03-27")
+        try await f.enrol(one, doubled, start: "2026-01-05", end: "2026-03-27", status: "active")
+        try await f.enrol(two, doubled, start: "2026-01-12", end: "2026-03-27", status: "active")
+        let run = try await f.evaluate()
+
+        let ehcp = try await f.flags(run.runID, "ehcp_provision_not_delivered")
+        #expect(try ehcp.map { try $0.decode("pupil_id", as: Int64.self) } == [planned])
+        #expect(try ehcp.first?.decode("priority", as: Int.self) == 3)
+        let need = try await f.flags(run.runID, "need_without_provision").map { try $0.decode("pupil_id", as: Int64.self) }
+        #expect(Set(need) == [planned, unsupported])  // not the pupil who left, not those with provision
+        _ = left
+        let duplicates = try await f.flags(run.runID, "duplicated_provision")
+        #expect(try duplicates.map { try $0.decode("pupil_id", as: Int64.self) } == [doubled])
+        #expect(try duplicates.first?.decode("reason", as: String.self).contains("In 2 interventions at once") == true)
+    }
+
+    @Test func reRunningOnUnchangedDataGivesTheSameResults() async throws {
+        let f = try await EvaluationFixture.make("eval-repeat")
+        let reading = try await f.provision("RCU")
+        for n in 1...6 {
+            let pupil = try await f.pupil(n, sen: n % 2 == 0 ? "K" : "N")
+            try await f.enrol(reading, pupil, entry: (70 + Double(n), "2025-09-10"), exit: (78 + Double(n * 2 % 5), "2025-12-15"))
+            try await f.assessment(pupil, "age_months", 70 + Double(n), "2025-09-10")
+        }
+        func results(_ run: Int64) async throws -> [String] {
+            let outcomes = try await f.db.query(
+                "SELECT row_to_json(o)::jsonb - 'evaluation_run_id' AS r FROM enrolment_outcomes o WHERE evaluation_run_id = $1 ORDER BY enrolment_id", run)
+            let verdicts = try await f.db.query(
+                "SELECT row_to_json(o)::jsonb - 'evaluation_run_id' - 'id' AS r FROM provision_outcomes o WHERE evaluation_run_id = $1 ORDER BY programme, provision_id", run)
+            let flags = try await f.db.query(
+                "SELECT row_to_json(o)::jsonb - 'evaluation_run_id' - 'id' AS r FROM evaluation_flags o WHERE evaluation_run_id = $1 ORDER BY rule, subject_key", run)
+            return try (outcomes.rows + verdicts.rows + flags.rows).map { try $0.decode("r", as: String.self) }
+        }
+        let first = try await f.evaluate(), second = try await f.evaluate()
+        #expect(first.runID != second.runID)
+        #expect(try await results(first.runID) == (try await results(second.runID)))
+    }
+}
