@@ -23,11 +23,11 @@ config=$work/trust/provision.toml
 "$bin/provisiond" --config "$config" 2>"$work/daemon.log" &
 daemon=$!
 for _ in $(seq 1 120); do grep -q "running;" "$work/daemon.log" && break; sleep 0.5; done
-socket=$(grep -o "unix_socket_directories = '[^']*'" "$work/trust/state/postgres/data/postgresql.conf" | cut -d"'" -f2)
+socket=$(grep -o "unix_socket_directories = '[^']*'" "$work/trust/state/postgres/data/postgresql.conf" | tail -1 | cut -d"'" -f2)
 url="postgresql:///provision?host=$socket&user=provision"
 
 echo "Importing every source..."
-/usr/bin/time -f "%e" -o "$work/import.time" bash -c "for s in \$(grep -o '^name = \"[a-z0-9-]*\"' '$config' | cut -d'\"' -f2); do '$bin/provisionctl' --config '$config' import --source \$s >/dev/null || exit 1; done"
+/usr/bin/time -f "%e" -o "$work/import.time" bash -c "exec 2>/dev/null; for s in \$(grep -o '^name = \"[a-z0-9-]*\"' '$config' | cut -d'\"' -f2); do '$bin/provisionctl' --config '$config' import --source \$s >/dev/null || exit 1; done"
 rows=$(psql -qAt "$url" -c "SELECT (SELECT count(*) FROM assessments) || ' assessments, ' || (SELECT count(*) FROM enrolments) || ' enrolments'")
 
 echo "Baseline: one hand-written aggregate over the same rows..."

@@ -55,7 +55,7 @@ bytes=$(stat -c %s "$work/input.ndjson")
 daemon=$!
 for _ in $(seq 1 120); do grep -q "running;" "$work/daemon.log" && break; sleep 0.5; done
 socket="$work/state/postgres/run"
-[[ ${#socket} -gt 80 ]] && socket=$(grep -o "unix_socket_directories = '[^']*'" "$work/state/postgres/data/postgresql.conf" | cut -d"'" -f2)
+[[ ${#socket} -gt 80 ]] && socket=$(grep -o "unix_socket_directories = '[^']*'" "$work/state/postgres/data/postgresql.conf" | tail -1 | cut -d"'" -f2)
 url="postgresql:///provision?host=$socket&user=provision"
 
 measure() { # label, command...: prints wall seconds and peak RSS in MiB

@@ -22,7 +22,9 @@ enum EnrolmentOutcomes {
                    coalesce(e.exit_value, xa.value) AS exit_value,
                    CASE WHEN e.exit_value IS NOT NULL THEN coalesce(e.exit_date, e.end_date) ELSE xa.assessed_on END AS exit_date,
                    CASE WHEN e.exit_value IS NOT NULL THEN 'recorded' WHEN xa.value IS NOT NULL THEN 'assessment' END AS exit_source,
-                   NULL::numeric AS peer_gain, 0 AS peer_n, NULL::numeric AS matched_gain, 0 AS matched_n
+                   NULL::numeric AS peer_gain, 0 AS peer_n, NULL::numeric AS matched_gain, 0 AS matched_n,
+                   CASE pr.outcome_measure WHEN 'age_months' THEN $5::numeric WHEN 'standardised' THEN $6::numeric
+                        ELSE greatest(1, abs(coalesce(e.entry_value, ea.value, 0)) * 0.1) END AS band
               FROM enrolments e
               JOIN provisions pr ON pr.id = e.provision_id
               JOIN pupils pu ON pu.id = e.pupil_id
@@ -41,32 +43,47 @@ enum EnrolmentOutcomes {
                     ORDER BY a.assessed_on LIMIT 1) xa ON true
              WHERE pr.outcome_measure IS NOT NULL AND e.start_date <= $4::date
                AND ($1::bigint IS NULL OR pr.school_id = $1::bigint)
-            """, schoolID, settings.entryWindowDays, settings.exitWindowDays, asOf.iso)
+            """, schoolID, settings.entryWindowDays, settings.exitWindowDays, asOf.iso, settings.peerBandAgeMonths,
+            settings.peerBandStandardised)
         // An exit on or before the entry cannot be a gain: it is dropped, never used.
         try await db.execute("UPDATE eval_enrolment SET exit_value = NULL, exit_date = NULL, exit_source = NULL WHERE exit_date <= entry_date")
         try await db.execute("ANALYZE eval_enrolment")
 
-        // Peers who were in no intervention with the same outcome over those dates.
-        let notParticipating = """
-            NOT EXISTS (SELECT 1 FROM enrolments e2 JOIN provisions p2 ON p2.id = e2.provision_id
-                         WHERE e2.pupil_id = op.id AND p2.outcome_instrument = ee.instrument
-                           AND p2.outcome_measure = ee.measure AND e2.start_date <= ee.exit_date
-                           AND coalesce(e2.end_date, ee.exit_date) >= ee.entry_date)
+        // Every non-participant's gain over each distinct window the enrolments use, computed
+        // once: pupils with both scores, in no intervention with that outcome over those dates.
+        try await db.execute(
+            """
+            CREATE TEMP TABLE eval_peer_gain ON COMMIT DROP AS
+            WITH windows AS (
+                SELECT DISTINCT instrument, subject, measure, entry_date, exit_date
+                  FROM eval_enrolment WHERE exit_date IS NOT NULL AND entry_date IS NOT NULL)
+            SELECT w.instrument, w.subject, w.measure, w.entry_date, w.exit_date, op.id AS pupil_id, op.school_id,
+                   op.year_group, a.value AS entry_value, b.value - a.value AS gain
+              FROM windows w
+              JOIN assessments a ON a.instrument = w.instrument AND a.subject = w.subject AND a.measure = w.measure
+                                AND a.assessed_on BETWEEN w.entry_date - 14 AND w.entry_date + 14
+              JOIN pupils op ON op.id = a.pupil_id
+              JOIN assessments b ON b.pupil_id = a.pupil_id AND b.instrument = w.instrument AND b.subject = w.subject
+                                AND b.measure = w.measure AND b.assessed_on BETWEEN w.exit_date - 14 AND w.exit_date + 14
+             WHERE NOT EXISTS (SELECT 1 FROM enrolments e2 JOIN provisions p2 ON p2.id = e2.provision_id
+                                WHERE e2.pupil_id = op.id AND p2.outcome_instrument = w.instrument
+                                  AND p2.outcome_measure = w.measure AND e2.start_date <= w.exit_date
+                                  AND coalesce(e2.end_date, w.exit_date) >= w.entry_date)
+            """)
+        try await db.execute(
+            "CREATE INDEX ON eval_peer_gain (instrument, subject, measure, entry_date, exit_date, year_group, entry_value)")
+        try await db.execute("ANALYZE eval_peer_gain")
+        let sameWindow = """
+            g.instrument = ee.instrument AND g.subject = ee.subject AND g.measure = ee.measure
+            AND g.entry_date = ee.entry_date AND g.exit_date = ee.exit_date
+            AND g.year_group IS NOT DISTINCT FROM ee.year_group AND g.pupil_id <> ee.pupil_id
             """
         // Gap to peers: the median gain of pupils in the same school and year group.
         try await db.execute(
             """
             UPDATE eval_enrolment t SET peer_gain = s.median, peer_n = s.n
-              FROM (SELECT ee.enrolment_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY b.value - a.value) AS median,
-                           count(*) AS n
-                      FROM eval_enrolment ee
-                      JOIN pupils op ON op.school_id = ee.school_id AND op.year_group IS NOT DISTINCT FROM ee.year_group
-                                    AND op.id <> ee.pupil_id
-                      JOIN assessments a ON a.pupil_id = op.id AND a.instrument = ee.instrument AND a.subject = ee.subject
-                                        AND a.measure = ee.measure AND a.assessed_on BETWEEN ee.entry_date - 14 AND ee.entry_date + 14
-                      JOIN assessments b ON b.pupil_id = op.id AND b.instrument = ee.instrument AND b.subject = ee.subject
-                                        AND b.measure = ee.measure AND b.assessed_on BETWEEN ee.exit_date - 14 AND ee.exit_date + 14
-                     WHERE ee.exit_date IS NOT NULL AND \(notParticipating)
+              FROM (SELECT ee.enrolment_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY g.gain) AS median, count(*) AS n
+                      FROM eval_enrolment ee JOIN eval_peer_gain g ON \(sameWindow) AND g.school_id = ee.school_id
                      GROUP BY ee.enrolment_id) s
              WHERE t.enrolment_id = s.enrolment_id
             """)
@@ -75,22 +92,12 @@ enum EnrolmentOutcomes {
         try await db.execute(
             """
             UPDATE eval_enrolment t SET matched_gain = s.median, matched_n = s.n
-              FROM (SELECT ee.enrolment_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY b.value - a.value) AS median,
-                           count(*) AS n
-                      FROM eval_enrolment ee
-                      JOIN assessments a ON a.instrument = ee.instrument AND a.subject = ee.subject AND a.measure = ee.measure
-                                        AND a.assessed_on BETWEEN ee.entry_date - 14 AND ee.entry_date + 14
-                                        AND abs(a.value - ee.entry_value) <= CASE ee.measure
-                                              WHEN 'age_months' THEN $1::numeric WHEN 'standardised' THEN $2::numeric
-                                              ELSE greatest(1, abs(ee.entry_value) * 0.1) END
-                      JOIN pupils op ON op.id = a.pupil_id AND op.id <> ee.pupil_id
-                                    AND op.year_group IS NOT DISTINCT FROM ee.year_group
-                      JOIN assessments b ON b.pupil_id = op.id AND b.instrument = ee.instrument AND b.subject = ee.subject
-                                        AND b.measure = ee.measure AND b.assessed_on BETWEEN ee.exit_date - 14 AND ee.exit_date + 14
-                     WHERE ee.exit_date IS NOT NULL AND \(notParticipating)
+              FROM (SELECT ee.enrolment_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY g.gain) AS median, count(*) AS n
+                      FROM eval_enrolment ee JOIN eval_peer_gain g ON \(sameWindow)
+                       AND g.entry_value BETWEEN ee.entry_value - ee.band AND ee.entry_value + ee.band
                      GROUP BY ee.enrolment_id) s
              WHERE t.enrolment_id = s.enrolment_id
-            """, settings.peerBandAgeMonths, settings.peerBandStandardised)
+            """)
 
         // The three answers, each with the numbers behind it stored beside it.
         try await db.execute(
