@@ -10,13 +10,7 @@ import ImporterKit
 // line, column and element path, so a truncated export never half-imports.
 
 let invocation = ImporterInvocation.current(plugin: "ctf")
-let files: [String]
-do {
-    files = try invocation.files(matching: ["*.xml", "*.XML"])
-} catch {
-    Diagnostics.fail("ctf: \(error)")
-}
-guard !files.isEmpty else { Diagnostics.fail("ctf: no .xml files in \(invocation.source)") }
+let files = invocation.requireFiles(matching: ["*.xml", "*.XML"], plugin: "ctf")
 
 // Every file is checked before any record is written.
 for file in files {

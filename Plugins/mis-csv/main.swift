@@ -16,13 +16,7 @@ do {
 } catch {
     Diagnostics.fail("mis-csv: \(error)", status: 78)
 }
-let files: [String]
-do {
-    files = try invocation.files(matching: ["*.csv", "*.CSV"])
-} catch {
-    Diagnostics.fail("mis-csv: \(error)")
-}
-guard !files.isEmpty else { Diagnostics.fail("mis-csv: no .csv files in \(invocation.source)") }
+let files = invocation.requireFiles(matching: ["*.csv", "*.CSV"], plugin: "mis-csv")
 if mapping.columns["school_urn"] == nil && invocation.schools.count != 1 {
     Diagnostics.fail(
         "mis-csv: the mapping has no school_urn column, so the source must be bound to exactly one school (it is bound to \(invocation.schools.count))")

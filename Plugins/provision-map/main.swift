@@ -8,13 +8,7 @@ import ProvisionModel
 // naming the file and line; missing required columns stop the run with their names.
 
 let invocation = ImporterInvocation.current(plugin: "provision-map")
-let files: [String]
-do {
-    files = try invocation.files(matching: ["*.csv", "*.CSV"])
-} catch {
-    Diagnostics.fail("provision-map: \(error)")
-}
-guard !files.isEmpty else { Diagnostics.fail("provision-map: no .csv files in \(invocation.source)") }
+let files = invocation.requireFiles(matching: ["*.csv", "*.CSV"], plugin: "provision-map")
 
 let writer = RecordWriter(plugin: "provision-map")
 var provisionsSeen: Set<String> = []

@@ -40,31 +40,24 @@ public final class CSVReader {
 
     deinit { try? handle.close() }
 
+    /// Makes sure a byte is buffered; false at the end of the file.
+    private func fill() -> Bool {
+        if position < chunk.count { return true }
+        if atEnd { return false }
+        chunk = [UInt8]((try? handle.read(upToCount: 1 << 16)) ?? Data())
+        position = 0
+        atEnd = chunk.isEmpty
+        return !atEnd
+    }
+
     private func nextByte() -> UInt8? {
-        if position == chunk.count {
-            if atEnd { return nil }
-            chunk = [UInt8]((try? handle.read(upToCount: 1 << 16)) ?? Data())
-            position = 0
-            if chunk.isEmpty {
-                atEnd = true
-                return nil
-            }
-        }
+        guard fill() else { return nil }
         defer { position += 1 }
         return chunk[position]
     }
 
     private func peekByte() -> UInt8? {
-        if position == chunk.count {
-            if atEnd { return nil }
-            chunk = [UInt8]((try? handle.read(upToCount: 1 << 16)) ?? Data())
-            position = 0
-            if chunk.isEmpty {
-                atEnd = true
-                return nil
-            }
-        }
-        return chunk[position]
+        fill() ? chunk[position] : nil
     }
 
     /// The next row, or nil at the end of the file.

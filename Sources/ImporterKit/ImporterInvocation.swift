@@ -34,6 +34,22 @@ public struct ImporterInvocation: Sendable {
     }
 }
 
+extension ImporterInvocation {
+    /// The files to read, or stops the importer (exit 65) saying why there are none.
+    public func requireFiles(matching globs: [String], plugin: String) -> [String] {
+        let files: [String]
+        do {
+            files = try self.files(matching: globs)
+        } catch {
+            Diagnostics.fail("\(plugin): \(error)")
+        }
+        guard !files.isEmpty else {
+            Diagnostics.fail("\(plugin): no \(globs.joined(separator: " ")) files in \(source)")
+        }
+        return files
+    }
+}
+
 /// A problem that stops the importer; printed to stderr with a non-zero exit status.
 public struct ImporterError: Error, CustomStringConvertible {
     public let description: String

@@ -54,3 +54,22 @@ public func withMigratedDatabase<T>(
         return try await body(database)
     }
 }
+
+/// Opens the database, hands `body` one connection, and closes both afterwards.
+public func withConnection<T>(
+    _ config: Configuration, applicationName: String, migrated: Bool = false,
+    _ body: (ProvisionDatabase, PostgresConnection) async throws -> T
+) async throws -> T {
+    let use: (ProvisionDatabase) async throws -> T = { database in
+        let db = try await database.connect(applicationName: applicationName)
+        do {
+            let value = try await body(database, db)
+            await db.close()
+            return value
+        } catch {
+            await db.close()
+            throw error
+        }
+    }
+    return migrated ? try await withMigratedDatabase(config, use) : try await withDatabase(config, use)
+}

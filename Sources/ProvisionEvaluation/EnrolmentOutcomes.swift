@@ -14,7 +14,7 @@ enum EnrolmentOutcomes {
         try await db.execute(
             """
             CREATE TEMP TABLE eval_enrolment ON COMMIT DROP AS
-            SELECT e.id AS enrolment_id, e.pupil_id, pu.year_group, pr.id AS provision_id, pr.school_id,
+            SELECT e.id AS enrolment_id, e.pupil_id, coalesce(pu.year_group, '') AS year_group, pr.id AS provision_id, pr.school_id,
                    pr.outcome_instrument AS instrument, pr.outcome_subject AS subject, pr.outcome_measure AS measure,
                    coalesce(e.entry_value, ea.value) AS entry_value,
                    CASE WHEN e.entry_value IS NOT NULL THEN coalesce(e.entry_date, e.start_date) ELSE ea.assessed_on END AS entry_date,
@@ -58,7 +58,7 @@ enum EnrolmentOutcomes {
                 SELECT DISTINCT instrument, subject, measure, entry_date, exit_date
                   FROM eval_enrolment WHERE exit_date IS NOT NULL AND entry_date IS NOT NULL)
             SELECT w.instrument, w.subject, w.measure, w.entry_date, w.exit_date, op.id AS pupil_id, op.school_id,
-                   op.year_group, a.value AS entry_value, b.value - a.value AS gain
+                   coalesce(op.year_group, '') AS year_group, a.value AS entry_value, b.value - a.value AS gain
               FROM windows w
               JOIN assessments a ON a.instrument = w.instrument AND a.subject = w.subject AND a.measure = w.measure
                                 AND a.assessed_on BETWEEN w.entry_date - 14 AND w.entry_date + 14
@@ -71,12 +71,12 @@ enum EnrolmentOutcomes {
                                   AND coalesce(e2.end_date, w.exit_date) >= w.entry_date)
             """)
         try await db.execute(
-            "CREATE INDEX ON eval_peer_gain (instrument, subject, measure, entry_date, exit_date, year_group, entry_value)")
+            "CREATE INDEX ON eval_peer_gain (entry_date, exit_date, year_group, instrument, measure, entry_value)")
         try await db.execute("ANALYZE eval_peer_gain")
         let sameWindow = """
             g.instrument = ee.instrument AND g.subject = ee.subject AND g.measure = ee.measure
             AND g.entry_date = ee.entry_date AND g.exit_date = ee.exit_date
-            AND g.year_group IS NOT DISTINCT FROM ee.year_group AND g.pupil_id <> ee.pupil_id
+            AND g.year_group = ee.year_group AND g.pupil_id <> ee.pupil_id
             """
         // Gap to peers: the median gain of pupils in the same school and year group.
         try await db.execute(

@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import ProvisionModel
 
 /// A private PostgreSQL cluster under the state directory, run with the system's
 /// `initdb` and `pg_ctl`, listening on a unix socket only.
@@ -236,17 +237,5 @@ public struct EmbeddedCluster: Sendable {
             return String(folder)
         }
         return nil
-    }
-}
-
-/// A hash that is the same in every process (Swift's `Hasher` is seeded per process).
-enum StableHash {
-    static func fnv1a(_ text: String) -> UInt32 {
-        var hash: UInt32 = 2_166_136_261
-        for byte in text.utf8 {
-            hash ^= UInt32(byte)
-            hash = hash &* 16_777_619
-        }
-        return hash
     }
 }

@@ -27,7 +27,7 @@ struct TrustBuilder {
     /// The noise of one observation is a function of the seed, pupil, instrument and day, so
     /// selection (at the time) and marksheets (written later) see the same score.
     func noise(_ upn: String, _ instrument: String, _ day: SchoolDate) -> Double {
-        var generator = SeededRandom(seed: options.seed ^ UInt64(StableHash.fnv(upn + instrument)) &* 31 ^ UInt64(day.dayNumber))
+        var generator = SeededRandom(seed: options.seed ^ UInt64(StableHash.fnv1a(upn + instrument)) &* 31 ^ UInt64(day.dayNumber))
         return generator.normal()
     }
 
@@ -250,15 +250,4 @@ struct TrustBuilder {
 
 extension Double {
     func clamped(_ range: ClosedRange<Double>) -> Double { Swift.min(Swift.max(self, range.lowerBound), range.upperBound) }
-}
-
-enum StableHash {
-    static func fnv(_ text: String) -> UInt32 {
-        var hash: UInt32 = 2_166_136_261
-        for byte in text.utf8 {
-            hash ^= UInt32(byte)
-            hash = hash &* 16_777_619
-        }
-        return hash
-    }
 }

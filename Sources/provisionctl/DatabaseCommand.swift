@@ -17,10 +17,8 @@ struct DatabaseCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let config = try options.load()
-                try await withDatabase(config) { database in
-                    let db = try await database.connect(applicationName: "provisionctl")
+                try await withConnection(config, applicationName: "provisionctl") { database, db in
                     let applied = try await Migrator().migrate(db)
-                    await db.close()
                     print("Database: \(database.summary)")
                     if applied.isEmpty {
                         print("Nothing to apply: the schema is up to date (version \(Migration.all.last?.version ?? 0)).")
@@ -41,10 +39,8 @@ struct DatabaseCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let config = try options.load()
-                try await withDatabase(config) { database in
-                    let db = try await database.connect(applicationName: "provisionctl")
+                try await withConnection(config, applicationName: "provisionctl") { database, db in
                     let states = try await Migrator().status(db)
-                    await db.close()
                     print("Database: \(database.summary)")
                     for state in states {
                         let when = state.appliedAt.map { "applied \($0)" } ?? "pending"

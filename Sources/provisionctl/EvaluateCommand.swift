@@ -33,10 +33,8 @@ struct EvaluateCommand: AsyncParsableCommand {
                 throw UsageProblem("School \(school) is not declared in \(config.file).")
             }
             let day = try asOf.flatMap(SchoolDate.init(iso:)) ?? GenerateCommand.currentDate()
-            try await withMigratedDatabase(config) { database in
-                let db = try await database.connect(applicationName: "provision-evaluate")
+            try await withConnection(config, applicationName: "provision-evaluate", migrated: true) { _, db in
                 let summary = try await Evaluator(settings: config.evaluation).run(db, school: school, asOf: day)
-                await db.close()
                 print(EvaluationText.render(summary, scope: school.map { "school \($0)" } ?? "the trust"))
             }
         }
