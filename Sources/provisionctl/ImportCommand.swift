@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ProvisionApp
 import ProvisionConfig
+import ProvisionEvaluation
 import ProvisionImport
 import ProvisionStore
 
@@ -14,7 +15,8 @@ struct ImportCommand: AsyncParsableCommand {
             or a plugin on a path:        provisionctl import --plugin ctf --school 139001 /path/export.xml
 
             The run is all or nothing: when the plugin fails, breaks the protocol or too many
-            records are rejected, nothing is written. An input identical to the source's last
+            records are rejected, nothing is written. After a successful import the source's
+            schools are evaluated (unless --no-evaluate). An input identical to the source's last
             successful run is skipped as unchanged unless --force is given.
 
             Exit status: 0 imported (or unchanged), 1 the run failed, 65 the input was rejected.
@@ -33,6 +35,9 @@ struct ImportCommand: AsyncParsableCommand {
 
     @Flag(help: "Import even if the input is unchanged since the last successful run.")
     var force = false
+
+    @Flag(help: "Do not evaluate the source's schools after a successful import.")
+    var noEvaluate = false
 
     @Argument(help: "The file or folder to import (with --plugin).")
     var path: String?
@@ -53,9 +58,19 @@ struct ImportCommand: AsyncParsableCommand {
             let request = try makeRequest(config: config, catalog: catalog)
             let summary = try await withMigratedDatabase(config) { database in
                 let pipeline = ImportPipeline(database: database, scratchRoot: config.stateDirectory + "/scratch")
-                return try await pipeline.run(request)
+                let summary = try await pipeline.run(request)
+                print(ImportSummaryText.render(summary, source: request.sourceName))
+                // A successful import changes what the evaluation sees: evaluate its schools now.
+                if summary.status == .succeeded && !noEvaluate {
+                    let db = try await database.connect(applicationName: "provision-evaluate")
+                    for school in request.schools {
+                        let result = try await Evaluator(settings: config.evaluation).run(db, school: school.urn, asOf: try GenerateCommand.currentDate())
+                        print(EvaluationText.render(result, scope: "school \(school.urn)"))
+                    }
+                    await db.close()
+                }
+                return summary
             }
-            print(ImportSummaryText.render(summary, source: request.sourceName))
             switch summary.status {
             case .succeeded, .unchanged: return
             case .failed: throw ExitCode(summary.inputRejected ? ExitStatus.badInput : ExitStatus.failed)

@@ -38,10 +38,12 @@ struct ImportCommandTests {
         #expect(first.exitCode == 0, "\(first.standardError)")
         #expect(first.standardOutput.contains("succeeded"))
         #expect(first.standardOutput.contains("pupils +4 ~0"))
+        #expect(first.standardOutput.contains("Evaluation run 1 of school 139001"))
         #expect(!first.standardOutput.contains("Surname"), "pupil data in the summary")
         let second = try await TestProcess.run(program, ["--config", config, "import", "--source", "fenland"])
         #expect(second.exitCode == 0)
         #expect(second.standardOutput.contains("unchanged"))
+        #expect(!second.standardOutput.contains("Evaluation run"))
         let manual = try await TestProcess.run(
             program, ["--config", config, "import", "--plugin", "fixture", "--school", "139001", folder + "/input.ndjson"])
         #expect(manual.exitCode == 0, "\(manual.standardError)")
