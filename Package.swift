@@ -100,6 +100,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Alerts from flags (DESIGN §7); mail will join it.
+        .target(
+            name: "ProvisionAlerts",
+            dependencies: ["Postgres"],
+            swiftSettings: strict
+        ),
         // The synthetic trust generator: demo, test and benchmark data, never real pupils.
         .target(
             name: "SampleTrust",
@@ -110,7 +116,7 @@ let package = Package(
         .target(
             name: "ProvisionApp",
             dependencies: [
-                "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport", "ProvisionEvaluation",
+                "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport", "ProvisionEvaluation", "ProvisionAlerts",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -166,7 +172,7 @@ let package = Package(
         .testTarget(
             name: "EvaluationTests",
             dependencies: [
-                "ProvisionEvaluation", "ProvisionStore", "ProvisionConfig", "ProvisionModel", "ProvisionTestSupport",
+                "ProvisionEvaluation", "ProvisionAlerts", "ProvisionStore", "ProvisionConfig", "ProvisionModel", "ProvisionTestSupport",
                 "provisionctl", "provisiond", "import-ctf", "import-mis-csv", "import-provision-map",
             ]
         ),

@@ -1,8 +1,9 @@
+import ProvisionAlerts
 import ProvisionEvaluation
 
 /// An evaluation summary as printed for a person: counts only, no pupil data.
 public enum EvaluationText {
-    public static func render(_ summary: EvaluationSummary, scope: String) -> String {
+    public static func render(_ summary: EvaluationSummary, alerts: AlertChanges, scope: String) -> String {
         let seconds = Double(summary.duration.components.seconds) + Double(summary.duration.components.attoseconds) / 1e18
         var lines = ["Evaluation run \(summary.runID) of \(scope) in \(String(format: "%.1f", seconds)) s:"]
         lines.append("  enrolments with an outcome measure: \(summary.enrolments), with entry and exit: \(summary.withEntryAndExit)")
@@ -11,6 +12,7 @@ public enum EvaluationText {
         let rules = ["stalled_pupil", "ineffective_intervention", "ehcp_provision_not_delivered", "missing_exit_data",
                      "need_without_provision", "duplicated_provision"]
         lines.append("  flags: " + rules.map { "\($0) \(summary.flags[$0] ?? 0)" }.joined(separator: ", "))
+        lines.append("  alerts: \(alerts.opened) opened, \(alerts.kept) still open, \(alerts.resolved) resolved")
         return lines.joined(separator: "\n")
     }
 }

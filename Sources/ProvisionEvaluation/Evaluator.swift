@@ -34,11 +34,18 @@ public struct Evaluator: Sendable {
     }
 
     /// Evaluates `school` (a URN), or the whole trust when nil, as of `asOf`.
-    public func run(_ db: PostgresConnection, school: String? = nil, asOf: SchoolDate) async throws -> EvaluationSummary {
+    ///
+    /// - Parameter beforeCommit: work that must commit with the results, or not at all (the
+    ///   alert lifecycle); it gets the connection and the run's id.
+    public func run(
+        _ db: PostgresConnection, school: String? = nil, asOf: SchoolDate,
+        beforeCommit: (PostgresConnection, Int64) async throws -> Void = { _, _ in }
+    ) async throws -> EvaluationSummary {
         let started = ContinuousClock.now
         try await db.begin()
         do {
             var summary = try await evaluate(db, school: school, asOf: asOf)
+            try await beforeCommit(db, summary.runID)
             try await db.commit()
             summary.duration = ContinuousClock.now - started
             logger.info("evaluation finished", metadata: ["run": "\(summary.runID)", "flags": "\(summary.flags.values.reduce(0, +))"])

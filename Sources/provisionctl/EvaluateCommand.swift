@@ -34,8 +34,8 @@ struct EvaluateCommand: AsyncParsableCommand {
             }
             let day = try asOf.flatMap(SchoolDate.init(iso:)) ?? GenerateCommand.currentDate()
             try await withConnection(config, applicationName: "provision-evaluate", migrated: true) { _, db in
-                let summary = try await Evaluator(settings: config.evaluation).run(db, school: school, asOf: day)
-                print(EvaluationText.render(summary, scope: school.map { "school \($0)" } ?? "the trust"))
+                let (summary, alerts) = try await evaluateAndAlert(db, config: config, school: school, asOf: day)
+                print(EvaluationText.render(summary, alerts: alerts, scope: school.map { "school \($0)" } ?? "the trust"))
             }
         }
     }

@@ -64,8 +64,9 @@ struct ImportCommand: AsyncParsableCommand {
                 if summary.status == .succeeded && !noEvaluate {
                     let db = try await database.connect(applicationName: "provision-evaluate")
                     for school in request.schools {
-                        let result = try await Evaluator(settings: config.evaluation).run(db, school: school.urn, asOf: try GenerateCommand.currentDate())
-                        print(EvaluationText.render(result, scope: "school \(school.urn)"))
+                        let (result, alerts) = try await evaluateAndAlert(
+                            db, config: config, school: school.urn, asOf: try GenerateCommand.currentDate())
+                        print(EvaluationText.render(result, alerts: alerts, scope: "school \(school.urn)"))
                     }
                     await db.close()
                 }

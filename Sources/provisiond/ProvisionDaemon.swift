@@ -65,9 +65,9 @@ struct ProvisionDaemon: AsyncParsableCommand {
         log("\(config.sources.count) sources, \(failures) failed")
         // Then evaluate the trust as it now stands.
         let db = try await database.connect(applicationName: "provision-evaluate")
-        let summary = try await Evaluator(settings: config.evaluation).run(db, asOf: try Self.today())
+        let (summary, alerts) = try await evaluateAndAlert(db, config: config, asOf: try Self.today())
         await db.close()
-        for line in EvaluationText.render(summary, scope: "the trust").split(separator: "\n") { log(String(line)) }
+        for line in EvaluationText.render(summary, alerts: alerts, scope: "the trust").split(separator: "\n") { log(String(line)) }
         return failures == 0
     }
 

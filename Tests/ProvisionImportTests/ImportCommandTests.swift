@@ -71,6 +71,26 @@ struct ImportCommandTests {
         #expect(unknown.standardError.contains("No source named 'nowhere'"))
     }
 
+    @Test func alertsListJSONHasTheStableFields() async throws {
+        let lines = [Fixture.header(), Fixture.pupil(1, sen: "K"), Fixture.pupil(2), Fixture.end(["pupil": 2])]
+        let (folder, config) = try await setUp("cli-alerts", pluginBody: #"cat "$2""#, lines: lines)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let imported = try await TestProcess.run(program, ["--config", config, "import", "--source", "fenland"])
+        #expect(imported.standardOutput.contains("alerts: 1 opened"), "\(imported.standardOutput)")
+        let listed = try await TestProcess.run(program, ["--config", config, "alerts", "list", "--json"])
+        #expect(listed.exitCode == 0, "\(listed.standardError)")
+        let alerts = try #require(try JSONSerialization.jsonObject(with: Data(listed.standardOutput.utf8)) as? [[String: Any]])
+        #expect(alerts.count == 1)
+        let alert = try #require(alerts.first)
+        #expect(alert["rule"] as? String == "need_without_provision")
+        #expect(alert["status"] as? String == "open")
+        #expect(alert["school_urn"] as? String == "139001")
+        #expect(alert["upn"] as? String == Fixture.upn(1))
+        #expect(alert["opened_at"] is String)
+        #expect((alert["reason"] as? String)?.contains("On SEN support (SPLD) with no active provision.") == true)
+        #expect(alert["numbers"] is [String: Any])
+    }
+
     @Test func daemonOnceImportsEverySourceAndExitsByTheResult() async throws {
         let daemon = TestProcess.executable("provisiond")
         let (folder, config) = try await setUp("daemon-once", pluginBody: #"cat "$2""#, lines: Fixture.run(pupils: 3))

@@ -5,6 +5,7 @@ extension Migration {
         version: 2, name: "evaluation",
         sql: """
             ALTER TABLE evaluation_runs ADD COLUMN as_of date NOT NULL DEFAULT current_date;
+            ALTER TABLE alerts ADD COLUMN priority integer NOT NULL DEFAULT 0;
 
             CREATE TABLE enrolment_outcomes (
                 evaluation_run_id  bigint NOT NULL REFERENCES evaluation_runs (id) ON DELETE CASCADE,

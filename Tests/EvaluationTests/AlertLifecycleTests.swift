@@ -1,0 +1,62 @@
+import Foundation
+import Postgres
+import ProvisionAlerts
+import ProvisionEvaluation
+import ProvisionModel
+import Testing
+
+@Suite("alert lifecycle")
+struct AlertLifecycleTests {
+    func evaluate(_ f: EvaluationFixture, school: String? = nil) async throws -> AlertChanges {
+        var changes = AlertChanges()
+        _ = try await Evaluator(settings: .init()).run(f.db, school: school, asOf: EvaluationFixture.asOf) { db, run in
+            changes = try await AlertLifecycle.apply(db, runID: run)
+        }
+        return changes
+    }
+
+    func alerts(_ f: EvaluationFixture) async throws -> [(rule: String, status: String, pupil: Int64?)] {
+        try await f.db.query("SELECT rule, status, pupil_id FROM alerts ORDER BY id").rows.map {
+            (try $0.decode("rule"), try $0.decode("status"), try $0.decode("pupil_id"))
+        }
+    }
+
+    @Test func openedKeptThenResolvedNeverDuplicated() async throws {
+        let f = try await EvaluationFixture.make("alerts")
+        let needy = try await f.pupil(1, sen: "K")
+        let first = try await evaluate(f)
+        #expect(first == AlertChanges(opened: 1, kept: 0, resolved: 0))
+        // Re-evaluating unchanged data keeps the alert: one row, still open.
+        let second = try await evaluate(f)
+        #expect(second == AlertChanges(opened: 0, kept: 1, resolved: 0))
+        #expect(try await alerts(f).count == 1)
+        // Provision starts: the condition goes, so the alert is resolved.
+        let group = try await f.provision("TALK", measure: nil, start: "2026-01-05", end: "2026-03-27")
+        try await f.enrol(group, needy, start: "2026-01-05", end: "2026-03-27", status: "active")
+        let third = try await evaluate(f)
+        #expect(third == AlertChanges(opened: 0, kept: 0, resolved: 1))
+        let states = try await alerts(f)
+        #expect(states.map(\.status) == ["resolved"])
+        #expect(states.first?.rule == "need_without_provision")
+        #expect(states.first?.pupil == needy)
+        // The condition coming back opens a new alert beside the resolved one.
+        try await f.db.execute("UPDATE enrolments SET status = 'withdrawn'")
+        #expect(try await evaluate(f) == AlertChanges(opened: 1, kept: 0, resolved: 0))
+        #expect(try await alerts(f).map(\.status) == ["resolved", "open"])
+    }
+
+    @Test func aSchoolEvaluationLeavesOtherSchoolsAlertsAlone() async throws {
+        let f = try await EvaluationFixture.make("alerts-scope")
+        try await f.pupil(1, sen: "K")
+        let other = try await f.db.query("INSERT INTO schools (urn, name) VALUES ('139002', 'Other') RETURNING id").scalar(as: Int64.self)
+        try await f.db.execute(
+            """
+            INSERT INTO pupils (upn, school_id, surname, forename, dob, sen_provision)
+            VALUES ($1, $2, 'S', 'F', '2016-05-01', 'E')
+            """, UPN.withCheckLetter("801200025900")!, other)
+        #expect(try await evaluate(f).opened == 2)
+        // Evaluating 139001 alone must not resolve 139002's alert.
+        #expect(try await evaluate(f, school: "139001") == AlertChanges(opened: 0, kept: 1, resolved: 0))
+        #expect(try await f.db.query("SELECT count(*) FROM alerts WHERE status = 'open'").scalar(as: Int.self) == 2)
+    }
+}
