@@ -103,7 +103,10 @@ let package = Package(
         // Alerts from flags (DESIGN §7); mail will join it.
         .target(
             name: "ProvisionAlerts",
-            dependencies: ["Postgres"],
+            dependencies: [
+                "Postgres", "ProvisionConfig", "ProvisionModel",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
             swiftSettings: strict
         ),
         // The synthetic trust generator: demo, test and benchmark data, never real pupils.
@@ -126,7 +129,7 @@ let package = Package(
             name: "provisionctl",
             dependencies: [
                 "ProvisionApp", "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport", "SampleTrust",
-                "ProvisionEvaluation",
+                "ProvisionEvaluation", "ProvisionAlerts",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -136,6 +139,7 @@ let package = Package(
             name: "provisiond",
             dependencies: [
                 "ProvisionApp", "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport", "ProvisionEvaluation",
+                "ProvisionAlerts",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -5,11 +5,18 @@ public struct AlertChanges: Sendable, Equatable {
     public var opened = 0
     public var kept = 0
     public var resolved = 0
+    /// Digest messages written to the outbox for the new alerts.
+    public var messagesQueued = 0
 
     public init(opened: Int = 0, kept: Int = 0, resolved: Int = 0) {
         self.opened = opened
         self.kept = kept
         self.resolved = resolved
+    }
+
+    /// Compares the alert counts only.
+    public static func == (lhs: AlertChanges, rhs: AlertChanges) -> Bool {
+        (lhs.opened, lhs.kept, lhs.resolved) == (rhs.opened, rhs.kept, rhs.resolved)
     }
 }
 

@@ -4,14 +4,16 @@ import ProvisionConfig
 import ProvisionEvaluation
 import ProvisionModel
 
-/// Evaluates and updates the alerts in one transaction: what every caller (the daemon,
-/// `evaluate`, `import`) runs, so alerts always follow a committed evaluation.
+/// Evaluates, updates the alerts and queues the digests of new ones, in one transaction:
+/// what every caller (the daemon, `evaluate`, `import`) runs, so alerts and their mail
+/// always follow a committed evaluation and a message is never lost or written twice.
 public func evaluateAndAlert(
     _ db: PostgresConnection, config: Configuration, school: String? = nil, asOf: SchoolDate
 ) async throws -> (EvaluationSummary, AlertChanges) {
     var changes = AlertChanges()
     let summary = try await Evaluator(settings: config.evaluation).run(db, school: school, asOf: asOf) { db, runID in
         changes = try await AlertLifecycle.apply(db, runID: runID)
+        changes.messagesQueued = try await Digests.queue(db, runID: runID, config: config)
     }
     return (summary, changes)
 }

@@ -12,7 +12,7 @@ public enum EvaluationText {
         let rules = ["stalled_pupil", "ineffective_intervention", "ehcp_provision_not_delivered", "missing_exit_data",
                      "need_without_provision", "duplicated_provision"]
         lines.append("  flags: " + rules.map { "\($0) \(summary.flags[$0] ?? 0)" }.joined(separator: ", "))
-        lines.append("  alerts: \(alerts.opened) opened, \(alerts.kept) still open, \(alerts.resolved) resolved")
+        lines.append("  alerts: \(alerts.opened) opened, \(alerts.kept) still open, \(alerts.resolved) resolved; \(alerts.messagesQueued) digest message(s) queued")
         return lines.joined(separator: "\n")
     }
 }

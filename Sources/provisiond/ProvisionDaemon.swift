@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import ProvisionAlerts
 import ProvisionApp
 import ProvisionConfig
 import ProvisionEvaluation
@@ -66,8 +67,11 @@ struct ProvisionDaemon: AsyncParsableCommand {
         // Then evaluate the trust as it now stands.
         let db = try await database.connect(applicationName: "provision-evaluate")
         let (summary, alerts) = try await evaluateAndAlert(db, config: config, asOf: try Self.today())
-        await db.close()
         for line in EvaluationText.render(summary, alerts: alerts, scope: "the trust").split(separator: "\n") { log(String(line)) }
+        // And deliver what the evaluation queued.
+        let mail = try await Mailer(transport: Mailer.transport(for: config)).flush(db)
+        await db.close()
+        log("mail: \(mail.sent) sent, \(mail.deferred) waiting to retry, \(mail.failed) failed (\(config.mail.transport.rawValue)\(config.mail.transport == .maildir ? " " + config.mail.maildir : ""))")
         return failures == 0
     }
 

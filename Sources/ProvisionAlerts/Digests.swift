@@ -1,0 +1,115 @@
+import Foundation
+import Postgres
+import ProvisionConfig
+
+/// Writes digest messages for the alerts an evaluation opened into the mail outbox, in the
+/// evaluation's transaction: one per school to its SENCOs (nothing when nothing is new),
+/// and one to the trust's SEND lead. Pupils are named in the body, never in a subject.
+public enum Digests {
+    /// Rules in the order a SENCO should act on them, with what to do next.
+    static let rules: [(rule: String, title: String, next: String)] = [
+        ("ehcp_provision_not_delivered", "EHCP provision not being delivered",
+         "Statutory provision must be delivered: arrange it now, record why it is late, and tell the family and the local authority."),
+        ("stalled_pupil", "Pupils whose progress has stalled",
+         "Look at this pupil's recent work and assessments with their teacher; consider a review of their support."),
+        ("ineffective_intervention", "Interventions that are not working",
+         "Review how the intervention is delivered, or replace it; compare with programmes that work elsewhere in the trust."),
+        ("missing_exit_data", "Interventions that ended without exit data",
+         "Record the exit (\"test off\") score on the provision map, or assess the pupil now."),
+        ("duplicated_provision", "Pupils in overlapping interventions",
+         "Check whether both are needed; two interventions for one outcome make neither's impact measurable."),
+        ("need_without_provision", "Pupils with SEN and no active provision",
+         "Check the pupil's plan: add them to the provision map, or record why no additional provision is needed."),
+    ]
+
+    /// Queues the digests for the alerts opened in this transaction and marks them notified.
+    /// - Returns: how many messages were queued.
+    @discardableResult
+    public static func queue(_ db: PostgresConnection, runID: Int64, config: Configuration) async throws -> Int {
+        let rows = try await db.query(
+            """
+            SELECT a.id, a.rule, a.priority, a.reason, s.urn, s.name AS school,
+                   p.forename, p.surname, p.year_group, p.upn, pr.name AS provision
+              FROM alerts a JOIN schools s ON s.id = a.school_id
+              LEFT JOIN pupils p ON p.id = a.pupil_id LEFT JOIN provisions pr ON pr.id = a.provision_id
+             WHERE a.status = 'open' AND a.notified_at IS NULL
+             ORDER BY s.urn, a.priority DESC, p.surname, p.forename, a.subject_key
+            """).rows
+        guard !rows.isEmpty else { return 0 }
+        struct Item { let rule: String, who: String, reason: String }
+        var bySchool: [(urn: String, name: String, items: [Item])] = []
+        for row in rows {
+            let urn: String = try row.decode("urn")
+            let who: String
+            if let surname = try row.decode("surname", as: String?.self) {
+                let forename = try row.decode("forename", as: String?.self) ?? ""
+                let year = try row.decode("year_group", as: String?.self).map { " (Year \($0))" } ?? ""
+                who = "\(forename) \(surname)\(year), UPN \(try row.decode("upn", as: String.self))"
+            } else {
+                who = try row.decode("provision", as: String?.self) ?? "the school"
+            }
+            let item = Item(rule: try row.decode("rule"), who: who, reason: try row.decode("reason"))
+            if bySchool.last?.urn == urn {
+                bySchool[bySchool.count - 1].items.append(item)
+            } else {
+                bySchool.append((urn, try row.decode("school"), [item]))
+            }
+        }
+        var queued = 0
+        let now = Date()
+        for school in bySchool {
+            let sencos = config.school(urn: school.urn)?.sencos ?? []
+            guard !sencos.isEmpty else { continue }
+            var text = "New alerts for \(school.name) from SEND Provision (\(school.items.count)).\n"
+            var html = "<h1>New alerts for \(escape(school.name))</h1>"
+            for rule in rules {
+                let items = school.items.filter { $0.rule == rule.rule }
+                guard !items.isEmpty else { continue }
+                text += "\n\(rule.title) (\(items.count))\nWhat to do next: \(rule.next)\n"
+                html += "<h2>\(escape(rule.title)) (\(items.count))</h2><p><em>What to do next:</em> \(escape(rule.next))</p><ul>"
+                for item in items {
+                    text += "  - \(item.who): \(item.reason)\n"
+                    html += "<li><strong>\(escape(item.who))</strong>: \(escape(item.reason))</li>"
+                }
+                html += "</ul>"
+            }
+            let message = MailMessage(
+                from: config.mail.from, to: sencos, subject: "SEND Provision: \(school.items.count) new alert(s) for \(school.name)",
+                text: text, html: "<!doctype html><html><body>\(html)</body></html>",
+                messageID: "<digest-\(runID)-\(school.urn)@send-provision>", date: now)
+            queued += try await enqueue(db, message)
+        }
+        if !config.trust.sendLead.isEmpty {
+            var text = "New alerts across \(config.trust.name), by school.\n\n"
+            var html = "<h1>New alerts across \(escape(config.trust.name))</h1><table><tr><th>School</th>"
+                + rules.map { "<th>\(escape($0.title))</th>" }.joined() + "</tr>"
+            for school in bySchool {
+                let counts = rules.map { rule in school.items.filter { $0.rule == rule.rule }.count }
+                text += "\(school.name): " + zip(rules, counts).filter { $0.1 > 0 }.map { "\($0.0.title.lowercased()) \($0.1)" }.joined(separator: "; ") + "\n"
+                html += "<tr><td>\(escape(school.name))</td>" + counts.map { "<td>\($0)</td>" }.joined() + "</tr>"
+            }
+            html += "</table>"
+            let message = MailMessage(
+                from: config.mail.from, to: config.trust.sendLead, subject: "SEND Provision: new alerts across \(config.trust.name)",
+                text: text, html: "<!doctype html><html><body>\(html)</body></html>",
+                messageID: "<digest-\(runID)-trust@send-provision>", date: now)
+            queued += try await enqueue(db, message)
+        }
+        let ids = try rows.map { String(try $0.decode("id", as: Int64.self)) }
+        try await db.execute("UPDATE alerts SET notified_at = now() WHERE id = ANY($1::bigint[])", ids)
+        return queued
+    }
+
+    static func enqueue(_ db: PostgresConnection, _ message: MailMessage) async throws -> Int {
+        try await db.execute(
+            """
+            INSERT INTO mail_outbox (message_id, recipients, subject, message)
+            VALUES ($1, $2::text[], $3, convert_to($4, 'UTF8')) ON CONFLICT (message_id) DO NOTHING
+            """, message.messageID, message.to, message.subject, String(decoding: message.rfc5322(), as: UTF8.self))
+    }
+
+    static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+}

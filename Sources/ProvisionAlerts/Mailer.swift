@@ -1,0 +1,153 @@
+import Foundation
+import Postgres
+import ProvisionConfig
+import Subprocess
+
+#if canImport(System)
+    import System
+#else
+    @preconcurrency import SystemPackage
+#endif
+
+/// Why a transport did not accept a message. Temporary failures are retried with backoff.
+public struct TransportFailure: Error, Sendable, CustomStringConvertible {
+    public let temporary: Bool
+    public let message: String
+    public var description: String { message }
+}
+
+/// Hands a message to the mail system.
+public protocol MailTransport: Sendable {
+    func deliver(_ message: [UInt8], recipients: [String], id: Int64) async throws(TransportFailure)
+}
+
+/// Writes each message as a file in a maildir (the embedded default): into `tmp/`, then
+/// renamed into `new/`, so a reader never sees half a message.
+public struct MaildirTransport: MailTransport {
+    public let folder: String
+
+    public init(folder: String) { self.folder = folder }
+
+    public func deliver(_ message: [UInt8], recipients: [String], id: Int64) async throws(TransportFailure) {
+        let files = FileManager.default
+        do {
+            for sub in ["tmp", "new", "cur"] {
+                try files.createDirectory(atPath: "\(folder)/\(sub)", withIntermediateDirectories: true)
+            }
+            let name = "\(Int(Date().timeIntervalSince1970)).M\(id)P\(getpid()).send-provision"
+            try Data(message).write(to: URL(fileURLWithPath: "\(folder)/tmp/\(name)"))
+            try files.moveItem(atPath: "\(folder)/tmp/\(name)", toPath: "\(folder)/new/\(name)")
+        } catch {
+            throw TransportFailure(temporary: true, message: "cannot write to the maildir \(folder): \(error)")
+        }
+    }
+}
+
+/// Pipes each message to `sendmail -t -oi` (Postfix, Exim, …): exit 0 means queued by the
+/// MTA, exit 75 (EX_TEMPFAIL) means try again later, anything else is a permanent failure.
+public struct SendmailTransport: MailTransport {
+    public let program: String
+
+    public init(program: String) { self.program = program }
+
+    public func deliver(_ message: [UInt8], recipients: [String], id: Int64) async throws(TransportFailure) {
+        do {
+            let result = try await Subprocess.run(
+                .path(FilePath(program)), arguments: ["-t", "-oi"], input: .array(message),
+                output: .discarded, error: .string(limit: 64 * 1024))
+            switch result.terminationStatus {
+            case .exited(0): return
+            case .exited(75): throw TransportFailure(temporary: true, message: "sendmail: try again later (exit 75)")
+            case .exited(let code):
+                throw TransportFailure(temporary: false, message: "sendmail exited with status \(code): \(result.standardError.prefix(300))")
+            case .signaled(let signal):
+                throw TransportFailure(temporary: true, message: "sendmail was killed by signal \(signal)")
+            }
+        } catch let failure as TransportFailure {
+            throw failure
+        } catch {
+            throw TransportFailure(temporary: true, message: "cannot run \(program): \(error)")
+        }
+    }
+}
+
+/// What a flush did.
+public struct FlushResult: Sendable, Equatable {
+    public var sent = 0
+    public var deferred = 0
+    public var failed = 0
+    public init() {}
+}
+
+/// Delivers the outbox. Each message is claimed with FOR UPDATE SKIP LOCKED (several
+/// mailers never send one message twice at once) and marked sent only after the transport
+/// accepted it; a crash in between leaves it pending, so at worst it is handed over again
+/// with the same Message-ID — never lost.
+public struct Mailer: Sendable {
+    public let transport: any MailTransport
+    /// After this many temporary failures a message is marked failed.
+    public var maxAttempts = 10
+
+    public init(transport: any MailTransport) { self.transport = transport }
+
+    /// The transport the configuration names.
+    public static func transport(for config: ProvisionConfig.Configuration) -> any MailTransport {
+        switch config.mail.transport {
+        case .maildir: MaildirTransport(folder: config.mail.maildir)
+        case .sendmail: SendmailTransport(program: config.mail.sendmailPath)
+        case .smtp: UnsupportedTransport()
+        }
+    }
+
+    public func flush(_ db: PostgresConnection) async throws -> FlushResult {
+        var result = FlushResult()
+        while true {
+            try await db.begin()
+            guard let row = try await db.query(
+                """
+                SELECT id, recipients::text AS recipients, convert_from(message, 'UTF8') AS message, attempts
+                  FROM mail_outbox WHERE state = 'pending' AND next_attempt_at <= now()
+                 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
+                """).singleRow()
+            else {
+                try await db.commit()
+                return result
+            }
+            let id: Int64 = try row.decode("id")
+            let attempts: Int = try row.decode("attempts")
+            let message: String = try row.decode("message")
+            let recipients = try row.decode("recipients", as: String.self).trimmingCharacters(in: CharacterSet(charactersIn: "{}"))
+                .split(separator: ",").map { String($0).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+            var failure: TransportFailure?
+            do {
+                try await transport.deliver(Array(message.utf8), recipients: recipients, id: id)
+            } catch {
+                failure = error
+            }
+            if failure == nil {
+                try await db.execute(
+                    "UPDATE mail_outbox SET state = 'sent', sent_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = $1", id)
+                result.sent += 1
+            } else if let error = failure {
+                let permanent = !error.temporary || attempts + 1 >= maxAttempts
+                // Backoff: (attempt⁴ + 15) seconds, capped at six hours.
+                let delay = min(21_600, (attempts + 1) * (attempts + 1) * (attempts + 1) * (attempts + 1) + 15)
+                try await db.execute(
+                    """
+                    UPDATE mail_outbox SET attempts = attempts + 1, last_error = $2, state = $3,
+                           next_attempt_at = now() + make_interval(secs => $4)
+                     WHERE id = $1
+                    """, id, error.message, permanent ? "failed" : "pending", delay)
+                if permanent { result.failed += 1 } else { result.deferred += 1 }
+            }
+            try await db.commit()
+        }
+    }
+}
+
+/// SMTP to a relay is not built yet; messages wait in the outbox with a clear error.
+struct UnsupportedTransport: MailTransport {
+    func deliver(_ message: [UInt8], recipients: [String], id: Int64) async throws(TransportFailure) {
+        throw TransportFailure(temporary: true, message: "mail.transport = \"smtp\" is not available yet; use sendmail or maildir")
+    }
+}

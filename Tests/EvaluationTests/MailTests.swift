@@ -1,0 +1,121 @@
+import Foundation
+import Postgres
+import ProvisionAlerts
+import ProvisionConfig
+import ProvisionEvaluation
+import ProvisionTestSupport
+import Testing
+
+@Suite("mail: messages, digests, outbox")
+struct MailTests {
+    @Test func messagesAreSafeMultipartAndEncoded() throws {
+        let message = MailMessage(
+            from: "Zoë's Trust <send@trust.example>", to: ["senco@school.example", "Ann <ann@school.example>"],
+            subject: "3 new alerts for Ysgol Gymraeg Llanelli — ✔\r\nBcc: evil@attacker.example",
+            text: "Zoë Smith (Year 4): stalled.", html: "<p>Zoë</p>", messageID: "<digest-1-139001@send-provision>",
+            date: Date(timeIntervalSince1970: 1_795_000_000))
+        let text = String(decoding: message.rfc5322(), as: UTF8.self)
+        let headerBlock = text.components(separatedBy: "\r\n\r\n")[0]
+        // No header can be injected: the CR LF became a space inside the encoded subject.
+        #expect(!text.contains("\r\nBcc:"))
+        #expect(headerBlock.contains("Subject: =?UTF-8?B?"))
+        #expect(headerBlock.contains("From: =?UTF-8?B?"))
+        #expect(headerBlock.contains("<send@trust.example>"))
+        #expect(headerBlock.contains("To: senco@school.example, \"Ann\" <ann@school.example>"))
+        #expect(headerBlock.contains("Message-ID: <digest-1-139001@send-provision>"))
+        #expect(headerBlock.contains("Date: "))
+        #expect(headerBlock.contains("Content-Type: multipart/alternative; boundary="))
+        #expect(text.allSatisfy { $0.isASCII })
+        #expect(text.split(separator: "\r\n").allSatisfy { $0.utf8.count <= 998 })
+        // The plain-text body decodes back to the UTF-8 text.
+        let parts = text.components(separatedBy: "Content-Transfer-Encoding: base64\r\n\r\n")
+        let plain = parts[1].components(separatedBy: "\r\n--")[0].replacingOccurrences(of: "\r\n", with: "")
+        #expect(Data(base64Encoded: plain).map { String(decoding: $0, as: UTF8.self) } == "Zoë Smith (Year 4): stalled.")
+    }
+
+    static func config(maildir: String, sendmail: String = "/usr/sbin/sendmail", transport: String = "maildir") throws -> Configuration {
+        let text = """
+            [trust]
+            name = "Test Trust"
+            send_lead = ["lead@trust.example"]
+            [mail]
+            transport = "\(transport)"
+            maildir = "\(maildir)"
+            sendmail_path = "\(sendmail)"
+            [[schools]]
+            urn = "139001"
+            name = "Test Primary"
+            sencos = ["senco@test.example"]
+            """
+        return try Configuration.parse(try TOMLDocument(text: text, file: "test.toml"), relativeTo: URL(fileURLWithPath: "/"))
+    }
+
+    func evaluate(_ f: EvaluationFixture, _ config: Configuration) async throws -> AlertChanges {
+        var changes = AlertChanges()
+        _ = try await Evaluator(settings: .init()).run(f.db, asOf: EvaluationFixture.asOf) { db, run in
+            changes = try await AlertLifecycle.apply(db, runID: run)
+            changes.messagesQueued = try await Digests.queue(db, runID: run, config: config)
+        }
+        return changes
+    }
+
+    @Test func newAlertsAreMailedOnceToTheSencoAndTheLeadThroughTheMaildir() async throws {
+        let folder = try TestProcess.temporaryDirectory("maildir")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let config = try Self.config(maildir: folder + "/mail")
+        let f = try await EvaluationFixture.make("mail-digest")
+        try await f.pupil(1, sen: "K")
+        #expect(try await evaluate(f, config).messagesQueued == 2)
+        // Nothing new: no message.
+        #expect(try await evaluate(f, config).messagesQueued == 0)
+        let mailer = Mailer(transport: MaildirTransport(folder: config.mail.maildir))
+        #expect(try await mailer.flush(f.db).sent == 2)
+        #expect(try await mailer.flush(f.db).sent == 0)
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder + "/mail/new")
+        #expect(files.count == 2)
+        let texts = try files.map { try String(contentsOfFile: folder + "/mail/new/" + $0, encoding: .utf8) }
+        let school = try #require(texts.first { $0.contains("To: senco@test.example") })
+        #expect(school.contains("Subject: SEND Provision: 1 new alert(s) for Test Primary"))
+        #expect(!school.contains("Subject: SEND Provision: 1 new alert(s) for Test Primary S"))  // no pupil name
+        #expect(texts.contains { $0.contains("To: lead@trust.example") })
+        #expect(try await f.db.query("SELECT count(*) FROM mail_outbox WHERE state = 'sent'").scalar(as: Int.self) == 2)
+    }
+
+    @Test func aTemporaryMTAFailureWaitsAndTheSameMessageGoesOutLater() async throws {
+        let folder = try TestProcess.temporaryDirectory("sendmail")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        // A stand-in for sendmail: a real process that records what it was given.
+        let script = folder + "/sendmail"
+        func setMTA(exit status: Int) throws {
+            try "#!/bin/sh\ncat > \(folder)/handed-over-$$.eml\nexit \(status)\n".write(toFile: script, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script)
+        }
+        try setMTA(exit: 75)
+        let config = try Self.config(maildir: folder + "/unused", sendmail: script, transport: "sendmail")
+        let f = try await EvaluationFixture.make("mail-retry")
+        try await f.pupil(1, sen: "E")
+        _ = try await evaluate(f, config)
+        let mailer = Mailer(transport: Mailer.transport(for: config))
+        let down = try await mailer.flush(f.db)
+        #expect(down.deferred == 2 && down.sent == 0)
+        let waiting = try #require(try await f.db.query(
+            "SELECT attempts, last_error, next_attempt_at > now() AS later FROM mail_outbox ORDER BY id LIMIT 1").singleRow())
+        #expect(try waiting.decode("attempts", as: Int.self) == 1)
+        #expect(try waiting.decode("later", as: Bool.self))
+        #expect(try waiting.decode("last_error", as: String.self).contains("exit 75"))
+        // Not yet due: nothing is retried early.
+        #expect(try await mailer.flush(f.db) == FlushResult())
+        // The MTA is back and the retry time has come.
+        try setMTA(exit: 0)
+        try await f.db.execute("UPDATE mail_outbox SET next_attempt_at = now()")
+        #expect(try await mailer.flush(f.db).sent == 2)
+        let handed = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasPrefix("handed-over-") }
+        let ids = try handed.compactMap { name -> String? in
+            let text = try String(contentsOfFile: folder + "/" + name, encoding: .utf8)
+            return text.split(separator: "\r\n").first { $0.hasPrefix("Message-ID:") }.map(String.init)
+        }
+        // Four hand-overs (two refused, two accepted) of two messages, each with one stable id.
+        #expect(ids.count == 4)
+        #expect(Set(ids).count == 2)
+    }
+}
