@@ -41,18 +41,8 @@ for file in files {
         Diagnostics.fail(
             "mis-csv: \(name): missing columns \(missing.map { "'\($0)'" }.joined(separator: ", ")) that mapping '\(mapping.name)' expects; check the export's columns or the mapping")
     }
-    while let item = reader.next() {
-        switch item {
-        case .bad(let line, let reason):
-            writer.error(reason, ref: "\(name):\(line)")
-        case .row(let line, let fields):
-            let row = CSVRecord(header: header, fields: fields, line: line)
-            do {
-                try RowConverter.convert(row, mapping: mapping, schools: invocation.schools, writer: writer)
-            } catch {
-                writer.error("\(error)", ref: "\(name):\(line)")
-            }
-        }
+    reader.convertRows(header: header, file: name, writer: writer) { row in
+        try RowConverter.convert(row, mapping: mapping, schools: invocation.schools, writer: writer)
     }
 }
 writer.finish()

@@ -40,19 +40,9 @@ for file in files {
     if !unknown.isEmpty {
         Diagnostics.note("provision-map: \(name): ignoring columns \(unknown.map { "'\($0)'" }.joined(separator: ", "))")
     }
-    while let item = reader.next() {
-        switch item {
-        case .bad(let line, let reason):
-            writer.error(reason, ref: "\(name):\(line)")
-        case .row(let line, let fields):
-            let row = CSVRecord(header: header, fields: fields, line: line)
-            do {
-                try ProvisionMapRow.convert(
-                    row, schools: invocation.schools, writer: writer, provisionsSeen: &provisionsSeen, staffSeen: &staffSeen)
-            } catch {
-                writer.error("\(error)", ref: "\(name):\(line)")
-            }
-        }
+    reader.convertRows(header: header, file: name, writer: writer) { row in
+        try ProvisionMapRow.convert(
+            row, schools: invocation.schools, writer: writer, provisionsSeen: &provisionsSeen, staffSeen: &staffSeen)
     }
 }
 writer.finish()

@@ -160,3 +160,24 @@ public final class CSVReader {
         "\u{02DC}", "\u{2122}", "\u{0161}", "\u{203A}", "\u{0153}", nil, "\u{017E}", "\u{0178}",
     ]
 }
+
+extension CSVReader {
+    /// Hands each remaining row to `convert`; a row that cannot be read, or that `convert`
+    /// throws for, becomes an `error` record naming the file and line. Never stops early.
+    public func convertRows(
+        header: CSVHeader, file: String, writer: RecordWriter, _ convert: (CSVRecord) throws -> Void
+    ) {
+        while let item = next() {
+            switch item {
+            case .bad(let line, let reason):
+                writer.error(reason, ref: "\(file):\(line)")
+            case .row(let line, let fields):
+                do {
+                    try convert(CSVRecord(header: header, fields: fields, line: line))
+                } catch {
+                    writer.error("\(error)", ref: "\(file):\(line)")
+                }
+            }
+        }
+    }
+}
