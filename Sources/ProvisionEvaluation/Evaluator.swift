@@ -76,11 +76,12 @@ public struct Evaluator: Sendable {
         var summary = EvaluationSummary(runID: runID)
 
         try await EnrolmentOutcomes.compute(db, runID: runID, schoolID: schoolID, asOf: asOf, settings: settings)
-        let counts = try require(try await db.query(
+        guard let counts = try await db.query(
             """
             SELECT count(*) AS n, count(*) FILTER (WHERE gain IS NOT NULL) AS complete
               FROM enrolment_outcomes WHERE evaluation_run_id = $1
-            """, runID).singleRow())
+            """, runID).singleRow()
+        else { throw EvaluationError("the run's outcomes could not be counted") }
         summary.enrolments = try counts.decode("n")
         summary.withEntryAndExit = try counts.decode("complete")
 
@@ -98,9 +99,4 @@ public struct Evaluator: Sendable {
 public struct EvaluationError: Error, Sendable, CustomStringConvertible {
     public let description: String
     init(_ description: String) { self.description = description }
-}
-
-func `require`<T>(_ value: T?) throws -> T {
-    guard let value else { throw EvaluationError("a query returned no row") }
-    return value
 }

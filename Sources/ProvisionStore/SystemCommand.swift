@@ -12,16 +12,6 @@ import Subprocess
 /// For the product's own helpers only; importer plugins go through the plugin runner, which
 /// limits and sandboxes them.
 struct SystemCommand {
-    struct Failure: Error, CustomStringConvertible {
-        let command: String
-        let status: String
-        let output: String
-        var description: String {
-            let tail = output.split(separator: "\n").suffix(12).joined(separator: "\n")
-            return "\(command) failed (\(status))" + (tail.isEmpty ? "" : ":\n\(tail)")
-        }
-    }
-
     struct Output {
         let exitCode: Int32?
         let standardOutput: String
@@ -53,20 +43,5 @@ struct SystemCommand {
         return Output(
             exitCode: code, standardOutput: result.standardOutput,
             standardError: result.standardError)
-    }
-
-    /// Like ``run(_:_:asUser:workingDirectory:)`` but throws ``Failure`` unless the exit status is 0.
-    @discardableResult
-    static func check(
-        _ executable: String, _ arguments: [String], asUser user: String? = nil
-    ) async throws -> Output {
-        let output = try await run(executable, arguments, asUser: user)
-        guard output.succeeded else {
-            throw Failure(
-                command: ([executable] + arguments).joined(separator: " "),
-                status: output.exitCode.map { "exit \($0)" } ?? "killed by a signal",
-                output: output.standardError + output.standardOutput)
-        }
-        return output
     }
 }
