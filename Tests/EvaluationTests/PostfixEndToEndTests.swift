@@ -1,0 +1,90 @@
+import Foundation
+import Postgres
+import ProvisionAlerts
+import ProvisionConfig
+import ProvisionEvaluation
+import ProvisionTestSupport
+import Testing
+
+/// Digests delivered through a real Postfix (started by scripts/test as root, local delivery
+/// of school.test and trust.test into /var/mail/root) and read back from the mailbox.
+@Suite("mail through a real Postfix", .enabled(if: ProcessInfo.processInfo.environment["PROVISION_TEST_POSTFIX"] != nil))
+struct PostfixEndToEndTests {
+    static let mailbox = "/var/mail/root"
+
+    /// The messages that arrived in the mbox after `offset`, split at "From " lines.
+    func arrived(after offset: Int, expecting count: Int, within seconds: Int = 20) async throws -> [String] {
+        for _ in 0..<(seconds * 5) {
+            let data = (try? Data(contentsOf: URL(fileURLWithPath: Self.mailbox))) ?? Data()
+            let text = String(decoding: data.dropFirst(offset), as: UTF8.self)
+            let messages = text.components(separatedBy: "\nFrom ").filter { $0.contains("Message-ID:") }
+            if messages.count >= count { return messages }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return []
+    }
+
+    @Test func digestsArriveOncePerRecipientWithCorrectHeadersAndNothingNewSendsNothing() async throws {
+        let offset = (try? FileManager.default.attributesOfItem(atPath: Self.mailbox)[.size] as? Int) ?? 0
+        let text = """
+            [trust]
+            name = "Trust of Zoë's Schools"
+            send_lead = ["SEND Lead <lead@trust.test>"]
+            [mail]
+            transport = "sendmail"
+            sendmail_path = "/usr/sbin/sendmail"
+            from = "SEND Provision <send-provision@trust.test>"
+            [[schools]]
+            urn = "139001"
+            name = "Test Primary\\r\\nBcc: evil@attacker.test"
+            sencos = ["senco@school.test"]
+            """
+        let config = try Configuration.parse(try TOMLDocument(text: text, file: "e2e.toml"), relativeTo: URL(fileURLWithPath: "/"))
+        let f = try await EvaluationFixture.make("postfix")
+        try await f.db.execute("UPDATE schools SET name = $1", "Test Primary\r\nBcc: evil@attacker.test")
+        try await f.db.execute(
+            """
+            INSERT INTO pupils (upn, school_id, surname, forename, dob, year_group, sen_provision)
+            VALUES ('B801200005001', $1, 'Ōtsuka', 'Zoë', '2016-05-01', '4', 'K')
+            """, f.school)
+        func evaluate() async throws -> Int {
+            var queued = 0
+            _ = try await Evaluator(settings: .init()).run(f.db, asOf: EvaluationFixture.asOf) { db, run in
+                _ = try await AlertLifecycle.apply(db, runID: run)
+                queued = try await Digests.queue(db, runID: run, config: config)
+            }
+            return queued
+        }
+        #expect(try await evaluate() == 2)
+        #expect(try await Mailer(transport: Mailer.transport(for: config)).flush(f.db).sent == 2)
+
+        let messages = try await arrived(after: offset, expecting: 2)
+        #expect(messages.count == 2)
+        let school = try #require(messages.first { $0.contains("X-Original-To: senco@school.test") })
+        let lead = try #require(messages.first { $0.contains("X-Original-To: lead@trust.test") })
+        #expect(messages.filter { $0.contains("X-Original-To: senco@school.test") }.count == 1)
+        #expect(!messages.contains { $0.contains("X-Original-To: evil@") })
+        for message in [school, lead] {
+            let headers = message.components(separatedBy: "\n\n")[0]
+            #expect(!headers.split(separator: "\n").contains { $0.hasPrefix("Bcc:") }, "a header was injected")
+            #expect(headers.contains("Message-ID: <digest-"))
+            #expect(headers.contains("MIME-Version: 1.0"))
+            #expect(headers.contains("Content-Type: multipart/alternative"))
+            #expect(headers.contains("From: \"SEND Provision\" <send-provision@trust.test>"))
+        }
+        // The pupil is named in the body (decoded from base64), never in the subject.
+        // The school name's CR LF became spaces inside the one Subject header.
+        #expect(school.contains("Subject: SEND Provision: 1 new alert(s) for Test Primary  Bcc: evil@attacker.test"))
+        #expect(!school.components(separatedBy: "\n\n")[0].contains("Zo"))
+        let body = school.components(separatedBy: "Content-Transfer-Encoding: base64\n\n")[1].components(separatedBy: "\n--")[0]
+            .replacingOccurrences(of: "\n", with: "")
+        let plain = String(decoding: Data(base64Encoded: body) ?? Data(), as: UTF8.self)
+        #expect(plain.contains("Zoë Ōtsuka (Year 4), UPN B801200005001"))
+        #expect(lead.contains("Subject: =?UTF-8?B?"))  // the trust's non-ASCII name, RFC 2047 encoded
+
+        // A second evaluation with nothing new: no message.
+        #expect(try await evaluate() == 0)
+        #expect(try await Mailer(transport: Mailer.transport(for: config)).flush(f.db).sent == 0)
+        #expect(try await arrived(after: offset, expecting: 3, within: 5).isEmpty)
+    }
+}
