@@ -95,7 +95,7 @@ public struct Mailer: Sendable {
         switch config.mail.transport {
         case .maildir: MaildirTransport(folder: config.mail.maildir)
         case .sendmail: SendmailTransport(program: config.mail.sendmailPath)
-        case .smtp: UnsupportedTransport()
+        case .smtp: SMTPTransport(host: config.mail.smtpHost, port: config.mail.smtpPort, from: config.mail.from)
         }
     }
 
@@ -142,12 +142,5 @@ public struct Mailer: Sendable {
             }
             try await db.commit()
         }
-    }
-}
-
-/// SMTP to a relay is not built yet; messages wait in the outbox with a clear error.
-struct UnsupportedTransport: MailTransport {
-    func deliver(_ message: [UInt8], recipients: [String], id: Int64) async throws(TransportFailure) {
-        throw TransportFailure(temporary: true, message: "mail.transport = \"smtp\" is not available yet; use sendmail or maildir")
     }
 }

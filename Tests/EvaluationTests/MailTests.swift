@@ -1,6 +1,6 @@
 import Foundation
 import Postgres
-import ProvisionAlerts
+@testable import ProvisionAlerts
 import ProvisionConfig
 import ProvisionEvaluation
 import ProvisionTestSupport
@@ -117,5 +117,27 @@ struct MailTests {
         // Four hand-overs (two refused, two accepted) of two messages, each with one stable id.
         #expect(ids.count == 4)
         #expect(Set(ids).count == 2)
+    }
+
+    @Test func smtpDotStuffingAndAddresses() {
+        let stuffed = String(decoding: SMTPTransport.dotStuffed(Array(".one\r\ntwo\r\n..three".utf8)), as: UTF8.self)
+        #expect(stuffed == "..one\r\ntwo\r\n...three\r\n")
+        #expect(SMTPTransport(host: "localhost", port: 25, from: "SEND Provision <send@trust.example>").sender == "send@trust.example")
+        // Whatever the text, what goes after MAIL FROM:/RCPT TO: is one token: no command can follow it.
+        let cleaned = SMTPTransport.clean(SMTPTransport.address("Ann <ann@x.example>\r\nRCPT TO:<evil@x>"))
+        #expect(!cleaned.contains { $0.isWhitespace || $0.isNewline || $0 == "<" || $0 == ">" })
+        #expect(SMTPTransport.clean(SMTPTransport.address("Ann Senco <senco@school.test>")) == "senco@school.test")
+    }
+
+    @Test func anUnreachableRelayIsATemporaryFailure() async throws {
+        // Port 1 on loopback: nothing listens, the connection is refused at once.
+        let transport = SMTPTransport(host: "127.0.0.1", port: 1, from: "a@b.example")
+        do {
+            try await transport.deliver(Array("x".utf8), recipients: ["c@d.example"], id: 1)
+            Issue.record("delivery to a closed port succeeded")
+        } catch {
+            #expect(error.temporary)
+            #expect(error.message.contains("cannot connect to 127.0.0.1:1"))
+        }
     }
 }

@@ -8,7 +8,9 @@ import Testing
 
 /// Digests delivered through a real Postfix (started by scripts/test as root, local delivery
 /// of school.test and trust.test into /var/mail/root) and read back from the mailbox.
-@Suite("mail through a real Postfix", .enabled(if: ProcessInfo.processInfo.environment["PROVISION_TEST_POSTFIX"] != nil))
+@Suite(
+    "mail through a real Postfix", .serialized,
+    .enabled(if: ProcessInfo.processInfo.environment["PROVISION_TEST_POSTFIX"] != nil))
 struct PostfixEndToEndTests {
     static let mailbox = "/var/mail/root"
 
@@ -86,5 +88,19 @@ struct PostfixEndToEndTests {
         #expect(try await evaluate() == 0)
         #expect(try await Mailer(transport: Mailer.transport(for: config)).flush(f.db).sent == 0)
         #expect(try await arrived(after: offset, expecting: 3, within: 5).isEmpty)
+    }
+
+    @Test func theSMTPTransportDeliversThroughTheRelayOnLoopback() async throws {
+        let offset = (try? FileManager.default.attributesOfItem(atPath: Self.mailbox)[.size] as? Int) ?? 0
+        let message = MailMessage(
+            from: "SEND Provision <send-provision@trust.test>", to: ["senco@school.test"], subject: "SMTP check",
+            text: ".a line starting with a dot\nZoë", html: "<p>Zoë</p>", messageID: "<smtp-check-\(offset)@send-provision>",
+            date: Date())
+        try await SMTPTransport(host: "127.0.0.1", port: 25, from: "SEND Provision <send-provision@trust.test>")
+            .deliver(message.rfc5322(), recipients: ["Ann Senco <senco@school.test>"], id: 1)
+        let arrived = try await arrived(after: offset, expecting: 1)
+        #expect(arrived.count == 1)
+        #expect(arrived.first?.contains("Message-ID: <smtp-check-\(offset)@send-provision>") == true)
+        #expect(arrived.first?.contains("X-Original-To: senco@school.test") == true)
     }
 }
