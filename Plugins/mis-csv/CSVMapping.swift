@@ -52,18 +52,10 @@ struct CSVMapping {
         throw ImporterError("no mapping: set the source's env MAPPING (a preset such as sims-pupils-sen, or a path), or put mapping.toml in the source folder")
     }
 
-    /// Where presets live: $MAPPINGS_DIR, then share/provision/mappings and config/mappings
-    /// found upwards from this executable (installed and built-from-source layouts).
+    /// Where presets live: $MAPPINGS_DIR, then the ones shipped with the program
+    /// (share/provision/mappings installed, config/mappings built from source).
     static func presetFolders(_ invocation: ImporterInvocation) -> [String] {
-        var folders: [String] = []
-        if let dir = invocation.environment["MAPPINGS_DIR"] { folders.append(dir) }
-        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<5 {
-            folders.append(folder.appendingPathComponent("share/provision/mappings").path)
-            folders.append(folder.appendingPathComponent("config/mappings").path)
-            folder = folder.deletingLastPathComponent()
-        }
-        return folders
+        [invocation.environment["MAPPINGS_DIR"], InstalledFiles.folder("mappings")].compactMap { $0 }
     }
 
     static func load(_ path: String) throws(ConfigError) -> CSVMapping {

@@ -25,7 +25,9 @@ public enum Digests {
     /// Queues the digests for the alerts opened in this transaction and marks them notified.
     /// - Returns: how many messages were queued.
     @discardableResult
-    public static func queue(_ db: PostgresConnection, runID: Int64, config: Configuration) async throws -> Int {
+    public static func queue(
+        _ db: PostgresConnection, runID: Int64, config: Configuration, templates: DigestTemplates
+    ) async throws -> Int {
         let rows = try await db.query(
             """
             SELECT a.id, a.rule, a.priority, a.reason, s.urn, s.name AS school,
@@ -60,38 +62,34 @@ public enum Digests {
         for school in bySchool {
             let sencos = config.school(urn: school.urn)?.sencos ?? []
             guard !sencos.isEmpty else { continue }
-            var text = "New alerts for \(school.name) from SEND Provision (\(school.items.count)).\n"
-            var html = "<h1>New alerts for \(escape(school.name))</h1>"
-            for rule in rules {
+            let groups: [[String: Any]] = rules.compactMap { rule in
                 let items = school.items.filter { $0.rule == rule.rule }
-                guard !items.isEmpty else { continue }
-                text += "\n\(rule.title) (\(items.count))\nWhat to do next: \(rule.next)\n"
-                html += "<h2>\(escape(rule.title)) (\(items.count))</h2><p><em>What to do next:</em> \(escape(rule.next))</p><ul>"
-                for item in items {
-                    text += "  - \(item.who): \(item.reason)\n"
-                    html += "<li><strong>\(escape(item.who))</strong>: \(escape(item.reason))</li>"
-                }
-                html += "</ul>"
+                guard !items.isEmpty else { return nil }
+                return [
+                    "title": rule.title, "next": rule.next, "count": items.count,
+                    "items": items.map { ["who": $0.who, "reason": $0.reason] },
+                ]
             }
+            let context: [String: Any] = ["school": school.name, "count": school.items.count, "groups": groups]
             let message = MailMessage(
                 from: config.mail.from, to: sencos, subject: "SEND Provision: \(school.items.count) new alert(s) for \(school.name)",
-                text: text, html: "<!doctype html><html><body>\(html)</body></html>",
+                text: templates.render("senco-digest.txt", context), html: templates.render("senco-digest.html", context),
                 messageID: "<digest-\(runID)-\(school.urn)@send-provision>", date: now)
             queued += try await enqueue(db, message)
         }
         if !config.trust.sendLead.isEmpty {
-            var text = "New alerts across \(config.trust.name), by school.\n\n"
-            var html = "<h1>New alerts across \(escape(config.trust.name))</h1><table><tr><th>School</th>"
-                + rules.map { "<th>\(escape($0.title))</th>" }.joined() + "</tr>"
-            for school in bySchool {
+            let schools: [[String: Any]] = bySchool.map { school in
                 let counts = rules.map { rule in school.items.filter { $0.rule == rule.rule }.count }
-                text += "\(school.name): " + zip(rules, counts).filter { $0.1 > 0 }.map { "\($0.0.title.lowercased()) \($0.1)" }.joined(separator: "; ") + "\n"
-                html += "<tr><td>\(escape(school.name))</td>" + counts.map { "<td>\($0)</td>" }.joined() + "</tr>"
+                let details = zip(rules, counts).filter { $0.1 > 0 }.map { "\($0.0.title.lowercased()) \($0.1)" }
+                return [
+                    "name": school.name, "total": school.items.count, "details": details.joined(separator: "; "),
+                    "counts": counts.map { ["count": $0] },
+                ]
             }
-            html += "</table>"
+            let context: [String: Any] = ["trust": config.trust.name, "rules": rules.map { ["title": $0.title] }, "schools": schools]
             let message = MailMessage(
                 from: config.mail.from, to: config.trust.sendLead, subject: "SEND Provision: new alerts across \(config.trust.name)",
-                text: text, html: "<!doctype html><html><body>\(html)</body></html>",
+                text: templates.render("trust-digest.txt", context), html: templates.render("trust-digest.html", context),
                 messageID: "<digest-\(runID)-trust@send-provision>", date: now)
             queued += try await enqueue(db, message)
         }
@@ -106,10 +104,5 @@ public enum Digests {
             INSERT INTO mail_outbox (message_id, recipients, subject, message)
             VALUES ($1, $2::text[], $3, convert_to($4, 'UTF8')) ON CONFLICT (message_id) DO NOTHING
             """, message.messageID, message.to, message.subject, String(decoding: message.rfc5322(), as: UTF8.self))
-    }
-
-    static func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
     }
 }

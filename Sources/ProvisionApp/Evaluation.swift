@@ -11,9 +11,10 @@ public func evaluateAndAlert(
     _ db: PostgresConnection, config: Configuration, school: String? = nil, asOf: SchoolDate
 ) async throws -> (EvaluationSummary, AlertChanges) {
     var changes = AlertChanges()
+    let templates = try await DigestTemplates.load(config)
     let summary = try await Evaluator(settings: config.evaluation).run(db, school: school, asOf: asOf) { db, runID in
         changes = try await AlertLifecycle.apply(db, runID: runID)
-        changes.messagesQueued = try await Digests.queue(db, runID: runID, config: config)
+        changes.messagesQueued = try await Digests.queue(db, runID: runID, config: config, templates: templates)
     }
     return (summary, changes)
 }

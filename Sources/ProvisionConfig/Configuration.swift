@@ -43,6 +43,8 @@ public struct Configuration: Sendable {
         public var smtpPort: Int
         /// Where the maildir transport writes; `state.dir/mail` by default.
         public var maildir: String
+        /// The digest templates; nil means the ones installed with the program.
+        public var templatesDirectory: String?
     }
 
     /// Thresholds and windows of the evaluation (DESIGN §6), with its defaults.
@@ -181,6 +183,7 @@ public struct Configuration: Sendable {
             mail.smtpHost = try section.string("smtp_host") ?? mail.smtpHost
             mail.smtpPort = try section.int("smtp_port", range: 1...65_535) ?? mail.smtpPort
             mail.maildir = try section.string("maildir").map(resolve) ?? mail.maildir
+            mail.templatesDirectory = try section.string("templates_dir").map(resolve)
             try section.finish()
         }
 

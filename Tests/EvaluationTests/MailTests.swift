@@ -33,7 +33,12 @@ struct MailTests {
         #expect(Data(base64Encoded: plain).map { String(decoding: $0, as: UTF8.self) } == "Zoë Smith (Year 4): stalled.")
     }
 
-    static func config(maildir: String, sendmail: String = "/usr/sbin/sendmail", transport: String = "maildir") throws -> Configuration {
+    static let templates = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("config/templates").path
+
+    static func config(
+        maildir: String, sendmail: String = "/usr/sbin/sendmail", transport: String = "maildir", templates: String = templates
+    ) throws -> Configuration {
         let text = """
             [trust]
             name = "Test Trust"
@@ -42,6 +47,7 @@ struct MailTests {
             transport = "\(transport)"
             maildir = "\(maildir)"
             sendmail_path = "\(sendmail)"
+            templates_dir = "\(templates)"
             [[schools]]
             urn = "139001"
             name = "Test Primary"
@@ -52,9 +58,10 @@ struct MailTests {
 
     func evaluate(_ f: EvaluationFixture, _ config: Configuration) async throws -> AlertChanges {
         var changes = AlertChanges()
+        let templates = try await DigestTemplates.load(config)
         _ = try await Evaluator(settings: .init()).run(f.db, asOf: EvaluationFixture.asOf) { db, run in
             changes = try await AlertLifecycle.apply(db, runID: run)
-            changes.messagesQueued = try await Digests.queue(db, runID: run, config: config)
+            changes.messagesQueued = try await Digests.queue(db, runID: run, config: config, templates: templates)
         }
         return changes
     }
@@ -139,5 +146,36 @@ struct MailTests {
             #expect(error.temporary)
             #expect(error.message.contains("cannot connect to 127.0.0.1:1"))
         }
+    }
+
+    @Test func aTrustCanWordTheDigestItsOwnWay() async throws {
+        let folder = try TestProcess.temporaryDirectory("templates")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        for name in ["senco-digest.txt", "senco-digest.html", "trust-digest.txt", "trust-digest.html"] {
+            let shipped = try String(contentsOfFile: "\(Self.templates)/\(name).mustache", encoding: .utf8)
+            try shipped.write(toFile: "\(folder)/\(name).mustache", atomically: true, encoding: .utf8)
+        }
+        try "Dear SENCO of {{{school}}}, please look at {{count}} new item(s).\n{{#groups}}{{#items}}* {{{who}}}\n{{/items}}{{/groups}}"
+            .write(toFile: folder + "/senco-digest.txt.mustache", atomically: true, encoding: .utf8)
+        let config = try Self.config(maildir: folder + "/mail", templates: folder)
+        let f = try await EvaluationFixture.make("mail-wording")
+        try await f.pupil(1, sen: "K")
+        _ = try await evaluate(f, config)
+        let raw = try await f.db.query(
+            "SELECT convert_from(message, 'UTF8') AS m FROM mail_outbox WHERE 'senco@test.example' = ANY(recipients)").scalar(as: String.self)
+        let plain = raw.components(separatedBy: "Content-Transfer-Encoding: base64\r\n\r\n")[1].components(separatedBy: "\r\n--")[0]
+            .replacingOccurrences(of: "\r\n", with: "")
+        let text = String(decoding: Data(base64Encoded: plain) ?? Data(), as: UTF8.self)
+        #expect(text.hasPrefix("Dear SENCO of Test Primary, please look at 1 new item(s)."))
+        #expect(text.contains("* F S (Year 4), UPN"))
+    }
+
+    @Test func aMissingTemplateIsAConfigurationError() async throws {
+        let folder = try TestProcess.temporaryDirectory("templates-missing")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try "x".write(toFile: folder + "/senco-digest.txt.mustache", atomically: true, encoding: .utf8)
+        let config = try Self.config(maildir: folder, templates: folder)
+        let error = await #expect(throws: ConfigError.self) { _ = try await DigestTemplates.load(config) }
+        #expect(error?.message.contains(".mustache is missing") == true)
     }
 }

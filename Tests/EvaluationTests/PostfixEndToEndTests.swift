@@ -14,12 +14,13 @@ import Testing
 struct PostfixEndToEndTests {
     static let mailbox = "/var/mail/root"
 
-    /// The messages that arrived in the mbox after `offset`, split at "From " lines.
-    func arrived(after offset: Int, expecting count: Int, within seconds: Int = 20) async throws -> [String] {
+    /// This test's messages (those containing `token`) that arrived in the mbox after
+    /// `offset`; other mail landing in the same mailbox meanwhile is ignored.
+    func arrived(after offset: Int, token: String, expecting count: Int, within seconds: Int = 20) async throws -> [String] {
         for _ in 0..<(seconds * 5) {
             let data = (try? Data(contentsOf: URL(fileURLWithPath: Self.mailbox))) ?? Data()
             let text = String(decoding: data.dropFirst(offset), as: UTF8.self)
-            let messages = text.components(separatedBy: "\nFrom ").filter { $0.contains("Message-ID:") }
+            let messages = text.components(separatedBy: "\nFrom ").filter { $0.contains("Message-ID:") && $0.contains(token) }
             if messages.count >= count { return messages }
             try await Task.sleep(for: .milliseconds(200))
         }
@@ -28,6 +29,8 @@ struct PostfixEndToEndTests {
 
     @Test func digestsArriveOncePerRecipientWithCorrectHeadersAndNothingNewSendsNothing() async throws {
         let offset = (try? FileManager.default.attributesOfItem(atPath: Self.mailbox)[.size] as? Int) ?? 0
+        // Only this run's messages count: the sender address carries a token of its own.
+        let token = "run" + String(UUID().uuidString.prefix(8)).lowercased()
         let text = """
             [trust]
             name = "Trust of Zoë's Schools"
@@ -35,7 +38,8 @@ struct PostfixEndToEndTests {
             [mail]
             transport = "sendmail"
             sendmail_path = "/usr/sbin/sendmail"
-            from = "SEND Provision <send-provision@trust.test>"
+            from = "SEND Provision <send-provision-\(token)@trust.test>"
+            templates_dir = "\(MailTests.templates)"
             [[schools]]
             urn = "139001"
             name = "Test Primary\\r\\nBcc: evil@attacker.test"
@@ -49,18 +53,19 @@ struct PostfixEndToEndTests {
             INSERT INTO pupils (upn, school_id, surname, forename, dob, year_group, sen_provision)
             VALUES ('B801200005001', $1, 'Ōtsuka', 'Zoë', '2016-05-01', '4', 'K')
             """, f.school)
+        let templates = try await DigestTemplates.load(config)
         func evaluate() async throws -> Int {
             var queued = 0
             _ = try await Evaluator(settings: .init()).run(f.db, asOf: EvaluationFixture.asOf) { db, run in
                 _ = try await AlertLifecycle.apply(db, runID: run)
-                queued = try await Digests.queue(db, runID: run, config: config)
+                queued = try await Digests.queue(db, runID: run, config: config, templates: templates)
             }
             return queued
         }
         #expect(try await evaluate() == 2)
         #expect(try await Mailer(transport: Mailer.transport(for: config)).flush(f.db).sent == 2)
 
-        let messages = try await arrived(after: offset, expecting: 2)
+        let messages = try await arrived(after: offset, token: token, expecting: 2)
         #expect(messages.count == 2)
         let school = try #require(messages.first { $0.contains("X-Original-To: senco@school.test") })
         let lead = try #require(messages.first { $0.contains("X-Original-To: lead@trust.test") })
@@ -72,7 +77,7 @@ struct PostfixEndToEndTests {
             #expect(headers.contains("Message-ID: <digest-"))
             #expect(headers.contains("MIME-Version: 1.0"))
             #expect(headers.contains("Content-Type: multipart/alternative"))
-            #expect(headers.contains("From: \"SEND Provision\" <send-provision@trust.test>"))
+            #expect(headers.contains("From: \"SEND Provision\" <send-provision-\(token)@trust.test>"))
         }
         // The pupil is named in the body (decoded from base64), never in the subject.
         // The school name's CR LF became spaces inside the one Subject header.
@@ -87,20 +92,21 @@ struct PostfixEndToEndTests {
         // A second evaluation with nothing new: no message.
         #expect(try await evaluate() == 0)
         #expect(try await Mailer(transport: Mailer.transport(for: config)).flush(f.db).sent == 0)
-        #expect(try await arrived(after: offset, expecting: 3, within: 5).isEmpty)
+        #expect(try await arrived(after: offset, token: token, expecting: 3, within: 5).isEmpty)
     }
 
     @Test func theSMTPTransportDeliversThroughTheRelayOnLoopback() async throws {
         let offset = (try? FileManager.default.attributesOfItem(atPath: Self.mailbox)[.size] as? Int) ?? 0
+        let token = "smtp" + String(UUID().uuidString.prefix(8))
         let message = MailMessage(
             from: "SEND Provision <send-provision@trust.test>", to: ["senco@school.test"], subject: "SMTP check",
-            text: ".a line starting with a dot\nZoë", html: "<p>Zoë</p>", messageID: "<smtp-check-\(offset)@send-provision>",
+            text: ".a line starting with a dot\nZoë", html: "<p>Zoë</p>", messageID: "<\(token)@send-provision>",
             date: Date())
         try await SMTPTransport(host: "127.0.0.1", port: 25, from: "SEND Provision <send-provision@trust.test>")
             .deliver(message.rfc5322(), recipients: ["Ann Senco <senco@school.test>"], id: 1)
-        let arrived = try await arrived(after: offset, expecting: 1)
+        let arrived = try await arrived(after: offset, token: token, expecting: 1)
         #expect(arrived.count == 1)
-        #expect(arrived.first?.contains("Message-ID: <smtp-check-\(offset)@send-provision>") == true)
+        #expect(arrived.first?.contains("Message-ID: <\(token)@send-provision>") == true)
         #expect(arrived.first?.contains("X-Original-To: senco@school.test") == true)
     }
 }
