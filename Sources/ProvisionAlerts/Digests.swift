@@ -86,7 +86,24 @@ public enum Digests {
                     "counts": counts.map { ["count": $0] },
                 ]
             }
-            let context: [String: Any] = ["trust": config.trust.name, "rules": rules.map { ["title": $0.title] }, "schools": schools]
+            // Programmes judged ineffective across the trust in this run, for the SEND lead.
+            let programmes: [[String: Any]] = try await db.query(
+                """
+                SELECT name, n, round(effect, 2)::float8 AS effect, measure FROM provision_outcomes
+                 WHERE evaluation_run_id = $1 AND provision_id IS NULL AND verdict = 'ineffective' ORDER BY name
+                """, runID
+            ).rows.map { row in
+                let measure: String = try row.decode("measure")
+                let effect = try row.decode("effect", as: Double?.self).map { String(format: "%.2f", $0) } ?? "?"
+                return [
+                    "name": try row.decode("name", as: String.self), "n": try row.decode("n", as: Int.self),
+                    "effect": measure == "age_months" ? "mean ratio gain \(effect)" : "mean gain \(effect)",
+                ]
+            }
+            let context: [String: Any] = [
+                "trust": config.trust.name, "rules": rules.map { ["title": $0.title] }, "schools": schools,
+                "programmes": programmes, "has_programmes": !programmes.isEmpty,
+            ]
             let message = MailMessage(
                 from: config.mail.from, to: config.trust.sendLead, subject: "SEND Provision: new alerts across \(config.trust.name)",
                 text: templates.render("trust-digest.txt", context), html: templates.render("trust-digest.html", context),

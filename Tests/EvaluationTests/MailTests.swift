@@ -178,4 +178,31 @@ struct MailTests {
         let error = await #expect(throws: ConfigError.self) { _ = try await DigestTemplates.load(config) }
         #expect(error?.message.contains(".mustache is missing") == true)
     }
+
+    @Test func theTrustDigestNamesProgrammesThatAreNotWorking() async throws {
+        let folder = try TestProcess.temporaryDirectory("trust-digest")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let config = try Self.config(maildir: folder)
+        let f = try await EvaluationFixture.make("mail-programmes")
+        // The same programme in two groups: six pupils who fell behind.
+        for (group, pupils) in [("FAST-A", 1...3), ("FAST-B", 4...6)] {
+            let id = try await f.db.query(
+                """
+                INSERT INTO provisions (school_id, provision_id, name, start_date, end_date, outcome_instrument,
+                                        outcome_subject, outcome_measure)
+                VALUES ($1, $2, 'Fast Track Reading', '2025-09-15', '2025-12-12', 'Salford', 'reading', 'age_months') RETURNING id
+                """, f.school, group).scalar(as: Int64.self)
+            for n in pupils {
+                try await f.enrol(id, try await f.pupil(n, sen: "K"), entry: (80, "2025-09-10"), exit: (80 + Double(n % 2), "2025-12-15"))
+            }
+        }
+        _ = try await evaluate(f, config)
+        let raw = try await f.db.query(
+            "SELECT convert_from(message, 'UTF8') AS m FROM mail_outbox WHERE 'lead@trust.example' = ANY(recipients)").scalar(as: String.self)
+        let plain = raw.components(separatedBy: "Content-Transfer-Encoding: base64\r\n\r\n")[1].components(separatedBy: "\r\n--")[0]
+            .replacingOccurrences(of: "\r\n", with: "")
+        let text = String(decoding: Data(base64Encoded: plain) ?? Data(), as: UTF8.self)
+        #expect(text.contains("Programmes not working across the trust:"))
+        #expect(text.contains("  - Fast Track Reading: mean ratio gain 0.16 over 6 pupils"))
+    }
 }

@@ -109,4 +109,31 @@ struct PostfixEndToEndTests {
         #expect(arrived.first?.contains("Message-ID: <\(token)@send-provision>") == true)
         #expect(arrived.first?.contains("X-Original-To: senco@school.test") == true)
     }
+
+    @Test func whileTheMTAIsDownMessagesWaitAndGoOutWhenItIsBack() async throws {
+        let offset = (try? FileManager.default.attributesOfItem(atPath: Self.mailbox)[.size] as? Int) ?? 0
+        let token = "down" + String(UUID().uuidString.prefix(8)).lowercased()
+        let f = try await EvaluationFixture.make("postfix-down")
+        let message = MailMessage(
+            from: "SEND Provision <send-provision-\(token)@trust.test>", to: ["senco@school.test"], subject: "Queued while down",
+            text: "waiting", html: "<p>waiting</p>", messageID: "<\(token)@send-provision>", date: Date())
+        try await f.db.execute(
+            "INSERT INTO mail_outbox (message_id, recipients, subject, message) VALUES ($1, $2::text[], $3, convert_to($4, 'UTF8'))",
+            message.messageID, message.to, message.subject, String(decoding: message.rfc5322(), as: UTF8.self))
+        let mailer = Mailer(transport: SMTPTransport(host: "127.0.0.1", port: 25, from: message.from))
+        // The MTA is down: nothing is lost, the message waits with the reason.
+        let stop = try await TestProcess.run("/usr/sbin/postfix", ["stop"])
+        #expect(stop.exitCode == 0)
+        let down = try await mailer.flush(f.db)
+        #expect(down.deferred == 1 && down.sent == 0)
+        #expect(try await f.db.query("SELECT state FROM mail_outbox").scalar(as: String.self) == "pending")
+        // The MTA is back and the retry is due: the same message goes out once.
+        let start = try await TestProcess.run("/usr/sbin/postfix", ["start"])
+        #expect(start.exitCode == 0)
+        try await Task.sleep(for: .seconds(1))
+        try await f.db.execute("UPDATE mail_outbox SET next_attempt_at = now()")
+        #expect(try await mailer.flush(f.db).sent == 1)
+        let arrived = try await arrived(after: offset, token: token, expecting: 1)
+        #expect(arrived.count == 1)
+    }
 }
