@@ -43,7 +43,7 @@ struct GenerateCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let day = try today.flatMap(SchoolDate.init(iso:)) ?? Self.currentDate()
+            let day = try today.flatMap(SchoolDate.init(iso:)) ?? SchoolDate.today()
             let plugins = pluginsDir.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? Self.findPluginsFolder()
             let folder = URL(fileURLWithPath: out).standardizedFileURL.path
             let started = ContinuousClock.now
@@ -54,14 +54,6 @@ struct GenerateCommand: AsyncParsableCommand {
             print("Wrote a sample trust of \(schools) schools and \(written.pupils) pupils (\(terms) terms up to \(day.iso)) to \(folder) in \(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))).")
             print("Run it: provisiond --config \(folder)/provision.toml --once")
         }
-    }
-
-    static func currentDate() throws -> SchoolDate {
-        let parts = Calendar(identifier: .gregorian).dateComponents(in: .current, from: Date())
-        guard let year = parts.year, let month = parts.month, let day = parts.day, let date = SchoolDate(year: year, month: month, day: day) else {
-            throw ValidationError("cannot read today's date")
-        }
-        return date
     }
 
     /// `Plugins/` found upwards from this executable (.build/release/provisionctl → repository).

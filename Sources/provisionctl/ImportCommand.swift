@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ProvisionApp
+import ProvisionModel
 import ProvisionConfig
 import ProvisionEvaluation
 import ProvisionImport
@@ -65,7 +66,7 @@ struct ImportCommand: AsyncParsableCommand {
                     let db = try await database.connect(applicationName: "provision-evaluate")
                     for school in request.schools {
                         let (result, alerts) = try await evaluateAndAlert(
-                            db, config: config, school: school.urn, asOf: try GenerateCommand.currentDate())
+                            db, config: config, school: school.urn, asOf: SchoolDate.today())
                         print(EvaluationText.render(result, alerts: alerts, scope: "school \(school.urn)"))
                     }
                     await db.close()

@@ -66,22 +66,13 @@ struct ProvisionDaemon: AsyncParsableCommand {
         log("\(config.sources.count) sources, \(failures) failed")
         // Then evaluate the trust as it now stands.
         let db = try await database.connect(applicationName: "provision-evaluate")
-        let (summary, alerts) = try await evaluateAndAlert(db, config: config, asOf: try Self.today())
+        let (summary, alerts) = try await evaluateAndAlert(db, config: config, asOf: SchoolDate.today())
         for line in EvaluationText.render(summary, alerts: alerts, scope: "the trust").split(separator: "\n") { log(String(line)) }
         // And deliver what the evaluation queued.
         let mail = try await Mailer(transport: Mailer.transport(for: config)).flush(db)
         await db.close()
         log("mail: \(mail.sent) sent, \(mail.deferred) waiting to retry, \(mail.failed) failed (\(config.mail.transport.rawValue)\(config.mail.transport == .maildir ? " " + config.mail.maildir : ""))")
         return failures == 0
-    }
-
-    /// Today's date in the local time zone.
-    static func today() throws -> SchoolDate {
-        let parts = Calendar(identifier: .gregorian).dateComponents(in: .current, from: Date())
-        guard let year = parts.year, let month = parts.month, let day = parts.day,
-            let date = SchoolDate(year: year, month: month, day: day)
-        else { throw ExitCode(ExitStatus.failed) }
-        return date
     }
 
     private func log(_ message: String) {

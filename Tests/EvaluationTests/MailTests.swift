@@ -28,9 +28,7 @@ struct MailTests {
         #expect(text.allSatisfy { $0.isASCII })
         #expect(text.split(separator: "\r\n").allSatisfy { $0.utf8.count <= 998 })
         // The plain-text body decodes back to the UTF-8 text.
-        let parts = text.components(separatedBy: "Content-Transfer-Encoding: base64\r\n\r\n")
-        let plain = parts[1].components(separatedBy: "\r\n--")[0].replacingOccurrences(of: "\r\n", with: "")
-        #expect(Data(base64Encoded: plain).map { String(decoding: $0, as: UTF8.self) } == "Zoë Smith (Year 4): stalled.")
+        #expect(plainText(of: text) == "Zoë Smith (Year 4): stalled.")
     }
 
     static let templates = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -163,9 +161,7 @@ struct MailTests {
         _ = try await evaluate(f, config)
         let raw = try await f.db.query(
             "SELECT convert_from(message, 'UTF8') AS m FROM mail_outbox WHERE 'senco@test.example' = ANY(recipients)").scalar(as: String.self)
-        let plain = raw.components(separatedBy: "Content-Transfer-Encoding: base64\r\n\r\n")[1].components(separatedBy: "\r\n--")[0]
-            .replacingOccurrences(of: "\r\n", with: "")
-        let text = String(decoding: Data(base64Encoded: plain) ?? Data(), as: UTF8.self)
+        let text = plainText(of: raw)
         #expect(text.hasPrefix("Dear SENCO of Test Primary, please look at 1 new item(s)."))
         #expect(text.contains("* F S (Year 4), UPN"))
     }
@@ -199,10 +195,16 @@ struct MailTests {
         _ = try await evaluate(f, config)
         let raw = try await f.db.query(
             "SELECT convert_from(message, 'UTF8') AS m FROM mail_outbox WHERE 'lead@trust.example' = ANY(recipients)").scalar(as: String.self)
-        let plain = raw.components(separatedBy: "Content-Transfer-Encoding: base64\r\n\r\n")[1].components(separatedBy: "\r\n--")[0]
-            .replacingOccurrences(of: "\r\n", with: "")
-        let text = String(decoding: Data(base64Encoded: plain) ?? Data(), as: UTF8.self)
+        let text = plainText(of: raw)
         #expect(text.contains("Programmes not working across the trust:"))
         #expect(text.contains("  - Fast Track Reading: mean ratio gain 0.16 over 6 pupils"))
     }
+}
+
+/// The decoded text/plain part of an RFC 5322 message as `MailMessage` writes it.
+func plainText(of message: String) -> String {
+    let parts = message.components(separatedBy: "Content-Transfer-Encoding: base64\r\n\r\n")
+    guard parts.count > 1 else { return "" }
+    let encoded = parts[1].components(separatedBy: "\r\n--")[0].replacingOccurrences(of: "\r\n", with: "")
+    return String(decoding: Data(base64Encoded: encoded) ?? Data(), as: UTF8.self)
 }
