@@ -29,6 +29,10 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         // libpq through a module map; nothing but `Postgres` imports it.
@@ -127,11 +131,37 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The job queue and the schedules (DESIGN §2): rows in PostgreSQL, claimed with
+        // FOR UPDATE SKIP LOCKED; cron expressions in local time. Used by the daemon and by
+        // `provisionctl status`, so it carries no server dependencies.
+        .target(
+            name: "ProvisionJobs",
+            dependencies: [
+                "Postgres", "ProvisionModel", "ProvisionConfig",
+            ],
+            swiftSettings: strict
+        ),
+        // The daemon's long-running services: scheduler, workers, mailer, rescuer, the
+        // operations endpoint and configuration reloads, run under swift-service-lifecycle.
+        .target(
+            name: "ProvisionSupervisor",
+            dependencies: [
+                "ProvisionApp", "ProvisionJobs", "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport",
+                "ProvisionEvaluation", "ProvisionAlerts", "ProvisionModel",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "provisionctl",
             dependencies: [
                 "ProvisionApp", "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport", "SampleTrust",
-                "ProvisionEvaluation", "ProvisionAlerts",
+                "ProvisionEvaluation", "ProvisionAlerts", "ProvisionJobs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -140,8 +170,8 @@ let package = Package(
         .executableTarget(
             name: "provisiond",
             dependencies: [
-                "ProvisionApp", "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport", "ProvisionEvaluation",
-                "ProvisionAlerts",
+                "ProvisionApp", "ProvisionSupervisor", "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport",
+                "ProvisionEvaluation", "ProvisionAlerts",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -187,6 +217,14 @@ let package = Package(
             dependencies: [
                 "SampleTrust", "ProvisionModel", "ProvisionTestSupport", "provisionctl", "provisiond",
                 "import-ctf", "import-mis-csv", "import-provision-map",
+            ]
+        ),
+        .testTarget(
+            name: "SupervisorTests",
+            dependencies: [
+                "ProvisionJobs", "ProvisionSupervisor", "ProvisionStore", "ProvisionTestSupport", "Postgres", "ProvisionModel",
+                "ProvisionConfig",
+                "provisionctl", "provisiond", "import-ctf", "import-mis-csv", "import-provision-map",
             ]
         ),
         .testTarget(

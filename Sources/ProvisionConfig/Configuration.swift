@@ -72,6 +72,27 @@ public struct Configuration: Sendable {
         public init() {}
     }
 
+    /// How `provisiond` runs (DESIGN §2): its schedule clock, workers, retries and endpoint.
+    public struct Daemon: Sendable {
+        /// The zone cron schedules are read in. Servers often run in UTC; schools do not.
+        public var timeZone = TimeZone(identifier: "Europe/London") ?? .current
+        /// Jobs this daemon runs at once.
+        public var workers = 2
+        /// Host and port of `/healthz` and `/metrics` (loopback only); nil turns them off.
+        public var httpListen: (host: String, port: Int)? = ("127.0.0.1", 9464)
+        /// How long a shutdown waits for running jobs before killing them.
+        public var shutdownGraceSeconds = 30
+        /// Attempts of one job before it is marked failed.
+        public var maxAttempts = 5
+        /// The first retry waits this long; each further one twice as long, up to the cap.
+        public var retryBaseSeconds = 60
+        public var retryMaxSeconds = 3600
+        /// A running job whose worker has not been heard of for this long is run again.
+        public var rescueAfterSeconds = 600
+
+        public init() {}
+    }
+
     public struct School: Sendable, Equatable {
         /// Unique Reference Number: six digits.
         public var urn: String
@@ -84,12 +105,26 @@ public struct Configuration: Sendable {
         public var plugin: String
         public var path: String
         public var schools: [String]
-        /// Cron expression (five fields, local time); nil means run only on demand.
-        public var schedule: String?
+        /// When to import (in `daemon.time_zone`); nil means only on demand.
+        public var schedule: CronSchedule?
         /// Extra environment for the plugin. Never secrets of ours: these are the source's own.
         public var environment: [String: String]
         public var timeoutSeconds: Int
         public var maxRejected: Double
+
+        public init(
+            name: String, plugin: String, path: String, schools: [String], schedule: CronSchedule?,
+            environment: [String: String], timeoutSeconds: Int, maxRejected: Double
+        ) {
+            self.name = name
+            self.plugin = plugin
+            self.path = path
+            self.schools = schools
+            self.schedule = schedule
+            self.environment = environment
+            self.timeoutSeconds = timeoutSeconds
+            self.maxRejected = maxRejected
+        }
     }
 
     /// The file this configuration was read from.
@@ -101,6 +136,7 @@ public struct Configuration: Sendable {
     public var plugins: Plugins
     public var mail: Mail
     public var evaluation: Evaluation
+    public var daemon: Daemon
     public var schools: [School]
     public var sources: [Source]
 
@@ -202,6 +238,37 @@ public struct Configuration: Sendable {
             try section.finish()
         }
 
+        var daemon = Daemon()
+        if let section = try root.section("daemon") {
+            if let name = try section.string("time_zone") {
+                guard let zone = TimeZone(identifier: name) else {
+                    throw section.error("time_zone", "'\(name)' is not a time zone name such as 'Europe/London'")
+                }
+                daemon.timeZone = zone
+            }
+            daemon.workers = try section.int("workers", range: 1...16) ?? daemon.workers
+            if let listen = try section.string("http_listen") {
+                if listen.isEmpty {
+                    daemon.httpListen = nil
+                } else if let endpoint = LoopbackEndpoint.parse(listen) {
+                    daemon.httpListen = endpoint
+                } else {
+                    throw section.error(
+                        "http_listen",
+                        "must be a loopback address and port such as '127.0.0.1:9464' or '[::1]:9464' (or \"\" for none), got '\(listen)'")
+                }
+            }
+            daemon.shutdownGraceSeconds = try section.int("shutdown_grace_seconds", range: 0...3600) ?? daemon.shutdownGraceSeconds
+            daemon.maxAttempts = try section.int("max_attempts", range: 1...100) ?? daemon.maxAttempts
+            daemon.retryBaseSeconds = try section.int("retry_base_seconds", range: 1...86_400) ?? daemon.retryBaseSeconds
+            daemon.retryMaxSeconds = try section.int("retry_max_seconds", range: 1...604_800) ?? daemon.retryMaxSeconds
+            guard daemon.retryMaxSeconds >= daemon.retryBaseSeconds else {
+                throw section.error("retry_max_seconds", "must not be less than retry_base_seconds (\(daemon.retryBaseSeconds))")
+            }
+            daemon.rescueAfterSeconds = try section.int("rescue_after_seconds", range: 10...86_400) ?? daemon.rescueAfterSeconds
+            try section.finish()
+        }
+
         var schools: [School] = []
         for section in try root.sections("schools") {
             let urn = try section.requiredString("urn")
@@ -231,9 +298,13 @@ public struct Configuration: Sendable {
             for urn in bound where !schools.contains(where: { $0.urn == urn }) {
                 throw section.error("schools", "names school \(urn), which is not declared in [[schools]]")
             }
-            let schedule = try section.string("schedule")
-            if let schedule, let problem = CronShape.problem(in: schedule) {
-                throw section.error("schedule", problem)
+            var schedule: CronSchedule?
+            if let expression = try section.string("schedule") {
+                do {
+                    schedule = try CronSchedule(expression)
+                } catch {
+                    throw section.error("schedule", "\(error.problem), got '\(expression)'")
+                }
             }
             let environment = try section.stringTable("env") ?? [:]
             for key in environment.keys where !Names.isEnvironmentName(key) || Names.reservedEnvironment.contains(key) {
@@ -251,7 +322,7 @@ public struct Configuration: Sendable {
         try root.finish()
         return Configuration(
             file: document.file, trust: trust, database: database, stateDirectory: stateDirectory,
-            plugins: plugins, mail: mail, evaluation: evaluation, schools: schools, sources: sources)
+            plugins: plugins, mail: mail, evaluation: evaluation, daemon: daemon, schools: schools, sources: sources)
     }
 
     private static func checkedAddresses(_ section: TOMLSection, _ key: String) throws(ConfigError) -> [String] {
@@ -300,18 +371,15 @@ public enum Addresses {
     }
 }
 
-/// Checks that a schedule has the shape of a five-field cron expression. The daemon's
-/// scheduler parses it fully; this catches typos at load time.
-enum CronShape {
-    static func problem(in expression: String) -> String? {
-        let fields = expression.split(separator: " ", omittingEmptySubsequences: true)
-        guard fields.count == 5 else {
-            return "must be a cron expression with five fields (minute hour day month weekday), got '\(expression)'"
-        }
-        let allowed = CharacterSet(charactersIn: "0123456789*/,-")
-        for field in fields where !field.unicodeScalars.allSatisfy(allowed.contains) {
-            return "field '\(field)' of '\(expression)' is not valid cron syntax"
-        }
-        return nil
+/// `host:port` on the loopback interface, where the daemon's operations endpoint may listen.
+enum LoopbackEndpoint {
+    static func parse(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65_535).contains(port)
+        else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        let loopback = host == "localhost" || host == "::1" || (host.hasPrefix("127.") && host.split(separator: ".").count == 4)
+        return loopback ? (host, port) : nil
     }
 }

@@ -17,7 +17,7 @@ public struct Migration: Sendable {
     public var checksum: String { SHA256.hex(sql) }
 
     /// Every migration the product ships, in order.
-    public static let all: [Migration] = [schema, evaluation]
+    public static let all: [Migration] = [schema, evaluation, daemon]
 }
 
 /// Why migrating stopped.
@@ -59,7 +59,13 @@ public struct Migrator: Sendable {
             var done: [Migration] = []
             for migration in migrations where applied[migration.version] == nil {
                 try await db.transaction { db in
-                    try db.runScript(migration.sql)
+                    do {
+                        try db.runScript(migration.sql)
+                    } catch let error as PostgresError where error.sqlState == "42501" {
+                        throw MigrationError(
+                            message: "Migration \(migration.version) (\(migration.name)) needs the role that owns the schema "
+                                + "(\(error.message)). Run `provisionctl db migrate` as that role (docs/operations.md, Upgrading).")
+                    }
                     try db.execute(
                         "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
                         migration.version, migration.name, migration.checksum)
@@ -89,15 +95,20 @@ public struct Migrator: Sendable {
 
     /// Creates the bookkeeping table and checks applied migrations against the known ones.
     private func prepareAndCheck(_ db: PostgresConnection) async throws -> [Int: String] {
-        try await db.execute(
-            """
-            CREATE TABLE IF NOT EXISTS schema_migrations (
-                version     integer PRIMARY KEY,
-                name        text NOT NULL,
-                checksum    text NOT NULL,
-                applied_at  timestamptz NOT NULL DEFAULT now()
-            )
-            """)
+        // Only created when missing: a role without CREATE (the daemon's least-privilege
+        // role, deploy/roles.sql) must be able to check an up-to-date schema.
+        let exists = try await db.query("SELECT to_regclass('schema_migrations') IS NOT NULL AS present").scalar(as: Bool.self)
+        if !exists {
+            try await db.execute(
+                """
+                CREATE TABLE schema_migrations (
+                    version     integer PRIMARY KEY,
+                    name        text NOT NULL,
+                    checksum    text NOT NULL,
+                    applied_at  timestamptz NOT NULL DEFAULT now()
+                )
+                """)
+        }
         var applied: [Int: String] = [:]
         for row in try await db.query("SELECT version, checksum FROM schema_migrations ORDER BY version").rows {
             applied[try row.decode("version")] = try row.decode("checksum", as: String.self)

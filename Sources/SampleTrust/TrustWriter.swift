@@ -205,7 +205,7 @@ struct TrustWriter {
                 plugin = "mis-csv"
                 path = "schools/\(school.urn)/marksheets"
                 schools = ["\(school.urn)"]
-                schedule = "15 2 * * *"
+                schedule = "0 2 * * *"
                 env = { MAPPING = "sims-assessments" }
 
                 [[sources]]
@@ -213,7 +213,7 @@ struct TrustWriter {
                 plugin = "provision-map"
                 path = "schools/\(school.urn)/provision-map"
                 schools = ["\(school.urn)"]
-                schedule = "30 2 * * *"
+                schedule = "0 2 * * *"
 
 
                 """

@@ -15,7 +15,8 @@ struct ProvisionCtl: AsyncParsableCommand {
             Exit status: 0 success, 1 the work failed, 64 usage, 65 input data rejected,
             69 a service (database, MTA) unavailable, 78 bad configuration.
             """,
-        subcommands: [DatabaseCommand.self, ImportCommand.self, PluginCommand.self, GenerateCommand.self, EvaluateCommand.self, AlertsCommand.self, MailCommand.self])
+        subcommands: [DatabaseCommand.self, ImportCommand.self, PluginCommand.self, GenerateCommand.self, EvaluateCommand.self, AlertsCommand.self, MailCommand.self,
+            StatusCommand.self, EnqueueCommand.self])
 
     // Declared here too so `provisionctl --config FILE db migrate` parses; subcommands read it.
     @OptionGroup var options: ConfigOption

@@ -26,7 +26,7 @@ struct GeneratedTrustEvaluationTests {
         try text.replacingOccurrences(of: "[state]", with: "[database]\nurl = \"\(url)\"\n\n[state]")
             .write(toFile: config, atomically: true, encoding: .utf8)
         let imported = try await TestProcess.run(TestProcess.executable("provisiond"), ["--config", config, "--once"])
-        #expect(imported.standardError.contains("12 sources, 0 failed"), "\(imported.standardError)")
+        #expect(imported.standardOutput.contains("12 sources, 0 failed"), "\(imported.standardOutput)")
         let evaluated = try await TestProcess.run(
             TestProcess.executable("provisionctl"), ["--config", config, "evaluate", "--as-of", "2026-11-29"])
         #expect(evaluated.exitCode == 0, "\(evaluated.standardError)")

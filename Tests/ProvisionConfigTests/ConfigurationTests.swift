@@ -58,7 +58,7 @@ struct ConfigurationTests {
             .deletingLastPathComponent()
         let config = try Configuration.load(from: root.path + "/config/provision.example.toml")
         #expect(config.schools.count == 2)
-        #expect(config.sources.first?.schedule == "0 2 * * *")
+        #expect(config.sources.first?.schedule?.expression == "0 2 * * *")
     }
 
     @Test func misspeltKeyIsNamedWithItsLineAndASuggestion() {
@@ -102,6 +102,19 @@ struct ConfigurationTests {
         #expect(problem(Self.valid.replacingOccurrences(of: "PROFILE", with: "PATH"))?.key == "sources[1].env")
         #expect(problem(Self.valid + "\n[mail]\ntransport = \"pigeon\"")?.message.contains("maildir, sendmail, smtp") == true)
         #expect(problem(Self.valid.replacingOccurrences(of: "senco@fenland.example", with: "senco at fenland"))?.key == "schools[1].sencos")
+        #expect(problem(Self.valid.replacingOccurrences(of: "0 2 * * *", with: "0 25 * * *"))?.message.contains("hour field '25'") == true)
+    }
+
+    @Test func daemonSettingsAreCheckedToo() throws {
+        let daemon = try parse(Self.valid + "\n[daemon]\ntime_zone = \"Europe/Paris\"\nhttp_listen = \"[::1]:9100\"\nworkers = 4\n").daemon
+        #expect(daemon.timeZone.identifier == "Europe/Paris")
+        #expect(daemon.httpListen?.host == "::1" && daemon.httpListen?.port == 9100)
+        #expect(daemon.workers == 4)
+        #expect(try parse(Self.valid).daemon.timeZone.identifier == "Europe/London", "schools keep UK time whatever the server's zone")
+        #expect(try parse(Self.valid + "\n[daemon]\nhttp_listen = \"\"\n").daemon.httpListen == nil)
+        #expect(problem(Self.valid + "\n[daemon]\nhttp_listen = \"0.0.0.0:9464\"\n")?.message.contains("loopback") == true)
+        #expect(problem(Self.valid + "\n[daemon]\ntime_zone = \"Europe/Londres\"\n")?.key == "daemon.time_zone")
+        #expect(problem(Self.valid + "\n[daemon]\nretry_base_seconds = 600\nretry_max_seconds = 60\n")?.key == "daemon.retry_max_seconds")
     }
 
     @Test func invalidTOMLGivesTheLine() {

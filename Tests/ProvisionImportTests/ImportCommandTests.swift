@@ -97,12 +97,12 @@ struct ImportCommandTests {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let ok = try await TestProcess.run(daemon, ["--config", config, "--once"])
         #expect(ok.exitCode == 0, "\(ok.standardError)")
-        #expect(ok.standardError.contains("source fenland: run 1 succeeded"))
+        #expect(ok.standardOutput.contains("source fenland: run 1 succeeded"), "\(ok.standardOutput)")
         try "#!/bin/sh\nexit 9\n".write(toFile: folder + "/plugins/fixture/run.sh", atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder + "/plugins/fixture/run.sh")
         let failed = try await TestProcess.run(daemon, ["--config", config, "--once"])
         #expect(failed.exitCode == 1)
-        #expect(failed.standardError.contains("the plugin exited with status 9"))
+        #expect(failed.standardOutput.contains("the plugin exited with status 9"), "\(failed.standardOutput)")
     }
 
     @Test func pluginListShowsGoodPluginsAndBrokenManifests() async throws {

@@ -20,7 +20,7 @@ struct DaemonLifecycleTests {
         // Wait (bounded) until the daemon says it is running.
         var output = ""
         let deadline = Date().addingTimeInterval(60)
-        while !output.contains("running;") && Date() < deadline && process.isRunning {
+        while !output.contains("msg=running") && Date() < deadline && process.isRunning {
             output += String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self)
         }
         #expect(output.contains("database ready"))

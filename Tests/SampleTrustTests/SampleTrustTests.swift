@@ -82,6 +82,6 @@ struct SampleTrustTests {
         try await generate(folder, ["--pupils", "300", "--schools", "2"])
         let result = try await TestProcess.run(TestProcess.executable("provisiond"), ["--config", folder + "/provision.toml", "--once"])
         #expect(result.exitCode == 0, "\(result.standardError)")
-        #expect(result.standardError.contains("6 sources, 0 failed"), "\(result.standardError)")
+        #expect(result.standardOutput.contains("6 sources, 0 failed"), "\(result.standardOutput)")
     }
 }

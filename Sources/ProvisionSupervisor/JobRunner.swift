@@ -1,0 +1,130 @@
+import Foundation
+import Logging
+import Metrics
+import Postgres
+import ProvisionApp
+import ProvisionConfig
+import ProvisionImport
+import ProvisionJobs
+import ProvisionModel
+
+/// Why a job did not succeed, as the queue should treat it.
+enum JobFailure: Error, CustomStringConvertible {
+    /// Worth another attempt after the backoff.
+    case failed(String)
+    /// Can never succeed as queued (its source is no longer configured).
+    case discard(String)
+    /// Not now: run it again at this time, without counting an attempt.
+    case postpone(until: Date, reason: String)
+
+    var description: String {
+        switch self {
+        case .failed(let reason), .discard(let reason), .postpone(_, let reason): reason
+        }
+    }
+}
+
+/// Does the work of one claimed job. Each job gets connections of its own; the worker's
+/// control connection only records the job's state and heartbeats.
+struct JobRunner: Sendable {
+    let supervisor: Supervisor
+
+    /// The channel that wakes the mailer when an evaluation queued messages.
+    static let outboxChannel = "provision_outbox"
+
+    func run(_ job: ClaimedJob, control: PostgresConnection) async throws {
+        switch job.kind {
+        case .importSource: try await importSource(job, control: control)
+        case .evaluate: try await evaluate(job)
+        }
+    }
+
+    private func importSource(_ job: ClaimedJob, control: PostgresConnection) async throws {
+        let config = supervisor.configuration
+        guard let name = job.payload["source"], let source = config.source(named: name) else {
+            throw JobFailure.discard("source '\(job.payload["source"] ?? "")' is not in the configuration")
+        }
+        let catalog = PluginCatalog.discover(in: config.plugins.directories)
+        guard let plugin = catalog.plugin(named: source.plugin) else {
+            throw JobFailure.failed("no plugin named '\(source.plugin)' in plugins.dirs")
+        }
+        var logger = supervisor.logger
+        logger[metadataKey: "job"] = "\(job.id)"
+        let pipeline = ImportPipeline(
+            database: supervisor.database, scratchRoot: config.stateDirectory + "/scratch", logger: logger)
+        let summary = try await pipeline.run(ImportRequest(source: source, config: config, plugin: plugin))
+
+        Counter(label: "provision_import_runs_total", dimensions: [("source", name), ("status", summary.status.rawValue)]).increment()
+        Counter(label: "provision_import_records_total", dimensions: [("source", name)])
+            .increment(by: summary.accepted.values.reduce(0, +))
+        Counter(label: "provision_import_rejected_total", dimensions: [("source", name)]).increment(by: summary.rejected)
+
+        switch summary.status {
+        case .failed:
+            throw JobFailure.failed("import run \(summary.runID) failed: \(summary.failure ?? "unknown reason")")
+        case .unchanged:
+            return
+        case .succeeded:
+            // New data: each of the source's schools is evaluated again.
+            for urn in source.schools {
+                try await supervisor.queue.enqueue(
+                    control, kind: .evaluate, payload: ["school": urn, "after_import": "\(summary.runID)"],
+                    uniqueKey: "evaluate:\(urn)", maxAttempts: config.daemon.maxAttempts)
+            }
+        }
+    }
+
+    private func evaluate(_ job: ClaimedJob) async throws {
+        let config = supervisor.configuration
+        guard let urn = job.payload["school"], config.school(urn: urn) != nil else {
+            throw JobFailure.discard("school '\(job.payload["school"] ?? "")' is not in the configuration")
+        }
+        let db = try await supervisor.database.connect(applicationName: "provisiond-evaluate")
+        defer { Task { await db.close() } }
+        // Sources of one school usually arrive together; evaluating between them would mail
+        // SENCOs alerts that the next import resolves. Wait until none is running or due.
+        let sources = config.sources.filter { $0.schools.contains(urn) }.map(\.name)
+        let busy = try await db.query(
+            """
+            SELECT count(*) AS busy FROM jobs
+             WHERE kind = 'import' AND payload->>'source' = ANY($1::text[])
+               AND (state = 'running' OR (state = 'available' AND run_at <= now()))
+            """, sources
+        ).scalar(as: Int.self)
+        if busy > 0 {
+            throw JobFailure.postpone(until: Date().addingTimeInterval(10), reason: "waiting for \(busy) import(s) of the school")
+        }
+        let started = ContinuousClock.now
+        let (summary, alerts) = try await evaluateAndAlert(db, config: config, school: urn, asOf: SchoolDate.today())
+        Timer(label: "provision_evaluation_duration_seconds").recordInterval(since: started)
+        Counter(label: "provision_alerts_opened_total", dimensions: [("school", urn)]).increment(by: alerts.opened)
+        Counter(label: "provision_alerts_resolved_total", dimensions: [("school", urn)]).increment(by: alerts.resolved)
+        if alerts.messagesQueued > 0 { try await db.notify(Self.outboxChannel) }
+        supervisor.logger.info(
+            "evaluation finished",
+            metadata: [
+                "job": "\(job.id)", "school": "\(urn)", "run": "\(summary.runID)", "enrolments": "\(summary.enrolments)",
+                "alerts_opened": "\(alerts.opened)", "alerts_resolved": "\(alerts.resolved)",
+                "messages": "\(alerts.messagesQueued)",
+            ])
+    }
+}
+
+extension Timer {
+    func recordInterval(since start: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - start
+        recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+    }
+}
+
+/// Import runs left `running` by a supervisor that died or lost the database: their
+/// transaction was rolled back, so they wrote nothing, and their record says so.
+enum InterruptedImports {
+    static func close(_ db: PostgresConnection, source: String, reason: String) async throws {
+        try await db.execute(
+            """
+            UPDATE import_runs SET status = 'failed', finished_at = now(), failure = $2
+             WHERE source = $1 AND status = 'running'
+            """, source, reason)
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import Logging
+import ProvisionAlerts
+import ProvisionApp
+import ProvisionConfig
+import ProvisionImport
+import ProvisionModel
+import ProvisionStore
+
+/// `provisiond --once`: every source now, one after another, then the trust evaluated and
+/// the mail delivered, with a summary for the person who ran it on standard output.
+public struct OnceRun {
+    let config: Configuration
+    let database: ProvisionDatabase
+    let logger: Logger
+
+    public init(config: Configuration, database: ProvisionDatabase, logger: Logger) {
+        self.config = config
+        self.database = database
+        self.logger = logger
+    }
+
+    /// True when every source imported (or was unchanged).
+    public func run() async throws -> Bool {
+        let catalog = PluginCatalog.discover(in: config.plugins.directories)
+        for problem in catalog.problems { logger.warning("plugin problem", metadata: ["problem": "\(problem)"]) }
+        let pipeline = ImportPipeline(database: database, scratchRoot: config.stateDirectory + "/scratch", logger: logger)
+        var failures = 0
+        print("Imports:")
+        for source in config.sources {
+            guard let plugin = catalog.plugin(named: source.plugin) else {
+                print("  source \(source.name): no plugin named '\(source.plugin)' in plugins.dirs")
+                failures += 1
+                continue
+            }
+            let summary = try await pipeline.run(ImportRequest(source: source, config: config, plugin: plugin))
+            let records = summary.accepted.values.reduce(0, +)
+            var line = "  source \(source.name): run \(summary.runID) \(summary.status.rawValue)"
+            if summary.status == .succeeded { line += ", \(records) records, \(summary.rejected) rejected" }
+            if let failure = summary.failure { line += ": \(failure)" }
+            print(line)
+            if summary.status == .failed { failures += 1 }
+        }
+        print("\(config.sources.count) sources, \(failures) failed")
+
+        let db = try await database.connect(applicationName: "provisiond-once")
+        let (summary, alerts) = try await evaluateAndAlert(db, config: config, asOf: SchoolDate.today())
+        print(EvaluationText.render(summary, alerts: alerts, scope: "the trust"))
+        let mail = try await Mailer(transport: Mailer.transport(for: config)).flush(db)
+        await db.close()
+        var where_ = config.mail.transport.rawValue
+        if config.mail.transport == .maildir { where_ += " \(config.mail.maildir)/new" }
+        print("Mail: \(mail.sent) sent, \(mail.deferred) waiting to retry, \(mail.failed) failed (\(where_))")
+        return failures == 0
+    }
+}

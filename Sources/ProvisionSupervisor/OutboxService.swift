@@ -1,0 +1,52 @@
+import Foundation
+import Logging
+import Metrics
+import Postgres
+import ProvisionAlerts
+import ServiceLifecycle
+
+/// Delivers the mail outbox (DESIGN §7): woken by the evaluation's NOTIFY, and at least
+/// every 30 seconds for retries. Any number of daemons may run it; rows are claimed with
+/// SKIP LOCKED. It stops after the workers, with one last delivery of what they queued.
+struct OutboxService: Service {
+    let supervisor: Supervisor
+
+    func run() async throws {
+        let logger = supervisor.logger
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            guard let db = await supervisor.connectPatiently(applicationName: "provisiond-mail") else { return }
+            do {
+                try await db.listen(JobRunner.outboxChannel)
+                while !Task.isCancelled {
+                    try await deliver(db)
+                    if Task.isShuttingDownGracefully { break }
+                    let deadline = ContinuousClock.now + .seconds(30)
+                    while ContinuousClock.now < deadline && !Task.isShuttingDownGracefully && !Task.isCancelled {
+                        if try await db.nextNotification(timeout: .milliseconds(500)) != nil { break }
+                    }
+                }
+            } catch where isConnectionLoss(error) {
+                logger.warning("mailer lost the database; reconnecting", metadata: ["error": "\(error)"])
+            } catch {
+                logger.error("mailer failed; retrying in 30 s", metadata: ["error": "\(error)"])
+                await pause(.seconds(30))
+            }
+            await db.close()
+        }
+    }
+
+    private func deliver(_ db: PostgresConnection) async throws {
+        let config = supervisor.configuration
+        let result = try await Mailer(transport: Mailer.transport(for: config)).flush(db)
+        Counter(label: "provision_mail_sent_total").increment(by: result.sent)
+        Counter(label: "provision_mail_failed_total").increment(by: result.failed)
+        if result.sent + result.deferred + result.failed > 0 {
+            supervisor.logger.info(
+                "mail delivered",
+                metadata: [
+                    "sent": "\(result.sent)", "waiting": "\(result.deferred)", "failed": "\(result.failed)",
+                    "transport": "\(config.mail.transport.rawValue)",
+                ])
+        }
+    }
+}

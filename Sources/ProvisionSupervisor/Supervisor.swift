@@ -1,0 +1,81 @@
+import Foundation
+import Logging
+import Postgres
+import ProvisionConfig
+import ProvisionJobs
+import ProvisionStore
+import ServiceLifecycle
+import Synchronization
+
+/// What every service of one `provisiond` process shares: the database, the configuration
+/// in force (replaced whole on a good reload), the job queue and the logger.
+public final class Supervisor: Sendable {
+    public let database: ProvisionDatabase
+    public let logger: Logger
+    /// `host/pid`: names this process in job rows and connection names.
+    public let identity: String
+    private let current: Mutex<Configuration>
+
+    public init(database: ProvisionDatabase, configuration: Configuration, logger: Logger) {
+        self.database = database
+        self.logger = logger
+        self.current = Mutex(configuration)
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "host"
+        self.identity = "\(host.prefix(32))/\(getpid())"
+    }
+
+    /// The configuration in force now.
+    public var configuration: Configuration { current.withLock { $0 } }
+
+    /// Puts a new (already checked) configuration in force for everything that starts next.
+    public func replaceConfiguration(_ configuration: Configuration) {
+        current.withLock { $0 = configuration }
+    }
+
+    /// The queue with the retry settings in force.
+    public var queue: JobQueue {
+        let daemon = configuration.daemon
+        return JobQueue(retryBase: .seconds(daemon.retryBaseSeconds), retryMax: .seconds(daemon.retryMaxSeconds))
+    }
+
+    /// A connection, retried with a growing wait while the database is unreachable, so a
+    /// database restart pauses the daemon instead of stopping it. Nil once shutting down.
+    func connectPatiently(applicationName: String) async -> PostgresConnection? {
+        var wait = Duration.seconds(1)
+        var attempt = 0
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                let connection = try await database.connect(applicationName: applicationName)
+                if attempt > 0 { logger.notice("database reachable again", metadata: ["connection": "\(applicationName)"]) }
+                return connection
+            } catch {
+                attempt += 1
+                if attempt == 1 || attempt.isMultiple(of: 10) {
+                    logger.warning(
+                        "database unavailable, retrying",
+                        metadata: ["connection": "\(applicationName)", "error": "\(error)", "attempt": "\(attempt)"])
+                }
+                await pause(wait)
+                wait = min(wait * 2, .seconds(30))
+            }
+        }
+        return nil
+    }
+}
+
+/// Sleeps for `duration`, returning early when the service is asked to shut down.
+func pause(_ duration: Duration) async {
+    let deadline = ContinuousClock.now + duration
+    while ContinuousClock.now < deadline && !Task.isShuttingDownGracefully && !Task.isCancelled {
+        try? await Task.sleep(for: min(.milliseconds(250), deadline - ContinuousClock.now))
+    }
+}
+
+/// True for errors that mean the database went away, not that the work was wrong.
+func isConnectionLoss(_ error: any Error) -> Bool {
+    guard let error = error as? PostgresError else { return false }
+    if error.isConnectionProblem { return true }
+    // Class 08 (connection exception) and 57P01–57P03: the server is shutting down or starting.
+    guard let state = error.sqlState else { return false }
+    return state.hasPrefix("08") || state == "57P01" || state == "57P02" || state == "57P03"
+}

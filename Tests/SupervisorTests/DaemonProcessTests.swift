@@ -1,0 +1,249 @@
+import Foundation
+import Postgres
+import ProvisionStore
+import ProvisionTestSupport
+import Testing
+
+/// The daemon as a trust runs it: real processes, real signals, a real PostgreSQL.
+@Suite("provisiond supervision")
+struct DaemonProcessTests {
+    /// A plugin that sends the header and two pupils, then hangs, the first time; after
+    /// that it behaves. Its pid is written beside it so the test can clean up after kill -9.
+    static func slowFirstRun(_ folder: String) -> String {
+        """
+        if [ -f "\(folder)/marker" ]; then cat "$2"; exit 0; fi
+        touch "\(folder)/marker"
+        echo $$ > "\(folder)/plugin.pid"
+        head -n 3 "$2"
+        exec sleep 120
+        """
+    }
+
+    static func killPlugin(_ folder: String) {
+        if let text = try? String(contentsOfFile: folder + "/plugin.pid", encoding: .utf8),
+            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        {
+            kill(-pid, SIGKILL)
+            kill(pid, SIGKILL)
+        }
+    }
+
+    static func mailFiles(_ setup: DaemonSetup) -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: setup.folder + "/state/mail/new")) ?? []
+    }
+
+    @Test func sigtermDuringAnImportWritesNothingAndExitsCleanly() async throws {
+        let url = try await TestPostgres.shared.freshDatabase("daemon-term")
+        let folder = try TestProcess.temporaryDirectory("daemon-term-plugin")
+        defer { Self.killPlugin(folder); try? FileManager.default.removeItem(atPath: folder) }
+        let setup = try DaemonSetup.make("daemon-term", url: url, sources: [.init(name: "slow", body: Self.slowFirstRun(folder))])
+        defer { setup.remove() }
+        let daemon = try RunningDaemon(config: setup.config)
+        #expect(await daemon.waitFor("msg=running"))
+        _ = try await setup.provisionctl(["enqueue", "--source", "slow"])
+        #expect(await daemon.waitFor("msg=\"import started\""))
+        try await Task.sleep(for: .milliseconds(500))  // the two pupils are staged by now
+        kill(daemon.pid, SIGTERM)
+        let status = await daemon.waitForExit(seconds: 30)
+        #expect(status == 0, "\(daemon.log)")
+        #expect(daemon.log.contains("job interrupted by shutdown and put back"))
+
+        let db = try await setup.connect()
+        #expect(try await db.count("SELECT count(*) FROM pupils") == 0, "nothing half-written")
+        let run = try #require(try await db.query("SELECT status, failure FROM import_runs").singleRow())
+        #expect(try run.decode("status", as: String.self) == "failed")
+        #expect(try run.decode("failure", as: String.self).contains("shutting down"))
+        let job = try #require(try await db.query("SELECT state, attempt FROM jobs").singleRow())
+        #expect(try job.decode("state", as: String.self) == "available", "the next start runs it again")
+        #expect(try job.decode("attempt", as: Int.self) == 0, "an interrupted attempt does not count")
+        await db.close()
+    }
+
+    @Test func killNineMidImportThenRestartRescuesTheJobWithoutDuplicates() async throws {
+        let url = try await TestPostgres.shared.freshDatabase("daemon-kill")
+        let folder = try TestProcess.temporaryDirectory("daemon-kill-plugin")
+        defer { Self.killPlugin(folder); try? FileManager.default.removeItem(atPath: folder) }
+        let setup = try DaemonSetup.make("daemon-kill", url: url, sources: [.init(name: "slow", body: Self.slowFirstRun(folder))])
+        defer { setup.remove() }
+        let first = try RunningDaemon(config: setup.config)
+        #expect(await first.waitFor("msg=running"))
+        _ = try await setup.provisionctl(["enqueue", "--source", "slow"])
+        #expect(await first.waitFor("msg=\"import started\""))
+        try await Task.sleep(for: .milliseconds(500))
+        kill(first.pid, SIGKILL)
+        _ = await first.waitForExit()
+        Self.killPlugin(folder)
+
+        let second = try RunningDaemon(config: setup.config)
+        #expect(await second.waitFor("rescued a job whose worker died"), "\(second.log)")
+        #expect(await second.waitFor("msg=\"evaluation finished\" alerts_opened"), "\(second.log)")
+        #expect(await second.waitFor("msg=\"mail delivered\""), "\(second.log)")
+
+        let db = try await setup.connect()
+        let runs = try await db.query("SELECT status, coalesce(failure, '') AS failure FROM import_runs ORDER BY id").rows
+        #expect(try runs.map { try $0.decode("status", as: String.self) } == ["failed", "succeeded"])
+        #expect(try runs.first?.decode("failure", as: String.self).contains("rescued") == true)
+        #expect(try await db.count("SELECT count(*) FROM pupils") == 3, "each pupil once")
+        #expect(try await db.count("SELECT count(*) FROM jobs WHERE kind = 'import' AND state = 'completed' AND attempt = 2") == 1)
+        #expect(try await db.count("SELECT count(*) FROM evaluation_runs") == 1)
+        #expect(try await db.count("SELECT count(*) FROM mail_outbox WHERE state = 'sent'") == 2, "one digest to the SENCO, one to the lead")
+        #expect(Self.mailFiles(setup).count == 2)
+        #expect(!second.log.contains("level=error"), "\(second.log)")
+        #expect(await second.stop() == 0)
+        for n in 1...3 {
+            #expect(!first.log.contains(DaemonSetup.upn(n)) && !second.log.contains(DaemonSetup.upn(n)), "no UPN in the log")
+            #expect(!second.log.contains("Surname\(n)"), "no pupil name in the log")
+        }
+        await db.close()
+    }
+
+    @Test func twoDaemonsOnOneDatabaseShareTheWorkAndRunEachJobOnce() async throws {
+        let url = try await TestPostgres.shared.freshDatabase("daemon-pair")
+        let sources = (0..<6).map { DaemonSetup.Source(name: "source-\($0)", body: "sleep 1\ncat \"$2\"", firstPupil: 1 + $0 * 10) }
+        let setup = try DaemonSetup.make("daemon-pair", url: url, sources: sources)
+        defer { setup.remove() }
+        let one = try RunningDaemon(config: setup.config)
+        let two = try RunningDaemon(config: setup.config)
+        #expect(await one.waitFor("msg=running"))
+        #expect(await two.waitFor("msg=running"))
+        let queued = try await setup.provisionctl(["enqueue", "--all-sources"])
+        #expect(queued.standardOutput.components(separatedBy: "queued as job").count - 1 == 6)
+
+        let db = try await setup.connect()
+        let settled = try await eventually(seconds: 90) {
+            let completed = try await db.count("SELECT count(*) FROM jobs WHERE kind = 'import' AND state = 'completed'")
+            let pending = try await db.count("SELECT count(*) FROM jobs WHERE state IN ('available', 'running')")
+            return completed == 6 && pending == 0
+        }
+        #expect(settled, "\(one.log)\n\(two.log)")
+        #expect(try await db.count("SELECT count(*) FROM import_runs") == 6, "each import ran once")
+        #expect(try await db.count("SELECT count(DISTINCT source) FROM import_runs WHERE status = 'succeeded'") == 6)
+        #expect(try await db.count("SELECT count(*) FROM pupils") == 18)
+        let daemons = try await db.count(
+            "SELECT count(DISTINCT split_part(locked_by, '/', 2)) FROM jobs WHERE kind = 'import'")
+        #expect(daemons == 2, "both daemons took imports")
+        #expect(try await db.count("SELECT count(*) FROM mail_outbox WHERE state <> 'sent'") == 0)
+        let messages = try await db.count("SELECT count(*) FROM mail_outbox")
+        #expect(Self.mailFiles(setup).count == messages, "each message delivered once")
+        #expect(!one.log.contains("level=error") && !two.log.contains("level=error"), "\(one.log)\n\(two.log)")
+        #expect(await one.stop() == 0)
+        #expect(await two.stop() == 0)
+        await db.close()
+    }
+
+    @Test func aPluginThatAlwaysCrashesIsBackedOffReportedAndHarmsNothingElse() async throws {
+        let url = try await TestPostgres.shared.freshDatabase("daemon-crash")
+        let setup = try DaemonSetup.make(
+            "daemon-crash", url: url,
+            sources: [
+                .init(name: "broken", body: "echo 'cannot read the export' >&2\nexit 3"),
+                .init(name: "good"),
+            ])
+        defer { setup.remove() }
+        let daemon = try RunningDaemon(config: setup.config)
+        #expect(await daemon.waitFor("msg=running"))
+        _ = try await setup.provisionctl(["enqueue", "--all-sources"])
+        #expect(await daemon.waitFor("job failed for the last time; giving up", seconds: 60), "\(daemon.log)")
+
+        let db = try await setup.connect()
+        let starts = try await db.query(
+            "SELECT extract(epoch FROM started_at)::float8 AS at FROM import_runs WHERE source = 'broken' ORDER BY id"
+        ).rows.map { try $0.decode("at", as: Double.self) }
+        #expect(starts.count == 3, "max_attempts = 3")
+        if starts.count == 3 {
+            let gaps = [starts[1] - starts[0], starts[2] - starts[1]]
+            #expect(gaps[0] >= 1 && gaps[1] >= 2 && gaps[1] > gaps[0], "exponential backoff, not a tight loop: \(gaps)")
+        }
+        #expect(try await db.count("SELECT count(*) FROM import_runs WHERE source = 'good' AND status = 'succeeded'") == 1)
+        #expect(try await db.count("SELECT count(*) FROM pupils") == 3)
+
+        let status = try await setup.provisionctl(["status", "--json"])
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(status.standardOutput.utf8)) as? [String: Any])
+        let failed = try #require((json["jobs"] as? [String: Any])?["failed"] as? [[String: Any]])
+        #expect(failed.count == 1)
+        #expect(failed.first?["subject"] as? String == "broken")
+        #expect((failed.first?["last_error"] as? String)?.contains("exited with status 3") == true)
+        let text = try await setup.provisionctl(["status"])
+        #expect(text.standardOutput.contains("FAILED   job"), "\(text.standardOutput)")
+
+        // Still serving, and saying what happened.
+        #expect(await daemon.waitFor("operations endpoint listening"))
+        let port = try #require(daemon.httpPort)
+        let (healthCode, health) = try await httpGet(port: port, path: "/healthz")
+        #expect(healthCode == 200)
+        #expect(health.contains("\"database\":\"ok\""))
+        let (metricsCode, metrics) = try await httpGet(port: port, path: "/metrics")
+        #expect(metricsCode == 200)
+        #expect(metrics.contains(#"provision_import_runs_total{source="broken",status="failed"} 3"#), "\(metrics)")
+        #expect(metrics.contains(#"provision_import_records_total{source="good"} 3"#))
+        #expect(metrics.contains("provision_jobs_failed 1"))
+        #expect(metrics.contains("provision_outbox_pending "))
+        #expect(metrics.contains("provision_job_lag_seconds "))
+        #expect(metrics.contains("provision_evaluation_duration_seconds_count 1"))
+        #expect(await daemon.stop() == 0)
+        await db.close()
+    }
+
+    @Test func sighupReloadsAGoodConfigurationAndRefusesABadOne() async throws {
+        let url = try await TestPostgres.shared.freshDatabase("daemon-hup")
+        let setup = try DaemonSetup.make("daemon-hup", url: url, sources: [.init(name: "first")])
+        defer { setup.remove() }
+        let daemon = try RunningDaemon(config: setup.config)
+        #expect(await daemon.waitFor("msg=running"))
+        let good = try String(contentsOfFile: setup.config, encoding: .utf8)
+
+        try (good + "\n[mail]\ntransprt = \"smtp\"\n").write(toFile: setup.config, atomically: true, encoding: .utf8)
+        kill(daemon.pid, SIGHUP)
+        #expect(await daemon.waitFor("configuration not reloaded"))
+        #expect(daemon.log.contains("transprt"), "the log names the bad key")
+        #expect(daemon.process.isRunning)
+
+        // A second source, added while the daemon runs.
+        let second = try DaemonSetup.make("daemon-hup-2", url: url, sources: [.init(name: "second", firstPupil: 20)])
+        defer { second.remove() }
+        let added = good + """
+
+            [[sources]]
+            name = "second"
+            plugin = "second"
+            path = "\(second.folder)/data/second.ndjson"
+            schools = ["139001"]
+            """
+        try added.replacingOccurrences(of: "dirs = [\"plugins\"]", with: "dirs = [\"plugins\", \"\(second.folder)/plugins\"]")
+            .write(toFile: setup.config, atomically: true, encoding: .utf8)
+        kill(daemon.pid, SIGHUP)
+        #expect(await daemon.waitFor("msg=\"configuration reloaded\""))
+        _ = try await setup.provisionctl(["enqueue", "--source", "second"])
+        #expect(await daemon.waitFor("msg=\"job completed\" job=1 kind=import"), "\(daemon.log)")
+        let db = try await setup.connect()
+        #expect(try await db.count("SELECT count(*) FROM import_runs WHERE source = 'second' AND status = 'succeeded'") == 1)
+        #expect(await daemon.stop() == 0)
+        await db.close()
+    }
+
+    @Test func aDatabaseRestartPausesTheDaemonWhichThenCarriesOn() async throws {
+        let setup = try DaemonSetup.make("daemon-restart", url: nil, sources: [.init(name: "source")])
+        defer { setup.remove() }
+        let daemon = try RunningDaemon(config: setup.config)
+        defer { kill(daemon.pid, SIGKILL) }
+        #expect(await daemon.waitFor("operations endpoint listening", seconds: 120))
+        let port = try #require(daemon.httpPort)
+        let cluster = try EmbeddedCluster(root: setup.folder + "/state/postgres")
+
+        try await cluster.stop()
+        let (downCode, down) = try await httpGet(port: port, path: "/healthz")
+        #expect(downCode == 503)
+        #expect(down.contains("unavailable"))
+        try await Task.sleep(for: .seconds(2))
+        #expect(daemon.process.isRunning, "a lost database does not stop the daemon")
+        #expect(try await cluster.start())
+
+        _ = try await setup.provisionctl(["enqueue", "--source", "source"])
+        #expect(await daemon.waitFor("msg=\"job completed\" job=1 kind=import", seconds: 90), "\(daemon.log)")
+        #expect(await daemon.waitFor("msg=\"mail delivered\"", seconds: 60), "\(daemon.log)")
+        let (upCode, _) = try await httpGet(port: port, path: "/healthz")
+        #expect(upCode == 200)
+        #expect(await daemon.stop() == 0)
+        #expect(try await cluster.isRunning() == false, "the daemon stops the cluster it started")
+    }
+}

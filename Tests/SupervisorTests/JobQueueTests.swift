@@ -1,0 +1,172 @@
+import Foundation
+import Postgres
+import ProvisionConfig
+import ProvisionJobs
+import ProvisionStore
+import ProvisionTestSupport
+import Testing
+
+@Suite("job queue")
+struct JobQueueTests {
+    let queue = JobQueue(retryBase: .seconds(10), retryMax: .seconds(60))
+
+    func database(_ label: String) async throws -> (PostgresConnection, String) {
+        let (db, url) = try await TestPostgres.shared.freshConnection(label)
+        try await Migrator().migrate(db)
+        return (db, url)
+    }
+
+    @Test func aWaitingDuplicateIsNotQueuedTwice() async throws {
+        let (db, _) = try await database("jobs-unique")
+        let first = try await queue.enqueue(db, kind: .importSource, payload: ["source": "a"], uniqueKey: "import:a", maxAttempts: 3)
+        let second = try await queue.enqueue(db, kind: .importSource, payload: ["source": "a"], uniqueKey: "import:a", maxAttempts: 3)
+        #expect(first != nil)
+        #expect(second == nil)
+        #expect(try await db.count("SELECT count(*) FROM jobs") == 1)
+    }
+
+    @Test func concurrentClaimsTakeDifferentJobsAndEachOnce() async throws {
+        let (db, url) = try await database("jobs-claim")
+        for n in 0..<40 {
+            try await queue.enqueue(db, kind: .importSource, payload: ["source": "s\(n)"], uniqueKey: "import:s\(n)", maxAttempts: 3)
+        }
+        let queue = self.queue
+        let claimed = try await withThrowingTaskGroup(of: [Int64].self) { group in
+            for worker in 0..<4 {
+                group.addTask {
+                    let connection = try await PostgresConnection.connect(url)
+                    var mine: [Int64] = []
+                    while let job = try await queue.claim(connection, worker: "w\(worker)") {
+                        mine.append(job.id)
+                        try await queue.complete(connection, job, worker: "w\(worker)")
+                    }
+                    await connection.close()
+                    return mine
+                }
+            }
+            var all: [Int64] = []
+            for try await ids in group { all += ids }
+            return all
+        }
+        #expect(claimed.count == 40)
+        #expect(Set(claimed).count == 40)
+        #expect(try await db.count("SELECT count(*) FROM jobs WHERE state = 'completed'") == 40)
+    }
+
+    @Test func aJobWaitsWhileAnotherWithItsKeyRuns() async throws {
+        let (db, _) = try await database("jobs-running-key")
+        try await queue.enqueue(db, kind: .evaluate, payload: ["school": "139001"], uniqueKey: "evaluate:139001", maxAttempts: 3)
+        let running = try #require(try await queue.claim(db, worker: "w1"))
+        // Asked for again while it runs: queued (the new data must be evaluated), not run yet.
+        let again = try await queue.enqueue(db, kind: .evaluate, payload: ["school": "139001"], uniqueKey: "evaluate:139001", maxAttempts: 3)
+        #expect(again != nil)
+        #expect(try await queue.claim(db, worker: "w2") == nil)
+        try await queue.complete(db, running, worker: "w1")
+        let next = try #require(try await queue.claim(db, worker: "w2"))
+        #expect(next.id == again)
+    }
+
+    @Test func aJobPutBackWhileADuplicateWaitsGivesWayToIt() async throws {
+        let (db, _) = try await database("jobs-superseded")
+        for outcome in ["postpone", "fail", "release"] {
+            try await queue.enqueue(db, kind: .evaluate, payload: ["school": "139001"], uniqueKey: "evaluate:139001", maxAttempts: 3)
+            let running = try #require(try await queue.claim(db, worker: "w"))
+            let waiting = try #require(try await queue.enqueue(db, kind: .evaluate, payload: ["school": "139001"], uniqueKey: "evaluate:139001", maxAttempts: 3))
+            switch outcome {
+            case "postpone": try await queue.postpone(db, running, worker: "w", until: Date())
+            case "fail": #expect(try await queue.fail(db, running, worker: "w", error: "x") == .superseded)
+            default: try await queue.release(db, running, worker: "w", reason: "stopping")
+            }
+            #expect(try await db.query("SELECT state FROM jobs WHERE id = $1", running.id).singleRow()?.decode("state", as: String.self) == "discarded", "\(outcome)")
+            let next = try #require(try await queue.claim(db, worker: "w"))
+            #expect(next.id == waiting)
+            try await queue.complete(db, next, worker: "w")
+        }
+    }
+
+    @Test func failuresBackOffExponentiallyThenGiveUp() async throws {
+        let (db, _) = try await database("jobs-backoff")
+        let id = try #require(try await queue.enqueue(db, kind: .importSource, payload: ["source": "a"], uniqueKey: nil, maxAttempts: 3))
+        var waits: [Double] = []
+        for attempt in 1...3 {
+            let job = try #require(try await queue.claim(db, worker: "w"))
+            #expect(job.attempt == attempt)
+            let outcome = try await queue.fail(db, job, worker: "w", error: "plugin exited with status 3")
+            if case .retrying(let at) = outcome {
+                waits.append(at.timeIntervalSinceNow)
+                // Not due yet: nothing to claim until the backoff has passed.
+                #expect(try await queue.claim(db, worker: "w") == nil)
+                try await db.execute("UPDATE jobs SET run_at = now() WHERE id = $1", id)
+            } else {
+                #expect(outcome == .failed)
+            }
+        }
+        #expect(waits.count == 2)
+        #expect(abs(waits[0] - 10) < 2 && abs(waits[1] - 20) < 2, "\(waits)")
+        #expect(try await db.query("SELECT state, last_error FROM jobs WHERE id = $1", id).singleRow()?.decode("state", as: String.self) == "failed")
+        #expect(queue.backoff(afterAttempt: 10) == .seconds(60))
+    }
+
+    @Test func aWorkerThatWasRescuedCannotOverwriteTheJob() async throws {
+        let (db, url) = try await database("jobs-rescue")
+        try await queue.enqueue(db, kind: .importSource, payload: ["source": "a"], uniqueKey: "import:a", maxAttempts: 3)
+        // A worker claims through a connection named as a daemon's worker, then dies.
+        let worker = try await PostgresConnection.connect(url, applicationName: JobQueue.applicationNamePrefix + "host/1/w0")
+        let job = try #require(try await queue.claim(worker, worker: "host/1/w0"))
+        #expect(try await queue.rescue(db, staleAfter: .seconds(600)).isEmpty, "a live worker's job is left alone")
+        await worker.close()
+        let rescued = try await eventually(seconds: 10) { try await !queue.rescue(db, staleAfter: .seconds(600)).isEmpty }
+        #expect(rescued)
+        #expect(try await db.count("SELECT count(*) FROM jobs WHERE state = 'available' AND attempt = 1") == 1)
+        // The presumed-dead worker reports late: nothing changes.
+        #expect(try await queue.complete(db, job, worker: "host/1/w0") == false)
+        #expect(try await queue.fail(db, job, worker: "host/1/w0", error: "late") == .notOurs)
+        let again = try #require(try await queue.claim(db, worker: "host/2/w0"))
+        #expect(again.attempt == 2)
+    }
+
+    @Test func aJobWithoutHeartbeatsIsRescuedEvenIfItsConnectionLives() async throws {
+        let (db, url) = try await database("jobs-stale")
+        try await queue.enqueue(db, kind: .evaluate, payload: ["school": "139001"], uniqueKey: nil, maxAttempts: 3)
+        let worker = try await PostgresConnection.connect(url, applicationName: JobQueue.applicationNamePrefix + "hung/1/w0")
+        _ = try #require(try await queue.claim(worker, worker: "hung/1/w0"))
+        try await db.execute("UPDATE jobs SET heartbeat_at = now() - interval '20 minutes'")
+        let rescued = try await queue.rescue(db, staleAfter: .seconds(600))
+        #expect(rescued.map(\.state) == ["available"])
+        #expect(rescued.first?.worker == "hung/1/w0")
+        await worker.close()
+    }
+
+    @Test func eachCronSlotBecomesOneJobWhateverTheNumberOfDaemons() async throws {
+        let (db, url) = try await database("jobs-slots")
+        let zone = try #require(TimeZone(identifier: "Europe/London"))
+        let source = Configuration.Source(
+            name: "fenland-ctf", plugin: "ctf", path: "/srv/x", schools: ["139001"], schedule: try CronSchedule("0 2 * * *"),
+            environment: [:], timeoutSeconds: 60, maxRejected: 0.02)
+        let before = try #require(ISO8601DateFormatter().date(from: "2026-11-29T01:00:00Z"))
+        try await SourceSchedules.synchronise(db, sources: [source], timeZone: zone, now: before)
+        let slots = try await SourceSchedules.nextSlots(db)
+        #expect(slots["fenland-ctf"] == ISO8601DateFormatter().date(from: "2026-11-29T02:00:00Z"))
+        // Four daemons find the slot due at the same moment.
+        let at = try #require(ISO8601DateFormatter().date(from: "2026-11-29T02:00:30Z"))
+        let queue = self.queue
+        let queued = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    let connection = try await PostgresConnection.connect(url)
+                    let slots = try await SourceSchedules.queueDue(
+                        connection, sources: [source], timeZone: zone, queue: queue, maxAttempts: 3, now: at)
+                    await connection.close()
+                    return slots.count
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(queued == 1)
+        #expect(try await db.count("SELECT count(*) FROM jobs WHERE kind = 'import'") == 1)
+        #expect(try await SourceSchedules.nextSlots(db)["fenland-ctf"] == ISO8601DateFormatter().date(from: "2026-11-30T02:00:00Z"))
+        // Removed from the configuration: its schedule goes.
+        try await SourceSchedules.synchronise(db, sources: [], timeZone: zone, now: at)
+        #expect(try await SourceSchedules.nextSlots(db).isEmpty)
+    }
+}
