@@ -115,6 +115,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Reports (DESIGN §8): provision map, impact, needs, costs, pupil, trust as HTML/CSV/JSON.
+        .target(
+            name: "ProvisionReports",
+            dependencies: ["Postgres", "ProvisionConfig", "ProvisionModel"],
+            swiftSettings: strict
+        ),
         // The synthetic trust generator: demo, test and benchmark data, never real pupils.
         .target(
             name: "SampleTrust",
@@ -147,7 +153,7 @@ let package = Package(
             name: "ProvisionSupervisor",
             dependencies: [
                 "ProvisionApp", "ProvisionJobs", "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport",
-                "ProvisionEvaluation", "ProvisionAlerts", "ProvisionModel",
+                "ProvisionEvaluation", "ProvisionAlerts", "ProvisionModel", "ProvisionReports",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -161,7 +167,7 @@ let package = Package(
             name: "provisionctl",
             dependencies: [
                 "ProvisionApp", "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport", "SampleTrust",
-                "ProvisionEvaluation", "ProvisionAlerts", "ProvisionJobs",
+                "ProvisionEvaluation", "ProvisionAlerts", "ProvisionJobs", "ProvisionReports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -177,11 +183,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // zlib, for the tests' PNG reader only.
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         // Shared by every test suite: starts one real PostgreSQL per test run.
         .target(
             name: "ProvisionTestSupport",
             dependencies: [
-                "Postgres", "ProvisionStore",
+                "Postgres", "ProvisionStore", "CZlib",
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             swiftSettings: strict
@@ -224,6 +236,13 @@ let package = Package(
             dependencies: [
                 "ProvisionJobs", "ProvisionSupervisor", "ProvisionStore", "ProvisionTestSupport", "Postgres", "ProvisionModel",
                 "ProvisionConfig",
+                "provisionctl", "provisiond", "import-ctf", "import-mis-csv", "import-provision-map",
+            ]
+        ),
+        .testTarget(
+            name: "ReportTests",
+            dependencies: [
+                "ProvisionReports", "ProvisionTestSupport", "Postgres", "ProvisionModel", "ImporterKit",
                 "provisionctl", "provisiond", "import-ctf", "import-mis-csv", "import-provision-map",
             ]
         ),

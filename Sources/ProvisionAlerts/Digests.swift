@@ -70,7 +70,9 @@ public enum Digests {
                     "items": items.map { ["who": $0.who, "reason": $0.reason] },
                 ]
             }
-            let context: [String: Any] = ["school": school.name, "count": school.items.count, "groups": groups]
+            // Where the daemon writes this school's provision map and impact report (ProvisionReports).
+            let reports = config.stateDirectory + "/reports/" + school.urn
+            let context: [String: Any] = ["school": school.name, "count": school.items.count, "groups": groups, "reports": reports]
             let message = MailMessage(
                 from: config.mail.from, to: sencos, subject: "SEND Provision: \(school.items.count) new alert(s) for \(school.name)",
                 text: templates.render("senco-digest.txt", context), html: templates.render("senco-digest.html", context),

@@ -89,6 +89,9 @@ public struct Configuration: Sendable {
         public var retryMaxSeconds = 3600
         /// A running job whose worker has not been heard of for this long is run again.
         public var rescueAfterSeconds = 600
+        /// After a school's evaluation, the trust-wide one (programmes across schools) waits
+        /// this long, so the imports of a night share one.
+        public var trustEvaluationDelaySeconds = 600
 
         public init() {}
     }
@@ -98,6 +101,8 @@ public struct Configuration: Sendable {
         public var urn: String
         public var name: String
         public var sencos: [String]
+        /// The school's notional SEN budget for a year, in pounds, when the trust sets it.
+        public var notionalSENBudget: Double? = nil
     }
 
     public struct Source: Sendable, Equatable {
@@ -266,6 +271,8 @@ public struct Configuration: Sendable {
                 throw section.error("retry_max_seconds", "must not be less than retry_base_seconds (\(daemon.retryBaseSeconds))")
             }
             daemon.rescueAfterSeconds = try section.int("rescue_after_seconds", range: 10...86_400) ?? daemon.rescueAfterSeconds
+            daemon.trustEvaluationDelaySeconds =
+                try section.int("trust_evaluation_delay_seconds", range: 0...86_400) ?? daemon.trustEvaluationDelaySeconds
             try section.finish()
         }
 
@@ -277,7 +284,9 @@ public struct Configuration: Sendable {
                 throw section.error("urn", "school \(urn) is declared twice")
             }
             schools.append(
-                School(urn: urn, name: try section.requiredString("name"), sencos: try checkedAddresses(section, "sencos")))
+                School(
+                    urn: urn, name: try section.requiredString("name"), sencos: try checkedAddresses(section, "sencos"),
+                    notionalSENBudget: try section.double("notional_sen_budget", range: 0...100_000_000)))
             try section.finish()
         }
 

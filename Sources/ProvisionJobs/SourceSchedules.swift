@@ -37,7 +37,8 @@ public enum SourceSchedules {
                         OR source_schedules.time_zone <> EXCLUDED.time_zone
                     """, name, schedule.expression, timeZone.identifier, next.timeIntervalSince1970)
             }
-            try db.execute("DELETE FROM source_schedules WHERE NOT (source = ANY($1::text[]))", scheduled.map(\.0))
+            let names: [String] = scheduled.map(\.0)  // one array parameter, not one per name
+            try db.execute("DELETE FROM source_schedules WHERE NOT (source = ANY($1::text[]))", names)
         }
     }
 

@@ -7,6 +7,7 @@ import ProvisionConfig
 import ProvisionImport
 import ProvisionJobs
 import ProvisionModel
+import ProvisionReports
 
 /// Why a job did not succeed, as the queue should treat it.
 enum JobFailure: Error, CustomStringConvertible {
@@ -74,16 +75,21 @@ struct JobRunner: Sendable {
         }
     }
 
+    /// Evaluates one school (payload `school`), or the whole trust (no `school`): the trust
+    /// run is what judges a programme across schools, so each school's evaluation queues one,
+    /// delayed by `daemon.trust_evaluation_delay_seconds` so that a night's imports share it.
     private func evaluate(_ job: ClaimedJob) async throws {
         let config = supervisor.configuration
-        guard let urn = job.payload["school"], config.school(urn: urn) != nil else {
-            throw JobFailure.discard("school '\(job.payload["school"] ?? "")' is not in the configuration")
+        let urn = job.payload["school"]
+        if let urn, config.school(urn: urn) == nil {
+            throw JobFailure.discard("school '\(urn)' is not in the configuration")
         }
+        let scope = urn ?? "trust"
         let db = try await supervisor.database.connect(applicationName: "provisiond-evaluate")
         defer { Task { await db.close() } }
         // Sources of one school usually arrive together; evaluating between them would mail
         // SENCOs alerts that the next import resolves. Wait until none is running or due.
-        let sources = config.sources.filter { $0.schools.contains(urn) }.map(\.name)
+        let sources: [String] = config.sources.filter { source in urn.map { source.schools.contains($0) } ?? true }.map(\.name)
         let busy = try await db.query(
             """
             SELECT count(*) AS busy FROM jobs
@@ -92,18 +98,34 @@ struct JobRunner: Sendable {
             """, sources
         ).scalar(as: Int.self)
         if busy > 0 {
-            throw JobFailure.postpone(until: Date().addingTimeInterval(10), reason: "waiting for \(busy) import(s) of the school")
+            throw JobFailure.postpone(until: Date().addingTimeInterval(10), reason: "waiting for \(busy) import(s) of \(scope)")
         }
         let started = ContinuousClock.now
         let (summary, alerts) = try await evaluateAndAlert(db, config: config, school: urn, asOf: SchoolDate.today())
         Timer(label: "provision_evaluation_duration_seconds").recordInterval(since: started)
-        Counter(label: "provision_alerts_opened_total", dimensions: [("school", urn)]).increment(by: alerts.opened)
-        Counter(label: "provision_alerts_resolved_total", dimensions: [("school", urn)]).increment(by: alerts.resolved)
+        Counter(label: "provision_alerts_opened_total", dimensions: [("school", scope)]).increment(by: alerts.opened)
+        Counter(label: "provision_alerts_resolved_total", dimensions: [("school", scope)]).increment(by: alerts.resolved)
         if alerts.messagesQueued > 0 { try await db.notify(Self.outboxChannel) }
+        // Each school's provision map and impact report follow its evaluation. They can be
+        // written again at any time, so a failure here is reported, not retried.
+        for school in urn.map({ [$0] }) ?? config.schools.map(\.urn) {
+            do {
+                try await Reports.writeSchoolReports(
+                    school: school, db: db, config: config, folder: Reports.folder(for: config), today: SchoolDate.today())
+            } catch {
+                supervisor.logger.error("could not write the school's reports", metadata: ["school": "\(school)", "error": "\(error)"])
+            }
+        }
+        if urn != nil {
+            try await supervisor.queue.enqueue(
+                db, kind: .evaluate, payload: ["scope": "trust"], uniqueKey: "evaluate:trust",
+                maxAttempts: config.daemon.maxAttempts,
+                runAt: Date().addingTimeInterval(Double(config.daemon.trustEvaluationDelaySeconds)))
+        }
         supervisor.logger.info(
             "evaluation finished",
             metadata: [
-                "job": "\(job.id)", "school": "\(urn)", "run": "\(summary.runID)", "enrolments": "\(summary.enrolments)",
+                "job": "\(job.id)", "school": "\(scope)", "run": "\(summary.runID)", "enrolments": "\(summary.enrolments)",
                 "alerts_opened": "\(alerts.opened)", "alerts_resolved": "\(alerts.resolved)",
                 "messages": "\(alerts.messagesQueued)",
             ])

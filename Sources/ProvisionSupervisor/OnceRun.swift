@@ -5,6 +5,7 @@ import ProvisionApp
 import ProvisionConfig
 import ProvisionImport
 import ProvisionModel
+import ProvisionReports
 import ProvisionStore
 
 /// `provisiond --once`: every source now, one after another, then the trust evaluated and
@@ -46,11 +47,20 @@ public struct OnceRun {
         let db = try await database.connect(applicationName: "provisiond-once")
         let (summary, alerts) = try await evaluateAndAlert(db, config: config, asOf: SchoolDate.today())
         print(EvaluationText.render(summary, alerts: alerts, scope: "the trust"))
+        let folder = Reports.folder(for: config)
+        for school in config.schools {
+            do {
+                try await Reports.writeSchoolReports(school: school.urn, db: db, config: config, folder: folder, today: SchoolDate.today())
+            } catch {
+                print("  reports for \(school.urn) not written: \(error)")
+            }
+        }
         let mail = try await Mailer(transport: Mailer.transport(for: config)).flush(db)
         await db.close()
         var where_ = config.mail.transport.rawValue
         if config.mail.transport == .maildir { where_ += " \(config.mail.maildir)/new" }
         print("Mail: \(mail.sent) sent, \(mail.deferred) waiting to retry, \(mail.failed) failed (\(where_))")
+        print("Reports: each school's provision map and impact report for this term in \(folder)/URN/")
         return failures == 0
     }
 }

@@ -116,6 +116,7 @@ struct DaemonSetup {
             retry_max_seconds = 4
             max_attempts = 3
             shutdown_grace_seconds = 2
+            trust_evaluation_delay_seconds = 1
             \(daemon)
 
             [[schools]]

@@ -1,0 +1,2 @@
+// zlib, for the tests' PNG reader (reports rendered by headless Chromium).
+#include <zlib.h>

@@ -1,0 +1,294 @@
+import Foundation
+import Postgres
+import ProvisionConfig
+import ProvisionModel
+
+/// Reads what the reports show. Every statement is parameterised; every figure comes from
+/// the imported data and the latest evaluation that covers the school.
+struct ReportData {
+    let db: PostgresConnection
+    let config: Configuration
+    let term: ReportTerm
+
+    struct School {
+        let id: Int64
+        let urn: String
+        let name: String
+    }
+
+    struct Provision {
+        let id: Int64
+        let schoolURN: String
+        let provisionID: String
+        let name: String
+        let areaOfNeed: String?
+        let wave: Int?
+        let priority: String?
+        let statutory: Bool
+        let delivery: String?
+        let groupSize: Int?
+        let sessionsPerWeek: Double?
+        let minutesPerSession: Int?
+        let startDate: String?
+        let endDate: String?
+        let fundingStream: String?
+        let staff: String
+        /// Hours a week of the provision itself (sessions × length).
+        let hoursPerWeek: Double
+        /// Hours delivered inside the term.
+        let termHours: Double
+        /// Staff time in the term plus resources when it started in the term.
+        let termCost: Double
+    }
+
+    struct Enrolment {
+        let provisionID: Int64
+        let upn: String
+        let forename: String
+        let surname: String
+        let yearGroup: String?
+        let startDate: String
+        let endDate: String?
+        let status: String?
+        let measure: String?
+        let entry: Double?
+        let exit: Double?
+        let gain: Double?
+        let ratioGain: Double?
+        let months: Double?
+        let progressMade: Bool?
+        let accelerated: Bool?
+        let gapNarrowed: Bool?
+
+        var pupilName: String { "\(forename) \(surname)" }
+    }
+
+    struct Outcome {
+        let provisionID: Int64?
+        let schoolURN: String?
+        let localID: String?
+        let name: String
+        let measure: String
+        let n: Int
+        let effect: Double?
+        let low: Double?
+        let high: Double?
+        let adjusted: Double?
+        let adjustedLow: Double?
+        let adjustedHigh: Double?
+        let verdict: String
+        let costPerPupil: Double?
+        let costPerUnitGain: Double?
+    }
+
+    func schools(only urn: String?) async throws -> [School] {
+        try await db.query(
+            "SELECT id, urn, name FROM schools WHERE ($1::text IS NULL OR urn = $1) ORDER BY urn", urn
+        ).rows.map { School(id: try $0.decode("id"), urn: try $0.decode("urn"), name: try $0.decode("name")) }
+    }
+
+    /// The latest successful evaluation whose scope includes the school (nil for the trust).
+    func evaluationRun(school: School?) async throws -> (id: Int64, asOf: String)? {
+        let row = try await db.query(
+            """
+            SELECT id, as_of::text AS as_of FROM evaluation_runs
+             WHERE status = 'succeeded' AND (school_id IS NULL OR school_id = $1)
+             ORDER BY id DESC LIMIT 1
+            """, school?.id
+        ).singleRow()
+        guard let row else { return nil }
+        return (try row.decode("id"), try row.decode("as_of"))
+    }
+
+    /// Provisions whose dates overlap the term, with their hours and cost in it.
+    func provisions(schoolIDs: [Int64]) async throws -> [Provision] {
+        try await db.query(
+            """
+            WITH p AS (
+                SELECT pr.*, s.urn AS school_urn,
+                       greatest(0, least(coalesce(pr.end_date, $3::date), $3::date)
+                                   - greatest(coalesce(pr.start_date, $2::date), $2::date) + 1)::float8 / 7 AS weeks,
+                       coalesce(pr.sessions_per_week, 0)::float8 * coalesce(pr.minutes_per_session, 0) / 60 AS hours_per_week,
+                       coalesce(pr.hourly_cost, (SELECT avg(st.hourly_cost) FROM provision_staff ps
+                                                   JOIN staff st ON st.id = ps.staff_id WHERE ps.provision_id = pr.id), 0)::float8 AS rate,
+                       CASE WHEN coalesce(pr.start_date, $2::date) BETWEEN $2::date AND $3::date
+                            THEN coalesce(pr.resource_cost, 0) ELSE 0 END::float8 AS resources,
+                       coalesce((SELECT string_agg(st.name, ', ' ORDER BY st.name) FROM provision_staff ps
+                                   JOIN staff st ON st.id = ps.staff_id WHERE ps.provision_id = pr.id), '') AS staff_names
+                  FROM provisions pr JOIN schools s ON s.id = pr.school_id
+                 WHERE pr.school_id = ANY($1::bigint[])
+                   AND coalesce(pr.start_date, $2::date) <= $3::date AND coalesce(pr.end_date, $3::date) >= $2::date
+            )
+            SELECT id, school_urn, provision_id, name, area_of_need, wave, priority, statutory, delivery, group_size,
+                   sessions_per_week::float8 AS sessions_per_week, minutes_per_session, start_date::text AS start_date,
+                   end_date::text AS end_date, funding_stream, staff_names, hours_per_week,
+                   hours_per_week * weeks AS term_hours, hours_per_week * weeks * rate + resources AS term_cost
+              FROM p
+             ORDER BY school_urn, coalesce(area_of_need, 'ZZ'), coalesce(wave, 9), name, provision_id
+            """, schoolIDs.map(String.init), term.start.iso, term.end.iso
+        ).rows.map { row in
+            Provision(
+                id: try row.decode("id"), schoolURN: try row.decode("school_urn"), provisionID: try row.decode("provision_id"),
+                name: try row.decode("name"), areaOfNeed: try row.decode("area_of_need"), wave: try row.decode("wave"),
+                priority: try row.decode("priority"), statutory: try row.decode("statutory"), delivery: try row.decode("delivery"),
+                groupSize: try row.decode("group_size"), sessionsPerWeek: try row.decode("sessions_per_week"),
+                minutesPerSession: try row.decode("minutes_per_session"), startDate: try row.decode("start_date"),
+                endDate: try row.decode("end_date"), fundingStream: try row.decode("funding_stream"),
+                staff: try row.decode("staff_names"), hoursPerWeek: try row.decode("hours_per_week"),
+                termHours: try row.decode("term_hours"), termCost: try row.decode("term_cost"))
+        }
+    }
+
+    /// Enrolments in the given provisions overlapping the term (all of them when `wholeHistory`),
+    /// with the evaluation's entry, exit and progress where it has them.
+    func enrolments(provisionIDs: [Int64], runID: Int64?, wholeHistory: Bool = false) async throws -> [Enrolment] {
+        try await db.query(
+            """
+            SELECT e.provision_id, p.upn, p.forename, p.surname, p.year_group, e.start_date::text AS start_date,
+                   e.end_date::text AS end_date, e.status, o.measure,
+                   coalesce(o.entry_value, e.entry_value)::float8 AS entry, coalesce(o.exit_value, e.exit_value)::float8 AS exit,
+                   o.gain::float8 AS gain, o.ratio_gain::float8 AS ratio_gain, o.months::float8 AS months,
+                   o.progress_made, o.accelerated, o.gap_narrowed
+              FROM enrolments e JOIN pupils p ON p.id = e.pupil_id
+              LEFT JOIN enrolment_outcomes o ON o.enrolment_id = e.id AND o.evaluation_run_id = $2
+             WHERE e.provision_id = ANY($1::bigint[])
+               AND ($5 OR (e.start_date <= $4::date AND coalesce(e.end_date, $4::date) >= $3::date))
+             ORDER BY e.provision_id, p.surname, p.forename, e.start_date
+            """, provisionIDs.map(String.init), runID, term.start.iso, term.end.iso, wholeHistory
+        ).rows.map(Self.enrolment)
+    }
+
+    static func enrolment(_ row: PostgresRow) throws -> Enrolment {
+        Enrolment(
+            provisionID: try row.decode("provision_id"), upn: try row.decode("upn"), forename: try row.decode("forename"),
+            surname: try row.decode("surname"), yearGroup: try row.decode("year_group"), startDate: try row.decode("start_date"),
+            endDate: try row.decode("end_date"), status: try row.decode("status"), measure: try row.decode("measure"),
+            entry: try row.decode("entry"), exit: try row.decode("exit"), gain: try row.decode("gain"),
+            ratioGain: try row.decode("ratio_gain"), months: try row.decode("months"), progressMade: try row.decode("progress_made"),
+            accelerated: try row.decode("accelerated"), gapNarrowed: try row.decode("gap_narrowed"))
+    }
+
+    /// Outcomes of an evaluation run: per provision (`provision_id` set) or per programme.
+    func outcomes(runID: Int64, programmes: Bool) async throws -> [Outcome] {
+        try await db.query(
+            """
+            SELECT o.provision_id, s.urn AS school_urn, pr.provision_id AS local_id, o.name, o.measure, o.n,
+                   o.effect::float8 AS effect, o.ci_low::float8 AS ci_low, o.ci_high::float8 AS ci_high,
+                   o.adjusted_effect::float8 AS adjusted, o.adjusted_low::float8 AS adjusted_low,
+                   o.adjusted_high::float8 AS adjusted_high, o.verdict, o.cost_per_pupil::float8 AS cost_per_pupil,
+                   o.cost_per_unit_gain::float8 AS cost_per_unit_gain
+              FROM provision_outcomes o
+              LEFT JOIN provisions pr ON pr.id = o.provision_id
+              LEFT JOIN schools s ON s.id = pr.school_id
+             WHERE o.evaluation_run_id = $1 AND (o.provision_id IS NULL) = $2
+             ORDER BY s.urn NULLS FIRST, o.name, o.measure
+            """, runID, programmes
+        ).rows.map { row in
+            Outcome(
+                provisionID: try row.decode("provision_id"), schoolURN: try row.decode("school_urn"),
+                localID: try row.decode("local_id"), name: try row.decode("name"), measure: try row.decode("measure"),
+                n: try row.decode("n"), effect: try row.decode("effect"), low: try row.decode("ci_low"),
+                high: try row.decode("ci_high"), adjusted: try row.decode("adjusted"),
+                adjustedLow: try row.decode("adjusted_low"), adjustedHigh: try row.decode("adjusted_high"),
+                verdict: try row.decode("verdict"), costPerPupil: try row.decode("cost_per_pupil"),
+                costPerUnitGain: try row.decode("cost_per_unit_gain"))
+        }
+    }
+
+    /// The latest trust-wide evaluation (programme verdicts across schools), if any.
+    func trustRun() async throws -> Int64? {
+        try await db.query(
+            "SELECT id FROM evaluation_runs WHERE status = 'succeeded' AND school_id IS NULL ORDER BY id DESC LIMIT 1"
+        ).singleRow()?.decode("id", as: Int64.self)
+    }
+}
+
+/// Number formatting for people: pounds, hours and effects.
+enum Format {
+    static func pounds(_ value: Double?) -> String {
+        guard let value else { return "–" }
+        let whole = Int(value.rounded())
+        let digits = String(abs(whole))
+        var grouped = ""
+        for (index, character) in digits.enumerated() {
+            if index > 0 && (digits.count - index) % 3 == 0 { grouped += "," }
+            grouped.append(character)
+        }
+        return (whole < 0 ? "-£" : "£") + grouped
+    }
+
+    static func number(_ value: Double?, places: Int = 1) -> String {
+        guard let value else { return "–" }
+        return String(format: "%.\(places)f", value)
+    }
+
+    static func interval(_ low: Double?, _ high: Double?) -> String {
+        guard let low, let high else { return "–" }
+        return "\(number(low, places: 2)) to \(number(high, places: 2))"
+    }
+
+    static func share(_ part: Int, of whole: Int) -> String {
+        whole == 0 ? "–" : "\(Int((Double(part) / Double(whole) * 100).rounded()))%"
+    }
+
+    static func yesNo(_ value: Bool?) -> String {
+        value.map { $0 ? "yes" : "no" } ?? "–"
+    }
+
+    /// Plain numbers for CSV and JSON: no grouping, no currency sign.
+    static func plain(_ value: Double?, places: Int = 2) -> String {
+        guard let value else { return "" }
+        return String(format: "%.\(places)f", value)
+    }
+}
+
+extension JSONValue {
+    static func number(_ value: Double?, places: Int = 3) -> JSONValue {
+        guard let value, value.isFinite else { return .null }
+        let scale = pow(10, Double(places))
+        return .number((value * scale).rounded() / scale)
+    }
+
+    static func text(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
+}
+
+/// Names for codes a reader should not have to look up.
+enum Vocabulary {
+    static func areaOfNeed(_ code: String?) -> String {
+        switch code {
+        case "CI": "Communication and interaction"
+        case "CL": "Cognition and learning"
+        case "SEMH": "Social, emotional and mental health"
+        case "SP": "Sensory and/or physical"
+        default: "Area of need not recorded"
+        }
+    }
+
+    static func need(_ code: String) -> String {
+        [
+            "SPLD": "Specific learning difficulty", "MLD": "Moderate learning difficulty", "SLD": "Severe learning difficulty",
+            "PMLD": "Profound and multiple learning difficulty", "SEMH": "Social, emotional and mental health",
+            "SLCN": "Speech, language and communication", "HI": "Hearing impairment", "VI": "Visual impairment",
+            "MSI": "Multi-sensory impairment", "PD": "Physical disability", "ASD": "Autistic spectrum disorder",
+            "OTH": "Other difficulty", "NSA": "SEN support but no specialist assessment",
+        ][code] ?? code
+    }
+
+    static func verdictTone(_ verdict: String) -> ReportDocument.Tone? {
+        switch verdict {
+        case "effective": .good
+        case "ineffective": .bad
+        case "inconclusive": .neutral
+        default: .muted
+        }
+    }
+
+    static func measure(_ measure: String?) -> String {
+        switch measure {
+        case "age_months": "ratio gain"
+        case "standardised": "standardised score change"
+        case .some(let other): "\(other) gain"
+        case nil: "–"
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import ProvisionModel
+
+/// The trust view (DESIGN §8): the schools side by side: need profile, provision, cost,
+/// impact and open alerts.
+enum TrustReport {
+    static func build(_ data: ReportData) async throws -> Report {
+        let schools = try await data.schools(only: nil)
+        var rows: [[ReportDocument.Cell]] = []
+        var csvRows: [[String]] = []
+        var schoolsJSON: [JSONValue] = []
+        var totals = (onRoll: 0, sen: 0, ehcp: 0, served: 0, provisions: 0, cost: 0.0, alerts: 0)
+        for school in schools {
+            let summary = try await SchoolSummary.read(data, school: school)
+            let provisions = try await data.provisions(schoolIDs: [school.id])
+            let cost = provisions.map(\.termCost).reduce(0, +)
+            let topNeeds = try await data.db.query(
+                """
+                SELECT n.code, count(*) AS pupils FROM pupils p JOIN pupil_needs n ON n.pupil_id = p.id AND n.rank = 1
+                 WHERE p.school_id = $1 AND p.on_roll AND p.sen_provision IN ('K', 'E')
+                 GROUP BY n.code ORDER BY count(*) DESC, n.code LIMIT 3
+                """, school.id
+            ).rows.map { "\(try $0.decode("code", as: String.self)) \(try $0.decode("pupils", as: Int.self))" }
+            var verdicts: [String: Int] = [:]
+            if let run = try await data.evaluationRun(school: school) {
+                let ids = Set(provisions.map(\.id))
+                for outcome in try await data.outcomes(runID: run.id, programmes: false) where outcome.provisionID.map(ids.contains) ?? false {
+                    verdicts[outcome.verdict, default: 0] += 1
+                }
+            }
+            let alerts = try await data.db.query(
+                "SELECT rule, count(*) AS n FROM alerts WHERE school_id = $1 AND status = 'open' GROUP BY rule ORDER BY rule", school.id
+            ).rows.map { (try $0.decode("rule", as: String.self), try $0.decode("n", as: Int.self)) }
+            let openAlerts = alerts.map(\.1).reduce(0, +)
+            let sen = summary.senSupport + summary.ehcp
+            totals.onRoll += summary.onRoll
+            totals.sen += summary.senSupport
+            totals.ehcp += summary.ehcp
+            totals.served += summary.receivingProvision
+            totals.provisions += provisions.count
+            totals.cost += cost
+            totals.alerts += openAlerts
+            let verdictText = ["effective", "inconclusive", "ineffective"].map { "\(verdicts[$0] ?? 0) \($0)" }.joined(separator: ", ")
+            rows.append([
+                ReportDocument.Cell("\(school.name) (\(school.urn))"), ReportDocument.Cell("\(summary.onRoll)"),
+                ReportDocument.Cell("\(summary.senSupport) (\(Format.share(summary.senSupport, of: summary.onRoll)))"),
+                ReportDocument.Cell("\(summary.ehcp) (\(Format.share(summary.ehcp, of: summary.onRoll)))"),
+                ReportDocument.Cell(topNeeds.joined(separator: ", ")),
+                ReportDocument.Cell("\(provisions.count)"),
+                ReportDocument.Cell(Format.share(summary.receivingProvision, of: sen),
+                                    tone: sen > 0 && Double(summary.receivingProvision) / Double(sen) < 0.5 ? .bad : nil),
+                ReportDocument.Cell(Format.pounds(cost)), ReportDocument.Cell(sen == 0 ? "–" : Format.pounds(cost / Double(sen))),
+                ReportDocument.Cell(verdictText, tone: (verdicts["ineffective"] ?? 0) > 0 ? .neutral : nil),
+                ReportDocument.Cell(alerts.isEmpty ? "none" : alerts.map { "\($0.1) \($0.0.replacingOccurrences(of: "_", with: " "))" }.joined(separator: ", ")),
+            ])
+            csvRows.append([school.urn, school.name, "\(summary.onRoll)", "\(summary.senSupport)", "\(summary.ehcp)",
+                            "\(summary.receivingProvision)", "\(provisions.count)", Format.plain(cost),
+                            "\(verdicts["effective"] ?? 0)", "\(verdicts["inconclusive"] ?? 0)", "\(verdicts["ineffective"] ?? 0)",
+                            "\(verdicts["insufficient_data"] ?? 0)", "\(openAlerts)"])
+            schoolsJSON.append(.object([
+                "school_urn": .string(school.urn), "name": .string(school.name), "on_roll": .number(Double(summary.onRoll)),
+                "sen_support": .number(Double(summary.senSupport)), "ehcp": .number(Double(summary.ehcp)),
+                "receiving_provision": .number(Double(summary.receivingProvision)), "provisions": .number(Double(provisions.count)),
+                "term_cost": .number(cost, places: 2),
+                "verdicts": .object(verdicts.mapValues { .number(Double($0)) }),
+                "open_alerts": .object(Dictionary(uniqueKeysWithValues: alerts.map { ($0.0, JSONValue.number(Double($0.1))) })),
+            ]))
+        }
+        var document = ReportDocument(title: "Trust overview: \(data.config.trust.name)", subtitle: "\(data.term.title): the schools side by side")
+        document.facts = [
+            ("schools", "\(schools.count)"), ("pupils on roll", "\(totals.onRoll)"),
+            ("on SEN support", "\(totals.sen)"), ("with an EHC plan", "\(totals.ehcp)"),
+            ("receiving provision", Format.share(totals.served, of: totals.sen + totals.ehcp)),
+            ("cost this term", Format.pounds(totals.cost)), ("open alerts", "\(totals.alerts)"),
+        ]
+        document.sections.append(ReportDocument.Section(
+            heading: "Schools",
+            table: ReportDocument.Table(
+                columns: ["School", "On roll", "SEN support", "EHC plans", "Main needs", "Provisions", "SEN pupils served",
+                          "Cost this term", "Cost per SEN pupil", "Verdicts", "Open alerts"],
+                numeric: [1, 2, 3, 5, 6, 7, 8], rows: rows,
+                totals: ["Trust", ReportDocument.Cell("\(totals.onRoll)"), ReportDocument.Cell("\(totals.sen)"),
+                         ReportDocument.Cell("\(totals.ehcp)"), "", ReportDocument.Cell("\(totals.provisions)"),
+                         ReportDocument.Cell(Format.share(totals.served, of: totals.sen + totals.ehcp)),
+                         ReportDocument.Cell(Format.pounds(totals.cost)), "", "", ReportDocument.Cell("\(totals.alerts)")])))
+        let json = JSONValue.object([
+            "report": .string("trust"), "trust": .string(data.config.trust.name), "term": .string(data.term.description),
+            "schools": .array(schoolsJSON),
+        ])
+        return Report(
+            kind: .trust, document: document,
+            csvColumns: ["school_urn", "school", "on_roll", "sen_support", "ehcp", "receiving_provision", "provisions", "term_cost",
+                         "effective", "inconclusive", "ineffective", "insufficient_data", "open_alerts"],
+            csvRows: csvRows, json: json)
+    }
+}
