@@ -133,14 +133,14 @@ public struct JobQueue: Sendable {
         let retryAt = Date().addingTimeInterval(backoff(afterAttempt: job.attempt).seconds)
         let result = try await Self.retryingOnceOnConflict {
             try await db.query(
-            """
-            UPDATE jobs SET state = CASE WHEN $4 THEN 'failed' WHEN \(Self.superseded) THEN 'discarded' ELSE 'available' END,
-                   run_at = CASE WHEN $4 THEN run_at ELSE to_timestamp($5::float8) END,
-                   finished_at = CASE WHEN $4 OR \(Self.superseded) THEN now() END,
-                   locked_by = NULL, last_error = $6
-            WHERE id = $1 AND state = 'running' AND locked_by = $2 AND attempt = $3
-            RETURNING state
-            """, job.id, worker, job.attempt, finalAttempt, retryAt.timeIntervalSince1970, error)
+                """
+                UPDATE jobs SET state = CASE WHEN $4 THEN 'failed' WHEN \(Self.superseded) THEN 'discarded' ELSE 'available' END,
+                       run_at = CASE WHEN $4 THEN run_at ELSE to_timestamp($5::float8) END,
+                       finished_at = CASE WHEN $4 OR \(Self.superseded) THEN now() END,
+                       locked_by = NULL, last_error = $6
+                WHERE id = $1 AND state = 'running' AND locked_by = $2 AND attempt = $3
+                RETURNING state
+                """, job.id, worker, job.attempt, finalAttempt, retryAt.timeIntervalSince1970, error)
         }
         guard let row = try result.singleRow() else { return .notOurs }
         switch try row.decode("state", as: String.self) {
@@ -155,12 +155,12 @@ public struct JobQueue: Sendable {
     public func release(_ db: PostgresConnection, _ job: ClaimedJob, worker: String, reason: String) async throws {
         _ = try await Self.retryingOnceOnConflict {
             try await db.execute(
-            """
-            UPDATE jobs SET state = CASE WHEN \(Self.superseded) THEN 'discarded' ELSE 'available' END,
-                   finished_at = CASE WHEN \(Self.superseded) THEN now() END,
-                   attempt = attempt - 1, locked_by = NULL, run_at = now(), last_error = $4
-            WHERE id = $1 AND state = 'running' AND locked_by = $2 AND attempt = $3
-            """, job.id, worker, job.attempt, reason)
+                """
+                UPDATE jobs SET state = CASE WHEN \(Self.superseded) THEN 'discarded' ELSE 'available' END,
+                       finished_at = CASE WHEN \(Self.superseded) THEN now() END,
+                       attempt = attempt - 1, locked_by = NULL, run_at = now(), last_error = $4
+                WHERE id = $1 AND state = 'running' AND locked_by = $2 AND attempt = $3
+                """, job.id, worker, job.attempt, reason)
         }
     }
 
@@ -169,12 +169,12 @@ public struct JobQueue: Sendable {
     public func postpone(_ db: PostgresConnection, _ job: ClaimedJob, worker: String, until: Date) async throws {
         _ = try await Self.retryingOnceOnConflict {
             try await db.execute(
-            """
-            UPDATE jobs SET state = CASE WHEN \(Self.superseded) THEN 'discarded' ELSE 'available' END,
-                   finished_at = CASE WHEN \(Self.superseded) THEN now() END,
-                   attempt = attempt - 1, locked_by = NULL, run_at = to_timestamp($4::float8)
-            WHERE id = $1 AND state = 'running' AND locked_by = $2 AND attempt = $3
-            """, job.id, worker, job.attempt, until.timeIntervalSince1970)
+                """
+                UPDATE jobs SET state = CASE WHEN \(Self.superseded) THEN 'discarded' ELSE 'available' END,
+                       finished_at = CASE WHEN \(Self.superseded) THEN now() END,
+                       attempt = attempt - 1, locked_by = NULL, run_at = to_timestamp($4::float8)
+                WHERE id = $1 AND state = 'running' AND locked_by = $2 AND attempt = $3
+                """, job.id, worker, job.attempt, until.timeIntervalSince1970)
         }
     }
 

@@ -223,6 +223,30 @@ struct DaemonProcessTests {
         await db.close()
     }
 
+    @Test func aSourceIsImportedWhenItsCronSlotComes() async throws {
+        let url = try await TestPostgres.shared.freshDatabase("daemon-cron")
+        let setup = try DaemonSetup.make("daemon-cron", url: url, sources: [.init(name: "nightly")])
+        defer { setup.remove() }
+        // Every minute, so the test sees a slot within one.
+        let text = try String(contentsOfFile: setup.config, encoding: .utf8)
+        try text.replacingOccurrences(of: "schools = [\"139001\"]\n", with: "schools = [\"139001\"]\nschedule = \"* * * * *\"\n")
+            .write(toFile: setup.config, atomically: true, encoding: .utf8)
+        let daemon = try RunningDaemon(config: setup.config)
+        #expect(await daemon.waitFor("msg=running"))
+        let status = try await setup.provisionctl(["status", "--json"])
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(status.standardOutput.utf8)) as? [String: Any])
+        let source = try #require((json["sources"] as? [[String: Any]])?.first)
+        #expect(source["schedule"] as? String == "* * * * *")
+        #expect(source["next_run"] is String)
+        #expect(await daemon.waitFor("import queued by schedule", seconds: 75), "\(daemon.log)")
+        #expect(await daemon.waitFor("msg=\"job completed\" job=1 kind=import"), "\(daemon.log)")
+        let db = try await setup.connect()
+        #expect(try await db.count("SELECT count(*) FROM import_runs WHERE source = 'nightly' AND status = 'succeeded'") == 1)
+        #expect(try await db.count("SELECT count(*) FROM source_schedules WHERE last_slot IS NOT NULL") == 1)
+        #expect(await daemon.stop() == 0)
+        await db.close()
+    }
+
     @Test func aDatabaseRestartPausesTheDaemonWhichThenCarriesOn() async throws {
         let setup = try DaemonSetup.make("daemon-restart", url: nil, sources: [.init(name: "source")])
         defer { setup.remove() }
