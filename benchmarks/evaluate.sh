@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Evaluation benchmark: generates a trust of PUPILS pupils (default 60,000 in 20 schools),
-# imports it, then times `provisionctl evaluate` for the whole trust against a baseline
-# measured in the same run: one hand-written SQL aggregate over the same rows (a least-
-# squares slope per pupil and test over all assessments, and mean gain per provision).
+# Evaluation and reports benchmark: generates a trust of PUPILS pupils (default 60,000 in
+# 20 schools), imports it, then times `provisionctl evaluate` for the whole trust against a
+# baseline measured in the same run: one hand-written SQL aggregate over the same rows (a
+# least-squares slope per pupil and test over all assessments, and mean gain per
+# provision). Then times the reports against `psql \copy` of the rows they show.
 #
 #   benchmarks/evaluate.sh [PUPILS] [SCHOOLS]
 set -euo pipefail
@@ -20,9 +21,10 @@ trap 'kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; rm -rf "$work"' EX
 echo "Generating $pupils pupils in $schools schools..."
 /usr/bin/time -f "%e" -o "$work/gen.time" "$bin/provisionctl" generate --out "$work/trust" --pupils "$pupils" --schools "$schools" --today 2026-11-29 >/dev/null
 config=$work/trust/provision.toml
+printf '\n[daemon]\nhttp_listen = ""\n' >> "$config"
 "$bin/provisiond" --config "$config" 2>"$work/daemon.log" &
 daemon=$!
-for _ in $(seq 1 120); do grep -q "running;" "$work/daemon.log" && break; sleep 0.5; done
+for _ in $(seq 1 120); do grep -q "msg=running" "$work/daemon.log" && break; sleep 0.5; done
 socket=$(grep -o "unix_socket_directories = '[^']*'" "$work/trust/state/postgres/data/postgresql.conf" | tail -1 | cut -d"'" -f2)
 url="postgresql:///provision?host=$socket&user=provision"
 
@@ -54,3 +56,19 @@ printf '%-52s %8s s\n' "baseline: hand-written SQL aggregate (psql)" "$base_secs
 printf '%-52s %8s s   peak RSS %s MiB\n' "provisionctl evaluate (whole trust)" "$eval_secs" "$((eval_kib / 1024))"
 awk -v a="$eval_secs" -v b="$base_secs" 'BEGIN { printf "evaluate / baseline time ratio: %.1fx\n", a / b }'
 cat "$work/eval1.out"
+
+echo
+echo "Reports (autumn 2026), against psql \\copy of the rows they show..."
+cat > "$work/report-baseline.sql" <<'SQL'
+\copy (SELECT s.urn, pr.*, e.*, p.upn, p.forename, p.surname, p.year_group FROM provisions pr JOIN schools s ON s.id = pr.school_id LEFT JOIN enrolments e ON e.provision_id = pr.id LEFT JOIN pupils p ON p.id = e.pupil_id WHERE coalesce(pr.start_date, '2026-09-01') <= '2026-12-31' AND coalesce(pr.end_date, '2026-12-31') >= '2026-09-01') TO '/dev/null' CSV HEADER
+SQL
+/usr/bin/time -f "%e" -o "$work/report-baseline.time" psql -qAt "$url" -f "$work/report-baseline.sql" >/dev/null
+report_base=$(cat "$work/report-baseline.time")
+printf '%-52s %8s s\n' "baseline: psql \\copy of the term's provision rows" "$report_base"
+for args in "provision-map --school 139001" "impact" "needs" "costs" "trust"; do
+  name=${args%% *}
+  /usr/bin/time -f "%e %M" -o "$work/report.time" "$bin/provisionctl" --config "$config" report $args --term 2026-autumn --out "$work/$name.html" 2>/dev/null
+  read -r secs kib < "$work/report.time"
+  printf '%-52s %8s s   %5d KiB HTML   peak RSS %s MiB   ratio %s\n' "report $args (whole trust unless a school)" "$secs" \
+    "$(( $(stat -c %s "$work/$name.html") / 1024 ))" "$((kib / 1024))" "$(awk -v a="$secs" -v b="$report_base" 'BEGIN { printf "%.1fx", a / b }')"
+done

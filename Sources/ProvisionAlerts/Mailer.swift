@@ -52,8 +52,12 @@ public struct SendmailTransport: MailTransport {
 
     public func deliver(_ message: [UInt8], recipients: [String], id: Int64) async throws(TransportFailure) {
         do {
+            // sendmail reads the message from an unlinked temporary file, not a pipe: a
+            // sendmail that exits before reading would otherwise break the pipe under us.
+            let input = try Self.unlinkedFile(holding: message)
             let result = try await Subprocess.run(
-                .path(FilePath(program)), arguments: ["-t", "-oi"], input: .array(message),
+                .path(FilePath(program)), arguments: ["-t", "-oi"],
+                input: .fileDescriptor(input, closeAfterSpawningProcess: true),
                 output: .discarded, error: .string(limit: 64 * 1024))
             switch result.terminationStatus {
             case .exited(0): return
@@ -68,6 +72,25 @@ public struct SendmailTransport: MailTransport {
         } catch {
             throw TransportFailure(temporary: true, message: "cannot run \(program): \(error)")
         }
+    }
+
+    /// A file descriptor, positioned at the start, of a file that no longer has a name.
+    static func unlinkedFile(holding bytes: [UInt8]) throws -> FileDescriptor {
+        var template = Array((NSTemporaryDirectory() + "/send-provision-mail-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw TransportFailure(temporary: true, message: "cannot create a temporary file: errno \(errno)") }
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        var written = 0
+        while written < bytes.count {
+            let count = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            guard count > 0 else {
+                close(fd)
+                throw TransportFailure(temporary: true, message: "cannot write a temporary file: errno \(errno)")
+            }
+            written += count
+        }
+        lseek(fd, 0, SEEK_SET)
+        return FileDescriptor(rawValue: fd)
     }
 }
 

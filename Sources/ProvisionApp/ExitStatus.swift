@@ -25,6 +25,9 @@ public protocol ReportableError: Error, CustomStringConvertible {
 /// Runs a command body, printing any error in a form a person can act on and turning it
 /// into the matching exit status.
 public func reportingErrors(_ body: () async throws -> Void) async throws {
+    // A child that exits without reading its input (a sendmail that fails at once) must
+    // give us EPIPE on write, not a SIGPIPE that kills the daemon.
+    signal(SIGPIPE, SIG_IGN)
     do {
         try await body()
     } catch let exit as ExitCode {

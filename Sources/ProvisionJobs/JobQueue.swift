@@ -187,11 +187,13 @@ public struct JobQueue: Sendable {
             """, job.id, worker, job.attempt, reason)
     }
 
-    /// Tells rescuers the job's worker is alive.
-    public func heartbeat(_ db: PostgresConnection, _ job: ClaimedJob, worker: String) async throws {
+    /// Tells rescuers the job's worker is alive. False when the job is no longer this
+    /// worker's (it was rescued): the worker must stop it.
+    @discardableResult
+    public func heartbeat(_ db: PostgresConnection, _ job: ClaimedJob, worker: String) async throws -> Bool {
         try await db.execute(
-            "UPDATE jobs SET heartbeat_at = now() WHERE id = $1 AND state = 'running' AND locked_by = $2",
-            job.id, worker)
+            "UPDATE jobs SET heartbeat_at = now() WHERE id = $1 AND state = 'running' AND locked_by = $2 AND attempt = $3",
+            job.id, worker, job.attempt) == 1
     }
 
     /// A job taken from a worker that died.
@@ -219,7 +221,8 @@ public struct JobQueue: Sendable {
                     WHERE j.state = 'running'
                       AND (j.heartbeat_at < now() - make_interval(secs => $1)
                            OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a
-                                          WHERE a.application_name = $2 || j.locked_by))
+                                          WHERE a.datname = current_database()
+                                            AND a.application_name = $2 || j.locked_by))
                     FOR UPDATE SKIP LOCKED
                 )
                 UPDATE jobs j SET

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Prometheus
 import ServiceLifecycle
+import UnixSignals
 
 extension Supervisor {
     /// Runs the daemon's services until SIGTERM or SIGINT, then shuts them down in order:
@@ -16,20 +17,36 @@ extension Supervisor {
         services.append(WorkerService(supervisor: self, count: config.daemon.workers))
         services.append(RescueService(supervisor: self))
         services.append(ScheduleService(supervisor: self))
-        services.append(ReloadService(supervisor: self, path: configPath))
+        // Signals are trapped before "running" is logged, so one sent the moment the daemon
+        // says it runs is handled, never the default action (which would kill it).
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let stops = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        services.append(ReloadService(supervisor: self, path: configPath, hangups: hangups))
         var quiet = logger
         quiet.logLevel = .warning
-        var group = ServiceGroupConfiguration(
-            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet)
-        group.maximumGracefulShutdownDuration = .seconds(config.daemon.shutdownGraceSeconds)
-        group.maximumCancellationDuration = .seconds(15)
+        var configuration = ServiceGroupConfiguration(services: services, logger: quiet)
+        configuration.maximumGracefulShutdownDuration = .seconds(config.daemon.shutdownGraceSeconds)
+        configuration.maximumCancellationDuration = .seconds(15)
+        let group = ServiceGroup(configuration: configuration)
         logger.notice(
             "running",
             metadata: [
                 "workers": "\(config.daemon.workers)", "sources": "\(config.sources.count)",
                 "time_zone": "\(config.daemon.timeZone.identifier)", "identity": "\(identity)",
             ])
-        try await ServiceGroup(configuration: group).run()
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            tasks.addTask { [logger] in
+                // Keeps listening after the first signal, so that this task never ends before
+                // the group: the group's end is what ends the daemon.
+                for await signal in stops {
+                    logger.notice("shutting down", metadata: ["signal": "\(signal)"])
+                    await group.triggerGracefulShutdown()
+                }
+            }
+            try await tasks.next()  // the group, once shut down (or when a service failed)
+            tasks.cancelAll()
+        }
         logger.notice("stopped")
     }
 }

@@ -21,7 +21,7 @@ public struct OnceRun {
         self.logger = logger
     }
 
-    /// True when every source imported (or was unchanged).
+    /// True when every source imported (or was unchanged) and every message was delivered.
     public func run() async throws -> Bool {
         let catalog = PluginCatalog.discover(in: config.plugins.directories)
         for problem in catalog.problems { logger.warning("plugin problem", metadata: ["problem": "\(problem)"]) }
@@ -61,6 +61,6 @@ public struct OnceRun {
         if config.mail.transport == .maildir { where_ += " \(config.mail.maildir)/new" }
         print("Mail: \(mail.sent) sent, \(mail.deferred) waiting to retry, \(mail.failed) failed (\(where_))")
         print("Reports: each school's provision map and impact report for this term in \(folder)/URN/")
-        return failures == 0
+        return failures == 0 && mail.failed == 0 && mail.deferred == 0
     }
 }

@@ -9,9 +9,10 @@ import UnixSignals
 struct ReloadService: Service {
     let supervisor: Supervisor
     let path: String
+    /// Trapped by the caller before the daemon announced itself, so no SIGHUP is lost.
+    let hangups: UnixSignalsSequence
 
     func run() async throws {
-        let hangups = await UnixSignalsSequence(trapping: .sighup)
         try await cancelWhenGracefulShutdown {
             for await _ in hangups { reload() }
         }

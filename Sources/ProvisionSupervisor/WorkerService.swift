@@ -4,6 +4,7 @@ import Metrics
 import Postgres
 import ProvisionJobs
 import ServiceLifecycle
+import Synchronization
 
 /// One worker: claims jobs from the queue and runs them one at a time (DESIGN §2).
 ///
@@ -97,20 +98,34 @@ struct Worker {
         logger.info("job started", metadata: ["attempt": "\(job.attempt)/\(job.maxAttempts)", "worker": "\(worker)"])
         let queue = supervisor.queue
         let heartbeatEvery = Duration.seconds(max(1, min(15, supervisor.configuration.daemon.rescueAfterSeconds / 4)))
+        let started = ContinuousClock.now
+        let runner = JobRunner(supervisor: supervisor)
+        let work = Task { try await runner.run(job, control: db) }
+        // The heartbeat is the job's lease: when it can no longer be renewed (the queue's
+        // connection is gone, or the job was rescued and is someone else's), the work stops,
+        // so a rescued job never runs twice at once.
+        let lease = LeaseState()
         let heartbeat = Task { [worker] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: heartbeatEvery)
                 if Task.isCancelled { return }
-                try? await queue.heartbeat(db, job, worker: worker)
+                let renewed = (try? await queue.heartbeat(db, job, worker: worker)) ?? false
+                if !renewed {
+                    lease.lose()
+                    work.cancel()
+                    return
+                }
             }
         }
         defer { heartbeat.cancel() }
-        let started = ContinuousClock.now
         do {
-            try await JobRunner(supervisor: supervisor).run(job, control: db)
+            try await withTaskCancellationHandler { try await work.value } onCancel: { work.cancel() }
             try await queue.complete(db, job, worker: worker)
             Counter(label: "provision_jobs_total", dimensions: [("kind", job.kind.rawValue), ("outcome", "completed")]).increment()
             logger.info("job completed", metadata: ["seconds": "\(String(format: "%.1f", (ContinuousClock.now - started).seconds))"])
+        } catch is CancellationError where lease.lost {
+            logger.warning("job stopped: its lease could not be renewed (database lost, or the job was rescued)")
+            _ = try await queue.fail(db, job, worker: worker, error: "stopped: the worker lost contact with the queue")
         } catch is CancellationError {
             try await queue.release(db, job, worker: worker, reason: "interrupted: the daemon was stopped")
             logger.notice("job interrupted by shutdown and put back")
@@ -141,4 +156,11 @@ struct Worker {
             }
         }
     }
+}
+
+/// Whether a running job's lease was lost, set by its heartbeat.
+final class LeaseState: Sendable {
+    private let state = Mutex(false)
+    var lost: Bool { state.withLock { $0 } }
+    func lose() { state.withLock { $0 = true } }
 }

@@ -29,13 +29,14 @@ struct ProvisiondCommand: AsyncParsableCommand {
             Logs go to standard error, one logfmt line per event ($PROVISION_LOG_LEVEL:
             debug, info (default), notice, warning, error).
 
-            Exit status: 0 success (and after a clean shutdown), 1 some work failed (--once),
+            Exit status: 0 success (and after a clean shutdown), 1 some work failed (--once: an
+            import failed or a message could not be delivered yet; it stays in the outbox),
             69 database unavailable, 78 bad configuration.
             """)
 
     @OptionGroup var options: ConfigOption
 
-    @Flag(help: "Run every source now, evaluate, deliver mail, then exit (0 when all imports succeeded, 1 otherwise).")
+    @Flag(help: "Run every source now, evaluate, deliver mail, then exit (0 when all of it succeeded, 1 otherwise).")
     var once = false
 
     func run() async throws {

@@ -97,6 +97,32 @@ struct DaemonProcessTests {
         await db.close()
     }
 
+    @Test func aWorkerThatLosesItsQueueConnectionStopsTheJobInsteadOfRunningItTwice() async throws {
+        let url = try await TestPostgres.shared.freshDatabase("daemon-lease")
+        let folder = try TestProcess.temporaryDirectory("daemon-lease-plugin")
+        defer { Self.killPlugin(folder); try? FileManager.default.removeItem(atPath: folder) }
+        let setup = try DaemonSetup.make(
+            "daemon-lease", url: url, sources: [.init(name: "slow", body: Self.slowFirstRun(folder))],
+            daemon: "rescue_after_seconds = 10\nworkers = 1")
+        defer { setup.remove() }
+        let daemon = try RunningDaemon(config: setup.config)
+        #expect(await daemon.waitFor("msg=running"))
+        _ = try await setup.provisionctl(["enqueue", "--source", "slow"])
+        #expect(await daemon.waitFor("msg=\"import started\""))
+        // Cut only the worker's queue connection; the import's own connections live on.
+        let db = try await setup.connect()
+        let cut = try await db.count(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'provisiond %/w0') t")
+        #expect(cut == 1)
+        #expect(await daemon.waitFor("its lease could not be renewed", seconds: 30), "\(daemon.log)")
+        #expect(await daemon.waitFor("msg=\"job completed\" job=1 kind=import", seconds: 60), "\(daemon.log)")
+        let runs = try await db.query("SELECT status FROM import_runs ORDER BY id").rows.map { try $0.decode("status", as: String.self) }
+        #expect(runs == ["failed", "succeeded"], "the first run was stopped, not left running beside the second")
+        #expect(try await db.count("SELECT count(*) FROM pupils") == 3)
+        #expect(await daemon.stop() == 0)
+        await db.close()
+    }
+
     @Test func twoDaemonsOnOneDatabaseShareTheWorkAndRunEachJobOnce() async throws {
         let url = try await TestPostgres.shared.freshDatabase("daemon-pair")
         let sources = (0..<6).map { DaemonSetup.Source(name: "source-\($0)", body: "sleep 1\ncat \"$2\"", firstPupil: 1 + $0 * 10) }
@@ -245,6 +271,19 @@ struct DaemonProcessTests {
         #expect(try await db.count("SELECT count(*) FROM source_schedules WHERE last_slot IS NOT NULL") == 1)
         #expect(await daemon.stop() == 0)
         await db.close()
+    }
+
+    @Test func onceSaysSoWhenTheMailCouldNotBeDelivered() async throws {
+        let url = try await TestPostgres.shared.freshDatabase("daemon-once-mail")
+        let setup = try DaemonSetup.make("daemon-once-mail", url: url, sources: [.init(name: "source")])
+        defer { setup.remove() }
+        let text = try String(contentsOfFile: setup.config, encoding: .utf8)
+        try (text + "\n[mail]\ntransport = \"sendmail\"\nsendmail_path = \"/bin/false\"\n")
+            .write(toFile: setup.config, atomically: true, encoding: .utf8)
+        let once = try await TestProcess.run(TestProcess.executable("provisiond"), ["--config", setup.config, "--once"])
+        #expect(once.exitCode == 1, "\(once.standardOutput)\(once.standardError.suffix(3000))")
+        #expect(once.standardOutput.contains("1 sources, 0 failed"))
+        #expect(once.standardOutput.contains("Mail: 0 sent"), "\(once.standardOutput)")
     }
 
     @Test func aDatabaseRestartPausesTheDaemonWhichThenCarriesOn() async throws {

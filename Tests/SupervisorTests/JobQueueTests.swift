@@ -118,7 +118,8 @@ struct JobQueueTests {
         let rescued = try await eventually(seconds: 10) { try await !queue.rescue(db, staleAfter: .seconds(600)).isEmpty }
         #expect(rescued)
         #expect(try await db.count("SELECT count(*) FROM jobs WHERE state = 'available' AND attempt = 1") == 1)
-        // The presumed-dead worker reports late: nothing changes.
+        // The presumed-dead worker reports late: nothing changes, and its lease is gone.
+        #expect(try await queue.heartbeat(db, job, worker: "host/1/w0") == false)
         #expect(try await queue.complete(db, job, worker: "host/1/w0") == false)
         #expect(try await queue.fail(db, job, worker: "host/1/w0", error: "late") == .notOurs)
         let again = try #require(try await queue.claim(db, worker: "host/2/w0"))
