@@ -142,16 +142,18 @@ struct StatusReport {
         formatter.dateFormat = "yyyy-MM-dd HH:mm"
         func show(_ date: Date?) -> String { date.map(formatter.string) ?? "-" }
         var lines = ["Sources (times in \(self.timeZone)):"]
-        let nameWidth = sources.map(\.name.count).max() ?? 0
-        let pluginWidth = sources.map(\.plugin.count).max() ?? 0
+        // One wider than the longest, so every column lines up (padded(to:) adds a space
+        // after a string that already fills the width).
+        let nameWidth = (sources.map(\.name.count).max() ?? 0) + 1
+        let pluginWidth = (sources.map(\.plugin.count).max() ?? 0) + 1
         for source in sources {
-            var line = "  \(source.name.padded(to: nameWidth)) \(source.plugin.padded(to: pluginWidth)) \((source.schedule ?? "on demand").padded(to: 12))"
-            line += " next \(show(source.nextRun).padded(to: 16))"
+            var line = "  \(source.name.padded(to: nameWidth))\(source.plugin.padded(to: pluginWidth))\((source.schedule ?? "on demand").padded(to: 13))"
+            line += "next \(show(source.nextRun).padded(to: 17))"
             if let run = source.lastRun {
-                line += "  last: run \(run.id) \(run.status) \(show(run.startedAt))"
+                line += " last: run \(run.id) \(run.status) \(show(run.startedAt))"
                 if let failure = run.failure { line += " (\(failure.prefix(80)))" }
             } else {
-                line += "  last: never run"
+                line += " last: never run"
             }
             lines.append(line)
         }
