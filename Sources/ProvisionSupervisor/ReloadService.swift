@@ -13,7 +13,7 @@ struct ReloadService: Service {
     let hangups: UnixSignalsSequence
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             for await _ in hangups { reload() }
         }
     }

@@ -32,7 +32,7 @@ struct EvaluateCommand: AsyncParsableCommand {
             if let school, config.school(urn: school) == nil {
                 throw UsageProblem("School \(school) is not declared in \(config.file).")
             }
-            let day = try asOf.flatMap(SchoolDate.init(iso:)) ?? SchoolDate.today()
+            let day = asOf.flatMap(SchoolDate.init(iso:)) ?? SchoolDate.today()
             try await withConnection(config, applicationName: "provision-evaluate", migrated: true) { _, db in
                 let (summary, alerts) = try await evaluateAndAlert(db, config: config, school: school, asOf: day)
                 print(EvaluationText.render(summary, alerts: alerts, scope: school.map { "school \($0)" } ?? "the trust"))

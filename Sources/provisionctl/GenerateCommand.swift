@@ -43,7 +43,7 @@ struct GenerateCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let day = try today.flatMap(SchoolDate.init(iso:)) ?? SchoolDate.today()
+            let day = today.flatMap(SchoolDate.init(iso:)) ?? SchoolDate.today()
             let plugins = pluginsDir.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? Self.findPluginsFolder()
             let folder = URL(fileURLWithPath: out).standardizedFileURL.path
             let started = ContinuousClock.now
