@@ -157,10 +157,19 @@ enum ProvisionMapReport {
         }
     }
 
+    /// "3 × 30 min a week, 2026-09-22 to 2026-12-19": how often, how long, and for how long.
     static func frequency(_ provision: ReportData.Provision) -> String {
-        guard let sessions = provision.sessionsPerWeek else { return "–" }
-        let count = sessions.rounded() == sessions ? String(Int(sessions)) : Format.number(sessions)
-        return "\(count) × \(provision.minutesPerSession.map { "\($0) min" } ?? "?") a week"
+        var text = "–"
+        if let sessions = provision.sessionsPerWeek {
+            let count = sessions.rounded() == sessions ? String(Int(sessions)) : Format.number(sessions)
+            text = "\(count) × \(provision.minutesPerSession.map { "\($0) min" } ?? "?") a week"
+        }
+        switch (provision.startDate, provision.endDate) {
+        case (let start?, let end?): text += ", \(start) to \(end)"
+        case (let start?, nil): text += ", from \(start)"
+        default: break
+        }
+        return text
     }
 
     static func pupilJSON(_ enrolment: ReportData.Enrolment) -> JSONValue {

@@ -57,9 +57,9 @@ public struct OnceRun {
         }
         let mail = try await Mailer(transport: Mailer.transport(for: config)).flush(db)
         await db.close()
-        var where_ = config.mail.transport.rawValue
-        if config.mail.transport == .maildir { where_ += " \(config.mail.maildir)/new" }
-        print("Mail: \(mail.sent) sent, \(mail.deferred) waiting to retry, \(mail.failed) failed (\(where_))")
+        var destination = config.mail.transport.rawValue
+        if config.mail.transport == .maildir { destination += " \(config.mail.maildir)/new" }
+        print("Mail: \(mail.sent) sent, \(mail.deferred) waiting to retry, \(mail.failed) failed (\(destination))")
         print("Reports: each school's provision map and impact report for this term in \(folder)/URN/")
         return failures == 0 && mail.failed == 0 && mail.deferred == 0
     }
