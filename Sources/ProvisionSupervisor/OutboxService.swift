@@ -12,26 +12,16 @@ struct OutboxService: Service {
     let supervisor: Supervisor
 
     func run() async throws {
-        let logger = supervisor.logger
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            guard let db = await supervisor.connectPatiently(applicationName: "provisiond-mail") else { return }
-            do {
-                try await db.listen(JobRunner.outboxChannel)
-                while !Task.isCancelled {
-                    try await deliver(db)
-                    if Task.isShuttingDownGracefully { break }
-                    let deadline = ContinuousClock.now + .seconds(30)
-                    while ContinuousClock.now < deadline && !Task.isShuttingDownGracefully && !Task.isCancelled {
-                        if try await db.nextNotification(timeout: .milliseconds(500)) != nil { break }
-                    }
+        await supervisor.reconnecting("provisiond-mail", service: "mailer", pauseAfterFailure: .seconds(30)) { db in
+            try await db.listen(JobRunner.outboxChannel)
+            while !Task.isCancelled {
+                try await deliver(db)
+                if Task.isShuttingDownGracefully { return }
+                let deadline = ContinuousClock.now + .seconds(30)
+                while ContinuousClock.now < deadline && !Task.isShuttingDownGracefully && !Task.isCancelled {
+                    if try await db.nextNotification(timeout: .milliseconds(500)) != nil { break }
                 }
-            } catch where isConnectionLoss(error) {
-                logger.warning("mailer lost the database; reconnecting", metadata: ["error": "\(error)"])
-            } catch {
-                logger.error("mailer failed; retrying in 30 s", metadata: ["error": "\(error)"])
-                await pause(.seconds(30))
             }
-            await db.close()
         }
     }
 

@@ -11,20 +11,11 @@ struct RescueService: Service {
     let supervisor: Supervisor
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            guard let db = await supervisor.connectPatiently(applicationName: "provisiond-rescue") else { return }
-            do {
-                while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                    try await rescueOnce(db)
-                    await pause(.seconds(15))
-                }
-            } catch where isConnectionLoss(error) {
-                supervisor.logger.warning("rescuer lost the database; reconnecting", metadata: ["error": "\(error)"])
-            } catch {
-                supervisor.logger.error("rescuer failed; retrying in 15 s", metadata: ["error": "\(error)"])
+        await supervisor.reconnecting("provisiond-rescue", service: "rescuer", pauseAfterFailure: .seconds(15)) { db in
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                try await rescueOnce(db)
                 await pause(.seconds(15))
             }
-            await db.close()
         }
     }
 

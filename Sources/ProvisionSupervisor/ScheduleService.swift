@@ -13,31 +13,22 @@ struct ScheduleService: Service {
 
     func run() async throws {
         let logger = supervisor.logger
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            guard let db = await supervisor.connectPatiently(applicationName: "provisiond-schedule") else { return }
-            do {
-                while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                    let config = supervisor.configuration
-                    try await SourceSchedules.synchronise(db, sources: config.sources, timeZone: config.daemon.timeZone)
-                    let queued = try await SourceSchedules.queueDue(
-                        db, sources: config.sources, timeZone: config.daemon.timeZone, queue: supervisor.queue,
-                        maxAttempts: config.daemon.maxAttempts)
-                    for slot in queued {
-                        logger.info(
-                            slot.jobID == nil ? "import already waiting; slot served by it" : "import queued by schedule",
-                            metadata: ["source": "\(slot.source)", "job": "\(slot.jobID.map(String.init) ?? "-")"])
-                    }
-                    let earliest = try await SourceSchedules.earliestSlot(db)
-                    let untilSlot = (earliest?.timeIntervalSinceNow ?? 60) + 0.05
-                    await pause(.milliseconds(Int64(max(0.2, min(untilSlot, 60)) * 1000)))
+        await supervisor.reconnecting("provisiond-schedule", service: "scheduler", pauseAfterFailure: .seconds(30)) { db in
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                let config = supervisor.configuration
+                try await SourceSchedules.synchronise(db, sources: config.sources, timeZone: config.daemon.timeZone)
+                let queued = try await SourceSchedules.queueDue(
+                    db, sources: config.sources, timeZone: config.daemon.timeZone, queue: supervisor.queue,
+                    maxAttempts: config.daemon.maxAttempts)
+                for slot in queued {
+                    logger.info(
+                        slot.jobID == nil ? "import already waiting; slot served by it" : "import queued by schedule",
+                        metadata: ["source": "\(slot.source)", "job": "\(slot.jobID.map(String.init) ?? "-")"])
                 }
-            } catch where isConnectionLoss(error) {
-                logger.warning("scheduler lost the database; reconnecting", metadata: ["error": "\(error)"])
-            } catch {
-                logger.error("scheduler failed; retrying in 30 s", metadata: ["error": "\(error)"])
-                await pause(.seconds(30))
+                let earliest = try await SourceSchedules.earliestSlot(db)
+                let untilSlot = (earliest?.timeIntervalSinceNow ?? 60) + 0.05
+                await pause(.milliseconds(Int64(max(0.2, min(untilSlot, 60)) * 1000)))
             }
-            await db.close()
         }
     }
 }

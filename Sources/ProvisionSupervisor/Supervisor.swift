@@ -63,6 +63,35 @@ public final class Supervisor: Sendable {
     }
 }
 
+extension Supervisor {
+    /// Runs `session` on a connection of its own until shutdown: what every long-running
+    /// service does. When the database goes away, it logs, reconnects with a growing wait and
+    /// runs `session` again; any other error is logged and retried after `pauseAfterFailure`,
+    /// so one failing service never stops the daemon. Cancellation ends it.
+    func reconnecting(
+        _ applicationName: String, service: String, metadata: Logger.Metadata = [:], pauseAfterFailure: Duration,
+        _ session: (PostgresConnection) async throws -> Void
+    ) async {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            guard let db = await connectPatiently(applicationName: applicationName) else { return }
+            do {
+                try await session(db)
+            } catch where isConnectionLoss(error) {
+                logger.warning("\(service) lost the database; reconnecting", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            } catch is CancellationError {
+                await db.close()
+                return
+            } catch {
+                logger.error(
+                    "\(service) failed; retrying in \(pauseAfterFailure.components.seconds) s",
+                    metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                await pause(pauseAfterFailure)
+            }
+            await db.close()
+        }
+    }
+}
+
 /// Sleeps for `duration`, returning early when the service is asked to shut down.
 func pause(_ duration: Duration) async {
     let deadline = ContinuousClock.now + duration

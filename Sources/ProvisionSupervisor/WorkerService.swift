@@ -37,42 +37,32 @@ struct Worker {
     func run() async {
         let logger = supervisor.logger
         var inFlight: ClaimedJob?
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            guard let db = await supervisor.connectPatiently(applicationName: JobQueue.applicationNamePrefix + worker)
-            else { return }
-            do {
-                try await db.listen(JobQueue.channel)
-                if let job = inFlight {
-                    // The connection went while the job ran: that attempt is over.
-                    let outcome = try await supervisor.queue.fail(
-                        db, job, worker: worker, error: "the database connection was lost during the run")
-                    if job.kind == .importSource, let source = job.payload["source"] {
-                        try await InterruptedImports.close(db, source: source, reason: "the database connection was lost during the run")
-                    }
-                    logger.warning("job interrupted by a lost database connection", metadata: ["job": "\(job.id)", "outcome": "\(outcome)"])
-                    inFlight = nil
+        await supervisor.reconnecting(
+            JobQueue.applicationNamePrefix + worker, service: "worker", metadata: ["worker": "\(worker)"],
+            pauseAfterFailure: .seconds(5)
+        ) { db in
+            try await db.listen(JobQueue.channel)
+            if let job = inFlight {
+                // The connection went while the job ran: that attempt is over.
+                let outcome = try await supervisor.queue.fail(
+                    db, job, worker: worker, error: "the database connection was lost during the run")
+                if job.kind == .importSource, let source = job.payload["source"] {
+                    try await InterruptedImports.close(db, source: source, reason: "the database connection was lost during the run")
                 }
-                while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                    if let job = try await supervisor.queue.claim(db, worker: worker) {
-                        inFlight = job
-                        try await execute(job, control: db)
-                        inFlight = nil
-                        continue
-                    }
-                    let next = try await supervisor.queue.nextRunAt(db)
-                    let wait = min(max(next?.timeIntervalSinceNow ?? 15, 0.05), 15)
-                    try await waitForWork(db, seconds: wait)
-                }
-            } catch where isConnectionLoss(error) {
-                logger.warning("worker lost the database; reconnecting", metadata: ["worker": "\(worker)", "error": "\(error)"])
-            } catch is CancellationError {
-                await db.close()
-                return
-            } catch {
-                logger.error("worker failed; restarting it in 5 s", metadata: ["worker": "\(worker)", "error": "\(error)"])
-                await pause(.seconds(5))
+                logger.warning("job interrupted by a lost database connection", metadata: ["job": "\(job.id)", "outcome": "\(outcome)"])
+                inFlight = nil
             }
-            await db.close()
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                if let job = try await supervisor.queue.claim(db, worker: worker) {
+                    inFlight = job
+                    try await execute(job, control: db)
+                    inFlight = nil
+                    continue
+                }
+                let next = try await supervisor.queue.nextRunAt(db)
+                let wait = min(max(next?.timeIntervalSinceNow ?? 15, 0.05), 15)
+                try await waitForWork(db, seconds: wait)
+            }
         }
     }
 
