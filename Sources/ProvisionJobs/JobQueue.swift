@@ -10,6 +10,14 @@ public enum JobKind: String, Sendable, CaseIterable {
     case evaluate
 }
 
+extension JobKind {
+    /// The unique key that keeps one import of a source waiting and one running at a time.
+    public static func importKey(source: String) -> String { "import:\(source)" }
+
+    /// The unique key of a school's evaluation, or of the trust-wide one (`school` nil).
+    public static func evaluationKey(school: String?) -> String { "evaluate:\(school ?? "trust")" }
+}
+
 /// A job a worker has claimed.
 public struct ClaimedJob: Sendable, Equatable {
     public let id: Int64
@@ -108,9 +116,8 @@ public struct JobQueue: Sendable {
             return nil
         }
         let payloadText = try row.decode("payload", as: String.self)
-        let payload = (try? JSONValue.parse(Array(payloadText.utf8)).objectValue)?.compactMapValues(\.stringValue) ?? [:]
         return ClaimedJob(
-            id: id, kind: kind, payload: payload, uniqueKey: try row.decode("unique_key"),
+            id: id, kind: kind, payload: Self.payload(payloadText), uniqueKey: try row.decode("unique_key"),
             attempt: try row.decode("attempt"), maxAttempts: try row.decode("max_attempts"))
     }
 
@@ -243,7 +250,7 @@ public struct JobQueue: Sendable {
                 let payloadText = try row.decode("payload", as: String.self)
                 return RescuedJob(
                     id: try row.decode("id"), kind: JobKind(rawValue: try row.decode("kind", as: String.self)),
-                    payload: (try? JSONValue.parse(Array(payloadText.utf8)).objectValue)?.compactMapValues(\.stringValue) ?? [:],
+                    payload: Self.payload(payloadText),
                     worker: try row.decode("worker", as: String?.self) ?? "?", state: try row.decode("state"))
             }
         }
@@ -262,6 +269,11 @@ public struct JobQueue: Sendable {
         (jobs.unique_key IS NOT NULL AND EXISTS (
             SELECT 1 FROM jobs w WHERE w.state = 'available' AND w.unique_key = jobs.unique_key AND w.id <> jobs.id))
         """
+
+    /// A job's payload as stored (`payload::text`): a flat object of strings.
+    static func payload(_ text: String) -> [String: String] {
+        (try? JSONValue.parse(Array(text.utf8)).objectValue)?.compactMapValues(\.stringValue) ?? [:]
+    }
 
     /// Runs `statement` again once when a job with the same key was queued concurrently
     /// (the unique index noticed before `superseded` could): the second run sees it.

@@ -70,7 +70,7 @@ public enum SourceSchedules {
                 if let claimed {
                     let jobID = try await queue.enqueue(
                         db, kind: .importSource, payload: ["source": name, "reason": "schedule"],
-                        uniqueKey: importKey(name), maxAttempts: maxAttempts)
+                        uniqueKey: JobKind.importKey(source: name), maxAttempts: maxAttempts)
                     try await db.execute("UPDATE source_schedules SET last_job_id = $2 WHERE source = $1", name, jobID)
                     let slot = Date(timeIntervalSince1970: try claimed.decode("slot", as: Double.self))
                     queued.append(QueuedSlot(source: name, slot: slot, jobID: jobID))
@@ -99,7 +99,4 @@ public enum SourceSchedules {
         }
         return slots
     }
-
-    /// The unique key that keeps one import of a source waiting or running at a time.
-    public static func importKey(_ source: String) -> String { "import:\(source)" }
 }

@@ -70,7 +70,7 @@ struct JobRunner: Sendable {
             for urn in source.schools {
                 try await supervisor.queue.enqueue(
                     control, kind: .evaluate, payload: ["school": urn, "after_import": "\(summary.runID)"],
-                    uniqueKey: "evaluate:\(urn)", maxAttempts: config.daemon.maxAttempts)
+                    uniqueKey: JobKind.evaluationKey(school: urn), maxAttempts: config.daemon.maxAttempts)
             }
         }
     }
@@ -118,7 +118,7 @@ struct JobRunner: Sendable {
         }
         if urn != nil {
             try await supervisor.queue.enqueue(
-                db, kind: .evaluate, payload: ["scope": "trust"], uniqueKey: "evaluate:trust",
+                db, kind: .evaluate, payload: ["scope": "trust"], uniqueKey: JobKind.evaluationKey(school: nil),
                 maxAttempts: config.daemon.maxAttempts,
                 runAt: Date().addingTimeInterval(Double(config.daemon.trustEvaluationDelaySeconds)))
         }

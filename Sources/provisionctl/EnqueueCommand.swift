@@ -50,13 +50,13 @@ struct EnqueueCommand: AsyncParsableCommand {
                 for name in sources {
                     let id = try await queue.enqueue(
                         db, kind: .importSource, payload: ["source": name, "reason": "provisionctl"],
-                        uniqueKey: SourceSchedules.importKey(name), maxAttempts: config.daemon.maxAttempts)
+                        uniqueKey: JobKind.importKey(source: name), maxAttempts: config.daemon.maxAttempts)
                     print(id.map { "import of \(name) queued as job \($0)" } ?? "import of \(name) is already waiting")
                 }
                 for urn in school {
                     let id = try await queue.enqueue(
                         db, kind: .evaluate, payload: ["school": urn, "reason": "provisionctl"],
-                        uniqueKey: "evaluate:\(urn)", maxAttempts: config.daemon.maxAttempts)
+                        uniqueKey: JobKind.evaluationKey(school: urn), maxAttempts: config.daemon.maxAttempts)
                     print(id.map { "evaluation of \(urn) queued as job \($0)" } ?? "evaluation of \(urn) is already waiting")
                 }
             }
