@@ -12,8 +12,8 @@ enum PupilReport {
     static func build(_ data: ReportData, upn: String) async throws -> Report {
         guard let pupil = try await data.db.query(
             """
-            SELECT p.id, p.upn, p.forename, p.surname, p.dob::text AS dob, p.year_group, p.sen_provision, p.on_roll,
-                   s.urn AS school_urn, s.name AS school,
+            SELECT p.id, p.upn, p.forename, p.surname, p.year_group, p.sen_provision, p.on_roll,
+                   s.id AS school_id, s.urn AS school_urn, s.name AS school,
                    coalesce((SELECT string_agg(n.code, ', ' ORDER BY n.rank) FROM pupil_needs n WHERE n.pupil_id = p.id), '') AS needs
               FROM pupils p JOIN schools s ON s.id = p.school_id WHERE p.upn = $1
             """, upn
@@ -21,20 +21,11 @@ enum PupilReport {
         let pupilID: Int64 = try pupil.decode("id")
         let schoolURN: String = try pupil.decode("school_urn")
         let name = "\(try pupil.decode("forename", as: String.self)) \(try pupil.decode("surname", as: String.self))"
-        let schoolRow = ReportData.School(id: 0, urn: schoolURN, name: try pupil.decode("school"))
-        let run = try await data.db.query(
-            """
-            SELECT r.id, r.as_of::text AS as_of FROM evaluation_runs r JOIN schools s ON s.urn = $1
-             WHERE r.status = 'succeeded' AND (r.school_id IS NULL OR r.school_id = s.id) ORDER BY r.id DESC LIMIT 1
-            """, schoolURN
-        ).singleRow().map { (try $0.decode("id", as: Int64.self), try $0.decode("as_of", as: String.self)) }
+        let school = ReportData.School(id: try pupil.decode("school_id"), urn: schoolURN, name: try pupil.decode("school"))
+        let run = try await data.evaluationRun(school: school)
         let history = try await data.db.query(
             """
-            SELECT e.provision_id, p.upn, p.forename, p.surname, p.year_group, e.start_date::text AS start_date,
-                   e.end_date::text AS end_date, e.status, o.measure,
-                   coalesce(o.entry_value, e.entry_value)::float8 AS entry, coalesce(o.exit_value, e.exit_value)::float8 AS exit,
-                   o.gain::float8 AS gain, o.ratio_gain::float8 AS ratio_gain, o.months::float8 AS months,
-                   o.progress_made, o.accelerated, o.gap_narrowed,
+            SELECT \(ReportData.enrolmentColumns),
                    pr.name AS provision, pr.provision_id AS local_id, s.urn AS school_urn, e.target,
                    coalesce((SELECT string_agg(st.name, ', ' ORDER BY st.name) FROM provision_staff ps
                                JOIN staff st ON st.id = ps.staff_id WHERE ps.provision_id = pr.id), '') AS staff
@@ -43,8 +34,8 @@ enum PupilReport {
               LEFT JOIN enrolment_outcomes o ON o.enrolment_id = e.id AND o.evaluation_run_id = $2
              WHERE e.pupil_id = $1
              ORDER BY e.start_date, pr.name
-            """, pupilID, run?.0)
-        var document = ReportDocument(title: "Provision history: \(name)", subtitle: "\(schoolRow.name), URN \(schoolURN)")
+            """, pupilID, run?.id)
+        var document = ReportDocument(title: "Provision history: \(name)", subtitle: "\(school.name), URN \(schoolURN)")
         let senStatus = ["K": "SEN support", "E": "EHC plan", "N": "no SEN recorded"][try pupil.decode("sen_provision", as: String.self)] ?? "–"
         let needs: String = try pupil.decode("needs")
         document.facts = [
@@ -95,7 +86,7 @@ enum PupilReport {
                 numeric: [5, 6], rows: rows)))
         if rows.isEmpty { document.sections[0].paragraphs = ["No provision recorded."] }
         document.footnotes = [
-            run.map { "Progress from evaluation run \($0.0), as of \($0.1). A ratio gain of 1 is ordinary progress; above 1 the pupil is catching up." } ?? "Not evaluated yet.",
+            run.map { "Progress from evaluation run \($0.id), as of \($0.asOf). A ratio gain of 1 is ordinary progress; above 1 the pupil is catching up." } ?? "Not evaluated yet.",
             "Personal data about one child: share it only with those entitled to see it.",
         ]
         let json = JSONValue.object([

@@ -139,16 +139,23 @@ struct ReportData {
         }
     }
 
+    /// The columns ``enrolment(_:)`` reads, from `enrolments e`, `pupils p` and
+    /// `enrolment_outcomes o`: the evaluation's entry and exit where it has them, else the
+    /// recorded ones.
+    static let enrolmentColumns = """
+        e.provision_id, p.upn, p.forename, p.surname, p.year_group, e.start_date::text AS start_date,
+        e.end_date::text AS end_date, e.status, o.measure,
+        coalesce(o.entry_value, e.entry_value)::float8 AS entry, coalesce(o.exit_value, e.exit_value)::float8 AS exit,
+        o.gain::float8 AS gain, o.ratio_gain::float8 AS ratio_gain, o.months::float8 AS months,
+        o.progress_made, o.accelerated, o.gap_narrowed
+        """
+
     /// Enrolments in the given provisions overlapping the term (all of them when `wholeHistory`),
     /// with the evaluation's entry, exit and progress where it has them.
     func enrolments(provisionIDs: [Int64], runID: Int64?, wholeHistory: Bool = false) async throws -> [Enrolment] {
         try await db.query(
             """
-            SELECT e.provision_id, p.upn, p.forename, p.surname, p.year_group, e.start_date::text AS start_date,
-                   e.end_date::text AS end_date, e.status, o.measure,
-                   coalesce(o.entry_value, e.entry_value)::float8 AS entry, coalesce(o.exit_value, e.exit_value)::float8 AS exit,
-                   o.gain::float8 AS gain, o.ratio_gain::float8 AS ratio_gain, o.months::float8 AS months,
-                   o.progress_made, o.accelerated, o.gap_narrowed
+            SELECT \(Self.enrolmentColumns)
               FROM enrolments e JOIN pupils p ON p.id = e.pupil_id
               LEFT JOIN enrolment_outcomes o ON o.enrolment_id = e.id AND o.evaluation_run_id = $2
              WHERE e.provision_id = ANY($1::bigint[])
