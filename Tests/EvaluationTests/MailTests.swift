@@ -200,11 +200,3 @@ struct MailTests {
         #expect(text.contains("  - Fast Track Reading: mean ratio gain 0.16 over 6 pupils"))
     }
 }
-
-/// The decoded text/plain part of an RFC 5322 message as `MailMessage` writes it.
-func plainText(of message: String) -> String {
-    let parts = message.components(separatedBy: "Content-Transfer-Encoding: base64\r\n\r\n")
-    guard parts.count > 1 else { return "" }
-    let encoded = parts[1].components(separatedBy: "\r\n--")[0].replacingOccurrences(of: "\r\n", with: "")
-    return String(decoding: Data(base64Encoded: encoded) ?? Data(), as: UTF8.self)
-}

@@ -234,8 +234,8 @@ struct ReportContentTests {
             #expect(files.contains { $0.hasSuffix("-provision-map.html") } && files.contains { $0.hasSuffix("-impact.html") }, "\(files)")
         }
         let mail = try FileManager.default.contentsOfDirectory(atPath: trust.folder + "/state/mail/new")
-        let bodies = try mail.flatMap { name in
-            try base64Parts(String(contentsOfFile: trust.folder + "/state/mail/new/" + name, encoding: .utf8))
+        let bodies = try mail.map { name in
+            plainText(of: try String(contentsOfFile: trust.folder + "/state/mail/new/" + name, encoding: .utf8))
         }
         #expect(bodies.contains { $0.contains(trust.folder + "/state/reports/139001") }, "the SENCO digest says where the reports are")
     }
@@ -246,14 +246,5 @@ extension SchoolDate {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
         return calendar.date(from: DateComponents(year: year, month: month, day: day))!
-    }
-}
-
-/// The decoded base64 body parts of a MIME message.
-func base64Parts(_ message: String) -> [String] {
-    message.components(separatedBy: "Content-Transfer-Encoding: base64").dropFirst().compactMap { part in
-        let lines = part.components(separatedBy: "\r\n").map { $0.trimmingCharacters(in: .whitespaces) }
-        let body = lines.drop { $0.isEmpty }.prefix { !$0.isEmpty && !$0.hasPrefix("--") }.joined()
-        return Data(base64Encoded: body).map { String(decoding: $0, as: UTF8.self) }
     }
 }

@@ -76,11 +76,11 @@ extension ReportFixture.Trust {
 
 extension PostgresConnection {
     func strings(_ sql: String, _ parameters: any PostgresEncodable...) async throws -> [String] {
-        try await query(sql, parameters).rows.map { try $0.decode("v", as: String.self) }
+        try query(sql, parameters).rows.map { try $0.decode("v", as: String.self) }
     }
 
     func double(_ sql: String, _ parameters: any PostgresEncodable...) async throws -> Double {
-        try await query(sql, parameters).scalar(as: Double.self)
+        try query(sql, parameters).scalar(as: Double.self)
     }
 }
 

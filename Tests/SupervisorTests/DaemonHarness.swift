@@ -168,7 +168,7 @@ struct DaemonSetup {
 
 extension PostgresConnection {
     func count(_ sql: String, _ parameters: any PostgresEncodable...) async throws -> Int {
-        try await query(sql, parameters).scalar(as: Int.self)
+        try query(sql, parameters).scalar(as: Int.self)
     }
 }
 
