@@ -1,10 +1,11 @@
 import ProvisionAlerts
 import ProvisionEvaluation
+import ProvisionModel
 
 /// An evaluation summary as printed for a person: counts only, no pupil data.
 public enum EvaluationText {
     public static func render(_ summary: EvaluationSummary, alerts: AlertChanges, scope: String) -> String {
-        let seconds = Double(summary.duration.components.seconds) + Double(summary.duration.components.attoseconds) / 1e18
+        let seconds = summary.duration.seconds
         var lines = ["Evaluation run \(summary.runID) of \(scope) in \(String(format: "%.1f", seconds)) s:"]
         lines.append("  enrolments with an outcome measure: \(summary.enrolments), with entry and exit: \(summary.withEntryAndExit)")
         let verdicts = ["effective", "inconclusive", "ineffective", "insufficient_data"].map { "\($0) \(summary.verdicts[$0] ?? 0)" }

@@ -292,10 +292,3 @@ public struct JobQueue: Sendable {
         return .milliseconds(Int64(min(wait, retryMax.seconds) * 1000))
     }
 }
-
-extension Duration {
-    /// The duration in seconds, as a Double.
-    public var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
-}

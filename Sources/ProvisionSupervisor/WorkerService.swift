@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import Postgres
 import ProvisionJobs
+import ProvisionModel
 import ServiceLifecycle
 import Synchronization
 

@@ -122,7 +122,7 @@ struct UsageProblem: ReportableError {
 enum ImportSummaryText {
     static func render(_ summary: ImportSummary, source: String) -> String {
         var lines: [String] = []
-        let seconds = Double(summary.duration.components.seconds) + Double(summary.duration.components.attoseconds) / 1e18
+        let seconds = summary.duration.seconds
         lines.append("Import run \(summary.runID) of source \(source): \(summary.status.rawValue) in \(String(format: "%.1f", seconds)) s")
         if summary.status == .unchanged {
             lines.append("The input is identical to the last successful run's; nothing to do (use --force to re-run).")
