@@ -194,8 +194,10 @@ struct DaemonProcessTests {
         let text = try await setup.provisionctl(["status"])
         #expect(text.standardOutput.contains("FAILED   job"), "\(text.standardOutput)")
 
-        // Still serving, and saying what happened.
+        // Still serving, and saying what happened. The good source's evaluation waits while
+        // an import of its school runs or is due, so it may finish after the last retry.
         #expect(await daemon.waitFor("operations endpoint listening"))
+        #expect(await daemon.waitFor("msg=\"evaluation finished\" alerts_opened"), "\(daemon.log)")
         let port = try #require(daemon.httpPort)
         let (healthCode, health) = try await httpGet(port: port, path: "/healthz")
         #expect(healthCode == 200)
