@@ -29,6 +29,27 @@ public struct Configuration: Sendable {
         public var maxRejected: Double
         public var maxStdoutBytes: Int
         public var maxStderrBytes: Int
+        /// How plugins are isolated: `bwrap` (bubblewrap namespaces) or `none`.
+        public var sandbox: SandboxMode = .bwrap
+        /// The unprivileged account plugins run as when the supervisor runs as root.
+        public var sandboxUser = "nobody"
+        /// Extra read-only paths a sandboxed plugin may see (an interpreter outside /usr).
+        public var sandboxReadOnlyPaths: [String] = []
+        /// Resource limits of one plugin run (setrlimit inside the sandbox).
+        public var cpuSeconds = 600
+        public var memoryBytes = 4 << 30
+        public var fileSizeBytes = 1 << 30
+        public var maxProcesses = 256
+        /// Size of the sandbox's private scratch folder (a tmpfs).
+        public var scratchBytes = 256 << 20
+        /// Share (0–1) of a school's pupils on roll that one snapshot may mark as left
+        /// before the run is refused (without `--force`).
+        public var maxLeavers = 0.10
+    }
+
+    /// How importer plugins are isolated (docs/security.md).
+    public enum SandboxMode: String, Sendable, CaseIterable {
+        case bwrap, none
     }
 
     public enum MailTransport: String, Sendable, CaseIterable {
@@ -199,6 +220,30 @@ public struct Configuration: Sendable {
             plugins.maxRejected = try section.double("max_rejected", range: 0...1) ?? plugins.maxRejected
             plugins.maxStdoutBytes = try section.int("max_stdout_bytes", range: 1024...(1 << 40)) ?? plugins.maxStdoutBytes
             plugins.maxStderrBytes = try section.int("max_stderr_bytes", range: 1024...(1 << 30)) ?? plugins.maxStderrBytes
+            if let mode = try section.string("sandbox") {
+                guard let sandbox = SandboxMode(rawValue: mode) else {
+                    throw section.error("sandbox", "must be 'bwrap' (the default) or 'none', got '\(mode)'")
+                }
+                plugins.sandbox = sandbox
+            }
+            if let user = try section.string("sandbox_user") {
+                guard !user.isEmpty, user != "root" else {
+                    throw section.error("sandbox_user", "must name an unprivileged system account such as 'nobody'")
+                }
+                plugins.sandboxUser = user
+            }
+            if let paths = try section.stringArray("sandbox_read_only") {
+                for path in paths where !path.hasPrefix("/") {
+                    throw section.error("sandbox_read_only", "'\(path)' must be an absolute path")
+                }
+                plugins.sandboxReadOnlyPaths = paths
+            }
+            plugins.cpuSeconds = try section.int("cpu_seconds", range: 1...604_800) ?? plugins.cpuSeconds
+            plugins.memoryBytes = try section.int("memory_bytes", range: (64 << 20)...(1 << 44)) ?? plugins.memoryBytes
+            plugins.fileSizeBytes = try section.int("file_size_bytes", range: (1 << 20)...(1 << 44)) ?? plugins.fileSizeBytes
+            plugins.maxProcesses = try section.int("max_processes", range: 1...100_000) ?? plugins.maxProcesses
+            plugins.scratchBytes = try section.int("scratch_bytes", range: (1 << 20)...(1 << 40)) ?? plugins.scratchBytes
+            plugins.maxLeavers = try section.double("max_leavers", range: 0...1) ?? plugins.maxLeavers
             try section.finish()
         }
 

@@ -47,7 +47,7 @@ struct JobRunner: Sendable {
         }
         let catalog = PluginCatalog.discover(in: config.plugins.directories)
         guard let plugin = catalog.plugin(named: source.plugin) else {
-            throw JobFailure.failed("no plugin named '\(source.plugin)' in plugins.dirs")
+            throw JobFailure.failed(catalog.unavailable(source.plugin, directories: config.plugins.directories))
         }
         var logger = supervisor.logger
         logger[metadataKey: "job"] = "\(job.id)"

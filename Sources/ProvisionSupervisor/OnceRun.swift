@@ -30,7 +30,7 @@ public struct OnceRun {
         print("Imports:")
         for source in config.sources {
             guard let plugin = catalog.plugin(named: source.plugin) else {
-                print("  source \(source.name): no plugin named '\(source.plugin)' in plugins.dirs")
+                print("  source \(source.name): \(catalog.unavailable(source.plugin, directories: config.plugins.directories))")
                 failures += 1
                 continue
             }

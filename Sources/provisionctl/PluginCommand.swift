@@ -4,6 +4,8 @@ import ProvisionApp
 import ProvisionConfig
 import ProvisionImport
 
+extension PluginSandbox.Mode: ExpressibleByArgument {}
+
 struct PluginCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plugin",
@@ -60,6 +62,8 @@ struct PluginCommand: AsyncParsableCommand {
         var timeout = 600
         @Option(help: "Share of rejected records (0–1) that fails a run.")
         var maxRejected = 0.02
+        @Option(help: "The sandbox to run it in, as plugins.sandbox sets it for the daemon: bwrap or none.")
+        var sandbox: PluginSandbox.Mode = .bwrap
         @Option(name: .customLong("env"), help: ArgumentHelp("An environment variable for the plugin, as a source's env sets it (repeatable).", valueName: "KEY=VALUE"))
         var environment: [String] = []
 
@@ -79,7 +83,8 @@ struct PluginCommand: AsyncParsableCommand {
                 }, uniquingKeysWith: { $1 })
                 let report = await PluginCheck.run(
                     manifest, source: path, schools: school, environment: extra,
-                    limits: PluginLimits(timeout: .seconds(timeout)), maxRejected: maxRejected)
+                    limits: PluginLimits(timeout: .seconds(timeout), sandbox: PluginSandbox(mode: sandbox)),
+                    maxRejected: maxRejected)
                 print("Plugin \(manifest.name) \(manifest.version) on \(path)")
                 if let launch = report.launchError { print("Could not run it: \(launch)") }
                 if let outcome = report.outcome {

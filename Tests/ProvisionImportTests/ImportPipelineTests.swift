@@ -49,12 +49,14 @@ struct ImportPipelineTests {
     @Test func aHungPluginIsKilledWithEverythingItStarted() async throws {
         let h = try await ImportHarness.make("import-hang")
         defer { h.cleanUp() }
-        let marker = h.folder + "/grandchild.pid"
+        // Children in the background and in a session of their own, each with a marker in its
+        // command line so the test can look for survivors in the machine's process table.
+        let marker = Int.random(in: 100_000...999_999)
         let plugin = try TestPlugin.make(in: h.folder, body: """
             head -n 3 "$2"
-            sleep 300 &
-            echo $! > \(marker)
-            sleep 300
+            sleep \(marker)1 &
+            setsid sleep \(marker)2 &
+            sleep \(marker)3
             """)
         let before = try await h.fingerprint()
         let started = ContinuousClock.now
@@ -63,8 +65,7 @@ struct ImportPipelineTests {
         #expect(summary.status == .failed)
         #expect(summary.failure?.contains("did not finish within 2 s") == true)
         #expect(try await h.fingerprint() == before)
-        let grandchild = try #require(Int32(try String(contentsOfFile: marker, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
-        #expect(await processEnds(grandchild), "the plugin's background child survived")
+        #expect(await LiveProcesses.noneMatch("sleep \(marker)"), "a child of the plugin survived: \(LiveProcesses.matching("sleep \(marker)"))")
     }
 
     @Test func invalidJSONFailsTheRunAndWritesNothing() async throws {
@@ -201,18 +202,17 @@ struct ImportPipelineTests {
             unsetenv("PGPASSWORD")
             unsetenv("PROVISION_DATABASE_PASSWORD")
         }
-        let dump = h.folder + "/env.txt"
+        // The sandbox lets the plugin write nowhere but its scratch space: it reports on stderr.
         let plugin = try TestPlugin.make(in: h.folder, body: """
-            env > \(dump)
             env >&2
-            pwd >> \(dump)
+            pwd >&2
             cat "$2"
             """)
         var request = h.request(plugin, source: try h.source(Fixture.run(pupils: 2)))
         request.environment = ["MIS_PROFILE": "sims"]
         let summary = try await h.pipeline.run(request)
         #expect(summary.status == .succeeded)
-        let seen = try String(contentsOfFile: dump, encoding: .utf8)
+        let seen = summary.stderr
         #expect(!seen.contains("secret"))
         #expect(!seen.contains(h.url))
         #expect(!seen.contains("postgresql"))
@@ -220,26 +220,27 @@ struct ImportPipelineTests {
         #expect(names.isSuperset(of: ["PATH", "LANG", "TZ", "PROVISION_PROTOCOL", "PROVISION_SCHOOLS", "MIS_PROFILE"]))
         #expect(names.subtracting(["PATH", "LANG", "TZ", "PROVISION_PROTOCOL", "PROVISION_SCHOOLS", "MIS_PROFILE", "PWD", "SHLVL", "_", "/tmp"]).filter { !$0.hasPrefix("/") }.isEmpty, "unexpected: \(names)")
         #expect(seen.contains("PROVISION_SCHOOLS=139001"))
-        // The working directory was a fresh scratch folder, removed afterwards.
+        // The working directory was the sandbox's private scratch folder.
         let workdir = try #require(seen.split(separator: "\n").last.map(String.init))
-        #expect(workdir.hasPrefix(h.folder + "/scratch/run-"))
-        #expect(!FileManager.default.fileExists(atPath: workdir))
+        #expect(workdir == PluginSandbox.scratchFolder)
     }
 
     @Test func aSnapshotMarksMissingPupilsAsLeftAndNeverDeletesThem() async throws {
         let h = try await ImportHarness.make("import-left")
         defer { h.cleanUp() }
         let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
-        _ = try await h.pipeline.run(h.request(plugin, source: try h.source(Fixture.run(pupils: 3), name: "a.ndjson")))
-        let smaller = [Fixture.header(), Fixture.pupil(1), Fixture.pupil(2), Fixture.end(["pupil": 2])]
+        _ = try await h.pipeline.run(h.request(plugin, source: try h.source(Fixture.run(pupils: 10), name: "a.ndjson")))
+        // One of ten leaves: within plugins.max_leavers (10%).
+        let smaller = [Fixture.header()] + (1...9).map { Fixture.pupil($0) } + [Fixture.end(["pupil": 9])]
         let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(smaller, name: "b.ndjson")))
+        #expect(summary.status == .succeeded, "\(summary.failure ?? "")")
         #expect(summary.merge.markedLeft == 1)
         let rows = try await h.query("SELECT upn, on_roll FROM pupils ORDER BY upn").rows
-        #expect(rows.count == 3)
+        #expect(rows.count == 10)
         let left = try await h.query("SELECT upn FROM pupils WHERE NOT on_roll").scalar(as: String.self)
-        #expect(left == Fixture.upn(3))
+        #expect(left == Fixture.upn(10))
         // Assessments of the leaver are kept.
-        #expect(try await h.query("SELECT count(*) FROM assessments").scalar(as: Int.self) == 3)
+        #expect(try await h.query("SELECT count(*) FROM assessments").scalar(as: Int.self) == 10)
         // A marksheet with no pupil records leaves pupils alone; a delta never marks leavers.
         let marksheet = [Fixture.header(), Fixture.assessment(1, value: 99, date: "2026-01-10"), Fixture.end(["assessment": 1])]
         let marks = try await h.pipeline.run(h.request(plugin, source: try h.source(marksheet, name: "c.ndjson")))
@@ -248,7 +249,7 @@ struct ImportPipelineTests {
         let deltaRun = try await h.pipeline.run(h.request(plugin, source: try h.source(delta, name: "d.ndjson")))
         #expect(deltaRun.status == .succeeded)
         #expect(deltaRun.merge.markedLeft == 0)
-        #expect(try await h.query("SELECT count(*) FROM pupils WHERE on_roll").scalar(as: Int.self) == 2)
+        #expect(try await h.query("SELECT count(*) FROM pupils WHERE on_roll").scalar(as: Int.self) == 9)
     }
 
     @Test func assessmentsForUnknownPupilsAreRejectedAtMerge() async throws {
@@ -256,14 +257,16 @@ struct ImportPipelineTests {
         defer { h.cleanUp() }
         let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
         var lines = [Fixture.header()]
-        for n in 1...100 { lines.append(Fixture.pupil(n)) }
-        lines.append(Fixture.assessment(1, value: 80))
+        for n in 1...100 {
+            lines.append(Fixture.pupil(n))
+            lines.append(Fixture.assessment(n, value: 80))
+        }
         lines.append(Fixture.assessment(500, value: 80))
-        lines.append(Fixture.end(["pupil": 100, "assessment": 2]))
+        lines.append(Fixture.end(["pupil": 100, "assessment": 101]))
         let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(lines)))
         #expect(summary.status == .succeeded)
         #expect(summary.merge.rejectedAtMerge == 1)
-        #expect(try await h.query("SELECT count(*) FROM assessments").scalar(as: Int.self) == 1)
+        #expect(try await h.query("SELECT count(*) FROM assessments").scalar(as: Int.self) == 100)
         let reason = try await h.query("SELECT reason FROM rejected_records WHERE import_run_id = $1", summary.runID).scalar(as: String.self)
         #expect(reason.contains("not a pupil known to the trust"))
     }
@@ -309,15 +312,4 @@ struct ImportPipelineTests {
         #expect(summary.status == .failed)
         #expect(summary.failure?.contains("does not exist") == true)
     }
-}
-
-
-/// Waits (up to 5 s) until `pid` is gone or a zombie (killed, waiting for init to reap it).
-func processEnds(_ pid: Int32) async -> Bool {
-    for _ in 0..<50 {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
-        if let close = stat.lastIndex(of: ")"), stat[stat.index(close, offsetBy: 2)] == "Z" { return true }
-        try? await Task.sleep(for: .milliseconds(100))
-    }
-    return false
 }

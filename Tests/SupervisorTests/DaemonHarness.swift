@@ -74,6 +74,8 @@ struct DaemonSetup {
         var body: String = #"cat "$2""#
         var pupils: Int = 3
         var firstPupil: Int = 1
+        /// The source's `env`; a value that is an absolute path is visible (read-only) in the sandbox.
+        var environment: [String: String] = [:]
     }
 
     static let school = "139001"
@@ -148,6 +150,7 @@ struct DaemonSetup {
                 plugin = "\(source.name)"
                 path = "data/\(source.name).ndjson"
                 schools = ["\(school)"]
+                env = { \(source.environment.sorted { $0.key < $1.key }.map { "\($0.key) = \"\($0.value)\"" }.joined(separator: ", ")) }
 
                 """
         }

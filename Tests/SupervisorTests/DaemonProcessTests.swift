@@ -9,23 +9,22 @@ import Testing
 struct DaemonProcessTests {
     /// A plugin that sends the header and two pupils, then hangs, the first time; after
     /// that it behaves. Its pid is written beside it so the test can clean up after kill -9.
-    static func slowFirstRun(_ folder: String) -> String {
-        """
-        if [ -f "\(folder)/marker" ]; then cat "$2"; exit 0; fi
-        touch "\(folder)/marker"
-        echo $$ > "\(folder)/plugin.pid"
-        head -n 3 "$2"
-        exec sleep 120
-        """
+    /// A source whose plugin hangs after three lines until the test creates `folder/fast`.
+    /// The sandbox lets the plugin read that folder (it is named in the source's env) but
+    /// write nothing outside its scratch space, so the test, not the plugin, flips it.
+    static func slowUntilFast(_ folder: String) -> DaemonSetup.Source {
+        .init(
+            name: "slow",
+            body: """
+                if [ -f "$MARKS/fast" ]; then cat "$2"; exit 0; fi
+                head -n 3 "$2"
+                exec sleep 120
+                """,
+            environment: ["MARKS": folder])
     }
 
-    static func killPlugin(_ folder: String) {
-        if let text = try? String(contentsOfFile: folder + "/plugin.pid", encoding: .utf8),
-            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
-        {
-            kill(-pid, SIGKILL)
-            kill(pid, SIGKILL)
-        }
+    static func makeFast(_ folder: String) {
+        _ = FileManager.default.createFile(atPath: folder + "/fast", contents: nil)
     }
 
     static func mailFiles(_ setup: DaemonSetup) -> [String] {
@@ -35,13 +34,14 @@ struct DaemonProcessTests {
     @Test func sigtermDuringAnImportWritesNothingAndExitsCleanly() async throws {
         let url = try await TestPostgres.shared.freshDatabase("daemon-term")
         let folder = try TestProcess.temporaryDirectory("daemon-term-plugin")
-        defer { Self.killPlugin(folder); try? FileManager.default.removeItem(atPath: folder) }
-        let setup = try DaemonSetup.make("daemon-term", url: url, sources: [.init(name: "slow", body: Self.slowFirstRun(folder))])
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let setup = try DaemonSetup.make("daemon-term", url: url, sources: [Self.slowUntilFast(folder)])
         defer { setup.remove() }
         let daemon = try RunningDaemon(config: setup.config)
         #expect(await daemon.waitFor("msg=running"))
         _ = try await setup.provisionctl(["enqueue", "--source", "slow"])
         #expect(await daemon.waitFor("msg=\"import started\""))
+        Self.makeFast(folder)
         try await Task.sleep(for: .milliseconds(500))  // the two pupils are staged by now
         kill(daemon.pid, SIGTERM)
         let status = await daemon.waitForExit(seconds: 30)
@@ -62,17 +62,17 @@ struct DaemonProcessTests {
     @Test func killNineMidImportThenRestartRescuesTheJobWithoutDuplicates() async throws {
         let url = try await TestPostgres.shared.freshDatabase("daemon-kill")
         let folder = try TestProcess.temporaryDirectory("daemon-kill-plugin")
-        defer { Self.killPlugin(folder); try? FileManager.default.removeItem(atPath: folder) }
-        let setup = try DaemonSetup.make("daemon-kill", url: url, sources: [.init(name: "slow", body: Self.slowFirstRun(folder))])
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let setup = try DaemonSetup.make("daemon-kill", url: url, sources: [Self.slowUntilFast(folder)])
         defer { setup.remove() }
         let first = try RunningDaemon(config: setup.config)
         #expect(await first.waitFor("msg=running"))
         _ = try await setup.provisionctl(["enqueue", "--source", "slow"])
         #expect(await first.waitFor("msg=\"import started\""))
+        Self.makeFast(folder)
         try await Task.sleep(for: .milliseconds(500))
         kill(first.pid, SIGKILL)
         _ = await first.waitForExit()
-        Self.killPlugin(folder)
 
         let second = try RunningDaemon(config: setup.config)
         #expect(await second.waitFor("rescued a job whose worker died"), "\(second.log)")
@@ -100,15 +100,16 @@ struct DaemonProcessTests {
     @Test func aWorkerThatLosesItsQueueConnectionStopsTheJobInsteadOfRunningItTwice() async throws {
         let url = try await TestPostgres.shared.freshDatabase("daemon-lease")
         let folder = try TestProcess.temporaryDirectory("daemon-lease-plugin")
-        defer { Self.killPlugin(folder); try? FileManager.default.removeItem(atPath: folder) }
+        defer { try? FileManager.default.removeItem(atPath: folder) }
         let setup = try DaemonSetup.make(
-            "daemon-lease", url: url, sources: [.init(name: "slow", body: Self.slowFirstRun(folder))],
+            "daemon-lease", url: url, sources: [Self.slowUntilFast(folder)],
             daemon: "rescue_after_seconds = 10\nworkers = 1")
         defer { setup.remove() }
         let daemon = try RunningDaemon(config: setup.config)
         #expect(await daemon.waitFor("msg=running"))
         _ = try await setup.provisionctl(["enqueue", "--source", "slow"])
         #expect(await daemon.waitFor("msg=\"import started\""))
+        Self.makeFast(folder)
         // Cut only the worker's queue connection; the import's own connections live on.
         let db = try await setup.connect()
         let cut = try await db.count(

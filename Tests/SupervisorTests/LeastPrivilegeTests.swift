@@ -23,6 +23,14 @@ struct LeastPrivilegeTests {
         let again = try await TestProcess.run(
             "/usr/bin/env", ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", Self.repository + "/deploy/roles.sql"])
         #expect(again.exitCode == 0, "\(again.standardError)")
+        // The test cluster asks every role for a password (SCRAM): give the three roles the
+        // one the test connection strings carry.
+        let password = try #require(URLComponents(string: url)?.queryItems?.first { $0.name == "password" }?.value)
+        let admin = try await PostgresConnection.connect(url)
+        for role in ["provision_owner", "provision_daemon", "provision_reader"] {
+            try await admin.execute("ALTER ROLE \(role) PASSWORD '\(password)'")
+        }
+        await admin.close()
 
         // The daemon's role cannot apply migrations, and says who can.
         let daemonURL = Self.asRole(url, "provision_daemon")

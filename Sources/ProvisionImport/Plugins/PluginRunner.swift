@@ -1,4 +1,6 @@
 import Foundation
+import ProvisionConfig
+import ProvisionModel
 import Subprocess
 
 #if canImport(System)
@@ -7,16 +9,28 @@ import Subprocess
     @preconcurrency import SystemPackage
 #endif
 
-/// Limits on one plugin run.
+/// Limits on one plugin run, and the sandbox it runs in.
 public struct PluginLimits: Sendable {
     public var timeout: Duration
     public var maxStdoutBytes: Int
     public var maxStderrBytes: Int
+    public var sandbox: PluginSandbox
 
-    public init(timeout: Duration = .seconds(600), maxStdoutBytes: Int = 2 << 30, maxStderrBytes: Int = 1 << 20) {
+    public init(
+        timeout: Duration = .seconds(600), maxStdoutBytes: Int = 2 << 30, maxStderrBytes: Int = 1 << 20,
+        sandbox: PluginSandbox = PluginSandbox()
+    ) {
         self.timeout = timeout
         self.maxStdoutBytes = maxStdoutBytes
         self.maxStderrBytes = maxStderrBytes
+        self.sandbox = sandbox
+    }
+
+    /// The limits and sandbox `[plugins]` sets, with a source's own time limit.
+    public init(_ plugins: ProvisionConfig.Configuration.Plugins, timeoutSeconds: Int) {
+        self.init(
+            timeout: .seconds(timeoutSeconds), maxStdoutBytes: plugins.maxStdoutBytes,
+            maxStderrBytes: plugins.maxStderrBytes, sandbox: PluginSandbox(plugins))
     }
 }
 
@@ -41,7 +55,8 @@ public struct PluginRunOutcome: Sendable {
     }
 
     public let ending: Ending
-    /// The start of the plugin's stderr, up to the cap; more is counted, not kept.
+    /// The start of the plugin's stderr, up to the cap (more is counted, not kept), with
+    /// control characters escaped so it can be stored and printed safely.
     public let standardError: String
     public let stderrBytesDropped: Int
     public let stdoutBytes: Int
@@ -61,8 +76,9 @@ public struct PluginLaunchError: Error, Sendable, CustomStringConvertible {
 /// The child gets `--source PATH`, stdin from /dev/null, a fresh scratch folder as working
 /// directory and an environment of only `PATH`, `LANG`, `TZ`, `PROVISION_PROTOCOL`,
 /// `PROVISION_SCHOOLS` and the source's own `env` — nothing of the supervisor's, so no
-/// database URL or password can reach it. It runs in a process group of its own, so the
-/// wall-clock limit, the stdout cap or a cancelled task kills it and everything it started.
+/// database URL or password can reach it. It runs inside the ``PluginSandbox`` (bubblewrap
+/// by default), started in a process group of its own, so the wall-clock limit, the stdout
+/// cap or a cancelled task kills the sandbox and, with it, everything the plugin started.
 public enum PluginRunner {
     /// The environment a plugin sees.
     public static func environment(schools: [String], extra: [String: String]) -> [String: String] {
@@ -94,14 +110,21 @@ public enum PluginRunner {
         limits: PluginLimits, scratchRoot: String, maxLineBytes: Int = 1 << 20,
         onLine: (ArraySlice<UInt8>, Int) async throws -> Void
     ) async throws -> PluginRunOutcome {
-        let scratch = scratchRoot + "/run-\(UUID().uuidString.lowercased())"
-        do {
-            try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-            try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: scratch)
-        } catch {
-            throw PluginLaunchError(message: "cannot create the scratch folder \(scratch): \(error)")
+        // Sandboxed plugins get a private tmpfs; only an unsandboxed one needs a folder on disk.
+        var scratch: String?
+        if limits.sandbox.mode == .none {
+            let folder = scratchRoot + "/run-\(UUID().uuidString.lowercased())"
+            do {
+                try PrivateFiles.createFolder(scratchRoot)
+                try PrivateFiles.createFolder(folder)
+            } catch {
+                throw PluginLaunchError(message: "cannot create the scratch folder \(folder): \(error)")
+            }
+            scratch = folder
         }
-        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        defer { if let scratch { try? FileManager.default.removeItem(atPath: scratch) } }
+        let command = try limits.sandbox.command(
+            manifest: manifest, source: source, environment: extraEnvironment, scratch: scratch)
 
         var options = PlatformOptions()
         options.processGroupID = 0  // a new group whose id is the child's pid
@@ -110,9 +133,9 @@ public enum PluginRunner {
         let result: ExecutionResult<ReaderResult, SequenceOutput, SequenceOutput>
         do {
             result = try await Subprocess.run(
-                .path(FilePath(manifest.executable)), arguments: ["--source", source],
+                .path(FilePath(command.program)), arguments: Arguments(command.arguments),
                 environment: .custom(Dictionary(uniqueKeysWithValues: environment.map { (Environment.Key(stringLiteral: $0.key), $0.value) })),
-                workingDirectory: FilePath(scratch), platformOptions: options,
+                workingDirectory: FilePath(command.workingDirectory ?? "/"), platformOptions: options,
                 input: .none, output: .sequence, error: .sequence
             ) { execution in
                 let group = execution.processIdentifier.value
@@ -140,7 +163,7 @@ public enum PluginRunner {
             }
         }
         return PluginRunOutcome(
-            ending: ending, standardError: String(decoding: reader.stderr, as: UTF8.self),
+            ending: ending, standardError: EscapedText.escaped(bytes: reader.stderr),
             stderrBytesDropped: reader.stderrDropped, stdoutBytes: reader.stdoutBytes, lines: reader.lines)
     }
 
