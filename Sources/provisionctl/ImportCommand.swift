@@ -83,10 +83,8 @@ struct ImportCommand: AsyncParsableCommand {
     private func makeRequest(config: Configuration, catalog: PluginCatalog) throws -> ImportRequest {
         func manifest(_ name: String) throws -> PluginManifest {
             if let found = catalog.plugin(named: name) { return found }
-            let problems = catalog.problems.map { "\n  \($0)" }.joined()
             throw UsageProblem(
-                "No plugin named '\(name)' in \(config.plugins.directories.joined(separator: ", "))."
-                    + (problems.isEmpty ? "" : " Broken manifests:\(problems)") + "\nSee `provisionctl plugin list`.")
+                catalog.unavailable(name, directories: config.plugins.directories) + ".\nSee `provisionctl plugin list`.")
         }
         if let source {
             guard let configured = config.source(named: source) else {
@@ -103,10 +101,8 @@ struct ImportCommand: AsyncParsableCommand {
         return ImportRequest(
             sourceName: "manual-\(pluginName)-\(school.joined(separator: "-"))", plugin: try manifest(pluginName),
             path: absolute, schools: school.map { ($0, config.school(urn: $0)?.name ?? $0) },
-            limits: PluginLimits(
-                timeout: .seconds(config.plugins.timeoutSeconds), maxStdoutBytes: config.plugins.maxStdoutBytes,
-                maxStderrBytes: config.plugins.maxStderrBytes),
-            maxRejected: config.plugins.maxRejected, force: force)
+            limits: PluginLimits(config.plugins, timeoutSeconds: config.plugins.timeoutSeconds),
+            maxRejected: config.plugins.maxRejected, maxLeavers: config.plugins.maxLeavers, force: force)
     }
 }
 

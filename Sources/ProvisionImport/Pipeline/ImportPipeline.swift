@@ -15,13 +15,16 @@ public struct ImportRequest: Sendable {
     public var environment: [String: String]
     public var limits: PluginLimits
     public var maxRejected: Double
-    /// Re-run even when the input is unchanged since the last successful run.
+    /// The share of a school's pupils one snapshot may mark as left (`plugins.max_leavers`).
+    public var maxLeavers: Double
+    /// Re-run even when the input is unchanged since the last successful run, and allow a
+    /// snapshot to mark more than `maxLeavers` of a school as left.
     public var force: Bool
 
     public init(
         sourceName: String, plugin: PluginManifest, path: String, schools: [(urn: String, name: String)],
         environment: [String: String] = [:], limits: PluginLimits = PluginLimits(), maxRejected: Double = 0.02,
-        force: Bool = false
+        maxLeavers: Double = 0.10, force: Bool = false
     ) {
         self.sourceName = sourceName
         self.plugin = plugin
@@ -30,6 +33,7 @@ public struct ImportRequest: Sendable {
         self.environment = environment
         self.limits = limits
         self.maxRejected = maxRejected
+        self.maxLeavers = maxLeavers
         self.force = force
     }
 
@@ -39,10 +43,8 @@ public struct ImportRequest: Sendable {
             sourceName: source.name, plugin: plugin, path: source.path,
             schools: source.schools.map { urn in (urn, config.school(urn: urn)?.name ?? urn) },
             environment: source.environment,
-            limits: PluginLimits(
-                timeout: .seconds(source.timeoutSeconds), maxStdoutBytes: config.plugins.maxStdoutBytes,
-                maxStderrBytes: config.plugins.maxStderrBytes),
-            maxRejected: source.maxRejected, force: force)
+            limits: PluginLimits(config.plugins, timeoutSeconds: source.timeoutSeconds),
+            maxRejected: source.maxRejected, maxLeavers: config.plugins.maxLeavers, force: force)
     }
 }
 
@@ -219,6 +221,11 @@ public struct ImportPipeline: Sendable {
                 case .rejected(let rejection):
                     if firstReasons.count < 10 { firstReasons.append("line \(rejection.line): \(rejection.reason)") }
                     rejections.append(rejection)
+                    // Staged so the merge knows never to mark this pupil as left.
+                    if let pupil = rejection.pupil {
+                        let identity = JSONValue.object(["upn": pupil.upn.map(JSONValue.string) ?? .null]).serialized
+                        batch.append([String(number), "rejected_pupil", pupil.schoolURN ?? "", identity])
+                    }
                 case .header, .end, .ignored:
                     break
                 }
@@ -244,14 +251,24 @@ public struct ImportPipeline: Sendable {
             } catch {
                 throw ImportFailure("protocol error: \(error)", inputRejected: true)
             }
-            try checkThreshold(rejected: summary.rejected, of: validator.recordCount, max: request.maxRejected)
+            try checkThresholds(validator.rejectedByType, total: summary.rejected, validator: validator, max: request.maxRejected)
 
-            summary.merge = try await StagingMerge.merge(
-                db, runID: runID, schools: request.schools,
-                snapshotPupils: validator.sourceKind == "snapshot" && validator.contains("pupil"))
+            do {
+                summary.merge = try await StagingMerge.merge(
+                    db, runID: runID, schools: request.schools,
+                    snapshotPupils: validator.sourceKind == "snapshot" && validator.sent["pupil", default: 0] > 0,
+                    maxLeavers: request.force ? nil : request.maxLeavers)
+            } catch let refused as MassLeaversRefused {
+                throw ImportFailure(refused.description, inputRejected: true)
+            }
             summary.rejected += summary.merge.rejectedAtMerge
             summary.firstReasons += summary.merge.reasons
-            try checkThreshold(rejected: summary.rejected, of: validator.recordCount, max: request.maxRejected)
+            for urn in summary.merge.leaversWithheld {
+                summary.firstReasons.append(
+                    "school \(urn): a pupil record was rejected without a usable UPN, so no pupil of \(urn) was marked as left this run")
+            }
+            let rejectedByType = validator.rejectedByType.merging(summary.merge.rejectedAtMergeByType, uniquingKeysWith: +)
+            try checkThresholds(rejectedByType, total: summary.rejected, validator: validator, max: request.maxRejected)
             try await db.commit()
             summary.status = .succeeded
             // Fresh statistics after a bulk change, so the evaluation's joins are planned well.
@@ -278,11 +295,20 @@ public struct ImportPipeline: Sendable {
         }
     }
 
-    private func checkThreshold(rejected: Int, of total: Int, max: Double) throws {
+    /// Fails the run when the rejected share passes `max_rejected` overall or for any one
+    /// record type, so a few thousand good assessments cannot hide a tenth of the pupils.
+    private func checkThresholds(_ byType: [String: Int], total: Int, validator: RecordStreamValidator, max: Double) throws {
+        try checkThreshold(rejected: total, of: validator.recordCount, max: max, what: "records")
+        for (type, rejected) in byType.sorted(by: { $0.key < $1.key }) {
+            try checkThreshold(rejected: rejected, of: validator.sent[type, default: 0], max: max, what: "\(type) records")
+        }
+    }
+
+    private func checkThreshold(rejected: Int, of total: Int, max: Double, what: String) throws {
         guard total > 0, Double(rejected) / Double(total) > max else { return }
         let share = Double(rejected) / Double(total) * 100
         throw ImportFailure(
-            "\(rejected) of \(total) records were rejected (\(String(format: "%.1f", share))%), more than the "
+            "\(rejected) of \(total) \(what) were rejected (\(String(format: "%.1f", share))%), more than the "
                 + "\(String(format: "%g", max * 100))% allowed (max_rejected); nothing was imported",
             inputRejected: true)
     }

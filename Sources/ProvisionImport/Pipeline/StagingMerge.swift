@@ -11,14 +11,41 @@ public struct MergeStatistics: Sendable, Equatable {
     public var rejectedAtMerge = 0
     /// Records whose natural key appeared more than once in the run (the last one is kept).
     public var duplicates = 0
+    /// Records rejected at merge, by record type.
+    public var rejectedAtMergeByType: [String: Int] = [:]
     /// Why records were rejected at merge, with how many.
     public var reasons: [String] = []
+    /// Bound schools whose leavers were not marked this run, because a pupil record for the
+    /// school was rejected without a usable UPN (it might have been any of its pupils).
+    public var leaversWithheld: [String] = []
 
     public var changedRows: Int { inserted.values.reduce(0, +) + updated.values.reduce(0, +) + markedLeft }
 }
 
+/// A snapshot would mark more of a school's pupils as left than `plugins.max_leavers`
+/// allows: the run is refused and nothing is written (run again with `--force`).
+struct MassLeaversRefused: Error, CustomStringConvertible {
+    let schoolURN: String
+    let leaving: Int
+    let onRoll: Int
+    let maxShare: Double
+
+    var description: String {
+        let share = onRoll == 0 ? 0 : Double(leaving) / Double(onRoll) * 100
+        return "this snapshot would mark \(leaving) of the \(onRoll) pupils on roll at school \(schoolURN) as left "
+            + "(\(String(format: "%.1f", share))%), more than the \(String(format: "%g", maxShare * 100))% plugins.max_leavers "
+            + "allows; nothing was imported. If the export is complete and they really left, import it again with --force."
+    }
+}
+
 /// Turns staged records into rows of the normalised tables, in set-based SQL, inside the
 /// caller's transaction.
+///
+/// School boundaries hold: a source changes only pupils whose current school is one it is
+/// bound to (or who are on roll nowhere, so a joiner from another school of the trust is
+/// taken over once that school has recorded them as left), and only assessments and
+/// enrolments of such pupils. Records about a pupil on roll at another school are rejected
+/// with the reason, and that pupil's row is left exactly as it was.
 ///
 /// Every statement is an upsert by natural key whose UPDATE only fires when something
 /// changed, so importing the same input twice changes nothing (not even the import run
@@ -37,8 +64,15 @@ enum StagingMerge {
     static let copyStaging = "COPY import_staging (line, record_type, school_urn, doc) FROM STDIN"
 
     /// Runs the merge. `$1` in every statement is the import run id.
+    ///
+    /// - Parameters:
+    ///   - snapshotPupils: the run is a snapshot carrying pupil records, so pupils of the
+    ///     bound schools missing from it are marked as left.
+    ///   - maxLeavers: the share of a school's pupils on roll one snapshot may mark as left;
+    ///     nil allows any (`--force`).
     static func merge(
-        _ db: PostgresConnection, runID: Int64, schools: [(urn: String, name: String)], snapshotPupils: Bool
+        _ db: PostgresConnection, runID: Int64, schools: [(urn: String, name: String)], snapshotPupils: Bool,
+        maxLeavers: Double?
     ) async throws -> MergeStatistics {
         var stats = MergeStatistics()
 
@@ -49,6 +83,11 @@ enum StagingMerge {
             SELECT urn, name, $1 FROM unnest($2::text[], $3::text[]) AS bound (urn, name)
             ON CONFLICT (urn) DO NOTHING
             """, runID, schools.map(\.urn), schools.map(\.name))
+        try await db.execute(
+            """
+            CREATE TEMP TABLE bound_school ON COMMIT DROP AS
+            SELECT id, urn FROM schools WHERE urn = ANY($1::text[])
+            """, schools.map(\.urn))
 
         // One row per natural key, the last line winning.
         let deduplicate: [(table: String, type: String, key: String)] = [
@@ -71,7 +110,7 @@ enum StagingMerge {
         }
         stats.duplicates = try await db.query(
             """
-            SELECT (SELECT count(*) FROM import_staging)
+            SELECT (SELECT count(*) FROM import_staging WHERE record_type <> 'rejected_pupil')
                  - (SELECT count(*) FROM staged_school) - (SELECT count(*) FROM staged_pupil)
                  - (SELECT count(*) FROM staged_assessment) - (SELECT count(*) FROM staged_staff)
                  - (SELECT count(*) FROM staged_provision) - (SELECT count(*) FROM staged_enrolment) AS n
@@ -89,6 +128,14 @@ enum StagingMerge {
                    (coalesce(s.doc->>'laestab', t.laestab), coalesce(s.doc->>'name', t.name), coalesce(s.doc->>'phase', t.phase))
             """, runID)
 
+        try await rejectMissing(
+            db, runID, &stats, table: "staged_pupil", type: "pupil",
+            condition: """
+                EXISTS (SELECT 1 FROM pupils p WHERE p.upn = s.doc->>'upn' AND p.on_roll
+                         AND p.school_id NOT IN (SELECT id FROM bound_school))
+                """,
+            reason: "pupil.upn is on roll at another school of the trust, which this source is not bound to; "
+                + "the pupil was left unchanged (that school's MIS must record them as left first)")
         try await upsert(db, runID, &stats, table: "pupils", sql: """
             INSERT INTO pupils AS t (upn, school_id, surname, forename, dob, gender, year_group, admission_date,
                                      leaving_date, on_roll, marked_left_at, sen_provision, sen_start_date, fsm,
@@ -145,18 +192,17 @@ enum StagingMerge {
         stats.updated["pupil_needs", default: 0] += removedNeeds
 
         if snapshotPupils {
-            stats.markedLeft = try await db.execute(
-                """
-                UPDATE pupils p SET on_roll = false, marked_left_at = now(), import_run_id = $1, updated_at = now()
-                 WHERE p.on_roll AND p.school_id IN (SELECT id FROM schools WHERE urn = ANY($2::text[]))
-                   AND NOT EXISTS (SELECT 1 FROM staged_pupil s WHERE s.doc->>'upn' = p.upn)
-                """, runID, schools.map(\.urn))
+            try await markLeavers(db, runID: runID, stats: &stats, maxLeavers: maxLeavers)
         }
 
         try await rejectMissing(
             db, runID, &stats, table: "staged_assessment", type: "assessment",
             condition: "NOT EXISTS (SELECT 1 FROM pupils p WHERE p.upn = s.doc->>'upn')",
             reason: "assessment.upn is not a pupil known to the trust; import the pupils (CTF) first")
+        try await rejectMissing(
+            db, runID, &stats, table: "staged_assessment", type: "assessment",
+            condition: "NOT EXISTS (SELECT 1 FROM pupils p JOIN bound_school b ON b.id = p.school_id WHERE p.upn = s.doc->>'upn')",
+            reason: "assessment.upn is a pupil of another school of the trust, which this source is not bound to")
         try await upsert(db, runID, &stats, table: "assessments", sql: """
             INSERT INTO assessments AS t (pupil_id, school_id, instrument, subject, measure, value, assessed_on, import_run_id)
             SELECT p.id, sc.id, s.doc->>'instrument', s.doc->>'subject', s.doc->>'measure', (s.doc->>'value')::numeric,
@@ -165,6 +211,7 @@ enum StagingMerge {
             ON CONFLICT (pupil_id, instrument, subject, measure, assessed_on) DO UPDATE
                SET value = EXCLUDED.value, school_id = EXCLUDED.school_id, import_run_id = EXCLUDED.import_run_id
              WHERE (t.value, t.school_id) IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.school_id)
+               AND t.school_id IN (SELECT id FROM bound_school)
             """)
 
         try await upsert(db, runID, &stats, table: "staff", sql: """
@@ -253,6 +300,10 @@ enum StagingMerge {
                                WHERE sc.urn = s.school_urn AND pr.provision_id = s.doc->>'provision_id')
                 """,
             reason: "enrolment refers to a pupil or provision that is not known; import pupils and provisions first")
+        try await rejectMissing(
+            db, runID, &stats, table: "staged_enrolment", type: "enrolment",
+            condition: "NOT EXISTS (SELECT 1 FROM pupils p JOIN bound_school b ON b.id = p.school_id WHERE p.upn = s.doc->>'upn')",
+            reason: "enrolment.upn is a pupil of another school of the trust, which this source is not bound to")
         try await upsert(db, runID, &stats, table: "enrolments", sql: """
             INSERT INTO enrolments AS t (provision_id, pupil_id, start_date, end_date, status, target, entry_value,
                                          entry_date, exit_value, exit_date, parent_informed, import_run_id)
@@ -276,6 +327,58 @@ enum StagingMerge {
                     EXCLUDED.exit_value, EXCLUDED.exit_date, EXCLUDED.parent_informed)
             """)
         return stats
+    }
+
+    /// Marks as left the pupils of the bound schools that a snapshot does not list, except
+    /// pupils whose record was rejected, and no one at a school with a rejected pupil record
+    /// that named no usable UPN. Refuses (throws) when a school would lose more than
+    /// `maxLeavers` of its pupils on roll.
+    private static func markLeavers(
+        _ db: PostgresConnection, runID: Int64, stats: inout MergeStatistics, maxLeavers: Double?
+    ) async throws {
+        try await db.execute(
+            """
+            CREATE TEMP TABLE rejected_pupil ON COMMIT DROP AS
+            SELECT nullif(school_urn, '') AS school_urn, doc->>'upn' AS upn
+              FROM import_staging WHERE record_type = 'rejected_pupil'
+            """)
+        stats.leaversWithheld = try await db.query(
+            """
+            SELECT DISTINCT b.urn FROM bound_school b JOIN rejected_pupil r
+                ON r.upn IS NULL AND (r.school_urn IS NULL OR r.school_urn = b.urn)
+             ORDER BY b.urn
+            """
+        ).rows.map { try $0.decode("urn", as: String.self) }
+        try await db.execute(
+            """
+            CREATE TEMP TABLE leaving ON COMMIT DROP AS
+            SELECT p.id, p.school_id FROM pupils p JOIN bound_school b ON b.id = p.school_id
+             WHERE p.on_roll AND b.urn <> ALL($1::text[])
+               AND NOT EXISTS (SELECT 1 FROM staged_pupil s WHERE s.doc->>'upn' = p.upn)
+               AND NOT EXISTS (SELECT 1 FROM rejected_pupil r WHERE r.upn = p.upn)
+            """, stats.leaversWithheld)
+        if let maxLeavers {
+            let counts = try await db.query(
+                """
+                SELECT b.urn, count(l.id) AS leaving,
+                       (SELECT count(*) FROM pupils p WHERE p.on_roll AND p.school_id = b.id) AS on_roll
+                  FROM bound_school b JOIN leaving l ON l.school_id = b.id
+                 GROUP BY b.id, b.urn ORDER BY b.urn
+                """)
+            for row in counts.rows {
+                let leaving = try row.decode("leaving", as: Int.self)
+                let onRoll = try row.decode("on_roll", as: Int.self)
+                if Double(leaving) > maxLeavers * Double(onRoll) {
+                    throw MassLeaversRefused(
+                        schoolURN: try row.decode("urn", as: String.self), leaving: leaving, onRoll: onRoll, maxShare: maxLeavers)
+                }
+            }
+        }
+        stats.markedLeft = try await db.execute(
+            """
+            UPDATE pupils p SET on_roll = false, marked_left_at = now(), import_run_id = $1, updated_at = now()
+             WHERE p.id IN (SELECT id FROM leaving)
+            """, runID)
     }
 
     /// Runs an `INSERT … ON CONFLICT` and counts inserted and updated rows.
@@ -307,6 +410,7 @@ enum StagingMerge {
             """, runID, type, reason
         ).scalar(as: Int.self)
         stats.rejectedAtMerge += count
+        stats.rejectedAtMergeByType[type, default: 0] += count
         if count > 0 { stats.reasons.append("\(count) \(type) record(s): \(reason)") }
     }
 }

@@ -4,7 +4,8 @@ import ProvisionModel
 /// repeat personal values (names, UPNs, dates of birth) so they are safe in reports.
 struct RecordProblem: Error {
     let message: String
-    init(_ message: String) { self.message = message }
+    /// Messages echo plugin text (codes, dates): control characters are escaped here, once.
+    init(_ message: String) { self.message = EscapedText.escaped(message) }
 }
 
 /// Reads the fields of one untrusted record, normalising as it goes (trimmed strings, empty
@@ -117,6 +118,7 @@ struct FieldReader {
     }
 
     mutating func integer(_ key: String, range: ClosedRange<Int>) throws(RecordProblem) -> Int? {
+        // number(_:range:) has checked the range, so the conversion below cannot trap.
         guard let value = try number(key, range: Double(range.lowerBound)...Double(range.upperBound)) else { return nil }
         guard value.rounded() == value else { throw problem(key, "must be a whole number, got \(Self.format(value))") }
         return Int(value)

@@ -8,7 +8,7 @@ public struct ProtocolViolation: Error, Sendable, CustomStringConvertible, Equat
 
     public init(line: Int?, _ message: String) {
         self.line = line
-        self.message = message
+        self.message = EscapedText.escaped(message)
     }
 
     public var description: String {
@@ -26,6 +26,16 @@ public struct Rejection: Sendable, Equatable {
     public let reason: String
     /// Where in the plugin's source the record came from (file, line, element), as the plugin said.
     public let ref: String?
+    /// For a rejected pupil record: who it was about, as far as can be told, so a snapshot
+    /// never marks that pupil as left because their record was rejected.
+    public var pupil: RejectedPupil? = nil
+}
+
+/// The identity of a rejected pupil record. A nil `upn` means the record named no usable
+/// UPN, so no pupil of its school (nil: of any bound school) may be marked left by the run.
+public struct RejectedPupil: Sendable, Equatable {
+    public let schoolURN: String?
+    public let upn: String?
 }
 
 /// What one line of plugin output turned out to be.
@@ -52,6 +62,8 @@ public struct RecordStreamValidator: Sendable {
     public let boundSchools: Set<String>?
     /// Longest line accepted; longer lines fail the run rather than grow memory.
     public static let maxLineBytes = 1 << 20
+    /// The largest count an `end` record may claim (far beyond any real run).
+    static let maxCount = 1e12
 
     private var state = State.expectingHeader
     public private(set) var sourceKind = "snapshot"
@@ -60,6 +72,8 @@ public struct RecordStreamValidator: Sendable {
     /// Records accepted, by type.
     public private(set) var accepted: [String: Int] = [:]
     public private(set) var rejectedCount = 0
+    /// Records rejected, by type (data types only: `error` records have no type of their own).
+    public private(set) var rejectedByType: [String: Int] = [:]
     public private(set) var warningCount = 0
 
     public init(pluginName: String, boundSchools: Set<String>?) {
@@ -102,7 +116,8 @@ public struct RecordStreamValidator: Sendable {
         let type = fields["type"]?.stringValue
         if state == .expectingHeader {
             guard type == "header" else {
-                throw ProtocolViolation(line: number, "the first line must be a header record, got type '\(type?.prefix(40) ?? "none")'")
+                throw ProtocolViolation(
+                line: number, "the first line must be a header record, got type '\(EscapedText.escaped(type?.prefix(40) ?? "none"))'")
             }
             try readHeader(fields, line: number)
             state = .records
@@ -121,9 +136,13 @@ public struct RecordStreamValidator: Sendable {
         case "error":
             sent["error", default: 0] += 1
             let message = fields["message"]?.stringValue ?? "no message"
-            return reject(line: number, type: "error", "the plugin could not read a record: \(message.prefix(300))", ref: ref(fields))
+            return reject(
+                line: number, type: "error", "the plugin could not read a record: \(EscapedText.escaped(message.prefix(300)))",
+                ref: ref(fields))
         default:
-            sent[String(type.prefix(40)), default: 0] += 1
+            // Type names become keys of the run's counts: escaped like every other plugin text.
+            let type = EscapedText.escaped(type.prefix(40))
+            sent[type, default: 0] += 1
             do {
                 let record = try RecordRules.validate(type: type, fields: fields)
                 if let boundSchools, !boundSchools.contains(record.schoolURN) {
@@ -135,7 +154,13 @@ public struct RecordStreamValidator: Sendable {
                 if record.warning != nil { warningCount += 1 }
                 return .accepted(record)
             } catch {
-                return reject(line: number, type: type, error.message, ref: ref(fields))
+                var rejection = reject(line: number, type: type, error.message, ref: ref(fields))
+                if type == "pupil", case .rejected(let inner) = rejection {
+                    var identified = inner
+                    identified.pupil = Self.identity(of: fields, bound: boundSchools)
+                    rejection = .rejected(identified)
+                }
+                return rejection
             }
         }
     }
@@ -149,17 +174,29 @@ public struct RecordStreamValidator: Sendable {
         }
     }
 
+    /// Who a rejected pupil record was about: its UPN when it has the right shape, and its
+    /// school when that is one the source is bound to.
+    static func identity(of fields: [String: JSONValue], bound: Set<String>?) -> RejectedPupil {
+        let urn = fields["school_urn"]?.stringValue?.trimmedWhitespace
+        let school = urn.flatMap { urn in
+            (bound?.contains(urn) ?? (urn.utf8.count == 6 && urn.utf8.allSatisfy { (48...57).contains($0) })) ? urn : nil
+        }
+        let upn = fields["upn"]?.stringValue?.trimmedWhitespace.uppercased()
+        return RejectedPupil(schoolURN: school, upn: upn.flatMap { UPN.shapeProblem($0) == nil ? $0 : nil })
+    }
+
     private mutating func reject(line: Int, type: String?, _ reason: String, ref: String?) -> LineResult {
         rejectedCount += 1
+        if let type, RecordRules.dataTypes.contains(type) { rejectedByType[type, default: 0] += 1 }
         return .rejected(Rejection(line: line, type: type, severity: .rejected, reason: reason, ref: ref))
     }
 
     private func ref(_ fields: [String: JSONValue]) -> String? {
         guard let ref = fields["ref"] else { return nil }
         switch ref {
-        case .string(let text): return String(text.prefix(300))
+        case .string(let text): return EscapedText.escaped(text.prefix(300))
         case .null: return nil
-        default: return String(ref.serialized.prefix(300))
+        default: return EscapedText.escaped(ref.serialized.prefix(300))
         }
     }
 
@@ -174,7 +211,8 @@ public struct RecordStreamValidator: Sendable {
             throw ProtocolViolation(line: line, "header.plugin is required")
         }
         guard plugin == pluginName else {
-            throw ProtocolViolation(line: line, "header.plugin is '\(plugin.prefix(60))' but the manifest names '\(pluginName)'")
+            throw ProtocolViolation(
+                line: line, "header.plugin is '\(EscapedText.escaped(plugin.prefix(60)))' but the manifest names '\(pluginName)'")
         }
         if let kind = fields["source_kind"], kind != .null {
             guard let text = kind.stringValue, Codes.sourceKinds.contains(text) else {
@@ -190,8 +228,12 @@ public struct RecordStreamValidator: Sendable {
         }
         var claimed: [String: Int] = [:]
         for (type, value) in counts {
-            guard case .number(let number) = value, number >= 0, number.rounded() == number else {
-                throw ProtocolViolation(line: line, "end.counts.\(type.prefix(40)) must be a whole number")
+            let type = EscapedText.escaped(type.prefix(40))
+            // Range-checked before conversion: Int(1e300) would trap and take the supervisor down.
+            guard case .number(let number) = value, number.isFinite, number >= 0, number <= Self.maxCount,
+                number.rounded() == number
+            else {
+                throw ProtocolViolation(line: line, "end.counts.\(type) must be a whole number from 0 to \(Int(Self.maxCount))")
             }
             if number > 0 { claimed[type] = Int(number) }
         }
