@@ -12,12 +12,25 @@ import ImporterKit
 let invocation = ImporterInvocation.current(plugin: "ctf")
 let files = invocation.requireFiles(matching: ["*.xml", "*.XML"], plugin: "ctf")
 
-// Every file is checked before any record is written.
+// Every file is checked before any record is written. Only full transfers are a snapshot
+// of the school's roll: a partial CTF (some pupils only) is a delta, so nobody missing from
+// it is marked as left. A file that does not say is treated as partial.
+var allFull = true
 for file in files {
-    do { try DoctypeGuard.check(file) } catch { Diagnostics.fail("ctf: \(error)") }
+    do {
+        let prolog = try DoctypeGuard.check(file)
+        if prolog.documentQualifier != "full" {
+            allFull = false
+            Diagnostics.note(
+                "ctf: \(URL(fileURLWithPath: file).lastPathComponent): DocumentQualifier is "
+                    + "'\(prolog.documentQualifier ?? "missing")', so the run is a delta: no pupil is marked as left")
+        }
+    } catch {
+        Diagnostics.fail("ctf: \(error)")
+    }
 }
 
-let writer = RecordWriter(plugin: "ctf")
+let writer = RecordWriter(plugin: "ctf", sourceKind: allFull ? "snapshot" : "delta")
 for file in files {
     let name = URL(fileURLWithPath: file).lastPathComponent
     guard let stream = InputStream(fileAtPath: file) else { Diagnostics.fail("ctf: cannot open \(file)") }
