@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import ProvisionConfig
+import ProvisionModel
 import Subprocess
 
 #if canImport(System)
@@ -29,14 +30,16 @@ public struct MaildirTransport: MailTransport {
     public init(folder: String) { self.folder = folder }
 
     public func deliver(_ message: [UInt8], recipients: [String], id: Int64) async throws(TransportFailure) {
-        let files = FileManager.default
         do {
-            for sub in ["tmp", "new", "cur"] {
-                try files.createDirectory(atPath: "\(folder)/\(sub)", withIntermediateDirectories: true)
-            }
+            // The messages name pupils: the folders and files are the product user's alone.
+            try PrivateFiles.createFolder(folder)
+            for sub in ["tmp", "new", "cur"] { try PrivateFiles.createFolder("\(folder)/\(sub)") }
             let name = "\(Int(Date().timeIntervalSince1970)).M\(id)P\(getpid()).send-provision"
-            try Data(message).write(to: URL(fileURLWithPath: "\(folder)/tmp/\(name)"))
-            try files.moveItem(atPath: "\(folder)/tmp/\(name)", toPath: "\(folder)/new/\(name)")
+            // Written (and synced) whole under tmp/, then renamed into new/.
+            try PrivateFiles.write(message, to: "\(folder)/tmp/\(name)")
+            guard rename("\(folder)/tmp/\(name)", "\(folder)/new/\(name)") == 0 else {
+                throw PrivateFiles.Failure(path: "\(folder)/new/\(name)", reason: String(cString: strerror(errno)))
+            }
         } catch {
             throw TransportFailure(temporary: true, message: "cannot write to the maildir \(folder): \(error)")
         }

@@ -62,12 +62,13 @@ public enum Reports {
     ) async throws -> [String] {
         let term = ReportTerm(containing: today)
         let directory = folder + "/" + urn
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try PrivateFiles.createFolder(folder)
+        try PrivateFiles.createFolder(directory)
         var written: [String] = []
         for kind in [ReportKind.provisionMap, .impact] {
             let report = try await build(ReportRequest(kind: kind, school: urn, term: term), db: db, config: config)
             let path = "\(directory)/\(term)-\(kind.rawValue).html"
-            try Data(report.rendered(.html)).write(to: URL(fileURLWithPath: path), options: .atomic)
+            try PrivateFiles.write(report.rendered(.html), to: path)
             written.append(path)
         }
         return written

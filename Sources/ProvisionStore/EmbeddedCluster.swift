@@ -5,6 +5,12 @@ import ProvisionModel
 /// A private PostgreSQL cluster under the state directory, run with the system's
 /// `initdb` and `pg_ctl`, listening on a unix socket only.
 ///
+/// Only the product reaches it: every connection authenticates with SCRAM-SHA-256 and a
+/// generated password kept in `pgpass` beside the data folder (mode 0600, the product
+/// user's), never `trust`, so another local user — or a plugin — cannot connect even when
+/// it can reach the socket. A cluster made by an older version with `trust` is switched to
+/// SCRAM the next time it starts.
+///
 /// Used when no `database.url` is configured, and by the test suite. The cluster is
 /// initialised the first time, reused when it is already running, and stopped only by whoever
 /// started it. PostgreSQL refuses to run as root, so when we are root the server's files
@@ -30,6 +36,8 @@ public struct EmbeddedCluster: Sendable {
     public let settings: [String: String]
     /// The system user that owns and runs the server when we are root.
     public let serverUser: String?
+    /// The libpq password file (`*:*:*:provision:PASSWORD`, mode 0600) connections use.
+    public let passwordFile: String
 
     /// - Parameters:
     ///   - root: the folder to keep the cluster in (`state.dir/postgres`).
@@ -42,12 +50,8 @@ public struct EmbeddedCluster: Sendable {
     ) throws {
         let root = URL(fileURLWithPath: root).standardizedFileURL.path
         dataDirectory = root + "/data"
-        var socket = root + "/run"
-        // A unix socket path must fit in sun_path (108 bytes, with ".s.PGSQL.5432").
-        if (socket + "/.s.PGSQL.5432").utf8.count > 100 {
-            socket = "/tmp/provision-pg-" + String(StableHash.fnv1a(root), radix: 16)
-        }
-        socketDirectory = socket
+        passwordFile = root + "/pgpass"
+        socketDirectory = try Self.socketDirectory(root: root)
         guard let bin = binDirectory ?? Self.findBinDirectory() else {
             throw Failure(
                 message: """
@@ -62,14 +66,51 @@ public struct EmbeddedCluster: Sendable {
         self.serverUser = geteuid() == 0 ? "postgres" : nil
     }
 
-    /// The libpq connection string for the product's database in this cluster.
-    public var connectionString: String {
-        "postgresql:///\(databaseName)?host=\(socketDirectory)&user=\(roleName)"
-    }
+    /// The libpq connection string for the product's database in this cluster. It carries
+    /// the password itself (read from `pgpass`), so a `PGPASSWORD` in the environment cannot
+    /// override it; it is held in memory only and never printed.
+    public var connectionString: String { connectionString(database: databaseName) }
 
     /// A connection string for another database in the same cluster.
     public func connectionString(database: String) -> String {
-        "postgresql:///\(database)?host=\(socketDirectory)&user=\(roleName)"
+        func encoded(_ text: String) -> String {
+            text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "/-_.~"))) ?? text
+        }
+        let credential = storedPassword.map { "&password=\(encoded($0))" } ?? "&passfile=\(encoded(passwordFile))"
+        return "postgresql:///\(encoded(database))?host=\(encoded(socketDirectory))&user=\(roleName)" + credential
+    }
+
+    /// The password in `pgpass`, once the cluster has one.
+    public var storedPassword: String? {
+        guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8),
+            let line = text.split(whereSeparator: \.isNewline).first,
+            let password = line.split(separator: ":", omittingEmptySubsequences: false).last, password.count >= 16
+        else { return nil }
+        return String(password)
+    }
+
+    /// The socket folder: `root/run`, or, when that path is too long for a unix socket, a
+    /// folder under /tmp with a random name chosen once and kept in `root/socket-folder`
+    /// (so another local user cannot guess it and plant a folder or link there first).
+    private static func socketDirectory(root: String) throws -> String {
+        let preferred = root + "/run"
+        // A unix socket path must fit in sun_path (108 bytes, with ".s.PGSQL.5432").
+        if (preferred + "/.s.PGSQL.5432").utf8.count <= 100 { return preferred }
+        let record = root + "/socket-folder"
+        if let kept = try? String(contentsOfFile: record, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+            kept.hasPrefix("/tmp/provision-pg-")
+        {
+            return kept
+        }
+        var generator = SystemRandomNumberGenerator()
+        let name = "/tmp/provision-pg-" + (0..<4).map { _ in String(generator.next() as UInt32, radix: 36) }.joined()
+        do {
+            try PrivateFiles.createFolder(root, mode: 0o755)
+            try PrivateFiles.write(Array(name.utf8), to: record)
+        } catch {
+            throw Failure(message: "cannot record the socket folder of the embedded PostgreSQL: \(error)")
+        }
+        return name
     }
 
     /// Initialises the cluster if needed and starts it unless it is already running.
@@ -77,12 +118,14 @@ public struct EmbeddedCluster: Sendable {
     /// - Returns: `true` when this call started the server (so the caller should stop it).
     @discardableResult
     public func start() async throws -> Bool {
-        try await initialiseIfNeeded()
+        let password = try ensurePasswordFile()
         try prepareSocketDirectory()
+        try await initialiseIfNeeded(password: password)
         if try await isRunning() {
             try await createDatabaseIfNeeded()
             return false
         }
+        try await replaceTrustAuthentication(password: password)
         let log = URL(fileURLWithPath: dataDirectory).deletingLastPathComponent().path + "/server.log"
         try ensureFile(log)
         let started = try await SystemCommand.run(
@@ -131,16 +174,76 @@ public struct EmbeddedCluster: Sendable {
 
     // MARK: Steps
 
-    private func initialiseIfNeeded() async throws {
+    /// The cluster's password, from `pgpass`, made (with a fresh random password) when missing.
+    private func ensurePasswordFile() throws -> String {
+        if let password = storedPassword { return password }
+        var generator = SystemRandomNumberGenerator()
+        let password = (0..<4).map { _ in String(generator.next() as UInt64, radix: 16) }.joined()
+        do {
+            try PrivateFiles.createFolder((passwordFile as NSString).deletingLastPathComponent, mode: 0o755)
+            try PrivateFiles.write(Array("*:*:*:\(roleName):\(password)\n".utf8), to: passwordFile)
+        } catch {
+            throw Failure(message: "cannot write the embedded PostgreSQL's password file: \(error)")
+        }
+        return password
+    }
+
+    /// The authentication rules: the local socket only, with the password. Nothing else.
+    private static let hostBasedAuthentication = """
+        # Written by SEND Provision: local socket connections only, each with the generated
+        # password in the pgpass file beside the data folder. Never 'trust'.
+        local all all scram-sha-256
+
+        """
+
+    /// Switches a cluster initialised with `trust` by an older version to SCRAM: sets the
+    /// role's password while trust still lets us in, then replaces pg_hba.conf.
+    private func replaceTrustAuthentication(password: String) async throws {
+        let hba = dataDirectory + "/pg_hba.conf"
+        guard let rules = try? String(contentsOfFile: hba, encoding: .utf8) else { return }
+        let trusts = rules.split(whereSeparator: \.isNewline).contains { line in
+            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            return words.first?.hasPrefix("#") == false && words.last == "trust"
+        }
+        guard trusts else { return }
+        let log = URL(fileURLWithPath: dataDirectory).deletingLastPathComponent().path + "/server.log"
+        try ensureFile(log)
+        let started = try await SystemCommand.run(
+            binDirectory + "/pg_ctl", ["start", "-D", dataDirectory, "-l", log, "-w", "-t", "60", "-s"], asUser: serverUser)
+        guard started.succeeded else {
+            throw Failure(
+                message: "The embedded PostgreSQL did not start (\(dataDirectory)) to replace trust authentication.\n"
+                    + started.standardError)
+        }
+        let admin = try await connectWithRetry("postgresql:///postgres?host=\(socketDirectory)&user=\(roleName)")
+        // The password is our own hex digits, so quoting it as a literal is exact.
+        try await admin.execute("ALTER ROLE \(roleName) PASSWORD '\(password)'")
+        await admin.close()
+        try Self.hostBasedAuthentication.write(toFile: hba, atomically: true, encoding: .utf8)
+        try restrictAndChown(hba, mode: 0o600)
+        let stopped = try await SystemCommand.run(
+            binDirectory + "/pg_ctl", ["stop", "-D", dataDirectory, "-m", "fast", "-w", "-t", "60", "-s"], asUser: serverUser)
+        guard stopped.succeeded else {
+            throw Failure(message: "pg_ctl stop failed for \(dataDirectory): \(stopped.standardError)")
+        }
+    }
+
+    private func initialiseIfNeeded(password: String) async throws {
         if isInitialised { return }
         let files = FileManager.default
         try files.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         try restrictAndChown(dataDirectory)
+        // The superuser's password goes to initdb in a private file (never on a command
+        // line), readable by the server's user alone and removed straight after.
+        let passwordHandover = URL(fileURLWithPath: dataDirectory).deletingLastPathComponent().path + "/initdb-password"
+        try PrivateFiles.write(Array((password + "\n").utf8), to: passwordHandover)
+        defer { unlink(passwordHandover) }
+        try restrictAndChown(passwordHandover, mode: 0o600)
         let initialised = try await SystemCommand.run(
             binDirectory + "/initdb",
             [
-                "-D", dataDirectory, "-U", roleName, "--auth=trust", "--encoding=UTF8",
-                "--locale=C", "--no-instructions",
+                "-D", dataDirectory, "-U", roleName, "--auth=scram-sha-256", "--pwfile=\(passwordHandover)",
+                "--encoding=UTF8", "--locale=C", "--no-instructions",
             ], asUser: serverUser)
         guard initialised.succeeded else {
             var message = "initdb failed for \(dataDirectory):\n\(initialised.standardError)"
@@ -162,11 +265,35 @@ public struct EmbeddedCluster: Sendable {
         try handle.seekToEnd()
         try handle.write(contentsOf: Data(conf.utf8))
         try handle.close()
+        let hba = dataDirectory + "/pg_hba.conf"
+        try Self.hostBasedAuthentication.write(toFile: hba, atomically: true, encoding: .utf8)
+        try restrictAndChown(hba, mode: 0o600)
     }
 
+    /// Creates the socket folder, or checks the one that is there: a real folder (not a
+    /// link) owned by us or the server's user. Ownership is changed without following links.
     private func prepareSocketDirectory() throws {
-        try FileManager.default.createDirectory(atPath: socketDirectory, withIntermediateDirectories: true)
-        try restrictAndChown(socketDirectory)
+        let path = socketDirectory
+        let parent = (path as NSString).deletingLastPathComponent
+        try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        if mkdir(path, 0o700) != 0 && errno != EEXIST {
+            throw Failure(message: "cannot create the socket folder \(path): \(String(cString: strerror(errno)))")
+        }
+        var status = stat()
+        guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else {
+            throw Failure(message: "the socket folder \(path) is not a folder (a link or a file?); remove it and start again")
+        }
+        let server = serverUser.flatMap { getpwnam($0)?.pointee }
+        let allowed: Set<uid_t> = [geteuid(), server?.pw_uid ?? geteuid()]
+        guard allowed.contains(status.st_uid) else {
+            throw Failure(message: "the socket folder \(path) belongs to another user (uid \(status.st_uid)); refusing to use it")
+        }
+        if let server, lchown(path, server.pw_uid, server.pw_gid) != 0 {
+            throw Failure(message: "cannot hand the socket folder \(path) to the server's user: \(String(cString: strerror(errno)))")
+        }
+        guard chmod(path, 0o700) == 0 else {
+            throw Failure(message: "cannot restrict the socket folder \(path): \(String(cString: strerror(errno)))")
+        }
     }
 
     private func createDatabaseIfNeeded() async throws {
@@ -198,8 +325,8 @@ public struct EmbeddedCluster: Sendable {
         throw lastError ?? Failure(message: "could not connect to the embedded PostgreSQL")
     }
 
-    private func restrictAndChown(_ path: String) throws {
-        var attributes: [FileAttributeKey: Any] = [.posixPermissions: 0o700]
+    private func restrictAndChown(_ path: String, mode: Int = 0o700) throws {
+        var attributes: [FileAttributeKey: Any] = [.posixPermissions: mode]
         if let serverUser, let entry = getpwnam(serverUser) {
             attributes[.ownerAccountID] = NSNumber(value: entry.pointee.pw_uid)
             attributes[.groupOwnerAccountID] = NSNumber(value: entry.pointee.pw_gid)

@@ -73,7 +73,11 @@ struct ReportCommand: AsyncParsableCommand {
                 }
             }
             if let out {
-                try Data(bytes).write(to: URL(fileURLWithPath: out), options: .atomic)
+                do {
+                    try PrivateFiles.write(bytes, to: out)
+                } catch {
+                    throw UsageProblem("Cannot write the report: \(error)")
+                }
                 FileHandle.standardError.write(Data("Wrote \(kind.rawValue) (\(format.rawValue), \(bytes.count) bytes) to \(out)\n".utf8))
             } else {
                 FileHandle.standardOutput.write(Data(bytes))

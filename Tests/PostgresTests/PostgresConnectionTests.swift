@@ -187,7 +187,8 @@ struct ConnectionStringTests {
     @Test func keywordValueStringsWorkAsWellAsURIs() async throws {
         let cluster = try await TestPostgres.shared.server()
         let db = try await PostgresConnection.connect(
-            "host=\(cluster.socketDirectory) dbname=postgres user=\(cluster.roleName) sslmode=disable")
+            "host=\(cluster.socketDirectory) dbname=postgres user=\(cluster.roleName) sslmode=disable "
+                + "password=\(cluster.storedPassword ?? "")")
         #expect(try await db.query("SELECT current_database()").scalar(as: String.self) == "postgres")
         await db.close()
         // sslmode reaches libpq (which ignores it on unix sockets, so a bad value is the test).
