@@ -253,7 +253,7 @@ public actor PostgresConnection {
             message: field("M") ?? trimmed(PQresultErrorMessage(result)) ?? trimmed(PQerrorMessage(conn))
                 ?? "unknown error",
             sqlState: sqlState, detail: field("D"), hint: field("H"),
-            column: field("c"), statement: sql.map(summary))
+            column: field("c"), table: field("t"), constraint: field("n"), statement: sql.map(summary))
     }
 
     static func read(_ result: OpaquePointer) -> PostgresResult {

@@ -1,9 +1,13 @@
 /// An error from PostgreSQL or from this module's use of libpq.
 ///
 /// Carries what a person needs to act on it: which kind of failure (``code``), the server's
-/// SQLSTATE, message, detail and hint when there are any, and what the statement was for.
-/// Values bound to a statement are never included: they may be pupil data.
-public struct PostgresError: Error, Sendable, CustomStringConvertible {
+/// SQLSTATE, message and hint, the table, column and constraint concerned, and what the
+/// statement was for. Values bound to a statement are never included: they may be pupil
+/// data. The server's DETAIL line often repeats row values (`Key (upn)=(…)`, `Failing row
+/// contains (…)`), so ``description`` — what reaches logs, `import_runs.failure` and
+/// `jobs.last_error` — leaves it out; only ``debugDescription`` has it, and the product
+/// never logs that.
+public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     /// The kind of failure. A struct of static constants, so new kinds don't break callers.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         public let name: String
@@ -32,14 +36,18 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public var message: String
     public var detail: String?
     public var hint: String?
-    /// The column a decoding error is about.
+    /// The column a decoding error or a server error is about.
     public var column: String?
+    /// The table and constraint a server error is about (a unique or check violation).
+    public var table: String?
+    public var constraint: String?
     /// The first line of the statement that failed, to say where without pasting values.
     public var statement: String?
 
     public init(
         code: Code, message: String, sqlState: String? = nil, detail: String? = nil,
-        hint: String? = nil, column: String? = nil, statement: String? = nil
+        hint: String? = nil, column: String? = nil, table: String? = nil, constraint: String? = nil,
+        statement: String? = nil
     ) {
         self.code = code
         self.message = message
@@ -47,6 +55,8 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         self.detail = detail
         self.hint = hint
         self.column = column
+        self.table = table
+        self.constraint = constraint
         self.statement = statement
     }
 
@@ -56,15 +66,23 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         code == .connectionFailed || code == .connectionLost || code == .connectionClosed
     }
 
+    /// What failed and where, without the server's DETAIL (it can hold row values).
     public var description: String {
         var text = "PostgreSQL \(code)"
         if let sqlState { text += " [\(sqlState)]" }
         text += ": \(message)"
-        if let column { text += " (column \"\(column)\")" }
-        if let detail { text += "\nDetail: \(detail)" }
+        let place = [table.map { "table \"\($0)\"" }, column.map { "column \"\($0)\"" }, constraint.map { "constraint \"\($0)\"" }]
+            .compactMap { $0 }
+        if !place.isEmpty { text += " (\(place.joined(separator: ", ")))" }
         if let hint { text += "\nHint: \(hint)" }
         if let statement { text += "\nStatement: \(statement)" }
         return text
+    }
+
+    /// ``description`` with the server's DETAIL: for a developer at a debugger, never for logs.
+    public var debugDescription: String {
+        guard let detail else { return description }
+        return description + "\nDetail: \(detail)"
     }
 }
 

@@ -36,8 +36,10 @@ public final class ProvisionDatabase: Sendable {
             password = text.split(whereSeparator: \.isNewline).first.map(String.init)
         }
         if let url = config.database.url {
+            try StateDirectory.prepare(config.stateDirectory, serverUser: nil)
             return ProvisionDatabase(conninfo: url, password: password, cluster: nil, startedCluster: false)
         }
+        try StateDirectory.prepare(config.stateDirectory, serverUser: geteuid() == 0 ? "postgres" : nil)
         let cluster = try EmbeddedCluster(
             root: config.stateDirectory + "/postgres", binDirectory: config.database.postgresBinDirectory)
         let started = try await cluster.start()

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Prometheus
+import ProvisionImport
 import ServiceLifecycle
 import UnixSignals
 
@@ -28,6 +29,7 @@ extension Supervisor {
         configuration.maximumGracefulShutdownDuration = .seconds(config.daemon.shutdownGraceSeconds)
         configuration.maximumCancellationDuration = .seconds(15)
         let group = ServiceGroup(configuration: configuration)
+        PluginSandbox.warnIfWeak(config.plugins, logger: logger)
         logger.notice(
             "running",
             metadata: [

@@ -23,6 +23,7 @@ public struct OnceRun {
 
     /// True when every source imported (or was unchanged) and every message was delivered.
     public func run() async throws -> Bool {
+        PluginSandbox.warnIfWeak(config.plugins, logger: logger)
         let catalog = PluginCatalog.discover(in: config.plugins.directories)
         for problem in catalog.problems { logger.warning("plugin problem", metadata: ["problem": "\(problem)"]) }
         let pipeline = ImportPipeline(database: database, scratchRoot: config.stateDirectory + "/scratch", logger: logger)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Postgres
 import ProvisionApp
+import ProvisionImport
 import ProvisionConfig
 import ProvisionJobs
 import ProvisionModel
@@ -62,6 +63,9 @@ struct StatusReport {
     }
 
     var timeZone: String
+    /// How plugins are isolated (`plugins.sandbox`), and whether it can run here.
+    var sandbox = "bwrap"
+    var sandboxAvailable = true
     var sources: [Source] = []
     var running: [Job] = []
     var waiting: [Job] = []
@@ -72,6 +76,8 @@ struct StatusReport {
 
     static func read(_ db: PostgresConnection, config: Configuration, failedDays: Int) async throws -> StatusReport {
         var report = StatusReport(timeZone: config.daemon.timeZone.identifier)
+        report.sandbox = config.plugins.sandbox.rawValue
+        report.sandboxAvailable = PluginSandbox(config.plugins).isAvailable
         let slots = try await SourceSchedules.nextSlots(db)
         let runs = try await db.query(
             """
@@ -141,7 +147,15 @@ struct StatusReport {
         formatter.locale = Locale(identifier: "en_GB_POSIX")
         formatter.dateFormat = "yyyy-MM-dd HH:mm"
         func show(_ date: Date?) -> String { date.map(formatter.string) ?? "-" }
-        var lines = ["Sources (times in \(self.timeZone)):"]
+        var lines: [String] = []
+        if sandbox == "none" {
+            lines.append("WARNING: plugins.sandbox = \"none\": importer plugins run unconfined, as this user (docs/security.md)")
+        } else if !sandboxAvailable {
+            lines.append("WARNING: plugins.sandbox = \"\(sandbox)\" but bubblewrap is not installed: every import will fail")
+        } else {
+            lines.append("Plugin sandbox: \(sandbox)")
+        }
+        lines.append("Sources (times in \(self.timeZone)):")
         // One wider than the longest, so every column lines up (padded(to:) adds a space
         // after a string that already fills the width).
         let nameWidth = (sources.map(\.name.count).max() ?? 0) + 1
@@ -193,6 +207,7 @@ struct StatusReport {
         }
         return .object([
             "time_zone": .string(timeZone),
+            "plugin_sandbox": .object(["mode": .string(sandbox), "available": .bool(sandboxAvailable)]),
             "sources": .array(sources.map { source in
                 .object([
                     "name": .string(source.name), "plugin": .string(source.plugin), "schedule": text(source.schedule),

@@ -51,6 +51,11 @@ struct PostgresConnectionTests {
         #expect(error?.code == .server)
         #expect(error?.detail?.contains("already exists") == true)
         #expect(error?.statement == "INSERT INTO school VALUES ($1)")
+        // What reaches logs and tables names the table and constraint, never the row's values.
+        let text = try #require(error?.description)
+        #expect(text.contains(#"table "school""#) && text.contains(#"constraint "school_pkey""#), "\(text)")
+        #expect(!text.contains("139001"), "\(text)")
+        #expect(error?.debugDescription.contains("Key (urn)=(139001)") == true)
         // The connection is still usable after a statement error.
         #expect(try await db.query("SELECT count(*) AS n FROM school").scalar(as: Int.self) == 1)
         await db.close()

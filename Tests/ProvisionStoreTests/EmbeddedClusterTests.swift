@@ -82,3 +82,40 @@ struct CommandLineTests {
         #expect(status.standardOutput.contains("Up to date."))
     }
 }
+
+/// Only the product reaches the embedded cluster: no trust, no other users.
+@Suite("embedded cluster authentication")
+struct EmbeddedClusterAuthenticationTests {
+    /// psql with a clean environment (no PGPASSWORD), optionally as another system user.
+    func psql(_ conninfo: String, asUser user: String? = nil) async throws -> TestProcess.Result {
+        var arguments = ["psql", "-X", "-w", "-d", conninfo, "-c", "SELECT 1"]
+        if let user { arguments = ["runuser", "-u", user, "--"] + arguments }
+        return try await TestProcess.run(
+            "/usr/bin/env", arguments, environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"])
+    }
+
+    @Test func aConnectionWithoutThePasswordIsRefused() async throws {
+        let cluster = try await TestPostgres.shared.server()
+        let bare = "postgresql:///postgres?host=\(cluster.socketDirectory)&user=\(cluster.roleName)"
+        let refused = try await psql(bare)
+        #expect(refused.exitCode == 2)
+        #expect(refused.standardError.contains("no password supplied") || refused.standardError.contains("password authentication failed"),
+                "\(refused.standardError)")
+        let wrong = try await psql(bare + "&password=guess")
+        #expect(wrong.standardError.contains("password authentication failed"), "\(wrong.standardError)")
+        let rules = try String(contentsOfFile: cluster.dataDirectory + "/pg_hba.conf", encoding: .utf8)
+        #expect(!rules.split(separator: "\n").contains { !$0.hasPrefix("#") && $0.hasSuffix("trust") })
+        // The password file is the product user's alone.
+        let mode = try FileManager.default.attributesOfItem(atPath: cluster.passwordFile)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+    }
+
+    @Test func anotherSystemUserCannotConnectEvenWithTheSocketPath() async throws {
+        guard geteuid() == 0, getpwnam("nobody") != nil else { return }
+        let cluster = try await TestPostgres.shared.server()
+        let result = try await psql(cluster.connectionString(database: "postgres"), asUser: "nobody")
+        #expect(result.exitCode == 2, "\(result.standardOutput)")
+        #expect(result.standardError.contains("Permission denied") || result.standardError.contains("password authentication failed"),
+                "\(result.standardError)")
+    }
+}

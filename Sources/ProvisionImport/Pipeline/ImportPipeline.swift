@@ -101,11 +101,43 @@ public struct ImportPipeline: Sendable {
         self.logger = logger
     }
 
+    /// Advisory-lock class of "an import of this source is running" (the second key is the
+    /// source name's hash): two imports of one source never run at once, whoever starts them.
+    static let sourceLockClass: Int32 = 0x5350_4931
+
     /// Runs one import. Database failures are thrown; everything else ends in a summary.
     public func run(_ request: ImportRequest) async throws -> ImportSummary {
-        let started = ContinuousClock.now
-        // Both connections are finished when released (PostgresConnection's deinit).
+        // Both connections are finished when released (PostgresConnection's deinit), which
+        // also releases the source's lock.
         let book = try await database.connect(applicationName: "provision-import-log")
+        let locked = try await book.query(
+            "SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked", Self.sourceLockClass, request.sourceName
+        ).scalar(as: Bool.self)
+        guard locked else {
+            let id = try await book.query(
+                """
+                INSERT INTO import_runs (source, plugin, plugin_version, schools, status, failure, finished_at)
+                VALUES ($1, $2, $3, $4::text[], 'failed', $5, now()) RETURNING id
+                """, request.sourceName, request.plugin.name, request.plugin.version, request.schools.map(\.urn),
+                "another import of source '\(request.sourceName)' is running; this one did not start (try again when it has finished)"
+            ).scalar(as: Int64.self)
+            var summary = ImportSummary(runID: id, status: .failed)
+            summary.failure = "another import of source '\(request.sourceName)' is running; try again when it has finished"
+            logger.warning("import refused: the source is being imported", metadata: ["source": "\(request.sourceName)", "run": "\(id)"])
+            return summary
+        }
+        do {
+            let summary = try await runLocked(request, book: book)
+            _ = try? await book.query("SELECT pg_advisory_unlock($1, hashtext($2))", Self.sourceLockClass, request.sourceName)
+            return summary
+        } catch {
+            _ = try? await book.query("SELECT pg_advisory_unlock($1, hashtext($2))", Self.sourceLockClass, request.sourceName)
+            throw error
+        }
+    }
+
+    private func runLocked(_ request: ImportRequest, book: PostgresConnection) async throws -> ImportSummary {
+        let started = ContinuousClock.now
         let urns = request.schools.map(\.urn)
 
         var checksum: String?

@@ -409,8 +409,9 @@ enum StagingMerge {
             SELECT count(*) FROM recorded
             """, runID, type, reason
         ).scalar(as: Int.self)
+        guard count > 0 else { return }
         stats.rejectedAtMerge += count
         stats.rejectedAtMergeByType[type, default: 0] += count
-        if count > 0 { stats.reasons.append("\(count) \(type) record(s): \(reason)") }
+        stats.reasons.append("\(count) \(type) record(s): \(reason)")
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import ProvisionConfig
 
 /// How an importer plugin is isolated from the rest of the machine (docs/security.md).
@@ -193,6 +194,18 @@ public struct PluginSandbox: Sendable, Equatable {
             realExecutable, "--source", realSource,
         ]
         return Command(program: bwrap, arguments: arguments, workingDirectory: nil)
+    }
+
+    /// Logs a warning when plugins would run unconfined (`sandbox = "none"`) or the sandbox
+    /// cannot run here; the daemon says so on every start.
+    public static func warnIfWeak(_ plugins: Configuration.Plugins, logger: Logger) {
+        let sandbox = PluginSandbox(plugins)
+        if sandbox.mode == .none {
+            logger.warning(
+                "plugins.sandbox is \"none\": importer plugins run unconfined as this user and can read what it can read (docs/security.md)")
+        } else if !sandbox.isAvailable {
+            logger.error("plugins.sandbox is \"bwrap\" but bubblewrap is not installed: every import will fail until it is (apt-get install bubblewrap)")
+        }
     }
 
     /// Whether bubblewrap can be found, for `provisionctl status` and start-up warnings.

@@ -1,0 +1,68 @@
+import Foundation
+import ProvisionImport
+import ProvisionTestSupport
+import Testing
+
+/// The ctf importer's prolog check: partial transfers, DOCTYPEs in other encodings.
+@Suite("ctf prolog: transfer kind and DOCTYPE guard")
+struct CTFPrologTests {
+    static let root = BuiltInPluginCheckTests.root
+    static let ctf: PluginManifest? = PluginCatalog.discover(in: [root + "/Plugins"]).plugin(named: "ctf")
+
+    func check(_ path: String) async throws -> PluginCheck.Report {
+        let manifest = try #require(Self.ctf)
+        return await PluginCheck.run(manifest, source: path, schools: ["139001"], limits: PluginLimits(timeout: .seconds(60)))
+    }
+
+    @Test func aPartialTransferIsADeltaAndAFullOneASnapshot() async throws {
+        let partial = try await check(Self.root + "/Plugins/ctf/fixtures/good/ctf-v19-sims.xml")
+        #expect(partial.passes)
+        #expect(partial.sourceKind == "delta")
+        #expect(partial.outcome?.standardError.contains("DocumentQualifier is 'partial'") == true)
+        let full = try await check(Self.root + "/Plugins/ctf/fixtures/good/ctf-v25-arbor.xml")
+        #expect(full.passes)
+        #expect(full.sourceKind == "snapshot")
+        // A folder with one partial file is a delta as a whole.
+        let folder = try await check(Self.root + "/Plugins/ctf/fixtures/good")
+        #expect(folder.sourceKind == "delta")
+    }
+
+    func write(_ bytes: [UInt8], _ name: String) throws -> String {
+        let folder = try TestProcess.temporaryDirectory("ctf-prolog")
+        let path = folder + "/" + name
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        return path
+    }
+
+    static let doctype = """
+        <?xml version="1.0" encoding="UTF-16"?>
+        <!DOCTYPE CTfile [<!ENTITY lol "lol">]>
+        <CTfile><Header><DocumentQualifier>full</DocumentQualifier></Header></CTfile>
+        """
+
+    @Test(arguments: [true, false])
+    func aDoctypeInUTF16IsRefused(bigEndian: Bool) async throws {
+        var bytes: [UInt8] = bigEndian ? [0xFE, 0xFF] : [0xFF, 0xFE]
+        for unit in Self.doctype.utf16 {
+            bytes += bigEndian ? [UInt8(unit >> 8), UInt8(unit & 0xFF)] : [UInt8(unit & 0xFF), UInt8(unit >> 8)]
+        }
+        let report = try await check(try write(bytes, "utf16.xml"))
+        #expect(!report.passes)
+        #expect(report.outcome?.standardError.contains("declares a DOCTYPE or entities") == true, "\(report.outcome?.standardError ?? "")")
+    }
+
+    @Test func aDoctypeBeyondTheReadLimitIsRefused() async throws {
+        let padding = "<!--" + String(repeating: " ", count: 5 << 20) + "-->\n"
+        let text = "<?xml version=\"1.0\"?>\n" + padding + "<!DOCTYPE CTfile [<!ENTITY a \"a\">]>\n<CTfile/>\n"
+        let report = try await check(try write(Array(text.utf8), "padded.xml"))
+        #expect(!report.passes)
+        #expect(report.outcome?.standardError.contains("does not start within the first 4 MiB") == true, "\(report.outcome?.standardError ?? "")")
+    }
+
+    @Test func anUnexpectedDeclaredEncodingIsRefused() async throws {
+        let text = "<?xml version=\"1.0\" encoding=\"UTF-7\"?>\n+ADw-!DOCTYPE CTfile+AD4-\n<CTfile/>\n"
+        let report = try await check(try write(Array(text.utf8), "utf7.xml"))
+        #expect(!report.passes)
+        #expect(report.outcome?.standardError.contains("declares the encoding 'utf-7'") == true, "\(report.outcome?.standardError ?? "")")
+    }
+}

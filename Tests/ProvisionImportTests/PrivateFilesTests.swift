@@ -1,0 +1,68 @@
+import Foundation
+import ProvisionTestSupport
+import Testing
+
+/// Pupil data on disk is readable by the product's user alone, whatever the umask.
+@Suite("files that hold pupil data are private")
+struct PrivateFilesTests {
+    static func mode(_ path: String) -> Int? {
+        (try? FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? nil
+    }
+
+    @Test func stateMailAndReportsAreNotWorldReadableUnderUmask022() async throws {
+        let folder = try TestProcess.temporaryDirectory("private-files")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let url = try await TestPostgres.shared.freshDatabase("privatefiles")
+        _ = try TestPlugin.make(in: folder + "/plugins", body: #"cat "$2""#)
+        let lines = [Fixture.header(), Fixture.pupil(1, sen: "K"), Fixture.pupil(2), Fixture.end(["pupil": 2])]
+        try (lines.joined(separator: "\n") + "\n").write(toFile: folder + "/input.ndjson", atomically: true, encoding: .utf8)
+        let config = try TestProcess.writeConfig(in: folder, databaseURL: url, extra: """
+            [plugins]
+            dirs = ["plugins"]
+
+            [[schools]]
+            urn = "139001"
+            name = "Fenland Primary"
+            sencos = ["senco@fenland.example"]
+
+            [[sources]]
+            name = "fenland"
+            plugin = "fixture"
+            path = "input.ndjson"
+            schools = ["139001"]
+            """)
+        let previous = umask(0o022)
+        defer { umask(previous) }
+        let once = try await TestProcess.run(TestProcess.executable("provisiond"), ["--config", config, "--once"])
+        #expect(once.exitCode == 0, "\(once.standardOutput)\(once.standardError)")
+
+        let state = folder + "/state"
+        #expect(Self.mode(state) == 0o700)
+        let mail = try FileManager.default.contentsOfDirectory(atPath: state + "/mail/new")
+        #expect(mail.count == 2, "a SENCO digest and a lead digest")
+        for name in mail { #expect(Self.mode(state + "/mail/new/" + name) == 0o600, "\(name)") }
+        for sub in ["", "/new", "/tmp", "/cur"] { #expect(Self.mode(state + "/mail" + sub) == 0o700, "mail\(sub)") }
+        let reports = try FileManager.default.contentsOfDirectory(atPath: state + "/reports/139001")
+        #expect(reports.count == 2)
+        for name in reports { #expect(Self.mode(state + "/reports/139001/" + name) == 0o600, "\(name)") }
+        #expect(Self.mode(state + "/reports") == 0o700)
+
+        // report --out: a new file is private, an existing 0644 one is replaced by a 0600 one,
+        // and a symbolic link is refused rather than written through.
+        let ctl = TestProcess.executable("provisionctl")
+        let out = folder + "/map.html"
+        try "old".write(toFile: out, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: out)
+        let written = try await TestProcess.run(ctl, ["--config", config, "report", "provision-map", "--school", "139001", "--out", out])
+        #expect(written.exitCode == 0, "\(written.standardError)")
+        #expect(Self.mode(out) == 0o600)
+        #expect(try String(contentsOfFile: out, encoding: .utf8).contains("Fenland Primary"))
+        let target = folder + "/elsewhere.txt"
+        try "untouched".write(toFile: target, atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: folder + "/link.html", withDestinationPath: target)
+        let refused = try await TestProcess.run(ctl, ["--config", config, "report", "provision-map", "--school", "139001", "--out", folder + "/link.html"])
+        #expect(refused.exitCode == 64)
+        #expect(refused.standardError.contains("is a symbolic link; refusing to write through it"), "\(refused.standardError)")
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == "untouched")
+    }
+}
