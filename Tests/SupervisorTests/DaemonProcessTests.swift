@@ -9,9 +9,10 @@ import Testing
 struct DaemonProcessTests {
     /// A plugin that sends the header and two pupils, then hangs, the first time; after
     /// that it behaves. Its pid is written beside it so the test can clean up after kill -9.
-    /// A source whose plugin hangs after three lines until the test creates `folder/fast`.
-    /// The sandbox lets the plugin read that folder (it is named in the source's env) but
-    /// write nothing outside its scratch space, so the test, not the plugin, flips it.
+    /// A source whose plugin hangs after three lines unless `folder/fast` exists when it
+    /// starts. The sandbox lets the plugin read that folder (it is named in the source's env)
+    /// but write nothing outside its scratch space, so the test, not the plugin, flips it,
+    /// once the slow run can no longer see it.
     static func slowUntilFast(_ folder: String) -> DaemonSetup.Source {
         .init(
             name: "slow",
@@ -41,7 +42,6 @@ struct DaemonProcessTests {
         #expect(await daemon.waitFor("msg=running"))
         _ = try await setup.provisionctl(["enqueue", "--source", "slow"])
         #expect(await daemon.waitFor("msg=\"import started\""))
-        Self.makeFast(folder)
         try await Task.sleep(for: .milliseconds(500))  // the two pupils are staged by now
         kill(daemon.pid, SIGTERM)
         let status = await daemon.waitForExit(seconds: 30)
@@ -69,10 +69,10 @@ struct DaemonProcessTests {
         #expect(await first.waitFor("msg=running"))
         _ = try await setup.provisionctl(["enqueue", "--source", "slow"])
         #expect(await first.waitFor("msg=\"import started\""))
-        Self.makeFast(folder)
         try await Task.sleep(for: .milliseconds(500))
         kill(first.pid, SIGKILL)
         _ = await first.waitForExit()
+        Self.makeFast(folder)
 
         let second = try RunningDaemon(config: setup.config)
         #expect(await second.waitFor("rescued a job whose worker died"), "\(second.log)")
@@ -109,13 +109,13 @@ struct DaemonProcessTests {
         #expect(await daemon.waitFor("msg=running"))
         _ = try await setup.provisionctl(["enqueue", "--source", "slow"])
         #expect(await daemon.waitFor("msg=\"import started\""))
-        Self.makeFast(folder)
         // Cut only the worker's queue connection; the import's own connections live on.
         let db = try await setup.connect()
         let cut = try await db.count(
             "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'provisiond %/w0') t")
         #expect(cut == 1)
         #expect(await daemon.waitFor("its lease could not be renewed", seconds: 30), "\(daemon.log)")
+        Self.makeFast(folder)  // the retry, a backoff later, finds the gate open
         #expect(await daemon.waitFor("msg=\"job completed\" job=1 kind=import", seconds: 60), "\(daemon.log)")
         let runs = try await db.query("SELECT status FROM import_runs ORDER BY id").rows.map { try $0.decode("status", as: String.self) }
         #expect(runs == ["failed", "succeeded"], "the first run was stopped, not left running beside the second")
