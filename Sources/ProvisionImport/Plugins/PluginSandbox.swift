@@ -18,7 +18,8 @@ public struct PluginSandbox: Sendable, Equatable {
     public typealias Mode = Configuration.SandboxMode
 
     public var mode: Mode
-    /// The account plugins run as when the supervisor runs as root.
+    /// The account plugins run as when the supervisor runs as root, or "dynamic": a fresh
+    /// unprivileged uid and gid for each run.
     public var user: String
     /// Extra read-only paths the plugin may see.
     public var readOnlyPaths: [String]
@@ -32,7 +33,7 @@ public struct PluginSandbox: Sendable, Equatable {
     public var bubblewrap: String?
 
     public init(
-        mode: Mode = .bwrap, user: String = "nobody", readOnlyPaths: [String] = [], cpuSeconds: Int = 600,
+        mode: Mode = .bwrap, user: String = PluginSandbox.dynamicUser, readOnlyPaths: [String] = [], cpuSeconds: Int = 600,
         memoryBytes: Int = 4 << 30, fileSizeBytes: Int = 1 << 30, maxProcesses: Int = 256, maxOpenFiles: Int = 1024,
         scratchBytes: Int = 256 << 20, bubblewrap: String? = nil
     ) {
@@ -55,6 +56,11 @@ public struct PluginSandbox: Sendable, Equatable {
             cpuSeconds: plugins.cpuSeconds, memoryBytes: plugins.memoryBytes, fileSizeBytes: plugins.fileSizeBytes,
             maxProcesses: plugins.maxProcesses, scratchBytes: plugins.scratchBytes)
     }
+
+    /// `sandbox_user` meaning "a fresh unprivileged uid for each run" (the default).
+    public static let dynamicUser = "dynamic"
+    /// Where those uids come from: far above any account's, below the 32-bit limits.
+    static let dynamicRange: ClosedRange<UInt32> = 2_100_000_000...2_140_000_000
 
     /// The folder plugins see as their working directory inside the sandbox.
     public static let scratchFolder = "/scratch"
@@ -110,7 +116,13 @@ public struct PluginSandbox: Sendable, Equatable {
             "--die-with-parent", "--new-session", "--hostname", "plugin",
         ]
         var dropToUser: (uid: UInt32, gid: UInt32)?
-        if geteuid() == 0 {
+        if geteuid() == 0 && user == Self.dynamicUser {
+            // A uid and gid of its own, in a range no account uses: the run's processes
+            // count against nobody else's process limit, and it owns no file on the system.
+            let id = UInt32.random(in: Self.dynamicRange)
+            dropToUser = (id, id)
+            arguments += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        } else if geteuid() == 0 {
             guard let entry = getpwnam(user) else {
                 throw PluginLaunchError(
                     message: "plugins.sandbox_user '\(user)' is not an account on this machine; plugins run as it when "
