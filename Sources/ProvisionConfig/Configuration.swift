@@ -31,8 +31,9 @@ public struct Configuration: Sendable {
         public var maxStderrBytes: Int
         /// How plugins are isolated: `bwrap` (bubblewrap namespaces) or `none`.
         public var sandbox: SandboxMode = .bwrap
-        /// The unprivileged account plugins run as when the supervisor runs as root.
-        public var sandboxUser = "nobody"
+        /// The unprivileged account plugins run as when the supervisor runs as root;
+        /// "dynamic" (the default) gives each run a fresh uid of its own.
+        public var sandboxUser = "dynamic"
         /// Extra read-only paths a sandboxed plugin may see (an interpreter outside /usr).
         public var sandboxReadOnlyPaths: [String] = []
         /// Resource limits of one plugin run (setrlimit inside the sandbox).
@@ -86,11 +87,42 @@ public struct Configuration: Sendable {
         public var standardisedError = 5.0
         /// An ended enrolment without exit data is flagged after this many days.
         public var missingExitDays = 14
+        /// How much likelier "progress stopped" must be than "progress as before" (a
+        /// likelihood ratio) before a pupil is flagged as stalled.
+        public var stallEvidence = 20.0
+        /// Measurement error, floor and ceiling of named instruments (publishers' figures),
+        /// and of any other instrument by its measure.
+        public var instruments: [String: InstrumentScale] = [
+            "Salford": InstrumentScale(error: 4, floor: 48, ceiling: 190),
+            "NGRT": InstrumentScale(error: 4.5, floor: 69, ceiling: 141),
+            "PiRA": InstrumentScale(error: 4, floor: 69, ceiling: 141),
+        ]
+        public var measureErrors: [String: Double] = ["age_months": 5, "standardised": 5, "raw": 2, "steps": 0.5]
+
+        /// An instrument's error and limits: its own, else its measure's error without limits.
+        public func scale(instrument: String, measure: String) -> InstrumentScale {
+            instruments[instrument] ?? InstrumentScale(error: measureErrors[measure] ?? 1)
+        }
+
         /// "Similar starting score" for the comparison with non-participants.
         public var peerBandAgeMonths = 6.0
         public var peerBandStandardised = 5.0
 
         public init() {}
+    }
+
+    /// How one assessment instrument's results are read: standard error of measurement, and
+    /// the floor and ceiling beyond which a result is censored (not evidence).
+    public struct InstrumentScale: Sendable, Equatable {
+        public var error: Double
+        public var floor: Double?
+        public var ceiling: Double?
+
+        public init(error: Double, floor: Double? = nil, ceiling: Double? = nil) {
+            self.error = error
+            self.floor = floor
+            self.ceiling = ceiling
+        }
     }
 
     /// How `provisiond` runs (DESIGN §2): its schedule clock, workers, retries and endpoint.
@@ -228,7 +260,7 @@ public struct Configuration: Sendable {
             }
             if let user = try section.string("sandbox_user") {
                 guard !user.isEmpty, user != "root" else {
-                    throw section.error("sandbox_user", "must name an unprivileged system account such as 'nobody'")
+                    throw section.error("sandbox_user", "must be \"dynamic\" or name an unprivileged system account such as 'nobody'")
                 }
                 plugins.sandboxUser = user
             }
@@ -285,6 +317,19 @@ public struct Configuration: Sendable {
             evaluation.missingExitDays = try section.int("missing_exit_days", range: 0...365) ?? evaluation.missingExitDays
             evaluation.peerBandAgeMonths = try section.double("peer_band_age_months", range: 0...60) ?? evaluation.peerBandAgeMonths
             evaluation.peerBandStandardised = try section.double("peer_band_standardised", range: 0...30) ?? evaluation.peerBandStandardised
+            evaluation.stallEvidence = try section.double("stall_evidence", range: 1...1_000_000) ?? evaluation.stallEvidence
+            if let instruments = try section.section("instruments") {
+                for name in instruments.keys.sorted() {
+                    guard let table = try instruments.section(name) else { continue }
+                    guard let error = try table.double("error", range: 0.001...1000) else {
+                        throw table.error("error", "is required: the instrument's standard error of measurement")
+                    }
+                    evaluation.instruments[name] = InstrumentScale(
+                        error: error, floor: try table.double("floor"), ceiling: try table.double("ceiling"))
+                    try table.finish()
+                }
+                try instruments.finish()
+            }
             try section.finish()
         }
 
