@@ -87,9 +87,13 @@ public struct Configuration: Sendable {
         public var standardisedError = 5.0
         /// An ended enrolment without exit data is flagged after this many days.
         public var missingExitDays = 14
+        /// The smallest value added worth having: below it (with confidence) an intervention is
+        /// "ineffective". Extra months of reading age per month, and standardised points.
+        public var minimumWorthwhileRatePerMonth = 0.5
+        public var minimumWorthwhilePoints = 2.0
         /// How much likelier "progress stopped" must be than "progress as before" (a
         /// likelihood ratio) before a pupil is flagged as stalled.
-        public var stallEvidence = 20.0
+        public var stallEvidence = 10.0
         /// Measurement error, floor and ceiling of named instruments (publishers' figures),
         /// and of any other instrument by its measure.
         public var instruments: [String: InstrumentScale] = [
@@ -318,6 +322,10 @@ public struct Configuration: Sendable {
             evaluation.peerBandAgeMonths = try section.double("peer_band_age_months", range: 0...60) ?? evaluation.peerBandAgeMonths
             evaluation.peerBandStandardised = try section.double("peer_band_standardised", range: 0...30) ?? evaluation.peerBandStandardised
             evaluation.stallEvidence = try section.double("stall_evidence", range: 1...1_000_000) ?? evaluation.stallEvidence
+            evaluation.minimumWorthwhileRatePerMonth =
+                try section.double("minimum_worthwhile_months_per_month", range: 0...12) ?? evaluation.minimumWorthwhileRatePerMonth
+            evaluation.minimumWorthwhilePoints =
+                try section.double("minimum_worthwhile_points", range: 0...30) ?? evaluation.minimumWorthwhilePoints
             if let instruments = try section.section("instruments") {
                 for name in instruments.keys.sorted() {
                     guard let table = try instruments.section(name) else { continue }

@@ -13,6 +13,9 @@ public struct EvaluationSummary: Sendable {
     public var verdicts: [String: Int] = [:]
     /// Flags raised, by rule.
     public var flags: [String: Int] = [:]
+    /// Pupils on roll the growth model cannot judge yet (fewer than two results before the
+    /// term starts it tries, on every measure): never flagged as stalled, counted here.
+    public var stallNotJudged = 0
     public var duration: Duration = .zero
 }
 
@@ -67,7 +70,7 @@ public struct Evaluator: Sendable {
         let settingsJSON = """
             {"entry_window_days":\(settings.entryWindowDays),"exit_window_days":\(settings.exitWindowDays),\
             "ratio_gain_threshold":\(settings.ratioGainThreshold),"minimum_n":\(settings.minimumN),\
-            "stall_window_days":\(settings.stallWindowDays),"standardised_error":\(settings.standardisedError)}
+            "stall_evidence":\(settings.stallEvidence),"standardised_error":\(settings.standardisedError)}
             """
         let runID = try await db.query(
             "INSERT INTO evaluation_runs (school_id, as_of, settings) VALUES ($1, $2::date, $3::jsonb) RETURNING id",
@@ -76,6 +79,7 @@ public struct Evaluator: Sendable {
         var summary = EvaluationSummary(runID: runID)
 
         try await EnrolmentOutcomes.compute(db, runID: runID, schoolID: schoolID, asOf: asOf, settings: settings)
+        try await ValueAdded.compute(db, runID: runID, settings: settings)
         guard let counts = try await db.query(
             """
             SELECT count(*) AS n, count(*) FILTER (WHERE gain IS NOT NULL) AS complete
@@ -90,6 +94,10 @@ public struct Evaluator: Sendable {
             summary.verdicts[outcome.verdict.rawValue, default: 0] += 1
         }
         summary.flags = try await Flags.raise(db, runID: runID, schoolID: schoolID, asOf: asOf, settings: settings)
+        let stalls = try await StallDetection.run(db, runID: runID, schoolID: schoolID, asOf: asOf, settings: settings)
+        summary.flags["stalled_pupil"] = stalls.flagged
+        summary.stallNotJudged = stalls.cannotJudge
+        try await db.execute("UPDATE evaluation_runs SET stall_not_judged = $2 WHERE id = $1", runID, stalls.cannotJudge)
         try await db.execute("UPDATE evaluation_runs SET finished_at = now(), status = 'succeeded' WHERE id = $1", runID)
         return summary
     }

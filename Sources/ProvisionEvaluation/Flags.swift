@@ -11,50 +11,7 @@ enum Flags {
         var counts: [String: Int] = [:]
         let scope = "($2::bigint IS NULL OR p.school_id = $2::bigint)"
 
-        // Stalled: a fit through every point in the window, so one noisy test does not decide.
-        counts["stalled_pupil"] = try await db.execute(
-            """
-            WITH points AS (
-                SELECT a.pupil_id, a.instrument, a.subject, a.measure, a.value::float8 AS value,
-                       (a.assessed_on - $3::date) / 30.44 AS months
-                  FROM assessments a JOIN pupils p ON p.id = a.pupil_id
-                 WHERE p.on_roll AND \(scope) AND a.assessed_on > $3::date - $4::int AND a.assessed_on <= $3::date
-                   AND a.measure IN ('age_months', 'raw', 'steps', 'standardised')),
-            fits AS (
-                SELECT pupil_id, instrument, subject, measure, count(*) AS points,
-                       regr_slope(value, months) * (max(months) - min(months)) AS fitted_change,
-                       min(value) AS lowest, max(value) AS highest
-                  FROM points GROUP BY pupil_id, instrument, subject, measure HAVING count(*) >= $5::int),
-            judged AS (
-                SELECT f.*, CASE WHEN f.measure = 'standardised' THEN f.fitted_change < -$6::float8
-                                 ELSE f.fitted_change <= 0 END AS no_progress
-                  FROM fits f),
-            -- A pupil's measures must agree: with termly tests each measure has only a few
-            -- points in two terms, and one noisy measure alone flagged many times more
-            -- pupils than had really stalled (docs/evaluation.md has the figures).
-            stalled AS (
-                SELECT j.* FROM judged j
-                 WHERE j.no_progress AND NOT EXISTS (
-                       SELECT 1 FROM judged other WHERE other.pupil_id = j.pupil_id AND NOT other.no_progress)),
-            per_pupil AS (
-                SELECT s.pupil_id, jsonb_agg(jsonb_build_object(
-                           'instrument', s.instrument, 'subject', s.subject, 'measure', s.measure, 'points', s.points,
-                           'fitted_change', round(s.fitted_change::numeric, 1)) ORDER BY s.instrument) AS numbers,
-                       string_agg(format('%s %s: %s over %s points', s.instrument, s.subject,
-                           CASE WHEN s.measure = 'standardised' THEN format('fell %s points', round(-s.fitted_change::numeric, 1))
-                                ELSE format('fitted gain %s', round(s.fitted_change::numeric, 1)) END, s.points), '; '
-                           ORDER BY s.instrument) AS detail
-                  FROM stalled s GROUP BY s.pupil_id)
-            INSERT INTO evaluation_flags (evaluation_run_id, rule, school_id, subject_key, pupil_id, priority, reason, numbers)
-            SELECT $1, 'stalled_pupil', p.school_id, 'pupil:' || p.upn, p.id,
-                   CASE WHEN p.sen_provision <> 'N' OR EXISTS (
-                             SELECT 1 FROM enrolments e JOIN provisions pr ON pr.id = e.provision_id
-                              WHERE e.pupil_id = p.id AND coalesce(e.end_date, $3::date) >= $3::date - $4::int)
-                        THEN 2 ELSE 1 END,
-                   'No progress over the last two terms, using every assessment point: ' || pp.detail || '.',
-                   pp.numbers
-              FROM per_pupil pp JOIN pupils p ON p.id = pp.pupil_id
-            """, runID, schoolID, asOf.iso, settings.stallWindowDays, settings.stallMinimumPoints, settings.standardisedError)
+        // Stalled pupils come from the growth model (StallDetection), run by the Evaluator.
 
         counts["ineffective_intervention"] = try await db.execute(
             """

@@ -12,6 +12,10 @@ struct ProvisionOutcome {
     let measure: String
     let effect: MeanInterval?
     let adjusted: MeanInterval?
+    /// Value added beyond the exit each pupil's history predicted, pooled towards the
+    /// programme for a group that runs in several places.
+    let valueAdded: Estimate?
+    let pooled: Bool
     let n: Int
     let verdict: Verdict
     let costTotal: Double?
@@ -20,14 +24,18 @@ struct ProvisionOutcome {
 }
 
 /// Per provision and per programme (DESIGN §6): n, mean effect with a 95% interval, the
-/// comparison with matched non-participants, costs, and the verdict.
+/// value added beyond each pupil's predicted exit, the comparison with matched
+/// non-participants, costs, and the verdict.
 ///
-/// The verdict needs both: the effect must clear its threshold (ratio gain 1.4 for reading
-/// ages, a positive score change for standardised scores) *and* the gain must beat that of
-/// non-participants who started from similar scores. Pupils are chosen for interventions
-/// because their scores were low, and low scores partly reflect bad luck on the day, so
-/// they rise on retest whatever the intervention does; only the matched comparison removes
-/// that. An intervention with no comparison data can therefore never be "effective".
+/// When at least `minimum_n` pupils have a prediction from their own history (``ValueAdded``),
+/// the verdict rests on the value added, which choosing pupils for a low score cannot
+/// inflate: **effective** when its interval is above zero and the matched non-participants
+/// did not clearly do better; **ineffective** when its interval is below the smallest effect
+/// worth having (`minimum_worthwhile_effect`); inconclusive otherwise. A group in a
+/// programme run in several places borrows strength from the programme (partial pooling),
+/// so five pupils cannot make a programme look effective on noise alone. With fewer
+/// predictions, the older rule applies: the ratio gain (or score change) must clear its
+/// threshold *and* beat matched non-participants; without a comparison, never "effective".
 enum ProvisionVerdicts {
     struct Row {
         let provisionID: Int64
@@ -37,6 +45,7 @@ enum ProvisionVerdicts {
         let gain: Double?
         let ratio: Double?
         let adjusted: Double?
+        let valueAdded: Double?
     }
 
     static func compute(
@@ -45,7 +54,8 @@ enum ProvisionVerdicts {
         let rows = try await db.query(
             """
             SELECT pr.id AS provision_id, pr.school_id, pr.name, o.measure, o.gain::float8 AS gain,
-                   o.ratio_gain::float8 AS ratio, (o.gain - o.matched_gain)::float8 AS adjusted
+                   o.ratio_gain::float8 AS ratio, (o.gain - o.matched_gain)::float8 AS adjusted,
+                   o.value_added::float8 AS value_added
               FROM enrolment_outcomes o
               JOIN enrolments e ON e.id = o.enrolment_id
               JOIN provisions pr ON pr.id = e.provision_id
@@ -56,7 +66,7 @@ enum ProvisionVerdicts {
             Row(
                 provisionID: try row.decode("provision_id"), schoolID: try row.decode("school_id"),
                 name: try row.decode("name"), measure: try row.decode("measure"), gain: try row.decode("gain"),
-                ratio: try row.decode("ratio"), adjusted: try row.decode("adjusted"))
+                ratio: try row.decode("ratio"), adjusted: try row.decode("adjusted"), valueAdded: try row.decode("value_added"))
         }
         let costs = try await ProvisionCosts.load(db, asOf: asOf)
 
@@ -67,11 +77,21 @@ enum ProvisionVerdicts {
             byProvision[row.provisionID, default: []].append(row)
             byProgramme[programmeKey(row.name) + "|" + row.measure, default: []].append(row)
         }
+        // Each programme's groups, for partial pooling: the spread between groups' value added.
+        var programmeOf: [Int64: String] = [:]
+        for (key, group) in byProgramme { for row in group { programmeOf[row.provisionID] = key } }
+        var pools: [String: Pool] = [:]
+        for (key, group) in byProgramme {
+            let groups = Dictionary(grouping: group, by: \.provisionID).values.compactMap { rows in
+                Estimate(rows.compactMap(\.valueAdded))
+            }
+            if groups.count >= 2 { pools[key] = Pool(groups) }
+        }
         for (provisionID, group) in byProvision.sorted(by: { $0.key < $1.key }) {
             let first = group[0]
             outcomes.append(judge(
                 group, provisionID: provisionID, schoolID: first.schoolID, name: first.name, measure: first.measure,
-                cost: costs[provisionID], settings: settings))
+                cost: costs[provisionID], settings: settings, pool: programmeOf[provisionID].flatMap { pools[$0] }))
         }
         for (key, group) in byProgramme.sorted(by: { $0.key < $1.key }) where Set(group.map(\.provisionID)).count > 1 {
             let total = Set(group.map(\.provisionID)).compactMap { costs[$0]?.total }.reduce(0, +)
@@ -91,15 +111,27 @@ enum ProvisionVerdicts {
 
     static func judge(
         _ rows: [Row], provisionID: Int64?, schoolID: Int64?, name: String, measure: String,
-        cost: (total: Double, enrolled: Int)?, settings: Configuration.Evaluation, programme: String? = nil
+        cost: (total: Double, enrolled: Int)?, settings: Configuration.Evaluation, programme: String? = nil,
+        pool: Pool? = nil
     ) -> ProvisionOutcome {
         let complete = rows.filter { $0.gain != nil }
         let headline: [Double] = measure == "age_months" ? complete.compactMap(\.ratio) : complete.compactMap(\.gain)
         let effect = MeanInterval(headline)
         let adjusted = MeanInterval(complete.compactMap(\.adjusted))
+        let own = Estimate(complete.compactMap(\.valueAdded))
+        let valueAdded = own.map { pool?.shrink($0) ?? $0 }
+        let worthwhile = measure == "age_months" ? settings.minimumWorthwhileRatePerMonth : settings.minimumWorthwhilePoints
         let threshold = measure == "age_months" ? settings.ratioGainThreshold : 0
         let verdict: Verdict
-        if complete.count < settings.minimumN || effect == nil {
+        if let valueAdded, valueAdded.n >= settings.minimumN {
+            if valueAdded.low > 0 && (adjusted.map { $0.high > 0 } ?? true) {
+                verdict = .effective
+            } else if valueAdded.high < worthwhile {
+                verdict = .ineffective
+            } else {
+                verdict = .inconclusive
+            }
+        } else if complete.count < settings.minimumN || effect == nil {
             verdict = .insufficientData
         } else if let effect, let adjusted, effect.low >= threshold && adjusted.low > 0 {
             verdict = .effective
@@ -111,7 +143,8 @@ enum ProvisionVerdicts {
         let gains = complete.compactMap(\.gain)
         return ProvisionOutcome(
             provisionID: provisionID, schoolID: schoolID, programme: programme ?? programmeKey(name) + "|" + measure,
-            name: name, measure: measure, effect: effect, adjusted: adjusted, n: complete.count, verdict: verdict,
+            name: name, measure: measure, effect: effect, adjusted: adjusted,
+            valueAdded: valueAdded, pooled: pool != nil && valueAdded != nil, n: complete.count, verdict: verdict,
             costTotal: cost?.total, enrolled: cost?.enrolled ?? rows.count,
             meanGain: gains.isEmpty ? nil : gains.reduce(0, +) / Double(gains.count))
     }
@@ -132,13 +165,17 @@ enum ProvisionVerdicts {
             """
             INSERT INTO provision_outcomes (evaluation_run_id, provision_id, school_id, programme, name, measure, n, effect,
                                             ci_low, ci_high, adjusted_effect, adjusted_low, adjusted_high, adjusted_n, verdict,
-                                            cost_total, cost_per_pupil, cost_per_unit_gain, numbers)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19::jsonb)
+                                            cost_total, cost_per_pupil, cost_per_unit_gain, numbers, value_added,
+                                            value_added_low, value_added_high, value_added_n, pooled)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19::jsonb,
+                    $20, $21, $22, $23, $24)
             """, runID, outcome.provisionID, outcome.schoolID, outcome.programme, outcome.name, outcome.measure, outcome.n,
             outcome.effect?.mean.rounded(to: 3), outcome.effect?.low.rounded(to: 3), outcome.effect?.high.rounded(to: 3),
             outcome.adjusted?.mean.rounded(to: 3), outcome.adjusted?.low.rounded(to: 3), outcome.adjusted?.high.rounded(to: 3),
             outcome.adjusted?.n ?? 0, outcome.verdict.rawValue, outcome.costTotal?.rounded(to: 2), perPupil?.rounded(to: 2),
-            perUnit?.rounded(to: 2), numbers)
+            perUnit?.rounded(to: 2), numbers, outcome.valueAdded?.mean.rounded(to: 3),
+            outcome.valueAdded?.low.rounded(to: 3), outcome.valueAdded?.high.rounded(to: 3), outcome.valueAdded?.n ?? 0,
+            outcome.pooled)
     }
 }
 
@@ -169,5 +206,59 @@ extension Double {
     func rounded(to places: Int) -> Double {
         let scale = pow(10, Double(places))
         return (self * scale).rounded() / scale
+    }
+}
+
+/// A mean with its standard error and 95% interval, normal-theory (for pooling).
+struct Estimate: Sendable {
+    let n: Int
+    let mean: Double
+    let standardError: Double
+    var low: Double { mean - 1.96 * standardError }
+    var high: Double { mean + 1.96 * standardError }
+
+    init(n: Int, mean: Double, standardError: Double) {
+        self.n = n
+        self.mean = mean
+        self.standardError = standardError
+    }
+
+    /// Nil for fewer than two values. The interval uses Student's t through the standard error.
+    init?(_ values: [Double]) {
+        guard let interval = MeanInterval(values) else { return nil }
+        self.init(n: interval.n, mean: interval.mean, standardError: (interval.high - interval.mean) / 1.96)
+    }
+}
+
+/// A programme's groups, for partial pooling: the programme's mean and the real spread
+/// between its groups (DerSimonian–Laird), so each group's estimate is drawn towards the
+/// programme by as much as its own noise exceeds that spread.
+struct Pool: Sendable {
+    let mean: Double
+    let meanVariance: Double
+    let between: Double
+
+    init(_ groups: [Estimate]) {
+        let weights = groups.map { 1 / max($0.standardError * $0.standardError, 1e-9) }
+        let total = weights.reduce(0, +)
+        let fixed = zip(weights, groups).map { $0 * $1.mean }.reduce(0, +) / total
+        let q = zip(weights, groups).map { $0 * ($1.mean - fixed) * ($1.mean - fixed) }.reduce(0, +)
+        let c = total - weights.map { $0 * $0 }.reduce(0, +) / total
+        let tau2 = c > 0 ? max(0, (q - Double(groups.count - 1)) / c) : 0
+        let random = groups.map { 1 / ($0.standardError * $0.standardError + tau2) }
+        let randomTotal = random.reduce(0, +)
+        mean = zip(random, groups).map { $0 * $1.mean }.reduce(0, +) / randomTotal
+        meanVariance = 1 / randomTotal
+        between = tau2
+    }
+
+    /// A group's estimate drawn towards the programme's mean.
+    func shrink(_ group: Estimate) -> Estimate {
+        let own = group.standardError * group.standardError
+        guard between + own > 0 else { return group }
+        let weight = between / (between + own)
+        let mean = weight * group.mean + (1 - weight) * self.mean
+        let variance = weight * own + (1 - weight) * (1 - weight) * meanVariance
+        return Estimate(n: group.n, mean: mean, standardError: variance.squareRoot())
     }
 }

@@ -28,9 +28,12 @@ public struct MeanInterval: Sendable, Equatable {
             2.045, 2.042,
         ]
         if degrees >= 1 && degrees <= table.count { return table[degrees - 1] }
-        if degrees <= 60 { return 2.000 }
-        if degrees <= 120 { return 1.980 }
-        return 1.960
+        // Beyond the table, the Cornish–Fisher expansion around the normal quantile is exact
+        // to three decimals (31 degrees: 2.040; 60: 2.000; 120: 1.980); a flat 2.000 for 31–60
+        // made those intervals too narrow.
+        let z = 1.959964
+        let v = Double(max(degrees, 1))
+        return z + (z * z * z + z) / (4 * v) + (5 * pow(z, 5) + 16 * z * z * z + 3 * z) / (96 * v * v)
     }
 }
 

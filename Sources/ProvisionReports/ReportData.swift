@@ -76,6 +76,13 @@ struct ReportData {
         let adjusted: Double?
         let adjustedLow: Double?
         let adjustedHigh: Double?
+        /// Value added beyond the exit the pupils' own histories predicted (per month for
+        /// reading ages, points for standardised scores), with its interval.
+        let valueAdded: Double?
+        let valueAddedLow: Double?
+        let valueAddedHigh: Double?
+        let valueAddedN: Int
+        let pooled: Bool
         let verdict: String
         let costPerPupil: Double?
         let costPerUnitGain: Double?
@@ -183,7 +190,9 @@ struct ReportData {
                    o.effect::float8 AS effect, o.ci_low::float8 AS ci_low, o.ci_high::float8 AS ci_high,
                    o.adjusted_effect::float8 AS adjusted, o.adjusted_low::float8 AS adjusted_low,
                    o.adjusted_high::float8 AS adjusted_high, o.verdict, o.cost_per_pupil::float8 AS cost_per_pupil,
-                   o.cost_per_unit_gain::float8 AS cost_per_unit_gain
+                   o.cost_per_unit_gain::float8 AS cost_per_unit_gain, o.value_added::float8 AS value_added,
+                   o.value_added_low::float8 AS value_added_low, o.value_added_high::float8 AS value_added_high,
+                   o.value_added_n, o.pooled
               FROM provision_outcomes o
               LEFT JOIN provisions pr ON pr.id = o.provision_id
               LEFT JOIN schools s ON s.id = pr.school_id
@@ -197,7 +206,9 @@ struct ReportData {
                 n: try row.decode("n"), effect: try row.decode("effect"), low: try row.decode("ci_low"),
                 high: try row.decode("ci_high"), adjusted: try row.decode("adjusted"),
                 adjustedLow: try row.decode("adjusted_low"), adjustedHigh: try row.decode("adjusted_high"),
-                verdict: try row.decode("verdict"), costPerPupil: try row.decode("cost_per_pupil"),
+                valueAdded: try row.decode("value_added"), valueAddedLow: try row.decode("value_added_low"),
+                valueAddedHigh: try row.decode("value_added_high"), valueAddedN: try row.decode("value_added_n"),
+                pooled: try row.decode("pooled"), verdict: try row.decode("verdict"), costPerPupil: try row.decode("cost_per_pupil"),
                 costPerUnitGain: try row.decode("cost_per_unit_gain"))
         }
     }

@@ -35,6 +35,16 @@ struct TrustBuilder {
         pupil.yearGroup - (SchoolCalendar.academicYear(options.today) - SchoolCalendar.academicYear(day))
     }
 
+    /// The days a school's pupils sit the reading-age test: each term's start, and after half
+    /// term too where the school assesses half-termly.
+    func readingAgeDays(_ school: SchoolPlan) -> [SchoolDate] {
+        terms.flatMap { term in school.frequency == .halfTermly ? [term.startAssessment, term.midAssessment] : [term.startAssessment] }
+            .filter { $0 <= options.today }
+    }
+
+    /// The days it sits the standardised test: each term's start.
+    func standardisedDays() -> [SchoolDate] { terms.map(\.startAssessment).filter { $0 <= options.today } }
+
     /// Whether `pupil` sits `instrument` on `day` (on roll, in Year 1 or above, not absent).
     func assessed(_ pupil: PupilPlan, _ instrument: String, _ day: SchoolDate) -> Bool {
         day <= options.today && pupil.onRoll(day) && yearGroup(pupil, at: day) >= 1
@@ -63,7 +73,7 @@ struct TrustBuilder {
             let la = 801 + index % 7
             let estab = (secondary ? 4000 : 2000) + index
             var school = SchoolPlan(
-                urn: urn, laestab: "\(la)\(estab)", name: Names.school(index, secondary: secondary),
+                urn: urn, frequency: index % 2 == 0 ? .halfTermly : .termly, laestab: "\(la)\(estab)", name: Names.school(index, secondary: secondary),
                 phase: secondary ? "secondary" : "primary", senco: "senco@\(Names.slug(Names.school(index, secondary: secondary))).example",
                 pupils: [], staff: [])
             let count = index == options.schools - 1 ? options.pupils - perSchool * (options.schools - 1) : perSchool
@@ -134,17 +144,55 @@ struct TrustBuilder {
         return staff
     }
 
-    /// About 3% of pupils stop making progress for the last two terms.
+    /// About 3% of pupils stop making progress at the start of one of the last three terms,
+    /// and have not started again by today (a stall of two or three terms, the one in
+    /// progress included). Only pupils tested before the stall can show it, so only they are
+    /// chosen: a stall nobody measured the start of is no truth to score against.
     private mutating func chooseStalls() {
-        guard terms.count >= 2 else { return }
-        let from = terms[terms.count - 2].start
+        guard terms.count >= 3 else { return }
         for school in schools.indices {
-            for pupil in schools[school].pupils.indices where schools[school].pupils[pupil].onRoll(from)
-                && schools[school].pupils[pupil].onRoll(options.today) && random.chance(0.03)
-            {
-                schools[school].pupils[pupil].stallFrom = from
+            for pupil in schools[school].pupils.indices {
+                let plan = schools[school].pupils[pupil]
+                let from = terms[terms.count - 3 + random.int(0...1)].start
+                let testedBefore = standardisedDays().contains { $0 < from && assessed(plan, "NGRT", $0) }
+                if plan.onRoll(from) && plan.onRoll(options.today) && testedBefore && random.chance(0.03) {
+                    schools[school].pupils[pupil].stallFrom = from
+                }
             }
         }
+    }
+
+    /// Whether the data can show `pupil`'s stall: how far below its path the stall put each
+    /// result after it, against the test's measurement error, summed over both tests
+    /// (the evidence a detector that knew the pupil's history exactly would expect), must
+    /// reach a likelihood ratio of about 50; and there must be two usable results before the
+    /// stall to know that history at all. Censored results (at a test's floor or ceiling)
+    /// show nothing.
+    func stallIsDetectable(_ pupil: PupilPlan, school: SchoolPlan) -> Bool {
+        guard let from = pupil.stallFrom else { return false }
+        var unstalled = pupil
+        unstalled.stallFrom = nil
+        var information = 0.0
+        var historyEnough = false
+        for (instrument, days, limits, error) in [
+            ("Salford", readingAgeDays(school), 48.0...190.0, Self.readingAgeNoise),
+            ("NGRT", standardisedDays(), 69.0...141.0, Self.standardisedNoise),
+        ] {
+            let usable = days.filter { day in
+                assessed(pupil, instrument, day)
+                    && limits.lowerBound < observed(pupil, measure: instrument == "NGRT" ? "standardised" : "age_months", day)
+                    && observed(pupil, measure: instrument == "NGRT" ? "standardised" : "age_months", day) < limits.upperBound
+            }
+            guard usable.filter({ $0 < from }).count >= 2 else { continue }
+            historyEnough = true
+            for day in usable where day >= from {
+                let deficit = instrument == "NGRT"
+                    ? unstalled.standardised(day) - pupil.standardised(day)
+                    : unstalled.readingAge(day) - pupil.readingAge(day)
+                information += (deficit / error) * (deficit / error)
+            }
+        }
+        return historyEnough && information / 2 >= log(50)
     }
 
     private mutating func runInterventions(_ schoolIndex: Int, _ termIndex: Int) {

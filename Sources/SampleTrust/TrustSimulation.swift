@@ -74,7 +74,8 @@ struct PupilPlan {
     let senStart: SchoolDate?
     let needs: [String]
     let trait: Double
-    /// When true progress stops (the last two terms), for stalled pupils.
+    /// When progress stops (the start of one of the last three terms, to today), for
+    /// stalled pupils.
     var stallFrom: SchoolDate?
     /// Extra reading-age months gained from interventions, as (from, to, rate) spans.
     var boosts: [(from: Int, to: Int, rate: Double)] = []
@@ -103,8 +104,15 @@ struct PupilPlan {
     }
 }
 
+/// How often a school tests reading ages (the standardised test is termly everywhere).
+enum AssessmentFrequency: String {
+    case termly
+    case halfTermly = "half-termly"
+}
+
 struct SchoolPlan {
     let urn: String
+    let frequency: AssessmentFrequency
     let laestab: String
     let name: String
     let phase: String

@@ -21,8 +21,8 @@ struct TrustWriter {
                 if term.startAssessment <= builder.options.today {
                     try save(marksheet(school, term, at: term.startAssessment, withNGRT: true), to: "\(folder)/marksheets/\(term.label)-start.csv")
                 }
-                if term.endAssessment <= builder.options.today {
-                    try save(marksheet(school, term, at: term.endAssessment, withNGRT: false), to: "\(folder)/marksheets/\(term.label)-end.csv")
+                if school.frequency == .halfTermly && term.midAssessment <= builder.options.today {
+                    try save(marksheet(school, term, at: term.midAssessment, withNGRT: false), to: "\(folder)/marksheets/\(term.label)-mid.csv")
                 }
             }
             try save(Array("\u{FEFF}".utf8) + Array(provisionMap(school).utf8), to: "\(folder)/provision-map/provision-map.csv")
@@ -254,8 +254,12 @@ struct TrustWriter {
                 }
             }
             for (index, pupil) in school.pupils.enumerated() where pupil.onRoll(today) {
-                if pupil.stallFrom != nil {
-                    stalled.append(.object(["school_urn": .string(school.urn), "upn": .string(pupil.upn), "sen": .string(pupil.sen)]))
+                if let from = pupil.stallFrom {
+                    stalled.append(.object([
+                        "school_urn": .string(school.urn), "upn": .string(pupil.upn), "sen": .string(pupil.sen),
+                        "from": .string(from.iso), "detectable": .bool(builder.stallIsDetectable(pupil, school: school)),
+                        "assessment_frequency": .string(school.frequency.rawValue),
+                    ]))
                 }
                 if pupil.sen != "N" && !activePupils.contains(index) {
                     needWithoutProvision.append(.object(["school_urn": .string(school.urn), "upn": .string(pupil.upn), "sen": .string(pupil.sen)]))
@@ -272,6 +276,9 @@ struct TrustWriter {
                 "today": .string(today.iso),
                 "measurement_error": .object(["age_months": .number(TrustBuilder.readingAgeNoise), "standardised": .number(TrustBuilder.standardisedNoise)]),
             ]),
+            "schools": .array(builder.schools.map {
+                .object(["urn": .string($0.urn), "assessment_frequency": .string($0.frequency.rawValue)])
+            }),
             "programmes": .array(programmes), "interventions": .array(interventions),
             "stalled_pupils": .array(stalled), "missing_exit": .array(missingExit),
             "ehcp_provision_not_delivered": .array(notDelivered), "need_without_provision": .array(needWithoutProvision),

@@ -1,7 +1,7 @@
 import Foundation
 import Postgres
 import ProvisionConfig
-import ProvisionEvaluation
+@testable import ProvisionEvaluation
 import Testing
 
 @Suite("evaluation rules, hand-made cases")
@@ -107,30 +107,69 @@ struct EvaluationRuleTests {
         #expect(try flag.decode("reason", as: String.self).contains("is not working: mean ratio gain"))
     }
 
-    @Test func aStallNeedsEveryMeasureToAgreeAndTwoPoints() async throws {
+    @Test func aStallIsEvidenceAgainstThePupilsOwnHistory() async throws {
         let f = try await EvaluationFixture.make("eval-stall")
+        // Born 2016-05-01: a reading age equal to chronological age is "reading at their age".
         let stalled = try await f.pupil(1, sen: "K")
         let progressing = try await f.pupil(2)
         let onePoint = try await f.pupil(3)
-        let mixed = try await f.pupil(4)
-        for (day, value) in [("2025-07-01", 90.0), ("2025-09-15", 89), ("2025-12-10", 90), ("2026-01-20", 89)] {
+        let atCeiling = try await f.pupil(4)
+        let steadyScore = try await f.pupil(5)
+        let history = [("2024-01-15", 92.0), ("2024-04-20", 96), ("2024-06-10", 97), ("2024-09-15", 100), ("2024-11-05", 102), ("2025-01-14", 104), ("2025-04-22", 107)]
+        for (day, value) in history {
             try await f.assessment(stalled, "age_months", value, day)
-            try await f.assessment(progressing, "age_months", value + Double(day.prefix(7) == "2026-01" ? 6 : 0), day)
-            try await f.assessment(mixed, "age_months", value, day)
+            try await f.assessment(progressing, "age_months", value, day)
+            try await f.assessment(atCeiling, "age_months", 190, day)
         }
-        try await f.assessment(stalled, "standardised", 92, "2025-09-15")
-        try await f.assessment(stalled, "standardised", 84, "2026-01-20")
-        try await f.assessment(mixed, "standardised", 92, "2025-09-15")
-        try await f.assessment(mixed, "standardised", 93, "2026-01-20")  // the other measure says progress
-        try await f.assessment(onePoint, "age_months", 70, "2026-01-20")
-        let run = try await f.evaluate()
+        // Since April 2025 the stalled pupil's reading age has stood still; the other kept pace.
+        for (day, frozen, onPace) in [("2025-06-09", 107.0, 109.0), ("2025-09-15", 106, 112), ("2025-11-03", 108, 114), ("2026-01-12", 107, 116)] {
+            try await f.assessment(stalled, "age_months", frozen, day)
+            try await f.assessment(progressing, "age_months", onPace, day)
+            try await f.assessment(atCeiling, "age_months", 190, day)
+        }
+        // A level standardised score is normal progress (peers move on too), not a stall.
+        for (day, score) in [("2024-09-15", 95.0), ("2025-01-14", 96), ("2025-04-22", 94), ("2025-09-15", 95), ("2026-01-12", 96)] {
+            try await f.assessment(steadyScore, "standardised", score, day)
+        }
+        try await f.assessment(onePoint, "age_months", 100, "2025-11-03")
+        try await f.assessment(onePoint, "age_months", 101, "2026-01-12")
+
+        // A precise reading test (2 months' error), so four frozen results are decisive.
+        var settings = Configuration.Evaluation()
+        settings.instruments["Salford"] = Configuration.InstrumentScale(error: 2, floor: 48, ceiling: 190)
+        let run = try await f.evaluate(settings)
         let flags = try await f.flags(run.runID, "stalled_pupil")
         #expect(flags.count == 1)
         let flag = try #require(flags.first)
         #expect(try flag.decode("pupil_id", as: Int64.self) == stalled)
         #expect(try flag.decode("priority", as: Int.self) == 2)  // on the SEN register
-        #expect(try flag.decode("reason", as: String.self).contains("NGRT reading: fell 8.0 points over 2 points"))
-        _ = progressing
+        let reason = try flag.decode("reason", as: String.self)
+        #expect(reason.hasPrefix("Salford reading age 8y11m, 8y11m, 8y10m, 9y0m, 8y11m since April 2025; at the pupil's usual rate it would be about 9y8m now."), "\(reason)")
+        #expect(reason.contains("times likelier if progress stopped than if it carried on as before"))
+        // The one-result pupil and the one whose every result is at the test's ceiling cannot be judged.
+        #expect(run.stallNotJudged == 2)
+        _ = (progressing, steadyScore, onePoint, atCeiling)
+    }
+
+    @Test func theGrowthModelWeighsEvidenceInClosedForm() throws {
+        // Four results exactly on the pupil's path, then two exactly frozen: a stall, and the
+        // evidence grows with every frozen result; a path that carries on is not one.
+        func series(_ values: [(Double, Double)]) -> GrowthSeries {
+            GrowthSeries(
+                kind: .ageRatio, scale: Configuration.InstrumentScale(error: 4),
+                points: values.map { GrowthSeries.Point(month: $0.0, value: $0.1, age: $0.0) })
+        }
+        let before = [(90.0, 90.0), (93, 93), (96, 96), (99, 99)]
+        let twoFrozen = series(before + [(102, 100), (105, 100)]).logEvidenceOfStall(since: 100)
+        let threeFrozen = series(before + [(102, 100), (105, 100), (108, 100)]).logEvidenceOfStall(since: 100)
+        let onPace = series(before + [(102, 102), (105, 105), (108, 108)]).logEvidenceOfStall(since: 100)
+        let two = try #require(twoFrozen)
+        let three = try #require(threeFrozen)
+        let pace = try #require(onPace)
+        #expect(three > two)
+        #expect(two > 0)
+        #expect(pace < 0)
+        #expect(series([(99, 99), (102, 100)]).logEvidenceOfStall(since: 100) == nil, "one result before: cannot judge")
     }
 
     @Test func missingExitDataIsFlaggedOnlyAfterTheGracePeriod() async throws {

@@ -1,0 +1,184 @@
+import Foundation
+import ProvisionConfig
+
+typealias InstrumentScale = Configuration.InstrumentScale
+
+extension Configuration.InstrumentScale {
+    /// Whether `value` is at the floor or ceiling: it says only "at most" or "at least", so
+    /// it is not evidence of progress or of its absence.
+    func isCensored(_ value: Double) -> Bool {
+        (floor.map { value <= $0 } ?? false) || (ceiling.map { value >= $0 } ?? false)
+    }
+}
+
+/// One pupil's results on one measure, in time order, as the growth model reads them.
+///
+/// Each result becomes a *standing* that stays level while the pupil progresses normally:
+/// a reading age divided by chronological age (1.0 is "reading at their age"), a
+/// standardised score as it is (peers of the same age progress too), or a raw score or step
+/// as it is (with a trend the pupil's own history sets). The model's two questions are
+/// Gaussian linear models in the standing, so each is answered in closed form.
+struct GrowthSeries {
+    enum Kind: Sendable { case ageRatio, standardised, raw }
+
+    struct Point: Sendable {
+        /// Months since 1970, so differences are months.
+        let month: Double
+        let value: Double
+        /// The pupil's age in months on the day.
+        let age: Double
+    }
+
+    let kind: Kind
+    let scale: InstrumentScale
+    /// Usable (uncensored) results, oldest first.
+    let points: [Point]
+
+    /// How far a standardised score's standard deviation (15) reaches in age-equivalent
+    /// terms: 15% of chronological age, the usual spread of reading ages at a given age.
+    static let standardisedShareOfAge = 0.15
+
+    init(kind: Kind, scale: InstrumentScale, points: [Point]) {
+        self.kind = kind
+        self.scale = scale
+        self.points = points.filter { !scale.isCensored($0.value) && $0.age > 0 }
+    }
+
+    func standing(_ point: Point) -> Double {
+        kind == .ageRatio ? point.value / point.age : point.value
+    }
+
+    func standingError(_ point: Point) -> Double {
+        kind == .ageRatio ? scale.error / point.age : scale.error
+    }
+
+    /// The prior on the pupil's drift in standing per month: normal progress keeps a ratio
+    /// or a standardised score level, give or take about two standardised points a year
+    /// (0.02 of a reading-age ratio) — true year-to-year change is small once the tests'
+    /// own noise is taken out; a raw score's trend is the pupil's own.
+    var driftPrior: (mean: Double, sd: Double) {
+        switch kind {
+        case .ageRatio: (0, 0.0017)
+        case .standardised: (0, 0.17)
+        case .raw: (0, 20)
+        }
+    }
+
+    /// The standing at `month` if the pupil's attainment has stood still since `start`,
+    /// as `offset + slope × standingAtStart`.
+    func frozen(at point: Point, since start: Double) -> (offset: Double, slope: Double) {
+        let ageAtStart = point.age - (point.month - start)
+        switch kind {
+        case .raw:
+            return (0, 1)
+        case .ageRatio:
+            return (0, ageAtStart / point.age)
+        case .standardised:
+            let k = Self.standardisedShareOfAge
+            let shrink = ageAtStart / point.age
+            // Reading-age terms: standing 100 + (15/k)(RA/age − 1); RA frozen at its value then.
+            return (100 + (15 / k) * (shrink - 1) - 100 * shrink, shrink)
+        }
+    }
+
+    /// The results before and after `start`.
+    func split(at start: Double) -> (before: [Point], after: [Point]) {
+        (points.filter { $0.month < start }, points.filter { $0.month >= start })
+    }
+
+    /// Log likelihood ratio of "no progress since `start`" against "progress as before",
+    /// with the pupil's usual standing and drift taken from all their results (each
+    /// hypothesis integrating over them). Nil when there are fewer than two results before
+    /// `start` or none after it: the model cannot judge yet.
+    func logEvidenceOfStall(since start: Double) -> Double? {
+        let (before, after) = split(at: start)
+        guard before.count >= 2, !after.isEmpty else { return nil }
+        let continuing = marginalLogLikelihood(start: start, stalled: false)
+        let stalled = marginalLogLikelihood(start: start, stalled: true)
+        return stalled - continuing
+    }
+
+    /// What the pupil's usual standing and drift, from results before `start` alone, predict
+    /// for `point`'s date, in the measure's own units.
+    func expectedValue(at point: Point, start: Double) -> Double? {
+        let before = split(at: start).before
+        guard before.count >= 2 else { return nil }
+        let rows = before.map { ([1.0, $0.month - start], standing($0), standingError($0)) }
+        let posterior = Self.posterior(rows: rows, prior: priorMeans(), priorSD: priorSDs(around: before))
+        let predicted = posterior.mean[0] + posterior.mean[1] * (point.month - start)
+        return kind == .ageRatio ? predicted * point.age : predicted
+    }
+
+    // MARK: The linear-Gaussian algebra
+
+    private func priorMeans() -> [Double] { [points.first.map(standing) ?? 0, driftPrior.mean] }
+
+    /// A level prior wide enough to be uninformative, the same under both hypotheses.
+    private func priorSDs(around sample: [Point]) -> [Double] {
+        let spread = sample.map(standingError).max() ?? 1
+        return [spread * 1000, driftPrior.sd]
+    }
+
+    /// log p(all standings | hypothesis), integrating the level and the drift.
+    private func marginalLogLikelihood(start: Double, stalled: Bool) -> Double {
+        var rows: [([Double], Double, Double)] = []
+        for point in points {
+            let y = standing(point)
+            if stalled && point.month >= start {
+                let frozen = frozen(at: point, since: start)
+                rows.append(([frozen.slope, 0], y - frozen.offset, standingError(point)))
+            } else {
+                rows.append(([1, point.month - start], y, standingError(point)))
+            }
+        }
+        return Self.logMarginal(rows: rows, prior: priorMeans(), priorSD: priorSDs(around: points))
+    }
+
+    /// log N(y; X m, D + X P Xᵀ) for two parameters, through the 2×2 information matrix
+    /// (Woodbury), so each series costs O(n).
+    static func logMarginal(rows: [([Double], Double, Double)], prior: [Double], priorSD: [Double]) -> Double {
+        var information = [1 / (priorSD[0] * priorSD[0]), 0, 0, 1 / (priorSD[1] * priorSD[1])]
+        let priorInformation = information
+        var score = [0.0, 0.0]
+        var quadratic = 0.0
+        var logDetD = 0.0
+        for (x, y, sd) in rows {
+            let weight = 1 / (sd * sd)
+            let residual = y - (x[0] * prior[0] + x[1] * prior[1])
+            information[0] += weight * x[0] * x[0]
+            information[1] += weight * x[0] * x[1]
+            information[3] += weight * x[1] * x[1]
+            score[0] += weight * x[0] * residual
+            score[1] += weight * x[1] * residual
+            quadratic += weight * residual * residual
+            logDetD += log(sd * sd)
+        }
+        information[2] = information[1]
+        let determinant = information[0] * information[3] - information[1] * information[2]
+        let solved0 = (information[3] * score[0] - information[1] * score[1]) / determinant
+        let solved1 = (-information[2] * score[0] + information[0] * score[1]) / determinant
+        let form = quadratic - (score[0] * solved0 + score[1] * solved1)
+        let priorDeterminant = priorInformation[0] * priorInformation[3]
+        // log det(D + X P Xᵀ) = log det D + log det(P⁻¹ + XᵀD⁻¹X) − log det P⁻¹
+        let logDetS = logDetD + log(determinant) - log(priorDeterminant)
+        return -0.5 * (form + logDetS + Double(rows.count) * log(2 * Double.pi))
+    }
+
+    /// The posterior mean of the two parameters given `rows`.
+    static func posterior(rows: [([Double], Double, Double)], prior: [Double], priorSD: [Double]) -> (mean: [Double], sd: [Double]) {
+        var information = [1 / (priorSD[0] * priorSD[0]), 0, 0, 1 / (priorSD[1] * priorSD[1])]
+        var score = [information[0] * prior[0], information[3] * prior[1]]
+        for (x, y, sd) in rows {
+            let weight = 1 / (sd * sd)
+            information[0] += weight * x[0] * x[0]
+            information[1] += weight * x[0] * x[1]
+            information[3] += weight * x[1] * x[1]
+            score[0] += weight * x[0] * y
+            score[1] += weight * x[1] * y
+        }
+        let determinant = information[0] * information[3] - information[1] * information[1]
+        let mean0 = (information[3] * score[0] - information[1] * score[1]) / determinant
+        let mean1 = (-information[1] * score[0] + information[0] * score[1]) / determinant
+        return ([mean0, mean1], [sqrt(information[3] / determinant), sqrt(information[0] / determinant)])
+    }
+}

@@ -1,0 +1,190 @@
+import Foundation
+import Postgres
+import ProvisionConfig
+import ProvisionModel
+
+/// The stalled-pupil rule of the growth model (DESIGN §6, docs/evaluation.md).
+///
+/// For every pupil on roll, each measure's results become a ``GrowthSeries``. For each of the
+/// last three term starts, the model weighs "progress as before" (the pupil's usual standing
+/// and drift, from all their results) against "no progress since that term began", as a
+/// likelihood ratio with the tests' measurement error; measures multiply, the term starts are
+/// averaged (each equally likely a priori). A pupil is flagged when the evidence passes
+/// `evaluation.stall_evidence`, ranked by it. A pupil with fewer than two results before every
+/// candidate start on every measure cannot be judged yet: counted, never flagged.
+///
+/// One query streams every result in order; the arithmetic is O(results) in Swift.
+enum StallDetection {
+    struct Outcome {
+        var flagged = 0
+        var cannotJudge = 0
+    }
+
+    /// Term starts the model tries: 1 September, 1 January and 1 April, the last three at
+    /// least three weeks before `asOf` (so a start has had time for a result after it).
+    static func candidateStarts(before asOf: SchoolDate) -> [SchoolDate] {
+        var starts: [SchoolDate] = []
+        for year in (asOf.year - 2)...asOf.year {
+            for month in [1, 4, 9] {
+                if let date = SchoolDate(year: year, month: month, day: 1), date.daysSince1970 <= asOf.daysSince1970 - 21 {
+                    starts.append(date)
+                }
+            }
+        }
+        return Array(starts.sorted { $0.daysSince1970 < $1.daysSince1970 }.suffix(3))
+    }
+
+    static func run(
+        _ db: PostgresConnection, runID: Int64, schoolID: Int64?, asOf: SchoolDate, settings: Configuration.Evaluation
+    ) async throws -> Outcome {
+        let starts = candidateStarts(before: asOf)
+        let rows = try await db.query(
+            """
+            SELECT a.pupil_id, a.instrument, a.subject, a.measure, a.value::float8 AS value,
+                   (a.assessed_on - DATE '1970-01-01') AS day, (p.dob - DATE '1970-01-01') AS born
+              FROM assessments a JOIN pupils p ON p.id = a.pupil_id
+             WHERE p.on_roll AND ($1::bigint IS NULL OR p.school_id = $1::bigint) AND a.assessed_on <= $2::date
+               AND a.measure IN ('age_months', 'standardised', 'raw', 'steps') AND p.dob IS NOT NULL
+             ORDER BY a.pupil_id, a.instrument, a.subject, a.measure, a.assessed_on
+            """, schoolID, asOf.iso)
+
+        var outcome = Outcome()
+        var flagged: (ids: [String], reasons: [String], numbers: [String]) = ([], [], [])
+        var pupil: Int64?
+        var series: [(key: SeriesKey, series: GrowthSeries)] = []
+        var points: [GrowthSeries.Point] = []
+        var key: SeriesKey?
+
+        func closeSeries() {
+            if let key, !points.isEmpty {
+                series.append((key, GrowthSeries(
+                    kind: key.measure == "age_months" ? .ageRatio : key.measure == "standardised" ? .standardised : .raw,
+                    scale: settings.scale(instrument: key.instrument, measure: key.measure), points: points)))
+            }
+            points = []
+        }
+        func closePupil() {
+            closeSeries()
+            if let pupil {
+                switch judge(series, starts: starts, threshold: settings.stallEvidence) {
+                case .cannotJudge: outcome.cannotJudge += 1
+                case .steady: break
+                case .stalled(let reason, let numbers):
+                    flagged.ids.append(String(pupil))
+                    flagged.reasons.append(reason)
+                    flagged.numbers.append(numbers)
+                }
+            }
+            series = []
+        }
+
+        for row in rows.rows {
+            let id: Int64 = try row.decode("pupil_id")
+            let rowKey = SeriesKey(
+                instrument: try row.decode("instrument"), subject: try row.decode("subject"), measure: try row.decode("measure"))
+            if id != pupil {
+                closePupil()
+                pupil = id
+                key = rowKey
+            } else if rowKey != key {
+                closeSeries()
+                key = rowKey
+            }
+            let day: Int = try row.decode("day")
+            let born: Int = try row.decode("born")
+            points.append(GrowthSeries.Point(
+                month: Double(day) / 30.4375, value: try row.decode("value"), age: Double(day - born) / 30.4375))
+        }
+        closePupil()
+
+        outcome.flagged = try await db.execute(
+            """
+            INSERT INTO evaluation_flags (evaluation_run_id, rule, school_id, subject_key, pupil_id, priority, reason, numbers)
+            SELECT $1, 'stalled_pupil', p.school_id, 'pupil:' || p.upn, p.id,
+                   CASE WHEN p.sen_provision <> 'N' OR EXISTS (
+                             SELECT 1 FROM enrolments e WHERE e.pupil_id = p.id AND coalesce(e.end_date, $5::date) >= $5::date - 240)
+                        THEN 2 ELSE 1 END,
+                   f.reason, f.numbers::jsonb
+              FROM unnest($2::bigint[], $3::text[], $4::text[]) AS f (pupil_id, reason, numbers)
+              JOIN pupils p ON p.id = f.pupil_id
+            """, runID, flagged.ids, flagged.reasons, flagged.numbers, asOf.iso)
+        return outcome
+    }
+
+    struct SeriesKey: Equatable {
+        let instrument: String
+        let subject: String
+        let measure: String
+    }
+
+    enum Judgement {
+        case cannotJudge
+        case steady
+        case stalled(reason: String, numbers: String)
+    }
+
+    /// The pupil's evidence of a stall across measures and candidate starts.
+    static func judge(_ series: [(key: SeriesKey, series: GrowthSeries)], starts: [SchoolDate], threshold: Double) -> Judgement {
+        var perStart: [(start: SchoolDate, month: Double, logRatio: Double)] = []
+        for start in starts {
+            let month = Double(start.daysSince1970) / 30.4375
+            let judged = series.compactMap { $0.series.logEvidenceOfStall(since: month) }
+            if !judged.isEmpty { perStart.append((start, month, judged.reduce(0, +))) }
+        }
+        guard let best = perStart.max(by: { $0.logRatio < $1.logRatio }) else { return .cannotJudge }
+        // Average the ratios over the starts (log-sum-exp, so large ones do not overflow).
+        let averaged = best.logRatio + log(perStart.map { exp($0.logRatio - best.logRatio) }.reduce(0, +) / Double(perStart.count))
+        guard averaged >= log(threshold) else { return .steady }
+
+        var sentences: [String] = []
+        var measures: [JSONValue] = []
+        for (key, growth) in series {
+            let after = growth.split(at: best.month).after
+            guard growth.logEvidenceOfStall(since: best.month) != nil, let last = after.last else { continue }
+            let expected = growth.expectedValue(at: last, start: best.month)
+            let shown = after.map { Wording.value($0.value, measure: key.measure) }.joined(separator: ", ")
+            var sentence = "\(key.instrument) \(key.subject) \(Wording.measureName(key.measure)) \(shown) since \(Wording.monthYear(best.start))"
+            if let expected {
+                sentence += "; at the pupil's usual rate it would be about \(Wording.value(expected, measure: key.measure)) now"
+            }
+            sentences.append(sentence)
+            measures.append(.object([
+                "instrument": .string(key.instrument), "subject": .string(key.subject), "measure": .string(key.measure),
+                "results_since": .array(after.map { .number($0.value) }),
+                "expected_now": expected.map { .number(($0 * 10).rounded() / 10) } ?? .null,
+            ]))
+        }
+        let likelihood = exp(min(averaged, 700))
+        let strength = likelihood >= 1000 ? "over 1,000" : String(Int(likelihood.rounded()))
+        let reason = sentences.joined(separator: ". ") + ". These results are \(strength) times likelier if progress stopped than if it carried on as before."
+        let numbers = JSONValue.object([
+            "evidence": .number((averaged * 100).rounded() / 100), "likelihood_ratio": .number(min(likelihood, 1e9).rounded()),
+            "since": .string(best.start.iso), "measures": .array(measures),
+        ])
+        return .stalled(reason: reason, numbers: numbers.serialized)
+    }
+}
+
+/// Numbers in a SENCO's words.
+enum Wording {
+    /// A reading age as years and months ("9y4m"); a score as a whole number.
+    static func value(_ value: Double, measure: String) -> String {
+        guard measure == "age_months" else { return String(Int(value.rounded())) }
+        let months = Int(value.rounded())
+        return "\(months / 12)y\(months % 12)m"
+    }
+
+    static func measureName(_ measure: String) -> String {
+        switch measure {
+        case "age_months": "age"
+        case "standardised": "standardised score"
+        case "steps": "steps"
+        default: "score"
+        }
+    }
+
+    static func monthYear(_ date: SchoolDate) -> String {
+        let names = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
+        return "\(names[date.month - 1]) \(date.year)"
+    }
+}
