@@ -13,6 +13,7 @@ public enum EvaluationText {
         let rules = ["stalled_pupil", "ineffective_intervention", "ehcp_provision_not_delivered", "missing_exit_data",
                      "need_without_provision", "duplicated_provision"]
         lines.append("  flags: " + rules.map { "\($0) \(summary.flags[$0] ?? 0)" }.joined(separator: ", "))
+        lines.append("  pupils the stall rule cannot judge yet (fewer than two results before the term): \(summary.stallNotJudged)")
         lines.append("  alerts: \(alerts.opened) opened, \(alerts.kept) still open, \(alerts.resolved) resolved; \(alerts.messagesQueued) digest message(s) queued")
         return lines.joined(separator: "\n")
     }

@@ -79,11 +79,12 @@ public struct Configuration: Sendable {
         public var ratioGainThreshold = 1.4
         /// Fewer completed enrolments with entry and exit than this is "insufficient data".
         public var minimumN = 5
-        /// The stall window: the last two terms.
+        /// No longer used (the growth model replaced the fixed stall window); still read so
+        /// that older configurations load.
         public var stallWindowDays = 240
-        /// Assessment points a stall needs in the window (per measure).
+        /// No longer used, as `stallWindowDays`.
         public var stallMinimumPoints = 2
-        /// Measurement error of a standardised score: a smaller fall is not a stall.
+        /// Standard error of a standardised score whose test is not listed in `instruments`.
         public var standardisedError = 5.0
         /// An ended enrolment without exit data is flagged after this many days.
         public var missingExitDays = 14
@@ -101,11 +102,12 @@ public struct Configuration: Sendable {
             "NGRT": InstrumentScale(error: 4.5, floor: 69, ceiling: 141),
             "PiRA": InstrumentScale(error: 4, floor: 69, ceiling: 141),
         ]
-        public var measureErrors: [String: Double] = ["age_months": 5, "standardised": 5, "raw": 2, "steps": 0.5]
+        public var measureErrors: [String: Double] = ["age_months": 5, "raw": 2, "steps": 0.5]
 
-        /// An instrument's error and limits: its own, else its measure's error without limits.
+        /// An instrument's error and limits: its own, else its measure's error without limits
+        /// (`standardised_error` for standardised scores).
         public func scale(instrument: String, measure: String) -> InstrumentScale {
-            instruments[instrument] ?? InstrumentScale(error: measureErrors[measure] ?? 1)
+            instruments[instrument] ?? InstrumentScale(error: measure == "standardised" ? standardisedError : measureErrors[measure] ?? 1)
         }
 
         /// "Similar starting score" for the comparison with non-participants.
