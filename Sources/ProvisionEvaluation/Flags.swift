@@ -17,17 +17,28 @@ enum Flags {
             """
             INSERT INTO evaluation_flags (evaluation_run_id, rule, school_id, subject_key, provision_id, priority, reason, numbers)
             SELECT $1, 'ineffective_intervention', o.school_id, 'provision:' || pr.provision_id, pr.id, 2,
+                   CASE WHEN o.value_added IS NOT NULL AND o.value_added_n >= $3 THEN
+                   format('%s is not working: against what %s pupils'' own earlier results predicted, it added %s (95%% interval %s to %s), less than the %s worth having.',
+                          o.name, o.value_added_n,
+                          CASE WHEN o.measure = 'age_months' THEN round(o.value_added, 1) || ' months of extra progress a month'
+                               ELSE round(o.value_added, 1) || ' standardised points' END,
+                          round(o.value_added_low, 1), round(o.value_added_high, 1),
+                          CASE WHEN o.measure = 'age_months' THEN $4::float8 || ' months a month' ELSE $5::float8 || ' points' END)
+                   ELSE
                    format('%s (%s pupils with entry and exit) is not working: %s, 95%% interval %s to %s%s.', o.name, o.n,
                           CASE WHEN o.measure = 'age_months' THEN 'mean ratio gain ' || round(o.effect, 2)
                                ELSE 'mean gain ' || round(o.effect, 1) END,
                           round(o.ci_low, 2), round(o.ci_high, 2),
                           CASE WHEN o.adjusted_effect IS NOT NULL
-                               THEN format('; against similar pupils not in it, %s', round(o.adjusted_effect, 1)) ELSE '' END),
+                               THEN format('; against similar pupils not in it, %s', round(o.adjusted_effect, 1)) ELSE '' END)
+                   END,
                    jsonb_build_object('n', o.n, 'effect', o.effect, 'ci_low', o.ci_low, 'ci_high', o.ci_high,
-                                      'adjusted_effect', o.adjusted_effect, 'measure', o.measure, 'cost_total', o.cost_total)
+                                      'adjusted_effect', o.adjusted_effect, 'measure', o.measure, 'cost_total', o.cost_total,
+                                      'value_added', o.value_added, 'value_added_low', o.value_added_low,
+                                      'value_added_high', o.value_added_high, 'value_added_n', o.value_added_n)
               FROM provision_outcomes o JOIN provisions pr ON pr.id = o.provision_id
              WHERE o.evaluation_run_id = $1 AND o.verdict = 'ineffective' AND ($2::bigint IS NULL OR o.school_id = $2::bigint)
-            """, runID, schoolID)
+            """, runID, schoolID, settings.minimumN, settings.minimumWorthwhileRatePerMonth, settings.minimumWorthwhilePoints)
 
         // Statutory provision in force now whose enrolment is not active.
         counts["ehcp_provision_not_delivered"] = try await db.execute(

@@ -33,20 +33,21 @@ enum ImpactReport {
         document.sections.append(ReportDocument.Section(
             heading: "Provisions",
             paragraphs: [
-                "Effect: for reading and spelling ages the mean ratio gain (months gained per month; 1 is ordinary progress, 1.4 Brooks' 'modest impact'), for standardised scores the mean change (0 keeps pace with peers). The comparison is the mean gain beyond similar pupils who were not in the provision. A verdict needs at least the configured number of pupils with entry and exit data.",
+                "Effect: for reading and spelling ages the mean ratio gain (months gained per month; 1 is ordinary progress, 1.4 Brooks' 'modest impact'), for standardised scores the mean change (0 keeps pace with peers). The comparison is the mean gain beyond similar pupils who were not in the provision. Value added is the exit beyond what each pupil's own earlier results predicted (leaving out the result they were chosen on): extra months of progress a month for reading ages, points for standardised scores; a small group's is pooled with its programme elsewhere in the trust. The verdict rests on the value added when enough pupils have a prediction. A verdict needs at least the configured number of pupils with entry and exit data.",
             ],
             table: ReportDocument.Table(
-                columns: ["School", "Provision", "Measure", "n", "Effect", "95% interval", "Beyond similar pupils", "Verdict",
-                          "Cost per pupil", "Cost per unit of gain"],
-                numeric: [3, 4, 6, 8, 9],
+                columns: ["School", "Provision", "Measure", "n", "Effect", "95% interval", "Beyond similar pupils",
+                          "Value added (95% interval)", "Verdict", "Cost per pupil", "Cost per unit of gain"],
+                numeric: [3, 4, 6, 9, 10],
                 rows: evaluated.map(provisionRow))))
         if !programmes.isEmpty {
             document.sections.append(ReportDocument.Section(
                 heading: "Programmes across the trust",
                 paragraphs: ["The same programme run in several schools, judged on all its pupils together (latest trust-wide evaluation)."],
                 table: ReportDocument.Table(
-                    columns: ["Programme", "Measure", "n", "Effect", "95% interval", "Verdict", "Cost per pupil"],
-                    numeric: [2, 3, 6],
+                    columns: ["Programme", "Measure", "n", "Effect", "95% interval", "Value added (95% interval)", "Verdict",
+                              "Cost per pupil"],
+                    numeric: [2, 3, 7],
                     rows: programmes.map(programmeRow))))
         }
         for outcome in evaluated {
@@ -86,7 +87,7 @@ enum ImpactReport {
         return [
             ReportDocument.Cell(o.schoolURN ?? ""), ReportDocument.Cell(o.name), ReportDocument.Cell(Vocabulary.measure(o.measure)),
             ReportDocument.Cell("\(o.n)"), ReportDocument.Cell(Format.number(o.effect, places: 2)),
-            ReportDocument.Cell(Format.interval(o.low, o.high)), ReportDocument.Cell(beyond), verdict,
+            ReportDocument.Cell(Format.interval(o.low, o.high)), ReportDocument.Cell(beyond), valueAddedCell(o), verdict,
             ReportDocument.Cell(Format.pounds(o.costPerPupil)), ReportDocument.Cell(Format.pounds(o.costPerUnitGain)),
         ]
     }
@@ -95,9 +96,17 @@ enum ImpactReport {
         let verdict = ReportDocument.Cell(o.verdict.replacingOccurrences(of: "_", with: " "), tone: Vocabulary.verdictTone(o.verdict))
         return [
             ReportDocument.Cell(o.name), ReportDocument.Cell(Vocabulary.measure(o.measure)), ReportDocument.Cell("\(o.n)"),
-            ReportDocument.Cell(Format.number(o.effect, places: 2)), ReportDocument.Cell(Format.interval(o.low, o.high)), verdict,
-            ReportDocument.Cell(Format.pounds(o.costPerPupil)),
+            ReportDocument.Cell(Format.number(o.effect, places: 2)), ReportDocument.Cell(Format.interval(o.low, o.high)),
+            valueAddedCell(o), verdict, ReportDocument.Cell(Format.pounds(o.costPerPupil)),
         ]
+    }
+
+    /// "1.90 (1.20 to 2.60), 6 pupils", "pooled" when drawn towards the programme; "–" without.
+    static func valueAddedCell(_ o: ReportData.Outcome) -> ReportDocument.Cell {
+        guard o.valueAdded != nil else { return ReportDocument.Cell("–") }
+        var text = Format.number(o.valueAdded, places: 2) + " (\(Format.interval(o.valueAddedLow, o.valueAddedHigh))), \(o.valueAddedN) pupils"
+        if o.pooled { text += ", pooled" }
+        return ReportDocument.Cell(text)
     }
 
     static func csvRow(_ o: ReportData.Outcome) -> [String] {
