@@ -39,7 +39,7 @@ struct AlertsCommand: AsyncParsableCommand {
                           FROM alerts a JOIN schools s ON s.id = a.school_id
                           LEFT JOIN pupils p ON p.id = a.pupil_id LEFT JOIN provisions pr ON pr.id = a.provision_id
                          WHERE ($1::text IS NULL OR s.urn = $1) AND ($2 OR a.status = 'open')
-                         ORDER BY a.status, a.priority DESC, a.rule, s.urn, a.subject_key
+                         ORDER BY a.status, a.priority DESC, a.rule, (a.numbers->>'evidence')::float8 DESC NULLS LAST, s.urn, a.subject_key
                         """, school, all)
                     if json {
                         print(try Self.json(rows.rows))
