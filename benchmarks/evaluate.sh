@@ -26,7 +26,8 @@ printf '\n[daemon]\nhttp_listen = ""\n' >> "$config"
 daemon=$!
 for _ in $(seq 1 120); do grep -q "msg=running" "$work/daemon.log" && break; sleep 0.5; done
 socket=$(grep -o "unix_socket_directories = '[^']*'" "$work/trust/state/postgres/data/postgresql.conf" | tail -1 | cut -d"'" -f2)
-url="postgresql:///provision?host=$socket&user=provision"
+# The embedded cluster asks for its generated password (docs/security.md): psql reads it from pgpass.
+url="postgresql:///provision?host=$socket&user=provision&passfile=$work/trust/state/postgres/pgpass"
 
 echo "Importing every source..."
 /usr/bin/time -f "%e" -o "$work/import.time" bash -c "exec 2>/dev/null; for s in \$(grep -o '^name = \"[a-z0-9-]*\"' '$config' | cut -d'\"' -f2); do '$bin/provisionctl' --config '$config' import --source \$s >/dev/null || exit 1; done"

@@ -56,7 +56,7 @@ daemon=$!
 for _ in $(seq 1 120); do grep -q "running;" "$work/daemon.log" && break; sleep 0.5; done
 socket="$work/state/postgres/run"
 [[ ${#socket} -gt 80 ]] && socket=$(grep -o "unix_socket_directories = '[^']*'" "$work/state/postgres/data/postgresql.conf" | tail -1 | cut -d"'" -f2)
-url="postgresql:///provision?host=$socket&user=provision"
+url="postgresql:///provision?host=$socket&user=provision&passfile=$work/state/postgres/pgpass"
 
 measure() { # label, command...: prints wall seconds and peak RSS in MiB
   local label=$1; shift

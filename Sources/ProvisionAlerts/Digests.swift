@@ -34,7 +34,7 @@ public enum Digests {
                    p.forename, p.surname, p.year_group, p.upn, pr.name AS provision
               FROM alerts a JOIN schools s ON s.id = a.school_id
               LEFT JOIN pupils p ON p.id = a.pupil_id LEFT JOIN provisions pr ON pr.id = a.provision_id
-             WHERE a.status = 'open' AND a.notified_at IS NULL
+             WHERE a.status = 'open' AND a.notified_at IS NULL AND a.answer IS NULL
              ORDER BY s.urn, a.priority DESC, (a.numbers->>'evidence')::float8 DESC NULLS LAST, p.surname, p.forename, a.subject_key
             """).rows
         guard !rows.isEmpty else { return 0 }

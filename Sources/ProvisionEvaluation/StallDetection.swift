@@ -38,16 +38,6 @@ enum StallDetection {
         _ db: PostgresConnection, runID: Int64, schoolID: Int64?, asOf: SchoolDate, settings: Configuration.Evaluation
     ) async throws -> Outcome {
         let starts = candidateStarts(before: asOf)
-        let rows = try await db.query(
-            """
-            SELECT a.pupil_id, a.instrument, a.subject, a.measure, a.value::float8 AS value,
-                   (a.assessed_on - DATE '1970-01-01') AS day, (p.dob - DATE '1970-01-01') AS born
-              FROM assessments a JOIN pupils p ON p.id = a.pupil_id
-             WHERE p.on_roll AND ($1::bigint IS NULL OR p.school_id = $1::bigint) AND a.assessed_on <= $2::date
-               AND a.measure IN ('age_months', 'standardised', 'raw', 'steps') AND p.dob IS NOT NULL
-             ORDER BY a.pupil_id, a.instrument, a.subject, a.measure, a.assessed_on
-            """, schoolID, asOf.iso)
-
         var outcome = Outcome()
         var flagged: (ids: [String], reasons: [String], numbers: [String]) = ([], [], [])
         var pupil: Int64?
@@ -78,22 +68,38 @@ enum StallDetection {
             series = []
         }
 
-        for row in rows.rows {
-            let id: Int64 = try row.decode("pupil_id")
-            let rowKey = SeriesKey(
-                instrument: try row.decode("instrument"), subject: try row.decode("subject"), measure: try row.decode("measure"))
-            if id != pupil {
-                closePupil()
-                pupil = id
-                key = rowKey
-            } else if rowKey != key {
-                closeSeries()
-                key = rowKey
+        // One school at a time: a pupil's results all belong to one school, and memory stays
+        // bounded by the largest school rather than growing with the trust.
+        let schools = try await db.query(
+            "SELECT id FROM schools WHERE ($1::bigint IS NULL OR id = $1::bigint) ORDER BY id", schoolID
+        ).rows.map { try $0.decode("id", as: Int64.self) }
+        for school in schools {
+            let rows = try await db.query(
+                """
+                SELECT a.pupil_id, a.instrument, a.subject, a.measure, a.value::float8 AS value,
+                       (a.assessed_on - DATE '1970-01-01') AS day, (p.dob - DATE '1970-01-01') AS born
+                  FROM assessments a JOIN pupils p ON p.id = a.pupil_id
+                 WHERE p.on_roll AND p.school_id = $1 AND a.assessed_on <= $2::date
+                   AND a.measure IN ('age_months', 'standardised', 'raw', 'steps') AND p.dob IS NOT NULL
+                 ORDER BY a.pupil_id, a.instrument, a.subject, a.measure, a.assessed_on
+                """, school, asOf.iso)
+            for row in rows.rows {
+                let id: Int64 = try row.decode("pupil_id")
+                let rowKey = SeriesKey(
+                    instrument: try row.decode("instrument"), subject: try row.decode("subject"), measure: try row.decode("measure"))
+                if id != pupil {
+                    closePupil()
+                    pupil = id
+                    key = rowKey
+                } else if rowKey != key {
+                    closeSeries()
+                    key = rowKey
+                }
+                let day: Int = try row.decode("day")
+                let born: Int = try row.decode("born")
+                points.append(GrowthSeries.Point(
+                    month: Double(day) / 30.4375, value: try row.decode("value"), age: Double(day - born) / 30.4375))
             }
-            let day: Int = try row.decode("day")
-            let born: Int = try row.decode("born")
-            points.append(GrowthSeries.Point(
-                month: Double(day) / 30.4375, value: try row.decode("value"), age: Double(day - born) / 30.4375))
         }
         closePupil()
 
