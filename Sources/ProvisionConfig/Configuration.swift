@@ -67,6 +67,22 @@ public struct Configuration: Sendable {
         public var maildir: String
         /// The digest templates; nil means the ones installed with the program.
         public var templatesDirectory: String?
+        /// When SENCOs' digests go out: at most once a school day, at this local time
+        /// (`daemon.time_zone`), as (hour, minute).
+        public var digestTime = (hour: 7, minute: 30)
+        /// The school days (1 = Sunday … 7 = Saturday, as Calendar counts them).
+        public var digestWeekdays: Set<Int> = [2, 3, 4, 5, 6]
+        /// Rules mailed to the SENCO as soon as their alert opens, not at digest time.
+        public var immediateRules: Set<String> = ["ehcp_provision_not_delivered"]
+        /// The most alerts one digest lists; the rest are counted, with where to see them.
+        public var maxItems = 25
+    }
+
+    /// Where the reports the daemon writes can be reached by people (`[reports]`).
+    public struct Reports: Sendable {
+        /// A URL that serves `state.dir/reports` (a web server or the console); links in
+        /// digests are built from it. Nil: digests name the folder and the command instead.
+        public var urlBase: String?
     }
 
     /// Thresholds and windows of the evaluation (DESIGN §6), with its defaults.
@@ -199,6 +215,7 @@ public struct Configuration: Sendable {
     public var stateDirectory: String
     public var plugins: Plugins
     public var mail: Mail
+    public var reports = Reports(urlBase: nil)
     public var evaluation: Evaluation
     public var daemon: Daemon
     public var schools: [School]
@@ -308,6 +325,46 @@ public struct Configuration: Sendable {
             mail.smtpPort = try section.int("smtp_port", range: 1...65_535) ?? mail.smtpPort
             mail.maildir = try section.string("maildir").map(resolve) ?? mail.maildir
             mail.templatesDirectory = try section.string("templates_dir").map(resolve)
+            if let time = try section.string("digest_time") {
+                let parts = time.split(separator: ":").compactMap { Int($0) }
+                guard parts.count == 2, (0...23).contains(parts[0]), (0...59).contains(parts[1]) else {
+                    throw section.error("digest_time", "must be a time of day HH:MM such as \"07:30\", got '\(time)'")
+                }
+                mail.digestTime = (parts[0], parts[1])
+            }
+            if let days = try section.stringArray("digest_days") {
+                let names = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"]
+                var weekdays: Set<Int> = []
+                for day in days {
+                    guard let index = names.firstIndex(of: day.lowercased()) else {
+                        throw section.error("digest_days", "'\(day)' is not a day of the week (monday … sunday)")
+                    }
+                    weekdays.insert(index + 1)
+                }
+                mail.digestWeekdays = weekdays
+            }
+            if let rules = try section.stringArray("immediate_rules") {
+                let known: Set<String> = [
+                    "stalled_pupil", "ineffective_intervention", "ehcp_provision_not_delivered", "missing_exit_data",
+                    "need_without_provision", "duplicated_provision",
+                ]
+                for rule in rules where !known.contains(rule) {
+                    throw section.error("immediate_rules", "'\(rule)' is not a rule; rules are \(known.sorted().joined(separator: ", "))")
+                }
+                mail.immediateRules = Set(rules)
+            }
+            mail.maxItems = try section.int("max_items", range: 1...1000) ?? mail.maxItems
+            try section.finish()
+        }
+
+        var reports = Reports(urlBase: nil)
+        if let section = try root.section("reports") {
+            if let base = try section.string("url_base") {
+                guard base.hasPrefix("https://") || base.hasPrefix("http://") else {
+                    throw section.error("url_base", "must be an http(s) URL that serves state.dir/reports, got '\(base)'")
+                }
+                reports.urlBase = base.hasSuffix("/") ? String(base.dropLast()) : base
+            }
             try section.finish()
         }
 
@@ -429,9 +486,11 @@ public struct Configuration: Sendable {
         }
 
         try root.finish()
-        return Configuration(
+        var configuration = Configuration(
             file: document.file, trust: trust, database: database, stateDirectory: stateDirectory,
             plugins: plugins, mail: mail, evaluation: evaluation, daemon: daemon, schools: schools, sources: sources)
+        configuration.reports = reports
+        return configuration
     }
 
     private static func checkedAddresses(_ section: TOMLSection, _ key: String) throws(ConfigError) -> [String] {

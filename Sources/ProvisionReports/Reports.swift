@@ -53,7 +53,7 @@ public enum Reports {
         }
     }
 
-    /// Writes each school's provision map and impact report for the current term as HTML
+    /// Writes each school's provision map, impact and needs reports for the current term as HTML
     /// into `folder/URN/` (what the daemon does after every evaluation), replacing the
     /// previous files atomically. Returns the paths written.
     @discardableResult
@@ -65,7 +65,7 @@ public enum Reports {
         try PrivateFiles.createFolder(folder)
         try PrivateFiles.createFolder(directory)
         var written: [String] = []
-        for kind in [ReportKind.provisionMap, .impact] {
+        for kind in [ReportKind.provisionMap, .impact, .needs] {
             let report = try await build(ReportRequest(kind: kind, school: urn, term: term), db: db, config: config)
             let path = "\(directory)/\(term)-\(kind.rawValue).html"
             try PrivateFiles.write(report.rendered(.html), to: path)

@@ -17,7 +17,7 @@ public struct Migration: Sendable {
     public var checksum: String { SHA256.hex(sql) }
 
     /// Every migration the product ships, in order.
-    public static let all: [Migration] = [schema, evaluation, daemon, growthModel, alertAnswers]
+    public static let all: [Migration] = [schema, evaluation, daemon, growthModel, alertAnswers, digestPolicy]
 }
 
 /// Why migrating stopped.

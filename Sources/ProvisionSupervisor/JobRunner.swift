@@ -105,7 +105,8 @@ struct JobRunner: Sendable {
         Timer(label: "provision_evaluation_duration_seconds").recordInterval(since: started)
         Counter(label: "provision_alerts_opened_total", dimensions: [("school", scope)]).increment(by: alerts.opened)
         Counter(label: "provision_alerts_resolved_total", dimensions: [("school", scope)]).increment(by: alerts.resolved)
-        if alerts.messagesQueued > 0 { try await db.notify(Self.outboxChannel) }
+        // The mailer sends urgent mail now, and any digest the evaluation made due.
+        try await db.notify(Self.outboxChannel)
         // Each school's provision map and impact report follow its evaluation. They can be
         // written again at any time, so a failure here is reported, not retried.
         for school in urn.map({ [$0] }) ?? config.schools.map(\.urn) {

@@ -56,6 +56,12 @@ public struct OnceRun {
                 print("  reports for \(school.urn) not written: \(error)")
             }
         }
+        // Once is digest time: whatever the digest policy would send today goes now.
+        let templates = try await DigestTemplates.load(config)
+        let config = self.config
+        try await db.transaction { db in
+            try await Digests.queueDue(db, config: config, templates: templates, asIfDigestTime: true)
+        }
         let mail = try await Mailer(transport: Mailer.transport(for: config)).flush(db)
         await db.close()
         var destination = config.mail.transport.rawValue

@@ -6,8 +6,10 @@ import ProvisionAlerts
 import ServiceLifecycle
 
 /// Delivers the mail outbox (DESIGN §7): woken by the evaluation's NOTIFY, and at least
-/// every 30 seconds for retries. Any number of daemons may run it; rows are claimed with
-/// SKIP LOCKED. It stops after the workers, with one last delivery of what they queued.
+/// every 30 seconds for retries and for the digests that fall due (each school's at
+/// `mail.digest_time`, the lead's after the trust-wide evaluation; each claimed once a day,
+/// so several daemons send it once). Any number of daemons may run it; rows are claimed
+/// with SKIP LOCKED. It stops after the workers, with one last delivery of what they queued.
 struct OutboxService: Service {
     let supervisor: Supervisor
 
@@ -27,6 +29,9 @@ struct OutboxService: Service {
 
     private func deliver(_ db: PostgresConnection) async throws {
         let config = supervisor.configuration
+        let templates = try await DigestTemplates.load(config)
+        let digests = try await db.transaction { db in try await Digests.queueDue(db, config: config, templates: templates) }
+        if digests > 0 { supervisor.logger.info("digests queued", metadata: ["messages": "\(digests)"]) }
         let result = try await Mailer(transport: Mailer.transport(for: config)).flush(db)
         Counter(label: "provision_mail_sent_total").increment(by: result.sent)
         Counter(label: "provision_mail_failed_total").increment(by: result.failed)

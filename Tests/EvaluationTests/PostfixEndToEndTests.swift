@@ -40,6 +40,7 @@ struct PostfixEndToEndTests {
             sendmail_path = "/usr/sbin/sendmail"
             from = "SEND Provision <send-provision-\(token)@trust.test>"
             templates_dir = "\(MailTests.templates)"
+            immediate_rules = []
             [[schools]]
             urn = "139001"
             name = "Test Primary\\r\\nBcc: evil@attacker.test"
@@ -48,17 +49,21 @@ struct PostfixEndToEndTests {
         let config = try Configuration.parse(try TOMLDocument(text: text, file: "e2e.toml"), relativeTo: URL(fileURLWithPath: "/"))
         let f = try await EvaluationFixture.make("postfix")
         try await f.db.execute("UPDATE schools SET name = $1", "Test Primary\r\nBcc: evil@attacker.test")
-        try await f.db.execute(
+        // An EHCP pupil whose statutory provision is only planned: named in the digest's list.
+        let pupil = try await f.db.query(
             """
             INSERT INTO pupils (upn, school_id, surname, forename, dob, year_group, sen_provision)
-            VALUES ('B801200005001', $1, 'Ōtsuka', 'Zoë', '2016-05-01', '4', 'K')
-            """, f.school)
+            VALUES ('B801200005001', $1, 'Ōtsuka', 'Zoë', '2016-05-01', '4', 'E') RETURNING id
+            """, f.school).scalar(as: Int64.self)
+        let speech = try await f.provision("SALT", measure: nil, statutory: true, start: "2026-01-05", end: "2026-03-27")
+        try await f.enrol(speech, pupil, start: "2026-01-05", end: "2026-03-27", status: "planned")
         let templates = try await DigestTemplates.load(config)
         func evaluate() async throws -> Int {
             var queued = 0
             _ = try await Evaluator(settings: .init()).run(f.db, asOf: EvaluationFixture.asOf) { db, run in
                 _ = try await AlertLifecycle.apply(db, runID: run)
                 queued = try await Digests.queue(db, runID: run, config: config, templates: templates)
+            queued += try await Digests.queueDue(db, config: config, templates: templates, asIfDigestTime: true)
             }
             return queued
         }
@@ -81,7 +86,7 @@ struct PostfixEndToEndTests {
         }
         // The pupil is named in the body (decoded from base64), never in the subject.
         // The school name's CR LF became spaces inside the one Subject header.
-        #expect(school.contains("Subject: SEND Provision: 1 new alert(s) for Test Primary  Bcc: evil@attacker.test"))
+        #expect(school.contains("Subject: SEND Provision: 2 new alerts for Test Primary  Bcc: evil@attacker.test"))
         #expect(!school.components(separatedBy: "\n\n")[0].contains("Zo"))
         let body = school.components(separatedBy: "Content-Transfer-Encoding: base64\n\n")[1].components(separatedBy: "\n--")[0]
             .replacingOccurrences(of: "\n", with: "")

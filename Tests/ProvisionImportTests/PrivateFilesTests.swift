@@ -43,7 +43,7 @@ struct PrivateFilesTests {
         for name in mail { #expect(Self.mode(state + "/mail/new/" + name) == 0o600, "\(name)") }
         for sub in ["", "/new", "/tmp", "/cur"] { #expect(Self.mode(state + "/mail" + sub) == 0o700, "mail\(sub)") }
         let reports = try FileManager.default.contentsOfDirectory(atPath: state + "/reports/139001")
-        #expect(reports.count == 2)
+        #expect(reports.count == 3)  // provision map, impact, needs
         for name in reports { #expect(Self.mode(state + "/reports/139001/" + name) == 0o600, "\(name)") }
         #expect(Self.mode(state + "/reports") == 0o700)
 

@@ -154,6 +154,15 @@ struct DaemonSetup {
 
                 """
         }
+        // Digests go out as soon as they are due on any day, so tests need not wait for
+        // 07:30 on a school day. Last in the file, so a test can append [mail] keys.
+        text += """
+
+            [mail]
+            digest_time = "00:00"
+            digest_days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+            """
         let config = try TestProcess.writeConfig(in: folder, databaseURL: url, extra: text)
         return DaemonSetup(folder: folder, config: config, url: url)
     }

@@ -78,6 +78,11 @@ struct DaemonProcessTests {
         #expect(await second.waitFor("rescued a job whose worker died"), "\(second.log)")
         #expect(await second.waitFor("msg=\"evaluation finished\" alerts_opened"), "\(second.log)")
         #expect(await second.waitFor("msg=\"mail delivered\""), "\(second.log)")
+        // The SENCO's digest follows the school's evaluation; the lead's, the trust-wide one.
+        let watch = try await setup.connect()
+        let both = try await eventually { try await watch.count("SELECT count(*) FROM mail_outbox WHERE state = 'sent'") == 2 }
+        await watch.close()
+        #expect(both, "\(second.log)")
 
         let db = try await setup.connect()
         let runs = try await db.query("SELECT status, coalesce(failure, '') AS failure FROM import_runs ORDER BY id").rows
@@ -223,7 +228,7 @@ struct DaemonProcessTests {
         #expect(await daemon.waitFor("msg=running"))
         let good = try String(contentsOfFile: setup.config, encoding: .utf8)
 
-        try (good + "\n[mail]\ntransprt = \"smtp\"\n").write(toFile: setup.config, atomically: true, encoding: .utf8)
+        try (good + "\ntransprt = \"smtp\"\n").write(toFile: setup.config, atomically: true, encoding: .utf8)  // in [mail]
         kill(daemon.pid, SIGHUP)
         #expect(await daemon.waitFor("configuration not reloaded"))
         #expect(daemon.log.contains("transprt"), "the log names the bad key")
@@ -281,7 +286,7 @@ struct DaemonProcessTests {
         let setup = try DaemonSetup.make("daemon-once-mail", url: url, sources: [.init(name: "source")])
         defer { setup.remove() }
         let text = try String(contentsOfFile: setup.config, encoding: .utf8)
-        try (text + "\n[mail]\ntransport = \"sendmail\"\nsendmail_path = \"/bin/false\"\n")
+        try (text + "\ntransport = \"sendmail\"\nsendmail_path = \"/bin/false\"\n")  // in [mail]
             .write(toFile: setup.config, atomically: true, encoding: .utf8)
         let once = try await TestProcess.run(TestProcess.executable("provisiond"), ["--config", setup.config, "--once"])
         #expect(once.exitCode == 1, "\(once.standardOutput)\(once.standardError.suffix(3000))")
