@@ -61,7 +61,9 @@ enum ProvisionMapRow {
                 "staff_ids": staffIDs.isEmpty ? nil : .array(staffIDs.map { .string($0) }),
                 "group_size": try number("Group size"), "sessions_per_week": try number("Sessions per week"),
                 "minutes_per_session": try number("Minutes per session"), "start_date": .string(start.iso),
-                "end_date": try date("End date"), "hourly_cost": try number("Hourly cost"),
+                // An hourly cost for staff not named on the map (an external therapist, say)
+                // is the provision's own: otherwise the time would cost nothing.
+                "end_date": try date("End date"), "hourly_cost": try number("Hourly cost") ?? (staffIDs.isEmpty ? staffCost : nil),
                 "resource_cost": try number("Resource cost"), "funding_stream": .text(cell("Funding stream")),
                 "outcome": outcome,
             ]

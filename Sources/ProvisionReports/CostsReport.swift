@@ -23,12 +23,12 @@ enum CostsReport {
         let total = provisions.map(\.termCost).reduce(0, +)
         let hours = provisions.map(\.termHours).reduce(0, +)
         document.facts = [("provisions", "\(provisions.count)"), ("hours delivered", Format.number(hours, places: 0)),
-                          ("cost this term", Format.pounds(total))]
+                          ("whole-term cost", Format.pounds(total))]
 
         document.sections.append(ReportDocument.Section(
             heading: "By provision",
             table: ReportDocument.Table(
-                columns: ["School", "Provision", "Area of need", "Funding", "Hours a week", "Hours in term", "Pupils", "Cost", "Cost per pupil"],
+                columns: ["School", "Provision", "Area of need", "Funding", "Hours a week", "Hours in term", "Pupils", "Whole-term cost", "Whole-term cost per pupil"],
                 numeric: [4, 5, 6, 7, 8],
                 rows: provisions.map { p in
                     let pupils = pupilsByProvision[p.id] ?? 0
@@ -37,8 +37,8 @@ enum CostsReport {
                     return [ReportDocument.Cell(p.schoolURN), ReportDocument.Cell(p.name), ReportDocument.Cell(p.areaOfNeed ?? "–"),
                             ReportDocument.Cell(p.fundingStream ?? "–"), ReportDocument.Cell(Format.number(p.hoursPerWeek)),
                             ReportDocument.Cell(Format.number(p.termHours)), ReportDocument.Cell("\(pupils)"),
-                            ReportDocument.Cell(Format.pounds(p.termCost)),
-                            ReportDocument.Cell(pupils == 0 ? "–" : Format.pounds(p.termCost / Double(pupils)))]
+                            ReportDocument.Cell(p.costRecorded ? Format.pounds(p.termCost) : "cost not recorded", tone: p.costRecorded ? nil : .muted),
+                            ReportDocument.Cell(pupils == 0 || !p.costRecorded ? "–" : Format.pounds(p.termCost / Double(pupils)))]
                 },
                 totals: ["All", "", "", "", ReportDocument.Cell(Format.number(provisions.map(\.hoursPerWeek).reduce(0, +))),
                          ReportDocument.Cell(Format.number(hours)), "", ReportDocument.Cell(Format.pounds(total)), ""])))
@@ -58,7 +58,7 @@ enum CostsReport {
             }
             document.sections.append(ReportDocument.Section(
                 heading: heading,
-                table: ReportDocument.Table(columns: [group == "area_of_need" ? "Area of need" : "Funding stream", "Provisions", "Hours in term", "Cost", "Share"],
+                table: ReportDocument.Table(columns: [group == "area_of_need" ? "Area of need" : "Funding stream", "Provisions", "Hours in term", "Whole-term cost", "Share"],
                                             numeric: [1, 2, 3, 4], rows: rows)))
             return json
         }
@@ -106,7 +106,7 @@ enum CostsReport {
                 .object(["school_urn": .string(p.schoolURN), "provision_id": .string(p.provisionID), "name": .string(p.name),
                          "area_of_need": .text(p.areaOfNeed), "funding_stream": .text(p.fundingStream),
                          "hours_per_week": .number(p.hoursPerWeek, places: 2), "term_hours": .number(p.termHours, places: 2),
-                         "term_cost": .number(p.termCost, places: 2), "pupils": .number(Double(pupilsByProvision[p.id] ?? 0))])
+                         "term_cost": .number(p.costRecorded ? p.termCost : nil, places: 2), "pupils": .number(Double(pupilsByProvision[p.id] ?? 0))])
             }),
             "areas_of_need": .array(areas), "funding_streams": .array(funding),
             "staff": .array(staff.map { p in

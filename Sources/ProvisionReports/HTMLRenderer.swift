@@ -13,7 +13,7 @@ enum HTMLRenderer {
             <meta charset="utf-8">
             <meta name="viewport" content="width=device-width, initial-scale=1">
             <title>\(escape(document.title)) — \(escape(document.subtitle))</title>
-            <style>\(style)</style>
+            <style>\(document.portrait ? style.replacingOccurrences(of: "A4 landscape", with: "A4 portrait") : style)</style>
             </head>
             <body>
             <header>

@@ -33,11 +33,11 @@ enum ImpactReport {
         document.sections.append(ReportDocument.Section(
             heading: "Provisions",
             paragraphs: [
-                "Effect: for reading and spelling ages the mean ratio gain (months gained per month; 1 is ordinary progress, 1.4 Brooks' 'modest impact'), for standardised scores the mean change (0 keeps pace with peers). The comparison is the mean gain beyond similar pupils who were not in the provision. Value added is the exit beyond what each pupil's own earlier results predicted (leaving out the result they were chosen on): extra months of progress a month for reading ages, points for standardised scores; a small group's is pooled with its programme elsewhere in the trust. The verdict rests on the value added when enough pupils have a prediction. A verdict needs at least the configured number of pupils with entry and exit data.",
+                "Effect: for reading and spelling ages the mean ratio gain (months gained per month; 1 is ordinary progress, 1.4 Brooks' 'modest impact'), for standardised scores the mean change (0 keeps pace with peers). The comparison is the mean gain beyond similar pupils who were not in the provision. Value added is the exit beyond what each pupil's own earlier results predicted (leaving out the result they were chosen on): extra months of progress a month for reading ages, points for standardised scores; a small group's is pooled with its programme elsewhere in the trust. The verdict rests on the value added when enough pupils have a prediction. A verdict needs at least the configured number of pupils with entry and exit data. Costs here are to date (staff time from each provision's start to the evaluation's date, plus resources); the provision map and the costs report give the whole-term cost.",
             ],
             table: ReportDocument.Table(
                 columns: ["School", "Provision", "Measure", "n", "Effect", "95% interval", "Beyond similar pupils",
-                          "Value added (95% interval)", "Verdict", "Cost per pupil", "Cost per unit of gain"],
+                          "Value added (95% interval)", "Verdict", "Cost per pupil to date", "Cost per unit of gain to date"],
                 numeric: [3, 4, 6, 9, 10],
                 rows: evaluated.map(provisionRow))))
         if !programmes.isEmpty {
@@ -46,7 +46,7 @@ enum ImpactReport {
                 paragraphs: ["The same programme run in several schools, judged on all its pupils together (latest trust-wide evaluation)."],
                 table: ReportDocument.Table(
                     columns: ["Programme", "Measure", "n", "Effect", "95% interval", "Value added (95% interval)", "Verdict",
-                              "Cost per pupil"],
+                              "Cost per pupil to date"],
                     numeric: [2, 3, 7],
                     rows: programmes.map(programmeRow))))
         }

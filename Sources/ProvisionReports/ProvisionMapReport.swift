@@ -26,7 +26,7 @@ enum ProvisionMapReport {
             ("with an EHC plan", "\(summary.ehcp)"),
             ("of them receiving provision", "\(summary.receivingProvision) (\(Format.share(summary.receivingProvision, of: summary.senSupport + summary.ehcp)))"),
             ("provisions this term", "\(provisions.count)"),
-            ("cost this term", Format.pounds(termCost)),
+            ("whole-term cost", Format.pounds(termCost)),
         ]
         if let budget {
             document.facts.append(("of a third of the notional SEN budget (\(Format.pounds(budget)) a year)",
@@ -45,23 +45,31 @@ enum ProvisionMapReport {
                 let outcome = outcomeByProvision[provision.id]
                 let impact = outcome.map { "\($0.verdict.replacingOccurrences(of: "_", with: " ")) (n \($0.n), \(Vocabulary.measure($0.measure)) \(Format.number($0.effect, places: 2)))" } ?? "not yet evaluated"
                 let pupilText = pupils.map { enrolment in
-                    var text = "\(enrolment.pupilName) (Y\(enrolment.yearGroup ?? "?"))"
+                    var text = "\(enrolment.pupilName) (Y\(data.yearGroupInTerm(enrolment.yearGroup) ?? "?"))"
+                    if let status = enrolment.status, status == "planned" || status == "withdrawn" {
+                        text += " [\(status.uppercased())]"
+                    }
                     if enrolment.entry != nil || enrolment.exit != nil {
-                        text += ": \(Format.number(enrolment.entry, places: 0)) → \(Format.number(enrolment.exit, places: 0))"
+                        text += ": \(Format.score(enrolment.entry, measure: enrolment.measure)) → \(Format.score(enrolment.exit, measure: enrolment.measure))"
                     }
                     return text
                 }.joined(separator: "; ")
+                // A statutory place only planned or withdrawn is EHCP provision not being delivered.
+                let undelivered = provision.statutory && pupils.contains { $0.status == "planned" || $0.status == "withdrawn" }
                 rows.append([
-                    ReportDocument.Cell(provision.name + (provision.statutory ? " (EHCP)" : "")),
+                    ReportDocument.Cell(
+                        provision.name + (provision.statutory ? " (EHCP)" : "") + (undelivered ? ": not delivered to every pupil" : ""),
+                        tone: undelivered ? .bad : nil),
                     ReportDocument.Cell(provision.wave.map { "Wave \($0)" } ?? "–"),
                     ReportDocument.Cell(provision.priority ?? "–"),
                     ReportDocument.Cell(provision.staff.isEmpty ? "–" : provision.staff),
                     ReportDocument.Cell(delivery(provision)),
                     ReportDocument.Cell(frequency(provision)),
                     ReportDocument.Cell(Format.number(provision.termHours)),
-                    ReportDocument.Cell(Format.pounds(provision.termCost)),
+                    ReportDocument.Cell(provision.costRecorded ? Format.pounds(provision.termCost) : "cost not recorded",
+                                        tone: provision.costRecorded ? nil : .muted),
                     ReportDocument.Cell("\(pupils.count)"),
-                    ReportDocument.Cell(pupilText.isEmpty ? "–" : pupilText),
+                    ReportDocument.Cell(pupilText.isEmpty ? "–" : pupilText, tone: undelivered ? .bad : nil),
                     ReportDocument.Cell(impact, tone: outcome.flatMap { Vocabulary.verdictTone($0.verdict) }),
                 ])
                 provisionsJSON.append(.object([
@@ -72,7 +80,7 @@ enum ProvisionMapReport {
                     "sessions_per_week": .number(provision.sessionsPerWeek),
                     "minutes_per_session": provision.minutesPerSession.map { .number(Double($0)) } ?? .null,
                     "start_date": .text(provision.startDate), "end_date": .text(provision.endDate),
-                    "term_hours": .number(provision.termHours, places: 2), "term_cost": .number(provision.termCost, places: 2),
+                    "term_hours": .number(provision.termHours, places: 2), "term_cost": .number(provision.costRecorded ? provision.termCost : nil, places: 2),
                     "impact": outcome.map { o in
                         .object(["n": .number(Double(o.n)), "measure": .string(o.measure), "effect": .number(o.effect),
                                  "ci_low": .number(o.low), "ci_high": .number(o.high), "verdict": .string(o.verdict)])
@@ -88,7 +96,8 @@ enum ProvisionMapReport {
                 if pupils.isEmpty { csvRows.append(provisionColumns + Array(repeating: "", count: 9)) }
                 for enrolment in pupils {
                     csvRows.append(provisionColumns + [
-                        enrolment.upn, enrolment.pupilName, enrolment.yearGroup ?? "", enrolment.startDate, enrolment.endDate ?? "",
+                        enrolment.upn, enrolment.pupilName, data.yearGroupInTerm(enrolment.yearGroup) ?? "", enrolment.startDate,
+                        enrolment.endDate ?? "",
                         Format.plain(enrolment.entry, places: 1), Format.plain(enrolment.exit, places: 1),
                         Format.plain(enrolment.gain, places: 1), enrolment.progressMade.map { $0 ? "yes" : "no" } ?? "",
                     ])
@@ -100,7 +109,7 @@ enum ProvisionMapReport {
             document.sections.append(ReportDocument.Section(
                 heading: Vocabulary.areaOfNeed(area.isEmpty ? nil : area),
                 table: ReportDocument.Table(
-                    columns: ["Provision", "Wave", "Priority", "Staff", "Delivery", "Frequency", "Hours", "Cost", "Pupils",
+                    columns: ["Provision", "Wave", "Priority", "Staff", "Delivery", "Frequency", "Hours", "Whole-term cost", "Pupils",
                               "Pupils (entry → exit)", "Impact so far"],
                     numeric: [6, 7, 8], rows: rows,
                     totals: [ReportDocument.Cell("Total for \(Vocabulary.areaOfNeed(area.isEmpty ? nil : area).lowercased())"), "", "", "", "", "",
@@ -118,7 +127,7 @@ enum ProvisionMapReport {
         document.sections.insert(ReportDocument.Section(
             heading: "Totals by area of need",
             table: ReportDocument.Table(
-                columns: ["Area of need", "Provisions", "Pupils", "Hours", "Cost"], numeric: [1, 2, 3, 4], rows: areaRows,
+                columns: ["Area of need", "Provisions", "Pupils", "Hours", "Whole-term cost"], numeric: [1, 2, 3, 4], rows: areaRows,
                 totals: ["All areas", ReportDocument.Cell("\(provisions.count)"), ReportDocument.Cell("\(allPupils)"),
                          ReportDocument.Cell(Format.number(provisions.map(\.termHours).reduce(0, +))),
                          ReportDocument.Cell(Format.pounds(termCost))])), at: 0)
@@ -187,7 +196,8 @@ enum ProvisionMapReport {
     static func footnotes(run: (id: Int64, asOf: String)?) -> [String] {
         [
             run.map { "Impact from evaluation run \($0.id), as of \($0.asOf)." } ?? "No evaluation has run yet: impact is not shown.",
-            "Hours and cost count the weeks of each provision inside the term; staff time at the provision's hourly cost (else its staff's average), plus resources in the term the provision started.",
+            "Hours and cost count the weeks of each provision inside the term (whole-term cost); one-to-one time is counted for each pupil receiving it; staff time at the provision's hourly cost (else its staff's average), plus resources in the term the provision started. A provision with no hourly or resource cost says 'cost not recorded'.",
+            "Year groups are those pupils were in during the term. [PLANNED] and [WITHDRAWN] mark places not being delivered.",
             "Contains personal data about children: keep it within the school and the trust.",
         ]
     }

@@ -85,6 +85,32 @@ enum PupilReport {
                 columns: ["Provision", "From", "To", "Staff", "Measure", "Entry", "Exit", "Progress", "In words"],
                 numeric: [5, 6], rows: rows)))
         if rows.isEmpty { document.sections[0].paragraphs = ["No provision recorded."] }
+        // Alerts about the pupil, with every answer given to them.
+        let alerts = try await data.db.query(
+            """
+            SELECT a.rule, a.status, a.answer, to_char(a.opened_at, 'YYYY-MM-DD') AS opened, a.reason,
+                   coalesce((SELECT string_agg(to_char(x.at, 'YYYY-MM-DD') || ' ' || x.action || ' by ' || x.by_whom
+                                               || coalesce(': ' || x.note, ''), '; ' ORDER BY x.at)
+                               FROM alert_actions x WHERE x.alert_id = a.id), '') AS actions
+              FROM alerts a WHERE a.pupil_id = $1 ORDER BY a.opened_at DESC
+            """, pupilID)
+        if !alerts.rows.isEmpty {
+            document.sections.append(ReportDocument.Section(
+                heading: "Alerts and what was done",
+                table: ReportDocument.Table(
+                    columns: ["Opened", "Alert", "Status", "Reason", "Answers"], numeric: [],
+                    rows: try alerts.rows.map { row in
+                        let status = [try row.decode("status", as: String.self), try row.decode("answer", as: String?.self)]
+                            .compactMap { $0 }.joined(separator: ", ")
+                        let actions: String = try row.decode("actions")
+                        return [
+                            ReportDocument.Cell(try row.decode("opened", as: String.self)),
+                            ReportDocument.Cell(Vocabulary.alerts(try row.decode("rule"), 1).drop { $0 != " " }.trimmingCharacters(in: .whitespaces)),
+                            ReportDocument.Cell(status), ReportDocument.Cell(try row.decode("reason", as: String.self)),
+                            ReportDocument.Cell(actions.isEmpty ? "–" : actions),
+                        ]
+                    })))
+        }
         document.footnotes = [
             run.map { "Progress from evaluation run \($0.id), as of \($0.asOf). A ratio gain of 1 is ordinary progress; above 1 the pupil is catching up." } ?? "Not evaluated yet.",
             "Personal data about one child: share it only with those entitled to see it.",
@@ -100,5 +126,92 @@ enum PupilReport {
             csvColumns: ["upn", "school_urn", "provision_id", "provision", "start_date", "end_date", "staff", "measure", "entry",
                          "exit", "gain", "ratio_gain", "progress_made"],
             csvRows: csvRows, json: json)
+    }
+
+    /// The pupil report for the family, in plain words: what was provided, how often and by
+    /// whom, what changed, and what is next. No ratio gains, intervals or sample sizes.
+    static func buildForParents(_ data: ReportData, upn: String) async throws -> Report {
+        guard let pupil = try await data.db.query(
+            """
+            SELECT p.id, p.forename, p.surname, s.name AS school FROM pupils p JOIN schools s ON s.id = p.school_id WHERE p.upn = $1
+            """, upn
+        ).singleRow() else { throw NotFound(upn: upn) }
+        let forename: String = try pupil.decode("forename")
+        let rows = try await data.db.query(
+            """
+            SELECT \(ReportData.enrolmentColumns), pr.name AS provision, pr.delivery, pr.group_size, pr.sessions_per_week::float8 AS sessions,
+                   pr.minutes_per_session AS minutes, pr.outcome_instrument AS instrument, e.target
+              FROM enrolments e JOIN pupils p ON p.id = e.pupil_id JOIN provisions pr ON pr.id = e.provision_id
+              LEFT JOIN enrolment_outcomes o ON o.enrolment_id = e.id
+                   AND o.evaluation_run_id = (SELECT max(id) FROM evaluation_runs WHERE status = 'succeeded')
+             WHERE e.pupil_id = $1 AND coalesce(e.status, 'active') <> 'withdrawn'
+             ORDER BY e.start_date DESC, pr.name
+            """, try pupil.decode("id", as: Int64.self))
+        var document = ReportDocument(
+            title: "The extra help \(forename) has at school", subtitle: try pupil.decode("school", as: String.self))
+        document.portrait = true
+        var sections: [ReportDocument.Section] = []
+        let today = SchoolDate.today().iso
+        for row in rows.rows {
+            let enrolment = try ReportData.enrolment(row)
+            let provision: String = try row.decode("provision")
+            var paragraphs: [String] = []
+            var how = try row.decode("delivery", as: String?.self) == "individual" ? "On their own with an adult" : "In a small group"
+            if let size = try row.decode("group_size", as: Int?.self), size > 1, how == "In a small group" { how += " of \(size)" }
+            if let sessions = try row.decode("sessions", as: Double?.self), let minutes = try row.decode("minutes", as: Int?.self) {
+                let times = sessions == 1 ? "once" : sessions == 2 ? "twice" : "\(Int(sessions)) times"
+                how += ", \(times) a week for \(minutes) minutes"
+            }
+            let until = enrolment.endDate.map { "until \(Format.longDate($0))" } ?? "with no end date yet"
+            paragraphs.append("\(how), from \(Format.longDate(enrolment.startDate)) \(until).")
+            if enrolment.status == "planned" {
+                paragraphs.append("This is planned and has not started yet.")
+            }
+            if let target = try row.decode("target", as: String?.self), !target.isEmpty {
+                paragraphs.append("What we are aiming for: \(target)")
+            }
+            let instrument = try row.decode("instrument", as: String?.self) ?? "the test"
+            if let entry = enrolment.entry, let exit = enrolment.exit {
+                let change: String
+                switch enrolment.measure {
+                case "age_months":
+                    let months = Int((exit - entry).rounded())
+                    change = months > 0
+                        ? "\(forename)'s reading age on \(instrument) went from \(Format.score(entry, measure: "age_months")) to \(Format.score(exit, measure: "age_months")): \(months) months more."
+                        : "\(forename)'s reading age on \(instrument) was \(Format.score(entry, measure: "age_months")) at the start and \(Format.score(exit, measure: "age_months")) at the end: we are looking at why it did not rise."
+                case "standardised":
+                    change = exit > entry
+                        ? "\(forename)'s score on \(instrument) went up from \(Int(entry)) to \(Int(exit)), so \(forename) is catching up with others of the same age."
+                        : exit == entry
+                            ? "\(forename)'s score on \(instrument) stayed at \(Int(entry)): \(forename) kept pace with others of the same age."
+                            : "\(forename)'s score on \(instrument) went from \(Int(entry)) to \(Int(exit)): we are looking at why."
+                default:
+                    change = "At the start: \(Format.score(entry, measure: enrolment.measure)). At the end: \(Format.score(exit, measure: enrolment.measure))."
+                }
+                paragraphs.append("What changed: \(change)")
+            } else if let entry = enrolment.entry {
+                paragraphs.append("At the start: \(Format.score(entry, measure: enrolment.measure)) on \(instrument). We will check again at the end.")
+            }
+            let ongoing = enrolment.endDate.map { $0 >= today } ?? true
+            paragraphs.append(ongoing
+                ? "What is next: this carries on; we will tell you how it has gone when it ends."
+                : "What is next: we will talk with you about what comes next at \(forename)'s next review.")
+            sections.append(ReportDocument.Section(heading: provision, paragraphs: paragraphs))
+        }
+        if sections.isEmpty {
+            sections.append(ReportDocument.Section(heading: "Extra help", paragraphs: ["No extra help is recorded for \(forename) at the moment."]))
+        }
+        document.sections = sections
+        document.footnotes = [
+            "If you have questions, please speak to the school's special educational needs co-ordinator (SENCO).",
+            "This letter is about one child: please keep it private.",
+        ]
+        let json = JSONValue.object([
+            "report": .string("pupil"), "audience": .string("parent"), "upn": .string(upn),
+            "sections": .array(sections.map { .object(["heading": .string($0.heading), "paragraphs": .array($0.paragraphs.map(JSONValue.string))]) }),
+        ])
+        return Report(
+            kind: .pupil, document: document, csvColumns: ["provision", "text"],
+            csvRows: sections.map { [$0.heading, $0.paragraphs.joined(separator: " ")] }, json: json)
     }
 }

@@ -33,12 +33,19 @@ struct ReportData {
         let endDate: String?
         let fundingStream: String?
         let staff: String
-        /// Hours a week of the provision itself (sessions × length).
+        /// Hours a week of delivery: sessions × length, and for individual delivery times the
+        /// pupils receiving it (one-to-one time is given to each pupil).
         let hoursPerWeek: Double
         /// Hours delivered inside the term.
         let termHours: Double
-        /// Staff time in the term plus resources when it started in the term.
+        /// Staff time in the term plus resources when it started in the term (whole term);
+        /// 0 when ``costRecorded`` is false.
         let termCost: Double
+        /// Whether the provision or its staff have an hourly cost, or it has a resource cost:
+        /// without either its cost is "not recorded", never £0.
+        let costRecorded: Bool
+        /// Pupils receiving it in the term (enrolments neither planned nor withdrawn).
+        let receiving: Int
     }
 
     struct Enrolment {
@@ -115,9 +122,12 @@ struct ReportData {
                 SELECT pr.*, s.urn AS school_urn,
                        greatest(0, least(coalesce(pr.end_date, $3::date), $3::date)
                                    - greatest(coalesce(pr.start_date, $2::date), $2::date) + 1)::float8 / 7 AS weeks,
-                       coalesce(pr.sessions_per_week, 0)::float8 * coalesce(pr.minutes_per_session, 0) / 60 AS hours_per_week,
+                       coalesce(pr.sessions_per_week, 0)::float8 * coalesce(pr.minutes_per_session, 0) / 60 AS session_hours,
+                       (SELECT count(*) FROM enrolments e
+                         WHERE e.provision_id = pr.id AND coalesce(e.status, 'active') NOT IN ('planned', 'withdrawn')
+                           AND e.start_date <= $3::date AND coalesce(e.end_date, $3::date) >= $2::date)::int AS receiving,
                        coalesce(pr.hourly_cost, (SELECT avg(st.hourly_cost) FROM provision_staff ps
-                                                   JOIN staff st ON st.id = ps.staff_id WHERE ps.provision_id = pr.id), 0)::float8 AS rate,
+                                                   JOIN staff st ON st.id = ps.staff_id WHERE ps.provision_id = pr.id))::float8 AS rate,
                        CASE WHEN coalesce(pr.start_date, $2::date) BETWEEN $2::date AND $3::date
                             THEN coalesce(pr.resource_cost, 0) ELSE 0 END::float8 AS resources,
                        coalesce((SELECT string_agg(st.name, ', ' ORDER BY st.name) FROM provision_staff ps
@@ -125,12 +135,15 @@ struct ReportData {
                   FROM provisions pr JOIN schools s ON s.id = pr.school_id
                  WHERE pr.school_id = ANY($1::bigint[])
                    AND coalesce(pr.start_date, $2::date) <= $3::date AND coalesce(pr.end_date, $3::date) >= $2::date
+            ), h AS (
+                SELECT p.*, session_hours * CASE WHEN delivery = 'individual' THEN receiving ELSE 1 END AS hours_per_week FROM p
             )
             SELECT id, school_urn, provision_id, name, area_of_need, wave, priority, statutory, delivery, group_size,
                    sessions_per_week::float8 AS sessions_per_week, minutes_per_session, start_date::text AS start_date,
-                   end_date::text AS end_date, funding_stream, staff_names, hours_per_week,
-                   hours_per_week * weeks AS term_hours, hours_per_week * weeks * rate + resources AS term_cost
-              FROM p
+                   end_date::text AS end_date, funding_stream, staff_names, hours_per_week, receiving,
+                   hours_per_week * weeks AS term_hours, hours_per_week * weeks * coalesce(rate, 0) + resources AS term_cost,
+                   (rate IS NOT NULL OR resource_cost IS NOT NULL) AS cost_recorded
+              FROM h
              ORDER BY school_urn, coalesce(area_of_need, 'ZZ'), coalesce(wave, 9), name, provision_id
             """, schoolIDs.map(String.init), term.start.iso, term.end.iso
         ).rows.map { row in
@@ -142,7 +155,8 @@ struct ReportData {
                 minutesPerSession: try row.decode("minutes_per_session"), startDate: try row.decode("start_date"),
                 endDate: try row.decode("end_date"), fundingStream: try row.decode("funding_stream"),
                 staff: try row.decode("staff_names"), hoursPerWeek: try row.decode("hours_per_week"),
-                termHours: try row.decode("term_hours"), termCost: try row.decode("term_cost"))
+                termHours: try row.decode("term_hours"), termCost: try row.decode("term_cost"),
+                costRecorded: try row.decode("cost_recorded"), receiving: try row.decode("receiving"))
         }
     }
 
@@ -151,7 +165,8 @@ struct ReportData {
     /// recorded ones.
     static let enrolmentColumns = """
         e.provision_id, p.upn, p.forename, p.surname, p.year_group, e.start_date::text AS start_date,
-        e.end_date::text AS end_date, e.status, o.measure,
+        e.end_date::text AS end_date, e.status,
+        coalesce(o.measure, (SELECT pr.outcome_measure FROM provisions pr WHERE pr.id = e.provision_id)) AS measure,
         coalesce(o.entry_value, e.entry_value)::float8 AS entry, coalesce(o.exit_value, e.exit_value)::float8 AS exit,
         o.gain::float8 AS gain, o.ratio_gain::float8 AS ratio_gain, o.months::float8 AS months,
         o.progress_made, o.accelerated, o.gap_narrowed
@@ -180,6 +195,19 @@ struct ReportData {
             entry: try row.decode("entry"), exit: try row.decode("exit"), gain: try row.decode("gain"),
             ratioGain: try row.decode("ratio_gain"), months: try row.decode("months"), progressMade: try row.decode("progress_made"),
             accelerated: try row.decode("accelerated"), gapNarrowed: try row.decode("gap_narrowed"))
+    }
+
+    /// The year group a pupil was in during the report's term, from the one they are in now
+    /// (a past term's map shows Year 3 for a pupil now in Year 4).
+    func yearGroupInTerm(_ current: String?, today: SchoolDate = SchoolDate.today()) -> String? {
+        guard let current, let year = Int(current) else { return current }
+        func academicYear(_ date: SchoolDate) -> Int { date.month >= 9 ? date.year : date.year - 1 }
+        let then = year - (academicYear(today) - academicYear(term.start))
+        switch then {
+        case 1...: return String(then)
+        case 0: return "R"
+        default: return "N"
+        }
     }
 
     /// Outcomes of an evaluation run: per provision (`provision_id` set) or per programme.
@@ -233,6 +261,27 @@ enum Format {
             grouped.append(character)
         }
         return (whole < 0 ? "-£" : "£") + grouped
+    }
+
+    /// A score with its unit: a reading age as years and months ("9y4m"), a standardised
+    /// score as "112 SS", steps as "3 steps"; "–" when there is none.
+    static func score(_ value: Double?, measure: String?) -> String {
+        guard let value else { return "–" }
+        switch measure {
+        case "age_months":
+            let months = Int(value.rounded())
+            return "\(months / 12)y\(months % 12)m"
+        case "standardised": return "\(Int(value.rounded())) SS"
+        case "steps": return "\(number(value, places: 0)) steps"
+        default: return number(value, places: 0)
+        }
+    }
+
+    /// "5 January 2026" from "2026-01-05" (the text itself when it is not a date).
+    static func longDate(_ iso: String) -> String {
+        guard let date = SchoolDate(iso: iso) else { return iso }
+        let months = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
+        return "\(date.day) \(months[date.month - 1]) \(date.year)"
     }
 
     static func number(_ value: Double?, places: Int = 1) -> String {
@@ -290,6 +339,20 @@ enum Vocabulary {
             "MSI": "Multi-sensory impairment", "PD": "Physical disability", "ASD": "Autistic spectrum disorder",
             "OTH": "Other difficulty", "NSA": "SEN support but no specialist assessment",
         ][code] ?? code
+    }
+
+    /// A count of alerts of a rule, in words: "19 stalled pupils", "1 EHCP provision not delivered".
+    static func alerts(_ rule: String, _ n: Int) -> String {
+        let (one, many): (String, String) = switch rule {
+        case "stalled_pupil": ("stalled pupil", "stalled pupils")
+        case "ineffective_intervention": ("intervention not working", "interventions not working")
+        case "ehcp_provision_not_delivered": ("EHCP provision not delivered", "EHCP provisions not delivered")
+        case "missing_exit_data": ("intervention without exit data", "interventions without exit data")
+        case "need_without_provision": ("pupil with SEN and no provision", "pupils with SEN and no provision")
+        case "duplicated_provision": ("pupil in overlapping interventions", "pupils in overlapping interventions")
+        default: (rule.replacingOccurrences(of: "_", with: " "), rule.replacingOccurrences(of: "_", with: " "))
+        }
+        return "\(n) \(n == 1 ? one : many)"
     }
 
     static func verdictTone(_ verdict: String) -> ReportDocument.Tone? {

@@ -11,6 +11,8 @@ public struct ReportDocument: Sendable {
     public var sections: [Section] = []
     /// Shown under the title in small print: what the figures are based on.
     public var footnotes: [String] = []
+    /// Prints on A4 portrait (a letter to a family) rather than landscape (a wide table).
+    public var portrait = false
 
     public init(title: String, subtitle: String) {
         self.title = title

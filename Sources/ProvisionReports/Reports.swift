@@ -9,13 +9,21 @@ public struct ReportRequest: Sendable {
     public var school: String?
     public var term: ReportTerm
     public var upn: String?
+    /// Who the report is for: staff (every figure) or a pupil's parents (plain words).
+    public var audience: ReportAudience
 
-    public init(kind: ReportKind, school: String? = nil, term: ReportTerm, upn: String? = nil) {
+    public init(kind: ReportKind, school: String? = nil, term: ReportTerm, upn: String? = nil, audience: ReportAudience = .staff) {
         self.kind = kind
         self.school = school
         self.term = term
         self.upn = upn
+        self.audience = audience
     }
+}
+
+/// Who reads a report. Only the pupil report has a parents' version so far.
+public enum ReportAudience: String, Sendable, CaseIterable {
+    case staff, parent
 }
 
 /// A request that cannot be met as asked: the message says what to change.
@@ -26,6 +34,22 @@ public struct ReportRequestError: Error, Sendable, CustomStringConvertible {
 /// Builds reports (DESIGN §8) from the database: the entry point for the command line and
 /// the daemon.
 public enum Reports {
+    /// The most recent term with evaluated outcomes (pupils with entry and exit in the latest
+    /// evaluation), for the impact report's default: the current term's interventions have
+    /// usually not ended yet. Nil when nothing has been evaluated.
+    public static func latestTermWithOutcomes(db: PostgresConnection, school: String?) async throws -> ReportTerm? {
+        let row = try await db.query(
+            """
+            SELECT max(coalesce(pr.end_date, o.exit_date))::text AS day
+              FROM enrolment_outcomes o JOIN enrolments e ON e.id = o.enrolment_id JOIN provisions pr ON pr.id = e.provision_id
+              JOIN schools s ON s.id = pr.school_id
+             WHERE o.evaluation_run_id = (SELECT max(id) FROM evaluation_runs WHERE status = 'succeeded')
+               AND o.gain IS NOT NULL AND ($1::text IS NULL OR s.urn = $1)
+            """, school
+        ).singleRow()
+        return try row?.decode("day", as: String?.self).flatMap(SchoolDate.init(iso:)).map(ReportTerm.init(containing:))
+    }
+
     public static func build(_ request: ReportRequest, db: PostgresConnection, config: Configuration) async throws -> Report {
         let data = ReportData(db: db, config: config, term: request.term)
         var school: ReportData.School?
@@ -45,7 +69,9 @@ public enum Reports {
         case .pupil:
             guard let upn = request.upn else { throw ReportRequestError(description: "The pupil report needs --upn UPN.") }
             do {
-                return try await PupilReport.build(data, upn: upn)
+                return request.audience == .parent
+                    ? try await PupilReport.buildForParents(data, upn: upn)
+                    : try await PupilReport.build(data, upn: upn)
             } catch let error as PupilReport.NotFound {
                 throw ReportRequestError(description: error.description)
             }

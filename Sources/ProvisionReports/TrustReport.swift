@@ -21,6 +21,8 @@ enum TrustReport {
                  GROUP BY n.code ORDER BY count(*) DESC, n.code LIMIT 3
                 """, school.id
             ).rows.map { "\(try $0.decode("code", as: String.self)) \(try $0.decode("pupils", as: Int.self))" }
+            // Verdicts of the term's provisions from the school's latest evaluation: the run its
+            // open alerts come from, counted exactly as the school's impact report counts them.
             var verdicts: [String: Int] = [:]
             if let run = try await data.evaluationRun(school: school) {
                 let ids = Set(provisions.map(\.id))
@@ -51,7 +53,7 @@ enum TrustReport {
                                     tone: sen > 0 && Double(summary.receivingProvision) / Double(sen) < 0.5 ? .bad : nil),
                 ReportDocument.Cell(Format.pounds(cost)), ReportDocument.Cell(sen == 0 ? "–" : Format.pounds(cost / Double(sen))),
                 ReportDocument.Cell(verdictText, tone: (verdicts["ineffective"] ?? 0) > 0 ? .neutral : nil),
-                ReportDocument.Cell(alerts.isEmpty ? "none" : alerts.map { "\($0.1) \($0.0.replacingOccurrences(of: "_", with: " "))" }.joined(separator: ", ")),
+                ReportDocument.Cell(alerts.isEmpty ? "none" : alerts.map { Vocabulary.alerts($0.0, $0.1) }.joined(separator: ", ")),
             ])
             csvRows.append([school.urn, school.name, "\(summary.onRoll)", "\(summary.senSupport)", "\(summary.ehcp)",
                             "\(summary.receivingProvision)", "\(provisions.count)", Format.plain(cost),
@@ -71,7 +73,7 @@ enum TrustReport {
             ("schools", "\(schools.count)"), ("pupils on roll", "\(totals.onRoll)"),
             ("on SEN support", "\(totals.sen)"), ("with an EHC plan", "\(totals.ehcp)"),
             ("receiving provision", Format.share(totals.served, of: totals.sen + totals.ehcp)),
-            ("cost this term", Format.pounds(totals.cost)), ("open alerts", "\(totals.alerts)"),
+            ("whole-term cost", Format.pounds(totals.cost)), ("open alerts", "\(totals.alerts)"),
         ]
         document.sections.append(ReportDocument.Section(
             heading: "Schools",

@@ -6,6 +6,7 @@ import ProvisionReports
 
 extension ReportKind: ExpressibleByArgument {}
 extension ReportFormat: ExpressibleByArgument {}
+extension ReportAudience: ExpressibleByArgument {}
 
 struct ReportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,7 +26,8 @@ struct ReportCommand: AsyncParsableCommand {
             HTML is one self-contained file that prints on A4 landscape and reads on a phone; CSV
             opens in Excel (UTF-8 with BOM, one header row); JSON has stable field names. Reports
             name pupils: keep them within the school and the trust. Terms are 2026-autumn
-            (Sep–Dec), 2027-spring (Jan–Mar), 2027-summer (Apr–Aug); default the current term.
+            (Sep–Dec), 2027-spring (Jan–Mar), 2027-summer (Apr–Aug); default the current term, except
+            for impact and trust: the most recent term with evaluated outcomes (the title says which).
             Without --out the report goes to standard output.
             """)
 
@@ -49,11 +51,15 @@ struct ReportCommand: AsyncParsableCommand {
     @Option(help: "Write to this file instead of standard output.")
     var out: String?
 
+    @Option(help: "staff (every figure) or parent (the pupil report in plain words, for the family; prints on A4).")
+    var audience: ReportAudience = .staff
+
     func validate() throws {
         if let term, ReportTerm(term) == nil {
             throw ValidationError("--term must look like 2026-autumn, 2027-spring or 2027-summer, got '\(term)'.")
         }
         if kind == .pupil && upn == nil { throw ValidationError("The pupil report needs --upn UPN.") }
+        if audience == .parent && kind != .pupil { throw ValidationError("--audience parent is for the pupil report only.") }
         if kind == .provisionMap && school == nil { throw ValidationError("A provision map is for one school: give --school URN.") }
     }
 
@@ -63,9 +69,15 @@ struct ReportCommand: AsyncParsableCommand {
             if let school, config.school(urn: school) == nil {
                 throw UsageProblem("School \(school) is not declared in \(config.file).")
             }
-            let request = ReportRequest(
-                kind: kind, school: school, term: term.flatMap(ReportTerm.init) ?? ReportTerm(containing: SchoolDate.today()), upn: upn)
+            let (kind, school, term, upn, audience) = (kind, school, term, upn, audience)
             let bytes = try await withConnection(config, applicationName: "provisionctl-report", migrated: true) { _, db in
+                var chosen = term.flatMap(ReportTerm.init) ?? ReportTerm(containing: SchoolDate.today())
+                if kind == .impact || kind == .trust, term == nil,
+                    let latest = try await Reports.latestTermWithOutcomes(db: db, school: school)
+                {
+                    chosen = latest
+                }
+                let request = ReportRequest(kind: kind, school: school, term: chosen, upn: upn, audience: audience)
                 do {
                     return try await Reports.build(request, db: db, config: config).rendered(format)
                 } catch let error as ReportRequestError {

@@ -54,7 +54,12 @@ struct ReportContentTests {
             let end = (provision["end_date"] as? String).flatMap(SchoolDate.init(iso:)) ?? SchoolDate(year: 2026, month: 12, day: 31)!
             let from = max(start, SchoolDate(year: 2026, month: 9, day: 1)!), to = min(end, SchoolDate(year: 2026, month: 12, day: 31)!)
             let days = Double(Calendar(identifier: .gregorian).dateComponents([.day], from: from.date, to: to.date).day ?? 0) + 1
-            let expected = sessions * minutes / 60 * max(0, days) / 7
+            // One-to-one time is given to each pupil receiving it (neither planned nor withdrawn).
+            let receiving = (provision["pupils"] as? [[String: Any]] ?? []).filter {
+                !["planned", "withdrawn"].contains($0["status"] as? String ?? "active")
+            }.count
+            let perPupil = (provision["delivery"] as? String) == "individual" ? Double(receiving) : 1
+            let expected = sessions * minutes / 60 * max(0, days) / 7 * perPupil
             #expect(abs((provision["term_hours"] as? Double ?? -1) - expected) < 0.01, "\(provision["provision_id"] ?? "")")
         }
         // The school's counts.
