@@ -118,4 +118,26 @@ struct DigestPolicyTests {
         #expect(urgent.hasPrefix("Urgent: new alerts for Test Primary"), "\(urgent)")
         #expect(urgent.contains("EHCP provision not being delivered (1)"))
     }
+
+    @Test func aSencoIsToldWhenAProgrammeTheyRunIsNotWorkingAcrossTheTrust() async throws {
+        let f = try await EvaluationFixture.make("digest-trust-knows")
+        let config = try Self.config()
+        // Two past groups of FAST lost ground; a third group is running now.
+        for group in 0..<2 {
+            let fast = try await f.provision("FAST-\(group)")
+            try await f.db.execute("UPDATE provisions SET name = 'Fast Track Reading' WHERE id = $1", fast)
+            for n in 1...6 {
+                try await f.enrol(fast, try await f.pupil(group * 10 + n), entry: (80, "2025-09-10"), exit: (80 + Double(n % 2), "2025-12-15"))
+            }
+        }
+        let running = try await f.provision("FAST-now", start: "2026-11-02", end: "2027-07-16")
+        try await f.db.execute("UPDATE provisions SET name = 'Fast Track Reading' WHERE id = $1", running)
+        try await f.pupil(99, sen: "K")  // something new to mail about
+        _ = try await evaluate(f, config)
+        #expect(try await due(f, config, at: today(8)) >= 1)
+        let digest = try #require(try await sencoDigests(f).first)
+        #expect(digest.contains("What the trust knows about programmes you run:"), "\(digest)")
+        #expect(digest.contains("  - Fast Track Reading is judged not to be working across the trust: a mean ratio gain of"), "\(digest)")
+        #expect(digest.contains("over 12 pupils across the trust."), "\(digest)")
+    }
 }
