@@ -17,8 +17,8 @@ public enum PrivateFiles {
     }
 
     /// Creates `path` (and missing parents, with the system's defaults) as a folder of mode
-    /// `mode`. An existing folder we own is tightened to `mode`; a symbolic link, a file, or
-    /// a folder owned by another user is refused.
+    /// `mode`. An existing folder we own (or a link to one) is tightened to `mode`; a file,
+    /// a link to anything else, or a folder owned by another user is refused.
     public static func createFolder(_ path: String, mode: mode_t = 0o700) throws(Failure) {
         let parent = (path as NSString).deletingLastPathComponent
         if !parent.isEmpty && parent != path && !FileManager.default.fileExists(atPath: parent) {
@@ -36,8 +36,15 @@ public enum PrivateFiles {
         guard made == EEXIST else { throw Failure(path: path, reason: "cannot create the folder: \(String(cString: strerror(made)))") }
         var status = stat()
         guard lstat(path, &status) == 0 else { throw Failure(path: path, reason: String(cString: strerror(errno))) }
+        // A link is followed only to a folder of our own (an operator's /var/lib/provision
+        // pointing at a data disk); a link to anyone else's folder or to a file is refused.
+        if status.st_mode & S_IFMT == S_IFLNK {
+            guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR, status.st_uid == geteuid() else {
+                throw Failure(path: path, reason: "is a symbolic link to something that is not a folder of this user's; refusing to use it")
+            }
+        }
         guard status.st_mode & S_IFMT == S_IFDIR else {
-            throw Failure(path: path, reason: "exists and is not a folder (a symbolic link or a file); refusing to use it")
+            throw Failure(path: path, reason: "exists and is not a folder; refusing to use it")
         }
         guard status.st_uid == geteuid() else {
             throw Failure(path: path, reason: "belongs to user \(status.st_uid), not to this process's user; refusing to use it")

@@ -1,4 +1,5 @@
 import Foundation
+import ProvisionModel
 import ProvisionTestSupport
 import Testing
 
@@ -64,5 +65,24 @@ struct PrivateFilesTests {
         #expect(refused.exitCode == 64)
         #expect(refused.standardError.contains("is a symbolic link; refusing to write through it"), "\(refused.standardError)")
         #expect(try String(contentsOfFile: target, encoding: .utf8) == "untouched")
+    }
+
+    @Test func aStateFolderMayBeALinkToAFolderOfOurOwnButNothingElse() throws {
+        let folder = try TestProcess.temporaryDirectory("private-links")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try FileManager.default.createDirectory(atPath: folder + "/disk", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: folder + "/state", withDestinationPath: folder + "/disk")
+        try PrivateFiles.createFolder(folder + "/state")
+        #expect(Self.mode(folder + "/disk") == 0o700)
+        _ = FileManager.default.createFile(atPath: folder + "/file", contents: nil)
+        try FileManager.default.createSymbolicLink(atPath: folder + "/to-file", withDestinationPath: folder + "/file")
+        #expect(throws: PrivateFiles.Failure.self) { try PrivateFiles.createFolder(folder + "/to-file") }
+        if geteuid() == 0, let nobody = getpwnam("nobody")?.pointee {
+            try FileManager.default.createDirectory(atPath: folder + "/theirs", withIntermediateDirectories: true)
+            #expect(chown(folder + "/theirs", nobody.pw_uid, nobody.pw_gid) == 0)
+            try FileManager.default.createSymbolicLink(atPath: folder + "/to-theirs", withDestinationPath: folder + "/theirs")
+            let refused = #expect(throws: PrivateFiles.Failure.self) { try PrivateFiles.createFolder(folder + "/to-theirs") }
+            #expect(refused?.reason.contains("not a folder of this user's") == true)
+        }
     }
 }
