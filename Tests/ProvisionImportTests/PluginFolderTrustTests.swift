@@ -44,6 +44,22 @@ struct PluginFolderTrustTests {
         #expect(refusal(plugin)?.contains("plugin.toml can be changed by users other than its owner") == true)
     }
 
+    @Test func aWritableFolderOnTheWayToTheExecutableOrAboveThePluginIsRefused() throws {
+        let plugin = try folder("trust-inner", exec: "bin/run.sh")
+        try FileManager.default.createDirectory(atPath: plugin + "/bin", withIntermediateDirectories: true)
+        try FileManager.default.moveItem(atPath: plugin + "/run.sh", toPath: plugin + "/bin/run.sh")
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: plugin + "/bin")
+        #expect(refusal(plugin) == nil, "\(refusal(plugin) ?? "")")
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: plugin + "/bin")
+        #expect(refusal(plugin)?.contains("/bin can be changed by users other than its owner") == true, "\(refusal(plugin) ?? "loaded")")
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: plugin + "/bin")
+        let parent = (plugin as NSString).deletingLastPathComponent
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: parent)
+        #expect(refusal(plugin)?.contains("(which holds the plugin) can be changed by users other than its owner") == true)
+        try FileManager.default.setAttributes([.posixPermissions: 0o1777], ofItemAtPath: parent)
+        #expect(refusal(plugin) == nil, "a sticky folder such as /tmp cannot have the plugin swapped")
+    }
+
     @Test func aFolderOwnedByAnotherUserIsRefused() throws {
         guard geteuid() == 0, let nobody = getpwnam("nobody")?.pointee else { return }
         let plugin = try folder("trust-owner")

@@ -29,6 +29,7 @@ public struct PluginManifest: Sendable, Equatable {
     public static func load(folder: String) throws(ConfigError) -> PluginManifest {
         let folder = URL(fileURLWithPath: folder).standardizedFileURL.path
         let file = folder + "/plugin.toml"
+        try PluginFileTrust.checkParent(of: folder, manifest: file)
         try PluginFileTrust.check(folder, manifest: file)
         try PluginFileTrust.check(file, manifest: file)
         let document = try TOMLDocument(contentsOf: file)
@@ -66,6 +67,12 @@ public struct PluginManifest: Sendable, Equatable {
                 "exec", "'\(exec)' leads to \(real), outside the plugin's folder; a plugin's program must be inside its "
                     + "folder (or be a built-in importer's bare name)")
         }
+        // The executable, and every folder between the plugin's folder and it.
+        var inner = (real as NSString).deletingLastPathComponent
+        while inner.hasPrefix(realFolder + "/") {
+            try PluginFileTrust.check(inner, manifest: file)
+            inner = (inner as NSString).deletingLastPathComponent
+        }
         try PluginFileTrust.check(real, manifest: file)
         let accepts = try root.stringArray("accepts") ?? ["*"]
         guard !accepts.isEmpty else { throw root.error("accepts", "must list at least one file glob") }
@@ -78,6 +85,21 @@ public struct PluginManifest: Sendable, Equatable {
 
 /// Refuses plugin files that someone other than their owner could have changed.
 enum PluginFileTrust {
+    /// The folder holding a plugin's folder: others must not be able to swap the plugin's
+    /// folder for one of theirs (writable by others only with the sticky bit, as /tmp).
+    static func checkParent(of folder: String, manifest: String) throws(ConfigError) {
+        let parent = (folder as NSString).deletingLastPathComponent
+        var status = stat()
+        guard !parent.isEmpty, stat(parent, &status) == 0 else { return }
+        if status.st_mode & 0o022 != 0 && status.st_mode & S_ISVTX == 0 {
+            throw ConfigError(
+                file: manifest,
+                message: "\(parent) (which holds the plugin) can be changed by users other than its owner (mode "
+                    + "\(String(status.st_mode & 0o777, radix: 8))), so the plugin could be swapped; refusing to run it. "
+                    + "Fix it with: chmod go-w \(parent)")
+        }
+    }
+
     static func check(_ path: String, manifest: String) throws(ConfigError) {
         var status = stat()
         guard stat(path, &status) == 0 else {
