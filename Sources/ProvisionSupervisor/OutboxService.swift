@@ -29,9 +29,17 @@ struct OutboxService: Service {
 
     private func deliver(_ db: PostgresConnection) async throws {
         let config = supervisor.configuration
-        let templates = try await DigestTemplates.load(config)
-        let digests = try await db.transaction { db in try await Digests.queueDue(db, config: config, templates: templates) }
-        if digests > 0 { supervisor.logger.info("digests queued", metadata: ["messages": "\(digests)"]) }
+        // A digest that cannot be written (a broken template) must not hold up the mail
+        // already queued: it is logged, and delivery goes on.
+        do {
+            let templates = try await DigestTemplates.load(config)
+            let digests = try await db.transaction { db in try await Digests.queueDue(db, config: config, templates: templates) }
+            if digests > 0 { supervisor.logger.info("digests queued", metadata: ["messages": "\(digests)"]) }
+        } catch let error as PostgresError where error.isConnectionProblem {
+            throw error
+        } catch {
+            supervisor.logger.error("digests not queued", metadata: ["error": "\(error)"])
+        }
         let result = try await Mailer(transport: Mailer.transport(for: config)).flush(db)
         Counter(label: "provision_mail_sent_total").increment(by: result.sent)
         Counter(label: "provision_mail_failed_total").increment(by: result.failed)
