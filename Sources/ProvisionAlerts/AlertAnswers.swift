@@ -53,7 +53,7 @@ public enum AlertAnswers {
             }
         }
         try await db.transaction { db in
-            guard let row = try await db.query("SELECT status, evidence FROM alerts WHERE id = $1 FOR UPDATE", id).singleRow() else {
+            guard let row = try db.query("SELECT status, evidence FROM alerts WHERE id = $1 FOR UPDATE", id).singleRow() else {
                 throw Refusal(description: "there is no alert \(id); `provisionctl alerts list` shows each alert's id")
             }
             let status: String = try row.decode("status")
@@ -62,21 +62,21 @@ public enum AlertAnswers {
             }
             switch answer {
             case .acknowledged:
-                try await db.execute(
+                try db.execute(
                     "UPDATE alerts SET answer = 'acknowledged', snoozed_until = NULL, notified_at = coalesce(notified_at, now()) WHERE id = $1", id)
             case .snoozed:
-                try await db.execute(
+                try db.execute(
                     "UPDATE alerts SET answer = 'snoozed', snoozed_until = $2::date, notified_at = coalesce(notified_at, now()) WHERE id = $1",
                     id, until?.iso)
             case .dismissed:
-                try await db.execute(
+                try db.execute(
                     """
                     UPDATE alerts SET status = 'dismissed', answer = NULL, snoozed_until = NULL, dismissed_evidence = evidence,
                                       notified_at = coalesce(notified_at, now())
                      WHERE id = $1
                     """, id)
             }
-            try await db.execute(
+            try db.execute(
                 "INSERT INTO alert_actions (alert_id, action, by_whom, note, until) VALUES ($1, $2, $3, $4, $5::date)",
                 id, answer.rawValue, by, note, answer == .snoozed ? until?.iso : nil)
         }
