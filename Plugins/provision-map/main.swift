@@ -23,7 +23,9 @@ for file in files {
     } catch {
         Diagnostics.fail("provision-map: \(error)")
     }
-    guard case .row(_, let names)? = reader.next() else { continue }
+    let first = reader.next()
+    if case .failed(_, let reason)? = first { Diagnostics.fail("provision-map: \(name): \(reason)") }
+    guard case .row(_, let names)? = first else { continue }
     let header = CSVHeader(names)
     let missing = header.missing(ProvisionMapColumns.required)
     guard missing.isEmpty else {

@@ -13,6 +13,9 @@ public enum CSVItem: Sendable {
     case row(line: Int, fields: [String])
     /// A row that could not be read (bad encoding, unterminated quote) and why.
     case bad(line: Int, reason: String)
+    /// The file itself could not be read on (an I/O error): the last item, and the import
+    /// must fail rather than take what was read so far for the whole file.
+    case failed(line: Int, reason: String)
 }
 
 /// Reads a CSV file as a stream of rows, in constant memory: RFC 4180 quoting (fields
@@ -28,6 +31,9 @@ public final class CSVReader {
     private var atEnd = false
     private var line = 1
     private var started = false
+    /// Set when reading the file failed; reported once as ``CSVItem/failed(line:reason:)``.
+    private var readFailure: String?
+    private var failureReported = false
 
     public init(path: String, encoding: CSVEncoding, delimiter: Character = ",") throws {
         guard let handle = FileHandle(forReadingAtPath: path) else {
@@ -44,7 +50,13 @@ public final class CSVReader {
     private func fill() -> Bool {
         if position < chunk.count { return true }
         if atEnd { return false }
-        chunk = [UInt8]((try? handle.read(upToCount: 1 << 16)) ?? Data())
+        do {
+            chunk = [UInt8](try handle.read(upToCount: 1 << 16) ?? Data())
+        } catch {
+            // Not the end of the file: an I/O error must never look like one.
+            chunk = []
+            readFailure = error.localizedDescription
+        }
         position = 0
         atEnd = chunk.isEmpty
         return !atEnd
@@ -70,7 +82,13 @@ public final class CSVReader {
             }
         }
         while true {
-            guard peekByte() != nil else { return nil }
+            guard peekByte() != nil else {
+                if let readFailure, !failureReported {
+                    failureReported = true
+                    return .failed(line: line, reason: "the file could not be read past line \(line): \(readFailure)")
+                }
+                return nil
+            }
             let startLine = line
             var fields: [[UInt8]] = []
             var field: [UInt8] = []
@@ -171,6 +189,8 @@ extension CSVReader {
             switch item {
             case .bad(let line, let reason):
                 writer.error(reason, ref: "\(file):\(line)")
+            case .failed(_, let reason):
+                Diagnostics.fail("\(file): \(reason); nothing is imported from a file read only in part")
             case .row(let line, let fields):
                 do {
                     try convert(CSVRecord(header: header, fields: fields, line: line))

@@ -127,23 +127,32 @@ public struct Mailer: Sendable {
 
     public func flush(_ db: PostgresConnection) async throws -> FlushResult {
         var result = FlushResult()
-        while true {
-            try await db.begin()
+        // One message per transaction: its row stays locked while the transport has it, and
+        // a throw (a lost connection, say) rolls back, leaving the message pending.
+        while try await deliverOne(db, into: &result) {}
+        return result
+    }
+
+    /// Delivers the next due message; false when there is none.
+    private func deliverOne(_ db: PostgresConnection, into result: inout FlushResult) async throws -> Bool {
+        try await db.begin()
+        do {
             guard let row = try await db.query(
                 """
-                SELECT id, recipients::text AS recipients, convert_from(message, 'UTF8') AS message, attempts
+                SELECT id, array_to_json(recipients)::text AS recipients, convert_from(message, 'UTF8') AS message, attempts
                   FROM mail_outbox WHERE state = 'pending' AND next_attempt_at <= now()
                  ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
                 """).singleRow()
             else {
                 try await db.commit()
-                return result
+                return false
             }
             let id: Int64 = try row.decode("id")
             let attempts: Int = try row.decode("attempts")
             let message: String = try row.decode("message")
-            let recipients = try row.decode("recipients", as: String.self).trimmingCharacters(in: CharacterSet(charactersIn: "{}"))
-                .split(separator: ",").map { String($0).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+            // A JSON array, so an address whose display name holds a comma stays one address.
+            let recipients = (try? JSONValue.parse(Array(try row.decode("recipients", as: String.self).utf8)))?
+                .arrayValue?.compactMap(\.stringValue) ?? []
             var failure: TransportFailure?
             do {
                 try await transport.deliver(Array(message.utf8), recipients: recipients, id: id)
@@ -167,6 +176,10 @@ public struct Mailer: Sendable {
                 if permanent { result.failed += 1 } else { result.deferred += 1 }
             }
             try await db.commit()
+            return true
+        } catch {
+            await db.rollback()
+            throw error
         }
     }
 }

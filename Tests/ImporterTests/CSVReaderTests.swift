@@ -79,4 +79,19 @@ struct CSVReaderTests {
         #expect(DateLayout.dayMonthYear.parse("31/09/2025") == nil)
         #expect(DateLayout.dayMonthYear.parse("29/02/2024")?.iso == "2024-02-29")
     }
+
+    @Test func aReadErrorIsAFailureNotTheEndOfTheFile() throws {
+        // A folder opens for reading but every read fails (EISDIR): before, that was an
+        // empty file, and an import would have gone ahead with nothing from it.
+        let folder = try TestProcess.temporaryDirectory("csv-unreadable")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let reader = try CSVReader(path: folder, encoding: .utf8)
+        guard case .failed(let line, let reason)? = reader.next() else {
+            Issue.record("expected the read to fail")
+            return
+        }
+        #expect(line == 1)
+        #expect(reason.hasPrefix("the file could not be read past line 1: "), "\(reason)")
+        #expect(reader.next() == nil, "reported once")
+    }
 }
