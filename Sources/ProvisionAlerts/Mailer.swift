@@ -165,8 +165,8 @@ public struct Mailer: Sendable {
                 result.sent += 1
             } else if let error = failure {
                 let permanent = !error.temporary || attempts + 1 >= maxAttempts
-                // Backoff: (attempt⁴ + 15) seconds, capped at six hours.
-                let delay = min(21_600, (attempts + 1) * (attempts + 1) * (attempts + 1) * (attempts + 1) + 15)
+                // Backoff: (attempt⁴ + 15) seconds, capped at six hours, with jitter (Backoff).
+                let delay = Backoff.jittered(Double(min(21_600, (attempts + 1) * (attempts + 1) * (attempts + 1) * (attempts + 1) + 15)))
                 try await db.execute(
                     """
                     UPDATE mail_outbox SET attempts = attempts + 1, last_error = $2, state = $3,

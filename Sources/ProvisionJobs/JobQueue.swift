@@ -285,10 +285,11 @@ public struct JobQueue: Sendable {
         }
     }
 
-    /// The wait before the retry that follows `attempt`: base × 2^(attempt−1), capped.
+    /// The wait before the retry that follows `attempt`: base × 2^(attempt−1), capped, less
+    /// up to a fifth of it at random (``Backoff``) so jobs that failed together spread out.
     public func backoff(afterAttempt attempt: Int) -> Duration {
         let doublings = min(max(attempt - 1, 0), 30)
         let wait = retryBase.seconds * Double(1 << doublings)
-        return .milliseconds(Int64(min(wait, retryMax.seconds) * 1000))
+        return .milliseconds(Int64(Backoff.jittered(min(wait, retryMax.seconds)) * 1000))
     }
 }

@@ -102,9 +102,13 @@ struct JobQueueTests {
             }
         }
         #expect(waits.count == 2)
-        #expect(abs(waits[0] - 10) < 2 && abs(waits[1] - 20) < 2, "\(waits)")
+        // base × 2^(attempt−1), less up to a fifth of it for jitter (and a little clock slack).
+        #expect((7.5...10.5).contains(waits[0]) && (15.5...20.5).contains(waits[1]), "\(waits)")
         #expect(try await db.query("SELECT state, last_error FROM jobs WHERE id = $1", id).singleRow()?.decode("state", as: String.self) == "failed")
-        #expect(queue.backoff(afterAttempt: 10) == .seconds(60))
+        // Capped: at most the cap, at least 80% of it, and not the same every time.
+        let capped = (0..<50).map { _ in queue.backoff(afterAttempt: 10).seconds }
+        #expect(capped.allSatisfy { (48...60).contains($0) }, "\(capped)")
+        #expect(Set(capped).count > 1, "jitter spreads retries out")
     }
 
     @Test func aWorkerThatWasRescuedCannotOverwriteTheJob() async throws {
