@@ -1,4 +1,4 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 //
 // SEND Provision: provision mapping and management for a multi-academy trust.
 // The layout follows ../shared/DESIGN.md §3. Modules depend only on modules below them:
@@ -9,8 +9,11 @@
 // its executable target.
 import PackageDescription
 
+// Our own targets build with every warning an error (a shipped daemon's CI does); the
+// dependencies' warnings are theirs. Tools 6.2 for `isolated deinit` and this setting.
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    .treatAllWarnings(as: .error),
 ]
 
 let package = Package(

@@ -135,7 +135,13 @@ struct PostfixEndToEndTests {
         // The MTA is back and the retry is due: the same message goes out once.
         let start = try await TestProcess.run("/usr/sbin/postfix", ["start"])
         #expect(start.exitCode == 0)
-        try await Task.sleep(for: .seconds(1))
+        // Ready when `postfix status` says its master runs (bounded), not after a guessed pause.
+        var running = false
+        for _ in 0..<50 where !running {
+            running = try await TestProcess.run("/usr/sbin/postfix", ["status"]).exitCode == 0
+            if !running { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(running, "postfix is running again")
         try await f.db.execute("UPDATE mail_outbox SET next_attempt_at = now()")
         #expect(try await mailer.flush(f.db).sent == 1)
         let arrived = try await arrived(after: offset, token: token, expecting: 1)

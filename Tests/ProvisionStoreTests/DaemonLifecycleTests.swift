@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import ProvisionStore
 import ProvisionTestSupport
 import Testing
@@ -14,15 +15,22 @@ struct DaemonLifecycleTests {
         process.arguments = ["--config", config]
         let errors = Pipe()
         process.standardError = errors
+        // Collected as it arrives, so the wait below is bounded by its deadline (a blocking
+        // read of the pipe could outlast it).
+        let collected = Mutex("")
+        errors.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            collected.withLock { $0 += String(decoding: data, as: UTF8.self) }
+        }
         try process.run()
         defer { if process.isRunning { process.terminate() } }
         let cluster = try EmbeddedCluster(root: folder + "/state/postgres")
         // Wait (bounded) until the daemon says it is running.
-        var output = ""
-        let deadline = Date().addingTimeInterval(60)
-        while !output.contains("msg=running") && Date() < deadline && process.isRunning {
-            output += String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !collected.withLock({ $0.contains("msg=running") }) && ContinuousClock.now < deadline && process.isRunning {
+            try await Task.sleep(for: .milliseconds(100))
         }
+        let output = collected.withLock { $0 }
         #expect(output.contains("database ready"))
         #expect(try await cluster.isRunning())
         kill(process.processIdentifier, SIGTERM)

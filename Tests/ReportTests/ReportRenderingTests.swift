@@ -29,6 +29,11 @@ struct ReportRenderingTests {
         let html = trust.folder + "/render-\(report[0]).html"
         let written = try await trust.report(report + ["--out", html])
         #expect(written.exitCode == 0, "\(written.standardError)")
+        // Chromium rendered this report, not an error page: its DOM holds the report's title.
+        let source = try String(contentsOfFile: html, encoding: .utf8)
+        let title = try #require(source.components(separatedBy: "<h1>").dropFirst().first?.components(separatedBy: "</h1>").first)
+        let dom = try await Self.render(html, to: html + ".dom", arguments: ["--dump-dom"])
+        #expect(dom.standardOutput.contains("<h1>\(title)</h1>"), "\(dom.standardError.suffix(300))")
         for (label, size) in [("desktop", "1280,1600"), ("phone", "390,1200")] {
             let png = trust.folder + "/render-\(report[0])-\(label).png"
             let result = try await Self.render(html, to: png, arguments: ["--window-size=\(size)", "--screenshot=\(png)"])

@@ -24,6 +24,22 @@ struct DaemonProcessTests {
             environment: ["MARKS": folder])
     }
 
+    /// Waits (bounded) until the import's connection is inside its COPY into staging: the
+    /// import is then truly under way, whatever it has sent so far.
+    static func importIsCopying(_ setup: DaemonSetup) async throws -> Bool {
+        let watch = try await setup.connect()
+        let copying = try await eventually(seconds: 30) {
+            try await watch.count(
+                """
+                SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND application_name = 'provision-import'
+                   AND query LIKE 'COPY import_staging%'
+                """) == 1
+        }
+        await watch.close()
+        return copying
+    }
+
     static func makeFast(_ folder: String) {
         _ = FileManager.default.createFile(atPath: folder + "/fast", contents: nil)
     }
@@ -42,7 +58,7 @@ struct DaemonProcessTests {
         #expect(await daemon.waitFor("msg=running"))
         _ = try await setup.provisionctl(["enqueue", "--source", "slow"])
         #expect(await daemon.waitFor("msg=\"import started\""))
-        try await Task.sleep(for: .milliseconds(500))  // the two pupils are staged by now
+        #expect(try await Self.importIsCopying(setup), "the import's COPY has begun")
         kill(daemon.pid, SIGTERM)
         let status = await daemon.waitForExit(seconds: 30)
         #expect(status == 0, "\(daemon.log)")
@@ -69,7 +85,7 @@ struct DaemonProcessTests {
         #expect(await first.waitFor("msg=running"))
         _ = try await setup.provisionctl(["enqueue", "--source", "slow"])
         #expect(await first.waitFor("msg=\"import started\""))
-        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await Self.importIsCopying(setup), "the import's COPY has begun")
         kill(first.pid, SIGKILL)
         _ = await first.waitForExit()
         Self.makeFast(folder)
@@ -308,7 +324,7 @@ struct DaemonProcessTests {
         let (downCode, down) = try await httpGet(port: port, path: "/healthz")
         #expect(downCode == 503)
         #expect(down.contains("unavailable"))
-        try await Task.sleep(for: .seconds(2))
+        #expect(await daemon.waitFor("lost the database; reconnecting", seconds: 30), "\(daemon.log)")
         #expect(daemon.process.isRunning, "a lost database does not stop the daemon")
         #expect(try await cluster.start())
 

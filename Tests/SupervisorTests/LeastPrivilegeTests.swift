@@ -38,7 +38,8 @@ struct LeastPrivilegeTests {
         defer { setup.remove() }
         let refused = try await setup.provisionctl(["db", "migrate"])
         #expect(refused.exitCode != 0)
-        #expect(refused.standardError.contains("permission denied") || refused.standardError.contains("needs the role"), "\(refused.standardError)")
+        // The refusal is the server's insufficient_privilege, not a lost connection.
+        #expect(refused.standardError.contains("[42501]") || refused.standardError.contains("needs the role"), "\(refused.standardError)")
 
         // The owner migrates; then the daemon imports, evaluates and mails as itself.
         let ownerConfig = try String(contentsOfFile: setup.config, encoding: .utf8)
@@ -52,12 +53,15 @@ struct LeastPrivilegeTests {
 
         let daemon = try await PostgresConnection.connect(daemonURL)
         #expect(try await daemon.count("SELECT count(*) FROM pupils") == 3)
-        await #expect(throws: PostgresError.self) { try await daemon.execute("DROP TABLE pupils") }
-        await #expect(throws: PostgresError.self) { try await daemon.execute("CREATE TABLE stray (id int)") }
+        for ddl in ["DROP TABLE pupils", "CREATE TABLE stray (id int)"] {
+            let error = await #expect(throws: PostgresError.self) { try await daemon.execute(ddl) }
+            #expect(error?.sqlState == "42501", "\(ddl): \(error.map { "\($0)" } ?? "")")
+        }
         await daemon.close()
         let reader = try await PostgresConnection.connect(Self.asRole(url, "provision_reader"))
         #expect(try await reader.count("SELECT count(*) FROM alerts") > 0)
-        await #expect(throws: PostgresError.self) { try await reader.execute("DELETE FROM alerts") }
+        let refusedDelete = await #expect(throws: PostgresError.self) { try await reader.execute("DELETE FROM alerts") }
+        #expect(refusedDelete?.sqlState == "42501")
         await reader.close()
     }
 }
