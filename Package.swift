@@ -1,8 +1,9 @@
 // swift-tools-version:6.2
 //
 // SEND Provision: provision mapping and management for a multi-academy trust.
-// The layout follows ../shared/DESIGN.md §3. Modules depend only on modules below them:
-// Postgres, ProvisionModel ← ProvisionConfig, ProvisionStore ← ProvisionImport ← executables.
+// The module graph, layer by layer, is docs/architecture.md; `scripts/check-module-graph`
+// (run by scripts/test) holds these dependencies to it: every import declared, every
+// declared dependency used, nothing depending on a module in its own layer or above.
 //
 // `Plugins/` holds the product's importer plugins (DESIGN §4), not SwiftPM package plugins:
 // no `.plugin` targets are declared here, and each plugin's `plugin.toml` is excluded from
@@ -46,16 +47,23 @@ let package = Package(
         ),
         .target(name: "Postgres", dependencies: ["CLibPQ"], swiftSettings: strict),
         .target(name: "ProvisionModel", swiftSettings: strict),
+        // TOML files read with file:line:key diagnostics: what the configuration, plugin
+        // manifests and the mis-csv plugin's mappings share (a plugin links this, never the
+        // daemon's configuration schema).
+        .target(
+            name: "ProvisionTOML",
+            dependencies: [.product(name: "TOMLKit", package: "TOMLKit")],
+            swiftSettings: strict
+        ),
         .target(
             name: "ProvisionConfig",
-            dependencies: [.product(name: "TOMLKit", package: "TOMLKit")],
+            dependencies: ["ProvisionTOML"],
             swiftSettings: strict
         ),
         .target(
             name: "ProvisionStore",
             dependencies: [
                 "Postgres", "ProvisionConfig", "ProvisionModel",
-                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             swiftSettings: strict
@@ -66,14 +74,13 @@ let package = Package(
                 "Postgres", "ProvisionConfig", "ProvisionModel", "ProvisionStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
-                .product(name: "TOMLKit", package: "TOMLKit"),
             ],
             swiftSettings: strict
         ),
         // What the built-in importer plugins share: protocol writing, CSV, dates, vocabularies.
         .target(
             name: "ImporterKit",
-            dependencies: ["ProvisionModel", "ProvisionConfig"],
+            dependencies: ["ProvisionModel"],
             swiftSettings: strict
         ),
         // The built-in importer plugins (DESIGN §4): separate executables the supervisor runs
@@ -87,7 +94,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "import-mis-csv",
-            dependencies: ["ImporterKit", "ProvisionModel", "ProvisionConfig"],
+            dependencies: ["ImporterKit", "ProvisionModel", "ProvisionTOML"],
             path: "Plugins/mis-csv",
             exclude: ["plugin.toml", "fixtures"],
             swiftSettings: strict
@@ -112,7 +119,7 @@ let package = Package(
         .target(
             name: "ProvisionAlerts",
             dependencies: [
-                "Postgres", "ProvisionConfig", "ProvisionModel",
+                "Postgres", "ProvisionConfig", "ProvisionModel", "ProvisionEvaluation",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "Mustache", package: "swift-mustache"),
             ],
@@ -134,9 +141,8 @@ let package = Package(
         .target(
             name: "ProvisionApp",
             dependencies: [
-                "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport", "ProvisionEvaluation", "ProvisionAlerts",
+                "Postgres", "ProvisionConfig", "ProvisionStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -155,8 +161,8 @@ let package = Package(
         .target(
             name: "ProvisionSupervisor",
             dependencies: [
-                "ProvisionApp", "ProvisionJobs", "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport",
-                "ProvisionEvaluation", "ProvisionAlerts", "ProvisionModel", "ProvisionReports",
+                "ProvisionJobs", "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport",
+                "ProvisionAlerts", "ProvisionModel", "ProvisionReports",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -170,19 +176,19 @@ let package = Package(
             name: "provisionctl",
             dependencies: [
                 "ProvisionApp", "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport", "SampleTrust",
-                "ProvisionEvaluation", "ProvisionAlerts", "ProvisionJobs", "ProvisionReports",
+                "ProvisionEvaluation", "ProvisionAlerts", "ProvisionJobs", "ProvisionReports", "ProvisionModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "provisiond",
             dependencies: [
-                "ProvisionApp", "ProvisionSupervisor", "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport",
-                "ProvisionEvaluation", "ProvisionAlerts",
+                "ProvisionApp", "ProvisionSupervisor", "ProvisionConfig", "ProvisionStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict
         ),
@@ -211,12 +217,14 @@ let package = Package(
         ),
         .testTarget(
             name: "ProvisionImportTests",
-            dependencies: ["ProvisionImport", "ProvisionModel", "ProvisionTestSupport", "provisionctl", "provisiond"]
+            dependencies: [
+                "ProvisionImport", "ProvisionModel", "ProvisionStore", "ProvisionTestSupport", "Postgres", "provisionctl", "provisiond",
+            ]
         ),
         .testTarget(
             name: "ImporterTests",
             dependencies: [
-                "ImporterKit", "ProvisionImport", "ProvisionStore", "ProvisionTestSupport", "provisionctl",
+                "ImporterKit", "ProvisionImport", "ProvisionStore", "ProvisionTestSupport", "Postgres", "provisionctl",
                 "import-ctf", "import-mis-csv", "import-provision-map",
             ]
         ),
@@ -224,20 +232,21 @@ let package = Package(
             name: "EvaluationTests",
             dependencies: [
                 "ProvisionEvaluation", "ProvisionAlerts", "ProvisionStore", "ProvisionConfig", "ProvisionModel", "ProvisionTestSupport",
+                "Postgres",
                 "provisionctl", "provisiond", "import-ctf", "import-mis-csv", "import-provision-map",
             ]
         ),
         .testTarget(
             name: "SampleTrustTests",
             dependencies: [
-                "SampleTrust", "ProvisionModel", "ProvisionTestSupport", "provisionctl", "provisiond",
+                "ProvisionTestSupport", "provisionctl", "provisiond",
                 "import-ctf", "import-mis-csv", "import-provision-map",
             ]
         ),
         .testTarget(
             name: "SupervisorTests",
             dependencies: [
-                "ProvisionJobs", "ProvisionSupervisor", "ProvisionStore", "ProvisionTestSupport", "Postgres", "ProvisionModel",
+                "ProvisionJobs", "ProvisionStore", "ProvisionTestSupport", "Postgres", "ProvisionModel",
                 "ProvisionConfig",
                 "provisionctl", "provisiond", "import-ctf", "import-mis-csv", "import-provision-map",
             ]
@@ -245,13 +254,13 @@ let package = Package(
         .testTarget(
             name: "ReportTests",
             dependencies: [
-                "ProvisionReports", "ProvisionTestSupport", "Postgres", "ProvisionModel", "ImporterKit",
+                "ProvisionTestSupport", "Postgres", "ProvisionModel", "ProvisionStore", "ImporterKit",
                 "provisionctl", "provisiond", "import-ctf", "import-mis-csv", "import-provision-map",
             ]
         ),
         .testTarget(
             name: "ProvisionStoreTests",
-            dependencies: ["ProvisionStore", "ProvisionTestSupport", "provisionctl", "provisiond"]
+            dependencies: ["ProvisionStore", "ProvisionTestSupport", "Postgres", "provisionctl", "provisiond"]
         ),
     ]
 )

@@ -1,6 +1,7 @@
 import Foundation
 import ImporterKit
-import ProvisionConfig
+import ProvisionModel
+import ProvisionTOML
 
 /// A mapping file: which CSV column holds which protocol field, the date layout, the
 /// encoding, and which record type the file produces (see config/mappings/ and

@@ -1,6 +1,6 @@
 import Foundation
 import ImporterKit
-import ProvisionConfig
+import ProvisionTOML
 import ProvisionModel
 
 // Built-in importer `mis-csv`: CSV exports from MIS reports, described by a mapping file.

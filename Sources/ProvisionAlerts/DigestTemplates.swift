@@ -1,6 +1,7 @@
 import Foundation
 import Mustache
 import ProvisionConfig
+import ProvisionModel
 
 /// The Mustache templates of the digest emails, so a trust can word them its own way
 /// (`mail.templates_dir`; the shipped ones are in config/templates).

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import Metrics
 import Postgres
-import ProvisionApp
+import ProvisionAlerts
 import ProvisionConfig
 import ProvisionImport
 import ProvisionJobs

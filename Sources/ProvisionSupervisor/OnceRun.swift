@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import ProvisionAlerts
-import ProvisionApp
 import ProvisionConfig
 import ProvisionImport
 import ProvisionModel

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ProvisionAlerts
 import ProvisionApp
 import ProvisionModel
 import ProvisionConfig

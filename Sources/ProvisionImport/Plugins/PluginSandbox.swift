@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ProvisionConfig
+import ProvisionModel
 
 /// How an importer plugin is isolated from the rest of the machine (docs/security.md).
 ///

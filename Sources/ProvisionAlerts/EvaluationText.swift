@@ -1,4 +1,3 @@
-import ProvisionAlerts
 import ProvisionEvaluation
 import ProvisionModel
 

@@ -1,5 +1,4 @@
 import Postgres
-import ProvisionAlerts
 import ProvisionConfig
 import ProvisionEvaluation
 import ProvisionModel
