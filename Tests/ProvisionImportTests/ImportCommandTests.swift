@@ -9,7 +9,7 @@ struct ImportCommandTests {
         .deletingLastPathComponent().path
 
     /// A config with one school, a plugins folder and one source using the fixture plugin.
-    func setUp(_ label: String, pluginBody: String, lines: [String]) async throws -> (folder: String, config: String) {
+    func setUp(_ label: String, pluginBody: String, lines: [String], sencos: [String] = []) async throws -> (folder: String, config: String) {
         let folder = try TestProcess.temporaryDirectory(label)
         let url = try await TestPostgres.shared.freshDatabase(label)
         _ = try TestPlugin.make(in: folder + "/plugins", body: pluginBody)
@@ -21,6 +21,7 @@ struct ImportCommandTests {
             [[schools]]
             urn = "139001"
             name = "Fenland Primary"
+            sencos = [\(sencos.map { "\"\($0)\"" }.joined(separator: ", "))]
 
             [[sources]]
             name = "fenland"

@@ -11,27 +11,10 @@ struct PrivateFilesTests {
     }
 
     @Test func stateMailAndReportsAreNotWorldReadableUnderUmask022() async throws {
-        let folder = try TestProcess.temporaryDirectory("private-files")
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        let url = try await TestPostgres.shared.freshDatabase("privatefiles")
-        _ = try TestPlugin.make(in: folder + "/plugins", body: #"cat "$2""#)
         let lines = [Fixture.header(), Fixture.pupil(1, sen: "K"), Fixture.pupil(2), Fixture.end(["pupil": 2])]
-        try (lines.joined(separator: "\n") + "\n").write(toFile: folder + "/input.ndjson", atomically: true, encoding: .utf8)
-        let config = try TestProcess.writeConfig(in: folder, databaseURL: url, extra: """
-            [plugins]
-            dirs = ["plugins"]
-
-            [[schools]]
-            urn = "139001"
-            name = "Fenland Primary"
-            sencos = ["senco@fenland.example"]
-
-            [[sources]]
-            name = "fenland"
-            plugin = "fixture"
-            path = "input.ndjson"
-            schools = ["139001"]
-            """)
+        let (folder, config) = try await ImportCommandTests().setUp(
+            "private-files", pluginBody: #"cat "$2""#, lines: lines, sencos: ["senco@fenland.example"])
+        defer { try? FileManager.default.removeItem(atPath: folder) }
         let previous = umask(0o022)
         defer { umask(previous) }
         let once = try await TestProcess.run(TestProcess.executable("provisiond"), ["--config", config, "--once"])
