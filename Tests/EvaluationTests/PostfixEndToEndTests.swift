@@ -93,6 +93,16 @@ struct PostfixEndToEndTests {
         let plain = String(decoding: Data(base64Encoded: body) ?? Data(), as: UTF8.self)
         #expect(plain.contains("Zoë Ōtsuka (Year 4), UPN B801200005001"))
         #expect(lead.contains("Subject: =?UTF-8?B?"))  // the trust's non-ASCII name, RFC 2047 encoded
+        // The envelope: sendmail -t took its recipients from To: alone. Nothing was delivered
+        // to, queued for or bounced from the address the school's name tried to add.
+        for message in messages {
+            let envelope = message.components(separatedBy: "\n").filter { $0.hasPrefix("X-Original-To: ") }
+            #expect(envelope.count == 1 && !envelope[0].contains("attacker"), "\(envelope)")
+        }
+        let queue = try await TestProcess.run("/usr/sbin/postqueue", ["-p"])
+        #expect(queue.exitCode == 0 && !queue.standardOutput.contains("evil@attacker.test"), "\(queue.standardOutput)")
+        let mailbox = String(decoding: try Data(contentsOf: URL(fileURLWithPath: Self.mailbox)).dropFirst(offset), as: UTF8.self)
+        #expect(!mailbox.contains("X-Original-To: evil@attacker.test") && !mailbox.contains("<evil@attacker.test>"))
 
         // A second evaluation with nothing new: no message.
         #expect(try await evaluate() == 0)
