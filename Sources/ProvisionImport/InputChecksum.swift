@@ -36,6 +36,20 @@ public enum InputChecksum {
         return matches.sorted().map { path + "/" + $0 }
     }
 
+    /// ``compute(path:plugin:)`` on a thread of its own. Hashing a large export takes
+    /// seconds of blocking reads (and a source on a stalled network mount can block for
+    /// minutes); on the cooperative pool, two threads on a two-core server, that would stall
+    /// health checks, heartbeats and every other source meanwhile.
+    public static func computeOffPool(path: String, plugin: PluginManifest) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(with: Result { try compute(path: path, plugin: plugin) })
+            }
+            thread.name = "provision-checksum"
+            thread.start()
+        }
+    }
+
     /// Hashes the plugin and the input in 1 MiB reads, so any size takes constant memory.
     public static func compute(path: String, plugin: PluginManifest) throws -> String {
         var hash = SHA256()

@@ -143,7 +143,7 @@ public struct ImportPipeline: Sendable {
         var checksum: String?
         var checksumFailure: String?
         do {
-            checksum = try InputChecksum.compute(path: request.path, plugin: request.plugin)
+            checksum = try await InputChecksum.computeOffPool(path: request.path, plugin: request.plugin)
         } catch {
             checksumFailure = "\(error)"
         }
