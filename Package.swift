@@ -264,3 +264,9 @@ let package = Package(
         ),
     ]
 )
+
+// The tests are held to the same standard: a warning in a test is often an expectation
+// that cannot fail (an unused result, a `try?` that swallows the error).
+for target in package.targets where target.type == .test {
+    target.swiftSettings = strict
+}
