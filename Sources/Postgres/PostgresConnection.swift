@@ -203,8 +203,10 @@ public actor PostgresConnection {
         let copies: [UnsafeMutablePointer<CChar>?] = texts.map { $0.flatMap { strdup($0) } }
         defer { copies.forEach { free($0) } }
         let pointers = copies.map { $0.map { UnsafePointer($0) } }
-        let result = PQexecParams(conn, sql, Int32(pointers.count), nil, pointers, nil, nil, 0)
-        guard let result else {
+        guard PQsendQueryParams(conn, sql, Int32(pointers.count), nil, pointers, nil, nil, 0) == 1 else {
+            throw connectionError(conn, sql: sql)
+        }
+        guard let result = try awaitResult(conn, sql: sql) else {
             throw connectionError(conn, sql: sql)
         }
         do {
@@ -214,6 +216,42 @@ public actor PostgresConnection {
             throw error
         }
         return result
+    }
+
+    /// Waits for the statement just sent, watching the task: a cancelled task (a daemon
+    /// shutting down, a caller that gave up) asks the server to cancel the statement, which
+    /// then fails with SQLSTATE 57014 instead of running on for as long as it takes.
+    /// A statement that began in an already-cancelled task runs to its end: that is clean-up
+    /// (a rollback, a job handed back) and must not be cut short.
+    /// Returns the statement's last result, as `PQexecParams` would.
+    private func awaitResult(_ conn: OpaquePointer, sql: String) throws -> OpaquePointer? {
+        var cancelRequested = Task.isCancelled
+        while true {
+            guard PQconsumeInput(conn) == 1 else { throw connectionError(conn, sql: sql) }
+            if PQisBusy(conn) == 0 { break }
+            if !cancelRequested && Task.isCancelled {
+                cancelRequested = true
+                if let cancel = PQgetCancel(conn) {
+                    var reason = [CChar](repeating: 0, count: 256)
+                    // A failed request only means the statement runs to its end, as before.
+                    _ = PQcancel(cancel, &reason, Int32(reason.count))
+                    PQfreeCancel(cancel)
+                }
+            }
+            // Wake for the server's reply, or every 100 ms to look at the task again.
+            var socket = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)
+            _ = poll(&socket, 1, 100)
+        }
+        var last: OpaquePointer?
+        while let next = PQgetResult(conn) {
+            if let last { PQclear(last) }
+            last = next
+            switch PQresultStatus(next) {
+            case PGRES_COPY_IN, PGRES_COPY_OUT, PGRES_COPY_BOTH: return next  // `check` ends the COPY
+            default: continue
+            }
+        }
+        return last
     }
 
     func check(_ result: OpaquePointer?, sql: String) throws {

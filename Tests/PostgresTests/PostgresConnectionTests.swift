@@ -185,6 +185,39 @@ struct PostgresConnectionTests {
         #expect(closed?.code == .connectionClosed)
         await admin.close()
     }
+
+    @Test func cancellingTheTaskCancelsTheStatementAndKeepsTheConnection() async throws {
+        let url = try await TestPostgres.shared.freshDatabase("cancel")
+        let db = try await PostgresConnection.connect(url)
+        let watcher = try await PostgresConnection.connect(url)
+        let pid = await db.backendPID
+        let sleeper = Task { try await db.query("SELECT pg_sleep(600)") }
+        // Cancel only once the server is running the statement.
+        var running = false
+        for _ in 0..<500 where !running {
+            running = try await watcher.query(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active' AND query LIKE '%pg_sleep%'",
+                pid
+            ).scalar(as: Int.self) == 1
+            if !running { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(running)
+        sleeper.cancel()
+        let outcome = await sleeper.result
+        #expect(throws: PostgresError.self) { try outcome.get() }
+        if case .failure(let error as PostgresError) = outcome {
+            #expect(error.sqlState == "57014", "\(error)")  // query_canceled, not ten minutes of sleep
+        }
+        #expect(try await db.query("SELECT 7").scalar(as: Int.self) == 7)
+        // A statement begun after the cancellation is clean-up, and runs to its end.
+        let cleanUp = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await db.query("SELECT 8 FROM pg_sleep(0.3)").scalar(as: Int.self)
+        }
+        #expect(try await cleanUp.value == 8)
+        await db.close()
+        await watcher.close()
+    }
 }
 
 @Suite("libpq connection strings")
