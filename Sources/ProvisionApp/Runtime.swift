@@ -61,15 +61,7 @@ public func withConnection<T>(
     _ body: (ProvisionDatabase, PostgresConnection) async throws -> T
 ) async throws -> T {
     let use: (ProvisionDatabase) async throws -> T = { database in
-        let db = try await database.connect(applicationName: applicationName)
-        do {
-            let value = try await body(database, db)
-            await db.close()
-            return value
-        } catch {
-            await db.close()
-            throw error
-        }
+        try await database.withConnection(applicationName: applicationName) { db in try await body(database, db) }
     }
     return migrated ? try await withMigratedDatabase(config, use) : try await withDatabase(config, use)
 }

@@ -57,6 +57,23 @@ public final class ProvisionDatabase: Sendable {
         try await PostgresConnection.connect(conninfo, password: password, applicationName: applicationName)
     }
 
+    /// Runs `body` with a new connection and closes it on every way out, a throw included,
+    /// before returning: the session ends when the work does, not whenever a detached task
+    /// gets round to it.
+    public func withConnection<T>(
+        applicationName: String = "send-provision", _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let db = try await connect(applicationName: applicationName)
+        do {
+            let value = try await body(db)
+            await db.close()
+            return value
+        } catch {
+            await db.close()
+            throw error
+        }
+    }
+
     /// A description safe to print: which kind of database, never credentials.
     public var summary: String {
         if let cluster { return "embedded PostgreSQL in \(cluster.dataDirectory)" }

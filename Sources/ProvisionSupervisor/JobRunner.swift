@@ -84,9 +84,14 @@ struct JobRunner: Sendable {
         if let urn, config.school(urn: urn) == nil {
             throw JobFailure.discard("school '\(urn)' is not in the configuration")
         }
+        try await supervisor.database.withConnection(applicationName: "provisiond-evaluate") { db in
+            try await evaluate(job, school: urn, on: db)
+        }
+    }
+
+    private func evaluate(_ job: ClaimedJob, school urn: String?, on db: PostgresConnection) async throws {
+        let config = supervisor.configuration
         let scope = urn ?? "trust"
-        let db = try await supervisor.database.connect(applicationName: "provisiond-evaluate")
-        defer { Task { await db.close() } }
         // Sources of one school usually arrive together; evaluating between them would mail
         // SENCOs alerts that the next import resolves. Wait until none is running or due.
         let sources: [String] = config.sources.filter { source in urn.map { source.schools.contains($0) } ?? true }.map(\.name)

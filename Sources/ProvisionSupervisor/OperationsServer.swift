@@ -48,15 +48,15 @@ struct Health {
 
     static func check(_ supervisor: Supervisor) async -> Health {
         do {
-            let db = try await supervisor.database.connect(applicationName: "provisiond-health")
-            defer { Task { await db.close() } }
-            let row = try await db.query(
-                """
-                SELECT (SELECT count(*) FROM jobs WHERE state = 'running') AS running,
-                       (SELECT count(*) FROM jobs WHERE state = 'available' AND run_at <= now()) AS due,
-                       (SELECT count(*) FROM mail_outbox WHERE state = 'pending') AS outbox
-                """
-            ).singleRow()
+            let row = try await supervisor.database.withConnection(applicationName: "provisiond-health") { db in
+                try await db.query(
+                    """
+                    SELECT (SELECT count(*) FROM jobs WHERE state = 'running') AS running,
+                           (SELECT count(*) FROM jobs WHERE state = 'available' AND run_at <= now()) AS due,
+                           (SELECT count(*) FROM mail_outbox WHERE state = 'pending') AS outbox
+                    """
+                ).singleRow()
+            }
             let running = try row?.decode("running", as: Int.self) ?? 0
             let due = try row?.decode("due", as: Int.self) ?? 0
             let outbox = try row?.decode("outbox", as: Int.self) ?? 0
@@ -76,19 +76,20 @@ struct Health {
 enum Gauges {
     static func sample(_ supervisor: Supervisor) async {
         do {
-            let db = try await supervisor.database.connect(applicationName: "provisiond-metrics")
-            defer { Task { await db.close() } }
-            guard let row = try await db.query(
-                """
-                SELECT (SELECT count(*) FROM mail_outbox WHERE state = 'pending')::float8 AS outbox_pending,
-                       (SELECT count(*) FROM mail_outbox WHERE state = 'failed')::float8 AS outbox_failed,
-                       (SELECT count(*) FROM jobs WHERE state = 'available')::float8 AS jobs_available,
-                       (SELECT count(*) FROM jobs WHERE state = 'running')::float8 AS jobs_running,
-                       (SELECT count(*) FROM jobs WHERE state = 'failed')::float8 AS jobs_failed,
-                       coalesce((SELECT extract(epoch FROM now() - min(run_at)) FROM jobs
-                                  WHERE state = 'available' AND run_at <= now()), 0)::float8 AS job_lag
-                """
-            ).singleRow() else { return }
+            let sample = try await supervisor.database.withConnection(applicationName: "provisiond-metrics") { db in
+                try await db.query(
+                    """
+                    SELECT (SELECT count(*) FROM mail_outbox WHERE state = 'pending')::float8 AS outbox_pending,
+                           (SELECT count(*) FROM mail_outbox WHERE state = 'failed')::float8 AS outbox_failed,
+                           (SELECT count(*) FROM jobs WHERE state = 'available')::float8 AS jobs_available,
+                           (SELECT count(*) FROM jobs WHERE state = 'running')::float8 AS jobs_running,
+                           (SELECT count(*) FROM jobs WHERE state = 'failed')::float8 AS jobs_failed,
+                           coalesce((SELECT extract(epoch FROM now() - min(run_at)) FROM jobs
+                                      WHERE state = 'available' AND run_at <= now()), 0)::float8 AS job_lag
+                    """
+                ).singleRow()
+            }
+            guard let row = sample else { return }
             Gauge(label: "provision_outbox_pending").record(try row.decode("outbox_pending", as: Double.self))
             Gauge(label: "provision_outbox_failed").record(try row.decode("outbox_failed", as: Double.self))
             Gauge(label: "provision_jobs_available").record(try row.decode("jobs_available", as: Double.self))
