@@ -48,9 +48,7 @@ public func withMigratedDatabase<T>(
     _ config: Configuration, _ body: (ProvisionDatabase) async throws -> T
 ) async throws -> T {
     try await withDatabase(config) { database in
-        let db = try await database.connect(applicationName: "provision-migrate")
-        try await Migrator().migrate(db)
-        await db.close()
+        _ = try await database.withConnection(applicationName: "provision-migrate") { db in try await Migrator().migrate(db) }
         return try await body(database)
     }
 }
