@@ -219,6 +219,7 @@ let package = Package(
             name: "ProvisionImportTests",
             dependencies: [
                 "ProvisionImport", "ProvisionModel", "ProvisionStore", "ProvisionTestSupport", "Postgres", "provisionctl", "provisiond",
+                "SampleTrust",
             ]
         ),
         .testTarget(

@@ -2,6 +2,7 @@ import Foundation
 import ProvisionImport
 import ProvisionModel
 import ProvisionTestSupport
+import SampleTrust
 import Testing
 
 /// Imports that cannot cross school boundaries, mark pupils left by mistake, or crash.
@@ -162,7 +163,7 @@ struct ImportIntegrityTests {
             String(repeating: "[", count: 100_000), String(repeating: "{\"a\":", count: 50_000),
             "{\"type\":\"school\",\"name\":\"" + String(repeating: "é", count: 600_000) + "\"}",
         ].map { Array($0.utf8) } + [[0xFF, 0xFE, 0x00, 0x7B], [0x7B, 0x22, 0xC0, 0x80, 0x22, 0x7D], [0x00], []]
-        var generator = SeededGenerator(seed: 20261130)
+        var generator = SeededRandom(seed: 20261130)  // deterministic, so a fuzz failure can be replayed
         let templates = Fixture.run(pupils: 3).map { Array($0.utf8) }
         var fuzzed: [[UInt8]] = []
         for _ in 0..<3000 {
@@ -199,18 +200,5 @@ struct ImportIntegrityTests {
         #expect(throws: ProtocolViolation(line: 2, "end.counts.x must be a whole number from 0 to 1000000000000")) {
             _ = try validator.consume(adversarial[0], number: 2)
         }
-    }
-}
-
-/// SplitMix64: a small deterministic generator, so a fuzz failure can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
