@@ -60,8 +60,14 @@ struct TestPlugin {
     let folder: String
     let manifest: PluginManifest
 
-    /// - Parameter body: the script after the shebang; `$2` is the source path.
-    static func make(in parent: String, name: String = "fixture", body: String) throws -> TestPlugin {
+    /// - Parameters:
+    ///   - body: the script after the shebang; for the shell, `$2` is the source path.
+    ///   - interpreter: the shebang's program, e.g. `/usr/bin/python3` for a plugin written
+    ///     as IT staff might write one; `program` names the script.
+    static func make(
+        in parent: String, name: String = "fixture", interpreter: String = "/bin/sh", program: String = "run.sh",
+        body: String
+    ) throws -> TestPlugin {
         let folder = parent + "/" + name
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         try """
@@ -69,11 +75,11 @@ struct TestPlugin {
             version = "0.1.0"
             protocol = 1
             description = "test fixture"
-            exec = "run.sh"
+            exec = "\(program)"
             accepts = ["*.ndjson"]
             """.write(toFile: folder + "/plugin.toml", atomically: true, encoding: .utf8)
-        try ("#!/bin/sh\n" + body + "\n").write(toFile: folder + "/run.sh", atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder + "/run.sh")
+        try ("#!\(interpreter)\n" + body + "\n").write(toFile: folder + "/" + program, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder + "/" + program)
         return TestPlugin(folder: folder, manifest: try PluginManifest.load(folder: folder))
     }
 }

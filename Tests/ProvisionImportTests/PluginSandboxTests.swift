@@ -7,21 +7,6 @@ import Testing
 /// Attacks on the import boundary from a hostile plugin, each run for real in the sandbox.
 @Suite("plugin sandbox against hostile plugins")
 struct PluginSandboxTests {
-    /// A plugin folder whose program is a Python script (as IT staff might write one).
-    static func pythonPlugin(in parent: String, script: String) throws -> TestPlugin {
-        let folder = parent + "/hostile"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        try """
-            name = "fixture"
-            version = "0.1.0"
-            protocol = 1
-            exec = "run.py"
-            """.write(toFile: folder + "/plugin.toml", atomically: true, encoding: .utf8)
-        try ("#!/usr/bin/python3\n" + script).write(toFile: folder + "/run.py", atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder + "/run.py")
-        return TestPlugin(folder: folder, manifest: try PluginManifest.load(folder: folder))
-    }
-
     @Test func aHostilePluginReachesNoDatabaseSecretConfigNetworkOrFolder() async throws {
         let h = try await ImportHarness.make("sandbox-attack")
         defer { h.cleanUp() }
@@ -31,9 +16,9 @@ struct PluginSandboxTests {
         let listener = try LoopbackListener()
         defer { listener.close() }
         let source = try h.source(Fixture.run(pupils: 4))
-        let plugin = try Self.pythonPlugin(
-            in: h.folder,
-            script: """
+        let plugin = try TestPlugin.make(
+            in: h.folder, interpreter: "/usr/bin/python3", program: "run.py",
+            body: """
                 import os, socket, sys
                 def attempt(name, action):
                     try:
