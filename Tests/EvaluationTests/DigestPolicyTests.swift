@@ -12,22 +12,13 @@ import Testing
 @Suite("digest policy")
 struct DigestPolicyTests {
     static func config(maxItems: Int = 25) throws -> Configuration {
-        let text = """
-            [trust]
-            name = "Test Trust"
-            send_lead = ["lead@trust.example"]
-            [mail]
-            maildir = "/nonexistent"
-            templates_dir = "\(MailTests.templates)"
-            digest_time = "07:30"
-            digest_days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-            max_items = \(maxItems)
-            [[schools]]
-            urn = "139001"
-            name = "Test Primary"
-            sencos = ["senco@test.example"]
-            """
-        return try Configuration.parse(try TOMLDocument(text: text, file: "test.toml"), relativeTo: URL(fileURLWithPath: "/"))
+        try MailTests.config(
+            maildir: "/nonexistent",
+            mail: """
+                digest_time = "07:30"
+                digest_days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+                max_items = \(maxItems)
+                """)
     }
 
     /// Evaluates the trust and applies the alerts; digests are left to `queueDue`.

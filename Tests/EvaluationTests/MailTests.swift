@@ -34,8 +34,10 @@ struct MailTests {
     static let templates = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("config/templates").path
 
+    /// - Parameter mail: further `[mail]` keys, one per line.
     static func config(
-        maildir: String, sendmail: String = "/usr/sbin/sendmail", transport: String = "maildir", templates: String = templates
+        maildir: String, sendmail: String = "/usr/sbin/sendmail", transport: String = "maildir", templates: String = templates,
+        mail: String = ""
     ) throws -> Configuration {
         let text = """
             [trust]
@@ -46,6 +48,7 @@ struct MailTests {
             maildir = "\(maildir)"
             sendmail_path = "\(sendmail)"
             templates_dir = "\(templates)"
+            \(mail)
             [[schools]]
             urn = "139001"
             name = "Test Primary"
