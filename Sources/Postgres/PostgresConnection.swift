@@ -203,10 +203,13 @@ public actor PostgresConnection {
         let copies: [UnsafeMutablePointer<CChar>?] = texts.map { $0.flatMap { strdup($0) } }
         defer { copies.forEach { free($0) } }
         let pointers = copies.map { $0.map { UnsafePointer($0) } }
+        // Read before sending: a cancellation that lands once the statement is on its way must
+        // cancel it, not pass it for clean-up.
+        let cleanUp = Task.isCancelled
         guard PQsendQueryParams(conn, sql, Int32(pointers.count), nil, pointers, nil, nil, 0) == 1 else {
             throw connectionError(conn, sql: sql)
         }
-        guard let result = try awaitResult(conn, sql: sql) else {
+        guard let result = try awaitResult(conn, sql: sql, cleanUp: cleanUp) else {
             throw connectionError(conn, sql: sql)
         }
         do {
@@ -224,8 +227,8 @@ public actor PostgresConnection {
     /// A statement that began in an already-cancelled task runs to its end: that is clean-up
     /// (a rollback, a job handed back) and must not be cut short.
     /// Returns the statement's last result, as `PQexecParams` would.
-    private func awaitResult(_ conn: OpaquePointer, sql: String) throws -> OpaquePointer? {
-        var cancelRequested = Task.isCancelled
+    private func awaitResult(_ conn: OpaquePointer, sql: String, cleanUp: Bool) throws -> OpaquePointer? {
+        var cancelRequested = cleanUp
         while true {
             guard PQconsumeInput(conn) == 1 else { throw connectionError(conn, sql: sql) }
             if PQisBusy(conn) == 0 { break }
