@@ -121,7 +121,7 @@ public struct Mailer: Sendable {
         switch config.mail.transport {
         case .maildir: MaildirTransport(folder: config.mail.maildir)
         case .sendmail: SendmailTransport(program: config.mail.sendmailPath)
-        case .smtp: SMTPTransport(host: config.mail.smtpHost, port: config.mail.smtpPort, from: config.mail.from)
+        case .smtp: SMTPTransport(config.mail)
         }
     }
 

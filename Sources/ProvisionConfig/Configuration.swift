@@ -57,12 +57,38 @@ public struct Configuration: Sendable {
         case maildir, sendmail, smtp
     }
 
+    /// How the SMTP transport protects the conversation with its relay.
+    public enum SMTPSecurity: String, Sendable, CaseIterable {
+        /// Plain text: a relay on the same host or a trusted network (the local MTA).
+        case none
+        /// Plain text upgraded with STARTTLS before anything else is said; refused if the
+        /// relay does not offer it (RFC 3207). Usually port 587.
+        case starttls
+        /// TLS from the first byte (RFC 8314 "implicit TLS"). Usually port 465.
+        case tls
+    }
+
+    /// A user name and password for a relay that requires AUTH (RFC 4954).
+    public struct SMTPCredentials: Sendable, Equatable {
+        public var username: String
+        public var password: String
+        public init(username: String, password: String) {
+            self.username = username
+            self.password = password
+        }
+    }
+
     public struct Mail: Sendable {
         public var transport: MailTransport
         public var from: String
         public var sendmailPath: String
         public var smtpHost: String
         public var smtpPort: Int
+        public var smtpSecurity: SMTPSecurity = .none
+        /// PEM certificates the relay's certificate must chain to; nil: the system's store.
+        public var smtpCAFile: String?
+        /// Read from `smtp_password_file` when the configuration loads; never logged.
+        public var smtpCredentials: SMTPCredentials?
         /// Where the maildir transport writes; `state.dir/mail` by default.
         public var maildir: String
         /// The digest templates; nil means the ones installed with the program.
@@ -323,6 +349,39 @@ public struct Configuration: Sendable {
             mail.sendmailPath = try section.string("sendmail_path") ?? mail.sendmailPath
             mail.smtpHost = try section.string("smtp_host") ?? mail.smtpHost
             mail.smtpPort = try section.int("smtp_port", range: 1...65_535) ?? mail.smtpPort
+            if let name = try section.string("smtp_security") {
+                guard let security = SMTPSecurity(rawValue: name) else {
+                    throw section.error(
+                        "smtp_security", "must be one of \(SMTPSecurity.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
+                }
+                mail.smtpSecurity = security
+            }
+            mail.smtpCAFile = try section.string("smtp_ca_file").map(resolve)
+            if let file = mail.smtpCAFile, !FileManager.default.isReadableFile(atPath: file) {
+                throw section.error("smtp_ca_file", "cannot read \(file)")
+            }
+            let username = try section.string("smtp_username")
+            let passwordFile = try section.string("smtp_password_file").map(resolve)
+            switch (username, passwordFile) {
+            case (nil, nil): break
+            case (.some, nil): throw section.error("smtp_username", "needs smtp_password_file, the file that holds the password")
+            case (nil, .some): throw section.error("smtp_password_file", "needs smtp_username")
+            case (let username?, let file?):
+                // A password never crosses the network in clear text.
+                guard mail.smtpSecurity != .none else {
+                    throw section.error("smtp_username", "needs smtp_security = \"starttls\" or \"tls\": a password is never sent in clear text")
+                }
+                guard let contents = FileManager.default.contents(atPath: file) else {
+                    throw section.error("smtp_password_file", "cannot read \(file)")
+                }
+                // One line; a trailing newline (as `echo` writes) is not part of the password.
+                var password = String(decoding: contents, as: UTF8.self)
+                while password.last?.isNewline == true { password.removeLast() }
+                guard !password.isEmpty, !password.contains(where: \.isNewline) else {
+                    throw section.error("smtp_password_file", "\(file) must hold the password on one line")
+                }
+                mail.smtpCredentials = SMTPCredentials(username: username, password: password)
+            }
             mail.maildir = try section.string("maildir").map(resolve) ?? mail.maildir
             mail.templatesDirectory = try section.string("templates_dir").map(resolve)
             if let time = try section.string("digest_time") {

@@ -105,6 +105,26 @@ struct ConfigurationTests {
         #expect(problem(Self.valid.replacingOccurrences(of: "0 2 * * *", with: "0 25 * * *"))?.message.contains("hour field '25'") == true)
     }
 
+    @Test func smtpCredentialsNeedTLSAndAReadablePasswordFile() throws {
+        let folder = NSTemporaryDirectory() + "/smtp-config-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try "s3cret word\n".write(toFile: folder + "/password", atomically: true, encoding: .utf8)
+        let relay = "\n[mail]\ntransport = \"smtp\"\nsmtp_host = \"relay.fen.example\"\nsmtp_port = 587\n"
+        let good = try parse(
+            Self.valid + relay + "smtp_security = \"starttls\"\nsmtp_username = \"provision\"\nsmtp_password_file = \"\(folder)/password\"")
+        #expect(good.mail.smtpSecurity == .starttls)
+        // The newline `echo` leaves is not part of the password.
+        #expect(good.mail.smtpCredentials == .init(username: "provision", password: "s3cret word"))
+        let clear = problem(Self.valid + relay + "smtp_username = \"provision\"\nsmtp_password_file = \"\(folder)/password\"")
+        #expect(clear?.key == "mail.smtp_username" && clear?.message.contains("never sent in clear text") == true, "\(String(describing: clear))")
+        let unread = problem(
+            Self.valid + relay + "smtp_security = \"tls\"\nsmtp_username = \"p\"\nsmtp_password_file = \"\(folder)/missing\"")
+        #expect(unread?.message.contains("cannot read \(folder)/missing") == true, "\(String(describing: unread))")
+        #expect(problem(Self.valid + relay + "smtp_security = \"tls\"\nsmtp_username = \"p\"")?.message.contains("needs smtp_password_file") == true)
+        #expect(problem(Self.valid + relay + "smtp_security = \"ssl\"")?.message.contains("none, starttls, tls") == true)
+    }
+
     @Test func daemonSettingsAreCheckedToo() throws {
         let daemon = try parse(Self.valid + "\n[daemon]\ntime_zone = \"Europe/Paris\"\nhttp_listen = \"[::1]:9100\"\nworkers = 4\n").daemon
         #expect(daemon.timeZone.identifier == "Europe/Paris")
