@@ -252,7 +252,7 @@ let package = Package(
         .testTarget(
             name: "SupervisorTests",
             dependencies: [
-                "ProvisionJobs", "ProvisionStore", "ProvisionTestSupport", "Postgres", "ProvisionModel",
+                "ProvisionSupervisor", "ProvisionJobs", "ProvisionStore", "ProvisionTestSupport", "Postgres", "ProvisionModel",
                 "ProvisionConfig",
                 "provisionctl", "provisiond", "import-ctf", "import-mis-csv", "import-provision-map",
             ]

@@ -26,13 +26,26 @@ extension PostgresConnection {
     }
 
     /// Waits until a notification arrives or `timeout` passes, sleeping on the connection's
-    /// socket rather than polling the server.
+    /// socket rather than polling the server. Cancelling the task wakes the wait at once
+    /// (through a pipe the wait also sleeps on), so a service that waits a long time for
+    /// work still stops the moment it is asked to.
     ///
     /// - Returns: the next notification, or `nil` after the timeout.
-    /// - Throws: `connectionLost` when the server goes away while waiting.
-    public func nextNotification(timeout: Duration) throws -> PostgresNotification? {
+    /// - Throws: `connectionLost` when the server goes away while waiting;
+    ///   `CancellationError` when the task is cancelled before anything arrives.
+    public func nextNotification(timeout: Duration) async throws -> PostgresNotification? {
+        let wake = try WakeUpPipe()
+        return try await withTaskCancellationHandler {
+            try waitForNotification(until: ContinuousClock.now + timeout, wake: wake)
+        } onCancel: {
+            wake.signal()
+        }
+    }
+
+    private func waitForNotification(until deadline: ContinuousClock.Instant, wake: WakeUpPipe) throws
+        -> PostgresNotification?
+    {
         let conn = try liveHandle()
-        let deadline = ContinuousClock.now + timeout
         while true {
             guard PQconsumeInput(conn) == 1 else { throw connectionError(conn, sql: nil) }
             if let notice = PQnotifies(conn) {
@@ -42,18 +55,36 @@ extension PostgresConnection {
                     payload: notice.pointee.extra.map { String(cString: $0) } ?? "",
                     senderPID: Int(notice.pointee.be_pid))
             }
+            if Task.isCancelled { throw CancellationError() }
             let remaining = ContinuousClock.now.duration(to: deadline)
             if remaining <= .zero { return nil }
             let socket = PQsocket(conn)
             guard socket >= 0 else { throw connectionError(conn, sql: nil) }
-            var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+            var descriptors = [
+                pollfd(fd: socket, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: wake.readEnd, events: Int16(POLLIN), revents: 0),
+            ]
             let milliseconds = max(1, Int32(clamping: remaining.components.seconds * 1000
                 + remaining.components.attoseconds / 1_000_000_000_000_000))
-            let ready = poll(&descriptor, 1, milliseconds)
+            let ready = poll(&descriptors, 2, milliseconds)
             if ready < 0 && errno != EINTR {
                 throw PostgresError(code: .connectionLost, message: "waiting on the socket failed: errno \(errno)")
             }
         }
+    }
+
+    /// True when the connection is open, idle (not in a transaction) and the server has not
+    /// closed it: what a pool checks before handing out a connection that waited unused.
+    public var isIdleAndConnected: Bool {
+        guard let conn = try? liveHandle() else { return false }
+        // An idle session is sent nothing unasked but notifications; a terminated one is sent
+        // its FATAL message and then the end of the stream, which a second read finds.
+        for _ in 0..<2 {
+            var socket = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)
+            guard poll(&socket, 1, 0) > 0 else { break }
+            guard PQconsumeInput(conn) == 1 else { return false }
+        }
+        return PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE
     }
 
     /// Quotes a name as an SQL identifier with libpq's own escaping.
@@ -65,5 +96,31 @@ extension PostgresConnection {
         }
         defer { PQfreemem(escaped) }
         return String(cString: escaped)
+    }
+}
+
+/// A pipe whose write end wakes a `poll` on its read end: how a cancellation handler, which
+/// runs on another thread, interrupts a wait on a connection's own thread.
+final class WakeUpPipe: Sendable {
+    let readEnd: Int32
+    private let writeEnd: Int32
+
+    init() throws {
+        var ends: [Int32] = [0, 0]
+        guard pipe(&ends) == 0 else {
+            throw PostgresError(code: .connectionLost, message: "cannot make a wake-up pipe: errno \(errno)")
+        }
+        readEnd = ends[0]
+        writeEnd = ends[1]
+    }
+
+    func signal() {
+        var byte: UInt8 = 1
+        _ = write(writeEnd, &byte, 1)
+    }
+
+    deinit {
+        close(readEnd)
+        close(writeEnd)
     }
 }

@@ -181,6 +181,9 @@ public struct Configuration: Sendable {
         public var workers = 2
         /// Host and port of `/healthz` and `/metrics` (loopback only); nil turns them off.
         public var httpListen: (host: String, port: Int)? = ("127.0.0.1", 9464)
+        /// The most database connections the HTTP endpoints hold at once (a bounded pool;
+        /// further requests wait their turn).
+        public var httpConnections = 4
         /// How long a shutdown waits for running jobs before killing them.
         public var shutdownGraceSeconds = 30
         /// Attempts of one job before it is marked failed.
@@ -479,6 +482,7 @@ public struct Configuration: Sendable {
                         "must be a loopback address and port such as '127.0.0.1:9464' or '[::1]:9464' (or \"\" for none), got '\(listen)'")
                 }
             }
+            daemon.httpConnections = try section.int("http_connections", range: 1...64) ?? daemon.httpConnections
             daemon.shutdownGraceSeconds = try section.int("shutdown_grace_seconds", range: 0...3600) ?? daemon.shutdownGraceSeconds
             daemon.maxAttempts = try section.int("max_attempts", range: 1...100) ?? daemon.maxAttempts
             daemon.retryBaseSeconds = try section.int("retry_base_seconds", range: 1...86_400) ?? daemon.retryBaseSeconds

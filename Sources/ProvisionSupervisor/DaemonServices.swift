@@ -9,11 +9,14 @@ extension Supervisor {
     /// Runs the daemon's services until SIGTERM or SIGINT, then shuts them down in order:
     /// configuration reloads and the scheduler first, then the rescuer and the workers
     /// (running jobs get `daemon.shutdown_grace_seconds` to finish before they are
-    /// cancelled and put back), then the mailer (one last delivery), then the endpoint.
+    /// cancelled and put back), then the mailer (one last delivery), then the endpoint, and
+    /// last the endpoint's connection pool.
     public func runServices(configPath: String, registry: PrometheusCollectorRegistry) async throws {
         let config = configuration
-        var services: [any Service] = []
-        if let operations = OperationsServer.make(supervisor: self, registry: registry) { services.append(operations) }
+        // A service group stops its services in the reverse of this order.
+        let pool = ConnectionPool(database: database, capacity: config.daemon.httpConnections)
+        var services: [any Service] = [pool]
+        if let operations = OperationsServer.make(supervisor: self, pool: pool, registry: registry) { services.append(operations) }
         services.append(OutboxService(supervisor: self))
         services.append(WorkerService(supervisor: self, count: config.daemon.workers))
         services.append(RescueService(supervisor: self))

@@ -10,18 +10,19 @@ import ServiceLifecycle
 /// `GET /healthz` and `GET /metrics` (Prometheus text format) on a loopback address, for
 /// the trust's monitoring (DESIGN §2). Nothing here names a pupil.
 enum OperationsServer {
-    /// The HTTP service, or nil when `daemon.http_listen` is empty.
-    static func make(supervisor: Supervisor, registry: PrometheusCollectorRegistry) -> (any Service)? {
+    /// The HTTP service, or nil when `daemon.http_listen` is empty. Its handlers take
+    /// their connections from `pool`.
+    static func make(supervisor: Supervisor, pool: ConnectionPool, registry: PrometheusCollectorRegistry) -> (any Service)? {
         guard let listen = supervisor.configuration.daemon.httpListen else { return nil }
         let router = Router()
         router.get("healthz") { _, _ -> Response in
-            let health = await Health.check(supervisor)
+            let health = await Health.check(pool)
             return Response(
                 status: health.ok ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: health.json + "\n")))
         }
         router.get("metrics") { _, _ -> Response in
-            await Gauges.sample(supervisor)
+            await Gauges.sample(pool)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
@@ -46,9 +47,9 @@ struct Health {
     var ok: Bool
     var json: String
 
-    static func check(_ supervisor: Supervisor) async -> Health {
+    static func check(_ pool: ConnectionPool) async -> Health {
         do {
-            let row = try await supervisor.database.withConnection(applicationName: "provisiond-health") { db in
+            let row = try await pool.withConnection { db in
                 try await db.query(
                     """
                     SELECT (SELECT count(*) FROM jobs WHERE state = 'running') AS running,
@@ -74,9 +75,9 @@ struct Health {
 /// Gauges read from the database when Prometheus scrapes: they describe shared state that
 /// any daemon may have changed, so each scrape asks the source of truth.
 enum Gauges {
-    static func sample(_ supervisor: Supervisor) async {
+    static func sample(_ pool: ConnectionPool) async {
         do {
-            let sample = try await supervisor.database.withConnection(applicationName: "provisiond-metrics") { db in
+            let sample = try await pool.withConnection { db in
                 try await db.query(
                     """
                     SELECT (SELECT count(*) FROM mail_outbox WHERE state = 'pending')::float8 AS outbox_pending,

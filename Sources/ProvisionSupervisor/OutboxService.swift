@@ -19,10 +19,7 @@ struct OutboxService: Service {
             while !Task.isCancelled {
                 try await deliver(db)
                 if Task.isShuttingDownGracefully { return }
-                let deadline = ContinuousClock.now + .seconds(30)
-                while ContinuousClock.now < deadline && !Task.isShuttingDownGracefully && !Task.isCancelled {
-                    if try await db.nextNotification(timeout: .milliseconds(500)) != nil { break }
-                }
+                _ = try await nextNotification(db, timeout: .seconds(30))
             }
         }
     }

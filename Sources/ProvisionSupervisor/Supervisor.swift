@@ -92,11 +92,18 @@ extension Supervisor {
     }
 }
 
-/// Sleeps for `duration`, returning early when the service is asked to shut down.
+/// Sleeps for `duration`, returning the moment the service is asked to shut down.
 func pause(_ duration: Duration) async {
-    let deadline = ContinuousClock.now + duration
-    while ContinuousClock.now < deadline && !Task.isShuttingDownGracefully && !Task.isCancelled {
-        try? await Task.sleep(for: min(.milliseconds(250), deadline - ContinuousClock.now))
+    try? await cancelWhenGracefulShutdown { try await Task.sleep(for: duration) }
+}
+
+/// Waits up to `timeout` for a notification on a channel `db` listens to; nil when the time
+/// passed or the service is asked to shut down, which wakes the wait at once.
+func nextNotification(_ db: PostgresConnection, timeout: Duration) async throws -> PostgresNotification? {
+    do {
+        return try await cancelWhenGracefulShutdown { try await db.nextNotification(timeout: timeout) }
+    } catch is CancellationError where Task.isShuttingDownGracefully && !Task.isCancelled {
+        return nil
     }
 }
 

@@ -5,7 +5,6 @@ import Postgres
 import ProvisionJobs
 import ProvisionModel
 import ServiceLifecycle
-import Synchronization
 
 /// One worker: claims jobs from the queue and runs them one at a time (DESIGN §2).
 ///
@@ -67,16 +66,11 @@ struct Worker {
         }
     }
 
-    /// Waits for a NOTIFY on the jobs channel for up to `seconds`, in short steps so a
-    /// shutdown is noticed at once.
+    /// Waits for a NOTIFY on the jobs channel for up to `seconds`; a shutdown wakes it.
     private func waitForWork(_ db: PostgresConnection, seconds: Double) async throws {
-        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
-        while ContinuousClock.now < deadline && !Task.isShuttingDownGracefully && !Task.isCancelled {
-            if try await db.nextNotification(timeout: min(.milliseconds(500), deadline - ContinuousClock.now)) != nil {
-                // Drain whatever else arrived together; one claim pass handles all.
-                while try await db.nextNotification(timeout: .zero) != nil {}
-                return
-            }
+        if try await nextNotification(db, timeout: .milliseconds(Int64(seconds * 1000))) != nil {
+            // Drain whatever else arrived together; one claim pass handles all.
+            while try await db.nextNotification(timeout: .zero) != nil {}
         }
     }
 
@@ -91,30 +85,29 @@ struct Worker {
         let heartbeatEvery = Duration.seconds(max(1, min(15, supervisor.configuration.daemon.rescueAfterSeconds / 4)))
         let started = ContinuousClock.now
         let runner = JobRunner(supervisor: supervisor)
-        let work = Task { try await runner.run(job, control: db) }
-        // The heartbeat is the job's lease: when it can no longer be renewed (the queue's
-        // connection is gone, or the job was rescued and is someone else's), the work stops,
-        // so a rescued job never runs twice at once.
-        let lease = LeaseState()
-        let heartbeat = Task { [worker] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: heartbeatEvery)
-                if Task.isCancelled { return }
-                let renewed = (try? await queue.heartbeat(db, job, worker: worker)) ?? false
-                if !renewed {
-                    lease.lose()
-                    work.cancel()
-                    return
-                }
-            }
-        }
-        defer { heartbeat.cancel() }
         do {
-            try await withTaskCancellationHandler { try await work.value } onCancel: { work.cancel() }
+            // The work and its heartbeat are children of one group: whichever ends first ends
+            // the other. The heartbeat is the job's lease: when it can no longer be renewed (the
+            // queue's connection is gone, or the job was rescued and is someone else's), it
+            // throws `LeaseLost` and the work is cancelled, so a rescued job never runs twice.
+            try await withThrowingTaskGroup(of: Void.self) { [worker] group in
+                group.addTask { try await runner.run(job, control: db) }
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: heartbeatEvery)
+                        guard (try? await queue.heartbeat(db, job, worker: worker)) == true else {
+                            try Task.checkCancellation()  // a shutdown, not a lost lease
+                            throw LeaseLost()
+                        }
+                    }
+                }
+                try await group.next()  // the work finished (or either child threw)
+                group.cancelAll()
+            }
             try await queue.complete(db, job, worker: worker)
             Counter(label: "provision_jobs_total", dimensions: [("kind", job.kind.rawValue), ("outcome", "completed")]).increment()
             logger.info("job completed", metadata: ["seconds": "\(String(format: "%.1f", (ContinuousClock.now - started).seconds))"])
-        } catch is CancellationError where lease.lost {
+        } catch is LeaseLost {
             logger.warning("job stopped: its lease could not be renewed (database lost, or the job was rescued)")
             _ = try await queue.fail(db, job, worker: worker, error: "stopped: the worker lost contact with the queue")
         } catch is CancellationError {
@@ -149,9 +142,5 @@ struct Worker {
     }
 }
 
-/// Whether a running job's lease was lost, set by its heartbeat.
-final class LeaseState: Sendable {
-    private let state = Mutex(false)
-    var lost: Bool { state.withLock { $0 } }
-    func lose() { state.withLock { $0 = true } }
-}
+/// A running job's lease could not be renewed: thrown by its heartbeat to stop the work.
+struct LeaseLost: Error {}

@@ -163,6 +163,30 @@ struct PostgresConnectionTests {
         await sender.close()
     }
 
+    @Test func cancellingTheTaskWakesANotificationWait() async throws {
+        let url = try await TestPostgres.shared.freshDatabase("notify-cancel")
+        let listener = try await PostgresConnection.connect(url)
+        try await listener.listen("work")
+        // The waiting task says when it goes back to waiting (for ten minutes: had
+        // cancellation not woken the wait, the result would be nil, ten minutes late).
+        let (started, startedWriter) = AsyncStream.makeStream(of: Void.self)
+        let waiting = Task {
+            _ = try await listener.nextNotification(timeout: .seconds(10))
+            startedWriter.yield()
+            return try await listener.nextNotification(timeout: .seconds(600))
+        }
+        let sender = try await PostgresConnection.connect(url)
+        try await sender.notify("work", payload: "first")
+        for await _ in started { break }
+        waiting.cancel()
+        await #expect(throws: CancellationError.self) { _ = try await waiting.value }
+        // The connection still listens.
+        try await sender.notify("work", payload: "after")
+        #expect(try await listener.nextNotification(timeout: .seconds(10))?.payload == "after")
+        await listener.close()
+        await sender.close()
+    }
+
     @Test func failedConnectIsAClearError() async throws {
         let error = await #expect(throws: PostgresError.self) {
             _ = try await PostgresConnection.connect("postgresql:///nowhere?host=/nonexistent-socket-dir")
