@@ -95,13 +95,7 @@ struct JobRunner: Sendable {
         // Sources of one school usually arrive together; evaluating between them would mail
         // SENCOs alerts that the next import resolves. Wait until none is running or due.
         let sources: [String] = config.sources.filter { source in urn.map { source.schools.contains($0) } ?? true }.map(\.name)
-        let busy = try await db.query(
-            """
-            SELECT count(*) AS busy FROM jobs
-             WHERE kind = 'import' AND payload->>'source' = ANY($1::text[])
-               AND (state = 'running' OR (state = 'available' AND run_at <= now()))
-            """, sources
-        ).scalar(as: Int.self)
+        let busy = try await JobQueue.importsPending(db, sources: sources)
         if busy > 0 {
             throw JobFailure.postpone(until: Date().addingTimeInterval(10), reason: "waiting for \(busy) import(s) of \(scope)")
         }
@@ -142,17 +136,5 @@ extension Timer {
     func recordInterval(since start: ContinuousClock.Instant) {
         let elapsed = ContinuousClock.now - start
         recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
-    }
-}
-
-/// Import runs left `running` by a supervisor that died or lost the database: their
-/// transaction was rolled back, so they wrote nothing, and their record says so.
-enum InterruptedImports {
-    static func close(_ db: PostgresConnection, source: String, reason: String) async throws {
-        try await db.execute(
-            """
-            UPDATE import_runs SET status = 'failed', finished_at = now(), failure = $2
-             WHERE source = $1 AND status = 'running'
-            """, source, reason)
     }
 }

@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import Postgres
 import Prometheus
+import ProvisionAlerts
 import ProvisionJobs
 import ServiceLifecycle
 
@@ -49,21 +50,12 @@ struct Health {
 
     static func check(_ pool: ConnectionPool) async -> Health {
         do {
-            let row = try await pool.withConnection { db in
-                try await db.query(
-                    """
-                    SELECT (SELECT count(*) FROM jobs WHERE state = 'running') AS running,
-                           (SELECT count(*) FROM jobs WHERE state = 'available' AND run_at <= now()) AS due,
-                           (SELECT count(*) FROM mail_outbox WHERE state = 'pending') AS outbox
-                    """
-                ).singleRow()
+            let (jobs, outbox) = try await pool.withConnection { db in
+                (try await JobQueue.counts(db), try await MailOutboxCounts.read(db))
             }
-            let running = try row?.decode("running", as: Int.self) ?? 0
-            let due = try row?.decode("due", as: Int.self) ?? 0
-            let outbox = try row?.decode("outbox", as: Int.self) ?? 0
             return Health(
                 ok: true,
-                json: #"{"status":"ok","database":"ok","jobs_running":\#(running),"jobs_due":\#(due),"outbox_pending":\#(outbox)}"#)
+                json: #"{"status":"ok","database":"ok","jobs_running":\#(jobs.running),"jobs_due":\#(jobs.due),"outbox_pending":\#(outbox.pending)}"#)
         } catch {
             let reason = "\(error)".replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
                 .replacingOccurrences(of: "\n", with: " ")
@@ -77,26 +69,15 @@ struct Health {
 enum Gauges {
     static func sample(_ pool: ConnectionPool) async {
         do {
-            let sample = try await pool.withConnection { db in
-                try await db.query(
-                    """
-                    SELECT (SELECT count(*) FROM mail_outbox WHERE state = 'pending')::float8 AS outbox_pending,
-                           (SELECT count(*) FROM mail_outbox WHERE state = 'failed')::float8 AS outbox_failed,
-                           (SELECT count(*) FROM jobs WHERE state = 'available')::float8 AS jobs_available,
-                           (SELECT count(*) FROM jobs WHERE state = 'running')::float8 AS jobs_running,
-                           (SELECT count(*) FROM jobs WHERE state = 'failed')::float8 AS jobs_failed,
-                           coalesce((SELECT extract(epoch FROM now() - min(run_at)) FROM jobs
-                                      WHERE state = 'available' AND run_at <= now()), 0)::float8 AS job_lag
-                    """
-                ).singleRow()
+            let (jobs, outbox) = try await pool.withConnection { db in
+                (try await JobQueue.counts(db), try await MailOutboxCounts.read(db))
             }
-            guard let row = sample else { return }
-            Gauge(label: "provision_outbox_pending").record(try row.decode("outbox_pending", as: Double.self))
-            Gauge(label: "provision_outbox_failed").record(try row.decode("outbox_failed", as: Double.self))
-            Gauge(label: "provision_jobs_available").record(try row.decode("jobs_available", as: Double.self))
-            Gauge(label: "provision_jobs_running").record(try row.decode("jobs_running", as: Double.self))
-            Gauge(label: "provision_jobs_failed").record(try row.decode("jobs_failed", as: Double.self))
-            Gauge(label: "provision_job_lag_seconds").record(try row.decode("job_lag", as: Double.self))
+            Gauge(label: "provision_outbox_pending").record(outbox.pending)
+            Gauge(label: "provision_outbox_failed").record(outbox.failed)
+            Gauge(label: "provision_jobs_available").record(jobs.available)
+            Gauge(label: "provision_jobs_running").record(jobs.running)
+            Gauge(label: "provision_jobs_failed").record(jobs.failed)
+            Gauge(label: "provision_job_lag_seconds").record(jobs.lagSeconds)
             Gauge(label: "provision_database_up").record(1)
         } catch {
             Gauge(label: "provision_database_up").record(0)

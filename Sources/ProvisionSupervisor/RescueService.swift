@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Metrics
 import Postgres
+import ProvisionImport
 import ProvisionJobs
 import ServiceLifecycle
 
@@ -23,7 +24,7 @@ struct RescueService: Service {
         let stale = Duration.seconds(supervisor.configuration.daemon.rescueAfterSeconds)
         for job in try await supervisor.queue.rescue(db, staleAfter: stale) {
             if job.kind == .importSource, let source = job.payload["source"] {
-                try await InterruptedImports.close(db, source: source, reason: "the supervisor running it stopped (job rescued)")
+                try await ImportRuns.closeInterrupted(db, source: source, reason: "the supervisor running it stopped (job rescued)")
             }
             Counter(label: "provision_jobs_rescued_total", dimensions: [("kind", job.kind?.rawValue ?? "unknown")]).increment()
             supervisor.logger.warning(

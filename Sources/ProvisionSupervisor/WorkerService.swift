@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Metrics
 import Postgres
+import ProvisionImport
 import ProvisionJobs
 import ProvisionModel
 import ServiceLifecycle
@@ -47,7 +48,7 @@ struct Worker {
                 let outcome = try await supervisor.queue.fail(
                     db, job, worker: worker, error: "the database connection was lost during the run")
                 if job.kind == .importSource, let source = job.payload["source"] {
-                    try await InterruptedImports.close(db, source: source, reason: "the database connection was lost during the run")
+                    try await ImportRuns.closeInterrupted(db, source: source, reason: "the database connection was lost during the run")
                 }
                 logger.warning("job interrupted by a lost database connection", metadata: ["job": "\(job.id)", "outcome": "\(outcome)"])
                 inFlight = nil

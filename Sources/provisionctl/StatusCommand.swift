@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Postgres
+import ProvisionAlerts
 import ProvisionApp
 import ProvisionImport
 import ProvisionConfig
@@ -79,67 +80,34 @@ struct StatusReport {
         report.sandbox = config.plugins.sandbox.rawValue
         report.sandboxAvailable = PluginSandbox(config.plugins).isAvailable
         let slots = try await SourceSchedules.nextSlots(db)
-        let runs = try await db.query(
-            """
-            SELECT DISTINCT ON (source) source, id, status, extract(epoch FROM started_at)::float8 AS started,
-                   extract(epoch FROM finished_at)::float8 AS finished, failure,
-                   (SELECT extract(epoch FROM max(finished_at))::float8 FROM import_runs s
-                     WHERE s.source = r.source AND s.status IN ('succeeded', 'unchanged')) AS last_success
-              FROM import_runs r ORDER BY source, id DESC
-            """)
-        var lastRuns: [String: PostgresRow] = [:]
-        for row in runs.rows { lastRuns[try row.decode("source")] = row }
+        let lastRuns = try await ImportRuns.latest(db)
         for source in config.sources {
             var item = Source(name: source.name, plugin: source.plugin, schedule: source.schedule?.expression)
             // The daemon's row when it has one; otherwise what the schedule says.
             item.nextRun = slots[source.name] ?? source.schedule?.nextFire(after: Date(), in: config.daemon.timeZone)
-            if let row = lastRuns[source.name] {
-                item.lastRun = (
-                    try row.decode("id"), try row.decode("status"), date(try row.decode("started", as: Double.self)),
-                    try row.decode("finished", as: Double?.self).map(date), try row.decode("failure")
-                )
-                item.lastSuccessAt = try row.decode("last_success", as: Double?.self).map(date)
+            if let run = lastRuns[source.name] {
+                item.lastRun = (run.id, run.status, run.startedAt, run.finishedAt, run.failure)
+                item.lastSuccessAt = run.lastSuccessAt
             }
             report.sources.append(item)
         }
-        let jobs = try await db.query(
-            """
-            SELECT id, kind, state, coalesce(payload->>'source', payload->>'school', '') AS subject, attempt, max_attempts,
-                   locked_by, extract(epoch FROM locked_at)::float8 AS since, extract(epoch FROM run_at)::float8 AS run_at,
-                   extract(epoch FROM finished_at)::float8 AS finished, last_error
-              FROM jobs
-             WHERE state IN ('running', 'available')
-                OR (state = 'failed' AND finished_at > now() - make_interval(days => $1))
-             ORDER BY state, run_at, id
-            """, failedDays)
-        for row in jobs.rows {
+        for listed in try await JobQueue.listing(db, failedWithinDays: failedDays) {
             let job = Job(
-                id: try row.decode("id"), kind: try row.decode("kind"), subject: try row.decode("subject"),
-                attempt: try row.decode("attempt"), maxAttempts: try row.decode("max_attempts"),
-                worker: try row.decode("locked_by"),
-                since: try (row.decode("since", as: Double?.self) ?? (row.decode("finished", as: Double?.self))).map(date),
-                runAt: date(try row.decode("run_at", as: Double.self)), lastError: try row.decode("last_error"))
-            switch try row.decode("state", as: String.self) {
+                id: listed.id, kind: listed.kind, subject: listed.subject, attempt: listed.attempt,
+                maxAttempts: listed.maxAttempts, worker: listed.worker, since: listed.since, runAt: listed.runAt,
+                lastError: listed.lastError)
+            switch listed.state {
             case "running": report.running.append(job)
             case "available": report.waiting.append(job)
             default: report.failed.append(job)
             }
         }
-        if let outbox = try await db.query(
-            """
-            SELECT count(*) FILTER (WHERE state = 'pending') AS pending, count(*) FILTER (WHERE state = 'failed') AS failed,
-                   extract(epoch FROM min(created_at) FILTER (WHERE state = 'pending'))::float8 AS oldest
-              FROM mail_outbox
-            """
-        ).singleRow() {
-            report.outboxPending = try outbox.decode("pending")
-            report.outboxFailed = try outbox.decode("failed")
-            report.oldestPending = try outbox.decode("oldest", as: Double?.self).map(date)
-        }
+        let outbox = try await MailOutboxCounts.read(db)
+        report.outboxPending = outbox.pending
+        report.outboxFailed = outbox.failed
+        report.oldestPending = outbox.oldestPending
         return report
     }
-
-    private static func date(_ seconds: Double) -> Date { Date(timeIntervalSince1970: seconds) }
 
     func text(timeZone: TimeZone) -> String {
         let formatter = DateFormatter()

@@ -111,6 +111,8 @@ struct MailTests {
         #expect(try waiting.decode("attempts", as: Int.self) == 1)
         #expect(try waiting.decode("later", as: Bool.self))
         #expect(try waiting.decode("last_error", as: String.self).contains("exit 75"))
+        let counts = try await MailOutboxCounts.read(f.db)
+        #expect(counts.pending == 2 && counts.failed == 0 && counts.oldestPending != nil, "\(counts)")
         // Not yet due: nothing is retried early.
         #expect(try await mailer.flush(f.db) == FlushResult())
         // The MTA is back and the retry time has come.

@@ -84,6 +84,30 @@ struct JobQueueTests {
         }
     }
 
+    @Test func countsAndListingSayWhatTheQueueHolds() async throws {
+        let (db, _) = try await database("jobs-counts")
+        #expect(try await JobQueue.counts(db) == JobCounts())
+        for source in ["a", "b", "c", "d"] {
+            try await queue.enqueue(db, kind: .importSource, payload: ["source": source], uniqueKey: "import:\(source)", maxAttempts: 1)
+        }
+        try await queue.enqueue(
+            db, kind: .evaluate, payload: ["school": "100001"], uniqueKey: nil, maxAttempts: 1, runAt: Date().addingTimeInterval(3600))
+        try await db.execute("UPDATE jobs SET run_at = now() - interval '90 seconds' WHERE payload->>'source' = 'a'")
+        let running = try #require(try await queue.claim(db, worker: "w1"))  // a: the oldest due
+        let failing = try #require(try await queue.claim(db, worker: "w1"))
+        _ = try await queue.fail(db, failing, worker: "w1", error: "plugin exited with status 3")
+        let counts = try await JobQueue.counts(db)
+        #expect(counts.running == 1 && counts.failed == 1 && counts.due == 2 && counts.available == 3, "\(counts)")
+        #expect(counts.lagSeconds < 60, "the 90-second job is running, not waiting: \(counts)")
+        #expect(try await JobQueue.importsPending(db, sources: ["a", "c"]) == 2)
+        #expect(try await JobQueue.importsPending(db, sources: ["zzz"]) == 0)
+        let listed = try await JobQueue.listing(db, failedWithinDays: 7)
+        #expect(listed.map(\.state) == ["available", "available", "available", "failed", "running"])
+        #expect(listed.last?.id == running.id && listed.last?.worker == "w1" && listed.last?.subject == "a")
+        #expect(listed.first { $0.state == "failed" }?.lastError == "plugin exited with status 3")
+        #expect(listed.first { $0.kind == "evaluate" }?.subject == "100001")
+    }
+
     @Test func failuresBackOffExponentiallyThenGiveUp() async throws {
         let (db, _) = try await database("jobs-backoff")
         let id = try #require(try await queue.enqueue(db, kind: .importSource, payload: ["source": "a"], uniqueKey: nil, maxAttempts: 3))

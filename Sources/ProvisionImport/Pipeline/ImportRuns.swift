@@ -1,0 +1,49 @@
+import Foundation
+import Postgres
+
+/// The record of import runs (`import_runs`) as the daemon and `provisionctl status` read
+/// and close it; the pipeline writes the rest.
+public enum ImportRuns {
+    /// The latest run of a source, and when it last succeeded.
+    public struct Latest: Sendable, Equatable {
+        public var id: Int64
+        public var status: String
+        public var startedAt: Date
+        public var finishedAt: Date?
+        public var failure: String?
+        public var lastSuccessAt: Date?
+    }
+
+    /// Each source's latest run, by source name.
+    public static func latest(_ db: PostgresConnection) async throws -> [String: Latest] {
+        var latest: [String: Latest] = [:]
+        for row in try await db.query(
+            """
+            SELECT DISTINCT ON (source) source, id, status, extract(epoch FROM started_at)::float8 AS started,
+                   extract(epoch FROM finished_at)::float8 AS finished, failure,
+                   (SELECT extract(epoch FROM max(finished_at))::float8 FROM import_runs s
+                     WHERE s.source = r.source AND s.status IN ('succeeded', 'unchanged')) AS last_success
+              FROM import_runs r ORDER BY source, id DESC
+            """
+        ).rows {
+            latest[try row.decode("source")] = Latest(
+                id: try row.decode("id"), status: try row.decode("status"),
+                startedAt: Date(timeIntervalSince1970: try row.decode("started")),
+                finishedAt: try row.decode("finished", as: Double?.self).map(Date.init(timeIntervalSince1970:)),
+                failure: try row.decode("failure"),
+                lastSuccessAt: try row.decode("last_success", as: Double?.self).map(Date.init(timeIntervalSince1970:)))
+        }
+        return latest
+    }
+
+    /// Marks the runs of `source` left `running` by a supervisor that died or lost the
+    /// database as failed: their transaction was rolled back, so they wrote nothing, and
+    /// their record now says so.
+    public static func closeInterrupted(_ db: PostgresConnection, source: String, reason: String) async throws {
+        try await db.execute(
+            """
+            UPDATE import_runs SET status = 'failed', finished_at = now(), failure = $2
+             WHERE source = $1 AND status = 'running'
+            """, source, reason)
+    }
+}
