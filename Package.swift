@@ -207,7 +207,7 @@ let package = Package(
         .target(
             name: "ProvisionTestSupport",
             dependencies: [
-                "Postgres", "ProvisionStore", "CZlib",
+                "Postgres", "ProvisionStore", "ProvisionModel", "CZlib",
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             swiftSettings: strict
@@ -216,10 +216,25 @@ let package = Package(
             name: "PostgresTests",
             dependencies: ["Postgres", "ProvisionTestSupport"]
         ),
+        // Unit tests, one target per module: no database, no spawned programs, so a change to
+        // a module runs its own tests in seconds (`scripts/test --unit`).
+        .testTarget(name: "ProvisionModelUnitTests", dependencies: ["ProvisionModel"]),
+        .testTarget(name: "ProvisionConfigUnitTests", dependencies: ["ProvisionConfig"]),
         .testTarget(
-            name: "ProvisionConfigTests",
-            dependencies: ["ProvisionConfig"]
+            name: "ProvisionImportUnitTests",
+            dependencies: ["ProvisionImport", "ProvisionModel", "ProvisionTestSupport"]
         ),
+        .testTarget(name: "ImporterKitUnitTests", dependencies: ["ImporterKit", "ProvisionTestSupport"]),
+        .testTarget(name: "ProvisionEvaluationUnitTests", dependencies: ["ProvisionEvaluation", "ProvisionConfig"]),
+        .testTarget(
+            name: "ProvisionAlertsUnitTests",
+            dependencies: [
+                "ProvisionAlerts", "ProvisionTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        // Integration suites: a real PostgreSQL, real plugin processes, Postfix, Chromium.
         .testTarget(
             name: "ProvisionImportTests",
             dependencies: [
@@ -230,7 +245,7 @@ let package = Package(
         .testTarget(
             name: "ImporterTests",
             dependencies: [
-                "ImporterKit", "ProvisionImport", "ProvisionStore", "ProvisionTestSupport", "Postgres", "provisionctl",
+                "ProvisionImport", "ProvisionStore", "ProvisionTestSupport", "Postgres", "provisionctl",
                 "import-ctf", "import-mis-csv", "import-provision-map",
             ]
         ),

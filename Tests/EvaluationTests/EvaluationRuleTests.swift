@@ -151,27 +151,6 @@ struct EvaluationRuleTests {
         _ = (progressing, steadyScore, onePoint, atCeiling)
     }
 
-    @Test func theGrowthModelWeighsEvidenceInClosedForm() throws {
-        // Four results exactly on the pupil's path, then two exactly frozen: a stall, and the
-        // evidence grows with every frozen result; a path that carries on is not one.
-        func series(_ values: [(Double, Double)]) -> GrowthSeries {
-            GrowthSeries(
-                kind: .ageRatio, scale: Configuration.InstrumentScale(error: 4),
-                points: values.map { GrowthSeries.Point(month: $0.0, value: $0.1, age: $0.0) })
-        }
-        let before = [(90.0, 90.0), (93, 93), (96, 96), (99, 99)]
-        let twoFrozen = series(before + [(102, 100), (105, 100)]).logEvidenceOfStall(since: 100)
-        let threeFrozen = series(before + [(102, 100), (105, 100), (108, 100)]).logEvidenceOfStall(since: 100)
-        let onPace = series(before + [(102, 102), (105, 105), (108, 108)]).logEvidenceOfStall(since: 100)
-        let two = try #require(twoFrozen)
-        let three = try #require(threeFrozen)
-        let pace = try #require(onPace)
-        #expect(three > two)
-        #expect(two > 0)
-        #expect(pace < 0)
-        #expect(series([(99, 99), (102, 100)]).logEvidenceOfStall(since: 100) == nil, "one result before: cannot judge")
-    }
-
     @Test func missingExitDataIsFlaggedOnlyAfterTheGracePeriod() async throws {
         let f = try await EvaluationFixture.make("eval-exit")
         let late = try await f.pupil(1), recent = try await f.pupil(2)

@@ -5,56 +5,6 @@ import ProvisionModel
 import ProvisionStore
 import ProvisionTestSupport
 
-/// Small readable NDJSON fixtures and misbehaving plugins for the import tests.
-enum Fixture {
-    static let school = "139001"
-    static let otherSchool = "139002"
-
-    /// A valid UPN for pupil number `n` (LA 801, establishment 2000, year 25).
-    static func upn(_ n: Int) -> String {
-        UPN.withCheckLetter("8012000" + "25" + String(format: "%03d", n % 1000))!
-    }
-
-    static func line(_ object: [String: Any]) -> String {
-        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-        return String(decoding: data, as: UTF8.self)
-    }
-
-    static func header(_ plugin: String = "fixture", kind: String = "snapshot") -> String {
-        line(["type": "header", "protocol": 1, "plugin": plugin, "source_kind": kind])
-    }
-
-    static func pupil(_ n: Int, upn: String? = nil, school: String = school, sen: String = "N") -> String {
-        line([
-            "type": "pupil", "school_urn": school, "upn": upn ?? Self.upn(n), "surname": "Surname\(n)",
-            "forename": "Forename\(n)", "dob": "2016-09-\(String(format: "%02d", n % 28 + 1))", "year_group": "4",
-            "sen_provision": sen, "needs": sen == "N" ? [] : [["code": "SPLD", "rank": 1]],
-        ])
-    }
-
-    static func assessment(_ n: Int, value: Double, date: String = "2025-09-15") -> String {
-        line([
-            "type": "assessment", "school_urn": school, "upn": upn(n), "instrument": "Salford", "subject": "reading",
-            "measure": "age_months", "value": value, "date": date,
-        ])
-    }
-
-    static func end(_ counts: [String: Int]) -> String {
-        line(["type": "end", "counts": counts])
-    }
-
-    /// A complete, valid run of `pupils` pupils, each with one assessment.
-    static func run(pupils: Int, plugin: String = "fixture", kind: String = "snapshot") -> [String] {
-        var lines = [header(plugin, kind: kind)]
-        for n in 1...pupils {
-            lines.append(pupil(n))
-            lines.append(assessment(n, value: Double(80 + n % 20)))
-        }
-        lines.append(end(["pupil": pupils, "assessment": pupils]))
-        return lines
-    }
-}
-
 /// A plugin folder whose executable is a shell script, usually `cat "$2"` plus a misbehaviour.
 struct TestPlugin {
     let folder: String
@@ -111,7 +61,7 @@ struct ImportHarness {
     }
 
     func request(
-        _ plugin: TestPlugin, source: String, schools: [String] = [Fixture.school], timeout: Duration = .seconds(30),
+        _ plugin: TestPlugin, source: String, schools: [String] = [ProtocolFixture.school], timeout: Duration = .seconds(30),
         maxStdout: Int = 1 << 30, maxRejected: Double = 0.02, force: Bool = false
     ) -> ImportRequest {
         ImportRequest(

@@ -33,7 +33,7 @@ struct ImportCommandTests {
     }
 
     @Test func importExitsZeroThenReportsUnchanged() async throws {
-        let (folder, config) = try await setUp("cli-import", pluginBody: #"cat "$2""#, lines: Fixture.run(pupils: 4))
+        let (folder, config) = try await setUp("cli-import", pluginBody: #"cat "$2""#, lines: ProtocolFixture.run(pupils: 4))
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let first = try await TestProcess.run(program, ["--config", config, "import", "--source", "fenland"])
         #expect(first.exitCode == 0, "\(first.standardError)")
@@ -52,13 +52,13 @@ struct ImportCommandTests {
     }
 
     @Test func aFailingPluginExitsOneAndRejectedInputExits65() async throws {
-        let (folder, config) = try await setUp("cli-fail", pluginBody: #"head -n 2 "$2"; exit 2"#, lines: Fixture.run(pupils: 4))
+        let (folder, config) = try await setUp("cli-fail", pluginBody: #"head -n 2 "$2"; exit 2"#, lines: ProtocolFixture.run(pupils: 4))
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let crashed = try await TestProcess.run(program, ["--config", config, "import", "--source", "fenland"])
         #expect(crashed.exitCode == 1)
         #expect(crashed.standardOutput.contains("Failed: the plugin exited with status 2"))
 
-        var lines = Fixture.run(pupils: 4)
+        var lines = ProtocolFixture.run(pupils: 4)
         lines.insert("not json", at: 2)
         try (lines.joined(separator: "\n") + "\n").write(toFile: folder + "/input.ndjson", atomically: true, encoding: .utf8)
         try "#!/bin/sh\ncat \"$2\"\n".write(toFile: folder + "/plugins/fixture/run.sh", atomically: true, encoding: .utf8)
@@ -73,7 +73,7 @@ struct ImportCommandTests {
     }
 
     @Test func alertsListJSONHasTheStableFields() async throws {
-        let lines = [Fixture.header(), Fixture.pupil(1, sen: "K"), Fixture.pupil(2), Fixture.end(["pupil": 2])]
+        let lines = [ProtocolFixture.header(), ProtocolFixture.pupil(1, sen: "K"), ProtocolFixture.pupil(2), ProtocolFixture.end(["pupil": 2])]
         let (folder, config) = try await setUp("cli-alerts", pluginBody: #"cat "$2""#, lines: lines)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let imported = try await TestProcess.run(program, ["--config", config, "import", "--source", "fenland"])
@@ -86,7 +86,7 @@ struct ImportCommandTests {
         #expect(alert["rule"] as? String == "need_without_provision")
         #expect(alert["status"] as? String == "open")
         #expect(alert["school_urn"] as? String == "139001")
-        #expect(alert["upn"] as? String == Fixture.upn(1))
+        #expect(alert["upn"] as? String == ProtocolFixture.upn(1))
         #expect(alert["opened_at"] is String)
         #expect((alert["reason"] as? String)?.contains("On SEN support (SPLD) with no active provision.") == true)
         #expect(alert["numbers"] is [String: Any])
@@ -94,7 +94,7 @@ struct ImportCommandTests {
 
     @Test func daemonOnceImportsEverySourceAndExitsByTheResult() async throws {
         let daemon = TestProcess.executable("provisiond")
-        let (folder, config) = try await setUp("daemon-once", pluginBody: #"cat "$2""#, lines: Fixture.run(pupils: 3))
+        let (folder, config) = try await setUp("daemon-once", pluginBody: #"cat "$2""#, lines: ProtocolFixture.run(pupils: 3))
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let ok = try await TestProcess.run(daemon, ["--config", config, "--once"])
         #expect(ok.exitCode == 0, "\(ok.standardError)")

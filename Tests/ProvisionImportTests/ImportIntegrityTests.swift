@@ -14,33 +14,33 @@ struct ImportIntegrityTests {
         let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
         // School B's own source imports its EHCP pupil and a score.
         let theirs = [
-            Fixture.header(kind: "delta"), Fixture.pupil(7, school: Fixture.otherSchool, sen: "E"),
-            Fixture.line([
-                "type": "assessment", "school_urn": Fixture.otherSchool, "upn": Fixture.upn(7), "instrument": "Salford",
+            ProtocolFixture.header(kind: "delta"), ProtocolFixture.pupil(7, school: ProtocolFixture.otherSchool, sen: "E"),
+            ProtocolFixture.line([
+                "type": "assessment", "school_urn": ProtocolFixture.otherSchool, "upn": ProtocolFixture.upn(7), "instrument": "Salford",
                 "subject": "reading", "measure": "age_months", "value": 101, "date": "2025-09-15",
             ]),
-            Fixture.end(["pupil": 1, "assessment": 1]),
+            ProtocolFixture.end(["pupil": 1, "assessment": 1]),
         ]
-        let first = try await h.pipeline.run(h.request(plugin, source: try h.source(theirs, name: "b.ndjson"), schools: [Fixture.otherSchool]))
+        let first = try await h.pipeline.run(h.request(plugin, source: try h.source(theirs, name: "b.ndjson"), schools: [ProtocolFixture.otherSchool]))
         #expect(first.status == .succeeded, "\(first.failure ?? "")")
         let pupilBefore = try await h.query("SELECT p::text FROM pupils p").scalar(as: String.self)
         let scoresBefore = try await h.query("SELECT string_agg(a.value::text || '@' || a.school_id, ',') FROM assessments a").scalar(as: String.self)
 
         // School A's source claims the same UPN with another name, SEN status and score.
-        var lines = [Fixture.header(kind: "delta")]
-        for n in 1...60 where n != 7 { lines.append(Fixture.pupil(n)) }
-        lines.append(Fixture.pupil(7, sen: "N").replacingOccurrences(of: "Surname7", with: "Renamed"))
-        for n in 1...60 { lines.append(Fixture.assessment(n, value: 55)) }
-        lines.append(Fixture.end(["pupil": 60, "assessment": 60]))
+        var lines = [ProtocolFixture.header(kind: "delta")]
+        for n in 1...60 where n != 7 { lines.append(ProtocolFixture.pupil(n)) }
+        lines.append(ProtocolFixture.pupil(7, sen: "N").replacingOccurrences(of: "Surname7", with: "Renamed"))
+        for n in 1...60 { lines.append(ProtocolFixture.assessment(n, value: 55)) }
+        lines.append(ProtocolFixture.end(["pupil": 60, "assessment": 60]))
         var request = h.request(plugin, source: try h.source(lines, name: "a.ndjson"))
         request.maxRejected = 0.05
         let summary = try await h.pipeline.run(request)
         #expect(summary.status == .succeeded, "\(summary.failure ?? "")")
         #expect(summary.merge.rejectedAtMergeByType == ["pupil": 1, "assessment": 1])
-        #expect(try await h.query("SELECT p::text FROM pupils p WHERE upn = $1", Fixture.upn(7)).scalar(as: String.self) == pupilBefore)
+        #expect(try await h.query("SELECT p::text FROM pupils p WHERE upn = $1", ProtocolFixture.upn(7)).scalar(as: String.self) == pupilBefore)
         let scoresOfSeven = try await h.query(
             "SELECT string_agg(a.value::text || '@' || a.school_id, ',') FROM assessments a JOIN pupils p ON p.id = a.pupil_id WHERE p.upn = $1",
-            Fixture.upn(7)
+            ProtocolFixture.upn(7)
         ).scalar(as: String.self)
         #expect(scoresOfSeven == scoresBefore)
         let reasons = try await h.query(
@@ -48,12 +48,12 @@ struct ImportIntegrityTests {
         ).scalar(as: String.self)
         #expect(reasons.contains("on roll at another school of the trust"))
         #expect(reasons.contains("a pupil of another school of the trust"))
-        #expect(try await h.query("SELECT count(*) FROM pupils p JOIN schools s ON s.id = p.school_id WHERE s.urn = $1", Fixture.school).scalar(as: Int.self) == 59)
+        #expect(try await h.query("SELECT count(*) FROM pupils p JOIN schools s ON s.id = p.school_id WHERE s.urn = $1", ProtocolFixture.school).scalar(as: Int.self) == 59)
     }
 
     /// Sixty pupils on roll, then a snapshot in which some records are rejected.
     func importSixty(_ h: ImportHarness, _ plugin: TestPlugin) async throws {
-        let all = try await h.pipeline.run(h.request(plugin, source: try h.source(Fixture.run(pupils: 60), name: "all.ndjson")))
+        let all = try await h.pipeline.run(h.request(plugin, source: try h.source(ProtocolFixture.run(pupils: 60), name: "all.ndjson")))
         #expect(all.status == .succeeded)
     }
 
@@ -63,9 +63,9 @@ struct ImportIntegrityTests {
         let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
         try await importSixty(h, plugin)
         // Pupil 59 has an impossible date of birth; pupil 60 is missing: only 60 leaves.
-        var lines = [Fixture.header()] + (1...58).map { Fixture.pupil($0) }
-        lines.append(Fixture.pupil(59).replacingOccurrences(of: #""dob":"2016-09-"#, with: #""dob":"2016-13-"#))
-        lines.append(Fixture.end(["pupil": 59]))
+        var lines = [ProtocolFixture.header()] + (1...58).map { ProtocolFixture.pupil($0) }
+        lines.append(ProtocolFixture.pupil(59).replacingOccurrences(of: #""dob":"2016-09-"#, with: #""dob":"2016-13-"#))
+        lines.append(ProtocolFixture.end(["pupil": 59]))
         var request = h.request(plugin, source: try h.source(lines, name: "b.ndjson"))
         request.maxRejected = 0.05
         let summary = try await h.pipeline.run(request)
@@ -73,7 +73,7 @@ struct ImportIntegrityTests {
         #expect(summary.rejected == 1)
         #expect(summary.merge.markedLeft == 1)
         let left = try await h.query("SELECT upn FROM pupils WHERE NOT on_roll").rows.map { try $0.decode("upn", as: String.self) }
-        #expect(left == [Fixture.upn(60)])
+        #expect(left == [ProtocolFixture.upn(60)])
     }
 
     @Test func aRejectedRecordWithoutAUsableUPNWithholdsItsSchoolsLeavers() async throws {
@@ -82,16 +82,16 @@ struct ImportIntegrityTests {
         let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
         try await importSixty(h, plugin)
         // Pupil 59's UPN is mangled (it could be anyone's); pupil 60 is missing.
-        var lines = [Fixture.header()] + (1...58).map { Fixture.pupil($0) }
-        lines.append(Fixture.pupil(59, upn: "X8012"))
-        lines.append(Fixture.end(["pupil": 59]))
+        var lines = [ProtocolFixture.header()] + (1...58).map { ProtocolFixture.pupil($0) }
+        lines.append(ProtocolFixture.pupil(59, upn: "X8012"))
+        lines.append(ProtocolFixture.end(["pupil": 59]))
         var request = h.request(plugin, source: try h.source(lines, name: "b.ndjson"))
         request.maxRejected = 0.05
         let summary = try await h.pipeline.run(request)
         #expect(summary.status == .succeeded, "\(summary.failure ?? "")")
         #expect(summary.merge.markedLeft == 0)
-        #expect(summary.merge.leaversWithheld == [Fixture.school])
-        #expect(summary.firstReasons.contains { $0.contains("no pupil of \(Fixture.school) was marked as left") })
+        #expect(summary.merge.leaversWithheld == [ProtocolFixture.school])
+        #expect(summary.firstReasons.contains { $0.contains("no pupil of \(ProtocolFixture.school) was marked as left") })
         #expect(try await h.query("SELECT count(*) FROM pupils WHERE on_roll").scalar(as: Int.self) == 60)
     }
 
@@ -102,10 +102,10 @@ struct ImportIntegrityTests {
         try await importSixty(h, plugin)
         let before = try await h.fingerprint()
         // 6 of 60 pupils malformed: 10% of pupils, under 1% of all records.
-        var lines = [Fixture.header()]
-        for n in 1...60 { lines.append(n <= 6 ? Fixture.pupil(n, upn: "BAD\(n)") : Fixture.pupil(n)) }
-        for n in 1...60 { for day in 10...19 { lines.append(Fixture.assessment(n, value: 90, date: "2025-10-\(day)")) } }
-        lines.append(Fixture.end(["pupil": 60, "assessment": 600]))
+        var lines = [ProtocolFixture.header()]
+        for n in 1...60 { lines.append(n <= 6 ? ProtocolFixture.pupil(n, upn: "BAD\(n)") : ProtocolFixture.pupil(n)) }
+        for n in 1...60 { for day in 10...19 { lines.append(ProtocolFixture.assessment(n, value: 90, date: "2025-10-\(day)")) } }
+        lines.append(ProtocolFixture.end(["pupil": 60, "assessment": 600]))
         let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(lines, name: "b.ndjson")))
         #expect(summary.status == .failed)
         #expect(summary.inputRejected)
@@ -119,12 +119,12 @@ struct ImportIntegrityTests {
         let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
         try await importSixty(h, plugin)
         let before = try await h.fingerprint()
-        let few = [Fixture.header()] + (1...3).map { Fixture.pupil($0) } + [Fixture.end(["pupil": 3])]
+        let few = [ProtocolFixture.header()] + (1...3).map { ProtocolFixture.pupil($0) } + [ProtocolFixture.end(["pupil": 3])]
         let source = try h.source(few, name: "few.ndjson")
         let refused = try await h.pipeline.run(h.request(plugin, source: source))
         #expect(refused.status == .failed)
         #expect(refused.inputRejected)
-        #expect(refused.failure?.contains("would mark 57 of the 60 pupils on roll at school \(Fixture.school) as left") == true, "\(refused.failure ?? "")")
+        #expect(refused.failure?.contains("would mark 57 of the 60 pupils on roll at school \(ProtocolFixture.school) as left") == true, "\(refused.failure ?? "")")
         #expect(try await h.fingerprint() == before)
         let forced = try await h.pipeline.run(h.request(plugin, source: source, force: true))
         #expect(forced.status == .succeeded)
@@ -142,7 +142,7 @@ struct ImportIntegrityTests {
             (#"{"type":"end","counts":{"pupil":1e999}}"#, "line 3: not valid JSON"),
         ]
         for (end, expected) in cases {
-            let lines = [Fixture.header(), Fixture.pupil(1), end]
+            let lines = [ProtocolFixture.header(), ProtocolFixture.pupil(1), end]
             let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(lines, name: "n.ndjson"), force: true))
             #expect(summary.status == .failed)
             #expect(summary.inputRejected)
@@ -164,7 +164,7 @@ struct ImportIntegrityTests {
             "{\"type\":\"school\",\"name\":\"" + String(repeating: "é", count: 600_000) + "\"}",
         ].map { Array($0.utf8) } + [[0xFF, 0xFE, 0x00, 0x7B], [0x7B, 0x22, 0xC0, 0x80, 0x22, 0x7D], [0x00], []]
         var generator = SeededRandom(seed: 20261130)  // deterministic, so a fuzz failure can be replayed
-        let templates = Fixture.run(pupils: 3).map { Array($0.utf8) }
+        let templates = ProtocolFixture.run(pupils: 3).map { Array($0.utf8) }
         var fuzzed: [[UInt8]] = []
         for _ in 0..<3000 {
             var line = templates[Int.random(in: 0..<templates.count, using: &generator)]
@@ -181,8 +181,8 @@ struct ImportIntegrityTests {
         }
         var answered = 0
         for lines in [adversarial, fuzzed] {
-            var validator = RecordStreamValidator(pluginName: "fixture", boundSchools: [Fixture.school])
-            _ = try validator.consume(Array(Fixture.header().utf8), number: 1)
+            var validator = RecordStreamValidator(pluginName: "fixture", boundSchools: [ProtocolFixture.school])
+            _ = try validator.consume(Array(ProtocolFixture.header().utf8), number: 1)
             for (index, line) in lines.enumerated() {
                 do {
                     _ = try validator.consume(line, number: index + 2)
@@ -196,7 +196,7 @@ struct ImportIntegrityTests {
         #expect(answered == adversarial.count + fuzzed.count)
         // The first adversarial line on its own is the protocol error it should be.
         var validator = RecordStreamValidator(pluginName: "fixture", boundSchools: nil)
-        _ = try validator.consume(Array(Fixture.header().utf8), number: 1)
+        _ = try validator.consume(Array(ProtocolFixture.header().utf8), number: 1)
         #expect(throws: ProtocolViolation(line: 2, "end.counts.x must be a whole number from 0 to 1000000000000")) {
             _ = try validator.consume(adversarial[0], number: 2)
         }

@@ -9,7 +9,7 @@ struct ImportPipelineTests {
         let h = try await ImportHarness.make("import-ok")
         defer { h.cleanUp() }
         let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
-        let source = try h.source(Fixture.run(pupils: 20))
+        let source = try h.source(ProtocolFixture.run(pupils: 20))
         let first = try await h.pipeline.run(h.request(plugin, source: source))
         #expect(first.status == .succeeded, "\(first.failure ?? "")")
         #expect(first.merge.inserted["pupils"] == 20)
@@ -33,10 +33,10 @@ struct ImportPipelineTests {
         let h = try await ImportHarness.make("import-crash")
         defer { h.cleanUp() }
         let good = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
-        _ = try await h.pipeline.run(h.request(good, source: try h.source(Fixture.run(pupils: 5), name: "a.ndjson")))
+        _ = try await h.pipeline.run(h.request(good, source: try h.source(ProtocolFixture.run(pupils: 5), name: "a.ndjson")))
         let before = try await h.fingerprint()
         let crashing = try TestPlugin.make(in: h.folder + "/crash", body: #"head -n 15 "$2"; echo "segfault-ish" >&2; exit 3"#)
-        let summary = try await h.pipeline.run(h.request(crashing, source: try h.source(Fixture.run(pupils: 30), name: "b.ndjson")))
+        let summary = try await h.pipeline.run(h.request(crashing, source: try h.source(ProtocolFixture.run(pupils: 30), name: "b.ndjson")))
         #expect(summary.status == .failed)
         #expect(summary.failure == "the plugin exited with status 3")
         #expect(summary.inputRejected == false)
@@ -60,7 +60,7 @@ struct ImportPipelineTests {
             """)
         let before = try await h.fingerprint()
         let started = ContinuousClock.now
-        let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(Fixture.run(pupils: 5)), timeout: .seconds(2)))
+        let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(ProtocolFixture.run(pupils: 5)), timeout: .seconds(2)))
         #expect(ContinuousClock.now - started < .seconds(60))
         #expect(summary.status == .failed)
         #expect(summary.failure?.contains("did not finish within 2 s") == true)
@@ -71,7 +71,7 @@ struct ImportPipelineTests {
     @Test func invalidJSONFailsTheRunAndWritesNothing() async throws {
         let h = try await ImportHarness.make("import-json")
         defer { h.cleanUp() }
-        var lines = Fixture.run(pupils: 10)
+        var lines = ProtocolFixture.run(pupils: 10)
         lines.insert(#"{"type": "pupil", "upn": "#, at: 5)
         let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
         let before = try await h.fingerprint()
@@ -85,8 +85,8 @@ struct ImportPipelineTests {
     @Test func lyingEndCountsFailTheRun() async throws {
         let h = try await ImportHarness.make("import-lie")
         defer { h.cleanUp() }
-        var lines = Fixture.run(pupils: 10)
-        lines[lines.count - 1] = Fixture.end(["pupil": 12, "assessment": 10])
+        var lines = ProtocolFixture.run(pupils: 10)
+        lines[lines.count - 1] = ProtocolFixture.end(["pupil": 12, "assessment": 10])
         let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
         let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(lines)))
         #expect(summary.status == .failed)
@@ -98,11 +98,11 @@ struct ImportPipelineTests {
         let h = try await ImportHarness.make("import-frame")
         defer { h.cleanUp() }
         let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
-        let noHeader = try await h.pipeline.run(h.request(plugin, source: try h.source(Array(Fixture.run(pupils: 3).dropFirst()), name: "a.ndjson")))
+        let noHeader = try await h.pipeline.run(h.request(plugin, source: try h.source(Array(ProtocolFixture.run(pupils: 3).dropFirst()), name: "a.ndjson")))
         #expect(noHeader.failure?.contains("the first line must be a header record") == true)
-        let noEnd = try await h.pipeline.run(h.request(plugin, source: try h.source(Array(Fixture.run(pupils: 3).dropLast()), name: "b.ndjson")))
+        let noEnd = try await h.pipeline.run(h.request(plugin, source: try h.source(Array(ProtocolFixture.run(pupils: 3).dropLast()), name: "b.ndjson")))
         #expect(noEnd.failure?.contains("without an end record") == true)
-        let wrongName = try await h.pipeline.run(h.request(plugin, source: try h.source(Fixture.run(pupils: 3, plugin: "other"), name: "c.ndjson")))
+        let wrongName = try await h.pipeline.run(h.request(plugin, source: try h.source(ProtocolFixture.run(pupils: 3, plugin: "other"), name: "c.ndjson")))
         #expect(wrongName.failure?.contains("header.plugin is 'other' but the manifest names 'fixture'") == true)
         #expect(try await h.fingerprint()["pupils"]?.hasPrefix("0:") == true)
     }
@@ -110,9 +110,9 @@ struct ImportPipelineTests {
     @Test func recordsForAnUnboundSchoolAreRejected() async throws {
         let h = try await ImportHarness.make("import-unbound")
         defer { h.cleanUp() }
-        var lines = [Fixture.header()]
-        for n in 1...10 { lines.append(Fixture.pupil(n, school: n == 10 ? Fixture.otherSchool : Fixture.school)) }
-        lines.append(Fixture.end(["pupil": 10]))
+        var lines = [ProtocolFixture.header()]
+        for n in 1...10 { lines.append(ProtocolFixture.pupil(n, school: n == 10 ? ProtocolFixture.otherSchool : ProtocolFixture.school)) }
+        lines.append(ProtocolFixture.end(["pupil": 10]))
         let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
         // 1 in 10 rejected: over the 2% default, so the whole run fails...
         let strict = try await h.pipeline.run(h.request(plugin, source: try h.source(lines)))
@@ -123,7 +123,7 @@ struct ImportPipelineTests {
         let loose = try await h.pipeline.run(h.request(plugin, source: try h.source(lines), maxRejected: 0.2, force: true))
         #expect(loose.status == .succeeded)
         #expect(try await h.query("SELECT count(*) FROM pupils").scalar(as: Int.self) == 9)
-        #expect(try await h.query("SELECT count(*) FROM schools WHERE urn = $1", Fixture.otherSchool).scalar(as: Int.self) == 0)
+        #expect(try await h.query("SELECT count(*) FROM schools WHERE urn = $1", ProtocolFixture.otherSchool).scalar(as: Int.self) == 0)
         let stored = try await h.query(
             "SELECT line, reason FROM rejected_records WHERE import_run_id = $1 AND severity = 'rejected'", loose.runID).rows
         #expect(stored.count == 1)
@@ -134,12 +134,12 @@ struct ImportPipelineTests {
     func malformedUPNsUpToTheThresholdAreRejectedAndTheRestMerged(percent: Int, merges: Bool) async throws {
         let h = try await ImportHarness.make("import-upn\(percent)")
         defer { h.cleanUp() }
-        var lines = [Fixture.header()]
+        var lines = [ProtocolFixture.header()]
         for n in 1...200 {
             let bad = n % (100 / percent) == 0
-            lines.append(Fixture.pupil(n, upn: bad ? "X12345" : nil))
+            lines.append(ProtocolFixture.pupil(n, upn: bad ? "X12345" : nil))
         }
-        lines.append(Fixture.end(["pupil": 200]))
+        lines.append(ProtocolFixture.end(["pupil": 200]))
         let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
         let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(lines)))
         #expect(summary.rejected == 2 * percent)
@@ -158,9 +158,9 @@ struct ImportPipelineTests {
     @Test func aWrongCheckLetterIsKeptWithAWarning() async throws {
         let h = try await ImportHarness.make("import-check")
         defer { h.cleanUp() }
-        let good = Fixture.upn(7)
+        let good = ProtocolFixture.upn(7)
         let wrongLetter = (good.first == "A" ? "B" : "A") + good.dropFirst()
-        let lines = [Fixture.header(), Fixture.pupil(7, upn: wrongLetter), Fixture.end(["pupil": 1])]
+        let lines = [ProtocolFixture.header(), ProtocolFixture.pupil(7, upn: wrongLetter), ProtocolFixture.end(["pupil": 1])]
         let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
         let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(lines)))
         #expect(summary.status == .succeeded)
@@ -176,7 +176,7 @@ struct ImportPipelineTests {
         let h = try await ImportHarness.make("import-stderr")
         defer { h.cleanUp() }
         let plugin = try TestPlugin.make(in: h.folder, body: #"head -c 5000000 /dev/zero | tr '\0' 'e' >&2; cat "$2""#)
-        let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(Fixture.run(pupils: 5))))
+        let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(ProtocolFixture.run(pupils: 5))))
         #expect(summary.status == .succeeded)
         #expect(summary.stderr.utf8.count < 70 * 1024)
         #expect(summary.stderr.contains("more bytes of stderr not kept"))
@@ -187,7 +187,7 @@ struct ImportPipelineTests {
         defer { h.cleanUp() }
         // A header, then the same pupil record for ever: no protocol error, just too much.
         let plugin = try TestPlugin.make(in: h.folder, body: #"head -n 1 "$2"; yes "$(sed -n 2p "$2")""#)
-        let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(Fixture.run(pupils: 50)), maxStdout: 200_000))
+        let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(ProtocolFixture.run(pupils: 50)), maxStdout: 200_000))
         #expect(summary.status == .failed)
         #expect(summary.failure?.contains("more than 200000 bytes") == true)
         #expect(try await h.fingerprint()["pupils"]?.hasPrefix("0:") == true)
@@ -208,7 +208,7 @@ struct ImportPipelineTests {
             pwd >&2
             cat "$2"
             """)
-        var request = h.request(plugin, source: try h.source(Fixture.run(pupils: 2)))
+        var request = h.request(plugin, source: try h.source(ProtocolFixture.run(pupils: 2)))
         request.environment = ["MIS_PROFILE": "sims"]
         let summary = try await h.pipeline.run(request)
         #expect(summary.status == .succeeded)
@@ -229,23 +229,23 @@ struct ImportPipelineTests {
         let h = try await ImportHarness.make("import-left")
         defer { h.cleanUp() }
         let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
-        _ = try await h.pipeline.run(h.request(plugin, source: try h.source(Fixture.run(pupils: 10), name: "a.ndjson")))
+        _ = try await h.pipeline.run(h.request(plugin, source: try h.source(ProtocolFixture.run(pupils: 10), name: "a.ndjson")))
         // One of ten leaves: within plugins.max_leavers (10%).
-        let smaller = [Fixture.header()] + (1...9).map { Fixture.pupil($0) } + [Fixture.end(["pupil": 9])]
+        let smaller = [ProtocolFixture.header()] + (1...9).map { ProtocolFixture.pupil($0) } + [ProtocolFixture.end(["pupil": 9])]
         let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(smaller, name: "b.ndjson")))
         #expect(summary.status == .succeeded, "\(summary.failure ?? "")")
         #expect(summary.merge.markedLeft == 1)
         let rows = try await h.query("SELECT upn, on_roll FROM pupils ORDER BY upn").rows
         #expect(rows.count == 10)
         let left = try await h.query("SELECT upn FROM pupils WHERE NOT on_roll").scalar(as: String.self)
-        #expect(left == Fixture.upn(10))
+        #expect(left == ProtocolFixture.upn(10))
         // Assessments of the leaver are kept.
         #expect(try await h.query("SELECT count(*) FROM assessments").scalar(as: Int.self) == 10)
         // A marksheet with no pupil records leaves pupils alone; a delta never marks leavers.
-        let marksheet = [Fixture.header(), Fixture.assessment(1, value: 99, date: "2026-01-10"), Fixture.end(["assessment": 1])]
+        let marksheet = [ProtocolFixture.header(), ProtocolFixture.assessment(1, value: 99, date: "2026-01-10"), ProtocolFixture.end(["assessment": 1])]
         let marks = try await h.pipeline.run(h.request(plugin, source: try h.source(marksheet, name: "c.ndjson")))
         #expect(marks.merge.markedLeft == 0)
-        let delta = [Fixture.header(kind: "delta"), Fixture.pupil(1), Fixture.end(["pupil": 1])]
+        let delta = [ProtocolFixture.header(kind: "delta"), ProtocolFixture.pupil(1), ProtocolFixture.end(["pupil": 1])]
         let deltaRun = try await h.pipeline.run(h.request(plugin, source: try h.source(delta, name: "d.ndjson")))
         #expect(deltaRun.status == .succeeded)
         #expect(deltaRun.merge.markedLeft == 0)
@@ -256,13 +256,13 @@ struct ImportPipelineTests {
         let h = try await ImportHarness.make("import-unknown")
         defer { h.cleanUp() }
         let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
-        var lines = [Fixture.header()]
+        var lines = [ProtocolFixture.header()]
         for n in 1...100 {
-            lines.append(Fixture.pupil(n))
-            lines.append(Fixture.assessment(n, value: 80))
+            lines.append(ProtocolFixture.pupil(n))
+            lines.append(ProtocolFixture.assessment(n, value: 80))
         }
-        lines.append(Fixture.assessment(500, value: 80))
-        lines.append(Fixture.end(["pupil": 100, "assessment": 101]))
+        lines.append(ProtocolFixture.assessment(500, value: 80))
+        lines.append(ProtocolFixture.end(["pupil": 100, "assessment": 101]))
         let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(lines)))
         #expect(summary.status == .succeeded)
         #expect(summary.merge.rejectedAtMerge == 1)
@@ -276,20 +276,20 @@ struct ImportPipelineTests {
         defer { h.cleanUp() }
         let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
         let lines = [
-            Fixture.header(),
-            Fixture.pupil(1, sen: "K"),
-            Fixture.line(["type": "staff", "school_urn": Fixture.school, "staff_id": "T1", "name": "Ms Teacher", "role": "TA", "hourly_cost": 18.5]),
-            Fixture.line([
-                "type": "provision", "school_urn": Fixture.school, "provision_id": "P1", "name": "Reading catch-up",
+            ProtocolFixture.header(),
+            ProtocolFixture.pupil(1, sen: "K"),
+            ProtocolFixture.line(["type": "staff", "school_urn": ProtocolFixture.school, "staff_id": "T1", "name": "Ms Teacher", "role": "TA", "hourly_cost": 18.5]),
+            ProtocolFixture.line([
+                "type": "provision", "school_urn": ProtocolFixture.school, "provision_id": "P1", "name": "Reading catch-up",
                 "area_of_need": "CL", "wave": 2, "priority": "must", "delivery": "group", "staff_ids": ["T1", "T9"],
                 "group_size": 4, "sessions_per_week": 3, "minutes_per_session": 30, "start_date": "2025-09-08",
                 "end_date": "2025-12-12", "outcome": ["instrument": "Salford", "subject": "reading", "measure": "age_months", "target_gain": 6],
             ]),
-            Fixture.line([
-                "type": "enrolment", "school_urn": Fixture.school, "provision_id": "P1", "upn": Fixture.upn(1),
+            ProtocolFixture.line([
+                "type": "enrolment", "school_urn": ProtocolFixture.school, "provision_id": "P1", "upn": ProtocolFixture.upn(1),
                 "start_date": "2025-09-08", "status": "active", "entry": ["value": 74, "date": "2025-09-05"],
             ]),
-            Fixture.end(["pupil": 1, "staff": 1, "provision": 1, "enrolment": 1]),
+            ProtocolFixture.end(["pupil": 1, "staff": 1, "provision": 1, "enrolment": 1]),
         ]
         let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(lines)))
         #expect(summary.status == .succeeded, "\(summary.failure ?? "")")

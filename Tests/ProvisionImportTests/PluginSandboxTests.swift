@@ -15,7 +15,7 @@ struct PluginSandboxTests {
         let config = try TestProcess.writeConfig(in: h.folder, databaseURL: h.url)
         let listener = try LoopbackListener()
         defer { listener.close() }
-        let source = try h.source(Fixture.run(pupils: 4))
+        let source = try h.source(ProtocolFixture.run(pupils: 4))
         let plugin = try TestPlugin.make(
             in: h.folder, interpreter: "/usr/bin/python3", program: "run.py",
             body: """
@@ -77,7 +77,7 @@ struct PluginSandboxTests {
             nohup sh -c 'sleep \(marker)3' >/dev/null 2>&1 &
             cat "$2"
             """)
-        let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(Fixture.run(pupils: 3))))
+        let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(ProtocolFixture.run(pupils: 3))))
         #expect(summary.status == .succeeded, "\(summary.failure ?? "")")
         #expect(await LiveProcesses.noneMatch("sleep \(marker)"), "survivors: \(LiveProcesses.matching("sleep \(marker)"))")
     }
@@ -94,7 +94,7 @@ struct PluginSandboxTests {
             set -- /proc/[0-9]*; echo "processes: $#" >&2
             while IFS= read -r line; do printf '%s\n' "$line"; done < "$SOURCE_FILE"
             """)
-        let source = try h.source(Fixture.run(pupils: 2))
+        let source = try h.source(ProtocolFixture.run(pupils: 2))
         var request = h.request(plugin, source: source)
         request.environment = ["SOURCE_FILE": source]
         request.limits.sandbox.maxProcesses = 12
@@ -111,7 +111,7 @@ struct PluginSandboxTests {
         let h = try await ImportHarness.make("sandbox-stderr")
         defer { h.cleanUp() }
         let plugin = try TestPlugin.make(in: h.folder, body: #"printf 'before\000after \033[31mred\n' >&2; cat "$2""#)
-        let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(Fixture.run(pupils: 2))))
+        let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(ProtocolFixture.run(pupils: 2))))
         #expect(summary.status == .succeeded, "\(summary.failure ?? "")")
         let stored = try await h.query("SELECT status, stderr_tail FROM import_runs WHERE id = $1", summary.runID).singleRow()
         #expect(try stored?.decode("status", as: String.self) == "succeeded")
@@ -127,7 +127,7 @@ struct PluginSandboxTests {
             while [ ! -f "$GATE/open" ]; do sleep 0.1; done
             cat "$2"
             """)
-        var request = h.request(plugin, source: try h.source(Fixture.run(pupils: 3)))
+        var request = h.request(plugin, source: try h.source(ProtocolFixture.run(pupils: 3)))
         request.environment = ["GATE": gate]
         let first = Task { try await h.pipeline.run(request) }
         // The first holds the source's lock while its plugin waits at the gate.

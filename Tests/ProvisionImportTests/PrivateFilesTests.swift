@@ -11,7 +11,7 @@ struct PrivateFilesTests {
     }
 
     @Test func stateMailAndReportsAreNotWorldReadableUnderUmask022() async throws {
-        let lines = [Fixture.header(), Fixture.pupil(1, sen: "K"), Fixture.pupil(2), Fixture.end(["pupil": 2])]
+        let lines = [ProtocolFixture.header(), ProtocolFixture.pupil(1, sen: "K"), ProtocolFixture.pupil(2), ProtocolFixture.end(["pupil": 2])]
         let (folder, config) = try await ImportCommandTests().setUp(
             "private-files", pluginBody: #"cat "$2""#, lines: lines, sencos: ["senco@fenland.example"])
         defer { try? FileManager.default.removeItem(atPath: folder) }

@@ -1,5 +1,6 @@
 import Foundation
 import ProvisionImport
+import ProvisionTestSupport
 import ProvisionModel
 import Testing
 
@@ -7,21 +8,21 @@ import Testing
 struct RecordValidationTests {
     /// Runs lines through a validator bound to 139001 and returns each line's result.
     func results(_ records: [String]) throws -> [LineResult] {
-        var validator = RecordStreamValidator(pluginName: "fixture", boundSchools: [Fixture.school])
+        var validator = RecordStreamValidator(pluginName: "fixture", boundSchools: [ProtocolFixture.school])
         var out: [LineResult] = []
-        for (index, line) in ([Fixture.header()] + records).enumerated() {
+        for (index, line) in ([ProtocolFixture.header()] + records).enumerated() {
             out.append(try validator.consume(Array(line.utf8), number: index + 1))
         }
         return Array(out.dropFirst())
     }
 
     func reason(_ record: [String: Any]) throws -> String? {
-        guard case .rejected(let rejection) = try results([Fixture.line(record)])[0] else { return nil }
+        guard case .rejected(let rejection) = try results([ProtocolFixture.line(record)])[0] else { return nil }
         return rejection.reason
     }
 
     nonisolated(unsafe) static let pupil: [String: Any] = [
-        "type": "pupil", "school_urn": "139001", "upn": Fixture.upn(1), "surname": "Smith", "forename": "Jo",
+        "type": "pupil", "school_urn": "139001", "upn": ProtocolFixture.upn(1), "surname": "Smith", "forename": "Jo",
         "dob": "2016-02-29", "year_group": "4",
     ]
 
@@ -33,7 +34,7 @@ struct RecordValidationTests {
 
     @Test func aMinimalPupilIsAcceptedAndNormalised() throws {
         let record = with(Self.pupil, ["surname": "  Smith ", "extra_field_from_the_future": 1])
-        guard case .accepted(let valid) = try results([Fixture.line(record)])[0] else {
+        guard case .accepted(let valid) = try results([ProtocolFixture.line(record)])[0] else {
             Issue.record("rejected")
             return
         }
@@ -74,17 +75,17 @@ struct RecordValidationTests {
         #expect(UPN.shapeProblem("B8012000050") == "UPN must be 13 characters, got 11")
         #expect(UPN.shapeProblem("B8012X0005001") == "UPN characters 2–12 must be digits")
         // Lower case is accepted and stored upper case.
-        guard case .accepted(let valid) = try results([Fixture.line(with(Self.pupil, ["upn": Fixture.upn(1).lowercased()]))])[0] else {
+        guard case .accepted(let valid) = try results([ProtocolFixture.line(with(Self.pupil, ["upn": ProtocolFixture.upn(1).lowercased()]))])[0] else {
             Issue.record("rejected")
             return
         }
-        #expect(valid.document.contains(Fixture.upn(1)))
+        #expect(valid.document.contains(ProtocolFixture.upn(1)))
         #expect(valid.warning == nil)
     }
 
     @Test func assessmentsRefuseImpossibleValues() throws {
         let base: [String: Any] = [
-            "type": "assessment", "school_urn": "139001", "upn": Fixture.upn(1), "instrument": "NGRT",
+            "type": "assessment", "school_urn": "139001", "upn": ProtocolFixture.upn(1), "instrument": "NGRT",
             "subject": "reading", "measure": "standardised", "value": 92, "date": "2025-09-15",
         ]
         #expect(try reason(base) == nil)
@@ -105,7 +106,7 @@ struct RecordValidationTests {
         #expect(try reason(with(provision, ["start_date": "2025-09-08", "end_date": "2025-09-01"])) == "provision.end_date is before start_date")
         #expect(try reason(with(provision, ["outcome": ["instrument": "Salford", "subject": "reading"]])) == "provision.outcome.measure is required")
         let enrolment: [String: Any] = [
-            "type": "enrolment", "school_urn": "139001", "provision_id": "P1", "upn": Fixture.upn(1), "start_date": "2025-09-08",
+            "type": "enrolment", "school_urn": "139001", "provision_id": "P1", "upn": ProtocolFixture.upn(1), "start_date": "2025-09-08",
         ]
         #expect(try reason(enrolment) == nil)
         #expect(try reason(with(enrolment, ["exit": ["date": "2025-12-01"]])) == "enrolment.exit.value is required")
@@ -115,8 +116,8 @@ struct RecordValidationTests {
 
     @Test func unknownTypesAndPluginErrorsAreRejectedRecordsNotFailures() throws {
         let outcome = try results([
-            Fixture.line(["type": "timetable", "school_urn": "139001"]),
-            Fixture.line(["type": "error", "message": "row 7: date missing", "ref": "pupils.csv:7"]),
+            ProtocolFixture.line(["type": "timetable", "school_urn": "139001"]),
+            ProtocolFixture.line(["type": "error", "message": "row 7: date missing", "ref": "pupils.csv:7"]),
             "[1, 2]",
         ])
         guard case .rejected(let unknown) = outcome[0], case .rejected(let error) = outcome[1], case .rejected(let array) = outcome[2] else {
@@ -135,10 +136,10 @@ struct RecordValidationTests {
             _ = try validator.consume(Array(#"{"type":"header","protocol":2,"plugin":"fixture"}"#.utf8), number: 1)
         }
         var ended = RecordStreamValidator(pluginName: "fixture", boundSchools: nil)
-        _ = try ended.consume(Array(Fixture.header().utf8), number: 1)
-        _ = try ended.consume(Array(Fixture.end([:]).utf8), number: 2)
+        _ = try ended.consume(Array(ProtocolFixture.header().utf8), number: 1)
+        _ = try ended.consume(Array(ProtocolFixture.end([:]).utf8), number: 2)
         #expect(throws: ProtocolViolation(line: 3, "output continues after the end record")) {
-            _ = try ended.consume(Array(Fixture.pupil(1).utf8), number: 3)
+            _ = try ended.consume(Array(ProtocolFixture.pupil(1).utf8), number: 3)
         }
         try ended.finish()
     }

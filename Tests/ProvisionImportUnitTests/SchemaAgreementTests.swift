@@ -1,5 +1,6 @@
 import Foundation
 import ProvisionImport
+import ProvisionTestSupport
 import Testing
 
 /// docs/plugin-records.schema.json is what plugin authors code against; these tests keep it
@@ -17,8 +18,8 @@ struct SchemaAgreementTests {
 
     func outcome(_ record: [String: Any]) throws -> LineResult {
         var validator = RecordStreamValidator(pluginName: "ctf", boundSchools: ["139001"])
-        _ = try validator.consume(Array(Fixture.header("ctf").utf8), number: 1)
-        return try validator.consume(Array(Fixture.line(record).utf8), number: 2)
+        _ = try validator.consume(Array(ProtocolFixture.header("ctf").utf8), number: 1)
+        return try validator.consume(Array(ProtocolFixture.line(record).utf8), number: 2)
     }
 
     func accepted(_ record: [String: Any]) throws -> ValidRecord? {
@@ -72,16 +73,16 @@ struct SchemaAgreementTests {
         let definitions = try Self.definitions()
         let header = try #require((definitions["header"]?["examples"] as? [[String: Any]])?.first)
         var validator = RecordStreamValidator(pluginName: "ctf", boundSchools: nil)
-        guard case .header = try validator.consume(Array(Fixture.line(header).utf8), number: 1) else {
+        guard case .header = try validator.consume(Array(ProtocolFixture.line(header).utf8), number: 1) else {
             Issue.record("header example not accepted as a header")
             return
         }
         let error = try #require((definitions["error"]?["examples"] as? [[String: Any]])?.first)
-        guard case .rejected = try validator.consume(Array(Fixture.line(error).utf8), number: 2) else {
+        guard case .rejected = try validator.consume(Array(ProtocolFixture.line(error).utf8), number: 2) else {
             Issue.record("error example not counted as a rejected record")
             return
         }
-        _ = try validator.consume(Array(Fixture.end(["error": 1]).utf8), number: 3)
+        _ = try validator.consume(Array(ProtocolFixture.end(["error": 1]).utf8), number: 3)
         try validator.finish()
     }
 }

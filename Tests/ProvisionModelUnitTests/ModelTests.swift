@@ -1,0 +1,40 @@
+import Foundation
+import ProvisionModel
+import Testing
+
+/// The model's small pieces that everything else trusts: UPNs, escaping, JSON, backoff.
+@Suite("model: UPNs, escaping, JSON, backoff")
+struct ModelTests {
+    @Test func upnCheckLettersFollowTheDfEAlgorithm() throws {
+        let upn = try #require(UPN.withCheckLetter("801200025001"))
+        #expect(upn.count == 13 && UPN.isValid(upn))
+        // Any other first letter is refused, and so is a changed digit.
+        let wrongLetter = (upn.first == "A" ? "B" : "A") + upn.dropFirst()
+        #expect(!UPN.isValid(wrongLetter))
+        #expect(!UPN.isValid(String(upn.prefix(12)) + (upn.last == "1" ? "2" : "1")))
+        #expect(UPN.shapeProblem("12345") != nil)
+    }
+
+    @Test func controlCharactersAreEscapedAndTextIsOtherwiseKept() {
+        #expect(EscapedText.escaped("Zoë\u{1B}[2J\u{0}x") == "Zoë\\u{1b}[2J\\u{0}x")
+        #expect(EscapedText.escaped("two\nlines") == "two\\u{a}lines")
+        #expect(EscapedText.escaped("two\nlines", keepingLineBreaks: true) == "two\nlines")
+        #expect(EscapedText.escaped(bytes: [0x41, 0xFF, 0x9B]) == "A\u{FFFD}\u{FFFD}")
+    }
+
+    @Test func jsonRoundTripsAndRefusesWhatIsNotJSON() throws {
+        let value = try JSONValue.parse(Array(#"{"a":[1,"x\n\u00e9",null,true],"b":{}}"#.utf8))
+        #expect(try JSONValue.parse(Array(value.serialized.utf8)) == value)
+        #expect(value.objectValue?["a"]?.arrayValue?[1].stringValue == "x\né")
+        for bad in ["", "{", #"{"a":}"#, "[1,]", "nul", #""\u12""#] {
+            #expect(throws: JSONValue.InvalidJSON.self, "\(bad)") { try JSONValue.parse(Array(bad.utf8)) }
+        }
+    }
+
+    @Test func backoffJitterStaysWithinTheLastFifth() {
+        var generator = SystemRandomNumberGenerator()
+        let waits = (0..<200).map { _ in Backoff.jittered(100, using: &generator) }
+        #expect(waits.allSatisfy { (80...100).contains($0) }, "\(waits.min()!)…\(waits.max()!)")
+        #expect(Set(waits).count > 100, "spread, not one value")
+    }
+}
