@@ -1,8 +1,10 @@
 /// The header row of a CSV file: finds columns by name, ignoring case and surrounding spaces.
 public struct CSVHeader: Sendable {
+    /// The column names as the file has them.
     public let names: [String]
     private let index: [String: Int]
 
+    /// Indexes `names`; when a name repeats, the first column with it wins.
     public init(_ names: [String]) {
         self.names = names
         var index: [String: Int] = [:]
@@ -26,10 +28,14 @@ public struct CSVHeader: Sendable {
 
 /// One data row with its header, for reading fields by column name.
 public struct CSVRecord {
+    /// The file's header, to find fields by column name.
     public let header: CSVHeader
+    /// The row's fields, in column order.
     public let fields: [String]
+    /// The row's line in the file (1-based), for messages that say where.
     public let line: Int
 
+    /// A row read from a file.
     public init(header: CSVHeader, fields: [String], line: Int) {
         self.header = header
         self.fields = fields

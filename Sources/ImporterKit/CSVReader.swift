@@ -35,6 +35,7 @@ public final class CSVReader {
     private var readFailure: String?
     private var failureReported = false
 
+    /// Opens `path` for reading rows in `encoding`, split on `delimiter`; throws when it cannot be opened.
     public init(path: String, encoding: CSVEncoding, delimiter: Character = ",") throws {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw ImporterError("cannot open \(path)")

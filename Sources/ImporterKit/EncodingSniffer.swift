@@ -4,6 +4,7 @@ import Foundation
 /// "CSV"): a file that is entirely valid UTF-8 (or starts with a UTF-8 byte-order mark)
 /// is UTF-8, anything else Windows-1252. Reads the file once in chunks.
 public enum EncodingSniffer {
+    /// The encoding of the file at `path`, from its byte-order mark or its bytes.
     public static func detect(_ path: String) throws -> CSVEncoding {
         guard let handle = FileHandle(forReadingAtPath: path) else { throw ImporterError("cannot open \(path)") }
         defer { try? handle.close() }

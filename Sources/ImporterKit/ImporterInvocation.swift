@@ -3,9 +3,11 @@ import Foundation
 /// How the supervisor ran this importer (DESIGN §4): `--source PATH`, and the bound schools
 /// in `PROVISION_SCHOOLS`.
 public struct ImporterInvocation: Sendable {
+    /// The file or folder to import (`--source`).
     public let source: String
     /// URNs the source is bound to (may be empty under `plugin check` without `--school`).
     public let schools: [String]
+    /// The process environment, for the plugin's own settings (a `MAPPING` file, a profile).
     public let environment: [String: String]
 
     /// Reads the command line and environment; prints usage and exits 64 when they are wrong.
@@ -53,15 +55,18 @@ extension ImporterInvocation {
 /// A problem that stops the importer; printed to stderr with a non-zero exit status.
 public struct ImporterError: Error, CustomStringConvertible {
     public let description: String
+    /// An error with the text to print.
     public init(_ description: String) { self.description = description }
 }
 
 /// stderr messages for IT staff. Never pupil data.
 public enum Diagnostics {
+    /// Writes one line to stderr.
     public static func note(_ message: String) {
         FileHandle.standardError.write(Data((message + "\n").utf8))
     }
 
+    /// Writes `message` to stderr and exits with `status` (65, EX_DATAERR, by default).
     public static func fail(_ message: String, status: Int32 = 65) -> Never {
         note(message)
         exit(status)

@@ -123,6 +123,7 @@ public actor PostgresConnection {
         try query(sql, parameters)
     }
 
+    /// Runs one statement with its parameters and returns the number of rows it affected.
     @discardableResult
     public func execute(_ sql: String, _ parameters: any PostgresEncodable...) throws -> Int {
         try execute(sql, parameters)

@@ -10,6 +10,7 @@
 public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     /// The kind of failure. A struct of static constants, so new kinds don't break callers.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// A short name of the kind, as printed.
         public let name: String
         init(_ name: String) { self.name = name }
         public var description: String { name }
@@ -30,20 +31,26 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
         public static let protocolMisuse = Code("protocol misuse")
     }
 
+    /// What kind of failure this is.
     public var code: Code
     /// Five-character SQLSTATE from the server, e.g. `23505` for a unique violation.
     public var sqlState: String?
+    /// The primary message: libpq's or the server's, never with bound values.
     public var message: String
+    /// The server's DETAIL line; may repeat row values, so it is shown only by `debugDescription`.
     public var detail: String?
+    /// The server's HINT line, when it gives one.
     public var hint: String?
     /// The column a decoding error or a server error is about.
     public var column: String?
     /// The table and constraint a server error is about (a unique or check violation).
     public var table: String?
+    /// The constraint a violation is about.
     public var constraint: String?
     /// The first line of the statement that failed, to say where without pasting values.
     public var statement: String?
 
+    /// An error of `code`; the server's fields when it came from the server.
     public init(
         code: Code, message: String, sqlState: String? = nil, detail: String? = nil,
         hint: String? = nil, column: String? = nil, table: String? = nil, constraint: String? = nil,
@@ -88,15 +95,26 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
 
 /// Well-known SQLSTATE values the product reacts to.
 public enum SQLState {
+    /// SQLSTATE 23505: a unique constraint would be broken.
     public static let uniqueViolation = "23505"
+    /// SQLSTATE 23503: a foreign key would point nowhere.
     public static let foreignKeyViolation = "23503"
+    /// SQLSTATE 23514: a check constraint would be broken.
     public static let checkViolation = "23514"
+    /// SQLSTATE 23502: a NOT NULL column would be null.
     public static let notNullViolation = "23502"
+    /// SQLSTATE 40001: a serializable transaction must be retried.
     public static let serializationFailure = "40001"
+    /// SQLSTATE 40P01: the transaction was chosen to end a deadlock.
     public static let deadlockDetected = "40P01"
+    /// SQLSTATE 42P01: no such table.
     public static let undefinedTable = "42P01"
+    /// SQLSTATE 3D000: no such database.
     public static let invalidCatalogName = "3D000"
+    /// SQLSTATE 42P04: the database already exists.
     public static let duplicateDatabase = "42P04"
+    /// SQLSTATE 57014: the statement was cancelled (a cancel request or a timeout).
     public static let queryCanceled = "57014"
+    /// SQLSTATE 57P01: the server is shutting down or the session was terminated.
     public static let adminShutdown = "57P01"
 }

@@ -3,7 +3,9 @@ import Foundation
 
 /// A notification received on a channel this connection listens to.
 public struct PostgresNotification: Sendable, Equatable {
+    /// The channel it was sent on.
     public let channel: String
+    /// The text sent with it (empty when none).
     public let payload: String
     /// The server process that sent it.
     public let senderPID: Int

@@ -2,6 +2,7 @@
 public struct PostgresResult: Sendable {
     /// Column names in result order.
     public let columns: [String]
+    /// Every row, in the order the server sent them.
     public let rows: [PostgresRow]
     /// Rows inserted, updated, deleted, copied or selected, as the command tag reports.
     public let affectedRows: Int

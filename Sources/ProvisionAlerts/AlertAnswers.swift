@@ -12,6 +12,7 @@ import ProvisionModel
 /// - **dismissed**: "this is not a concern" (wave 1 is enough for this pupil, say). The alert
 ///   is closed while its figures do not get worse; if they do, a new alert opens saying so.
 public enum AlertAnswers {
+    /// What a SENCO can say to an alert.
     public enum Answer: String, Sendable, CaseIterable {
         case acknowledged, snoozed, dismissed
     }
@@ -23,10 +24,15 @@ public enum AlertAnswers {
 
     /// One recorded action on an alert.
     public struct Action: Sendable, Equatable {
+        /// The answer given (`acknowledge`, `snooze`, `dismiss`, …).
         public let action: String
+        /// Who gave it, as they named themselves.
         public let by: String
+        /// Their note, if any.
         public let note: String?
+        /// The end of a snooze.
         public let until: SchoolDate?
+        /// When it was given.
         public let at: Date
     }
 

@@ -2,8 +2,11 @@ import Postgres
 
 /// What one evaluation did to the alerts.
 public struct AlertChanges: Sendable, Equatable {
+    /// Alerts opened for flags that had none.
     public var opened = 0
+    /// Open alerts whose flag is still raised.
     public var kept = 0
+    /// Open alerts resolved because their flag is no longer raised.
     public var resolved = 0
     /// Dismissed alerts opened again because their figures got worse.
     public var reopened = 0
@@ -12,6 +15,7 @@ public struct AlertChanges: Sendable, Equatable {
     /// Digest messages written to the outbox for the new alerts.
     public var messagesQueued = 0
 
+    /// Changes with the given counts (zero by default).
     public init(opened: Int = 0, kept: Int = 0, resolved: Int = 0) {
         self.opened = opened
         self.kept = kept

@@ -3,6 +3,7 @@ import ProvisionModel
 
 /// An evaluation summary as printed for a person: counts only, no pupil data.
 public enum EvaluationText {
+    /// The lines `provisionctl evaluate` prints for one evaluation of `scope`: counts only, no pupil.
     public static func render(_ summary: EvaluationSummary, alerts: AlertChanges, scope: String) -> String {
         let seconds = summary.duration.seconds
         var lines = ["Evaluation run \(summary.runID) of \(scope) in \(String(format: "%.1f", seconds)) s:"]

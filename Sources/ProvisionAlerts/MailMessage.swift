@@ -7,15 +7,21 @@ import ProvisionModel
 /// CR and LF are replaced by spaces, so no value can start a header of its own, and
 /// non-ASCII text is encoded per RFC 2047. Bodies are base64, so no line is ever too long.
 public struct MailMessage: Sendable, Equatable {
+    /// The From address, optionally with a display name.
     public var from: String
+    /// The To addresses, each optionally with a display name.
     public var to: [String]
+    /// The subject: any text; line breaks become spaces and it is RFC 2047 encoded.
     public var subject: String
     public var text: String
+    /// The HTML part (already escaped by the template).
     public var html: String
     /// `<…@…>`; the same message handed over twice keeps the same id.
     public var messageID: String
+    /// The Date header.
     public var date: Date
 
+    /// A message; nothing is encoded until `rfc5322()`.
     public init(from: String, to: [String], subject: String, text: String, html: String, messageID: String, date: Date) {
         self.from = from
         self.to = to

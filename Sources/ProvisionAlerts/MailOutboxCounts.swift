@@ -3,11 +3,14 @@ import Postgres
 
 /// The outbox at a glance: what `/healthz`, `/metrics` and `provisionctl status` show.
 public struct MailOutboxCounts: Sendable, Equatable {
+    /// Messages waiting to be handed to the transport (new or to be retried).
     public var pending = 0
+    /// Messages given up on after a permanent failure or too many attempts.
     public var failed = 0
     /// When the oldest message still waiting was queued.
     public var oldestPending: Date?
 
+    /// An empty outbox.
     public init() {}
 
     /// Counts `mail_outbox` in one statement.

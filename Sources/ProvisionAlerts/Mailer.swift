@@ -12,7 +12,9 @@ import Subprocess
 
 /// Why a transport did not accept a message. Temporary failures are retried with backoff.
 public struct TransportFailure: Error, Sendable, CustomStringConvertible {
+    /// True when trying again later may work (the message stays pending).
     public let temporary: Bool
+    /// What went wrong, for `mail_outbox.last_error` and the log; never a password.
     public let message: String
     public var description: String { message }
 }
@@ -25,8 +27,10 @@ public protocol MailTransport: Sendable {
 /// Writes each message as a file in a maildir (the embedded default): into `tmp/`, then
 /// renamed into `new/`, so a reader never sees half a message.
 public struct MaildirTransport: MailTransport {
+    /// The maildir; `tmp/`, `new/` and `cur/` are made inside it when missing.
     public let folder: String
 
+    /// A transport writing into `folder`.
     public init(folder: String) { self.folder = folder }
 
     public func deliver(_ message: [UInt8], recipients: [String], id: Int64) async throws(TransportFailure) {
@@ -49,8 +53,10 @@ public struct MaildirTransport: MailTransport {
 /// Pipes each message to `sendmail -t -oi` (Postfix, Exim, …): exit 0 means queued by the
 /// MTA, exit 75 (EX_TEMPFAIL) means try again later, anything else is a permanent failure.
 public struct SendmailTransport: MailTransport {
+    /// The sendmail program (Postfix's and Exim's take the same options).
     public let program: String
 
+    /// A transport running `program`.
     public init(program: String) { self.program = program }
 
     public func deliver(_ message: [UInt8], recipients: [String], id: Int64) async throws(TransportFailure) {
@@ -99,9 +105,13 @@ public struct SendmailTransport: MailTransport {
 
 /// What a flush did.
 public struct FlushResult: Sendable, Equatable {
+    /// Messages the transport accepted.
     public var sent = 0
+    /// Messages that failed for now and wait for a retry.
     public var deferred = 0
+    /// Messages given up on.
     public var failed = 0
+    /// Nothing done yet.
     public init() {}
 }
 
@@ -110,10 +120,12 @@ public struct FlushResult: Sendable, Equatable {
 /// accepted it; a crash in between leaves it pending, so at worst it is handed over again
 /// with the same Message-ID — never lost.
 public struct Mailer: Sendable {
+    /// Where messages are handed over.
     public let transport: any MailTransport
     /// After this many temporary failures a message is marked failed.
     public var maxAttempts = 10
 
+    /// A mailer delivering through `transport`.
     public init(transport: any MailTransport) { self.transport = transport }
 
     /// The transport the configuration names.
@@ -125,6 +137,7 @@ public struct Mailer: Sendable {
         }
     }
 
+    /// Delivers every message that is due, one transaction each, and counts what happened.
     public func flush(_ db: PostgresConnection) async throws -> FlushResult {
         var result = FlushResult()
         // One message per transaction: its row stays locked while the transport has it, and

@@ -6,14 +6,17 @@ import ProvisionStore
 
 /// The exit statuses of DESIGN §9 (BSD sysexits).
 public enum ExitStatus {
+    /// Everything worked.
     public static let success: Int32 = 0
     /// The work failed (an import run failed, say).
     public static let failed: Int32 = 1
+    /// EX_USAGE: the command line was wrong.
     public static let usage: Int32 = 64
     /// The input data was rejected.
     public static let badInput: Int32 = 65
     /// A service (database, MTA) is unavailable.
     public static let unavailable: Int32 = 69
+    /// EX_CONFIG: the configuration file is missing or wrong.
     public static let badConfiguration: Int32 = 78
 }
 

@@ -12,8 +12,10 @@ public struct ConfigOption: ParsableArguments {
             "The configuration file (TOML).",
             discussion: "Default: $PROVISION_CONFIG, else /etc/provision/provision.toml.",
             valueName: "file"))
+    /// The configuration file (`--config`); nil for the embedded defaults.
     public var config: String?
 
+    /// Options as ArgumentParser fills them.
     public init() {}
 
     /// The configuration file to read.

@@ -6,12 +6,15 @@ import Foundation
 /// Relative paths are resolved against the folder of the configuration file, so a config
 /// works the same whatever the current directory of the process that reads it.
 public struct Configuration: Sendable {
+    /// The trust the deployment serves (`[trust]`).
     public struct Trust: Sendable {
+        /// The trust's name, as reports and mail show it.
         public var name: String
         /// The trust's SEND lead(s): receive the trust digest.
         public var sendLead: [String]
     }
 
+    /// Where the data lives (`[database]`): an external server, or the embedded cluster.
     public struct Database: Sendable {
         /// libpq connection string; nil means the embedded cluster under `state.dir`.
         public var url: String?
@@ -21,13 +24,17 @@ public struct Configuration: Sendable {
         public var postgresBinDirectory: String?
     }
 
+    /// Where importer plugins are found and how they are limited (`[plugins]`).
     public struct Plugins: Sendable {
         /// Folders searched for plugin folders (each with a `plugin.toml`).
         public var directories: [String]
+        /// Wall-clock limit of one plugin run, unless a source sets its own.
         public var timeoutSeconds: Int
         /// Share of rejected records (0–1) above which a run fails.
         public var maxRejected: Double
+        /// The most a plugin may write to stdout before it is killed.
         public var maxStdoutBytes: Int
+        /// The most of a plugin's stderr kept (more is counted, not kept).
         public var maxStderrBytes: Int
         /// How plugins are isolated: `bwrap` (bubblewrap namespaces) or `none`.
         public var sandbox: SandboxMode = .bwrap
@@ -38,8 +45,11 @@ public struct Configuration: Sendable {
         public var sandboxReadOnlyPaths: [String] = []
         /// Resource limits of one plugin run (setrlimit inside the sandbox).
         public var cpuSeconds = 600
+        /// Address-space limit of a sandboxed plugin.
         public var memoryBytes = 4 << 30
+        /// Largest file a sandboxed plugin may write.
         public var fileSizeBytes = 1 << 30
+        /// Processes a sandboxed plugin may have at once.
         public var maxProcesses = 256
         /// Size of the sandbox's private scratch folder (a tmpfs).
         public var scratchBytes = 256 << 20
@@ -53,6 +63,7 @@ public struct Configuration: Sendable {
         case bwrap, none
     }
 
+    /// How mail leaves the daemon (`mail.transport`).
     public enum MailTransport: String, Sendable, CaseIterable {
         case maildir, sendmail, smtp
     }
@@ -70,20 +81,30 @@ public struct Configuration: Sendable {
 
     /// A user name and password for a relay that requires AUTH (RFC 4954).
     public struct SMTPCredentials: Sendable, Equatable {
+        /// The user name AUTH sends.
         public var username: String
+        /// The password, read from `smtp_password_file`.
         public var password: String
+        /// Credentials of `username` with `password`.
         public init(username: String, password: String) {
             self.username = username
             self.password = password
         }
     }
 
+    /// How alert mail is written and sent (`[mail]`).
     public struct Mail: Sendable {
+        /// The transport messages are handed to.
         public var transport: MailTransport
+        /// The From address of every message, optionally with a display name.
         public var from: String
+        /// The sendmail program, for the `sendmail` transport.
         public var sendmailPath: String
+        /// The relay's host, for the `smtp` transport.
         public var smtpHost: String
+        /// The relay's port, for the `smtp` transport.
         public var smtpPort: Int
+        /// How the conversation with the relay is protected (`smtp_security`).
         public var smtpSecurity: SMTPSecurity = .none
         /// PEM certificates the relay's certificate must chain to; nil: the system's store.
         public var smtpCAFile: String?
@@ -133,6 +154,7 @@ public struct Configuration: Sendable {
         /// The smallest value added worth having: below it (with confidence) an intervention is
         /// "ineffective". Extra months of reading age per month, and standardised points.
         public var minimumWorthwhileRatePerMonth = 0.5
+        /// The smallest value added worth having in standardised points (see above).
         public var minimumWorthwhilePoints = 2.0
         /// How much likelier "progress stopped" must be than "progress as before" (a
         /// likelihood ratio) before a pupil is flagged as stalled.
@@ -144,6 +166,7 @@ public struct Configuration: Sendable {
             "NGRT": InstrumentScale(error: 4.5, floor: 69, ceiling: 141),
             "PiRA": InstrumentScale(error: 4, floor: 69, ceiling: 141),
         ]
+        /// Measurement error of an unlisted instrument by its measure (standardised scores use `standardisedError`).
         public var measureErrors: [String: Double] = ["age_months": 5, "raw": 2, "steps": 0.5]
 
         /// An instrument's error and limits: its own, else its measure's error without limits
@@ -154,18 +177,24 @@ public struct Configuration: Sendable {
 
         /// "Similar starting score" for the comparison with non-participants.
         public var peerBandAgeMonths = 6.0
+        /// "Similar starting score" for standardised scores, in points.
         public var peerBandStandardised = 5.0
 
+        /// The shipped defaults.
         public init() {}
     }
 
     /// How one assessment instrument's results are read: standard error of measurement, and
     /// the floor and ceiling beyond which a result is censored (not evidence).
     public struct InstrumentScale: Sendable, Equatable {
+        /// Standard error of one result, in the instrument's unit.
         public var error: Double
+        /// The lowest score the instrument can give, if it has one.
         public var floor: Double?
+        /// The highest score the instrument can give, if it has one.
         public var ceiling: Double?
 
+        /// A scale with the given error and limits.
         public init(error: Double, floor: Double? = nil, ceiling: Double? = nil) {
             self.error = error
             self.floor = floor
@@ -190,6 +219,7 @@ public struct Configuration: Sendable {
         public var maxAttempts = 5
         /// The first retry waits this long; each further one twice as long, up to the cap.
         public var retryBaseSeconds = 60
+        /// The longest wait between two attempts of a job.
         public var retryMaxSeconds = 3600
         /// A running job whose worker has not been heard of for this long is run again.
         public var rescueAfterSeconds = 600
@@ -197,30 +227,42 @@ public struct Configuration: Sendable {
         /// this long, so the imports of a night share one.
         public var trustEvaluationDelaySeconds = 600
 
+        /// The shipped defaults.
         public init() {}
     }
 
+    /// One school of the trust (`[[schools]]`).
     public struct School: Sendable, Equatable {
         /// Unique Reference Number: six digits.
         public var urn: String
+        /// The school's name, as reports and mail show it.
         public var name: String
+        /// The addresses of the school's SENCOs, who receive its alerts.
         public var sencos: [String]
         /// The school's notional SEN budget for a year, in pounds, when the trust sets it.
         public var notionalSENBudget: Double? = nil
     }
 
+    /// One MIS export the daemon imports (`[[sources]]`).
     public struct Source: Sendable, Equatable {
+        /// The source's name, unique in the configuration.
         public var name: String
+        /// The importer plugin that reads it.
         public var plugin: String
+        /// The export's file or folder.
         public var path: String
+        /// The URNs of the schools whose data the source may carry.
         public var schools: [String]
         /// When to import (in `daemon.time_zone`); nil means only on demand.
         public var schedule: CronSchedule?
         /// Extra environment for the plugin. Never secrets of ours: these are the source's own.
         public var environment: [String: String]
+        /// Wall-clock limit of one run of the plugin on this source.
         public var timeoutSeconds: Int
+        /// The share of records that may be rejected before the run is refused.
         public var maxRejected: Double
 
+        /// A source with every setting given.
         public init(
             name: String, plugin: String, path: String, schools: [String], schedule: CronSchedule?,
             environment: [String: String], timeoutSeconds: Int, maxRejected: Double
@@ -238,19 +280,30 @@ public struct Configuration: Sendable {
 
     /// The file this configuration was read from.
     public var file: String
+    /// `[trust]`.
     public var trust: Trust
+    /// `[database]`.
     public var database: Database
     /// Folder for the embedded cluster, maildir, reports and scratch space.
     public var stateDirectory: String
+    /// `[plugins]`.
     public var plugins: Plugins
+    /// `[mail]`.
     public var mail: Mail
+    /// `[reports]`.
     public var reports = Reports(urlBase: nil)
+    /// `[evaluation]`.
     public var evaluation: Evaluation
+    /// `[daemon]`.
     public var daemon: Daemon
+    /// `[[schools]]`, in file order.
     public var schools: [School]
+    /// `[[sources]]`, in file order.
     public var sources: [Source]
 
+    /// The school with `urn`, if configured.
     public func school(urn: String) -> School? { schools.first { $0.urn == urn } }
+    /// The source called `name`, if configured.
     public func source(named name: String) -> Source? { sources.first { $0.name == name } }
 
     /// Reads and checks the configuration file at `path`.
@@ -589,6 +642,7 @@ enum Names {
 
 /// A cheap plausibility check for addresses in config; the mailer does the real work.
 public enum Addresses {
+    /// True when `text` looks like an address (`a@b.c` or `Name <a@b.c>`) on one line.
     public static func isPlausible(_ text: String) -> Bool {
         var address = text.trimmingCharacters(in: .whitespaces)
         if let open = address.lastIndex(of: "<"), address.hasSuffix(">") {

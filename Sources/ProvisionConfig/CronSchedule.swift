@@ -11,6 +11,7 @@ import Foundation
 /// summer. Across the clock changes: a time skipped when clocks go forward runs at the
 /// first instant after the gap; a time that happens twice when clocks go back runs once.
 public struct CronSchedule: Sendable, Equatable, CustomStringConvertible {
+    /// The five-field expression as written.
     public let expression: String
     let minutes: [Int]
     let hours: [Int]
@@ -120,7 +121,9 @@ public struct CronSchedule: Sendable, Equatable, CustomStringConvertible {
 
 /// A schedule that cannot be read.
 public struct CronError: Error, Sendable, CustomStringConvertible {
+    /// The expression as written.
     public let expression: String
+    /// What is wrong with it, to follow the expression in a sentence.
     public let problem: String
     public var description: String { "cron expression '\(expression)' \(problem)" }
 }

@@ -6,8 +6,11 @@ import ProvisionModel
 
 /// What one evaluation run found.
 public struct EvaluationSummary: Sendable {
+    /// The `evaluation_runs` row this run's results belong to.
     public var runID: Int64
+    /// Enrolments looked at.
     public var enrolments = 0
+    /// Enrolments with both an entry and an exit score.
     public var withEntryAndExit = 0
     /// Verdicts of the school-level provisions, by verdict.
     public var verdicts: [String: Int] = [:]
@@ -16,6 +19,7 @@ public struct EvaluationSummary: Sendable {
     /// Pupils on roll the growth model cannot judge yet (fewer than two results before the
     /// term starts it tries, on every measure): never flagged as stalled, counted here.
     public var stallNotJudged = 0
+    /// How long the run took.
     public var duration: Duration = .zero
 }
 
@@ -28,9 +32,12 @@ public struct EvaluationSummary: Sendable {
 /// Nothing depends on the wall clock but `asOf`, so re-running on unchanged data gives the
 /// same results.
 public struct Evaluator: Sendable {
+    /// Thresholds and windows (`[evaluation]`).
     public let settings: Configuration.Evaluation
+    /// Where the run logs its counts (never a pupil).
     public var logger: Logger
 
+    /// An evaluator with `settings`.
     public init(settings: Configuration.Evaluation, logger: Logger = Logger(label: "provision.evaluate")) {
         self.settings = settings
         self.logger = logger

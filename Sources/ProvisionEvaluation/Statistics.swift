@@ -2,9 +2,13 @@ import Foundation
 
 /// A mean with its 95% confidence interval (Student's t), the figures every verdict rests on.
 public struct MeanInterval: Sendable, Equatable {
+    /// How many values.
     public let n: Int
+    /// Their mean.
     public let mean: Double
+    /// The lower end of the 95% interval.
     public let low: Double
+    /// The upper end of the 95% interval.
     public let high: Double
 
     /// Nil for fewer than two values (no spread, no interval).
@@ -46,6 +50,7 @@ public enum Verdict: String, Sendable {
 /// Brooks' bands for ratio gains ("What Works for Children and Young People with Literacy
 /// Difficulties").
 public enum RatioGainBand {
+    /// The band a ratio gain falls in: doubtful, modest, useful, substantial or remarkable.
     public static func name(_ ratio: Double) -> String {
         switch ratio {
         case ..<1.4: "doubtful"
@@ -60,6 +65,7 @@ public enum RatioGainBand {
 /// A standardised-score change as the EEF's "months of additional progress": the effect
 /// size (change / 15) on the EEF's conversion table.
 public enum EEFMonths {
+    /// Months of additional progress for effect size `d`, negative for a loss (at most 12).
     public static func months(effectSize d: Double) -> Int {
         let bands: [(Double, Int)] = [
             (0.02, 0), (0.10, 1), (0.19, 2), (0.27, 3), (0.35, 4), (0.45, 5), (0.53, 6), (0.62, 7), (0.70, 8),

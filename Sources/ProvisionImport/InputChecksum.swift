@@ -6,7 +6,9 @@ import ProvisionModel
 /// `accepts` globs (relative path, size and content, in path order). An unchanged checksum
 /// lets the supervisor skip a re-import; a new plugin version on the same export re-runs.
 public enum InputChecksum {
+    /// The input to hash does not exist or cannot be read.
     public struct Missing: Error, Sendable, CustomStringConvertible {
+        /// What could not be read, and why.
         public let message: String
         public var description: String { message }
     }

@@ -20,12 +20,17 @@ extension JobKind {
 
 /// A job a worker has claimed.
 public struct ClaimedJob: Sendable, Equatable {
+    /// The job's row id.
     public let id: Int64
+    /// What the job does.
     public let kind: JobKind
+    /// Its parameters (`source`, `school`, `scope`).
     public let payload: [String: String]
+    /// The key that keeps duplicates out, if it has one.
     public let uniqueKey: String?
     /// 1 on the first run.
     public let attempt: Int
+    /// Attempts allowed before it is marked failed.
     public let maxAttempts: Int
 }
 
@@ -55,9 +60,12 @@ public struct JobQueue: Sendable {
     /// rescuer tells a live worker from a dead one.
     public static let applicationNamePrefix = "provisiond "
 
+    /// The wait after the first failure; each further one is twice as long.
     public var retryBase: Duration
+    /// The longest wait between attempts.
     public var retryMax: Duration
 
+    /// A queue with the given retry policy (the daemon's defaults: one minute, one hour).
     public init(retryBase: Duration = .seconds(60), retryMax: Duration = .seconds(3600)) {
         self.retryBase = retryBase
         self.retryMax = retryMax
@@ -205,9 +213,13 @@ public struct JobQueue: Sendable {
 
     /// A job taken from a worker that died.
     public struct RescuedJob: Sendable, Equatable {
+        /// The job's row id.
         public let id: Int64
+        /// What the job does; nil for a kind this version does not know.
         public let kind: JobKind?
+        /// Its parameters.
         public let payload: [String: String]
+        /// The worker that held it.
         public let worker: String
         /// available (it will run again), failed (no attempts left) or discarded (a job
         /// with the same key is already waiting, which will do the same work).

@@ -4,31 +4,42 @@ import Postgres
 /// How many jobs are in each state: what `/healthz`, `/metrics` and `provisionctl status`
 /// show of the queue.
 public struct JobCounts: Sendable, Equatable {
+    /// Jobs a worker is running.
     public var running = 0
     /// Available and due now.
     public var due = 0
     /// Available, due now or later.
     public var available = 0
+    /// Jobs that used their attempts.
     public var failed = 0
     /// How long the oldest due job has waited, in seconds (0 when none waits).
     public var lagSeconds = 0.0
 
+    /// An empty queue.
     public init() {}
 }
 
 /// One job as `provisionctl status` lists it.
 public struct JobListing: Sendable, Equatable {
+    /// The job's row id.
     public var id: Int64
+    /// `import` or `evaluate`.
     public var kind: String
+    /// `running`, `available` or `failed`.
     public var state: String
     /// The source or school the job is about.
     public var subject: String
+    /// The attempt running or last run (0 before the first).
     public var attempt: Int
+    /// Attempts allowed.
     public var maxAttempts: Int
+    /// The worker holding it, while it runs.
     public var worker: String?
     /// When it was claimed (running) or finished (failed).
     public var since: Date?
+    /// When it is due (or was, for one that ran).
     public var runAt: Date
+    /// The error of its last failed attempt.
     public var lastError: String?
 }
 

@@ -11,7 +11,9 @@ import ProvisionConfig
 public enum SourceSchedules {
     /// A slot that was queued.
     public struct QueuedSlot: Sendable, Equatable {
+        /// The source whose import was queued.
         public let source: String
+        /// The cron slot it was queued for.
         public let slot: Date
         /// Nil when an import of the source was already waiting, which serves the slot.
         public let jobID: Int64?

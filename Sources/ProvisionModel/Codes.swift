@@ -6,15 +6,23 @@ public enum Codes {
     ]
     /// N: no special educational need, K: SEN support, E: education, health and care plan.
     public static let senProvision: Set<String> = ["N", "K", "E"]
+    /// National curriculum year groups, nursery (N1, N2) and reception (R) to 14.
     public static let yearGroups = Set(["N1", "N2", "R"] + (1...14).map(String.init))
+    /// School Census gender codes.
     public static let genders: Set<String> = ["M", "F", "U", "X"]
+    /// What an assessment's value measures.
     public static let measures: Set<String> = ["age_months", "standardised", "scaled", "raw", "steps"]
+    /// Who delivers a provision.
     public static let staffRoles: Set<String> = ["teacher", "TA", "HLTA", "SENCO", "external"]
     /// Broad areas of need of the SEND Code of Practice: communication and interaction,
     /// cognition and learning, social emotional and mental health, sensory and/or physical.
     public static let areasOfNeed: Set<String> = ["CI", "CL", "SEMH", "SP"]
+    /// How firmly an EHCP specifies a provision.
     public static let priorities: Set<String> = ["must", "should", "could"]
+    /// How a provision is delivered.
     public static let deliveries: Set<String> = ["individual", "group", "class"]
+    /// Where a pupil's enrolment in a provision stands.
     public static let enrolmentStatuses: Set<String> = ["planned", "active", "completed", "withdrawn"]
+    /// Whether a run is the whole data set (`snapshot`) or changes only (`delta`).
     public static let sourceKinds: Set<String> = ["snapshot", "delta"]
 }

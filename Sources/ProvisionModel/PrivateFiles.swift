@@ -6,10 +6,13 @@ import Foundation
 public enum PrivateFiles {
     /// A file or folder could not be created privately; says which and why.
     public struct Failure: Error, Sendable, CustomStringConvertible {
+        /// The file or folder.
         public let path: String
+        /// Why it could not be made privately.
         public let reason: String
         public var description: String { "\(path): \(reason)" }
 
+        /// A failure at `path` for `reason`.
         public init(path: String, reason: String) {
             self.path = path
             self.reason = reason

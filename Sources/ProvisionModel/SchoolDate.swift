@@ -1,8 +1,11 @@
 /// A calendar date with no time or time zone, as schools and MIS exports use them
 /// (`YYYY-MM-DD` on the wire and in PostgreSQL `date` columns).
 public struct SchoolDate: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// The year.
     public let year: Int
+    /// The month, 1–12.
     public let month: Int
+    /// The day of the month, 1–31.
     public let day: Int
 
     /// A date only if it exists in the calendar (no 30 February).
@@ -31,6 +34,7 @@ public struct SchoolDate: Sendable, Hashable, Comparable, CustomStringConvertibl
         self.init(year: year, month: month, day: day)
     }
 
+    /// `YYYY-MM-DD`.
     public var iso: String {
         func pad(_ value: Int, _ width: Int) -> String {
             let text = String(value)

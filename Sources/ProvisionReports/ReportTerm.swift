@@ -7,13 +7,17 @@ import ProvisionModel
 /// 31 March, summer 1 April – 31 August. A provision counts in a term when its dates
 /// overlap these; hours and costs count only the weeks inside them.
 public struct ReportTerm: Sendable, Equatable, CustomStringConvertible {
+    /// The three terms of an English school year.
     public enum Season: String, Sendable, CaseIterable {
         case autumn, spring, summer
     }
 
+    /// The calendar year the term falls in.
     public let year: Int
+    /// Autumn, spring or summer.
     public let season: Season
 
+    /// The `season` term of `year`.
     public init(year: Int, season: Season) {
         self.year = year
         self.season = season
@@ -42,6 +46,7 @@ public struct ReportTerm: Sendable, Equatable, CustomStringConvertible {
     /// "Autumn term 2026".
     public var title: String { "\(season.rawValue.capitalized) term \(year)" }
 
+    /// The term's first day, by the fixed boundaries above.
     public var start: SchoolDate {
         switch season {
         case .autumn: SchoolDate(year: year, month: 9, day: 1)!
@@ -50,6 +55,7 @@ public struct ReportTerm: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The term's last day, by the fixed boundaries above.
     public var end: SchoolDate {
         switch season {
         case .autumn: SchoolDate(year: year, month: 12, day: 31)!

@@ -5,13 +5,18 @@ import ProvisionModel
 
 /// What a report is asked for, as `provisionctl report` takes it.
 public struct ReportRequest: Sendable {
+    /// Which report.
     public var kind: ReportKind
+    /// The school's URN; nil for the trust report.
     public var school: String?
+    /// The term it covers.
     public var term: ReportTerm
+    /// The pupil, for the pupil report.
     public var upn: String?
     /// Who the report is for: staff (every figure) or a pupil's parents (plain words).
     public var audience: ReportAudience
 
+    /// A request for `kind` of `term` (staff audience unless said).
     public init(kind: ReportKind, school: String? = nil, term: ReportTerm, upn: String? = nil, audience: ReportAudience = .staff) {
         self.kind = kind
         self.school = school
@@ -50,6 +55,7 @@ public enum Reports {
         return try row?.decode("day", as: String?.self).flatMap(SchoolDate.init(iso:)).map(ReportTerm.init(containing:))
     }
 
+    /// Reads what `request` needs from `db` and builds the report: the document, CSV rows and JSON.
     public static func build(_ request: ReportRequest, db: PostgresConnection, config: Configuration) async throws -> Report {
         let data = ReportData(db: db, config: config, term: request.term)
         var school: ReportData.School?

@@ -18,6 +18,7 @@ import ProvisionModel
 public struct EmbeddedCluster: Sendable {
     /// Errors starting or stopping the cluster; each says what to do.
     public struct Failure: Error, CustomStringConvertible, Sendable {
+        /// What went wrong and what to do about it.
         public let message: String
         public var description: String { message }
     }

@@ -3,10 +3,14 @@ import ProvisionModel
 
 /// One numbered, forward-only schema change.
 public struct Migration: Sendable {
+    /// Its number; migrations apply in this order.
     public let version: Int
+    /// A short name, recorded with it.
     public let name: String
+    /// The statements it runs, in one transaction.
     public let sql: String
 
+    /// A migration numbered `version`.
     public init(version: Int, name: String, sql: String) {
         self.version = version
         self.name = name
@@ -22,13 +26,16 @@ public struct Migration: Sendable {
 
 /// Why migrating stopped.
 public struct MigrationError: Error, Sendable, CustomStringConvertible {
+    /// What is wrong and what to do.
     public let message: String
     public var description: String { message }
 }
 
 /// The state of one migration in a database.
 public struct MigrationStatus: Sendable, Equatable {
+    /// The migration's number.
     public let version: Int
+    /// The migration's name.
     public let name: String
     /// When it was applied, as the server printed it; nil while pending.
     public let appliedAt: String?
@@ -40,8 +47,10 @@ public struct Migrator: Sendable {
     /// Arbitrary but fixed: the advisory lock every migrating process takes.
     static let lockKey: Int64 = 0x5345_4E44_5052_4F56  // "SENDPROV"
 
+    /// The migrations it applies, in order.
     public let migrations: [Migration]
 
+    /// A migrator for `migrations` (every shipped one by default).
     public init(migrations: [Migration] = Migration.all) {
         self.migrations = migrations
     }

@@ -8,20 +8,25 @@ import Logging
 /// What goes into metadata is up to the caller, and the daemon's callers log only source
 /// names, URNs, ids, counts and error text, never a pupil's name or UPN.
 public struct LogfmtLogHandler: LogHandler {
+    /// The lowest level written.
     public var logLevel: Logger.Level
+    /// Metadata written with every line.
     public var metadata: Logger.Metadata = [:]
     private let label: String
 
+    /// A handler for `label` writing `level` and above.
     public init(label: String, level: Logger.Level = .info) {
         self.label = label
         self.logLevel = level
     }
 
+    /// One key of the handler's metadata.
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
+    /// Writes the event as one logfmt line, values quoted and escaped as needed.
     public func log(event: LogEvent) {
         var line = "time=\(Self.timestamp()) level=\(event.level.rawValue) msg=\(Self.quoted(event.message.description))"
         let merged = metadata.merging(event.metadata ?? [:]) { $1 }

@@ -14,6 +14,7 @@ public struct OnceRun {
     let database: ProvisionDatabase
     let logger: Logger
 
+    /// A run of everything in `config` against `database`.
     public init(config: Configuration, database: ProvisionDatabase, logger: Logger) {
         self.config = config
         self.database = database

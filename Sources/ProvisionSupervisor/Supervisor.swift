@@ -10,12 +10,15 @@ import Synchronization
 /// What every service of one `provisiond` process shares: the database, the configuration
 /// in force (replaced whole on a good reload), the job queue and the logger.
 public final class Supervisor: Sendable {
+    /// The database every service uses.
     public let database: ProvisionDatabase
+    /// The daemon's logger (logfmt to stderr).
     public let logger: Logger
     /// `host/pid`: names this process in job rows and connection names.
     public let identity: String
     private let current: Mutex<Configuration>
 
+    /// A supervisor for `database` with `configuration` in force.
     public init(database: ProvisionDatabase, configuration: Configuration, logger: Logger) {
         self.database = database
         self.logger = logger

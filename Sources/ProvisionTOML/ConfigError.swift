@@ -9,8 +9,10 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible, Equatable {
     public var line: Int?
     /// The dotted key the problem is about (`sources.schedule`), when there is one.
     public var key: String?
+    /// What is wrong, and what would be right.
     public var message: String
 
+    /// A problem in `file` at `line` with `key`.
     public init(file: String, line: Int? = nil, key: String? = nil, message: String) {
         self.file = file
         self.line = line

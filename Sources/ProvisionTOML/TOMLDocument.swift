@@ -47,6 +47,7 @@ public final class TOMLSection {
     let table: TOMLTable
     /// Internal path: `sources#2.env` (`#n` is the 1-based entry of an array of tables).
     let path: String
+    /// The file the section is in, for errors.
     public let file: String
     let locator: KeyLocator
     private var consumed: Set<String> = []
@@ -83,18 +84,21 @@ public final class TOMLSection {
         error(key, "is required but missing")
     }
 
+    /// The string at `key`; nil when absent; an error naming the line when it is not a string.
     public func string(_ key: String) throws(ConfigError) -> String? {
         guard let raw = value(key) else { return nil }
         guard let text = raw.string else { throw error(key, "must be a string, got \(raw.type)") }
         return text
     }
 
+    /// The string at `key`; an error naming the section when it is absent.
     public func requiredString(_ key: String) throws(ConfigError) -> String {
         guard let text = try string(key) else { throw missing(key) }
         guard !text.trimmingCharacters(in: .whitespaces).isEmpty else { throw error(key, "must not be empty") }
         return text
     }
 
+    /// The integer at `key`, checked against `range`; nil when absent.
     public func int(_ key: String, range: ClosedRange<Int>? = nil) throws(ConfigError) -> Int? {
         guard let raw = value(key) else { return nil }
         guard let number = raw.int else { throw error(key, "must be a whole number, got \(raw.type)") }
@@ -104,6 +108,7 @@ public final class TOMLSection {
         return number
     }
 
+    /// The number at `key` (an integer is accepted), checked against `range`; nil when absent.
     public func double(_ key: String, range: ClosedRange<Double>? = nil) throws(ConfigError) -> Double? {
         guard let raw = value(key) else { return nil }
         guard let number = raw.double ?? raw.int.map(Double.init) else {
@@ -115,6 +120,7 @@ public final class TOMLSection {
         return number
     }
 
+    /// The boolean at `key`; nil when absent.
     public func bool(_ key: String) throws(ConfigError) -> Bool? {
         guard let raw = value(key) else { return nil }
         guard let flag = raw.bool else { throw error(key, "must be true or false, got \(raw.type)") }

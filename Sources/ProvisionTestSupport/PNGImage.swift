@@ -4,15 +4,19 @@ import Foundation
 /// Just enough of PNG to check a screenshot: 8-bit RGB or RGBA, not interlaced (what
 /// Chromium writes). Used to see that a rendered report is not blank.
 public struct PNGImage: Sendable {
+    /// Width in pixels.
     public let width: Int
+    /// Height in pixels.
     public let height: Int
     /// RGBA, row by row.
     public let pixels: [UInt8]
 
+    /// A PNG this reader does not handle (or a file that is not one).
     public struct Unsupported: Error, CustomStringConvertible {
         public let description: String
     }
 
+    /// Reads and decodes the PNG at `path`.
     public init(contentsOf path: String) throws {
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         guard bytes.count > 33, bytes.prefix(8) == [137, 80, 78, 71, 13, 10, 26, 10] else {

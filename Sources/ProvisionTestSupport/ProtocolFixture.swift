@@ -4,7 +4,9 @@ import ProvisionModel
 /// Small readable protocol-v1 lines (NDJSON) for the import tests: a header, pupils,
 /// assessments and an end record of school 139001.
 public enum ProtocolFixture {
+    /// The school the fixtures' records belong to.
     public static let school = "139001"
+    /// A second school, for boundary tests.
     public static let otherSchool = "139002"
 
     /// A valid UPN for pupil number `n` (LA 801, establishment 2000, year 25).
@@ -12,15 +14,18 @@ public enum ProtocolFixture {
         UPN.withCheckLetter("8012000" + "25" + String(format: "%03d", n % 1000))!
     }
 
+    /// `object` as one NDJSON line with sorted keys.
     public static func line(_ object: [String: Any]) -> String {
         let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// A `header` record of `plugin`.
     public static func header(_ plugin: String = "fixture", kind: String = "snapshot") -> String {
         line(["type": "header", "protocol": 1, "plugin": plugin, "source_kind": kind])
     }
 
+    /// A valid `pupil` record for pupil number `n`.
     public static func pupil(_ n: Int, upn: String? = nil, school: String = school, sen: String = "N") -> String {
         line([
             "type": "pupil", "school_urn": school, "upn": upn ?? Self.upn(n), "surname": "Surname\(n)",
@@ -29,6 +34,7 @@ public enum ProtocolFixture {
         ])
     }
 
+    /// A Salford reading-age `assessment` of pupil `n`.
     public static func assessment(_ n: Int, value: Double, date: String = "2025-09-15") -> String {
         line([
             "type": "assessment", "school_urn": school, "upn": upn(n), "instrument": "Salford", "subject": "reading",
@@ -36,6 +42,7 @@ public enum ProtocolFixture {
         ])
     }
 
+    /// An `end` record with `counts`.
     public static func end(_ counts: [String: Int]) -> String {
         line(["type": "end", "counts": counts])
     }

@@ -9,6 +9,7 @@ import ProvisionStore
 /// uses; every test then gets a fresh database of its own with ``freshDatabase(_:)``. The
 /// server is stopped when the test process exits.
 public actor TestPostgres {
+    /// The server of this test run.
     public static let shared = TestPostgres()
 
     private var cluster: EmbeddedCluster?

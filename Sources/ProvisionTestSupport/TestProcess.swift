@@ -19,9 +19,13 @@ public enum TestProcess {
         buildDirectory.appendingPathComponent(name).path
     }
 
+    /// What a finished process did.
     public struct Result: Sendable {
+        /// Its exit status; nil when a signal ended it.
         public let exitCode: Int32?
+        /// Everything it wrote to stdout.
         public let standardOutput: String
+        /// Everything it wrote to stderr.
         public let standardError: String
     }
 

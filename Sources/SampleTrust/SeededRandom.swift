@@ -5,6 +5,7 @@ import Foundation
 public struct SeededRandom: RandomNumberGenerator {
     private var state: UInt64
 
+    /// A generator whose whole sequence follows from `seed`.
     public init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
 
     public mutating func next() -> UInt64 {

@@ -3,14 +3,19 @@ import ProvisionModel
 
 /// What to generate.
 public struct TrustOptions: Sendable {
+    /// Schools in the trust.
     public var schools: Int
+    /// Pupils across the trust.
     public var pupils: Int
+    /// Half-terms of history, ending at `today`.
     public var terms: Int
+    /// The seed every random choice follows from.
     public var seed: UInt64
     /// The day the data runs up to; output depends only on the options, so one `today`
     /// and seed always give the same bytes.
     public var today: SchoolDate
 
+    /// Options with the demo's defaults.
     public init(schools: Int = 4, pupils: Int = 2000, terms: Int = 6, seed: UInt64 = 1, today: SchoolDate) {
         self.schools = schools
         self.pupils = pupils

@@ -2,9 +2,12 @@ import NIOCore
 
 /// One reply of an SMTP relay (RFC 5321 §4.2): a three-digit code and its text lines.
 public struct SMTPReply: Sendable, Equatable {
+    /// The reply code (2xx done, 3xx go on, 4xx temporary, 5xx permanent).
     public let code: Int
+    /// The text of each line, without code and separator.
     public let lines: [String]
 
+    /// A reply of `code` with `lines`.
     public init(code: Int, lines: [String]) {
         self.code = code
         self.lines = lines

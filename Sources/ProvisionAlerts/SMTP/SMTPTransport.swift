@@ -23,14 +23,20 @@ import ProvisionConfig
 /// (the message waits, and goes once the relay or the configuration is right); a 5xx reply
 /// to the message itself (MAIL, RCPT, DATA) is permanent.
 public struct SMTPTransport: MailTransport {
+    /// How the conversation is protected (`mail.smtp_security`).
     public typealias Security = ProvisionConfig.Configuration.SMTPSecurity
+    /// The user name and password for AUTH.
     public typealias Credentials = ProvisionConfig.Configuration.SMTPCredentials
 
+    /// The relay's host name or address; the name a certificate must carry.
     public let host: String
+    /// The relay's port (25, 587 for STARTTLS, 465 for TLS).
     public let port: Int
     /// The envelope sender (the address inside `mail.from`).
     public let sender: String
+    /// Plain text, STARTTLS or TLS from the first byte.
     public var security: Security
+    /// Credentials for AUTH; nil to send without authenticating.
     public var credentials: Credentials?
     /// PEM certificates the relay's must chain to; nil: the system's trust store.
     public var trustRootsFile: String?
@@ -38,6 +44,7 @@ public struct SMTPTransport: MailTransport {
     /// attempt is given up as temporary.
     public var timeoutSeconds = 30
 
+    /// A transport to `host:port` sending as the address inside `from`.
     public init(
         host: String, port: Int, from: String, security: Security = .none, credentials: Credentials? = nil,
         trustRootsFile: String? = nil

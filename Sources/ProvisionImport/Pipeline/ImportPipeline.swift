@@ -7,13 +7,19 @@ import ProvisionStore
 
 /// One import to run: a source, the plugin that reads it, and the limits that apply.
 public struct ImportRequest: Sendable {
+    /// The source's name (`[[sources]].name`), recorded with the run.
     public var sourceName: String
+    /// The plugin that reads it.
     public var plugin: PluginManifest
+    /// The export's file or folder.
     public var path: String
     /// The schools the source is bound to, with their configured names.
     public var schools: [(urn: String, name: String)]
+    /// The source's own environment for the plugin.
     public var environment: [String: String]
+    /// Time, output and sandbox limits of the plugin run.
     public var limits: PluginLimits
+    /// The share of records that may be rejected before the run is refused.
     public var maxRejected: Double
     /// The share of a school's pupils one snapshot may mark as left (`plugins.max_leavers`).
     public var maxLeavers: Double
@@ -21,6 +27,7 @@ public struct ImportRequest: Sendable {
     /// snapshot to mark more than `maxLeavers` of a school as left.
     public var force: Bool
 
+    /// A request with every setting given.
     public init(
         sourceName: String, plugin: PluginManifest, path: String, schools: [(urn: String, name: String)],
         environment: [String: String] = [:], limits: PluginLimits = PluginLimits(), maxRejected: Double = 0.02,
@@ -50,6 +57,7 @@ public struct ImportRequest: Sendable {
 
 /// What an import run did.
 public struct ImportSummary: Sendable {
+    /// How a run ended.
     public enum Status: String, Sendable {
         case succeeded
         case failed
@@ -57,22 +65,32 @@ public struct ImportSummary: Sendable {
         case unchanged
     }
 
+    /// The `import_runs` row.
     public var runID: Int64
+    /// How the run ended.
     public var status: Status
     /// Why the run failed, in words for the person running it.
     public var failure: String?
     /// True when the failure was the input's fault (rejections over the threshold, protocol
     /// errors from the plugin) rather than the plugin crashing or timing out.
     public var inputRejected = false
+    /// `snapshot` or `delta`, as the plugin's header said.
     public var sourceKind = "snapshot"
+    /// Records the plugin sent, by type.
     public var sent: [String: Int] = [:]
+    /// Records that passed validation, by type.
     public var accepted: [String: Int] = [:]
+    /// Records rejected.
     public var rejected = 0
+    /// Records imported with a data-quality warning.
     public var warnings = 0
     public var firstReasons: [String] = []
+    /// What the merge changed.
     public var merge = MergeStatistics()
+    /// The start of the plugin's stderr, escaped.
     public var stderr = ""
     public var checksum: String?
+    /// How long the run took.
     public var duration: Duration = .zero
 }
 
@@ -85,9 +103,11 @@ public struct ImportSummary: Sendable {
 /// was. The run itself, its counts and rejected records are recorded on a second connection
 /// so they survive a rollback.
 public struct ImportPipeline: Sendable {
+    /// The database runs are written to.
     public let database: ProvisionDatabase
     /// Where fresh scratch folders for plugins are made.
     public let scratchRoot: String
+    /// Where runs are logged (counts and reasons, never a pupil).
     public var logger: Logger
 
     /// How many rejected records are stored per run; the rest are counted.
@@ -95,6 +115,7 @@ public struct ImportPipeline: Sendable {
     /// Records per COPY batch.
     static let batchSize = 1000
 
+    /// A pipeline writing to `database`, with plugins' scratch folders under `scratchRoot`.
     public init(database: ProvisionDatabase, scratchRoot: String, logger: Logger = Logger(label: "provision.import")) {
         self.database = database
         self.scratchRoot = scratchRoot

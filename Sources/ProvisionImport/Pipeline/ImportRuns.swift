@@ -6,11 +6,17 @@ import Postgres
 public enum ImportRuns {
     /// The latest run of a source, and when it last succeeded.
     public struct Latest: Sendable, Equatable {
+        /// The run's id.
         public var id: Int64
+        /// `running`, `succeeded`, `unchanged` or `failed`.
         public var status: String
+        /// When it started.
         public var startedAt: Date
+        /// When it ended; nil while it runs.
         public var finishedAt: Date?
+        /// Why it failed, for a failed run.
         public var failure: String?
+        /// When a run of the source last succeeded (or found its input unchanged).
         public var lastSuccessAt: Date?
     }
 

@@ -3,16 +3,26 @@ import Foundation
 /// Runs a plugin exactly as the daemon would and validates its output, without any
 /// database: how IT staff develop and test a plugin in any language.
 public enum PluginCheck {
+    /// What a check found.
     public struct Report: Sendable {
+        /// How the plugin process ended; nil when it could not be started.
         public var outcome: PluginRunOutcome?
+        /// The protocol violation that would fail an import, if any.
         public var protocolError: String?
+        /// Why the plugin could not be started, if it could not.
         public var launchError: String?
+        /// `snapshot` or `delta`, as the plugin's header said.
         public var sourceKind = "snapshot"
+        /// Records the plugin sent, by type.
         public var sent: [String: Int] = [:]
+        /// Records that passed validation, by type.
         public var accepted: [String: Int] = [:]
         public var rejections: [Rejection] = []
+        /// Records rejected.
         public var rejectedCount = 0
+        /// Records with a data-quality warning.
         public var warningCount = 0
+        /// The rejected share an import would allow.
         public var maxRejected: Double
 
         /// Whether the daemon would merge this run.

@@ -4,6 +4,7 @@ import Postgres
 public struct MergeStatistics: Sendable, Equatable {
     /// Rows inserted and updated, by table.
     public var inserted: [String: Int] = [:]
+    /// Rows updated, by table.
     public var updated: [String: Int] = [:]
     /// Pupils of the bound schools missing from a snapshot, marked as left.
     public var markedLeft = 0
@@ -19,6 +20,7 @@ public struct MergeStatistics: Sendable, Equatable {
     /// school was rejected without a usable UPN (it might have been any of its pupils).
     public var leaversWithheld: [String] = []
 
+    /// Rows the merge inserted, updated or marked as left.
     public var changedRows: Int { inserted.values.reduce(0, +) + updated.values.reduce(0, +) + markedLeft }
 }
 

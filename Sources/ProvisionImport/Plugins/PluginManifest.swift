@@ -3,8 +3,11 @@ import ProvisionConfig
 
 /// A plugin's `plugin.toml` (DESIGN §4), read and checked.
 public struct PluginManifest: Sendable, Equatable {
+    /// The plugin's name, as sources name it.
     public let name: String
+    /// The plugin's own version, recorded with each run.
     public let version: String
+    /// The protocol version it speaks (1).
     public let protocolVersion: Int
     public let description: String
     /// Absolute path of the executable.
@@ -122,14 +125,18 @@ enum PluginFileTrust {
 
 /// The plugins found in the configured folders, and the folders whose manifest is broken.
 public struct PluginCatalog: Sendable {
+    /// A plugin folder that could not be used, and why.
     public struct Problem: Sendable, CustomStringConvertible {
+        /// The folder.
         public let folder: String
+        /// What is wrong with its manifest or files.
         public let error: ConfigError
         /// The plugin's name, when the manifest could be read that far.
         public var name: String? = nil
         public var description: String { error.description }
     }
 
+    /// The plugins found, by folder order.
     public let plugins: [PluginManifest]
     /// Broken manifests; they never hide the good plugins.
     public let problems: [Problem]
@@ -174,6 +181,7 @@ public struct PluginCatalog: Sendable {
         return PluginCatalog(plugins: plugins, problems: problems)
     }
 
+    /// The plugin called `name`, if one was found.
     public func plugin(named name: String) -> PluginManifest? { plugins.first { $0.name == name } }
 
     /// Why no plugin called `name` can be used, in words for the person fixing it.

@@ -11,11 +11,16 @@ import Subprocess
 
 /// Limits on one plugin run, and the sandbox it runs in.
 public struct PluginLimits: Sendable {
+    /// Wall-clock limit; the process group is killed when it passes.
     public var timeout: Duration
+    /// The most stdout read before the process group is killed.
     public var maxStdoutBytes: Int
+    /// The most stderr kept (more is counted).
     public var maxStderrBytes: Int
+    /// How the plugin is confined.
     public var sandbox: PluginSandbox
 
+    /// Limits with every setting given.
     public init(
         timeout: Duration = .seconds(600), maxStdoutBytes: Int = 2 << 30, maxStderrBytes: Int = 1 << 20,
         sandbox: PluginSandbox = PluginSandbox()
@@ -36,6 +41,7 @@ public struct PluginLimits: Sendable {
 
 /// How a plugin run ended, as far as the process is concerned.
 public struct PluginRunOutcome: Sendable {
+    /// How the process ended.
     public enum Ending: Sendable, Equatable, CustomStringConvertible {
         case exited(Int32)
         case signalled(Int32)
@@ -54,19 +60,25 @@ public struct PluginRunOutcome: Sendable {
         }
     }
 
+    /// How the process ended.
     public let ending: Ending
     /// The start of the plugin's stderr, up to the cap (more is counted, not kept), with
     /// control characters escaped so it can be stored and printed safely.
     public let standardError: String
+    /// Bytes of stderr beyond the cap, counted and dropped.
     public let stderrBytesDropped: Int
+    /// Bytes read from stdout.
     public let stdoutBytes: Int
+    /// Lines read from stdout.
     public let lines: Int
 
+    /// True when the plugin exited with status 0.
     public var succeeded: Bool { ending == .exited(0) }
 }
 
 /// Failures of the runner itself (not of the plugin).
 public struct PluginLaunchError: Error, Sendable, CustomStringConvertible {
+    /// What went wrong.
     public let message: String
     public var description: String { message }
 }
@@ -259,6 +271,7 @@ public enum PluginRunner {
 
 /// The plugin's output could not be read as lines (a line over the limit).
 public struct PluginOutputError: Error, Sendable, CustomStringConvertible {
+    /// What went wrong.
     public let message: String
     public var description: String { message }
 }

@@ -16,23 +16,32 @@ import ProvisionModel
 /// `--die-with-parent` and the PID namespace mean that when the plugin's first process
 /// ends, is killed or times out, every process it started dies with it.
 public struct PluginSandbox: Sendable, Equatable {
+    /// `plugins.sandbox`: bubblewrap, or none.
     public typealias Mode = Configuration.SandboxMode
 
+    /// Whether plugins run under bubblewrap.
     public var mode: Mode
     /// The account plugins run as when the supervisor runs as root, or "dynamic": a fresh
     /// unprivileged uid and gid for each run.
     public var user: String
     /// Extra read-only paths the plugin may see.
     public var readOnlyPaths: [String]
+    /// CPU time limit (RLIMIT_CPU).
     public var cpuSeconds: Int
+    /// Address-space limit (RLIMIT_AS).
     public var memoryBytes: Int
+    /// Largest file it may write (RLIMIT_FSIZE).
     public var fileSizeBytes: Int
+    /// Processes it may have (RLIMIT_NPROC).
     public var maxProcesses: Int
+    /// Files it may have open (RLIMIT_NOFILE).
     public var maxOpenFiles: Int
+    /// Size of its private `/scratch` tmpfs.
     public var scratchBytes: Int
     /// Where bubblewrap is; found on the usual paths when nil.
     public var bubblewrap: String?
 
+    /// A sandbox with every setting given.
     public init(
         mode: Mode = .bwrap, user: String = PluginSandbox.dynamicUser, readOnlyPaths: [String] = [], cpuSeconds: Int = 600,
         memoryBytes: Int = 4 << 30, fileSizeBytes: Int = 1 << 30, maxProcesses: Int = 256, maxOpenFiles: Int = 1024,

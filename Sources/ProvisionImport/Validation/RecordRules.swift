@@ -2,7 +2,9 @@ import ProvisionModel
 
 /// A record that passed validation, in canonical form, ready to stage.
 public struct ValidRecord: Sendable {
+    /// The record's type.
     public let type: String
+    /// The school it belongs to.
     public let schoolURN: String
     /// Canonical JSON of the known, normalised fields (unknown fields dropped).
     public let document: String

@@ -4,8 +4,10 @@ import ProvisionModel
 public struct ProtocolViolation: Error, Sendable, CustomStringConvertible, Equatable {
     /// The NDJSON line it is about, when there is one.
     public let line: Int?
+    /// What is wrong, with control characters escaped.
     public let message: String
 
+    /// A violation at `line` (nil for the stream as a whole).
     public init(line: Int?, _ message: String) {
         self.line = line
         self.message = EscapedText.escaped(message)
@@ -18,11 +20,15 @@ public struct ProtocolViolation: Error, Sendable, CustomStringConvertible, Equat
 
 /// One record that was not imported (or was imported with a data-quality warning).
 public struct Rejection: Sendable, Equatable {
+    /// Whether the record was left out or imported with a warning.
     public enum Severity: String, Sendable { case rejected, warning }
     /// The NDJSON line of the record.
     public let line: Int
+    /// The record's type, when it could be read.
     public let type: String?
+    /// Left out, or imported with a warning.
     public let severity: Severity
+    /// Why, in words for IT staff; never a field's value.
     public let reason: String
     /// Where in the plugin's source the record came from (file, line, element), as the plugin said.
     public let ref: String?
@@ -34,7 +40,9 @@ public struct Rejection: Sendable, Equatable {
 /// The identity of a rejected pupil record. A nil `upn` means the record named no usable
 /// UPN, so no pupil of its school (nil: of any bound school) may be marked left by the run.
 public struct RejectedPupil: Sendable, Equatable {
+    /// The school the rejected pupil record named.
     public let schoolURN: String?
+    /// The UPN the rejected pupil record carried, when it was well-formed.
     public let upn: String?
 }
 
@@ -57,6 +65,7 @@ public enum LineResult: Sendable {
 public struct RecordStreamValidator: Sendable {
     enum State: Sendable { case expectingHeader, records, ended }
 
+    /// The plugin whose output this is; its header must name it.
     public let pluginName: String
     /// The URNs records may be for; nil accepts any well-formed URN (`plugin check` without `--school`).
     public let boundSchools: Set<String>?
@@ -66,16 +75,20 @@ public struct RecordStreamValidator: Sendable {
     static let maxCount = 1e12
 
     private var state = State.expectingHeader
+    /// `snapshot` or `delta`, once the header is read.
     public private(set) var sourceKind = "snapshot"
     /// Records sent, by type, as the `end` counts must report them.
     public private(set) var sent: [String: Int] = [:]
     /// Records accepted, by type.
     public private(set) var accepted: [String: Int] = [:]
+    /// Records rejected so far.
     public private(set) var rejectedCount = 0
     /// Records rejected, by type (data types only: `error` records have no type of their own).
     public private(set) var rejectedByType: [String: Int] = [:]
+    /// Records accepted with a warning so far.
     public private(set) var warningCount = 0
 
+    /// A validator for `pluginName`'s output; records of schools outside `boundSchools` (when given) are rejected.
     public init(pluginName: String, boundSchools: Set<String>?) {
         self.pluginName = pluginName
         self.boundSchools = boundSchools
