@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Postgres
 import ProvisionAlerts
 import ProvisionApp
 import ProvisionModel
@@ -34,33 +33,19 @@ struct AlertsCommand: AsyncParsableCommand {
             try await reportingErrors {
                 let config = try options.load()
                 try await withConnection(config, applicationName: "provisionctl", migrated: true) { _, db in
-                    let rows = try await db.query(
-                        """
-                        SELECT a.id, a.rule, a.status, a.answer, a.snoozed_until::text AS snoozed_until, s.urn AS school_urn,
-                               p.upn, pr.provision_id, a.priority, a.evidence,
-                               to_char(a.opened_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS opened_at,
-                               to_char(a.resolved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS resolved_at,
-                               a.reason, a.numbers::text AS numbers
-                          FROM alerts a JOIN schools s ON s.id = a.school_id
-                          LEFT JOIN pupils p ON p.id = a.pupil_id LEFT JOIN provisions pr ON pr.id = a.provision_id
-                         WHERE ($1::text IS NULL OR s.urn = $1) AND ($2 OR a.status = 'open')
-                         ORDER BY a.status, a.priority DESC, a.rule, a.evidence DESC NULLS LAST, s.urn, a.subject_key
-                        """, school, all)
-                    let history = try await AlertAnswers.history(db, alerts: try rows.rows.map { try $0.decode("id", as: Int64.self) })
+                    let alerts = try await AlertListing.read(db, school: school, includeClosed: all)
                     if json {
-                        print(try Self.json(rows.rows, history: history))
+                        print(Self.json(alerts))
                     } else {
-                        print("\(rows.rows.count) \(all ? "" : "open ")alert(s)")
-                        for row in rows.rows {
-                            let id: Int64 = try row.decode("id")
-                            let who = try row.decode("upn", as: String?.self).map { "pupil \($0)" }
-                                ?? (try row.decode("provision_id", as: String?.self)).map { "provision \($0)" } ?? ""
-                            var state = try row.decode("status", as: String.self)
-                            if let answer = try row.decode("answer", as: String?.self) { state += ", \(answer)" }
-                            if let until = try row.decode("snoozed_until", as: String?.self) { state += " until \(until)" }
-                            print("  #\(id) [\(try row.decode("school_urn", as: String.self))] \(try row.decode("rule", as: String.self)) \(who) (\(state) since \(try row.decode("opened_at", as: String.self)))")
-                            print("      \(EscapedText.escaped(try row.decode("reason", as: String.self)))")
-                            for action in history[id] ?? [] {
+                        print("\(alerts.count) \(all ? "" : "open ")alert(s)")
+                        for alert in alerts {
+                            let who = alert.upn.map { "pupil \($0)" } ?? alert.provisionID.map { "provision \($0)" } ?? ""
+                            var state = alert.status
+                            if let answer = alert.answer { state += ", \(answer)" }
+                            if let until = alert.snoozedUntil { state += " until \(until)" }
+                            print("  #\(alert.id) [\(alert.schoolURN)] \(alert.rule) \(who) (\(state) since \(alert.openedAt))")
+                            print("      \(EscapedText.escaped(alert.reason))")
+                            for action in alert.actions {
                                 let until = action.until.map { " until \($0.iso)" } ?? ""
                                 print("      \(ISO8601DateFormatter().string(from: action.at)) \(action.action)\(until) by \(action.by): \(EscapedText.escaped(action.note ?? ""))")
                             }
@@ -71,31 +56,26 @@ struct AlertsCommand: AsyncParsableCommand {
         }
 
         /// One JSON array with stable field names.
-        static func json(_ rows: [PostgresRow], history: [Int64: [AlertAnswers.Action]]) throws -> String {
+        static func json(_ alerts: [AlertListing]) -> String {
             func text(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
-            var items: [JSONValue] = []
-            for row in rows {
-                let id: Int64 = try row.decode("id")
+            return JSONValue.array(alerts.map { alert in
                 var fields: [String: JSONValue] = [
-                    "id": .number(Double(id)), "rule": .string(try row.decode("rule")), "status": .string(try row.decode("status")),
-                    "answer": text(try row.decode("answer")), "snoozed_until": text(try row.decode("snoozed_until")),
-                    "school_urn": .string(try row.decode("school_urn")), "priority": .number(Double(try row.decode("priority", as: Int.self))),
-                    "evidence": try row.decode("evidence", as: Double?.self).map(JSONValue.number) ?? .null,
-                    "opened_at": .string(try row.decode("opened_at")), "resolved_at": text(try row.decode("resolved_at")),
-                    "reason": .string(try row.decode("reason")),
-                    "numbers": try JSONValue.parse(Array(try row.decode("numbers", as: String.self).utf8)),
-                    "actions": .array((history[id] ?? []).map { action in
+                    "id": .number(Double(alert.id)), "rule": .string(alert.rule), "status": .string(alert.status),
+                    "answer": text(alert.answer), "snoozed_until": text(alert.snoozedUntil), "school_urn": .string(alert.schoolURN),
+                    "priority": .number(Double(alert.priority)), "evidence": alert.evidence.map(JSONValue.number) ?? .null,
+                    "opened_at": .string(alert.openedAt), "resolved_at": text(alert.resolvedAt), "reason": .string(alert.reason),
+                    "numbers": alert.numbers,
+                    "actions": .array(alert.actions.map { action in
                         .object([
                             "action": .string(action.action), "by": .string(action.by), "note": text(action.note),
                             "until": text(action.until?.iso), "at": .string(ISO8601DateFormatter().string(from: action.at)),
                         ])
                     }),
                 ]
-                if let upn = try row.decode("upn", as: String?.self) { fields["upn"] = .string(upn) }
-                if let provision = try row.decode("provision_id", as: String?.self) { fields["provision_id"] = .string(provision) }
-                items.append(.object(fields))
-            }
-            return JSONValue.array(items).serialized
+                if let upn = alert.upn { fields["upn"] = .string(upn) }
+                if let provision = alert.provisionID { fields["provision_id"] = .string(provision) }
+                return .object(fields)
+            }).serialized
         }
     }
 
