@@ -21,6 +21,8 @@ public struct EvaluationSummary: Sendable {
     public var stallNotJudged = 0
     /// How long the run took.
     public var duration: Duration = .zero
+    /// How long each step took, in order: where the time of a slow evaluation goes.
+    public var steps: [(name: String, duration: Duration)] = []
 }
 
 /// Runs the evaluation of DESIGN §6 for the trust or one school, in one transaction, and
@@ -84,9 +86,17 @@ public struct Evaluator: Sendable {
             schoolID, asOf.iso, settingsJSON
         ).scalar(as: Int64.self)
         var summary = EvaluationSummary(runID: runID)
+        var clock = ContinuousClock.now
+        func step(_ name: String) {
+            let now = ContinuousClock.now
+            summary.steps.append((name, now - clock))
+            clock = now
+        }
 
         try await EnrolmentOutcomes.compute(db, runID: runID, schoolID: schoolID, asOf: asOf, settings: settings)
+        step("enrolment outcomes")
         try await ValueAdded.compute(db, runID: runID, settings: settings)
+        step("value added")
         guard let counts = try await db.query(
             """
             SELECT count(*) AS n, count(*) FILTER (WHERE gain IS NOT NULL) AS complete
@@ -100,8 +110,11 @@ public struct Evaluator: Sendable {
         for outcome in outcomes where outcome.provisionID != nil {
             summary.verdicts[outcome.verdict.rawValue, default: 0] += 1
         }
+        step("verdicts")
         summary.flags = try await Flags.raise(db, runID: runID, schoolID: schoolID, asOf: asOf, settings: settings)
+        step("flags")
         let stalls = try await StallDetection.run(db, runID: runID, schoolID: schoolID, asOf: asOf, settings: settings)
+        step("stall detection")
         summary.flags["stalled_pupil"] = stalls.flagged
         summary.stallNotJudged = stalls.cannotJudge
         try await db.execute("UPDATE evaluation_runs SET stall_not_judged = $2 WHERE id = $1", runID, stalls.cannotJudge)

@@ -22,6 +22,8 @@ struct EvaluateCommand: AsyncParsableCommand {
     var school: String?
     @Option(help: "Evaluate as of this date (YYYY-MM-DD); default today.")
     var asOf: String?
+    @Flag(help: "Also print how long each step of the evaluation took.")
+    var timings = false
 
     func validate() throws {
         if let asOf, SchoolDate(iso: asOf) == nil { throw ValidationError("--as-of must be a date YYYY-MM-DD") }
@@ -36,7 +38,7 @@ struct EvaluateCommand: AsyncParsableCommand {
             let day = asOf.flatMap(SchoolDate.init(iso:)) ?? SchoolDate.today()
             try await withConnection(config, applicationName: "provision-evaluate", migrated: true) { _, db in
                 let (summary, alerts) = try await evaluateAndAlert(db, config: config, school: school, asOf: day)
-                print(EvaluationText.render(summary, alerts: alerts, scope: school.map { "school \($0)" } ?? "the trust"))
+                print(EvaluationText.render(summary, alerts: alerts, scope: school.map { "school \($0)" } ?? "the trust", steps: timings))
             }
         }
     }
