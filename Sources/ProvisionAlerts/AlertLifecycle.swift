@@ -73,11 +73,17 @@ public enum AlertLifecycle {
             """, runID)
         changes.resolved = try await db.execute(
             """
-            UPDATE alerts a SET status = 'resolved', resolved_at = now()
-              FROM evaluation_runs r
-             WHERE r.id = $1 AND a.status IN ('open', 'dismissed') AND \(scope)
-               AND NOT EXISTS (SELECT 1 FROM evaluation_flags f WHERE f.evaluation_run_id = $1 AND f.rule = a.rule
-                                 AND f.school_id = a.school_id AND f.subject_key = a.subject_key)
+            UPDATE alerts SET status = 'resolved', resolved_at = now()
+             WHERE id IN (
+                   SELECT a.id FROM alerts a JOIN evaluation_runs r ON r.id = $1
+                    WHERE a.status IN ('open', 'dismissed') AND \(scope)
+                   EXCEPT
+                   -- A set difference, not NOT EXISTS: the run's flags are too new to have
+                   -- statistics, and an anti join planned for one flag compared every alert
+                   -- with every flag (2.7 s at 8,700 alerts).
+                   SELECT a.id FROM alerts a JOIN evaluation_flags f ON f.evaluation_run_id = $1 AND f.rule = a.rule
+                      AND f.school_id = a.school_id AND f.subject_key = a.subject_key
+                    WHERE a.status IN ('open', 'dismissed'))
             """, runID)
         // A dismissed alert whose figures are now worse than when it was dismissed: a new
         // alert opens, saying so, and the dismissed one is closed for good.
