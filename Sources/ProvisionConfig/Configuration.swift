@@ -213,6 +213,9 @@ public struct Configuration: Sendable {
         /// The most database connections the HTTP endpoints hold at once (a bounded pool;
         /// further requests wait their turn).
         public var httpConnections = 4
+        /// A watched source's export must have stopped changing for this long before its
+        /// import is queued (a MIS writing a large file, or several files, in steps).
+        public var watchSettleSeconds = 2.0
         /// How long a shutdown waits for running jobs before killing them.
         public var shutdownGraceSeconds = 30
         /// Attempts of one job before it is marked failed.
@@ -255,6 +258,9 @@ public struct Configuration: Sendable {
         public var schools: [String]
         /// When to import (in `daemon.time_zone`); nil means only on demand.
         public var schedule: CronSchedule?
+        /// Import whenever the export changes: the daemon watches `path` (inotify on Linux)
+        /// and queues an import once it has stopped changing (`daemon.watch_settle_seconds`).
+        public var watch = false
         /// Extra environment for the plugin. Never secrets of ours: these are the source's own.
         public var environment: [String: String]
         /// Wall-clock limit of one run of the plugin on this source.
@@ -536,6 +542,7 @@ public struct Configuration: Sendable {
                 }
             }
             daemon.httpConnections = try section.int("http_connections", range: 1...64) ?? daemon.httpConnections
+            daemon.watchSettleSeconds = try section.double("watch_settle_seconds", range: 0.1...600) ?? daemon.watchSettleSeconds
             daemon.shutdownGraceSeconds = try section.int("shutdown_grace_seconds", range: 0...3600) ?? daemon.shutdownGraceSeconds
             daemon.maxAttempts = try section.int("max_attempts", range: 1...100) ?? daemon.maxAttempts
             daemon.retryBaseSeconds = try section.int("retry_base_seconds", range: 1...86_400) ?? daemon.retryBaseSeconds
@@ -581,7 +588,10 @@ public struct Configuration: Sendable {
                 throw section.error("schools", "names school \(urn), which is not declared in [[schools]]")
             }
             var schedule: CronSchedule?
-            if let expression = try section.string("schedule") {
+            var watch = try section.bool("watch") ?? false
+            if let expression = try section.string("schedule"), expression == "watch" {
+                watch = true
+            } else if let expression = try section.string("schedule") {
                 do {
                     schedule = try CronSchedule(expression)
                 } catch {
@@ -598,6 +608,7 @@ public struct Configuration: Sendable {
                     environment: environment,
                     timeoutSeconds: try section.int("timeout_seconds", range: 1...86_400) ?? plugins.timeoutSeconds,
                     maxRejected: try section.double("max_rejected", range: 0...1) ?? plugins.maxRejected))
+            sources[sources.count - 1].watch = watch
             try section.finish()
         }
 

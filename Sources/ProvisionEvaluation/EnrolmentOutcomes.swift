@@ -52,19 +52,26 @@ enum EnrolmentOutcomes {
         // Every non-participant's gain over each distinct window (and year group) the
         // enrolments use, computed once: pupils of that year group with both scores, in no
         // intervention with that outcome over those dates, and not a participant of the window.
-        // Restricting to the year groups enrolled keeps the table to the peers that are used.
+        // Only the peers some enrolment uses are kept (its year group; its school, or its band
+        // of starting scores), so one school's evaluation does not build the whole trust's.
         try await db.execute(
             """
             CREATE TEMP TABLE eval_peer_gain ON COMMIT DROP AS
             WITH windows AS (
-                SELECT DISTINCT instrument, subject, measure, entry_date, exit_date, year_group
-                  FROM eval_enrolment WHERE exit_date IS NOT NULL AND entry_date IS NOT NULL)
+                SELECT instrument, subject, measure, entry_date, exit_date, year_group,
+                       array_agg(DISTINCT school_id) AS schools,
+                       min(entry_value - band) AS low, max(entry_value + band) AS high
+                  FROM eval_enrolment WHERE exit_date IS NOT NULL AND entry_date IS NOT NULL
+                 GROUP BY instrument, subject, measure, entry_date, exit_date, year_group)
             SELECT w.instrument, w.subject, w.measure, w.entry_date, w.exit_date, op.id AS pupil_id, op.school_id,
                    w.year_group, a.value AS entry_value, b.value - a.value AS gain
               FROM windows w
               JOIN assessments a ON a.instrument = w.instrument AND a.subject = w.subject AND a.measure = w.measure
                                 AND a.assessed_on BETWEEN w.entry_date - 14 AND w.entry_date + 14
               JOIN pupils op ON op.id = a.pupil_id AND coalesce(op.year_group, '') = w.year_group
+                             -- Only pupils some enrolment compares with: same school (peers),
+                             -- or a starting score within some enrolment's band (matched).
+                             AND (op.school_id = ANY (w.schools) OR a.value BETWEEN w.low AND w.high)
               JOIN assessments b ON b.pupil_id = a.pupil_id AND b.instrument = w.instrument AND b.subject = w.subject
                                 AND b.measure = w.measure AND b.assessed_on BETWEEN w.exit_date - 14 AND w.exit_date + 14
              WHERE NOT EXISTS (SELECT 1 FROM enrolments e2 JOIN provisions p2 ON p2.id = e2.provision_id

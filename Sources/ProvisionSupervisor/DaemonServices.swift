@@ -7,7 +7,7 @@ import UnixSignals
 
 extension Supervisor {
     /// Runs the daemon's services until SIGTERM or SIGINT, then shuts them down in order:
-    /// configuration reloads and the scheduler first, then the rescuer and the workers
+    /// configuration reloads, the export watcher and the scheduler first, then the rescuer and the workers
     /// (running jobs get `daemon.shutdown_grace_seconds` to finish before they are
     /// cancelled and put back), then the mailer (one last delivery), then the endpoint, and
     /// last the endpoint's connection pool.
@@ -21,6 +21,7 @@ extension Supervisor {
         services.append(WorkerService(supervisor: self, count: config.daemon.workers))
         services.append(RescueService(supervisor: self))
         services.append(ScheduleService(supervisor: self))
+        services.append(WatchService(supervisor: self))
         // Signals are trapped before "running" is logged, so one sent the moment the daemon
         // says it runs is handled, never the default action (which would kill it).
         let hangups = await UnixSignalsSequence(trapping: .sighup)

@@ -15,7 +15,7 @@ struct StatusCommand: AsyncParsableCommand {
         discussion: """
             Reads the shared state in the database, so it shows the work of every daemon
             that uses it. Times are in daemon.time_zone; --json gives UTC ISO 8601 times and
-            these stable fields: time_zone, sources[] (name, plugin, schedule, next_run,
+            these stable fields: time_zone, sources[] (name, plugin, schedule, watch, next_run,
             last_run {id, status, started_at, finished_at, failure}, last_success_at),
             jobs {running[], waiting[], failed[]} (id, kind, subject, attempt, max_attempts,
             worker, since, run_at, last_error), outbox {pending, failed, oldest_pending_at}.
@@ -46,6 +46,8 @@ struct StatusReport {
         var name: String
         var plugin: String
         var schedule: String?
+        /// Imported whenever its export changes (`watch`).
+        var watch = false
         var nextRun: Date?
         var lastRun: (id: Int64, status: String, startedAt: Date, finishedAt: Date?, failure: String?)?
         var lastSuccessAt: Date?
@@ -83,6 +85,7 @@ struct StatusReport {
         let lastRuns = try await ImportRuns.latest(db)
         for source in config.sources {
             var item = Source(name: source.name, plugin: source.plugin, schedule: source.schedule?.expression)
+            item.watch = source.watch
             // The daemon's row when it has one; otherwise what the schedule says.
             item.nextRun = slots[source.name] ?? source.schedule?.nextFire(after: Date(), in: config.daemon.timeZone)
             if let run = lastRuns[source.name] {
@@ -109,6 +112,12 @@ struct StatusReport {
         return report
     }
 
+    /// "0 2 * * *", "watch", "0 2 * * * + watch" or "on demand".
+    static func when(_ source: Source) -> String {
+        let parts = [source.schedule, source.watch ? "watch" : nil].compactMap { $0 }
+        return parts.isEmpty ? "on demand" : parts.joined(separator: " + ")
+    }
+
     func text(timeZone: TimeZone) -> String {
         let formatter = DateFormatter()
         formatter.timeZone = timeZone
@@ -129,7 +138,7 @@ struct StatusReport {
         let nameWidth = (sources.map(\.name.count).max() ?? 0) + 1
         let pluginWidth = (sources.map(\.plugin.count).max() ?? 0) + 1
         for source in sources {
-            var line = "  \(source.name.padded(to: nameWidth))\(source.plugin.padded(to: pluginWidth))\((source.schedule ?? "on demand").padded(to: 13))"
+            var line = "  \(source.name.padded(to: nameWidth))\(source.plugin.padded(to: pluginWidth))\(Self.when(source).padded(to: 13))"
             line += "next \(show(source.nextRun).padded(to: 17))"
             if let run = source.lastRun {
                 line += " last: run \(run.id) \(run.status) \(show(run.startedAt))"
@@ -178,7 +187,7 @@ struct StatusReport {
             "plugin_sandbox": .object(["mode": .string(sandbox), "available": .bool(sandboxAvailable)]),
             "sources": .array(sources.map { source in
                 .object([
-                    "name": .string(source.name), "plugin": .string(source.plugin), "schedule": text(source.schedule),
+                    "name": .string(source.name), "plugin": .string(source.plugin), "schedule": text(source.schedule), "watch": .bool(source.watch),
                     "next_run": time(source.nextRun), "last_success_at": time(source.lastSuccessAt),
                     "last_run": source.lastRun.map { run in
                         .object([

@@ -125,6 +125,15 @@ struct ConfigurationTests {
         #expect(problem(Self.valid + relay + "smtp_security = \"ssl\"")?.message.contains("none, starttls, tls") == true)
     }
 
+    @Test func aSourceCanBeWatchedAloneOrBesideItsSchedule() throws {
+        let watched = try parse(Self.valid.replacingOccurrences(of: "schedule = \"0 2 * * *\"", with: "schedule = \"watch\""))
+        #expect(watched.sources.first?.watch == true && watched.sources.first?.schedule == nil)
+        let both = try parse(Self.valid.replacingOccurrences(of: "schedule = \"0 2 * * *\"", with: "schedule = \"0 2 * * *\"\nwatch = true"))
+        #expect(both.sources.first?.watch == true && both.sources.first?.schedule?.expression == "0 2 * * *")
+        #expect(try parse(Self.valid).sources.first?.watch == false)
+        #expect(problem(Self.valid + "\n[daemon]\nwatch_settle_seconds = 0")?.key == "daemon.watch_settle_seconds")
+    }
+
     @Test func daemonSettingsAreCheckedToo() throws {
         let daemon = try parse(Self.valid + "\n[daemon]\ntime_zone = \"Europe/Paris\"\nhttp_listen = \"[::1]:9100\"\nworkers = 4\n").daemon
         #expect(daemon.timeZone.identifier == "Europe/Paris")

@@ -302,6 +302,44 @@ struct DaemonProcessTests {
         await db.close()
     }
 
+    @Test func aWatchedExportIsImportedOnceWhenItHasStoppedChanging() async throws {
+        let url = try await TestPostgres.shared.freshDatabase("daemon-watch")
+        let setup = try DaemonSetup.make("daemon-watch", url: url, sources: [.init(name: "dropped")], daemon: "watch_settle_seconds = 1")
+        defer { setup.remove() }
+        let text = try String(contentsOfFile: setup.config, encoding: .utf8)
+        try text.replacingOccurrences(of: "schools = [\"139001\"]\n", with: "schools = [\"139001\"]\nschedule = \"watch\"\n")
+            .write(toFile: setup.config, atomically: true, encoding: .utf8)
+        let daemon = try RunningDaemon(config: setup.config)
+        #expect(await daemon.waitFor("msg=\"watching exports\" sources=1"), "\(daemon.log)")
+        let export = setup.folder + "/data/dropped.ndjson"
+
+        // The MIS replaces the export (written aside, renamed into place): imported at once.
+        try DaemonSetup.records(source: .init(name: "dropped", pupils: 5)).write(toFile: export, atomically: true, encoding: .utf8)
+        #expect(await daemon.waitFor("msg=\"import queued by watch\""), "\(daemon.log)")
+        #expect(await daemon.waitFor("msg=\"job completed\" job=1 kind=import"), "\(daemon.log)")
+        let db = try await setup.connect()
+        #expect(try await db.count("SELECT count(*) FROM pupils") == 5)
+
+        // Then it writes the export in place, in three pieces a little apart: nothing is
+        // imported until the whole file has been quiet for the settle time. Had the first
+        // piece (no end record) been imported, that run would have failed.
+        let whole = Array(DaemonSetup.records(source: .init(name: "dropped", pupils: 8)).utf8)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: export))
+        try handle.truncate(atOffset: 0)
+        let third = whole.count / 3
+        for piece in [whole[..<third], whole[third..<(2 * third)], whole[(2 * third)...]] {
+            try handle.write(contentsOf: Data(piece))
+            try await Task.sleep(for: .milliseconds(300))  // the slow writer being simulated
+        }
+        try handle.close()
+        #expect(await daemon.waitFor("kind=import seconds=", count: 2), "\(daemon.log)")
+        #expect(try await db.count("SELECT count(*) FROM import_runs WHERE status = 'failed'") == 0, "\(daemon.log)")
+        #expect(try await db.count("SELECT count(*) FROM import_runs WHERE status = 'succeeded'") == 2)
+        #expect(try await db.count("SELECT count(*) FROM pupils") == 8)
+        #expect(await daemon.stop() == 0)
+        await db.close()
+    }
+
     @Test func onceSaysSoWhenTheMailCouldNotBeDelivered() async throws {
         let url = try await TestPostgres.shared.freshDatabase("daemon-once-mail")
         let setup = try DaemonSetup.make("daemon-once-mail", url: url, sources: [.init(name: "source")])
