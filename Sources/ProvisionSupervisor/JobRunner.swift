@@ -51,8 +51,19 @@ struct JobRunner: Sendable {
         }
         var logger = supervisor.logger
         logger[metadataKey: "job"] = "\(job.id)"
-        let pipeline = ImportPipeline(
+        var pipeline = ImportPipeline(
             database: supervisor.database, scratchRoot: config.stateDirectory + "/scratch", logger: logger)
+        // What a terminal shows for `provisionctl import`, as gauges while the import runs.
+        let records = Gauge(label: "provision_import_progress_records", dimensions: [("source", name)])
+        let bytes = Gauge(label: "provision_import_progress_bytes", dimensions: [("source", name)])
+        pipeline.onProgress = { progress in
+            records.record(progress.records)
+            bytes.record(progress.bytes)
+        }
+        defer {
+            records.record(0)
+            bytes.record(0)
+        }
         let summary = try await pipeline.run(ImportRequest(source: source, config: config, plugin: plugin))
 
         Counter(label: "provision_import_runs_total", dimensions: [("source", name), ("status", summary.status.rawValue)]).increment()

@@ -41,6 +41,9 @@ struct ImportCommand: AsyncParsableCommand {
     @Flag(help: "Do not evaluate the source's schools after a successful import.")
     var noEvaluate = false
 
+    @Flag(name: .shortAndLong, help: "No progress line, even at a terminal.")
+    var quiet = false
+
     @Argument(help: "The file or folder to import (with --plugin).")
     var path: String?
 
@@ -59,8 +62,23 @@ struct ImportCommand: AsyncParsableCommand {
             let catalog = PluginCatalog.discover(in: config.plugins.directories)
             let request = try makeRequest(config: config, catalog: catalog)
             let summary = try await withMigratedDatabase(config) { database in
-                let pipeline = ImportPipeline(database: database, scratchRoot: config.stateDirectory + "/scratch")
+                var pipeline = ImportPipeline(database: database, scratchRoot: config.stateDirectory + "/scratch")
+                let terminal = TerminalProgress(quiet: quiet)
+                if terminal.enabled {
+                    pipeline.onProgress = { progress in
+                        switch progress.phase {
+                        case .reading:
+                            terminal.show(
+                                "importing \(progress.source): \(TerminalProgress.count(progress.records)) records, "
+                                    + "\(TerminalProgress.bytes(progress.bytes)), \(TerminalProgress.count(Int(progress.rate))) records/s")
+                        case .merging:
+                            terminal.show(
+                                "importing \(progress.source): merging \(TerminalProgress.count(progress.records)) records…", force: true)
+                        }
+                    }
+                }
                 let summary = try await pipeline.run(request)
+                terminal.finish()
                 print(ImportSummaryText.render(summary, source: request.sourceName))
                 // A successful import changes what the evaluation sees: evaluate its schools now.
                 if summary.status == .succeeded && !noEvaluate {

@@ -1,6 +1,7 @@
 import Foundation
 import ProvisionImport
 import ProvisionTestSupport
+import Synchronization
 import Testing
 
 @Suite("import pipeline with real plugin processes")
@@ -27,6 +28,25 @@ struct ImportPipelineTests {
         #expect(try await h.fingerprint() == before)
         let runs = try await h.query("SELECT status FROM import_runs ORDER BY id").rows.map { try $0.decode("status", as: String.self) }
         #expect(runs == ["succeeded", "unchanged", "succeeded"])
+    }
+
+    @Test func progressIsReportedWhileReadingAndWhenTheMergeStarts() async throws {
+        let h = try await ImportHarness.make("import-progress")
+        defer { h.cleanUp() }
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        let lines = ProtocolFixture.run(pupils: 12_000)  // header, 24,000 records, end
+        let source = try h.source(lines)
+        let seen = Mutex<[ImportProgress]>([])
+        var pipeline = h.pipeline
+        pipeline.onProgress = { progress in seen.withLock { $0.append(progress) } }
+        let summary = try await pipeline.run(h.request(plugin, source: source))
+        #expect(summary.status == .succeeded, "\(summary.failure ?? "")")
+        let reports = seen.withLock { $0 }
+        #expect(reports.map(\.phase) == [.reading, .reading, .merging])
+        #expect(reports.map(\.records) == [10_000, 20_000, lines.count])
+        // Bytes are the lines read, newlines included: all of them by the merge.
+        #expect(reports.last?.bytes == lines.reduce(0) { $0 + $1.utf8.count + 1 })
+        #expect(reports.allSatisfy { $0.source == "test-source" })
     }
 
     @Test func aPluginThatCrashesHalfWayLeavesTheDatabaseAsItWas() async throws {

@@ -109,6 +109,9 @@ public struct ImportPipeline: Sendable {
     public let scratchRoot: String
     /// Where runs are logged (counts and reasons, never a pupil).
     public var logger: Logger
+    /// Told how far a run has got: every 10,000 records while reading, and when the merge
+    /// starts. Called on the importing task; keep it quick.
+    public var onProgress: (@Sendable (ImportProgress) -> Void)?
 
     /// How many rejected records are stored per run; the rest are counted.
     static let storedRejectionLimit = 1000
@@ -253,6 +256,13 @@ public struct ImportPipeline: Sendable {
             rejections.removeAll(keepingCapacity: true)
         }
 
+        let started = ContinuousClock.now
+        var bytesRead = 0
+        func progress(_ phase: ImportProgress.Phase, records: Int) {
+            onProgress?(ImportProgress(
+                source: request.sourceName, phase: phase, records: records, bytes: bytesRead, elapsed: ContinuousClock.now - started))
+        }
+
         try await db.begin()
         do {
             try await db.execute(StagingMerge.createStaging)
@@ -261,6 +271,8 @@ public struct ImportPipeline: Sendable {
                 request.plugin, source: request.path, schools: request.schools.map(\.urn),
                 extraEnvironment: request.environment, limits: request.limits, scratchRoot: scratchRoot
             ) { line, number in
+                bytesRead += line.count + 1
+                if number % 10_000 == 0 { progress(.reading, records: number) }
                 switch try validator.consume(line, number: number) {
                 case .accepted(let record):
                     batch.append([String(number), record.type, record.schoolURN, record.document])
@@ -306,6 +318,7 @@ public struct ImportPipeline: Sendable {
             }
             try checkThresholds(validator.rejectedByType, total: summary.rejected, validator: validator, max: request.maxRejected)
 
+            progress(.merging, records: outcome.lines)
             do {
                 summary.merge = try await StagingMerge.merge(
                     db, runID: runID, schools: request.schools,
