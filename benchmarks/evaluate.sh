@@ -47,7 +47,7 @@ echo "Evaluating the trust (twice: the second run must give the same flags)..."
 /usr/bin/time -f "%e %M" -o "$work/eval.time" "$bin/provisionctl" --config "$config" evaluate --as-of 2026-11-29 --timings > "$work/eval1.out"
 # The second run finds every alert of the first open: the steady state of a nightly run.
 /usr/bin/time -f "%e" -o "$work/eval2.time" "$bin/provisionctl" --config "$config" evaluate --as-of 2026-11-29 > "$work/eval2.out"
-diff <(grep flags "$work/eval1.out") <(grep flags "$work/eval2.out") >/dev/null || { echo "second run differs"; exit 1; }
+diff <(grep "^  flags:" "$work/eval1.out") <(grep "^  flags:" "$work/eval2.out") >/dev/null || { echo "second run differs"; exit 1; }
 
 read -r eval_secs eval_kib < "$work/eval.time"
 base_secs=$(cat "$work/baseline.time")
