@@ -209,8 +209,20 @@ struct SMTPConversation {
     var replies: NIOAsyncChannelInboundStream<SMTPReply>.AsyncIterator
     let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
 
-    func write(_ bytes: [UInt8]) async throws {
-        try await outbound.write(ByteBuffer(bytes: bytes))
+    /// Writes `bytes`. When the write fails because the connection closed (a TLS handshake
+    /// refused, the relay hung up), the reason is what the inbound side saw, not "I/O on
+    /// closed channel".
+    mutating func write(_ bytes: [UInt8]) async throws {
+        do {
+            try await outbound.write(ByteBuffer(bytes: bytes))
+        } catch {
+            do {
+                while try await replies.next() != nil {}
+            } catch let reason {
+                throw reason
+            }
+            throw error
+        }
     }
 
     /// Sends one command line and checks the reply. `shownAs` replaces the command in
