@@ -70,19 +70,27 @@ enum StallDetection {
 
         // A thousand pupils at a time, whole pupils per batch: memory stays bounded however
         // large a school or trust is (one query for a 250,000-pupil school peaked at 139 MiB).
+        // Each pupil's date of birth comes with the list, so the batches below read
+        // assessments alone: joining pupils in every batch scanned the pupils table once per
+        // batch, which grew with the square of the trust (83 s at a million pupils).
+        var born: [Int64: Int] = [:]
         let pupils = try await db.query(
             """
-            SELECT p.id FROM pupils p
+            SELECT p.id, (p.dob - DATE '1970-01-01') AS born FROM pupils p
              WHERE p.on_roll AND p.dob IS NOT NULL AND ($1::bigint IS NULL OR p.school_id = $1::bigint) ORDER BY p.id
             """, schoolID
-        ).rows.map { try $0.decode("id", as: Int64.self) }
+        ).rows.map { row in
+            let id: Int64 = try row.decode("id")
+            born[id] = try row.decode("born", as: Int.self)
+            return id
+        }
         for start in stride(from: 0, to: pupils.count, by: 1000) {
             let batch = pupils[start..<min(start + 1000, pupils.count)].map(String.init)
             let rows = try await db.query(
                 """
                 SELECT a.pupil_id, a.instrument, a.subject, a.measure, a.value::float8 AS value,
-                       (a.assessed_on - DATE '1970-01-01') AS day, (p.dob - DATE '1970-01-01') AS born
-                  FROM assessments a JOIN pupils p ON p.id = a.pupil_id
+                       (a.assessed_on - DATE '1970-01-01') AS day
+                  FROM assessments a
                  WHERE a.pupil_id = ANY($1::bigint[]) AND a.assessed_on <= $2::date
                    AND a.measure IN ('age_months', 'standardised', 'raw', 'steps')
                  ORDER BY a.pupil_id, a.instrument, a.subject, a.measure, a.assessed_on
@@ -100,9 +108,9 @@ enum StallDetection {
                     key = rowKey
                 }
                 let day: Int = try row.decode("day")
-                let born: Int = try row.decode("born")
+                let birth = born[id] ?? day
                 points.append(GrowthSeries.Point(
-                    month: Double(day) / 30.4375, value: try row.decode("value"), age: Double(day - born) / 30.4375))
+                    month: Double(day) / 30.4375, value: try row.decode("value"), age: Double(day - birth) / 30.4375))
             }
         }
         closePupil()
