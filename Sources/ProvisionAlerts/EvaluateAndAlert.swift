@@ -7,11 +7,15 @@ import ProvisionModel
 /// what every caller (the daemon, `evaluate`, `import`) runs, so alerts and their mail
 /// always follow a committed evaluation and a message is never lost or written twice.
 public func evaluateAndAlert(
-    _ db: PostgresConnection, config: Configuration, school: String? = nil, asOf: SchoolDate
+    _ db: PostgresConnection, config: Configuration, school: String? = nil, asOf: SchoolDate,
+    onStep: (@Sendable (String) -> Void)? = nil
 ) async throws -> (EvaluationSummary, AlertChanges) {
     var changes = AlertChanges()
     let templates = try await DigestTemplates.load(config)
-    let summary = try await Evaluator(settings: config.evaluation).run(db, school: school, asOf: asOf) { db, runID in
+    var evaluator = Evaluator(settings: config.evaluation)
+    evaluator.onStep = onStep
+    let summary = try await evaluator.run(db, school: school, asOf: asOf) { db, runID in
+        onStep?("alerts and mail")
         changes = try await AlertLifecycle.apply(db, runID: runID)
         changes.messagesQueued = try await Digests.queue(db, runID: runID, config: config, templates: templates)
     }

@@ -38,6 +38,8 @@ public struct Evaluator: Sendable {
     public let settings: Configuration.Evaluation
     /// Where the run logs its counts (never a pupil).
     public var logger: Logger
+    /// Told the name of each step as it starts (for a progress line at a terminal).
+    public var onStep: (@Sendable (String) -> Void)?
 
     /// An evaluator with `settings`.
     public init(settings: Configuration.Evaluation, logger: Logger = Logger(label: "provision.evaluate")) {
@@ -92,11 +94,16 @@ public struct Evaluator: Sendable {
             summary.steps.append((name, now - clock))
             clock = now
         }
+        let names = ["enrolment outcomes", "value added", "verdicts", "flags", "stall detection"]
+        func starting(_ index: Int) { onStep?("\(names[index]) (\(index + 1) of \(names.count))") }
 
+        starting(0)
         try await EnrolmentOutcomes.compute(db, runID: runID, schoolID: schoolID, asOf: asOf, settings: settings)
         step("enrolment outcomes")
+        starting(1)
         try await ValueAdded.compute(db, runID: runID, settings: settings)
         step("value added")
+        starting(2)
         guard let counts = try await db.query(
             """
             SELECT count(*) AS n, count(*) FILTER (WHERE gain IS NOT NULL) AS complete
@@ -111,8 +118,10 @@ public struct Evaluator: Sendable {
             summary.verdicts[outcome.verdict.rawValue, default: 0] += 1
         }
         step("verdicts")
+        starting(3)
         summary.flags = try await Flags.raise(db, runID: runID, schoolID: schoolID, asOf: asOf, settings: settings)
         step("flags")
+        starting(4)
         let stalls = try await StallDetection.run(db, runID: runID, schoolID: schoolID, asOf: asOf, settings: settings)
         step("stall detection")
         summary.flags["stalled_pupil"] = stalls.flagged

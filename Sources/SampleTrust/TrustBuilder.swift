@@ -65,9 +65,10 @@ struct TrustBuilder {
 
     // MARK: Building
 
-    mutating func build() {
+    mutating func build(schoolBuilt: (Int) -> Void = { _ in }) {
         let perSchool = max(1, options.pupils / max(1, options.schools))
         for index in 0..<options.schools {
+            defer { schoolBuilt(index + 1) }
             let secondary = index % 4 == 3
             let urn = String(139_001 + index)
             let la = 801 + index % 7

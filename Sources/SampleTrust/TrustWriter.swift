@@ -8,10 +8,13 @@ struct TrustWriter {
     let out: String
     let pluginsDirectory: String
 
-    func write() throws {
+    /// Writes every school's exports, then the configuration and the truth; `schoolWritten`
+    /// is told how many schools are done.
+    func write(schoolWritten: (Int) -> Void = { _ in }) throws {
         let files = FileManager.default
         try files.createDirectory(atPath: out, withIntermediateDirectories: true)
-        for school in builder.schools {
+        for (index, school) in builder.schools.enumerated() {
+            defer { schoolWritten(index + 1) }
             let folder = "\(out)/schools/\(school.urn)"
             for sub in ["ctf", "marksheets", "provision-map"] {
                 try files.createDirectory(atPath: "\(folder)/\(sub)", withIntermediateDirectories: true)
@@ -289,11 +292,15 @@ struct TrustWriter {
 /// Generates a synthetic trust into `out` (DESIGN: the data behind the demo, the tests and
 /// the benchmarks; never real pupil data).
 public enum SampleTrust {
-    /// Writes the trust and returns counts for the summary.
-    public static func generate(_ options: TrustOptions, out: String, pluginsDirectory: String) throws -> (pupils: Int, files: Int) {
+    /// Writes the trust and returns counts for the summary. `progress` is told the work done
+    /// and the whole (simulating each school, then writing each school's files).
+    public static func generate(
+        _ options: TrustOptions, out: String, pluginsDirectory: String, progress: ((_ done: Int, _ total: Int) -> Void)? = nil
+    ) throws -> (pupils: Int, files: Int) {
         var builder = TrustBuilder(options: options)
-        builder.build()
-        try TrustWriter(builder: builder, out: out, pluginsDirectory: pluginsDirectory).write()
+        let total = 2 * options.schools
+        builder.build { progress?($0, total) }
+        try TrustWriter(builder: builder, out: out, pluginsDirectory: pluginsDirectory).write { progress?(options.schools + $0, total) }
         let files = (FileManager.default.enumerator(atPath: out)?.allObjects.count) ?? 0
         return (builder.schools.reduce(0) { $0 + $1.pupils.count }, files)
     }

@@ -24,6 +24,8 @@ struct EvaluateCommand: AsyncParsableCommand {
     var asOf: String?
     @Flag(help: "Also print how long each step of the evaluation took.")
     var timings = false
+    @Flag(name: .shortAndLong, help: "No progress line, even at a terminal.")
+    var quiet = false
 
     func validate() throws {
         if let asOf, SchoolDate(iso: asOf) == nil { throw ValidationError("--as-of must be a date YYYY-MM-DD") }
@@ -37,7 +39,18 @@ struct EvaluateCommand: AsyncParsableCommand {
             }
             let day = asOf.flatMap(SchoolDate.init(iso:)) ?? SchoolDate.today()
             try await withConnection(config, applicationName: "provision-evaluate", migrated: true) { _, db in
-                let (summary, alerts) = try await evaluateAndAlert(db, config: config, school: school, asOf: day)
+                let terminal = TerminalProgress(quiet: quiet)
+                let scope = school.map { "school \($0)" } ?? "the trust"
+                let started = ContinuousClock.now
+                var onStep: (@Sendable (String) -> Void)?
+                if terminal.enabled {
+                    onStep = { step in
+                        let elapsed = (ContinuousClock.now - started).components.seconds
+                        terminal.show("evaluating \(scope): \(step), \(elapsed) s so far", force: true)
+                    }
+                }
+                let (summary, alerts) = try await evaluateAndAlert(db, config: config, school: school, asOf: day, onStep: onStep)
+                terminal.finish()
                 print(EvaluationText.render(summary, alerts: alerts, scope: school.map { "school \($0)" } ?? "the trust", steps: timings))
             }
         }

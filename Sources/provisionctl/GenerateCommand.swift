@@ -19,6 +19,8 @@ struct GenerateCommand: AsyncParsableCommand {
             The same options, seed and --today give byte-identical output.
             """)
 
+    @Flag(name: .shortAndLong, help: "No progress line, even at a terminal.")
+    var quiet = false
     @Option(help: "The folder to write into (created; existing files are overwritten).")
     var out: String
     @Option(help: "How many schools (every fourth is a secondary).")
@@ -47,9 +49,18 @@ struct GenerateCommand: AsyncParsableCommand {
             let plugins = pluginsDir.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? Self.findPluginsFolder()
             let folder = URL(fileURLWithPath: out).standardizedFileURL.path
             let started = ContinuousClock.now
+            let terminal = TerminalProgress(quiet: quiet)
             let written = try SampleTrust.generate(
                 TrustOptions(schools: schools, pupils: pupils, terms: terms, seed: seed, today: day), out: folder,
-                pluginsDirectory: plugins)
+                pluginsDirectory: plugins
+            ) { done, total in
+                // Schools are alike, so the time so far per step says what is left.
+                let seconds = (ContinuousClock.now - started).seconds
+                let left = done > 0 ? Int((seconds / Double(done) * Double(total - done)).rounded()) : 0
+                let phase = done <= total / 2 ? "simulating" : "writing"
+                terminal.show("generating: \(phase), \(done) of \(total) steps, about \(left) s left", force: done == total)
+            }
+            terminal.finish()
             let elapsed = ContinuousClock.now - started
             print("Wrote a sample trust of \(schools) schools and \(written.pupils) pupils (\(terms) terms up to \(day.iso)) to \(folder) in \(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))).")
             print("Run it: provisiond --config \(folder)/provision.toml --once")

@@ -2,6 +2,7 @@ import Foundation
 import Postgres
 import ProvisionConfig
 @testable import ProvisionEvaluation
+import Synchronization
 import Testing
 
 @Suite("evaluation rules, hand-made cases")
@@ -209,5 +210,20 @@ struct EvaluationRuleTests {
         let first = try await f.evaluate(), second = try await f.evaluate()
         #expect(first.runID != second.runID)
         #expect(try await results(first.runID) == (try await results(second.runID)))
+    }
+
+    @Test func eachStepIsAnnouncedAsItStartsAndTimed() async throws {
+        let f = try await EvaluationFixture.make("eval-steps")
+        let reading = try await f.provision("RCU")
+        let pupil = try await f.pupil(1, sen: "K")
+        try await f.enrol(reading, pupil, entry: (70, "2025-09-10"), exit: (76, "2025-12-15"))
+        let announced = Mutex<[String]>([])
+        var evaluator = Evaluator(settings: .init())
+        evaluator.onStep = { step in announced.withLock { $0.append(step) } }
+        let summary = try await evaluator.run(f.db, asOf: EvaluationFixture.asOf)
+        let names = ["enrolment outcomes", "value added", "verdicts", "flags", "stall detection"]
+        #expect(announced.withLock { $0 } == names.enumerated().map { "\($0.element) (\($0.offset + 1) of 5)" })
+        #expect(summary.steps.map(\.name) == names)
+        #expect(summary.steps.allSatisfy { $0.duration > .zero && $0.duration <= summary.duration })
     }
 }
