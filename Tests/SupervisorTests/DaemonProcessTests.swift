@@ -304,7 +304,7 @@ struct DaemonProcessTests {
 
     @Test func aWatchedExportIsImportedOnceWhenItHasStoppedChanging() async throws {
         let url = try await TestPostgres.shared.freshDatabase("daemon-watch")
-        let setup = try DaemonSetup.make("daemon-watch", url: url, sources: [.init(name: "dropped")], daemon: "watch_settle_seconds = 1")
+        let setup = try DaemonSetup.make("daemon-watch", url: url, sources: [.init(name: "dropped")], daemon: "watch_settle_seconds = 2")
         defer { setup.remove() }
         let text = try String(contentsOfFile: setup.config, encoding: .utf8)
         try text.replacingOccurrences(of: "schools = [\"139001\"]\n", with: "schools = [\"139001\"]\nschedule = \"watch\"\n")

@@ -33,10 +33,10 @@ import Testing
         let folder = try TestProcess.temporaryDirectory("watch-folder")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try FileManager.default.createDirectory(atPath: folder + "/drop", withIntermediateDirectories: true)
-        let watcher = try ExportWatcher(sources: [("drop", folder + "/drop")], settle: .milliseconds(400), tickEvery: .seconds(2))
+        let watcher = try ExportWatcher(sources: [("drop", folder + "/drop")], settle: .seconds(1), tickEvery: .seconds(3))
         defer { watcher.stop() }
         #expect(watcher.missing.isEmpty)
-        // Three files 150 ms apart (a MIS writing an export of several files), each sooner
+        // Three files 100 ms apart (a MIS writing an export of several files), each sooner
         // than the settle time: one event, after the last, then quiet until the tick.
         let collecting = Task { () -> [ExportWatcher.Event] in
             var seen: [ExportWatcher.Event] = []
@@ -48,7 +48,7 @@ import Testing
         }
         for n in 1...3 {
             try "part \(n)".write(toFile: folder + "/drop/export-\(n).csv", atomically: false, encoding: .utf8)
-            try await Task.sleep(for: .milliseconds(150))  // the writer being simulated
+            try await Task.sleep(for: .milliseconds(100))  // the writer being simulated
         }
         let seen = await collecting.value.filter { $0 != .tick }
         #expect(seen == [.settled("drop")])
