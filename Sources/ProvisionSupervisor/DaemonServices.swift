@@ -7,10 +7,10 @@ import UnixSignals
 
 extension Supervisor {
     /// Runs the daemon's services until SIGTERM or SIGINT, then shuts them down in order:
-    /// configuration reloads, the export watcher and the scheduler first, then the rescuer and the workers
-    /// (running jobs get `daemon.shutdown_grace_seconds` to finish before they are
-    /// cancelled and put back), then the mailer (one last delivery), then the endpoint, and
-    /// last the endpoint's connection pool.
+    /// configuration reloads, the export watcher and the scheduler first, then the rescuer
+    /// and the workers (running jobs get `daemon.shutdown_grace_seconds` to finish before they
+    /// are cancelled and put back), then the mailer (one last delivery), then the endpoint,
+    /// and last the endpoint's connection pool.
     public func runServices(configPath: String, registry: PrometheusCollectorRegistry) async throws {
         let config = configuration
         // A service group stops its services in the reverse of this order.

@@ -14,6 +14,9 @@ struct WatchService: Service {
 
     func run() async throws {
         let logger = supervisor.logger
+        // What was last said, so a rebuild every few seconds (while an export folder is
+        // missing) does not repeat it in the log.
+        var said: (watching: Int, missing: [String])?
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let config = supervisor.configuration
             let watched = Self.watched(config)
@@ -31,10 +34,15 @@ struct WatchService: Service {
                 await pause(.seconds(60))
                 continue
             }
-            if !watcher.missing.isEmpty {
-                logger.warning("watched export not found; looking again every few seconds", metadata: ["sources": "\(watcher.missing.joined(separator: ","))"])
+            if said?.watching != watched.count - watcher.missing.count || said?.missing != watcher.missing {
+                if !watcher.missing.isEmpty {
+                    logger.warning(
+                        "watched export not found; looking again every few seconds",
+                        metadata: ["sources": "\(watcher.missing.joined(separator: ","))"])
+                }
+                logger.info("watching exports", metadata: ["sources": "\(watched.count - watcher.missing.count)"])
+                said = (watched.count - watcher.missing.count, watcher.missing)
             }
-            logger.info("watching exports", metadata: ["sources": "\(watched.count - watcher.missing.count)"])
             await cancelWhenGracefulShutdown {
                 for await event in watcher.events {
                     switch event {
