@@ -8,12 +8,13 @@ import ProvisionModel
 /// always follow a committed evaluation and a message is never lost or written twice.
 public func evaluateAndAlert(
     _ db: PostgresConnection, config: Configuration, school: String? = nil, asOf: SchoolDate,
-    onStep: (@Sendable (String) -> Void)? = nil
+    onStep: (@Sendable (String) -> Void)? = nil, openHelper: (@Sendable () async throws -> PostgresConnection)? = nil
 ) async throws -> (EvaluationSummary, AlertChanges) {
     var changes = AlertChanges()
     let templates = try await DigestTemplates.load(config)
     var evaluator = Evaluator(settings: config.evaluation)
     evaluator.onStep = onStep
+    evaluator.openHelper = openHelper
     let summary = try await evaluator.run(db, school: school, asOf: asOf) { db, runID in
         onStep?("alerts and mail")
         changes = try await AlertLifecycle.apply(db, runID: runID)

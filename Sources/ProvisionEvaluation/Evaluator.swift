@@ -40,6 +40,10 @@ public struct Evaluator: Sendable {
     public var logger: Logger
     /// Told the name of each step as it starts (for a progress line at a terminal).
     public var onStep: (@Sendable (String) -> Void)?
+    /// Opens a second connection. With one, stall detection (which only reads pupils and
+    /// assessments) runs beside the SQL steps, on the main transaction's snapshot, instead of
+    /// after them. Closed when the evaluation ends.
+    public var openHelper: (@Sendable () async throws -> PostgresConnection)?
 
     /// An evaluator with `settings`.
     public init(settings: Configuration.Evaluation, logger: Logger = Logger(label: "provision.evaluate")) {
@@ -88,15 +92,60 @@ public struct Evaluator: Sendable {
             schoolID, asOf.iso, settingsJSON
         ).scalar(as: Int64.self)
         var summary = EvaluationSummary(runID: runID)
+        // Kept apart from `summary`, which the steps fill in through inout.
+        var timings: [(name: String, duration: Duration)] = []
         var clock = ContinuousClock.now
         func step(_ name: String) {
             let now = ContinuousClock.now
-            summary.steps.append((name, now - clock))
+            timings.append((name, now - clock))
             clock = now
         }
         let names = ["enrolment outcomes", "value added", "verdicts", "flags", "stall detection"]
         func starting(_ index: Int) { onStep?("\(names[index]) (\(index + 1) of \(names.count))") }
 
+        let stalls: StallDetection.Findings
+        if let openHelper {
+            // The snapshot is taken before the steps write anything; stall detection reads
+            // only tables they do not change, so it sees what they see.
+            let snapshot = try await db.query("SELECT pg_export_snapshot() AS snapshot").scalar(as: String.self)
+            let helper = try await openHelper()
+            let (settings, schoolID) = (self.settings, schoolID)
+            async let beside = { () async throws -> (StallDetection.Findings, Duration) in
+                let started = ContinuousClock.now
+                let findings = try await StallDetection.judgeAll(
+                    on: helper, snapshot: snapshot, schoolID: schoolID, asOf: asOf, settings: settings)
+                return (findings, ContinuousClock.now - started)
+            }()
+            let took: Duration
+            do {
+                try await runSQLSteps(db, runID: runID, schoolID: schoolID, asOf: asOf, into: &summary, starting: starting, step: step)
+                (stalls, took) = try await beside
+            } catch {
+                _ = try? await beside
+                await helper.close()
+                throw error
+            }
+            await helper.close()
+            timings.append(("stall detection (beside the others)", took))
+        } else {
+            try await runSQLSteps(db, runID: runID, schoolID: schoolID, asOf: asOf, into: &summary, starting: starting, step: step)
+            starting(4)
+            stalls = try await StallDetection.judgeAll(db, schoolID: schoolID, asOf: asOf, settings: settings)
+            step("stall detection")
+        }
+        summary.steps = timings
+        summary.flags["stalled_pupil"] = try await StallDetection.record(db, stalls, runID: runID, asOf: asOf)
+        summary.stallNotJudged = stalls.cannotJudge
+        try await db.execute("UPDATE evaluation_runs SET stall_not_judged = $2 WHERE id = $1", runID, stalls.cannotJudge)
+        try await db.execute("UPDATE evaluation_runs SET finished_at = now(), status = 'succeeded' WHERE id = $1", runID)
+        return summary
+    }
+
+    /// The steps in SQL on the main transaction: outcomes, value added, verdicts and flags.
+    private func runSQLSteps(
+        _ db: PostgresConnection, runID: Int64, schoolID: Int64?, asOf: SchoolDate, into summary: inout EvaluationSummary,
+        starting: (Int) -> Void, step: (String) -> Void
+    ) async throws {
         starting(0)
         try await EnrolmentOutcomes.compute(db, runID: runID, schoolID: schoolID, asOf: asOf, settings: settings)
         step("enrolment outcomes")
@@ -121,14 +170,6 @@ public struct Evaluator: Sendable {
         starting(3)
         summary.flags = try await Flags.raise(db, runID: runID, schoolID: schoolID, asOf: asOf, settings: settings)
         step("flags")
-        starting(4)
-        let stalls = try await StallDetection.run(db, runID: runID, schoolID: schoolID, asOf: asOf, settings: settings)
-        step("stall detection")
-        summary.flags["stalled_pupil"] = stalls.flagged
-        summary.stallNotJudged = stalls.cannotJudge
-        try await db.execute("UPDATE evaluation_runs SET stall_not_judged = $2 WHERE id = $1", runID, stalls.cannotJudge)
-        try await db.execute("UPDATE evaluation_runs SET finished_at = now(), status = 'succeeded' WHERE id = $1", runID)
-        return summary
     }
 }
 

@@ -15,9 +15,13 @@ import ProvisionModel
 ///
 /// One query streams every result in order; the arithmetic is O(results) in Swift.
 enum StallDetection {
-    struct Outcome {
-        var flagged = 0
+    /// What the model found, before it is stored with a run: the pupils to flag, with their
+    /// reasons and figures, and how many could not be judged.
+    struct Findings: Sendable {
         var cannotJudge = 0
+        var ids: [String] = []
+        var reasons: [String] = []
+        var numbers: [String] = []
     }
 
     /// Term starts the model tries: 1 September, 1 January and 1 April, the last three at
@@ -34,12 +38,12 @@ enum StallDetection {
         return Array(starts.sorted { $0.daysSince1970 < $1.daysSince1970 }.suffix(3))
     }
 
-    static func run(
-        _ db: PostgresConnection, runID: Int64, schoolID: Int64?, asOf: SchoolDate, settings: Configuration.Evaluation
-    ) async throws -> Outcome {
+    /// Judges every pupil on roll (of `schoolID`, or the trust) from the results `db` sees.
+    static func judgeAll(
+        _ db: PostgresConnection, schoolID: Int64?, asOf: SchoolDate, settings: Configuration.Evaluation
+    ) async throws -> Findings {
         let starts = candidateStarts(before: asOf)
-        var outcome = Outcome()
-        var flagged: (ids: [String], reasons: [String], numbers: [String]) = ([], [], [])
+        var findings = Findings()
         var pupil: Int64?
         var series: [(key: SeriesKey, series: GrowthSeries)] = []
         var points: [GrowthSeries.Point] = []
@@ -57,12 +61,12 @@ enum StallDetection {
             closeSeries()
             if let pupil {
                 switch judge(series, starts: starts, threshold: settings.stallEvidence) {
-                case .cannotJudge: outcome.cannotJudge += 1
+                case .cannotJudge: findings.cannotJudge += 1
                 case .steady: break
                 case .stalled(let reason, let numbers):
-                    flagged.ids.append(String(pupil))
-                    flagged.reasons.append(reason)
-                    flagged.numbers.append(numbers)
+                    findings.ids.append(String(pupil))
+                    findings.reasons.append(reason)
+                    findings.numbers.append(numbers)
                 }
             }
             series = []
@@ -114,8 +118,36 @@ enum StallDetection {
             }
         }
         closePupil()
+        return findings
+    }
 
-        outcome.flagged = try await db.execute(
+    /// Judges on a second connection, in a read-only transaction on the evaluation's own
+    /// snapshot (`pg_export_snapshot()` of the main transaction), so it sees exactly the data
+    /// the other steps see while they run beside it.
+    static func judgeAll(
+        on helper: PostgresConnection, snapshot: String, schoolID: Int64?, asOf: SchoolDate,
+        settings: Configuration.Evaluation
+    ) async throws -> Findings {
+        // SET TRANSACTION SNAPSHOT takes no parameters; the id is the server's own
+        // (hex digits and dashes), checked before it is written into the statement.
+        guard !snapshot.isEmpty, snapshot.allSatisfy({ $0.isHexDigit || $0 == "-" }) else {
+            throw EvaluationError("unexpected snapshot id '\(snapshot.prefix(40))'")
+        }
+        try await helper.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        do {
+            try await helper.execute("SET TRANSACTION SNAPSHOT '\(snapshot)'")
+            let findings = try await judgeAll(helper, schoolID: schoolID, asOf: asOf, settings: settings)
+            try await helper.execute("COMMIT")
+            return findings
+        } catch {
+            await helper.rollback()
+            throw error
+        }
+    }
+
+    /// Stores the flags of `findings` with run `runID`; the number flagged.
+    static func record(_ db: PostgresConnection, _ findings: Findings, runID: Int64, asOf: SchoolDate) async throws -> Int {
+        try await db.execute(
             """
             INSERT INTO evaluation_flags (evaluation_run_id, rule, school_id, subject_key, pupil_id, priority, reason, numbers)
             SELECT $1, 'stalled_pupil', p.school_id, 'pupil:' || p.upn, p.id,
@@ -125,8 +157,7 @@ enum StallDetection {
                    f.reason, f.numbers::jsonb
               FROM unnest($2::bigint[], $3::text[], $4::text[]) AS f (pupil_id, reason, numbers)
               JOIN pupils p ON p.id = f.pupil_id
-            """, runID, flagged.ids, flagged.reasons, flagged.numbers, asOf.iso)
-        return outcome
+            """, runID, findings.ids, findings.reasons, findings.numbers, asOf.iso)
     }
 
     struct SeriesKey: Equatable {

@@ -111,7 +111,10 @@ struct JobRunner: Sendable {
             throw JobFailure.postpone(until: Date().addingTimeInterval(10), reason: "waiting for \(busy) import(s) of \(scope)")
         }
         let started = ContinuousClock.now
-        let (summary, alerts) = try await evaluateAndAlert(db, config: config, school: urn, asOf: SchoolDate.today())
+        let database = supervisor.database
+        let (summary, alerts) = try await evaluateAndAlert(
+            db, config: config, school: urn, asOf: SchoolDate.today(),
+            openHelper: { try await database.connect(applicationName: "provisiond-evaluate-stalls") })
         Timer(label: "provision_evaluation_duration_seconds").recordInterval(since: started)
         Counter(label: "provision_alerts_opened_total", dimensions: [("school", scope)]).increment(by: alerts.opened)
         Counter(label: "provision_alerts_resolved_total", dimensions: [("school", scope)]).increment(by: alerts.resolved)

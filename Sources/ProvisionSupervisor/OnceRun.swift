@@ -46,7 +46,9 @@ public struct OnceRun {
         print("\(config.sources.count) sources, \(failures) failed")
 
         let db = try await database.connect(applicationName: "provisiond-once")
-        let (summary, alerts) = try await evaluateAndAlert(db, config: config, asOf: SchoolDate.today())
+        let (summary, alerts) = try await evaluateAndAlert(
+            db, config: config, asOf: SchoolDate.today(),
+            openHelper: { [database] in try await database.connect(applicationName: "provisiond-once-stalls") })
         print(EvaluationText.render(summary, alerts: alerts, scope: "the trust"))
         let folder = Reports.folder(for: config)
         for school in config.schools {

@@ -38,7 +38,7 @@ struct EvaluateCommand: AsyncParsableCommand {
                 throw UsageProblem("School \(school) is not declared in \(config.file).")
             }
             let day = asOf.flatMap(SchoolDate.init(iso:)) ?? SchoolDate.today()
-            try await withConnection(config, applicationName: "provision-evaluate", migrated: true) { _, db in
+            try await withConnection(config, applicationName: "provision-evaluate", migrated: true) { database, db in
                 let terminal = TerminalProgress(quiet: quiet)
                 let scope = school.map { "school \($0)" } ?? "the trust"
                 let started = ContinuousClock.now
@@ -49,7 +49,9 @@ struct EvaluateCommand: AsyncParsableCommand {
                         terminal.show("evaluating \(scope): \(step), \(elapsed) s so far", force: true)
                     }
                 }
-                let (summary, alerts) = try await evaluateAndAlert(db, config: config, school: school, asOf: day, onStep: onStep)
+                let (summary, alerts) = try await evaluateAndAlert(
+                    db, config: config, school: school, asOf: day, onStep: onStep,
+                    openHelper: { try await database.connect(applicationName: "provision-evaluate-stalls") })
                 terminal.finish()
                 print(EvaluationText.render(summary, alerts: alerts, scope: school.map { "school \($0)" } ?? "the trust", steps: timings))
             }

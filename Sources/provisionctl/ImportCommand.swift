@@ -85,7 +85,8 @@ struct ImportCommand: AsyncParsableCommand {
                     let db = try await database.connect(applicationName: "provision-evaluate")
                     for school in request.schools {
                         let (result, alerts) = try await evaluateAndAlert(
-                            db, config: config, school: school.urn, asOf: SchoolDate.today())
+                            db, config: config, school: school.urn, asOf: SchoolDate.today(),
+                            openHelper: { try await database.connect(applicationName: "provision-evaluate-stalls") })
                         print(EvaluationText.render(result, alerts: alerts, scope: "school \(school.urn)"))
                     }
                     await db.close()

@@ -9,14 +9,16 @@ import ProvisionTestSupport
 /// A small hand-made school in a fresh database, built with plain SQL, for one rule at a time.
 struct EvaluationFixture {
     let db: PostgresConnection
+    /// The database's URL, for a second connection.
+    let url: String
     let school: Int64
     static let asOf = SchoolDate(iso: "2026-01-31")!
 
     static func make(_ label: String) async throws -> EvaluationFixture {
-        let (db, _) = try await TestPostgres.shared.freshConnection(label)
+        let (db, url) = try await TestPostgres.shared.freshConnection(label)
         try await Migrator().migrate(db)
         let school = try await db.query("INSERT INTO schools (urn, name) VALUES ('139001', 'Test Primary') RETURNING id").scalar(as: Int64.self)
-        return EvaluationFixture(db: db, school: school)
+        return EvaluationFixture(db: db, url: url, school: school)
     }
 
     /// A pupil in Year 4; returns its id.
@@ -66,8 +68,17 @@ struct EvaluationFixture {
             """, provision, pupil, start, end, status, entry?.0, entry?.1, exit?.0, exit?.1)
     }
 
-    func evaluate(_ settings: Configuration.Evaluation = .init(), asOf: SchoolDate = asOf) async throws -> EvaluationSummary {
-        try await Evaluator(settings: settings).run(db, asOf: asOf)
+    /// Evaluates the trust; `beside` runs stall detection on a second connection beside the
+    /// other steps, as the daemon and the command line do.
+    func evaluate(_ settings: Configuration.Evaluation = .init(), asOf: SchoolDate = asOf, beside: Bool = false)
+        async throws -> EvaluationSummary
+    {
+        var evaluator = Evaluator(settings: settings)
+        if beside {
+            let url = self.url
+            evaluator.openHelper = { try await PostgresConnection.connect(url) }
+        }
+        return try await evaluator.run(db, asOf: asOf)
     }
 
     func outcome(_ run: Int64, pupil: Int64) async throws -> PostgresRow? {

@@ -150,6 +150,24 @@ struct EvaluationRuleTests {
         // The one-result pupil and the one whose every result is at the test's ceiling cannot be judged.
         #expect(run.stallNotJudged == 2)
         _ = (progressing, steadyScore, onePoint, atCeiling)
+
+        // Beside the other steps, on a second connection and the main transaction's
+        // snapshot (as the daemon runs it): the same flag, word for word.
+        let beside = try await f.evaluate(settings, beside: true)
+        #expect(beside.summaryOfStalls == run.summaryOfStalls)
+        let again = try await f.flags(beside.runID, "stalled_pupil")
+        #expect(try again.map { try $0.decode("reason", as: String.self) } == [reason])
+        #expect(beside.steps.map(\.name).contains("stall detection (beside the others)"))
+        // The second connection was closed: its session ends (the server notices within moments).
+        var others = -1
+        for _ in 0..<100 {
+            others = try await f.db.query(
+                "SELECT count(*)::int FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).scalar(as: Int.self)
+            if others == 0 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(others == 0)
     }
 
     @Test func missingExitDataIsFlaggedOnlyAfterTheGracePeriod() async throws {
@@ -226,4 +244,9 @@ struct EvaluationRuleTests {
         #expect(summary.steps.map(\.name) == names)
         #expect(summary.steps.allSatisfy { $0.duration > .zero && $0.duration <= summary.duration })
     }
+}
+
+extension EvaluationSummary {
+    /// The stall rule's counts, to compare two runs.
+    var summaryOfStalls: [Int] { [flags["stalled_pupil"] ?? -1, stallNotJudged] }
 }
