@@ -42,7 +42,8 @@ public struct Evaluator: Sendable {
     public var onStep: (@Sendable (String) -> Void)?
     /// Opens a second connection. With one, stall detection (which only reads pupils and
     /// assessments) runs beside the SQL steps, on the main transaction's snapshot, instead of
-    /// after them. Closed when the evaluation ends.
+    /// after them. Closed when the evaluation ends; if it cannot be opened, the steps run one
+    /// after another on the main connection.
     public var openHelper: (@Sendable () async throws -> PostgresConnection)?
 
     /// An evaluator with `settings`.
@@ -104,11 +105,18 @@ public struct Evaluator: Sendable {
         func starting(_ index: Int) { onStep?("\(names[index]) (\(index + 1) of \(names.count))") }
 
         let stalls: StallDetection.Findings
-        if let openHelper {
-            // The snapshot is taken before the steps write anything; stall detection reads
-            // only tables they do not change, so it sees what they see.
-            let snapshot = try await db.query("SELECT pg_export_snapshot() AS snapshot").scalar(as: String.self)
-            let helper = try await openHelper()
+        // A second connection that cannot be had (the server's connection limit, say) only
+        // means the steps run one after another.
+        if let openHelper, let helper = try? await openHelper() {
+            // Stall detection reads only tables the other steps do not change, so on the
+            // main transaction's snapshot it sees what they see.
+            let snapshot: String
+            do {
+                snapshot = try await db.query("SELECT pg_export_snapshot() AS snapshot").scalar(as: String.self)
+            } catch {
+                await helper.close()
+                throw error
+            }
             let (settings, schoolID) = (self.settings, schoolID)
             async let beside = { () async throws -> (StallDetection.Findings, Duration) in
                 let started = ContinuousClock.now

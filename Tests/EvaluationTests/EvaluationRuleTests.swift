@@ -243,6 +243,11 @@ struct EvaluationRuleTests {
         #expect(announced.withLock { $0 } == names.enumerated().map { "\($0.element) (\($0.offset + 1) of 5)" })
         #expect(summary.steps.map(\.name) == names)
         #expect(summary.steps.allSatisfy { $0.duration > .zero && $0.duration <= summary.duration })
+
+        // A second connection that cannot be opened: the same steps, one after another.
+        struct NoConnection: Error {}
+        evaluator.openHelper = { throw NoConnection() }
+        #expect(try await evaluator.run(f.db, asOf: EvaluationFixture.asOf).steps.map(\.name) == names)
     }
 }
 
