@@ -46,12 +46,22 @@ import Testing
             }
             return seen
         }
+        var written: [ContinuousClock.Instant] = []
         for n in 1...3 {
             try "part \(n)".write(toFile: folder + "/drop/export-\(n).csv", atomically: false, encoding: .utf8)
-            try await Task.sleep(for: .milliseconds(100))  // the writer being simulated
+            written.append(.now)
+            if n < 3 { try await Task.sleep(for: .milliseconds(100)) }  // the writer being simulated
         }
         let seen = await collecting.value.filter { $0 != .tick }
-        #expect(seen == [.settled("drop")])
+        // On a loaded machine a 100 ms pause can last longer than the settle time; the export
+        // then really did stop changing for a while, and an event for each such pause is right.
+        let pauses = zip(written, written.dropFirst()).map { $1 - $0 }
+        let longPauses = pauses.filter { $0 >= .milliseconds(900) }.count
+        if longPauses == 0 {
+            #expect(seen == [.settled("drop")], "pauses \(pauses)")
+        } else {
+            #expect(seen.allSatisfy { $0 == .settled("drop") } && (1...(longPauses + 1)).contains(seen.count), "\(seen)")
+        }
     }
 
     @Test func aFileSourceSeesItsOwnReplacementAndNotItsNeighbours() async throws {
