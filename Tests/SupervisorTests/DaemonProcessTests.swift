@@ -324,14 +324,11 @@ struct DaemonProcessTests {
         // imported until the whole file has been quiet for the settle time. Had the first
         // piece (no end record) been imported, that run would have failed.
         let whole = Array(DaemonSetup.records(source: .init(name: "dropped", pupils: 8)).utf8)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: export))
-        try handle.truncate(atOffset: 0)
         let third = whole.count / 3
-        for piece in [whole[..<third], whole[third..<(2 * third)], whole[(2 * third)...]] {
-            try handle.write(contentsOf: Data(piece))
-            try await Task.sleep(for: .milliseconds(300))  // the slow writer being simulated
-        }
-        try handle.close()
+        let pauses = try await SlowWriter.write(
+            [Array(whole[..<third]), Array(whole[third..<(2 * third)]), Array(whole[(2 * third)...])], to: export,
+            pause: .milliseconds(300))
+        #expect(pauses.allSatisfy { $0 < .seconds(2) }, "the writer's pauses stayed shorter than the settle time: \(pauses)")
         #expect(await daemon.waitFor("kind=import seconds=", count: 2), "\(daemon.log)")
         #expect(try await db.count("SELECT count(*) FROM import_runs WHERE status = 'failed'") == 0, "\(daemon.log)")
         #expect(try await db.count("SELECT count(*) FROM import_runs WHERE status = 'succeeded'") == 2)
