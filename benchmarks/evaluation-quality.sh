@@ -6,12 +6,12 @@
 # assert the bounds (Tests/EvaluationTests/GeneratedTrustEvaluationTests.swift).
 #
 #   benchmarks/evaluation-quality.sh [SEEDS...]        default seeds 1 2 3
-#   PUPILS=2400 SCHOOLS=4 BUILD=release|debug benchmarks/evaluation-quality.sh
+#   PUPILS=4000 SCHOOLS=4 BUILD=release|debug benchmarks/evaluation-quality.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds=("${@:-1 2 3}")
 read -r -a seeds <<<"${seeds[*]}"
-pupils=${PUPILS:-2400}
+pupils=${PUPILS:-4000}
 schools=${SCHOOLS:-4}
 build=${BUILD:-release}
 today=2026-11-29
