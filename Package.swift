@@ -47,7 +47,7 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
-        .target(name: "Postgres", dependencies: ["CLibPQ"], swiftSettings: strict),
+        .target(name: "Postgres", dependencies: ["CLibPQ", "ProvisionModel"], swiftSettings: strict),
         .target(name: "ProvisionModel", swiftSettings: strict),
         // TOML files read with file:line:key diagnostics: what the configuration, plugin
         // manifests and the mis-csv plugin's mappings share (a plugin links this, never the

@@ -1,5 +1,6 @@
 import CLibPQ
 import Foundation
+import ProvisionModel
 
 /// A notification received on a channel this connection listens to.
 public struct PostgresNotification: Sendable, Equatable {
@@ -36,7 +37,12 @@ extension PostgresConnection {
     /// - Throws: `connectionLost` when the server goes away while waiting;
     ///   `CancellationError` when the task is cancelled before anything arrives.
     public func nextNotification(timeout: Duration) async throws -> PostgresNotification? {
-        let wake = try WakeUpPipe()
+        let wake: WakeUpPipe
+        do {
+            wake = try WakeUpPipe()
+        } catch {
+            throw PostgresError(code: .connectionLost, message: error.description)
+        }
         return try await withTaskCancellationHandler {
             try waitForNotification(until: ContinuousClock.now + timeout, wake: wake)
         } onCancel: {
@@ -62,14 +68,7 @@ extension PostgresConnection {
             if remaining <= .zero { return nil }
             let socket = PQsocket(conn)
             guard socket >= 0 else { throw connectionError(conn, sql: nil) }
-            var descriptors = [
-                pollfd(fd: socket, events: Int16(POLLIN), revents: 0),
-                pollfd(fd: wake.readEnd, events: Int16(POLLIN), revents: 0),
-            ]
-            let milliseconds = max(1, Int32(clamping: remaining.components.seconds * 1000
-                + remaining.components.attoseconds / 1_000_000_000_000_000))
-            let ready = poll(&descriptors, 2, milliseconds)
-            if ready < 0 && errno != EINTR {
+            if case .failed(let errno) = wake.wait(untilReadable: socket, timeout: remaining) {
                 throw PostgresError(code: .connectionLost, message: "waiting on the socket failed: errno \(errno)")
             }
         }
@@ -98,31 +97,5 @@ extension PostgresConnection {
         }
         defer { PQfreemem(escaped) }
         return String(cString: escaped)
-    }
-}
-
-/// A pipe whose write end wakes a `poll` on its read end: how a cancellation handler, which
-/// runs on another thread, interrupts a wait on a connection's own thread.
-final class WakeUpPipe: Sendable {
-    let readEnd: Int32
-    private let writeEnd: Int32
-
-    init() throws {
-        var ends: [Int32] = [0, 0]
-        guard pipe(&ends) == 0 else {
-            throw PostgresError(code: .connectionLost, message: "cannot make a wake-up pipe: errno \(errno)")
-        }
-        readEnd = ends[0]
-        writeEnd = ends[1]
-    }
-
-    func signal() {
-        var byte: UInt8 = 1
-        _ = write(writeEnd, &byte, 1)
-    }
-
-    deinit {
-        close(readEnd)
-        close(writeEnd)
     }
 }

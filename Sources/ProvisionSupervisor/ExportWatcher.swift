@@ -1,4 +1,5 @@
 import Foundation
+import ProvisionModel
 
 #if os(Linux)
     import Glibc
@@ -15,7 +16,7 @@ import Foundation
 /// reloaded configuration or a folder that has appeared.
 final class ExportWatcher: @unchecked Sendable {
     // @unchecked: after `init`, the watch table and the pending deadlines are touched only by
-    // the reading thread; `stop()` only writes to the pipe.
+    // the reading thread; `stop()` only signals the pipe.
 
     enum Event: Sendable, Equatable {
         /// The source's export changed and has been quiet for the settle time.
@@ -37,8 +38,7 @@ final class ExportWatcher: @unchecked Sendable {
 
     #if os(Linux)
         private let inotify: Int32
-        private let wakeRead: Int32
-        private let wakeWrite: Int32
+        private let wake: WakeUpPipe
         /// Watch descriptor → the sources it serves, with the file name a file source needs.
         private var watches: [Int32: [(source: String, name: String?)]] = [:]
         private var pending: [String: ContinuousClock.Instant] = [:]
@@ -55,12 +55,12 @@ final class ExportWatcher: @unchecked Sendable {
             // IN_CLOEXEC | IN_NONBLOCK
             inotify = inotify_init1(0o2000000 | 0o4000)
             guard inotify >= 0 else { throw Failure(description: "cannot start inotify: errno \(errno)") }
-            var ends: [Int32] = [0, 0]
-            guard pipe(&ends) == 0 else {
+            do {
+                wake = try WakeUpPipe()
+            } catch {
                 close(inotify)
-                throw Failure(description: "cannot make a wake-up pipe: errno \(errno)")
+                throw Failure(description: error.description)
             }
-            (wakeRead, wakeWrite) = (ends[0], ends[1])
             var missing: [String] = []
             for source in sources {
                 var isFolder: ObjCBool = false
@@ -89,16 +89,10 @@ final class ExportWatcher: @unchecked Sendable {
         #endif
     }
 
-    #if os(Linux)
-        // The write end outlives the thread, so `stop()` never writes to a closed descriptor.
-        deinit { close(wakeWrite) }
-    #endif
-
     /// Stops the reading thread and ends `events`.
     func stop() {
         #if os(Linux)
-            var byte: UInt8 = 1
-            _ = write(wakeWrite, &byte, 1)
+            wake.signal()
         #endif
     }
 
@@ -108,19 +102,16 @@ final class ExportWatcher: @unchecked Sendable {
             var lastTick = ContinuousClock.now
             defer {
                 close(inotify)
-                close(wakeRead)
                 continuation.finish()
             }
             while true {
                 let now = ContinuousClock.now
                 var wait = tickEvery - (now - lastTick)
                 if let soonest = pending.values.min() { wait = min(wait, soonest - now) }
-                let milliseconds = Int32(clamping: max(0, wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000))
-                var descriptors = [pollfd(fd: inotify, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
-                let ready = poll(&descriptors, 2, milliseconds)
-                if ready < 0 && errno != EINTR { return }
-                if descriptors[1].revents != 0 { return }
-                if descriptors[0].revents != 0 {
+                switch wake.wait(untilReadable: inotify, timeout: wait) {
+                case .signalled, .failed: return
+                case .timedOut: break
+                case .readable:
                     let count = buffer.withUnsafeMutableBytes { read(inotify, $0.baseAddress, $0.count) }
                     if count > 0 { handle(buffer[..<count]) }
                 }
