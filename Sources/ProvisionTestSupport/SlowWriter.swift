@@ -1,14 +1,13 @@
 import Foundation
+import ProvisionModel
 
 /// Writes a file in pieces with pauses between them, as a MIS exporting a large file does,
 /// on a thread of its own: the pauses are the scenario, so they must not stretch because the
 /// tests around have the cooperative pool busy. Returns how long each pause really lasted.
 public enum SlowWriter {
-    /// Appends `pieces` to the file at `path` (truncated first when `truncate`), pausing
-    /// `pause` after each piece but the last.
-    public static func write(
-        _ pieces: [[UInt8]], to path: String, pause: Duration, truncate: Bool = true
-    ) async throws -> [Duration] {
+    /// Writes `pieces` into the file at `path` (created or emptied first), pausing `pause`
+    /// after each piece but the last.
+    public static func write(_ pieces: [[UInt8]], to path: String, pause: Duration) async throws -> [Duration] {
         try await withCheckedThrowingContinuation { (done: CheckedContinuation<[Duration], any Error>) in
             let thread = Thread {
                 do {
@@ -16,13 +15,13 @@ public enum SlowWriter {
                         _ = FileManager.default.createFile(atPath: path, contents: nil)
                     }
                     let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-                    if truncate { try handle.truncate(atOffset: 0) } else { try handle.seekToEnd() }
+                    try handle.truncate(atOffset: 0)
                     var pauses: [Duration] = []
                     for (index, piece) in pieces.enumerated() {
                         try handle.write(contentsOf: Data(piece))
                         if index < pieces.count - 1 {
                             let started = ContinuousClock.now
-                            Thread.sleep(forTimeInterval: Double(pause.components.seconds) + Double(pause.components.attoseconds) / 1e18)
+                            Thread.sleep(forTimeInterval: pause.seconds)
                             pauses.append(ContinuousClock.now - started)
                         }
                     }

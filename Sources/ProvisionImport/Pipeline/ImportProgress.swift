@@ -1,3 +1,5 @@
+import ProvisionModel
+
 /// How far a running import has got: what `provisionctl import` shows at a terminal and
 /// what the daemon's `/metrics` exports while the import runs. Counts only, never a record.
 public struct ImportProgress: Sendable, Equatable {
@@ -22,7 +24,6 @@ public struct ImportProgress: Sendable, Equatable {
 
     /// Records per second so far (0 before the first second has any).
     public var rate: Double {
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        return seconds > 0 ? Double(records) / seconds : 0
+        elapsed.seconds > 0 ? Double(records) / elapsed.seconds : 0
     }
 }
