@@ -37,17 +37,6 @@ public final class TerminalProgress: Sendable {
         if visible { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
     }
 
-    /// A count with thousands separators: 1,234,567.
-    public static func count(_ value: Int) -> String {
-        let digits = String(value.magnitude)
-        var out = ""
-        for (index, digit) in digits.enumerated() {
-            if index > 0 && (digits.count - index) % 3 == 0 { out.append(",") }
-            out.append(digit)
-        }
-        return (value < 0 ? "-" : "") + out
-    }
-
     /// Bytes as KB, MB or GB (powers of 1,000, one decimal).
     public static func bytes(_ value: Int) -> String {
         let units = ["bytes", "KB", "MB", "GB", "TB"]

@@ -254,13 +254,7 @@ enum Format {
     static func pounds(_ value: Double?) -> String {
         guard let value else { return "–" }
         let whole = Int(value.rounded())
-        let digits = String(abs(whole))
-        var grouped = ""
-        for (index, character) in digits.enumerated() {
-            if index > 0 && (digits.count - index) % 3 == 0 { grouped += "," }
-            grouped.append(character)
-        }
-        return (whole < 0 ? "-£" : "£") + grouped
+        return (whole < 0 ? "-£" : "£") + whole.magnitude.groupedDigits
     }
 
     /// A score with its unit: a reading age as years and months ("9y4m"), a standardised

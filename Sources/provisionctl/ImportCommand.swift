@@ -69,11 +69,11 @@ struct ImportCommand: AsyncParsableCommand {
                         switch progress.phase {
                         case .reading:
                             terminal.show(
-                                "importing \(progress.source): \(TerminalProgress.count(progress.records)) records, "
-                                    + "\(TerminalProgress.bytes(progress.bytes)), \(TerminalProgress.count(Int(progress.rate))) records/s")
+                                "importing \(progress.source): \(progress.records.groupedDigits) records, "
+                                    + "\(TerminalProgress.bytes(progress.bytes)), \(Int(progress.rate).groupedDigits) records/s")
                         case .merging:
                             terminal.show(
-                                "importing \(progress.source): merging \(TerminalProgress.count(progress.records)) records…", force: true)
+                                "importing \(progress.source): merging \(progress.records.groupedDigits) records…", force: true)
                         }
                     }
                 }

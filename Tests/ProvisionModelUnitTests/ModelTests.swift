@@ -31,6 +31,15 @@ struct ModelTests {
         }
     }
 
+    @Test func countsAreGroupedInThousands() {
+        #expect(0.groupedDigits == "0")
+        #expect(999.groupedDigits == "999")
+        #expect(1000.groupedDigits == "1,000")
+        #expect(1_234_567.groupedDigits == "1,234,567")
+        #expect((-4000).groupedDigits == "-4,000")
+        #expect(UInt64(10_000_000_000).groupedDigits == "10,000,000,000")
+    }
+
     @Test func backoffJitterStaysWithinTheLastFifth() {
         var generator = SystemRandomNumberGenerator()
         let waits = (0..<200).map { _ in Backoff.jittered(100, using: &generator) }
