@@ -142,57 +142,50 @@ public struct Mailer: Sendable {
         var result = FlushResult()
         // One message per transaction: its row stays locked while the transport has it, and
         // a throw (a lost connection, say) rolls back, leaving the message pending.
-        while try await deliverOne(db, into: &result) {}
+        while let outcome = try await db.transaction({ db in try await deliverOne(db) }) {
+            switch outcome {
+            case .sent: result.sent += 1
+            case .deferred: result.deferred += 1
+            case .failed: result.failed += 1
+            }
+        }
         return result
     }
 
-    /// Delivers the next due message; false when there is none.
-    private func deliverOne(_ db: PostgresConnection, into result: inout FlushResult) async throws -> Bool {
-        try await db.begin()
+    /// What became of one message.
+    private enum Outcome: Sendable { case sent, deferred, failed }
+
+    /// Delivers the next due message, inside the caller's transaction; nil when there is none.
+    private func deliverOne(_ db: isolated PostgresConnection) async throws -> Outcome? {
+        guard let row = try db.query(
+            """
+            SELECT id, array_to_json(recipients)::text AS recipients, convert_from(message, 'UTF8') AS message, attempts
+              FROM mail_outbox WHERE state = 'pending' AND next_attempt_at <= now()
+             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
+            """).singleRow()
+        else { return nil }
+        let id: Int64 = try row.decode("id")
+        let attempts: Int = try row.decode("attempts")
+        let message: String = try row.decode("message")
+        // A JSON array, so an address whose display name holds a comma stays one address.
+        let recipients = (try? JSONValue.parse(Array(try row.decode("recipients", as: String.self).utf8)))?
+            .arrayValue?.compactMap(\.stringValue) ?? []
         do {
-            guard let row = try await db.query(
-                """
-                SELECT id, array_to_json(recipients)::text AS recipients, convert_from(message, 'UTF8') AS message, attempts
-                  FROM mail_outbox WHERE state = 'pending' AND next_attempt_at <= now()
-                 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
-                """).singleRow()
-            else {
-                try await db.commit()
-                return false
-            }
-            let id: Int64 = try row.decode("id")
-            let attempts: Int = try row.decode("attempts")
-            let message: String = try row.decode("message")
-            // A JSON array, so an address whose display name holds a comma stays one address.
-            let recipients = (try? JSONValue.parse(Array(try row.decode("recipients", as: String.self).utf8)))?
-                .arrayValue?.compactMap(\.stringValue) ?? []
-            var failure: TransportFailure?
-            do {
-                try await transport.deliver(Array(message.utf8), recipients: recipients, id: id)
-            } catch {
-                failure = error
-            }
-            if failure == nil {
-                try await db.execute(
-                    "UPDATE mail_outbox SET state = 'sent', sent_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = $1", id)
-                result.sent += 1
-            } else if let error = failure {
-                let permanent = !error.temporary || attempts + 1 >= maxAttempts
-                // Backoff: (attempt⁴ + 15) seconds, capped at six hours, with jitter (Backoff).
-                let delay = Backoff.jittered(Double(min(21_600, (attempts + 1) * (attempts + 1) * (attempts + 1) * (attempts + 1) + 15)))
-                try await db.execute(
-                    """
-                    UPDATE mail_outbox SET attempts = attempts + 1, last_error = $2, state = $3,
-                           next_attempt_at = now() + make_interval(secs => $4)
-                     WHERE id = $1
-                    """, id, error.message, permanent ? "failed" : "pending", delay)
-                if permanent { result.failed += 1 } else { result.deferred += 1 }
-            }
-            try await db.commit()
-            return true
+            try await transport.deliver(Array(message.utf8), recipients: recipients, id: id)
         } catch {
-            await db.rollback()
-            throw error
+            let permanent = !error.temporary || attempts + 1 >= maxAttempts
+            // Backoff: (attempt⁴ + 15) seconds, capped at six hours, with jitter (Backoff).
+            let delay = Backoff.jittered(Double(min(21_600, (attempts + 1) * (attempts + 1) * (attempts + 1) * (attempts + 1) + 15)))
+            try db.execute(
+                """
+                UPDATE mail_outbox SET attempts = attempts + 1, last_error = $2, state = $3,
+                       next_attempt_at = now() + make_interval(secs => $4)
+                 WHERE id = $1
+                """, id, error.message, permanent ? "failed" : "pending", delay)
+            return permanent ? .failed : .deferred
         }
+        try db.execute(
+            "UPDATE mail_outbox SET state = 'sent', sent_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = $1", id)
+        return .sent
     }
 }
