@@ -52,6 +52,9 @@ public struct Evaluator: Sendable {
         self.logger = logger
     }
 
+    /// The steps, in order, as `onStep` and `EvaluationSummary.steps` name them.
+    static let stepNames = ["enrolment outcomes", "value added", "verdicts", "flags", "stall detection"]
+
     /// Evaluates `school` (a URN), or the whole trust when nil, as of `asOf`.
     ///
     /// - Parameter beforeCommit: work that must commit with the results, or not at all (the
@@ -93,16 +96,16 @@ public struct Evaluator: Sendable {
             schoolID, asOf.iso, settingsJSON
         ).scalar(as: Int64.self)
         var summary = EvaluationSummary(runID: runID)
-        // Kept apart from `summary`, which the steps fill in through inout.
+        // Kept apart from `summary`, which the steps fill in through inout. `begin` ends the
+        // step running (timing it) and announces the next; nil only ends.
         var timings: [(name: String, duration: Duration)] = []
-        var clock = ContinuousClock.now
-        func step(_ name: String) {
+        var running: (index: Int, started: ContinuousClock.Instant)?
+        func begin(_ index: Int?) {
             let now = ContinuousClock.now
-            timings.append((name, now - clock))
-            clock = now
+            if let running { timings.append((Self.stepNames[running.index], now - running.started)) }
+            running = index.map { ($0, now) }
+            if let index { onStep?("\(Self.stepNames[index]) (\(index + 1) of \(Self.stepNames.count))") }
         }
-        let names = ["enrolment outcomes", "value added", "verdicts", "flags", "stall detection"]
-        func starting(_ index: Int) { onStep?("\(names[index]) (\(index + 1) of \(names.count))") }
 
         let stalls: StallDetection.Findings
         // A second connection that cannot be had (the server's connection limit, say) only
@@ -126,7 +129,8 @@ public struct Evaluator: Sendable {
             }()
             let took: Duration
             do {
-                try await runSQLSteps(db, runID: runID, schoolID: schoolID, asOf: asOf, into: &summary, starting: starting, step: step)
+                try await runSQLSteps(db, runID: runID, schoolID: schoolID, asOf: asOf, into: &summary, begin: begin)
+                begin(nil)
                 (stalls, took) = try await beside
             } catch {
                 _ = try? await beside
@@ -134,12 +138,12 @@ public struct Evaluator: Sendable {
                 throw error
             }
             await helper.close()
-            timings.append(("stall detection (beside the others)", took))
+            timings.append(("\(Self.stepNames[4]) (beside the others)", took))
         } else {
-            try await runSQLSteps(db, runID: runID, schoolID: schoolID, asOf: asOf, into: &summary, starting: starting, step: step)
-            starting(4)
+            try await runSQLSteps(db, runID: runID, schoolID: schoolID, asOf: asOf, into: &summary, begin: begin)
+            begin(4)
             stalls = try await StallDetection.judgeAll(db, schoolID: schoolID, asOf: asOf, settings: settings)
-            step("stall detection")
+            begin(nil)
         }
         summary.steps = timings
         summary.flags["stalled_pupil"] = try await StallDetection.record(db, stalls, runID: runID, asOf: asOf)
@@ -152,15 +156,13 @@ public struct Evaluator: Sendable {
     /// The steps in SQL on the main transaction: outcomes, value added, verdicts and flags.
     private func runSQLSteps(
         _ db: PostgresConnection, runID: Int64, schoolID: Int64?, asOf: SchoolDate, into summary: inout EvaluationSummary,
-        starting: (Int) -> Void, step: (String) -> Void
+        begin: (Int?) -> Void
     ) async throws {
-        starting(0)
+        begin(0)
         try await EnrolmentOutcomes.compute(db, runID: runID, schoolID: schoolID, asOf: asOf, settings: settings)
-        step("enrolment outcomes")
-        starting(1)
+        begin(1)
         try await ValueAdded.compute(db, runID: runID, settings: settings)
-        step("value added")
-        starting(2)
+        begin(2)
         guard let counts = try await db.query(
             """
             SELECT count(*) AS n, count(*) FILTER (WHERE gain IS NOT NULL) AS complete
@@ -174,10 +176,8 @@ public struct Evaluator: Sendable {
         for outcome in outcomes where outcome.provisionID != nil {
             summary.verdicts[outcome.verdict.rawValue, default: 0] += 1
         }
-        step("verdicts")
-        starting(3)
+        begin(3)
         summary.flags = try await Flags.raise(db, runID: runID, schoolID: schoolID, asOf: asOf, settings: settings)
-        step("flags")
     }
 }
 
