@@ -49,20 +49,8 @@ struct StatusReport {
         /// Imported whenever its export changes (`watch`).
         var watch = false
         var nextRun: Date?
-        var lastRun: (id: Int64, status: String, startedAt: Date, finishedAt: Date?, failure: String?)?
-        var lastSuccessAt: Date?
-    }
-
-    struct Job {
-        var id: Int64
-        var kind: String
-        var subject: String
-        var attempt: Int
-        var maxAttempts: Int
-        var worker: String?
-        var since: Date?
-        var runAt: Date
-        var lastError: String?
+        /// The latest run and the last success, as `import_runs` has them.
+        var lastRun: ImportRuns.Latest?
     }
 
     var timeZone: String
@@ -70,12 +58,10 @@ struct StatusReport {
     var sandbox = "bwrap"
     var sandboxAvailable = true
     var sources: [Source] = []
-    var running: [Job] = []
-    var waiting: [Job] = []
-    var failed: [Job] = []
-    var outboxPending = 0
-    var outboxFailed = 0
-    var oldestPending: Date?
+    var running: [JobListing] = []
+    var waiting: [JobListing] = []
+    var failed: [JobListing] = []
+    var outbox = MailOutboxCounts()
 
     static func read(_ db: PostgresConnection, config: Configuration, failedDays: Int) async throws -> StatusReport {
         var report = StatusReport(timeZone: config.daemon.timeZone.identifier)
@@ -88,27 +74,17 @@ struct StatusReport {
             item.watch = source.watch
             // The daemon's row when it has one; otherwise what the schedule says.
             item.nextRun = slots[source.name] ?? source.schedule?.nextFire(after: Date(), in: config.daemon.timeZone)
-            if let run = lastRuns[source.name] {
-                item.lastRun = (run.id, run.status, run.startedAt, run.finishedAt, run.failure)
-                item.lastSuccessAt = run.lastSuccessAt
-            }
+            item.lastRun = lastRuns[source.name]
             report.sources.append(item)
         }
-        for listed in try await JobQueue.listing(db, failedWithinDays: failedDays) {
-            let job = Job(
-                id: listed.id, kind: listed.kind, subject: listed.subject, attempt: listed.attempt,
-                maxAttempts: listed.maxAttempts, worker: listed.worker, since: listed.since, runAt: listed.runAt,
-                lastError: listed.lastError)
-            switch listed.state {
+        for job in try await JobQueue.listing(db, failedWithinDays: failedDays) {
+            switch job.state {
             case "running": report.running.append(job)
             case "available": report.waiting.append(job)
             default: report.failed.append(job)
             }
         }
-        let outbox = try await MailOutboxCounts.read(db)
-        report.outboxPending = outbox.pending
-        report.outboxFailed = outbox.failed
-        report.oldestPending = outbox.oldestPending
+        report.outbox = try await MailOutboxCounts.read(db)
         return report
     }
 
@@ -160,9 +136,9 @@ struct StatusReport {
         for job in failed {
             lines.append("  FAILED   job \(job.id) \(job.kind) \(job.subject) at \(show(job.since)) after \(job.attempt) attempt(s): \(job.lastError?.prefix(120) ?? "")")
         }
-        var outbox = "Outbox: \(outboxPending) waiting, \(outboxFailed) failed"
-        if let oldestPending { outbox += " (oldest waiting since \(show(oldestPending)))" }
-        lines.append(outbox)
+        var mail = "Outbox: \(outbox.pending) waiting, \(outbox.failed) failed"
+        if let oldest = outbox.oldestPending { mail += " (oldest waiting since \(show(oldest)))" }
+        lines.append(mail)
         return lines.joined(separator: "\n")
     }
 
@@ -172,7 +148,7 @@ struct StatusReport {
             return .string(ISO8601DateFormatter().string(from: date))
         }
         func text(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
-        func jobs(_ list: [Job]) -> JSONValue {
+        func jobs(_ list: [JobListing]) -> JSONValue {
             .array(list.map { job in
                 .object([
                     "id": .number(Double(job.id)), "kind": .string(job.kind), "subject": .string(job.subject),
@@ -188,7 +164,7 @@ struct StatusReport {
             "sources": .array(sources.map { source in
                 .object([
                     "name": .string(source.name), "plugin": .string(source.plugin), "schedule": text(source.schedule), "watch": .bool(source.watch),
-                    "next_run": time(source.nextRun), "last_success_at": time(source.lastSuccessAt),
+                    "next_run": time(source.nextRun), "last_success_at": time(source.lastRun?.lastSuccessAt),
                     "last_run": source.lastRun.map { run in
                         .object([
                             "id": .number(Double(run.id)), "status": .string(run.status), "started_at": time(run.startedAt),
@@ -199,8 +175,8 @@ struct StatusReport {
             }),
             "jobs": .object(["running": jobs(running), "waiting": jobs(waiting), "failed": jobs(failed)]),
             "outbox": .object([
-                "pending": .number(Double(outboxPending)), "failed": .number(Double(outboxFailed)),
-                "oldest_pending_at": time(oldestPending),
+                "pending": .number(Double(outbox.pending)), "failed": .number(Double(outbox.failed)),
+                "oldest_pending_at": time(outbox.oldestPending),
             ]),
         ])
     }
