@@ -10,24 +10,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 pupils=${1:-60000}
 schools=${2:-20}
-scripts/install-deps
-command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
-swift build -c release >/dev/null
-bin=$PWD/.build/release
-work=$(mktemp -d /tmp/provision-evalbench.XXXXXX)
-chmod 755 "$work"
-trap 'kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; rm -rf "$work"' EXIT
+source benchmarks/lib.sh
+bench_prepare evalbench
 
 echo "Generating $pupils pupils in $schools schools..."
 /usr/bin/time -f "%e" -o "$work/gen.time" "$bin/provisionctl" generate --out "$work/trust" --pupils "$pupils" --schools "$schools" --today 2026-11-29 >/dev/null
 config=$work/trust/provision.toml
 printf '\n[daemon]\nhttp_listen = ""\n' >> "$config"
-"$bin/provisiond" --config "$config" 2>"$work/daemon.log" &
-daemon=$!
-for _ in $(seq 1 120); do grep -q "msg=running" "$work/daemon.log" && break; sleep 0.5; done
-socket=$(grep -o "unix_socket_directories = '[^']*'" "$work/trust/state/postgres/data/postgresql.conf" | tail -1 | cut -d"'" -f2)
-# The embedded cluster asks for its generated password (docs/security.md): psql reads it from pgpass.
-url="postgresql:///provision?host=$socket&user=provision&passfile=$work/trust/state/postgres/pgpass"
+bench_start_daemon "$config" "$work/daemon.log"
+url=$(bench_database_url "$work/trust/state")
 
 echo "Importing every source through provisiond (provisionctl enqueue --all-sources)..."
 # As a trust runs it: the daemon's workers import, and each school is evaluated once its

@@ -8,15 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 records=${1:-1000000}
-scripts/install-deps
-command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
-swift build -c release --product provisionctl >/dev/null
-swift build -c release --product provisiond >/dev/null
-bin=$PWD/.build/release
-
-work=$(mktemp -d /tmp/provision-bench.XXXXXX)
-chmod 755 "$work"
-trap 'kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; rm -rf "$work"' EXIT
+source benchmarks/lib.sh
+bench_prepare bench
 mkdir -p "$work/plugins/bench"
 cat > "$work/plugins/bench/plugin.toml" <<TOML
 name = "bench"
@@ -51,12 +44,8 @@ python3 benchmarks/make-ndjson.py "$records" > "$work/input.ndjson"
 bytes=$(stat -c %s "$work/input.ndjson")
 
 # The daemon keeps the embedded PostgreSQL up for both measurements.
-"$bin/provisiond" --config "$work/provision.toml" 2>"$work/daemon.log" &
-daemon=$!
-for _ in $(seq 1 120); do grep -q "running;" "$work/daemon.log" && break; sleep 0.5; done
-socket="$work/state/postgres/run"
-[[ ${#socket} -gt 80 ]] && socket=$(grep -o "unix_socket_directories = '[^']*'" "$work/state/postgres/data/postgresql.conf" | tail -1 | cut -d"'" -f2)
-url="postgresql:///provision?host=$socket&user=provision&passfile=$work/state/postgres/pgpass"
+bench_start_daemon "$work/provision.toml" "$work/daemon.log"
+url=$(bench_database_url "$work/state")
 
 measure() { # label, command...: prints wall seconds and peak RSS in MiB
   local label=$1; shift

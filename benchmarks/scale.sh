@@ -10,23 +10,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 small=${1:-100000}; small_schools=${2:-20}
 large=${3:-1000000}; large_schools=${4:-200}
-scripts/install-deps
-command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
-swift build -c release >/dev/null
-bin=$PWD/.build/release
-work=$(mktemp -d /tmp/provision-scale.XXXXXX)
-chmod 755 "$work"
-daemon=
-trap '[[ -n $daemon ]] && kill "$daemon" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+source benchmarks/lib.sh
+bench_prepare scale
 
 run() { # label pupils schools: prints "import_s import_peak_mib eval_s eval_peak_mib assessments"
   local label=$1 pupils=$2 schools=$3 dir=$work/$1
   "$bin/provisionctl" generate --out "$dir" --pupils "$pupils" --schools "$schools" --today 2026-11-29 >/dev/null
   local config=$dir/provision.toml
   printf '\n[daemon]\nhttp_listen = ""\n' >> "$config"
-  "$bin/provisiond" --config "$config" 2>"$dir/daemon.log" &
-  daemon=$!
-  for _ in $(seq 1 240); do grep -q "msg=running" "$dir/daemon.log" && break; sleep 0.5; done
+  bench_start_daemon "$config" "$dir/daemon.log"
   local start peak=0 end
   start=$(date +%s.%N)
   for s in $(grep -o '^name = "[a-z0-9-]*"' "$config" | cut -d'"' -f2); do
@@ -38,9 +30,7 @@ run() { # label pupils schools: prints "import_s import_peak_mib eval_s eval_pea
   /usr/bin/time -f "%e %M" -o "$dir/eval.time" "$bin/provisionctl" --config "$config" evaluate --as-of 2026-11-29 --timings \
     > "$dir/eval.out" 2>/dev/null
   local eval_s eval_kib; read -r eval_s eval_kib < "$dir/eval.time"
-  local socket; socket=$(grep -o "unix_socket_directories = '[^']*'" "$dir/state/postgres/data/postgresql.conf" | tail -1 | cut -d"'" -f2)
-  local assessments; assessments=$(psql -qAt "postgresql:///provision?host=$socket&user=provision&passfile=$dir/state/postgres/pgpass" \
-    -c "SELECT count(*) FROM assessments")
+  local assessments; assessments=$(psql -qAt "$(bench_database_url "$dir/state")" -c "SELECT count(*) FROM assessments")
   kill "$daemon"; wait "$daemon" 2>/dev/null || true; daemon=
   grep "steps:" "$dir/eval.out" | sed "s/^/  $label /" >&2
   rm -rf "$dir/schools"

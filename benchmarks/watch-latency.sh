@@ -11,13 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pupils=${1:-1500}
-scripts/install-deps
-swift build -c release >/dev/null
-bin=$PWD/.build/release
-work=$(mktemp -d /tmp/provision-watchbench.XXXXXX)
-chmod 755 "$work"
-daemon=
-trap '[[ -n $daemon ]] && kill "$daemon" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+source benchmarks/lib.sh
+bench_prepare watchbench
 
 echo "Generating one school of $pupils pupils..."
 "$bin/provisionctl" generate --out "$work/trust" --pupils "$pupils" --schools 1 --today 2026-11-29 >/dev/null
@@ -39,10 +34,7 @@ for s in $(grep -o '^name = "[a-z0-9-]*"' "$config" | cut -d'"' -f2); do
 done
 "$bin/provisionctl" --config "$config" evaluate >/dev/null 2>&1
 "$bin/provisionctl" --config "$config" mail flush >/dev/null 2>&1
-"$bin/provisiond" --config "$config" 2>"$work/daemon.log" &
-daemon=$!
-for _ in $(seq 1 120); do grep -q 'msg="watching exports"' "$work/daemon.log" && break; sleep 0.25; done
-grep -q 'msg="watching exports"' "$work/daemon.log" || { echo "provisiond did not start watching:"; cat "$work/daemon.log"; exit 1; }
+bench_start_daemon "$config" "$work/daemon.log" 'msg="watching exports"'
 maildir=$work/trust/state/mail/new
 mkdir -p "$maildir"
 before=$(ls "$maildir" | wc -l)

@@ -1,0 +1,34 @@
+# Sourced by the benchmark scripts (from the repository's root): what each needs before it
+# measures.
+
+# The release build and /usr/bin/time, and a work folder, removed on exit together with the
+# daemon the script started ($daemon).
+bench_prepare() { # LABEL
+  scripts/install-deps
+  command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
+  swift build -c release >/dev/null
+  bin=$PWD/.build/release
+  work=$(mktemp -d "/tmp/provision-$1.XXXXXX")
+  chmod 755 "$work"
+  daemon=
+  trap '[[ -n $daemon ]] && kill "$daemon" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+}
+
+# Starts provisiond on CONFIG with its log in LOG, and waits (up to two minutes) until the log
+# holds WHAT (default msg=running); stops the script with the log otherwise.
+bench_start_daemon() { # CONFIG LOG [WHAT]
+  "$bin/provisiond" --config "$1" 2>"$2" &
+  daemon=$!
+  for _ in $(seq 1 480); do grep -q "${3:-msg=running}" "$2" && return 0; sleep 0.25; done
+  echo "provisiond did not start:" >&2
+  cat "$2" >&2
+  exit 1
+}
+
+# The URL of the embedded database of the state folder STATE; psql reads the cluster's
+# generated password from its pgpass (docs/security.md).
+bench_database_url() { # STATE
+  local socket
+  socket=$(grep -o "unix_socket_directories = '[^']*'" "$1/postgres/data/postgresql.conf" | tail -1 | cut -d"'" -f2)
+  echo "postgresql:///provision?host=$socket&user=provision&passfile=$1/postgres/pgpass"
+}
