@@ -37,8 +37,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // libpq through a module map; nothing but `Postgres` imports it.
@@ -67,6 +69,7 @@ let package = Package(
             dependencies: [
                 "Postgres", "ProvisionConfig", "ProvisionModel",
                 .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -106,6 +109,17 @@ let package = Package(
             dependencies: ["ImporterKit", "ProvisionModel"],
             path: "Plugins/provision-map",
             exclude: ["plugin.toml", "fixtures"],
+            swiftSettings: strict
+        ),
+        // The console's accounts (issue 17): users and roles, bcrypt passwords, TOTP second
+        // factors, sessions, API tokens, login throttling and the audit log, as rows.
+        .target(
+            name: "ProvisionAccounts",
+            dependencies: [
+                "Postgres", "ProvisionModel",
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "HummingbirdOTP", package: "hummingbird-auth"),
+            ],
             swiftSettings: strict
         ),
         // Evaluation (DESIGN §6): outcomes, verdicts and flags, mostly in set-based SQL.
@@ -161,13 +175,32 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The SENCOs' console: pages and the JSON API on Hummingbird, behind the accounts'
+        // sessions and tokens, with authorisation decided in one place (Access).
+        .target(
+            name: "ProvisionConsole",
+            dependencies: [
+                "Postgres", "ProvisionConfig", "ProvisionModel", "ProvisionStore", "ProvisionAccounts",
+                "ProvisionAlerts", "ProvisionReports", "ProvisionImport", "ProvisionJobs",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         // The daemon's long-running services: scheduler, workers, mailer, rescuer, the
         // operations endpoint and configuration reloads, run under swift-service-lifecycle.
         .target(
             name: "ProvisionSupervisor",
             dependencies: [
                 "ProvisionJobs", "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport",
-                "ProvisionAlerts", "ProvisionModel", "ProvisionReports",
+                "ProvisionAlerts", "ProvisionModel", "ProvisionReports", "ProvisionConsole",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -182,6 +215,7 @@ let package = Package(
             dependencies: [
                 "ProvisionApp", "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport", "SampleTrust",
                 "ProvisionEvaluation", "ProvisionAlerts", "ProvisionJobs", "ProvisionReports", "ProvisionModel",
+                "ProvisionAccounts",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -277,6 +311,19 @@ let package = Package(
             dependencies: [
                 "ProvisionTestSupport", "Postgres", "ProvisionModel", "ProvisionStore", "ImporterKit",
                 "provisionctl", "provisiond", "import-ctf", "import-mis-csv", "import-provision-map",
+            ]
+        ),
+        .testTarget(
+            name: "ConsoleTests",
+            dependencies: [
+                "ProvisionConsole", "ProvisionAccounts", "ProvisionConfig", "ProvisionStore", "ProvisionTestSupport",
+                "Postgres", "ProvisionModel", "ProvisionImport",
+                "provisionctl", "provisiond", "import-ctf", "import-mis-csv", "import-provision-map",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdOTP", package: "hummingbird-auth"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

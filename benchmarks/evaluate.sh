@@ -16,7 +16,7 @@ bench_prepare evalbench
 echo "Generating $pupils pupils in $schools schools..."
 /usr/bin/time -f "%e" -o "$work/gen.time" "$bin/provisionctl" generate --out "$work/trust" --pupils "$pupils" --schools "$schools" --today 2026-11-29 >/dev/null
 config=$work/trust/provision.toml
-printf '\n[daemon]\nhttp_listen = ""\n' >> "$config"
+printf '\n[daemon]\nhttp_listen = ""\n\n[console]\nlisten = ""\n' >> "$config"
 bench_start_daemon "$config" "$work/daemon.log"
 url=$(bench_database_url "$work/trust/state")
 

@@ -17,7 +17,7 @@ run() { # label pupils schools: prints "import_s import_peak_mib eval_s eval_pea
   local label=$1 pupils=$2 schools=$3 dir=$work/$1
   "$bin/provisionctl" generate --out "$dir" --pupils "$pupils" --schools "$schools" --today 2026-11-29 >/dev/null
   local config=$dir/provision.toml
-  printf '\n[daemon]\nhttp_listen = ""\n' >> "$config"
+  printf '\n[daemon]\nhttp_listen = ""\n\n[console]\nlisten = ""\n' >> "$config"
   bench_start_daemon "$config" "$dir/daemon.log"
   local start peak=0 end
   start=$(date +%s.%N)

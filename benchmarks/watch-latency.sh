@@ -27,7 +27,7 @@ blocks = text.split("[[sources]]")
 for i, block in enumerate(blocks):
     if 'plugin = "provision-map"' in block:
         blocks[i] = re.sub(r'schedule = "[^"]*"', 'schedule = "watch"', block)
-open(path, "w").write("[[sources]]".join(blocks) + '\n[daemon]\nhttp_listen = ""\nwatch_settle_seconds = 1\n')
+open(path, "w").write("[[sources]]".join(blocks) + '\n[console]\nlisten = ""\n\n[daemon]\nhttp_listen = ""\nwatch_settle_seconds = 1\n')
 PY
 for s in $(grep -o '^name = "[a-z0-9-]*"' "$config" | cut -d'"' -f2); do
   "$bin/provisionctl" --config "$config" import --source "$s" >/dev/null 2>&1

@@ -300,6 +300,8 @@ public struct Configuration: Sendable {
     public var reports = Reports(urlBase: nil)
     /// `[evaluation]`.
     public var evaluation: Evaluation
+    /// `[console]`.
+    public var console = Console()
     /// `[daemon]`.
     public var daemon: Daemon
     /// `[[schools]]`, in file order.
@@ -489,6 +491,11 @@ public struct Configuration: Sendable {
             try section.finish()
         }
 
+        var console = Console()
+        if let section = try root.section("console") {
+            console = try parseConsole(section, resolve: resolve)
+        }
+
         var evaluation = Evaluation()
         if let section = try root.section("evaluation") {
             evaluation.entryWindowDays = try section.int("entry_window_days", range: 0...365) ?? evaluation.entryWindowDays
@@ -617,6 +624,7 @@ public struct Configuration: Sendable {
             file: document.file, trust: trust, database: database, stateDirectory: stateDirectory,
             plugins: plugins, mail: mail, evaluation: evaluation, daemon: daemon, schools: schools, sources: sources)
         configuration.reports = reports
+        configuration.console = console
         return configuration
     }
 
@@ -675,7 +683,10 @@ enum LoopbackEndpoint {
         else { return nil }
         var host = String(text[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        let loopback = host == "localhost" || host == "::1" || (host.hasPrefix("127.") && host.split(separator: ".").count == 4)
-        return loopback ? (host, port) : nil
+        return isLoopback(host) ? (host, port) : nil
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || (host.hasPrefix("127.") && host.split(separator: ".").count == 4)
     }
 }

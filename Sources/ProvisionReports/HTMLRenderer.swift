@@ -1,4 +1,5 @@
 import Foundation
+import ProvisionModel
 
 /// One self-contained HTML file: inline CSS and SVG, no scripts, fonts or images from
 /// elsewhere (a report may be opened offline, attached to an email or printed). Laid out
@@ -77,21 +78,7 @@ enum HTMLRenderer {
     }
 
     /// Escapes text for HTML content and attribute values.
-    static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
-    }
+    static func escape(_ text: String) -> String { HTMLText.escaped(text) }
 
     static let style = """
         @page { size: A4 landscape; margin: 12mm; }

@@ -1,7 +1,10 @@
 import Foundation
 import Logging
 import Prometheus
+import ProvisionConsole
 import ProvisionImport
+import ProvisionModel
+import ProvisionStore
 import ServiceLifecycle
 import UnixSignals
 
@@ -17,6 +20,13 @@ extension Supervisor {
         let pool = ConnectionPool(database: database, capacity: config.daemon.httpConnections)
         var services: [any Service] = [pool]
         if let operations = OperationsServer.make(supervisor: self, pool: pool, registry: registry) { services.append(operations) }
+        let pipeline = ImportPipeline(database: database, scratchRoot: config.stateDirectory + "/scratch", logger: logger)
+        if let console = try await ConsoleServer.make(
+            configuration: { [self] in self.configuration }, pool: pool, pipeline: pipeline, logger: logger,
+            onListening: { [self] address in await recordConsoleAddress(address) })
+        {
+            services.append(console)
+        }
         services.append(OutboxService(supervisor: self))
         services.append(WorkerService(supervisor: self, count: config.daemon.workers))
         services.append(RescueService(supervisor: self))
@@ -54,5 +64,15 @@ extension Supervisor {
             tasks.cancelAll()
         }
         logger.notice("stopped")
+    }
+}
+
+extension Supervisor {
+    func recordConsoleAddress(_ address: String) async {
+        do {
+            try PrivateFiles.write(Array((address + "\n").utf8), to: configuration.consoleAddressFile)
+        } catch {
+            logger.warning("could not record the console's address", metadata: ["error": "\(error)"])
+        }
     }
 }

@@ -6,6 +6,7 @@ import Postgres
 import Prometheus
 import ProvisionAlerts
 import ProvisionJobs
+import ProvisionStore
 import ServiceLifecycle
 
 /// `GET /healthz` and `GET /metrics` (Prometheus text format) on a loopback address, for

@@ -109,12 +109,3 @@ func nextNotification(_ db: PostgresConnection, timeout: Duration) async throws 
         return nil
     }
 }
-
-/// True for errors that mean the database went away, not that the work was wrong.
-func isConnectionLoss(_ error: any Error) -> Bool {
-    guard let error = error as? PostgresError else { return false }
-    if error.isConnectionProblem { return true }
-    // Class 08 (connection exception) and 57P01–57P03: the server is shutting down or starting.
-    guard let state = error.sqlState else { return false }
-    return state.hasPrefix("08") || state == "57P01" || state == "57P02" || state == "57P03"
-}

@@ -5,6 +5,7 @@ import Postgres
 import ProvisionImport
 import ProvisionJobs
 import ProvisionModel
+import ProvisionStore
 import ServiceLifecycle
 
 /// One worker: claims jobs from the queue and runs them one at a time (DESIGN §2).

@@ -16,7 +16,7 @@ struct ProvisionCtl: AsyncParsableCommand {
             69 a service (database, MTA) unavailable, 78 bad configuration.
             """,
         subcommands: [DatabaseCommand.self, ImportCommand.self, PluginCommand.self, GenerateCommand.self, EvaluateCommand.self, AlertsCommand.self, MailCommand.self,
-            StatusCommand.self, EnqueueCommand.self, ReportCommand.self])
+            StatusCommand.self, EnqueueCommand.self, ReportCommand.self, UserCommand.self])
 
     // Declared here too so `provisionctl --config FILE db migrate` parses; subcommands read it.
     @OptionGroup var options: ConfigOption

@@ -62,6 +62,9 @@ struct StatusReport {
     var waiting: [JobListing] = []
     var failed: [JobListing] = []
     var outbox = MailOutboxCounts()
+    /// Where the console listens: the running daemon's word (state.dir/console-address), else
+    /// the configuration's; nil when it is turned off.
+    var console: String?
 
     static func read(_ db: PostgresConnection, config: Configuration, failedDays: Int) async throws -> StatusReport {
         var report = StatusReport(timeZone: config.daemon.timeZone.identifier)
@@ -85,6 +88,12 @@ struct StatusReport {
             }
         }
         report.outbox = try await MailOutboxCounts.read(db)
+        if let listen = config.console.listen {
+            let written = try? String(contentsOfFile: config.consoleAddressFile, encoding: .utf8)
+            let host = listen.host.contains(":") ? "[\(listen.host)]" : listen.host
+            report.console = written?.trimmingCharacters(in: .whitespacesAndNewlines)
+                ?? "\(config.console.servesTLS ? "https" : "http")://\(host):\(listen.port)/"
+        }
         return report
     }
 
@@ -139,6 +148,7 @@ struct StatusReport {
         var mail = "Outbox: \(outbox.pending) waiting, \(outbox.failed) failed"
         if let oldest = outbox.oldestPending { mail += " (oldest waiting since \(show(oldest)))" }
         lines.append(mail)
+        lines.append("Console: \(console ?? "off ([console] listen = \"\")")")
         return lines.joined(separator: "\n")
     }
 
@@ -178,6 +188,7 @@ struct StatusReport {
                 "pending": .number(Double(outbox.pending)), "failed": .number(Double(outbox.failed)),
                 "oldest_pending_at": time(outbox.oldestPending),
             ]),
+            "console": text(console),
         ])
     }
 }

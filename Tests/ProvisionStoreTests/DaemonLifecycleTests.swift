@@ -9,7 +9,9 @@ struct DaemonLifecycleTests {
     @Test func startsTheEmbeddedDatabaseAndStopsItOnSIGTERM() async throws {
         let folder = try TestProcess.temporaryDirectory("daemon")
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let config = try TestProcess.writeConfig(in: folder, databaseURL: nil)
+        // Free ports for the endpoints, so tests running at once never contend for one.
+        let config = try TestProcess.writeConfig(
+            in: folder, databaseURL: nil, extra: "[daemon]\nhttp_listen = \"127.0.0.1:0\"\n\n[console]\nlisten = \"127.0.0.1:0\"\n")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: TestProcess.executable("provisiond"))
         process.arguments = ["--config", config]

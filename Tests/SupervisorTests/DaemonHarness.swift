@@ -51,9 +51,16 @@ final class RunningDaemon: @unchecked Sendable {
     }
 
     /// The port the operations endpoint bound (the tests ask for port 0).
-    var httpPort: Int? {
-        guard let range = log.range(of: #"127\.0\.0\.1:(\d+)"#, options: .regularExpression) else { return nil }
-        return Int(log[range].split(separator: ":").last ?? "")
+    var httpPort: Int? { port(after: "operations endpoint listening") }
+
+    /// The port the console bound.
+    var consolePort: Int? { port(after: "console listening") }
+
+    private func port(after message: String) -> Int? {
+        guard let line = log.split(separator: "\n").first(where: { $0.contains(message) }),
+            let range = line.range(of: #"127\.0\.0\.1:(\d+)"#, options: .regularExpression)
+        else { return nil }
+        return Int(line[range].split(separator: ":").last ?? "")
     }
 
     func stop() async -> Int32? {
@@ -111,6 +118,9 @@ struct DaemonSetup {
             [plugins]
             dirs = ["plugins"]
             timeout_seconds = 120
+
+            [console]
+            listen = "127.0.0.1:0"
 
             [daemon]
             http_listen = "127.0.0.1:0"

@@ -26,6 +26,10 @@ public struct ImportRequest: Sendable {
     /// Re-run even when the input is unchanged since the last successful run, and allow a
     /// snapshot to mark more than `maxLeavers` of a school as left.
     public var force: Bool
+    /// Protocol lines given directly instead of read from a plugin: the console's edits
+    /// (``ConsoleEdits``), validated and merged exactly as a plugin's output would be, and
+    /// marked as the SENCO's so that later imports do not overwrite them.
+    var consoleLines: [String]?
 
     /// A request with every setting given.
     public init(
@@ -134,9 +138,11 @@ public struct ImportPipeline: Sendable {
         // Both connections are finished when released (PostgresConnection's deinit), which
         // also releases the source's lock.
         let book = try await database.connect(applicationName: "provision-import-log")
-        let locked = try await book.query(
-            "SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked", Self.sourceLockClass, request.sourceName
-        ).scalar(as: Bool.self)
+        // Console edits are short and many people make them: they wait their turn.
+        let lock = request.consoleLines == nil
+            ? "SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked"
+            : "SELECT true AS locked FROM (SELECT pg_advisory_lock($1, hashtext($2))) AS taken"
+        let locked = try await book.query(lock, Self.sourceLockClass, request.sourceName).scalar(as: Bool.self)
         guard locked else {
             let id = try await book.query(
                 """
@@ -166,10 +172,12 @@ public struct ImportPipeline: Sendable {
 
         var checksum: String?
         var checksumFailure: String?
-        do {
-            checksum = try await InputChecksum.computeOffPool(path: request.path, plugin: request.plugin)
-        } catch {
-            checksumFailure = "\(error)"
+        if request.consoleLines == nil {
+            do {
+                checksum = try await InputChecksum.computeOffPool(path: request.path, plugin: request.plugin)
+            } catch {
+                checksumFailure = "\(error)"
+            }
         }
         if let checksum, !request.force {
             let last = try await book.query(
@@ -267,10 +275,7 @@ public struct ImportPipeline: Sendable {
         do {
             try await db.execute(StagingMerge.createStaging)
             try await db.startCopy(StagingMerge.copyStaging)
-            let outcome = try await PluginRunner.run(
-                request.plugin, source: request.path, schools: request.schools.map(\.urn),
-                extraEnvironment: request.environment, limits: request.limits, scratchRoot: scratchRoot
-            ) { line, number in
+            func consume(_ line: ArraySlice<UInt8>, _ number: Int) async throws {
                 bytesRead += line.count + 1
                 if number % 10_000 == 0 { progress(.reading, records: number) }
                 switch try validator.consume(line, number: number) {
@@ -295,6 +300,17 @@ public struct ImportPipeline: Sendable {
                     break
                 }
                 if rejections.count >= 100 { try await flushRejections() }
+            }
+            let outcome: PluginRunOutcome
+            if let lines = request.consoleLines {
+                for (index, line) in lines.enumerated() { try await consume(ArraySlice(line.utf8), index + 1) }
+                outcome = PluginRunOutcome(
+                    ending: .exited(0), standardError: "", stderrBytesDropped: 0, stdoutBytes: bytesRead, lines: lines.count)
+            } else {
+                outcome = try await PluginRunner.run(
+                    request.plugin, source: request.path, schools: request.schools.map(\.urn),
+                    extraEnvironment: request.environment, limits: request.limits, scratchRoot: scratchRoot,
+                    onLine: consume)
             }
             try await db.copyRows(batch)
             _ = try await db.finishCopy()
@@ -323,6 +339,7 @@ public struct ImportPipeline: Sendable {
                 summary.merge = try await StagingMerge.merge(
                     db, runID: runID, schools: request.schools,
                     snapshotPupils: validator.sourceKind == "snapshot" && validator.sent["pupil", default: 0] > 0,
+                    consoleEdit: request.consoleLines != nil,
                     maxLeavers: request.force ? nil : request.maxLeavers)
             } catch let refused as MassLeaversRefused {
                 throw ImportFailure(refused.description, inputRejected: true)

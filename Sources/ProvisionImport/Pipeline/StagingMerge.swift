@@ -20,6 +20,10 @@ public struct MergeStatistics: Sendable, Equatable {
     /// school was rejected without a usable UPN (it might have been any of its pupils).
     public var leaversWithheld: [String] = []
 
+    /// Provision and enrolment records left unapplied because a SENCO edited the row in the
+    /// console and the import disagrees (recorded as warnings).
+    public var keptConsoleEdits = 0
+
     /// Rows the merge inserted, updated or marked as left.
     public var changedRows: Int { inserted.values.reduce(0, +) + updated.values.reduce(0, +) + markedLeft }
 }
@@ -72,9 +76,11 @@ enum StagingMerge {
     ///     bound schools missing from it are marked as left.
     ///   - maxLeavers: the share of a school's pupils on roll one snapshot may mark as left;
     ///     nil allows any (`--force`).
+    ///   - consoleEdit: the records are a SENCO's edits in the console: the rows they write
+    ///     are marked so that imports do not overwrite them (``keepConsoleEdits``).
     static func merge(
         _ db: PostgresConnection, runID: Int64, schools: [(urn: String, name: String)], snapshotPupils: Bool,
-        maxLeavers: Double?
+        consoleEdit: Bool = false, maxLeavers: Double?
     ) async throws -> MergeStatistics {
         var stats = MergeStatistics()
 
@@ -228,18 +234,30 @@ enum StagingMerge {
                    (EXCLUDED.name, EXCLUDED.role, EXCLUDED.email, EXCLUDED.hourly_cost)
             """)
 
+        if !consoleEdit {
+            try await keepConsoleEdits(
+                db, runID, &stats, staged: "staged_provision", type: "provision", table: "provisions",
+                match: "t.school_id = sc.id AND t.provision_id = s.doc->>'provision_id'",
+                compared: """
+                    (t.name, t.start_date, t.end_date, t.area_of_need, t.sessions_per_week, t.minutes_per_session, t.hourly_cost)
+                    IS NOT DISTINCT FROM
+                    (s.doc->>'name', (s.doc->>'start_date')::date, (s.doc->>'end_date')::date, s.doc->>'area_of_need',
+                     (s.doc->>'sessions_per_week')::numeric, (s.doc->>'minutes_per_session')::int, (s.doc->>'hourly_cost')::numeric)
+                    """)
+        }
         try await upsert(db, runID, &stats, table: "provisions", sql: """
             INSERT INTO provisions AS t (school_id, provision_id, name, area_of_need, wave, priority, statutory,
                                          delivery, group_size, sessions_per_week, minutes_per_session, start_date,
                                          end_date, hourly_cost, resource_cost, funding_stream, outcome_instrument,
-                                         outcome_subject, outcome_measure, outcome_target_gain, import_run_id)
+                                         outcome_subject, outcome_measure, outcome_target_gain, import_run_id,
+                                         edited_in_console)
             SELECT sc.id, s.doc->>'provision_id', s.doc->>'name', s.doc->>'area_of_need', (s.doc->>'wave')::int,
                    s.doc->>'priority', coalesce((s.doc->>'statutory')::boolean, false), s.doc->>'delivery',
                    (s.doc->>'group_size')::int, (s.doc->>'sessions_per_week')::numeric,
                    (s.doc->>'minutes_per_session')::int, (s.doc->>'start_date')::date, (s.doc->>'end_date')::date,
                    (s.doc->>'hourly_cost')::numeric, (s.doc->>'resource_cost')::numeric, s.doc->>'funding_stream',
                    s.doc->'outcome'->>'instrument', s.doc->'outcome'->>'subject', s.doc->'outcome'->>'measure',
-                   (s.doc->'outcome'->>'target_gain')::numeric, $1
+                   (s.doc->'outcome'->>'target_gain')::numeric, $1\(consoleEdit ? ", now()" : ", NULL::timestamptz")
               FROM staged_provision s JOIN schools sc ON sc.urn = s.school_urn
             ON CONFLICT (school_id, provision_id) DO UPDATE SET
                    name = EXCLUDED.name, area_of_need = EXCLUDED.area_of_need, wave = EXCLUDED.wave,
@@ -250,7 +268,7 @@ enum StagingMerge {
                    resource_cost = EXCLUDED.resource_cost, funding_stream = EXCLUDED.funding_stream,
                    outcome_instrument = EXCLUDED.outcome_instrument, outcome_subject = EXCLUDED.outcome_subject,
                    outcome_measure = EXCLUDED.outcome_measure, outcome_target_gain = EXCLUDED.outcome_target_gain,
-                   import_run_id = EXCLUDED.import_run_id
+                   import_run_id = EXCLUDED.import_run_id\(consoleEdit ? ", edited_in_console = now()" : "")
              WHERE (t.name, t.area_of_need, t.wave, t.priority, t.statutory, t.delivery, t.group_size,
                     t.sessions_per_week, t.minutes_per_session, t.start_date, t.end_date, t.hourly_cost,
                     t.resource_cost, t.funding_stream, t.outcome_instrument, t.outcome_subject, t.outcome_measure,
@@ -306,13 +324,29 @@ enum StagingMerge {
             db, runID, &stats, table: "staged_enrolment", type: "enrolment",
             condition: "NOT EXISTS (SELECT 1 FROM pupils p JOIN bound_school b ON b.id = p.school_id WHERE p.upn = s.doc->>'upn')",
             reason: "enrolment.upn is a pupil of another school of the trust, which this source is not bound to")
+        if !consoleEdit {
+            try await keepConsoleEdits(
+                db, runID, &stats, staged: "staged_enrolment", type: "enrolment", table: "enrolments",
+                match: """
+                    t.provision_id = (SELECT pr.id FROM provisions pr WHERE pr.school_id = sc.id AND pr.provision_id = s.doc->>'provision_id')
+                    AND t.pupil_id = (SELECT p.id FROM pupils p WHERE p.upn = s.doc->>'upn')
+                    AND t.start_date = (s.doc->>'start_date')::date
+                    """,
+                compared: """
+                    (t.end_date, t.status, t.entry_value, t.entry_date, t.exit_value, t.exit_date)
+                    IS NOT DISTINCT FROM
+                    ((s.doc->>'end_date')::date, s.doc->>'status', (s.doc->'entry'->>'value')::numeric,
+                     (s.doc->'entry'->>'date')::date, (s.doc->'exit'->>'value')::numeric, (s.doc->'exit'->>'date')::date)
+                    """)
+        }
         try await upsert(db, runID, &stats, table: "enrolments", sql: """
             INSERT INTO enrolments AS t (provision_id, pupil_id, start_date, end_date, status, target, entry_value,
-                                         entry_date, exit_value, exit_date, parent_informed, import_run_id)
+                                         entry_date, exit_value, exit_date, parent_informed, import_run_id,
+                                         edited_in_console)
             SELECT pr.id, p.id, (s.doc->>'start_date')::date, (s.doc->>'end_date')::date, s.doc->>'status',
                    s.doc->>'target', (s.doc->'entry'->>'value')::numeric, (s.doc->'entry'->>'date')::date,
                    (s.doc->'exit'->>'value')::numeric, (s.doc->'exit'->>'date')::date,
-                   (s.doc->>'parent_informed')::date, $1
+                   (s.doc->>'parent_informed')::date, $1\(consoleEdit ? ", now()" : ", NULL::timestamptz")
               FROM staged_enrolment s
               JOIN schools sc ON sc.urn = s.school_urn
               JOIN provisions pr ON pr.school_id = sc.id AND pr.provision_id = s.doc->>'provision_id'
@@ -321,7 +355,7 @@ enum StagingMerge {
                    end_date = EXCLUDED.end_date, status = EXCLUDED.status, target = EXCLUDED.target,
                    entry_value = EXCLUDED.entry_value, entry_date = EXCLUDED.entry_date,
                    exit_value = EXCLUDED.exit_value, exit_date = EXCLUDED.exit_date,
-                   parent_informed = EXCLUDED.parent_informed, import_run_id = EXCLUDED.import_run_id
+                   parent_informed = EXCLUDED.parent_informed, import_run_id = EXCLUDED.import_run_id\(consoleEdit ? ", edited_in_console = now()" : "")
              WHERE (t.end_date, t.status, t.target, t.entry_value, t.entry_date, t.exit_value, t.exit_date,
                     t.parent_informed)
                    IS DISTINCT FROM
@@ -381,6 +415,41 @@ enum StagingMerge {
             UPDATE pupils p SET on_roll = false, marked_left_at = now(), import_run_id = $1, updated_at = now()
              WHERE p.id IN (SELECT id FROM leaving)
             """, runID)
+    }
+
+    /// The precedence of a SENCO's console edit over imports (docs/console.md): a staged record
+    /// for a row edited in the console that agrees with it on what the console edits hands
+    /// the row back to imports (the mark is cleared and the record applies); one that
+    /// disagrees is left out of this run, with a warning naming it, so the edit is never
+    /// silently overwritten.
+    private static func keepConsoleEdits(
+        _ db: PostgresConnection, _ runID: Int64, _ stats: inout MergeStatistics, staged: String, type: String, table: String,
+        match: String, compared: String
+    ) async throws {
+        try await db.execute(
+            """
+            UPDATE \(table) t SET edited_in_console = NULL
+              FROM \(staged) s JOIN schools sc ON sc.urn = s.school_urn
+             WHERE t.edited_in_console IS NOT NULL AND \(match) AND \(compared)
+            """)
+        let kept = try await db.query(
+            """
+            WITH kept AS (
+                DELETE FROM \(staged) s USING schools sc, \(table) t
+                 WHERE sc.urn = s.school_urn AND t.edited_in_console IS NOT NULL AND \(match)
+                RETURNING s.line, s.doc->>'provision_id' AS provision, to_char(t.edited_in_console, 'YYYY-MM-DD') AS edited),
+                 recorded AS (
+                INSERT INTO rejected_records (import_run_id, line, record_type, severity, reason, ref)
+                SELECT $1, line, $2, 'warning',
+                       'a SENCO edited this ' || $2 || ' in the console on ' || edited
+                       || ' and this import disagrees; the console''s version was kept (change it there)', provision
+                  FROM kept RETURNING 1)
+            SELECT count(*) FROM recorded
+            """, runID, type
+        ).scalar(as: Int.self)
+        guard kept > 0 else { return }
+        stats.keptConsoleEdits += kept
+        stats.reasons.append("\(kept) \(type) record(s) kept as a SENCO edited them in the console (warnings name them)")
     }
 
     /// Runs an `INSERT … ON CONFLICT` and counts inserted and updated rows.

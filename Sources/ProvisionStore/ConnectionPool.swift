@@ -1,6 +1,4 @@
-import Logging
 import Postgres
-import ProvisionStore
 import ServiceLifecycle
 
 /// A small bounded pool of database connections for the daemon's HTTP endpoints
@@ -12,12 +10,14 @@ import ServiceLifecycle
 /// that was left inside a transaction, or whose work failed with a connection error is
 /// closed rather than handed out again. As a `Service`, the pool closes its connections on
 /// shutdown; it is started before the endpoints and so stops after them.
-actor ConnectionPool: Service {
-    struct Closed: Error, CustomStringConvertible {
-        var description: String { "the connection pool is closed (the daemon is stopping)" }
+public actor ConnectionPool: Service {
+    /// Thrown to whoever asks for a connection after the pool closed.
+    public struct Closed: Error, CustomStringConvertible {
+        public var description: String { "the connection pool is closed (the daemon is stopping)" }
     }
 
-    nonisolated let capacity: Int
+    /// The most connections the pool holds at once.
+    public nonisolated let capacity: Int
     private let database: ProvisionDatabase
     private let applicationName: String
     private var idle: [PostgresConnection] = []
@@ -27,14 +27,16 @@ actor ConnectionPool: Service {
     private var nextWaiter = 0
     private var closed = false
 
-    init(database: ProvisionDatabase, capacity: Int, applicationName: String = "provisiond-http") {
+    /// A pool of at most `capacity` connections to `database`, named `applicationName` in
+    /// `pg_stat_activity`.
+    public init(database: ProvisionDatabase, capacity: Int, applicationName: String = "provisiond-http") {
         self.database = database
         self.capacity = max(1, capacity)
         self.applicationName = applicationName
     }
 
     /// Runs `body` with a connection of the pool and gives it back afterwards.
-    nonisolated func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    public nonisolated func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         let db = try await acquire()
         do {
             let value = try await body(db)
@@ -47,13 +49,13 @@ actor ConnectionPool: Service {
     }
 
     /// Waits for shutdown, then closes every connection and turns away whoever waits.
-    func run() async throws {
+    public func run() async throws {
         try? await gracefulShutdown()
         await close()
     }
 
     /// Closes the idle connections now and the leased ones as they come back.
-    func close() async {
+    public func close() async {
         closed = true
         let waiting = waiters
         waiters = []
@@ -65,7 +67,7 @@ actor ConnectionPool: Service {
     }
 
     /// Connections open now (idle or leased), for tests and metrics.
-    var openConnections: Int { count }
+    public var openConnections: Int { count }
 
     private func acquire() async throws -> PostgresConnection {
         while true {
@@ -125,4 +127,13 @@ actor ConnectionPool: Service {
         guard let index = waiters.firstIndex(where: { $0.id == id }) else { return }
         waiters.remove(at: index).turn.resume(throwing: CancellationError())
     }
+}
+
+/// True for errors that mean the database went away, not that the work was wrong.
+public func isConnectionLoss(_ error: any Error) -> Bool {
+    guard let error = error as? PostgresError else { return false }
+    if error.isConnectionProblem { return true }
+    // Class 08 (connection exception) and 57P01–57P03: the server is shutting down or starting.
+    guard let state = error.sqlState else { return false }
+    return state.hasPrefix("08") || state == "57P01" || state == "57P02" || state == "57P03"
 }

@@ -1,0 +1,184 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Postgres
+import ProvisionAccounts
+import ProvisionConfig
+@testable import ProvisionConsole
+import ProvisionImport
+import ProvisionModel
+import ProvisionStore
+import ProvisionTestSupport
+
+/// A console on a fresh, migrated database with two schools, served over real HTTP on a
+/// loopback port (HummingbirdTesting's live mode) for the duration of a test.
+struct ConsoleHarness {
+    static let north = "100001", south = "100002"
+    /// A pupil of each school, UPNs with their right check letters.
+    static let northPupil = UPN.withCheckLetter("100001200001") ?? "", southPupil = UPN.withCheckLetter("100002200001") ?? ""
+    static let password = "correct horse battery staple"
+
+    let url: String
+    let configuration: Configuration
+    let pool: ConnectionPool
+    let console: Console
+
+    static func make(_ label: String, console extra: String = "") async throws -> ConsoleHarness {
+        let url = try await TestPostgres.shared.freshDatabase(label)
+        let database = ProvisionDatabase.external(url)
+        try await database.withConnection { db in _ = try await Migrator().migrate(db) }
+        let folder = try TestProcess.temporaryDirectory("console-\(label)")
+        let path = try TestProcess.writeConfig(
+            in: folder, databaseURL: url,
+            extra: """
+                [[schools]]
+                urn = "\(north)"
+                name = "North School"
+                sencos = ["senco@north.example"]
+
+                [[schools]]
+                urn = "\(south)"
+                name = "South School"
+
+                [console]
+                listen = "127.0.0.1:0"
+                \(extra)
+
+                """)
+        let configuration = try Configuration.load(from: path)
+        let pool = ConnectionPool(database: database, capacity: 4, applicationName: "console-test")
+        let pages = try await Pages.load()
+        let console = Console(
+            configuration: { configuration }, pool: pool, pages: pages,
+            pipeline: ImportPipeline(database: database, scratchRoot: folder + "/scratch"), logger: Logger(label: "console-test"))
+        let harness = ConsoleHarness(url: url, configuration: configuration, pool: pool, console: console)
+        try await harness.seed()
+        return harness
+    }
+
+    /// Two schools, a pupil each, a provision each with the pupil in it, and an open alert
+    /// about each pupil.
+    func seed() async throws {
+        try await db { db in
+            try await db.runScript(
+                """
+                INSERT INTO schools (urn, name) VALUES ('\(Self.north)', 'North School'), ('\(Self.south)', 'South School');
+                INSERT INTO pupils (upn, school_id, surname, forename, dob, year_group, sen_provision)
+                SELECT '\(Self.northPupil)', id, 'Able', 'Nora', '2016-03-01', '5', 'K' FROM schools WHERE urn = '\(Self.north)';
+                INSERT INTO pupils (upn, school_id, surname, forename, dob, year_group, sen_provision)
+                SELECT '\(Self.southPupil)', id, 'Baker', 'Sam', '2016-05-01', '5', 'E' FROM schools WHERE urn = '\(Self.south)';
+                INSERT INTO provisions (school_id, provision_id, name, area_of_need, start_date, outcome_instrument, outcome_subject, outcome_measure)
+                SELECT id, 'reading-1', 'Reading catch-up', 'CL', current_date - 30, 'NGRT', 'reading', 'standardised' FROM schools;
+                INSERT INTO enrolments (provision_id, pupil_id, start_date, status, entry_value, entry_date)
+                SELECT pr.id, p.id, current_date - 30, 'active', 82, current_date - 31
+                  FROM provisions pr JOIN pupils p ON p.school_id = pr.school_id;
+                INSERT INTO alerts (rule, school_id, subject_key, pupil_id, reason)
+                SELECT 'stalled_progress', p.school_id, 'pupil:' || p.upn, p.id, 'No progress this term.' FROM pupils p;
+                """)
+        }
+    }
+
+    /// Runs `body` on a connection of its own (the console's pool closes when `run` ends).
+    func db<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await ProvisionDatabase.external(url).withConnection(body)
+    }
+
+    /// Runs one statement, returning the rows it changed.
+    @discardableResult
+    func execute(_ sql: String) async throws -> Int {
+        try await db { try await $0.execute(sql) }
+    }
+
+    /// An account with the test password (bcrypt cost 4: the tests sign in often).
+    @discardableResult
+    func user(_ email: String, _ role: Role, schools: [String] = [], secondFactor: Bool = false) async throws -> User {
+        try await db { db in
+            try await Accounts.add(db, email: email, role: role, schools: schools, password: Self.password, secondFactor: secondFactor, cost: 4)
+        }
+    }
+
+    func alertID(school: String) async throws -> Int64 {
+        try await db { db in
+            try await db.query("SELECT a.id FROM alerts a JOIN schools s ON s.id = a.school_id WHERE s.urn = $1", school).scalar(as: Int64.self)
+        }
+    }
+
+    /// Runs `body` against the console listening on a free loopback port.
+    func run(_ body: @Sendable (Browser) async throws -> Void) async throws {
+        let app = try ConsoleServer.application(console, host: "127.0.0.1", port: 0)
+        try await app.test(.live) { client in try await body(Browser(client: client)) }
+        await pool.close()
+    }
+}
+
+/// A client that keeps its session cookie and the CSRF token, like a browser tab.
+final class Browser: @unchecked Sendable {
+    let client: any TestClientProtocol
+    private(set) var cookie: String?
+    private(set) var csrf: String?
+
+    init(client: any TestClientProtocol) { self.client = client }
+
+    struct Page {
+        let status: HTTPResponse.Status
+        let headers: HTTPFields
+        let body: String
+        var location: String? { headers[.location] }
+        var json: JSONValue? { try? JSONValue.parse(Array(body.utf8)) }
+    }
+
+    @discardableResult
+    func request(
+        _ method: HTTPRequest.Method, _ uri: String, form: [String: String]? = nil, json: JSONValue? = nil,
+        headers extra: HTTPFields = [:], sendCSRF: Bool = true
+    ) async throws -> Page {
+        var headers = extra
+        if let cookie { headers[.cookie] = "\(SignInMiddleware.cookieName)=\(cookie)" }
+        var body: ByteBuffer?
+        if let form {
+            headers[.contentType] = "application/x-www-form-urlencoded"
+            var fields = form
+            if sendCSRF, let csrf, fields["csrf"] == nil { fields["csrf"] = csrf }
+            let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
+            body = ByteBuffer(string: fields.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }
+                .joined(separator: "&"))
+        }
+        if let json {
+            headers[.contentType] = "application/json"
+            if sendCSRF, let csrf, headers[SignInMiddleware.csrfHeader] == nil, headers[.authorization] == nil {
+                headers[SignInMiddleware.csrfHeader] = csrf
+            }
+            body = ByteBuffer(string: json.serialized)
+        }
+        let response = try await client.executeRequest(uri: uri, method: method, headers: headers, body: body)
+        for field in response.headers[values: .setCookie] where field.hasPrefix(SignInMiddleware.cookieName + "=") {
+            let value = field.dropFirst(SignInMiddleware.cookieName.count + 1).prefix { $0 != ";" }
+            cookie = value.isEmpty ? nil : String(value)
+        }
+        return Page(status: response.status, headers: response.headers, body: String(buffer: response.body))
+    }
+
+    /// Signs in through the form and, with a session, learns its CSRF token.
+    @discardableResult
+    func signIn(_ email: String, password: String = ConsoleHarness.password, address: String? = nil) async throws -> Page {
+        var headers: HTTPFields = [:]
+        if let address { headers[.init("X-Forwarded-For")!] = address }
+        let page = try await request(.post, "/login", form: ["email": email, "password": password], headers: headers)
+        if page.status == .seeOther, page.location == "/" { try await learnCSRF() }
+        return page
+    }
+
+    func learnCSRF() async throws {
+        let session = try await request(.get, "/api/v1/session")
+        if case .object(let fields) = session.json, case .string(let token) = fields["csrf_token"] { csrf = token }
+    }
+
+    func forget() {
+        cookie = nil
+        csrf = nil
+    }
+
+    func setCookie(_ value: String?) { cookie = value }
+}
