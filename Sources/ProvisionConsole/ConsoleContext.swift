@@ -36,7 +36,8 @@ struct ConsoleContext: RequestContext {
 
     /// The signed-in visitor who has passed every factor, or 401.
     func signedIn() throws -> Visitor {
-        guard let visitor, visitor.secondFactorDone else { throw ConsoleError.signInNeeded }
+        guard let visitor else { throw ConsoleError.signInNeeded }
+        guard visitor.secondFactorDone else { throw ConsoleError.secondFactorNeeded }
         return visitor
     }
 }

@@ -17,6 +17,7 @@ struct ConsoleError: HTTPResponseError, Sendable {
     }
 
     static let signInNeeded = ConsoleError(.unauthorized, "sign in first")
+    static let secondFactorNeeded = ConsoleError(.unauthorized, "enter the code from your authenticator app first")
     static func forbidden(_ message: String) -> ConsoleError { ConsoleError(.forbidden, message) }
     static func notFound(_ what: String) -> ConsoleError { ConsoleError(.notFound, "\(what) does not exist") }
     static func badRequest(_ message: String) -> ConsoleError { ConsoleError(.badRequest, message) }
@@ -30,7 +31,7 @@ struct ConsoleError: HTTPResponseError, Sendable {
             return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
         }
         if status == .unauthorized {
-            headers[.location] = "/login"
+            headers[.location] = message == Self.secondFactorNeeded.message ? "/second-factor" : "/login"
             return Response(status: .seeOther, headers: headers)
         }
         headers[.contentType] = "text/html; charset=utf-8"

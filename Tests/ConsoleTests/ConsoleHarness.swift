@@ -18,6 +18,8 @@ struct ConsoleHarness {
     static let north = "100001", south = "100002"
     /// A pupil of each school, UPNs with their right check letters.
     static let northPupil = UPN.withCheckLetter("100001200001") ?? "", southPupil = UPN.withCheckLetter("100002200001") ?? ""
+    /// A second pupil of North on the SEN register, in no provision.
+    static let northPupil2 = UPN.withCheckLetter("100001200002") ?? ""
     static let password = "correct horse battery staple"
 
     let url: String
@@ -69,13 +71,16 @@ struct ConsoleHarness {
                 SELECT '\(Self.northPupil)', id, 'Able', 'Nora', '2016-03-01', '5', 'K' FROM schools WHERE urn = '\(Self.north)';
                 INSERT INTO pupils (upn, school_id, surname, forename, dob, year_group, sen_provision)
                 SELECT '\(Self.southPupil)', id, 'Baker', 'Sam', '2016-05-01', '5', 'E' FROM schools WHERE urn = '\(Self.south)';
+                INSERT INTO pupils (upn, school_id, surname, forename, dob, year_group, sen_provision)
+                SELECT '\(Self.northPupil2)', id, 'Owens', 'Orla', '2016-07-01', '5', 'K' FROM schools WHERE urn = '\(Self.north)';
                 INSERT INTO provisions (school_id, provision_id, name, area_of_need, start_date, outcome_instrument, outcome_subject, outcome_measure)
                 SELECT id, 'reading-1', 'Reading catch-up', 'CL', current_date - 30, 'NGRT', 'reading', 'standardised' FROM schools;
                 INSERT INTO enrolments (provision_id, pupil_id, start_date, status, entry_value, entry_date)
                 SELECT pr.id, p.id, current_date - 30, 'active', 82, current_date - 31
-                  FROM provisions pr JOIN pupils p ON p.school_id = pr.school_id;
+                  FROM provisions pr JOIN pupils p ON p.school_id = pr.school_id WHERE p.upn <> '\(Self.northPupil2)';
                 INSERT INTO alerts (rule, school_id, subject_key, pupil_id, reason)
-                SELECT 'stalled_progress', p.school_id, 'pupil:' || p.upn, p.id, 'No progress this term.' FROM pupils p;
+                SELECT 'stalled_progress', p.school_id, 'pupil:' || p.upn, p.id, 'No progress this term.' FROM pupils p
+                 WHERE p.upn <> '\(Self.northPupil2)';
                 """)
         }
     }
@@ -102,6 +107,14 @@ struct ConsoleHarness {
     func alertID(school: String) async throws -> Int64 {
         try await db { db in
             try await db.query("SELECT a.id FROM alerts a JOIN schools s ON s.id = a.school_id WHERE s.urn = $1", school).scalar(as: Int64.self)
+        }
+    }
+
+    /// Runs `body` with the console's port, for a real browser.
+    func serve(_ body: @Sendable (Int) async throws -> Void) async throws {
+        try await run { browser in
+            guard let port = browser.client.port else { throw CancellationError() }
+            try await body(port)
         }
     }
 
