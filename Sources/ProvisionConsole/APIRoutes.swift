@@ -53,7 +53,7 @@ struct APIRoutes {
         api.get("schools/:urn/provisions/:provision") { _, context -> Response in
             let visitor = try context.signedIn()
             let urn = try context.parameters.require("urn"), id = try context.parameters.require("provision")
-            try Access.require(visitor, .school(urn))
+            try Access.require(visitor, .school(urn), among: console.schoolURNs)
             let (provision, outcome) = try await console.db { db in
                 (try await ConsoleQueries.provision(db, urn: urn, provisionID: id), try await ConsoleQueries.outcome(db, urn: urn, provisionID: id))
             }

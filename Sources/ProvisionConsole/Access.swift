@@ -1,7 +1,7 @@
 import ProvisionAccounts
 
 /// Every authorisation decision of the console, in one place (issue 17): routes name what
-/// they need and call ``Access/require(_:_:)`` before touching data. Tests go through every
+/// they need and call ``Access/require(_:_:among:)`` before touching data. Tests go through every
 /// rule over HTTP (ConsoleAuthorisationTests).
 enum Access {
     /// What a request needs.
@@ -32,8 +32,12 @@ enum Access {
         }
     }
 
-    /// Returns when `visitor` may have `need`; throws 403 saying why not.
-    static func require(_ visitor: Visitor, _ need: Need) throws(ConsoleError) {
+    /// Returns when `visitor` may have `need`; throws 403 saying why not, or 404 for a
+    /// school that is not one of `schools` (the trust's, as configured).
+    static func require(_ visitor: Visitor, _ need: Need, among schools: [String] = []) throws(ConsoleError) {
+        if case .school(let urn) = need, !schools.contains(urn) {
+            throw .notFound("school \(urn.prefix(12)) (it is not one of the trust's schools)")
+        }
         guard allows(visitor.user, need) else {
             switch (visitor.user.role, need) {
             case (.itAdmin, .school):

@@ -12,7 +12,7 @@ struct Actions {
     /// The school's alerts (open ones unless `includeClosed`), most urgent first, with
     /// pupils' names.
     func alerts(_ visitor: Visitor, _ urn: String, includeClosed: Bool = false) async throws -> ([AlertListing], [String: String]) {
-        try Access.require(visitor, .school(urn))
+        try Access.require(visitor, .school(urn), among: console.schoolURNs)
         return try await console.db { db in
             let alerts = try await AlertListing.read(db, school: urn, includeClosed: includeClosed)
             let names = try await ConsoleQueries.pupilNames(db, upns: alerts.compactMap(\.upn))
@@ -30,7 +30,7 @@ struct Actions {
                 .singleRow().map { try $0.decode("urn", as: String.self) }
         }
         guard let urn else { throw ConsoleError.notFound("alert \(id)") }
-        try Access.require(visitor, .school(urn))
+        try Access.require(visitor, .school(urn), among: console.schoolURNs)
         var day: SchoolDate?
         if answer == .snoozed {
             guard let text = until, let parsed = SchoolDate(iso: text) else {
@@ -55,7 +55,7 @@ struct Actions {
             if visitor.user.role.seesPupils { throw ConsoleError.notFound("pupil \(upn)") }
             throw ConsoleError.forbidden("an IT admin account does not see pupil data")
         }
-        try Access.require(visitor, .school(urn))
+        try Access.require(visitor, .school(urn), among: console.schoolURNs)
         let result = try await console.db { db -> (ConsoleQueries.Pupil?, [AlertListing]) in
             let pupil = try await ConsoleQueries.pupil(db, upn: upn)
             let alerts = try await AlertListing.read(db, school: urn, includeClosed: true).filter { $0.upn == upn }
@@ -68,13 +68,13 @@ struct Actions {
 
     /// The school's provision map for `term`.
     func provisions(_ visitor: Visitor, _ urn: String, term: ReportTerm) async throws -> [ConsoleQueries.Provision] {
-        try Access.require(visitor, .school(urn))
+        try Access.require(visitor, .school(urn), among: console.schoolURNs)
         return try await console.db { try await ConsoleQueries.provisions($0, urn: urn, term: term) }
     }
 
     /// Adds a provision from `form` (the fields of docs/api.md).
     func addProvision(_ visitor: Visitor, _ context: ConsoleContext, _ urn: String, _ form: Form) async throws -> String {
-        try Access.require(visitor, .school(urn))
+        try Access.require(visitor, .school(urn), among: console.schoolURNs)
         let editor = ProvisionEditor(console: console, school: urn)
         let name = try form.required("name", "the provision's name")
         let id = form["provision_id"] ?? Self.identifier(for: name)
@@ -105,7 +105,7 @@ struct Actions {
 
     /// Ends a provision on `form`'s end_date (default today).
     func endProvision(_ visitor: Visitor, _ context: ConsoleContext, _ urn: String, _ provisionID: String, _ form: Form) async throws {
-        try Access.require(visitor, .school(urn))
+        try Access.require(visitor, .school(urn), among: console.schoolURNs)
         let editor = ProvisionEditor(console: console, school: urn)
         guard var record = try await editor.currentProvision(provisionID) else { throw ConsoleError.notFound("provision \(provisionID)") }
         let day = form["end_date"] ?? SchoolDate.today().iso
@@ -116,7 +116,7 @@ struct Actions {
 
     /// Enrols a pupil (`upn`, `start_date`, `status`, `entry_value`, `entry_date`).
     func enrol(_ visitor: Visitor, _ context: ConsoleContext, _ urn: String, _ provisionID: String, _ form: Form) async throws -> String {
-        try Access.require(visitor, .school(urn))
+        try Access.require(visitor, .school(urn), among: console.schoolURNs)
         let editor = ProvisionEditor(console: console, school: urn)
         guard try await editor.currentProvision(provisionID) != nil else { throw ConsoleError.notFound("provision \(provisionID)") }
         let upn = try form.required("upn", "the pupil's UPN").uppercased()
@@ -138,7 +138,7 @@ struct Actions {
     func updateEnrolment(
         _ visitor: Visitor, _ context: ConsoleContext, _ urn: String, _ provisionID: String, upn: String, _ form: Form
     ) async throws {
-        try Access.require(visitor, .school(urn))
+        try Access.require(visitor, .school(urn), among: console.schoolURNs)
         let editor = ProvisionEditor(console: console, school: urn)
         guard var record = try await editor.currentEnrolment(provisionID, upn: upn) else {
             throw ConsoleError.notFound("an enrolment of \(upn) in \(provisionID)")

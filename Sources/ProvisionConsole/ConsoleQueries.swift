@@ -42,6 +42,9 @@ enum ConsoleQueries {
         var status: String?, start: String, end: String?
         var entry: Double?, entryDate: String?, exit: Double?, exitDate: String?
         var editedInConsole: Bool
+        /// What the latest evaluation took as entry and exit (the recorded score, or the
+        /// nearest assessment), and the months between them.
+        var evaluatedEntry: Double? = nil, evaluatedExit: Double? = nil, months: Double? = nil
 
         var json: JSONValue {
             func text(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
@@ -50,6 +53,7 @@ enum ConsoleQueries {
                 "upn": .string(upn), "name": .string(name), "year_group": text(yearGroup), "status": text(status),
                 "start_date": .string(start), "end_date": text(end), "entry": number(entry), "entry_date": text(entryDate),
                 "exit": number(exit), "exit_date": text(exitDate), "edited_in_console": .bool(editedInConsole),
+                "evaluated_entry": number(evaluatedEntry), "evaluated_exit": number(evaluatedExit),
             ])
         }
     }
@@ -110,18 +114,28 @@ enum ConsoleQueries {
         return order.compactMap { provisions[$0] }
     }
 
+    /// An enrolment's columns, with the latest evaluation's entry and exit (found from the
+    /// recorded scores or the assessments around the dates) beside the recorded ones.
     static let enrolmentColumns = """
         p.upn, p.forename || ' ' || p.surname AS name, p.year_group, e.status, e.start_date::text AS start_date,
         e.end_date::text AS end_date, e.entry_value::float8 AS entry, e.entry_date::text AS entry_date,
-        e.exit_value::float8 AS exit, e.exit_date::text AS exit_date, e.edited_in_console IS NOT NULL AS edited
+        e.exit_value::float8 AS exit, e.exit_date::text AS exit_date, e.edited_in_console IS NOT NULL AS edited,
+        (SELECT jsonb_build_object('entry', o.entry_value, 'exit', o.exit_value, 'months', o.months)::text
+           FROM enrolment_outcomes o WHERE o.enrolment_id = e.id ORDER BY o.evaluation_run_id DESC LIMIT 1) AS evaluated
         """
 
     static func enrolment(_ row: PostgresRow) throws -> Enrolment {
-        Enrolment(
+        var enrolment = Enrolment(
             upn: try row.decode("upn"), name: try row.decode("name"), yearGroup: try row.decode("year_group"),
             status: try row.decode("status"), start: try row.decode("start_date"), end: try row.decode("end_date"),
             entry: try row.decode("entry"), entryDate: try row.decode("entry_date"), exit: try row.decode("exit"),
             exitDate: try row.decode("exit_date"), editedInConsole: try row.decode("edited"))
+        if let text = try row.decode("evaluated", as: String?.self), case .object(let fields) = try JSONValue.parse(Array(text.utf8)) {
+            if case .number(let value) = fields["entry"] ?? .null { enrolment.evaluatedEntry = value }
+            if case .number(let value) = fields["exit"] ?? .null { enrolment.evaluatedExit = value }
+            if case .number(let value) = fields["months"] ?? .null { enrolment.months = value }
+        }
+        return enrolment
     }
 
     /// The school's pupils on roll on the SEN register (K or E), for the enrol form.

@@ -139,25 +139,25 @@ struct SchoolPages {
     static func enrolmentValues(_ enrolment: ConsoleQueries.Enrolment) -> [String: Any] {
         [
             "upn": enrolment.upn, "name": enrolment.name, "status": enrolment.status ?? "–", "start": enrolment.start,
-            "end": enrolment.end ?? "", "entry": Show.number(enrolment.entry), "entry_date": enrolment.entryDate ?? "",
-            "exit": Show.number(enrolment.exit), "exit_date": enrolment.exitDate ?? "", "edited": enrolment.editedInConsole,
+            "end": enrolment.end ?? "", "entry": Show.score(recorded: enrolment.entry, evaluated: enrolment.evaluatedEntry),
+            "entry_date": enrolment.entryDate ?? "", "exit": Show.score(recorded: enrolment.exit, evaluated: enrolment.evaluatedExit),
+            "exit_date": enrolment.exitDate ?? "", "edited": enrolment.editedInConsole,
             "open": enrolment.status != "completed" && enrolment.status != "withdrawn",
         ]
     }
 
     private func intervention(_ context: ConsoleContext) async throws -> Response {
         let (visitor, urn, provisionID) = try provisionParameters(context)
-        try Access.require(visitor, .school(urn))
+        try Access.require(visitor, .school(urn), among: console.schoolURNs)
         let (provision, outcome) = try await console.db { db in
             (try await ConsoleQueries.provision(db, urn: urn, provisionID: provisionID),
              try await ConsoleQueries.outcome(db, urn: urn, provisionID: provisionID))
         }
         guard let provision else { throw ConsoleError.notFound("provision \(provisionID)") }
+        // As the impact report draws it: the evaluation's entry and exit for each pupil.
         let points = provision.enrolments.compactMap { enrolment -> Charts.EntryExit? in
-            guard let entry = enrolment.entry, let exit = enrolment.exit,
-                let from = enrolment.entryDate.flatMap(SchoolDate.init(iso:)), let to = enrolment.exitDate.flatMap(SchoolDate.init(iso:))
-            else { return nil }
-            return Charts.EntryExit(entry: entry, exit: exit, months: Double(to.daysSince1970 - from.daysSince1970) / 30.44)
+            guard let entry = enrolment.evaluatedEntry, let exit = enrolment.evaluatedExit else { return nil }
+            return Charts.EntryExit(entry: entry, exit: exit, months: enrolment.months ?? 0)
         }
         var values: [String: Any] = [
             "urn": urn, "school": console.schoolName(urn), "id": provision.provisionID, "path": provision.provisionID.urlPathEncoded,
@@ -219,7 +219,7 @@ struct SchoolPages {
     private func report(_ request: Request, _ context: ConsoleContext) async throws -> Response {
         let visitor = try context.signedIn()
         let urn = try context.parameters.require("urn")
-        try Access.require(visitor, .school(urn))
+        try Access.require(visitor, .school(urn), among: console.schoolURNs)
         guard let kind = ReportKind(rawValue: try context.parameters.require("kind")), kind != .pupil, kind != .trust else {
             throw ConsoleError.notFound("that report (provision-map, impact, needs or costs)")
         }
@@ -249,6 +249,12 @@ enum Show {
     static func number(_ value: Double?) -> String {
         guard let value else { return "" }
         return value.rounded() == value ? String(Int(value)) : String(format: "%.1f", value)
+    }
+
+    /// The recorded score, else the evaluation's (from the assessments) marked with "≈".
+    static func score(recorded: Double?, evaluated: Double?) -> String {
+        if let recorded { return number(recorded) }
+        return evaluated.map { "≈" + number($0) } ?? ""
     }
 
     static func pounds(_ value: Double?) -> String {

@@ -45,7 +45,8 @@ struct SignInRoutes {
                 "login", title: "Sign in", visitor: nil, console: console,
                 values: ["error": "That email address and password do not match an account.", "email": email], status: .unauthorized)
         }
-        let done = !user.secondFactorRequired
+        // The trust's policy for SENCOs applies to accounts made before it was switched on too.
+        let done = !(user.secondFactorRequired || (user.role == .senco && console.settings.requireSecondFactor))
         let token = try await console.db {
             try await Sessions.start($0, userID: user.id, secondFactorDone: done, address: context.address)
         }

@@ -54,7 +54,7 @@ import Testing
             // Their own school's alert they may answer.
             let own = try await browser.request(.post, "/api/v1/alerts/\(northAlert)/acknowledge", json: .object(["note": .string("on it")]))
             #expect(own.status == .ok)
-            #expect(try await browser.request(.get, "/api/v1/schools/999999/alerts").status == .forbidden)
+            #expect(try await browser.request(.get, "/api/v1/schools/999999/alerts").status == .notFound)
             #expect(try await browser.request(.get, "/api/v1/pupils/Z999999999999").status == .notFound)
             #expect(try await browser.request(.get, "/api/v1/schools/\(north)/provisions/no-such").status == .notFound)
         }
@@ -95,6 +95,7 @@ import Testing
             }
             let trust = try await browser.request(.get, "/trust")
             #expect(trust.body.contains("North School") && trust.body.contains("South School"))
+            #expect(try await browser.request(.get, "/api/v1/schools/999999/alerts").status == .notFound)
         }
     }
 

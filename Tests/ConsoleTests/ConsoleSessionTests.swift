@@ -254,3 +254,15 @@ enum Base32 {
         return bytes
     }
 }
+
+extension ConsoleSessionTests {
+    @Test func aTrustThatRequiresItAsksSENCOsForASecondFactorToo() async throws {
+        let harness = try await ConsoleHarness.make("session-senco-2fa", console: "require_second_factor = true")
+        try await harness.user("senco@north.example", .senco, schools: [north])
+        try await harness.run { browser in
+            let page = try await browser.signIn("senco@north.example")
+            #expect(page.location == "/second-factor")
+            #expect(try await browser.request(.get, "/api/v1/session").status == .unauthorized)
+        }
+    }
+}
