@@ -61,7 +61,7 @@ let package = Package(
         ),
         .target(
             name: "ProvisionConfig",
-            dependencies: ["ProvisionTOML"],
+            dependencies: ["ProvisionTOML", "ProvisionModel"],
             swiftSettings: strict
         ),
         .target(
@@ -122,6 +122,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Support plans and reviews (issue 18): versions, targets, reviews, shares, as rows
+        // that are only ever added.
+        .target(
+            name: "ProvisionPlans",
+            dependencies: ["Postgres", "ProvisionModel"],
+            swiftSettings: strict
+        ),
         // Evaluation (DESIGN §6): outcomes, verdicts and flags, mostly in set-based SQL.
         .target(
             name: "ProvisionEvaluation",
@@ -147,7 +154,7 @@ let package = Package(
         // Reports (DESIGN §8): provision map, impact, needs, costs, pupil, trust as HTML/CSV/JSON.
         .target(
             name: "ProvisionReports",
-            dependencies: ["Postgres", "ProvisionConfig", "ProvisionModel"],
+            dependencies: ["Postgres", "ProvisionConfig", "ProvisionModel", "ProvisionPlans"],
             swiftSettings: strict
         ),
         // The synthetic trust generator: demo, test and benchmark data, never real pupils.
@@ -181,7 +188,7 @@ let package = Package(
             name: "ProvisionConsole",
             dependencies: [
                 "Postgres", "ProvisionConfig", "ProvisionModel", "ProvisionStore", "ProvisionAccounts",
-                "ProvisionAlerts", "ProvisionReports", "ProvisionImport", "ProvisionJobs",
+                "ProvisionAlerts", "ProvisionReports", "ProvisionImport", "ProvisionJobs", "ProvisionPlans",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -286,7 +293,7 @@ let package = Package(
         .testTarget(
             name: "EvaluationTests",
             dependencies: [
-                "ProvisionEvaluation", "ProvisionAlerts", "ProvisionStore", "ProvisionConfig", "ProvisionModel", "ProvisionTestSupport",
+                "ProvisionEvaluation", "ProvisionAlerts", "ProvisionPlans", "ProvisionStore", "ProvisionConfig", "ProvisionModel", "ProvisionTestSupport",
                 "Postgres",
                 "provisionctl", "provisiond", "import-ctf", "import-mis-csv", "import-provision-map",
             ]

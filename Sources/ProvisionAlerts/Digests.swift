@@ -35,6 +35,12 @@ public enum Digests {
          "Check whether both are needed; two interventions for one outcome make neither's impact measurable."),
         ("need_without_provision", "Pupils with SEN and no active provision",
          "Check the pupil's plan: add them to the provision map, or record why no additional provision is needed."),
+        ("review_overdue", "Plans overdue for review",
+         "Hold the review with the pupil and their parents, or set a new review date at the next one."),
+        ("target_date_passed", "Targets past their date without a rating",
+         "Rate the target at the plan's review, or hold the review now if it is due."),
+        ("parents_not_informed", "New plans not yet shared with parents",
+         "Share the plan with the pupil's parents (the printable plan is in the console) and record when and how."),
     ]
 
     /// "1 pupil", "3 pupils".

@@ -11,9 +11,7 @@ public enum EvaluationText {
         lines.append("  enrolments with an outcome measure: \(summary.enrolments), with entry and exit: \(summary.withEntryAndExit)")
         let verdicts = ["effective", "inconclusive", "ineffective", "insufficient_data"].map { "\($0) \(summary.verdicts[$0] ?? 0)" }
         lines.append("  provisions: " + verdicts.joined(separator: ", "))
-        let rules = ["stalled_pupil", "ineffective_intervention", "ehcp_provision_not_delivered", "missing_exit_data",
-                     "need_without_provision", "duplicated_provision"]
-        lines.append("  flags: " + rules.map { "\($0) \(summary.flags[$0] ?? 0)" }.joined(separator: ", "))
+        lines.append("  flags: " + Codes.alertRules.map { "\($0) \(summary.flags[$0] ?? 0)" }.joined(separator: ", "))
         lines.append("  pupils the stall rule cannot judge yet (fewer than two results before the term): \(summary.stallNotJudged)")
         lines.append("  alerts: \(alerts.opened) opened, \(alerts.kept) still open, \(alerts.resolved) resolved; \(alerts.messagesQueued) digest message(s) queued")
         if steps {

@@ -1,4 +1,5 @@
 import Foundation
+import ProvisionModel
 
 /// The product's configuration (DESIGN §10), read from one TOML file and checked as a whole
 /// before anything runs. `config/provision.example.toml` documents every key read here.
@@ -151,6 +152,9 @@ public struct Configuration: Sendable {
         public var standardisedError = 5.0
         /// An ended enrolment without exit data is flagged after this many days.
         public var missingExitDays = 14
+        /// A new version of a pupil's plan not shared with their parents after this many
+        /// days raises "parents not informed".
+        public var parentsInformedDays = 14
         /// The smallest value added worth having: below it (with confidence) an intervention is
         /// "ineffective". Extra months of reading age per month, and standardised points.
         public var minimumWorthwhileRatePerMonth = 0.5
@@ -467,10 +471,7 @@ public struct Configuration: Sendable {
                 mail.digestWeekdays = weekdays
             }
             if let rules = try section.stringArray("immediate_rules") {
-                let known: Set<String> = [
-                    "stalled_pupil", "ineffective_intervention", "ehcp_provision_not_delivered", "missing_exit_data",
-                    "need_without_provision", "duplicated_provision",
-                ]
+                let known = Set(Codes.alertRules)
                 for rule in rules where !known.contains(rule) {
                     throw section.error("immediate_rules", "'\(rule)' is not a rule; rules are \(known.sorted().joined(separator: ", "))")
                 }
@@ -506,6 +507,7 @@ public struct Configuration: Sendable {
             evaluation.stallMinimumPoints = try section.int("stall_minimum_points", range: 2...20) ?? evaluation.stallMinimumPoints
             evaluation.standardisedError = try section.double("standardised_error", range: 0...30) ?? evaluation.standardisedError
             evaluation.missingExitDays = try section.int("missing_exit_days", range: 0...365) ?? evaluation.missingExitDays
+            evaluation.parentsInformedDays = try section.int("parents_informed_days", range: 0...365) ?? evaluation.parentsInformedDays
             evaluation.peerBandAgeMonths = try section.double("peer_band_age_months", range: 0...60) ?? evaluation.peerBandAgeMonths
             evaluation.peerBandStandardised = try section.double("peer_band_standardised", range: 0...30) ?? evaluation.peerBandStandardised
             evaluation.stallEvidence = try section.double("stall_evidence", range: 1...1_000_000) ?? evaluation.stallEvidence

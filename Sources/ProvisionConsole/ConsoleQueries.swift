@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import ProvisionModel
+import ProvisionPlans
 import ProvisionReports
 
 /// What the console's pages and API read, in SQL the console owns (reads only: changes go
@@ -245,6 +246,19 @@ enum ConsoleQueries {
             """, try row.decode("id", as: Int64.self)
         ).rows.map(enrolment)
         return provision
+    }
+
+    /// The group plans of a school's provision.
+    static func groupPlans(_ db: PostgresConnection, urn: String, provisionID: String) async throws -> [Plan] {
+        let ids = try await db.query(
+            """
+            SELECT sp.id FROM support_plans sp JOIN provisions pr ON pr.id = sp.provision_id JOIN schools s ON s.id = pr.school_id
+             WHERE s.urn = $1 AND pr.provision_id = $2 ORDER BY sp.id
+            """, urn, provisionID
+        ).rows.map { try $0.decode("id", as: Int64.self) }
+        var plans: [Plan] = []
+        for id in ids { if let plan = try await Plans.read(db, plan: id) { plans.append(plan) } }
+        return plans
     }
 
     /// Each configured school's figures, for the trust dashboard.

@@ -78,6 +78,8 @@ public enum ConsoleServer {
         SignInRoutes(console: console).add(to: router)
         SchoolPages(console: console).add(to: router)
         TrustPages(console: console).add(to: router)
+        PlanPages(console: console).add(to: router)
+        PlanAPI(console: console).add(to: router)
         APIRoutes(console: console).add(to: router)
         return router
     }

@@ -10,7 +10,7 @@ import ProvisionModel
 struct Pages: Sendable {
     static let names = [
         "layout", "login", "second-factor", "enrol", "recovery-codes", "school", "provisions", "pupil", "intervention",
-        "trust", "audit", "operations",
+        "trust", "audit", "operations", "plan",
     ]
     let library: MustacheLibrary
     let stylesheet: String
@@ -60,6 +60,18 @@ enum Reply {
     /// 303 to `location` (after a form's POST, so a reload does not post again).
     static func redirect(_ location: String) -> Response {
         Response(status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])
+    }
+
+    /// A printable document (a report, a plan for parents) that carries its own stylesheet:
+    /// its page allows inline styles and nothing else.
+    static func document(_ bytes: [UInt8]) -> Response {
+        Response(
+            status: .ok,
+            headers: [
+                .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
+                .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'",
+            ],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     /// `value` as JSON.

@@ -3,6 +3,7 @@ import Hummingbird
 import ProvisionAlerts
 import ProvisionConfig
 import ProvisionModel
+import ProvisionPlans
 import ProvisionReports
 
 /// The SENCO's pages: the school's dashboard (alerts to answer), the provision map and its
@@ -130,6 +131,15 @@ struct SchoolPages {
             ])
     }
 
+    static func planSummary(_ plan: Plan, today: SchoolDate) -> [String: Any] {
+        var values: [String: Any] = ["id": plan.id, "title": plan.title, "version": plan.current?.number ?? 0]
+        if let next = plan.current?.nextReview {
+            values["next_review"] = next.iso
+            if next < today { values["overdue"] = true }
+        }
+        return values
+    }
+
     static func actionValues(_ action: AlertAnswers.Action) -> [String: Any] {
         var values: [String: Any] = ["action": action.action, "by": action.by, "note": action.note ?? ""]
         if let until = action.until { values["until"] = until.iso }
@@ -170,6 +180,13 @@ struct SchoolPages {
         if !points.isEmpty {
             values["chart"] = Charts.entryExit(points, measure: provision.measure ?? "standardised", label: "Entry and exit: \(provision.name)")
         }
+        let plans = try await console.db { db in
+            try await ConsoleQueries.groupPlans(db, urn: urn, provisionID: provisionID)
+        }
+        let active = provision.enrolments.filter { $0.status == "active" }
+        values["plans"] = plans.map { Self.planSummary($0, today: SchoolDate.today()) }
+        values["has_active"] = !active.isEmpty
+        values["active"] = active.enumerated().map { ["n": $0.offset + 1, "upn": $0.element.upn, "name": $0.element.name] }
         if let outcome {
             values["outcome"] = [
                 "verdict": outcome.verdict.replacingOccurrences(of: "_", with: " "), "n": outcome.n, "as_of": outcome.asOf,
@@ -183,6 +200,8 @@ struct SchoolPages {
         let visitor = try context.signedIn()
         let upn = try context.parameters.require("upn")
         let (pupil, alerts) = try await actions.pupil(visitor, context, upn: upn)
+        let plans = try await console.db { try await Plans.forPupil($0, upn: upn) }
+        let today = SchoolDate.today()
         let grouped = Dictionary(grouping: pupil.assessments) { "\($0.instrument) \($0.subject)|\($0.measure)" }
         let byMeasure = Dictionary(grouping: grouped.keys.sorted()) { $0.split(separator: "|").last.map(String.init) ?? "" }
         let charts: [[String: Any]] = byMeasure.keys.sorted().map { measure in
@@ -200,6 +219,9 @@ struct SchoolPages {
                 "name": pupil.name, "upn": pupil.upn, "urn": pupil.schoolURN, "school": console.schoolName(pupil.schoolURN),
                 "year": pupil.yearGroup ?? "–", "sen": pupil.senStatus, "needs": pupil.needs.isEmpty ? "none recorded" : pupil.needs.joined(separator: ", "),
                 "on_roll": pupil.onRoll, "charts": charts, "has_history": !pupil.history.isEmpty,
+                "csrf": visitor.csrfToken ?? "", "plans": plans.map { Self.planSummary($0, today: today) },
+                "blank_targets": (1...3).map { ["n": $0] },
+                "active": pupil.history.filter { $0.enrolment.status == "active" }.map { ["id": $0.provisionID, "name": $0.provision] },
                 "history": pupil.history.map { item -> [String: Any] in
                     var values = Self.enrolmentValues(item.enrolment)
                     values["provision"] = item.provision
@@ -231,17 +253,7 @@ struct SchoolPages {
         return Self.reportResponse(report)
     }
 
-    /// A report's HTML, which carries its own stylesheet: its page allows inline styles and
-    /// nothing else.
-    static func reportResponse(_ report: Report) -> Response {
-        Response(
-            status: .ok,
-            headers: [
-                .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
-                .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'",
-            ],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: report.rendered(.html))))
-    }
+    static func reportResponse(_ report: Report) -> Response { Reply.document(report.rendered(.html)) }
 }
 
 /// Numbers and words as the pages show them.

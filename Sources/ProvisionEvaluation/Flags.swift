@@ -99,6 +99,68 @@ enum Flags {
              GROUP BY p.school_id, p.upn, p.id, pr.outcome_instrument, pr.outcome_subject, pr.outcome_measure
             HAVING count(DISTINCT pr.id) > 1
             """, runID, schoolID, asOf.iso)
+
+        try await raisePlanFlags(db, runID: runID, schoolID: schoolID, asOf: asOf, settings: settings, counts: &counts)
         return counts
+    }
+
+    /// The assess–plan–do–review cycle's rules (issue 18), on each plan's current version:
+    /// a review date passed with no review, a target's date passed with no rating, and a new
+    /// version of a pupil's plan not shared with their parents. Pupils who have left, and
+    /// group plans whose provision ended before the date in question, raise nothing.
+    static func raisePlanFlags(
+        _ db: PostgresConnection, runID: Int64, schoolID: Int64?, asOf: SchoolDate, settings: Configuration.Evaluation,
+        counts: inout [String: Int]
+    ) async throws {
+        let current = """
+            current_version AS (
+                SELECT DISTINCT ON (v.plan_id) v.*, sp.school_id, sp.kind, sp.pupil_id, sp.provision_id
+                  FROM plan_versions v JOIN support_plans sp ON sp.id = v.plan_id
+                  LEFT JOIN pupils p ON p.id = sp.pupil_id LEFT JOIN provisions pr ON pr.id = sp.provision_id
+                 WHERE ($2::bigint IS NULL OR sp.school_id = $2::bigint)
+                   AND (p.id IS NULL OR p.on_roll) AND (pr.id IS NULL OR coalesce(pr.end_date, $3::date) >= v.next_review - 31)
+                 ORDER BY v.plan_id, v.version DESC)
+            """
+        let kind = "CASE c.kind WHEN 'ehcp' THEN 'EHC plan outcomes' WHEN 'group' THEN 'group plan' ELSE 'SEN support plan' END"
+        counts["review_overdue"] = try await db.execute(
+            """
+            WITH \(current)
+            INSERT INTO evaluation_flags (evaluation_run_id, rule, school_id, subject_key, pupil_id, provision_id, priority, reason, numbers)
+            SELECT $1, 'review_overdue', c.school_id, 'review:' || c.plan_id || ':' || c.version, c.pupil_id, c.provision_id, 2,
+                   format('The %s (version %s) was due for review on %s, %s days ago, and has not been reviewed.',
+                          \(kind), c.version, to_char(c.next_review, 'DD/MM/YYYY'), $3::date - c.next_review),
+                   jsonb_build_object('plan_id', c.plan_id, 'version', c.version, 'next_review', c.next_review,
+                                      'days_overdue', $3::date - c.next_review)
+              FROM current_version c
+             WHERE c.next_review < $3::date AND NOT EXISTS (SELECT 1 FROM plan_reviews r WHERE r.plan_version_id = c.id)
+            """, runID, schoolID, asOf.iso)
+
+        counts["target_date_passed"] = try await db.execute(
+            """
+            WITH \(current)
+            INSERT INTO evaluation_flags (evaluation_run_id, rule, school_id, subject_key, pupil_id, provision_id, priority, reason, numbers)
+            SELECT $1, 'target_date_passed', c.school_id, 'target:' || t.id, t.pupil_id, c.provision_id, 1,
+                   format('Target %s of the %s (version %s) was due on %s and has not been rated yet.',
+                          t.position, \(kind), c.version, to_char(t.by_date, 'DD/MM/YYYY')),
+                   jsonb_build_object('plan_id', c.plan_id, 'version', c.version, 'target', t.position, 'by_date', t.by_date,
+                                      'days_since', $3::date - t.by_date)
+              FROM current_version c JOIN plan_targets t ON t.plan_version_id = c.id JOIN pupils p ON p.id = t.pupil_id
+             WHERE t.by_date < $3::date AND p.on_roll
+               AND NOT EXISTS (SELECT 1 FROM review_ratings rr WHERE rr.target_id = t.id)
+            """, runID, schoolID, asOf.iso)
+
+        counts["parents_not_informed"] = try await db.execute(
+            """
+            WITH \(current)
+            INSERT INTO evaluation_flags (evaluation_run_id, rule, school_id, subject_key, pupil_id, priority, reason, numbers)
+            SELECT $1, 'parents_not_informed', c.school_id, 'share:' || c.plan_id || ':' || c.version, c.pupil_id, 1,
+                   format('Version %s of this pupil''s %s was written on %s, %s days ago, and sharing it with their parents has not been recorded.',
+                          c.version, \(kind), to_char(c.created_at, 'DD/MM/YYYY'), $3::date - c.created_at::date),
+                   jsonb_build_object('plan_id', c.plan_id, 'version', c.version, 'written_on', c.created_at::date,
+                                      'days_since', $3::date - c.created_at::date)
+              FROM current_version c
+             WHERE c.kind <> 'group' AND c.created_at::date <= $3::date - $4::int
+               AND NOT EXISTS (SELECT 1 FROM plan_shares sh WHERE sh.plan_version_id = c.id)
+            """, runID, schoolID, asOf.iso, settings.parentsInformedDays)
     }
 }

@@ -23,6 +23,11 @@ public enum Codes {
     public static let deliveries: Set<String> = ["individual", "group", "class"]
     /// Where a pupil's enrolment in a provision stands.
     public static let enrolmentStatuses: Set<String> = ["planned", "active", "completed", "withdrawn"]
+    /// The evaluation's alert rules (docs/evaluation.md), in the order summaries list them.
+    public static let alertRules: [String] = [
+        "stalled_pupil", "ineffective_intervention", "ehcp_provision_not_delivered", "missing_exit_data",
+        "need_without_provision", "duplicated_provision", "review_overdue", "target_date_passed", "parents_not_informed",
+    ]
     /// Whether a run is the whole data set (`snapshot`) or changes only (`delta`).
     public static let sourceKinds: Set<String> = ["snapshot", "delta"]
 }

@@ -344,6 +344,9 @@ enum Vocabulary {
         case "missing_exit_data": ("intervention without exit data", "interventions without exit data")
         case "need_without_provision": ("pupil with SEN and no provision", "pupils with SEN and no provision")
         case "duplicated_provision": ("pupil in overlapping interventions", "pupils in overlapping interventions")
+        case "review_overdue": ("plan overdue for review", "plans overdue for review")
+        case "target_date_passed": ("target past its date unrated", "targets past their date unrated")
+        case "parents_not_informed": ("plan not shared with parents", "plans not shared with parents")
         default: (rule.replacingOccurrences(of: "_", with: " "), rule.replacingOccurrences(of: "_", with: " "))
         }
         return "\(n) \(n == 1 ? one : many)"

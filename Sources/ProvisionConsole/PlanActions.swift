@@ -1,0 +1,86 @@
+import Foundation
+import Postgres
+import ProvisionModel
+import ProvisionPlans
+
+/// What can be done with support plans, for the pages and the API alike: access by the
+/// plan's (or pupil's) school, the plans library's checks, and the audit log.
+struct PlanActions {
+    let console: Console
+
+    /// Runs a plans-library call, turning its refusals into 404 or 422.
+    func library<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await console.db(body)
+        } catch let error as PlanError {
+            throw ConsoleError(error.notFound ? .notFound : .unprocessableContent, error.description)
+        }
+    }
+
+    /// The school of plan `id`, checked against `visitor`'s access.
+    func authorise(_ visitor: Visitor, plan id: Int64) async throws -> String {
+        guard let urn = try await console.db({ try await Plans.school($0, plan: id) }) else { throw ConsoleError.notFound("plan \(id)") }
+        try Access.require(visitor, .school(urn), among: console.schoolURNs)
+        return urn
+    }
+
+    /// The school of pupil `upn`, checked against `visitor`'s access.
+    func authorise(_ visitor: Visitor, pupil upn: String) async throws -> String {
+        guard let urn = try await console.db({ try await ConsoleQueries.schoolOfPupil($0, upn: upn) }) else {
+            if visitor.user.role.seesPupils { throw ConsoleError.notFound("pupil \(upn)") }
+            throw ConsoleError.forbidden("an IT admin account does not see pupil data")
+        }
+        try Access.require(visitor, .school(urn), among: console.schoolURNs)
+        return urn
+    }
+
+    func plans(_ visitor: Visitor, _ context: ConsoleContext, pupil upn: String) async throws -> [Plan] {
+        let urn = try await authorise(visitor, pupil: upn)
+        let plans = try await console.db { try await Plans.forPupil($0, upn: upn) }
+        try await console.audit(visitor, context, "plans.view", school: urn, subject: upn)
+        return plans
+    }
+
+    func plan(_ visitor: Visitor, _ context: ConsoleContext, id: Int64) async throws -> Plan {
+        let urn = try await authorise(visitor, plan: id)
+        guard let plan = try await console.db({ try await Plans.read($0, plan: id) }) else { throw ConsoleError.notFound("plan \(id)") }
+        try await console.audit(visitor, context, "plan.view", school: urn, subject: String(id))
+        return plan
+    }
+
+    func create(
+        _ visitor: Visitor, _ context: ConsoleContext, pupil upn: String, kind: PlanKind, _ input: PlanInput
+    ) async throws -> Int64 {
+        guard kind != .group else { throw ConsoleError.badRequest("a group plan is made from its provision's page") }
+        let urn = try await authorise(visitor, pupil: upn)
+        let id = try await library { db in
+            try await Plans.create(db, school: urn, kind: kind, pupil: upn, input, by: visitor.user.email)
+        }
+        try await console.audit(visitor, context, "plan.created", school: urn, subject: String(id), detail: ["pupil": upn, "kind": kind.rawValue])
+        return id
+    }
+
+    func createGroup(_ visitor: Visitor, _ context: ConsoleContext, school urn: String, provision: String, _ input: PlanInput) async throws -> Int64 {
+        try Access.require(visitor, .school(urn), among: console.schoolURNs)
+        let id = try await library { db in
+            try await Plans.create(db, school: urn, kind: .group, provision: provision, input, by: visitor.user.email)
+        }
+        try await console.audit(visitor, context, "plan.created", school: urn, subject: String(id), detail: ["provision": provision, "kind": "group"])
+        return id
+    }
+
+    func review(_ visitor: Visitor, _ context: ConsoleContext, plan id: Int64, _ input: ReviewInput) async throws -> (review: Int64, version: Int) {
+        let urn = try await authorise(visitor, plan: id)
+        let result = try await library { db in try await Plans.holdReview(db, plan: id, input, by: visitor.user.email) }
+        try await console.audit(
+            visitor, context, "plan.reviewed", school: urn, subject: String(id),
+            detail: ["review": String(result.review), "next_version": String(result.version)])
+        return result
+    }
+
+    func share(_ visitor: Visitor, _ context: ConsoleContext, plan id: Int64, on day: SchoolDate, how: String) async throws {
+        let urn = try await authorise(visitor, plan: id)
+        try await library { db in try await Plans.recordShare(db, plan: id, on: day, how: how, by: visitor.user.email) }
+        try await console.audit(visitor, context, "plan.shared", school: urn, subject: String(id), detail: ["how": how, "on": day.iso])
+    }
+}
