@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import ProvisionAccounts
+import ProvisionModel
 import ProvisionTestSupport
 import Testing
 
@@ -54,5 +55,27 @@ import Testing
         #expect(image.width == 390)
         #expect(image.inkedShare > 0.05 && image.inkedShare < 0.6, "ink \(image.inkedShare)")
         #expect(image.distinctColours > 20)
+    }
+
+    @Test func aSENCOStartsAPlanSharesItAndHoldsItsReview() async throws {
+        let harness = try await ConsoleHarness.make("browser-review")
+        try await harness.user("senco@north.example", .senco, schools: [ConsoleHarness.north])
+        let days = [40, 35, 90].map { SchoolDate(daysSince1970: SchoolDate.today().daysSince1970 + $0).iso }
+        try await harness.serve { port in
+            let result = try await TestProcess.run(
+                Self.python,
+                [FileManager.default.currentDirectoryPath + "/Tests/Support/console-review.py", "http://127.0.0.1:\(port)",
+                 "senco@north.example", ConsoleHarness.password, ConsoleHarness.northPupil] + days)
+            #expect(result.exitCode == 0, "\(result.standardOutput)\n\(result.standardError.suffix(2000))")
+            #expect(result.standardOutput.contains(#""ok": true"#), "\(result.standardOutput)")
+        }
+        let (versions, ratings, shares, voice) = try await harness.db { db in
+            (try await db.query("SELECT count(*)::int FROM plan_versions").scalar(as: Int.self),
+             try await db.query("SELECT rating || ' ' || evidence AS r FROM review_ratings").rows.map { try $0.decode("r", as: String.self) },
+             try await db.query("SELECT how FROM plan_shares").rows.map { try $0.decode("how", as: String.self) },
+             try await db.query("SELECT parent_voice FROM plan_reviews").scalar(as: String.self))
+        }
+        #expect(versions == 2 && ratings == ["partly blends 6 of 10"] && shares == ["meeting with mum"])
+        #expect(voice == "She sounds out signs in town")
     }
 }

@@ -8,32 +8,17 @@ the first alert with a note, enrols UPN in PROVISION_ID with an entry score, rec
 score, checks the provision map shows it, and signs out. Exits 1 with the reason on the
 first step that does not go as a person would expect.
 """
-import json
 import sys
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
+from console_driver import Driver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ready
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
 base, email, password, urn, provision, upn, screenshot = sys.argv[1:8]
-seen = {}
-
-
-def fail(message):
-    print(json.dumps({"failed": message, "seen": seen}))
-    sys.exit(1)
-
-
-options = webdriver.ChromeOptions()
-options.binary_location = "/usr/bin/chromium"
-for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-             "--disable-extensions", "--window-size=1280,900"):
-    options.add_argument(flag)
-browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-wait = WebDriverWait(browser, 20)
+driver = Driver()
+browser, wait, seen, fail = driver.browser, driver.wait, driver.seen, driver.fail
 try:
     # Sign in with the keyboard only: the fields are labelled and Enter submits.
     browser.get(base + "/login")
@@ -106,6 +91,8 @@ try:
     seen["after_sign_out"] = browser.current_url
     if not browser.current_url.endswith("/login"):
         fail("after signing out the dashboard was still reachable: " + browser.current_url)
-    print(json.dumps({"ok": True, "seen": seen}))
-finally:
-    browser.quit()
+    driver.succeed()
+except SystemExit:
+    raise
+except Exception as error:
+    fail("%s: %s" % (type(error).__name__, error))
