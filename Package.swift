@@ -293,7 +293,7 @@ let package = Package(
         .testTarget(
             name: "EvaluationTests",
             dependencies: [
-                "ProvisionEvaluation", "ProvisionAlerts", "ProvisionPlans", "ProvisionStore", "ProvisionConfig", "ProvisionModel", "ProvisionTestSupport",
+                "ProvisionEvaluation", "ProvisionAlerts", "ProvisionPlans", "ProvisionReports", "ProvisionStore", "ProvisionConfig", "ProvisionModel", "ProvisionTestSupport",
                 "Postgres",
                 "provisionctl", "provisiond", "import-ctf", "import-mis-csv", "import-provision-map",
             ]

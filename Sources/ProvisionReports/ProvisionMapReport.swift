@@ -25,6 +25,8 @@ enum ProvisionMapReport {
             ("on SEN support", "\(summary.senSupport)"),
             ("with an EHC plan", "\(summary.ehcp)"),
             ("of them receiving provision", "\(summary.receivingProvision) (\(Format.share(summary.receivingProvision, of: summary.senSupport + summary.ehcp)))"),
+            ("with a current support plan", "\(summary.withPlan)"),
+            ("plan reviews due this term", "\(summary.reviewsDue)"),
             ("provisions this term", "\(provisions.count)"),
             ("whole-term cost", Format.pounds(termCost)),
         ]
@@ -210,6 +212,12 @@ struct SchoolSummary {
     var ehcp = 0
     /// Pupils on SEN support or with an EHCP who are in a provision overlapping the term.
     var receivingProvision = 0
+    /// Pupils on roll with a current support plan (their own, or a target in a group plan).
+    var withPlan = 0
+    /// Plans whose current version is due for review in the term.
+    var reviewsDue = 0
+    /// Plans whose current version's review date has passed.
+    var reviewsOverdue = 0
 
     static func read(_ data: ReportData, school: ReportData.School) async throws -> SchoolSummary {
         guard let row = try await data.db.query(
@@ -224,8 +232,25 @@ struct SchoolSummary {
               FROM pupils p WHERE p.school_id = $1
             """, school.id, data.term.start.iso, data.term.end.iso
         ).singleRow() else { return SchoolSummary() }
+        // A plan's current version is its latest: a review makes the next one in the same
+        // transaction, so the latest is never one that has been reviewed.
+        guard let plans = try await data.db.query(
+            """
+            WITH current_version AS (
+                SELECT DISTINCT ON (v.plan_id) v.id, v.next_review, sp.pupil_id
+                  FROM plan_versions v JOIN support_plans sp ON sp.id = v.plan_id
+                 WHERE sp.school_id = $1 ORDER BY v.plan_id, v.version DESC)
+            SELECT (SELECT count(*) FROM pupils p WHERE p.school_id = $1 AND p.on_roll AND (
+                        EXISTS (SELECT 1 FROM current_version c WHERE c.pupil_id = p.id)
+                        OR EXISTS (SELECT 1 FROM current_version c JOIN plan_targets t ON t.plan_version_id = c.id WHERE t.pupil_id = p.id)))::int
+                       AS with_plan,
+                   (SELECT count(*) FROM current_version WHERE next_review BETWEEN $2::date AND $3::date)::int AS due,
+                   (SELECT count(*) FROM current_version WHERE next_review < current_date)::int AS overdue
+            """, school.id, data.term.start.iso, data.term.end.iso
+        ).singleRow() else { return SchoolSummary() }
         return SchoolSummary(
             onRoll: try row.decode("on_roll"), senSupport: try row.decode("sen_support"), ehcp: try row.decode("ehcp"),
-            receivingProvision: try row.decode("receiving"))
+            receivingProvision: try row.decode("receiving"), withPlan: try plans.decode("with_plan"), reviewsDue: try plans.decode("due"),
+            reviewsOverdue: try plans.decode("overdue"))
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import ProvisionModel
+import ProvisionPlans
 
 /// One pupil's history (DESIGN §8): every provision they have had, with dates, staff,
 /// entry and exit and progress, for reviews and for sharing with parents.
@@ -85,6 +86,44 @@ enum PupilReport {
                 columns: ["Provision", "From", "To", "Staff", "Measure", "Entry", "Exit", "Progress", "In words"],
                 numeric: [5, 6], rows: rows)))
         if rows.isEmpty { document.sections[0].paragraphs = ["No provision recorded."] }
+        // Support plans: every version's targets with how each review rated them, and the reviews.
+        let plans = try await Plans.forPupil(data.db, upn: upn)
+        var plansJSON: [JSONValue] = []
+        for plan in plans {
+            let ratings = Dictionary(plan.reviews.flatMap { review in review.ratings.map { ($0.targetID, ($0, review.heldOn)) } }) { first, _ in first }
+            var targetRows: [[ReportDocument.Cell]] = []
+            for version in plan.versions {
+                for target in version.targets where target.upn == upn {
+                    let rated = ratings[target.id]
+                    let progress = target.progress.map { "\(Format.number($0.latest, places: 1)) on \($0.on.iso)\($0.met ? ", met" : "")" } ?? "–"
+                    targetRows.append([
+                        ReportDocument.Cell("v\(version.number)"), ReportDocument.Cell(target.description),
+                        ReportDocument.Cell(target.byDate.iso), ReportDocument.Cell(progress),
+                        ReportDocument.Cell(
+                            rated.map { "\($0.0.rating.words) (\($0.1.iso))\($0.0.evidence.isEmpty ? "" : ": \($0.0.evidence)")" }
+                                ?? (version.id == plan.current?.id ? "current" : "–"),
+                            tone: rated.map { $0.0.rating == .achieved ? .good : $0.0.rating == .notYet ? .bad : .neutral }),
+                    ])
+                }
+            }
+            var paragraphs = ["Version \(plan.current?.number ?? 0), next review \(plan.current?.nextReview.iso ?? "–"); "
+                + "\(plan.reviews.count) review(s); shared with parents \(plan.shares.last.map { "on \($0.sharedOn.iso) (\($0.how))" } ?? "not recorded")."]
+            for review in plan.reviews {
+                var text = "Review \(review.heldOn.iso) (\(review.attendees))."
+                if !review.pupilVoice.isEmpty { text += " Pupil: “\(review.pupilVoice)”." }
+                if !review.parentVoice.isEmpty { text += " Parents: “\(review.parentVoice)”." }
+                let decisions = review.decisions.map { "\($0.name): \($0.decision.rawValue) (evaluation: \($0.verdict?.replacingOccurrences(of: "_", with: " ") ?? "none"))" }
+                if !decisions.isEmpty { text += " Decided: " + decisions.joined(separator: "; ") + "." }
+                paragraphs.append(text)
+            }
+            document.sections.append(ReportDocument.Section(
+                heading: plan.title, paragraphs: paragraphs,
+                table: ReportDocument.Table(columns: ["Version", "Target", "By", "Linked test", "Rating"], numeric: [], rows: targetRows)))
+            plansJSON.append(.object([
+                "plan_id": .number(Double(plan.id)), "kind": .string(plan.kind.rawValue), "version": .number(Double(plan.current?.number ?? 0)),
+                "next_review": .text(plan.current?.nextReview.iso), "reviews": .number(Double(plan.reviews.count)),
+            ]))
+        }
         // Alerts about the pupil, with every answer given to them.
         let alerts = try await data.db.query(
             """
@@ -119,7 +158,7 @@ enum PupilReport {
             "report": .string("pupil"), "upn": .string(upn), "name": .string(name), "school_urn": .string(schoolURN),
             "year_group": .text(try pupil.decode("year_group")), "sen_provision": .string(try pupil.decode("sen_provision")),
             "on_roll": .bool(try pupil.decode("on_roll")), "needs": .array(needs.split(separator: ",").map { .string($0.trimmingCharacters(in: .whitespaces)) }),
-            "provisions": .array(items),
+            "provisions": .array(items), "plans": .array(plansJSON),
         ])
         return Report(
             kind: .pupil, document: document,
@@ -200,6 +239,13 @@ enum PupilReport {
         }
         if sections.isEmpty {
             sections.append(ReportDocument.Section(heading: "Extra help", paragraphs: ["No extra help is recorded for \(forename) at the moment."]))
+        }
+        // What the pupil's current plan is working towards, in the plan's own words.
+        let targets = try await Plans.forPupil(data.db, upn: upn).compactMap(\.current).flatMap { version in
+            version.targets.filter { $0.upn == upn }.map { "\($0.description), by \(Format.longDate($0.byDate.iso))." }
+        }
+        if !targets.isEmpty {
+            sections.insert(ReportDocument.Section(heading: "What \(forename) is working towards", paragraphs: targets), at: 0)
         }
         document.sections = sections
         document.footnotes = [

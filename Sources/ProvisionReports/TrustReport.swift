@@ -9,7 +9,7 @@ enum TrustReport {
         var rows: [[ReportDocument.Cell]] = []
         var csvRows: [[String]] = []
         var schoolsJSON: [JSONValue] = []
-        var totals = (onRoll: 0, sen: 0, ehcp: 0, served: 0, provisions: 0, cost: 0.0, alerts: 0)
+        var totals = (onRoll: 0, sen: 0, ehcp: 0, served: 0, provisions: 0, cost: 0.0, alerts: 0, overdue: 0)
         for school in schools {
             let summary = try await SchoolSummary.read(data, school: school)
             let provisions = try await data.provisions(schoolIDs: [school.id])
@@ -42,6 +42,7 @@ enum TrustReport {
             totals.provisions += provisions.count
             totals.cost += cost
             totals.alerts += openAlerts
+            totals.overdue += summary.reviewsOverdue
             let verdictText = ["effective", "inconclusive", "ineffective"].map { "\(verdicts[$0] ?? 0) \($0)" }.joined(separator: ", ")
             rows.append([
                 ReportDocument.Cell("\(school.name) (\(school.urn))"), ReportDocument.Cell("\(summary.onRoll)"),
@@ -54,11 +55,12 @@ enum TrustReport {
                 ReportDocument.Cell(Format.pounds(cost)), ReportDocument.Cell(sen == 0 ? "–" : Format.pounds(cost / Double(sen))),
                 ReportDocument.Cell(verdictText, tone: (verdicts["ineffective"] ?? 0) > 0 ? .neutral : nil),
                 ReportDocument.Cell(alerts.isEmpty ? "none" : alerts.map { Vocabulary.alerts($0.0, $0.1) }.joined(separator: ", ")),
+                ReportDocument.Cell("\(summary.reviewsOverdue)", tone: summary.reviewsOverdue > 0 ? .bad : nil),
             ])
             csvRows.append([school.urn, school.name, "\(summary.onRoll)", "\(summary.senSupport)", "\(summary.ehcp)",
                             "\(summary.receivingProvision)", "\(provisions.count)", Format.plain(cost),
                             "\(verdicts["effective"] ?? 0)", "\(verdicts["inconclusive"] ?? 0)", "\(verdicts["ineffective"] ?? 0)",
-                            "\(verdicts["insufficient_data"] ?? 0)", "\(openAlerts)"])
+                            "\(verdicts["insufficient_data"] ?? 0)", "\(openAlerts)", "\(summary.withPlan)", "\(summary.reviewsOverdue)"])
             schoolsJSON.append(.object([
                 "school_urn": .string(school.urn), "name": .string(school.name), "on_roll": .number(Double(summary.onRoll)),
                 "sen_support": .number(Double(summary.senSupport)), "ehcp": .number(Double(summary.ehcp)),
@@ -66,6 +68,7 @@ enum TrustReport {
                 "term_cost": .number(cost, places: 2),
                 "verdicts": .object(verdicts.mapValues { .number(Double($0)) }),
                 "open_alerts": .object(Dictionary(uniqueKeysWithValues: alerts.map { ($0.0, JSONValue.number(Double($0.1))) })),
+                "with_plan": .number(Double(summary.withPlan)), "plans_overdue_for_review": .number(Double(summary.reviewsOverdue)),
             ]))
         }
         var document = ReportDocument(title: "Trust overview: \(data.config.trust.name)", subtitle: "\(data.term.title): the schools side by side")
@@ -74,17 +77,19 @@ enum TrustReport {
             ("on SEN support", "\(totals.sen)"), ("with an EHC plan", "\(totals.ehcp)"),
             ("receiving provision", Format.share(totals.served, of: totals.sen + totals.ehcp)),
             ("whole-term cost", Format.pounds(totals.cost)), ("open alerts", "\(totals.alerts)"),
+            ("plans overdue for review", "\(totals.overdue)"),
         ]
         document.sections.append(ReportDocument.Section(
             heading: "Schools",
             table: ReportDocument.Table(
                 columns: ["School", "On roll", "SEN support", "EHC plans", "Main needs", "Provisions", "SEN pupils served",
-                          "Cost this term", "Cost per SEN pupil", "Verdicts", "Open alerts"],
-                numeric: [1, 2, 3, 5, 6, 7, 8], rows: rows,
+                          "Cost this term", "Cost per SEN pupil", "Verdicts", "Open alerts", "Plans overdue for review"],
+                numeric: [1, 2, 3, 5, 6, 7, 8, 11], rows: rows,
                 totals: ["Trust", ReportDocument.Cell("\(totals.onRoll)"), ReportDocument.Cell("\(totals.sen)"),
                          ReportDocument.Cell("\(totals.ehcp)"), "", ReportDocument.Cell("\(totals.provisions)"),
                          ReportDocument.Cell(Format.share(totals.served, of: totals.sen + totals.ehcp)),
-                         ReportDocument.Cell(Format.pounds(totals.cost)), "", "", ReportDocument.Cell("\(totals.alerts)")])))
+                         ReportDocument.Cell(Format.pounds(totals.cost)), "", "", ReportDocument.Cell("\(totals.alerts)"),
+                         ReportDocument.Cell("\(totals.overdue)")])))
         let json = JSONValue.object([
             "report": .string("trust"), "trust": .string(data.config.trust.name), "term": .string(data.term.description),
             "schools": .array(schoolsJSON),
@@ -92,7 +97,8 @@ enum TrustReport {
         return Report(
             kind: .trust, document: document,
             csvColumns: ["school_urn", "school", "on_roll", "sen_support", "ehcp", "receiving_provision", "provisions", "term_cost",
-                         "effective", "inconclusive", "ineffective", "insufficient_data", "open_alerts"],
+                         "effective", "inconclusive", "ineffective", "insufficient_data", "open_alerts", "with_plan",
+                         "plans_overdue_for_review"],
             csvRows: csvRows, json: json)
     }
 }
