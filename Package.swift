@@ -26,6 +26,7 @@ let package = Package(
         .executable(name: "import-ctf", targets: ["import-ctf"]),
         .executable(name: "import-mis-csv", targets: ["import-mis-csv"]),
         .executable(name: "import-provision-map", targets: ["import-provision-map"]),
+        .executable(name: "import-plans", targets: ["import-plans"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -108,6 +109,13 @@ let package = Package(
             name: "import-provision-map",
             dependencies: ["ImporterKit", "ProvisionModel"],
             path: "Plugins/provision-map",
+            exclude: ["plugin.toml", "fixtures"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "import-plans",
+            dependencies: ["ImporterKit", "ProvisionModel"],
+            path: "Plugins/plans",
             exclude: ["plugin.toml", "fixtures"],
             swiftSettings: strict
         ),
@@ -287,7 +295,7 @@ let package = Package(
             name: "ImporterTests",
             dependencies: [
                 "ProvisionImport", "ProvisionStore", "ProvisionTestSupport", "Postgres", "provisionctl",
-                "import-ctf", "import-mis-csv", "import-provision-map",
+                "import-ctf", "import-mis-csv", "import-provision-map", "import-plans",
             ]
         ),
         .testTarget(
@@ -295,14 +303,14 @@ let package = Package(
             dependencies: [
                 "ProvisionEvaluation", "ProvisionAlerts", "ProvisionPlans", "ProvisionReports", "ProvisionStore", "ProvisionConfig", "ProvisionModel", "ProvisionTestSupport",
                 "Postgres",
-                "provisionctl", "provisiond", "import-ctf", "import-mis-csv", "import-provision-map",
+                "provisionctl", "provisiond", "import-ctf", "import-mis-csv", "import-provision-map", "import-plans",
             ]
         ),
         .testTarget(
             name: "SampleTrustTests",
             dependencies: [
                 "ProvisionTestSupport", "provisionctl", "provisiond",
-                "import-ctf", "import-mis-csv", "import-provision-map",
+                "import-ctf", "import-mis-csv", "import-provision-map", "import-plans",
             ]
         ),
         .testTarget(
@@ -310,14 +318,14 @@ let package = Package(
             dependencies: [
                 "ProvisionSupervisor", "ProvisionJobs", "ProvisionStore", "ProvisionTestSupport", "Postgres", "ProvisionModel",
                 "ProvisionConfig",
-                "provisionctl", "provisiond", "import-ctf", "import-mis-csv", "import-provision-map",
+                "provisionctl", "provisiond", "import-ctf", "import-mis-csv", "import-provision-map", "import-plans",
             ]
         ),
         .testTarget(
             name: "ReportTests",
             dependencies: [
                 "ProvisionTestSupport", "Postgres", "ProvisionModel", "ProvisionStore", "ImporterKit",
-                "provisionctl", "provisiond", "import-ctf", "import-mis-csv", "import-provision-map",
+                "provisionctl", "provisiond", "import-ctf", "import-mis-csv", "import-provision-map", "import-plans",
             ]
         ),
         .testTarget(
@@ -325,7 +333,7 @@ let package = Package(
             dependencies: [
                 "ProvisionConsole", "ProvisionAccounts", "ProvisionConfig", "ProvisionStore", "ProvisionTestSupport",
                 "Postgres", "ProvisionModel", "ProvisionImport",
-                "provisionctl", "provisiond", "import-ctf", "import-mis-csv", "import-provision-map",
+                "provisionctl", "provisiond", "import-ctf", "import-mis-csv", "import-provision-map", "import-plans",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdOTP", package: "hummingbird-auth"),

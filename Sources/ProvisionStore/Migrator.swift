@@ -21,7 +21,7 @@ public struct Migration: Sendable {
     public var checksum: String { SHA256.hex(sql) }
 
     /// Every migration the product ships, in order.
-    public static let all: [Migration] = [schema, evaluation, daemon, growthModel, alertAnswers, digestPolicy, alertIndexes, console, plans]
+    public static let all: [Migration] = [schema, evaluation, daemon, growthModel, alertAnswers, digestPolicy, alertIndexes, console, plans, importedPlans]
 }
 
 /// Why migrating stopped.

@@ -24,6 +24,7 @@ struct BuiltInPluginCheckTests {
         ("mis-csv", "good/arbor-pupils-sen.csv", ["MAPPING=arbor-pupils-sen"], "pupil        sent 2, valid 2"),
         ("provision-map", "good/provision-map.csv", [], "enrolment    sent 4, valid 4"),
         ("provision-map", "good/provision-map-excel-ansi.csv", [], "provision    sent 3, valid 3"),
+        ("plans", "good/plans.csv", [], "plan         sent 2, valid 2"),
     ])
     func goodFixturesPass(plugin: String, fixture: String, env: [String], expected: String) async throws {
         let result = try await check(plugin, fixture, env: env)
@@ -45,6 +46,9 @@ struct BuiltInPluginCheckTests {
         ("mis-csv", "good/sims-pupils-sen.csv", ["MAPPING=no-such-preset"], 1, "no mapping preset 'no-such-preset'"),
         ("provision-map", "bad/missing-columns.csv", [], 1, "missing columns 'Start date'"),
         ("provision-map", "bad/impossible-values.csv", [], 65, "Wave '4' is not a wave (1, 2 or 3)"),
+        ("plans", "bad/missing-columns.csv", [], 1, "missing columns 'Next review', 'Target by'"),
+        ("plans", "bad/impossible-values.csv", [], 65, "Target by '31/02/2026' is not a date (dd/mm/yyyy) [impossible-values.csv:2]"),
+        ("plans", "bad/impossible-values.csv", [], 65, "Kind 'Behaviour plan' is not SEN support or EHC plan [impossible-values.csv:3]"),
     ])
     func badFixturesFailWithTheReason(plugin: String, fixture: String, env: [String], status: Int32, reason: String) async throws {
         let result = try await check(plugin, fixture, env: env)

@@ -7,7 +7,7 @@ import Testing
 /// and the supervisor's validation in agreement.
 @Suite("JSON Schema agrees with validation")
 struct SchemaAgreementTests {
-    static let dataTypes = ["school", "pupil", "assessment", "staff", "provision", "enrolment"]
+    static let dataTypes = ["school", "pupil", "assessment", "staff", "provision", "enrolment", "plan"]
 
     static func definitions() throws -> [String: [String: Any]] {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

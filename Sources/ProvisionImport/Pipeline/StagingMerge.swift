@@ -105,6 +105,7 @@ enum StagingMerge {
             ("staged_staff", "staff", "school_urn, doc->>'staff_id'"),
             ("staged_provision", "provision", "school_urn, doc->>'provision_id'"),
             ("staged_enrolment", "enrolment", "school_urn, doc->>'provision_id', doc->>'upn', doc->>'start_date'"),
+            ("staged_plan", "plan", "school_urn, doc->>'plan_ref'"),
         ]
         for (table, type, key) in deduplicate {
             try await db.execute(
@@ -121,7 +122,8 @@ enum StagingMerge {
             SELECT (SELECT count(*) FROM import_staging WHERE record_type <> 'rejected_pupil')
                  - (SELECT count(*) FROM staged_school) - (SELECT count(*) FROM staged_pupil)
                  - (SELECT count(*) FROM staged_assessment) - (SELECT count(*) FROM staged_staff)
-                 - (SELECT count(*) FROM staged_provision) - (SELECT count(*) FROM staged_enrolment) AS n
+                 - (SELECT count(*) FROM staged_provision) - (SELECT count(*) FROM staged_enrolment)
+                 - (SELECT count(*) FROM staged_plan) AS n
             """
         ).scalar(as: Int.self)
 
@@ -362,7 +364,99 @@ enum StagingMerge {
                    (EXCLUDED.end_date, EXCLUDED.status, EXCLUDED.target, EXCLUDED.entry_value, EXCLUDED.entry_date,
                     EXCLUDED.exit_value, EXCLUDED.exit_date, EXCLUDED.parent_informed)
             """)
+        try await mergePlans(db, runID: runID, stats: &stats)
         return stats
+    }
+
+    /// Support plans from a school's spreadsheet (`plan` records, keyed by the school's
+    /// `plan_ref`). A new plan gets its first version; a plan whose content differs from its
+    /// current imported version gets a new version (versions are never changed); an
+    /// unchanged one nothing. A plan whose current version was made in the console (by a
+    /// review) is the SENCO's now: a differing import is left out with a warning, as for
+    /// provisions (docs/console.md).
+    private static func mergePlans(_ db: PostgresConnection, runID: Int64, stats: inout MergeStatistics) async throws {
+        try await rejectMissing(
+            db, runID, &stats, table: "staged_plan", type: "plan",
+            condition: "NOT EXISTS (SELECT 1 FROM pupils p JOIN bound_school b ON b.id = p.school_id JOIN schools sc ON sc.id = b.id "
+                + "WHERE p.upn = s.doc->>'upn' AND sc.urn = s.school_urn)",
+            reason: "plan.upn is not a pupil of this plan's school; import the pupils (CTF) first")
+        try await rejectMissing(
+            db, runID, &stats, table: "staged_plan", type: "plan",
+            condition: """
+                EXISTS (SELECT 1 FROM jsonb_array_elements_text(coalesce(s.doc->'provision_ids', '[]')) AS ids (id)
+                         WHERE NOT EXISTS (SELECT 1 FROM provisions pr JOIN schools sc ON sc.id = pr.school_id
+                                            WHERE sc.urn = s.school_urn AND pr.provision_id = ids.id))
+                """,
+            reason: "plan.provision_ids names a provision the school does not have; import the provision map first")
+        try await rejectMissing(
+            db, runID, &stats, table: "staged_plan", type: "plan",
+            condition: """
+                EXISTS (SELECT 1 FROM support_plans sp JOIN schools sc ON sc.id = sp.school_id JOIN pupils p ON p.id = sp.pupil_id
+                         WHERE sc.urn = s.school_urn AND sp.import_ref = s.doc->>'plan_ref'
+                           AND (p.upn <> s.doc->>'upn' OR sp.kind <> s.doc->>'kind'))
+                """,
+            reason: "plan.plan_ref is already another pupil's plan (or another kind of plan); give each plan its own reference")
+
+        try await upsert(db, runID, &stats, table: "support_plans", sql: """
+            INSERT INTO support_plans AS t (school_id, kind, pupil_id, created_by, import_ref)
+            SELECT sc.id, s.doc->>'kind', p.id, 'import run ' || $1::bigint, s.doc->>'plan_ref'
+              FROM staged_plan s JOIN schools sc ON sc.urn = s.school_urn JOIN pupils p ON p.upn = s.doc->>'upn'
+            ON CONFLICT (school_id, import_ref) WHERE import_ref IS NOT NULL DO NOTHING
+            """)
+        // What a version says, without who it is about: equal digests, equal content.
+        let digest = "md5((s.doc - 'type' - 'school_urn' - 'plan_ref' - 'upn' - 'kind' - 'written_on')::text)"
+        try await db.execute(
+            """
+            CREATE TEMP TABLE plan_changes ON COMMIT DROP AS
+            SELECT sp.id AS plan_id, sp.pupil_id, coalesce(cur.version, 0) + 1 AS version, s.doc, s.line, \(digest) AS digest,
+                   cur.version IS NOT NULL AND cur.import_digest IS NULL AS console_made,
+                   to_char(cur.created_at, 'YYYY-MM-DD') AS made_on
+              FROM staged_plan s JOIN schools sc ON sc.urn = s.school_urn
+              JOIN support_plans sp ON sp.school_id = sc.id AND sp.import_ref = s.doc->>'plan_ref'
+              LEFT JOIN LATERAL (SELECT v.version, v.import_digest, v.created_at FROM plan_versions v WHERE v.plan_id = sp.id
+                                  ORDER BY v.version DESC LIMIT 1) cur ON true
+             WHERE cur.import_digest IS DISTINCT FROM \(digest)
+            """)
+        let kept = try await db.query(
+            """
+            WITH kept AS (DELETE FROM plan_changes WHERE console_made RETURNING line, doc->>'plan_ref' AS ref, made_on),
+                 recorded AS (
+                INSERT INTO rejected_records (import_run_id, line, record_type, severity, reason, ref)
+                SELECT $1, line, 'plan', 'warning',
+                       'this plan was reviewed in the console on ' || made_on
+                       || ' and the spreadsheet differs; the console''s version was kept (change it there)', ref
+                  FROM kept RETURNING 1)
+            SELECT count(*) FROM recorded
+            """, runID
+        ).scalar(as: Int.self)
+        if kept > 0 {
+            stats.keptConsoleEdits += kept
+            stats.reasons.append("\(kept) plan record(s) kept as the console's reviews made them (warnings name them)")
+        }
+        try await upsert(db, runID, &stats, table: "plan_versions", sql: """
+            INSERT INTO plan_versions AS t (plan_id, version, strengths, needs, strategies, people, next_review, created_by, import_digest)
+            SELECT plan_id, version, coalesce(doc->>'strengths', ''), coalesce(doc->>'needs', ''), coalesce(doc->>'strategies', ''),
+                   coalesce(doc->>'people', ''), (doc->>'next_review')::date, 'import run ' || $1::bigint, digest
+              FROM plan_changes
+            """)
+        stats.inserted["plan_targets"] = try await db.execute(
+            """
+            INSERT INTO plan_targets (plan_version_id, position, pupil_id, description, by_date, measured_by, instrument, subject, measure,
+                                      target_value)
+            SELECT v.id, t.position, c.pupil_id, t.target->>'description', (t.target->>'by')::date, coalesce(t.target->>'measured_by', ''),
+                   t.target->>'instrument', t.target->>'subject', t.target->>'measure', (t.target->>'target_value')::numeric
+              FROM plan_changes c JOIN plan_versions v ON v.plan_id = c.plan_id AND v.version = c.version
+             CROSS JOIN LATERAL jsonb_array_elements(c.doc->'targets') WITH ORDINALITY AS t (target, position)
+            """)
+        try await db.execute(
+            """
+            INSERT INTO plan_provisions (plan_version_id, provision_id)
+            SELECT DISTINCT v.id, pr.id
+              FROM plan_changes c JOIN plan_versions v ON v.plan_id = c.plan_id AND v.version = c.version
+              JOIN support_plans sp ON sp.id = c.plan_id
+             CROSS JOIN LATERAL jsonb_array_elements_text(coalesce(c.doc->'provision_ids', '[]')) AS ids (id)
+              JOIN provisions pr ON pr.school_id = sp.school_id AND pr.provision_id = ids.id
+            """)
     }
 
     /// Marks as left the pupils of the bound schools that a snapshot does not list, except

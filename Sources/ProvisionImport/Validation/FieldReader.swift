@@ -145,6 +145,20 @@ struct FieldReader {
         return elements
     }
 
+    /// An array of non-empty strings (trimmed), kept in the output; nil when absent.
+    mutating func stringArray(_ key: String) throws(RecordProblem) -> [String]? {
+        guard let elements = try array(key) else { return nil }
+        var strings: [String] = []
+        for element in elements {
+            guard let text = element.stringValue?.trimmedWhitespace, !text.isEmpty else {
+                throw problem(key, "must be an array of non-empty strings")
+            }
+            strings.append(text)
+        }
+        set(key, .array(strings.map(JSONValue.string)))
+        return strings
+    }
+
     mutating func set(_ key: String, _ value: JSONValue) { output[key] = value }
 
     /// Reads a nested object with its own reader, naming fields `parent.child` in messages.

@@ -15,7 +15,7 @@ public struct ValidRecord: Sendable {
 /// The per-type rules of protocol v1 (DESIGN §4).
 enum RecordRules {
     /// Record types that carry data (everything but header, end and error).
-    static let dataTypes: Set<String> = ["school", "pupil", "assessment", "staff", "provision", "enrolment"]
+    static let dataTypes: Set<String> = ["school", "pupil", "assessment", "staff", "provision", "enrolment", "plan"]
 
     static func validate(type: String, fields: [String: JSONValue]) throws(RecordProblem) -> ValidRecord {
         var reader = FieldReader(type: type, fields: fields)
@@ -83,16 +83,7 @@ enum RecordRules {
             _ = try reader.code("priority", in: Codes.priorities)
             _ = try reader.bool("statutory")
             _ = try reader.code("delivery", in: Codes.deliveries)
-            if let staff = try reader.array("staff_ids") {
-                var ids: [JSONValue] = []
-                for element in staff {
-                    guard let id = element.stringValue?.trimmedWhitespace, !id.isEmpty else {
-                        throw RecordProblem("provision.staff_ids must be an array of non-empty strings")
-                    }
-                    ids.append(.string(id))
-                }
-                reader.set("staff_ids", .array(ids))
-            }
+            _ = try reader.stringArray("staff_ids")
             _ = try reader.integer("group_size", range: 1...500)
             _ = try reader.number("sessions_per_week", range: 0...50)
             _ = try reader.integer("minutes_per_session", range: 0...600)
@@ -132,6 +123,36 @@ enum RecordRules {
                 throw RecordProblem("enrolment.exit.date is before entry.date")
             }
             _ = try reader.date("parent_informed")
+        case "plan":
+            urn = try reader.urn("school_urn")
+            _ = try reader.requiredString("plan_ref", maxLength: 80)
+            _ = try reader.code("kind", in: ["sen_support", "ehcp"], required: true)
+            warning = try reader.upn("upn").warning
+            for text in ["strengths", "needs", "strategies", "people"] { _ = try reader.string(text, maxLength: 5000) }
+            _ = try reader.date("next_review", required: true)
+            _ = try reader.date("written_on")
+            _ = try reader.stringArray("provision_ids")
+            guard let targets = try reader.array("targets"), (1...30).contains(targets.count) else {
+                throw RecordProblem("plan.targets must be an array of 1 to 30 targets")
+            }
+            var valid: [JSONValue] = []
+            for (index, element) in targets.enumerated() {
+                guard case .object(let members) = element else { throw RecordProblem("plan.targets[\(index + 1)] must be an object") }
+                var inner = FieldReader(type: "plan.targets[\(index + 1)]", fields: members)
+                _ = try inner.requiredString("description", maxLength: 1000)
+                _ = try inner.date("by", required: true)
+                _ = try inner.string("measured_by", maxLength: 500)
+                let instrument = try inner.string("instrument", maxLength: 60)
+                _ = try inner.string("subject", maxLength: 60)
+                let measure = try inner.code("measure", in: Codes.measures)
+                let value = try inner.number("target_value", range: -1000...100_000)
+                guard (instrument == nil) == (measure == nil), (measure == nil) == (value == nil) else {
+                    throw RecordProblem("plan.targets[\(index + 1)]: a linked test needs instrument, measure and target_value together")
+                }
+                if instrument != nil && members["subject"] == nil { inner.set("subject", .string("reading")) }
+                valid.append(.object(inner.output))
+            }
+            reader.set("targets", .array(valid))
         default:
             throw RecordProblem("unknown record type '\(type.prefix(40))'")
         }
