@@ -48,7 +48,7 @@ struct SchoolPages {
             return Reply.redirect("/schools/\(urn)/provisions/\(provision.urlPathEncoded)")
         }
         router.get("schools/:urn/reports/:kind") { request, context in try await report(request, context) }
-        router.get("pupils/:upn") { _, context in try await pupilPage(context) }
+        router.get("pupils/:upn") { request, context in try await pupilPage(request, context) }
     }
 
     private func provisionParameters(_ context: ConsoleContext) throws -> (Visitor, String, String) {
@@ -131,6 +131,18 @@ struct SchoolPages {
             ])
     }
 
+    /// The "start a plan" form's values: blank, or from the chosen template.
+    static func planStart(_ id: String?) -> [String: Any] {
+        let template = PlanTemplate.all.first { $0.id == id }
+        return [
+            "needs": template?.needs ?? "", "strategies": template?.strategies ?? "",
+            "targets": (1...3).map { n -> [String: Any] in
+                let target = template.flatMap { n <= $0.targets.count ? $0.targets[n - 1] : nil }
+                return ["n": n, "description": target?.description ?? "", "measured_by": target?.measuredBy ?? ""]
+            },
+        ]
+    }
+
     static func planSummary(_ plan: Plan, today: SchoolDate) -> [String: Any] {
         var values: [String: Any] = ["id": plan.id, "title": plan.title, "version": plan.current?.number ?? 0]
         if let next = plan.current?.nextReview {
@@ -196,7 +208,7 @@ struct SchoolPages {
         return console.pages.render("intervention", title: provision.name, visitor: visitor, console: console, values: values)
     }
 
-    private func pupilPage(_ context: ConsoleContext) async throws -> Response {
+    private func pupilPage(_ request: Request, _ context: ConsoleContext) async throws -> Response {
         let visitor = try context.signedIn()
         let upn = try context.parameters.require("upn")
         let (pupil, alerts) = try await actions.pupil(visitor, context, upn: upn)
@@ -220,7 +232,9 @@ struct SchoolPages {
                 "year": pupil.yearGroup ?? "–", "sen": pupil.senStatus, "needs": pupil.needs.isEmpty ? "none recorded" : pupil.needs.joined(separator: ", "),
                 "on_roll": pupil.onRoll, "charts": charts, "has_history": !pupil.history.isEmpty,
                 "csrf": visitor.csrfToken ?? "", "plans": plans.map { Self.planSummary($0, today: today) },
-                "blank_targets": (1...3).map { ["n": $0] },
+                "templates": PlanTemplate.all.map { ["id": $0.id, "title": $0.title] },
+                "start": Self.planStart(request.uri.queryParameters["template"].map(String.init)),
+                "open_start": request.uri.queryParameters["template"] != nil,
                 "active": pupil.history.filter { $0.enrolment.status == "active" }.map { ["id": $0.provisionID, "name": $0.provision] },
                 "history": pupil.history.map { item -> [String: Any] in
                     var values = Self.enrolmentValues(item.enrolment)

@@ -188,4 +188,20 @@ import Testing
             }
         }
     }
+
+    @Test func aPlanCanStartFromATemplateForItsAreaOfNeed() async throws {
+        let harness = try await ConsoleHarness.make("plans-template")
+        try await harness.user("senco@north.example", .senco, schools: [north])
+        try await harness.run { browser in
+            try await browser.signIn("senco@north.example")
+            let blank = try await browser.request(.get, "/pupils/\(upn)")
+            #expect(blank.body.contains("<details class=\"edit\" id=\"start\"><summary>"), "closed until asked for")
+            #expect(!blank.body.contains("Pre-teach key vocabulary"))
+            let reading = try await browser.request(.get, "/pupils/\(upn)?template=reading")
+            #expect(reading.body.contains("<details class=\"edit\" id=\"start\" open>"))
+            #expect(reading.body.contains("Pre-teach key vocabulary; give texts at an accessible level"))
+            #expect(reading.body.contains("value=\"Blend and read words with four or more sounds\""))
+            #expect(reading.body.contains("value=\"phonics check\""))
+        }
+    }
 }
