@@ -1,6 +1,9 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
+import Postgres
+import ProvisionStore
 import ProvisionAccounts
 
 /// Finds who is asking (a session cookie or `Authorization: Bearer`), works out the
@@ -14,6 +17,24 @@ struct SignInMiddleware: RouterMiddleware {
     let console: Console
 
     func handle(_ request: Request, context: ConsoleContext, next: (Request, ConsoleContext) async throws -> Response) async throws -> Response {
+        do {
+            return try await signIn(request, context: context, next: next)
+        } catch let error as any HTTPResponseError {
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            // Logged by route and kind only: a path or a database message may name a pupil.
+            var metadata: Logger.Metadata = ["route": "\(context.endpointPath ?? request.method.rawValue)", "error": "\(type(of: error))"]
+            if let database = error as? PostgresError { metadata["sqlstate"] = "\(database.sqlState ?? "connection")" }
+            console.logger.error("console request failed", metadata: metadata)
+            throw ConsoleError(
+                isConnectionLoss(error) ? .serviceUnavailable : .internalServerError,
+                "something went wrong on the server; the trust's IT staff can see it in the daemon's log")
+        }
+    }
+
+    private func signIn(_ request: Request, context: ConsoleContext, next: (Request, ConsoleContext) async throws -> Response) async throws -> Response {
         var context = context
         var request = request
         context.address = clientAddress(request, peer: context.peer)

@@ -1,9 +1,13 @@
 import Foundation
 import HTTPTypes
 import HummingbirdOTP
+import HummingbirdTesting
+import Logging
 import Postgres
 import ProvisionAccounts
 import ProvisionModel
+@testable import ProvisionConsole
+import ProvisionStore
 import Testing
 
 /// Sessions and what guards them: the cookie's attributes, CSRF, the sign-in throttle,
@@ -264,5 +268,52 @@ extension ConsoleSessionTests {
             #expect(page.location == "/second-factor")
             #expect(try await browser.request(.get, "/api/v1/session").status == .unauthorized)
         }
+    }
+}
+
+/// Keeps what a logger was told, to check what the console writes to the daemon's log.
+final class CapturedLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+
+    var text: String { lock.withLock { lines.joined(separator: "\n") } }
+
+    func handler(label: String) -> any LogHandler { Handler(log: self) }
+
+    struct Handler: LogHandler {
+        let log: CapturedLog
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .debug
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            let fields = (event.metadata ?? [:]).map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
+            log.lock.withLock { log.lines.append("\(event.level) \(event.message) \(fields)") }
+        }
+    }
+}
+
+extension ConsoleSessionTests {
+    @Test func aLostDatabaseIsA503AndTheLogNamesNoPupil() async throws {
+        let harness = try await ConsoleHarness.make("session-db-lost")
+        try await harness.user("senco@north.example", .senco, schools: [north])
+        let token = try await harness.db { try await Accounts.issueToken($0, email: "senco@north.example") }
+        let captured = CapturedLog()
+        let broken = Console(
+            configuration: harness.console.configuration,
+            pool: ConnectionPool(database: .external(harness.url + "_gone"), capacity: 1, applicationName: "console-test"),
+            pages: harness.console.pages, pipeline: harness.console.pipeline,
+            logger: Logger(label: "console", factory: captured.handler))
+        let app = try ConsoleServer.application(broken, host: "127.0.0.1", port: 0)
+        try await app.test(.live) { client in
+            let browser = Browser(client: client)
+            let page = try await browser.request(.get, "/api/v1/pupils/\(ConsoleHarness.northPupil)", headers: [.authorization: "Bearer \(token)"])
+            #expect(page.status == .serviceUnavailable)
+            #expect(page.json?.field("error") == .string("something went wrong on the server; the trust's IT staff can see it in the daemon's log"))
+        }
+        #expect(captured.text.contains("console request failed"), "\(captured.text)")
+        #expect(!captured.text.contains(ConsoleHarness.northPupil), "\(captured.text)")
     }
 }
