@@ -8,6 +8,7 @@ import ProvisionAccounts
 import ProvisionModel
 @testable import ProvisionConsole
 import ProvisionStore
+import ProvisionTestSupport
 import Testing
 
 /// Sessions and what guards them: the cookie's attributes, CSRF, the sign-in throttle,
@@ -315,5 +316,33 @@ extension ConsoleSessionTests {
         }
         #expect(captured.text.contains("console request failed"), "\(captured.text)")
         #expect(!captured.text.contains(ConsoleHarness.northPupil), "\(captured.text)")
+    }
+}
+
+extension ConsoleSessionTests {
+    @Test func withItsOwnCertificateTheConsoleSpeaksHTTPSAndItsCookieIsSecure() async throws {
+        let folder = try TestProcess.temporaryDirectory("console-tls")
+        let made = try await TestProcess.run(
+            "/usr/bin/openssl",
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", folder + "/key.pem", "-out", folder + "/cert.pem"])
+        #expect(made.exitCode == 0, "\(made.standardError)")
+        let harness = try await ConsoleHarness.make(
+            "session-tls", console: "tls_certificate = \"\(folder)/cert.pem\"\ntls_key = \"\(folder)/key.pem\"")
+        try await harness.user("senco@north.example", .senco, schools: [north])
+        try await harness.serve { port in
+            let base = "https://127.0.0.1:\(port)"
+            let page = try await TestProcess.run("/usr/bin/curl", ["-s", "--cacert", folder + "/cert.pem", "-o", "/dev/null", "-w", "%{http_code}", base + "/login"])
+            #expect(page.standardOutput == "200", "\(page.standardError)")
+            let signIn = try await TestProcess.run(
+                "/usr/bin/curl",
+                ["-s", "--cacert", folder + "/cert.pem", "-D", "-", "-o", "/dev/null", "-d",
+                 "email=senco%40north.example&password=correct+horse+battery+staple", base + "/login"])
+            let headers = signIn.standardOutput.lowercased()
+            #expect(headers.contains("set-cookie: provision_session=") && headers.contains("; secure"), "\(signIn.standardOutput)")
+            #expect(headers.contains("strict-transport-security: max-age=31536000"))
+            let plain = try await TestProcess.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/login"])
+            #expect(plain.standardOutput == "000", "plain HTTP on the TLS port gets no page")
+        }
     }
 }
