@@ -45,6 +45,7 @@ public actor PostgresConnection {
     public static func connect(
         _ conninfo: String, password: String? = nil, applicationName: String = "send-provision"
     ) async throws -> PostgresConnection {
+        OpenSSLExit.settled
         let connection = PostgresConnection()
         try await connection.open(conninfo, password: password, applicationName: applicationName)
         return connection

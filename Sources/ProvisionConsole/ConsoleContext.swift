@@ -13,9 +13,6 @@ struct Visitor: Sendable {
     let csrfToken: String?
     /// False between a right password and the second factor.
     let secondFactorDone: Bool
-
-    /// Signed in through an API token rather than a browser session.
-    var viaToken: Bool { sessionToken == nil }
 }
 
 /// The request context of every console route: Hummingbird's core storage, the client's
