@@ -47,6 +47,12 @@ struct PlanAPI {
                 visitor, context, plan: try Self.id(context), try PlanInputs.review(json: try await Self.object(request)))
             return Reply.json(.object(["review_id": .number(Double(review)), "version": .number(Double(version))]), status: .created)
         }
+        api.post("plans/:id/targets") { request, context -> Response in
+            let visitor = try context.signedIn()
+            let targets = try PlanInputs.targets(json: try await Self.object(request))
+            let version = try await actions.addTargets(visitor, context, plan: try Self.id(context), targets)
+            return Reply.json(.object(["version": .number(Double(version))]), status: .created)
+        }
         api.post("plans/:id/shares") { request, context -> Response in
             let visitor = try context.signedIn()
             let body = try await Self.object(request)

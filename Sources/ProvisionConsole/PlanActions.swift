@@ -78,6 +78,13 @@ struct PlanActions {
         return result
     }
 
+    func addTargets(_ visitor: Visitor, _ context: ConsoleContext, plan id: Int64, _ targets: [TargetInput]) async throws -> Int {
+        let urn = try await authorise(visitor, plan: id)
+        let version = try await library { db in try await Plans.addTargets(db, plan: id, targets, by: visitor.user.email) }
+        try await console.audit(visitor, context, "plan.targets_added", school: urn, subject: String(id), detail: ["version": String(version)])
+        return version
+    }
+
     func share(_ visitor: Visitor, _ context: ConsoleContext, plan id: Int64, on day: SchoolDate, how: String) async throws {
         let urn = try await authorise(visitor, plan: id)
         try await library { db in try await Plans.recordShare(db, plan: id, on: day, how: how, by: visitor.user.email) }

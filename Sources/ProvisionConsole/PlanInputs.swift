@@ -26,6 +26,15 @@ enum PlanInputs {
     /// `_instrument`, `_measure`, `_value` and (group plans) `_upn`, N from 1; provisions are
     /// checkboxes named `provision:ID`.
     static func plan(_ form: Form, prefix: String = "") throws(ConsoleError) -> PlanInput {
+        let provisions = form.fields.keys.filter { $0.hasPrefix(prefix + "provision:") }.map { String($0.dropFirst(prefix.count + 10)) }.sorted()
+        return PlanInput(
+            strengths: form[prefix + "strengths"] ?? "", needs: form[prefix + "needs"] ?? "", strategies: form[prefix + "strategies"] ?? "",
+            people: form[prefix + "people"] ?? "", nextReview: try date(form[prefix + "next_review"], prefix + "next_review"),
+            targets: try targets(form, prefix: prefix), provisionIDs: provisions)
+    }
+
+    /// The targets of a form (`target_N_…` fields, N from 1), rows without a description left out.
+    static func targets(_ form: Form, prefix: String = "") throws(ConsoleError) -> [TargetInput] {
         var targets: [TargetInput] = []
         for n in 1...maxTargets {
             let key = "\(prefix)target_\(n)_"
@@ -38,11 +47,7 @@ enum PlanInputs {
                 measure: instrument == nil ? nil : (form[key + "measure"] ?? "standardised"),
                 targetValue: instrument == nil ? nil : try number(form[key + "value"], key + "value")))
         }
-        let provisions = form.fields.keys.filter { $0.hasPrefix(prefix + "provision:") }.map { String($0.dropFirst(prefix.count + 10)) }.sorted()
-        return PlanInput(
-            strengths: form[prefix + "strengths"] ?? "", needs: form[prefix + "needs"] ?? "", strategies: form[prefix + "strategies"] ?? "",
-            people: form[prefix + "people"] ?? "", nextReview: try date(form[prefix + "next_review"], prefix + "next_review"),
-            targets: targets, provisionIDs: provisions)
+        return targets
     }
 
     /// A review from form fields: `held_on`, `attendees`, `pupil_voice`, `parent_voice`,
@@ -103,6 +108,18 @@ enum PlanInputs {
     /// `targets` (objects: `description`, `by`, `measured_by`, `upn`, `instrument`, `subject`,
     /// `measure`, `target_value`) and `provisions` (provision ids).
     static func plan(json fields: [String: JSONValue]) throws(ConsoleError) -> PlanInput {
+        let provisions = try array(fields, "provisions").compactMap { item -> String? in
+            if case .string(let id) = item { return id }
+            return nil
+        }
+        return PlanInput(
+            strengths: text(fields, "strengths") ?? "", needs: text(fields, "needs") ?? "", strategies: text(fields, "strategies") ?? "",
+            people: text(fields, "people") ?? "", nextReview: try date(text(fields, "next_review"), "next_review"),
+            targets: try targets(json: fields), provisionIDs: provisions)
+    }
+
+    /// The `targets` array of a JSON body.
+    static func targets(json fields: [String: JSONValue]) throws(ConsoleError) -> [TargetInput] {
         var targets: [TargetInput] = []
         for (index, item) in try array(fields, "targets").enumerated() {
             let target = try object(item, "targets[\(index)]")
@@ -115,14 +132,7 @@ enum PlanInputs {
                 instrument: instrument, subject: instrument == nil ? nil : (text(target, "subject") ?? "reading"),
                 measure: text(target, "measure"), targetValue: value))
         }
-        let provisions = try array(fields, "provisions").compactMap { item -> String? in
-            if case .string(let id) = item { return id }
-            return nil
-        }
-        return PlanInput(
-            strengths: text(fields, "strengths") ?? "", needs: text(fields, "needs") ?? "", strategies: text(fields, "strategies") ?? "",
-            people: text(fields, "people") ?? "", nextReview: try date(text(fields, "next_review"), "next_review"), targets: targets,
-            provisionIDs: provisions)
+        return targets
     }
 
     /// A review from JSON: `held_on`, `attendees`, `pupil_voice`, `parent_voice`, `summary`,

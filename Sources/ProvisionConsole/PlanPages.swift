@@ -35,6 +35,12 @@ struct PlanPages {
             _ = try await actions.review(visitor, context, plan: id, try PlanInputs.review(try await Form.read(request), current: current))
             return Reply.redirect("/plans/\(id)")
         }
+        router.post("plans/:id/targets") { request, context -> Response in
+            let visitor = try context.signedIn()
+            let id = try planID(context)
+            _ = try await actions.addTargets(visitor, context, plan: id, try PlanInputs.targets(try await Form.read(request)))
+            return Reply.redirect("/plans/\(id)")
+        }
         router.post("plans/:id/shares") { request, context -> Response in
             let visitor = try context.signedIn()
             let id = try planID(context)

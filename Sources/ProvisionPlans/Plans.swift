@@ -144,6 +144,39 @@ public enum Plans {
         }
     }
 
+    /// Adds targets between reviews: the next version is the current one with `targets`
+    /// after its own (the current version is kept as it was). Returns the new version's number.
+    @discardableResult
+    public static func addTargets(
+        _ db: PostgresConnection, plan planID: Int64, _ targets: [TargetInput], by: String, today: SchoolDate = SchoolDate.today()
+    ) async throws -> Int {
+        guard !targets.isEmpty else { throw PlanError("give at least one target to add") }
+        guard let plan = try await read(db, plan: planID), let current = plan.current else {
+            throw PlanError("there is no plan \(planID)", notFound: true)
+        }
+        let kept = current.targets.map { target in
+            TargetInput(
+                upn: target.upn, description: target.description, byDate: target.byDate, measuredBy: target.measuredBy,
+                instrument: target.instrument, subject: target.subject, measure: target.measure, targetValue: target.targetValue)
+        }
+        let input = PlanInput(
+            strengths: current.strengths, needs: current.needs, strategies: current.strategies, people: current.people,
+            nextReview: current.nextReview, targets: kept + targets, provisionIDs: current.provisions.map(\.id))
+        // The new targets must be due after today; the kept ones keep their dates.
+        try check(PlanInput(nextReview: max(current.nextReview, SchoolDate(daysSince1970: today.daysSince1970 + 1)), targets: targets), after: today, by: by)
+        return try await db.transaction { db in
+            guard let row = try db.query(
+                "SELECT school_id, pupil_id, provision_id FROM support_plans WHERE id = $1 FOR UPDATE", planID
+            ).singleRow() else { throw PlanError("there is no plan \(planID)", notFound: true) }
+            let latest = try db.query("SELECT max(version) AS v FROM plan_versions WHERE plan_id = $1", planID).scalar(as: Int.self)
+            guard latest == current.number else { throw PlanError("plan \(planID) changed while the targets were added; try again") }
+            try insertVersion(
+                db, plan: planID, number: latest + 1, input, fromReview: nil, by: by,
+                school: try row.decode("school_id"), pupil: try row.decode("pupil_id"), group: try row.decode("provision_id"))
+            return latest + 1
+        }
+    }
+
     /// Records that the plan's current version (or `version`) was shared with the pupil's
     /// parents: when and how. The "parents not informed" alert reads these.
     public static func recordShare(

@@ -78,6 +78,10 @@ import Testing
                 ]))
             #expect(review.status == .created, "\(review.body)")
             #expect(review.json?.field("version") == .number(2))
+            let added = try await browser.request(
+                .post, "/api/v1/plans/\(planID)/targets",
+                json: .object(["targets": .array([.object(["description": .string("Retell a story in order"), "by": .string(Self.day(60))])])]))
+            #expect(added.status == .created && added.json?.field("version") == .number(3), "\(added.body)")
             let shared = try await browser.request(
                 .post, "/api/v1/plans/\(planID)/shares", json: .object(["shared_on": .string(Self.day(0)), "how": .string("meeting after school")]))
             #expect(shared.status == .created)
@@ -87,7 +91,7 @@ import Testing
                 Issue.record("no list: \(list.body)")
                 return
             }
-            #expect(plans.count == 1 && plans.first?.field("current_version") == .number(2))
+            #expect(plans.count == 1 && plans.first?.field("current_version") == .number(3))
             guard case .array(let reviews) = try await browser.request(.get, "/api/v1/plans/\(planID)/reviews").json ?? .null else {
                 Issue.record("no reviews")
                 return
@@ -102,7 +106,7 @@ import Testing
         let actions = try await harness.db { db in
             try await db.query("SELECT action FROM audit_log WHERE action LIKE 'plan%' ORDER BY id").rows.map { try $0.decode("action", as: String.self) }
         }
-        #expect(actions == ["plan.created", "plan.view", "plan.reviewed", "plan.shared", "plans.view", "plan.view", "plan.view"])
+        #expect(actions == ["plan.created", "plan.view", "plan.reviewed", "plan.targets_added", "plan.shared", "plans.view", "plan.view", "plan.view"])
     }
 
     @Test func aSENCOOfAnotherSchoolCannotReadOrChangeAPlan() async throws {

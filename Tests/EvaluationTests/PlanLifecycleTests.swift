@@ -159,4 +159,22 @@ import Testing
         #expect(try await Plans.forPupil(db, upn: secondUPN).map(\.id) == [planID])
         #expect(try await Plans.forPupil(db, upn: outsider).isEmpty)
     }
+
+    @Test func addingATargetBetweenReviewsMakesANewVersionAndKeepsTheOld() async throws {
+        let (fixture, upn, _) = try await Self.school("plan-add-target")
+        let db = fixture.db
+        let planID = try await Plans.create(db, school: "139001", kind: .senSupport, pupil: upn, Self.firstPlan(upn: upn), by: Self.lead)
+        let version = try await Plans.addTargets(
+            db, plan: planID, [TargetInput(description: "Write two sentences about a story", byDate: Self.day(30))], by: Self.lead)
+        #expect(version == 2)
+        let plan = try #require(try await Plans.read(db, plan: planID))
+        #expect(plan.versions.map { $0.targets.count } == [2, 3])
+        #expect(plan.versions[1].targets.last?.description == "Write two sentences about a story")
+        #expect(plan.versions[1].nextReview == plan.versions[0].nextReview && plan.versions[1].fromReviewID == nil)
+        #expect(plan.versions[1].provisions.map(\.id) == ["reading"])
+        await #expect(throws: PlanError.self) {
+            try await Plans.addTargets(db, plan: planID, [TargetInput(description: "Due yesterday", byDate: Self.day(-1))], by: Self.lead)
+        }
+        #expect(try await Plans.read(db, plan: planID)?.versions.count == 2, "a refused target makes no version")
+    }
 }
