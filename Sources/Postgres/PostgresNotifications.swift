@@ -74,16 +74,19 @@ extension PostgresConnection {
         }
     }
 
-    /// True when the connection is open, idle (not in a transaction) and the server has not
-    /// closed it: what a pool checks before handing out a connection that waited unused.
+    /// True when the connection is open, idle (not in a transaction), the server has not
+    /// closed it and has sent nothing unread: what a pool, whose connections listen to no
+    /// channel, checks before handing out a connection that waited unused.
     public var isIdleAndConnected: Bool {
         guard let conn = try? liveHandle() else { return false }
-        // An idle session is sent nothing unasked but notifications; a terminated one is sent
-        // its FATAL message and then the end of the stream, which a second read finds.
-        for _ in 0..<2 {
-            var socket = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)
-            guard poll(&socket, 1, 0) > 0 else { break }
-            guard PQconsumeInput(conn) == 1 else { return false }
+        // An idle session that listens to nothing is sent nothing unasked, except its goodbye:
+        // a terminated one is sent a FATAL message and then the end of the stream. The FATAL
+        // message is written before the server forgets the session, but the end of the stream
+        // may come later, so anything waiting to be read means the session is ending.
+        var socket = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)
+        if poll(&socket, 1, 0) > 0 {
+            _ = PQconsumeInput(conn)
+            return false
         }
         return PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE
     }
