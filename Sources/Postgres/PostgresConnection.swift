@@ -159,6 +159,13 @@ public actor PostgresConnection {
         return value
     }
 
+    /// Runs `body` on the connection's own thread, inside whatever transaction is open: for
+    /// work that must join a transaction begun elsewhere (``begin()``), such as an audit row
+    /// written with the change it records.
+    public func withIsolation<T: Sendable>(_ body: @Sendable (isolated PostgresConnection) throws -> T) rethrows -> T {
+        try body(self)
+    }
+
     /// Starts a transaction; pair with ``commit()`` or ``rollback()``. Prefer
     /// ``transaction(_:)`` where the work fits in one closure.
     public func begin() throws {

@@ -28,7 +28,18 @@ public enum AuditLog {
         _ db: PostgresConnection, user: User, address: String?, action: String, school: String? = nil, subject: String? = nil,
         detail: [String: JSONValue] = [:]
     ) async throws {
-        try await db.execute(
+        try await db.withIsolation { db in
+            try record(in: db, user: user, address: address, action: action, school: school, subject: subject, detail: detail)
+        }
+    }
+
+    /// Records `action` inside the transaction open on `db`, so the entry stands or falls with
+    /// the change it records.
+    public static func record(
+        in db: isolated PostgresConnection, user: User, address: String?, action: String, school: String? = nil,
+        subject: String? = nil, detail: [String: JSONValue] = [:]
+    ) throws {
+        try db.execute(
             "INSERT INTO audit_log (user_id, email, address, action, school_urn, subject, detail) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
             user.id, user.email, address, action, school, subject, JSONValue.object(detail).serialized)
     }

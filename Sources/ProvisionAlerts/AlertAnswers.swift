@@ -39,11 +39,12 @@ public enum AlertAnswers {
     /// Records `answer` to alert `id` by `by` (an email address) with `note`.
     ///
     /// - Parameter until: the snooze date (required for `.snoozed`, after `today`).
+    /// - Parameter within: more work for the same transaction (the console's audit entry).
     /// - Throws: ``Refusal`` when there is no such alert, it is no longer open, or the
     ///   arguments are wrong; database errors as they are.
     public static func record(
         _ db: PostgresConnection, alert id: Int64, answer: Answer, by: String, note: String, until: SchoolDate? = nil,
-        today: SchoolDate = SchoolDate.today()
+        today: SchoolDate = SchoolDate.today(), within: @Sendable (isolated PostgresConnection) throws -> Void = { _ in }
     ) async throws {
         let by = by.trimmingCharacters(in: .whitespaces)
         guard by.contains("@"), by.count <= 200, !by.contains(where: \.isNewline) else {
@@ -85,6 +86,7 @@ public enum AlertAnswers {
             try db.execute(
                 "INSERT INTO alert_actions (alert_id, action, by_whom, note, until) VALUES ($1, $2, $3, $4, $5::date)",
                 id, answer.rawValue, by, note, answer == .snoozed ? until?.iso : nil)
+            try within(db)
         }
     }
 

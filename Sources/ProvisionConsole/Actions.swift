@@ -38,14 +38,14 @@ struct Actions {
             }
             day = parsed
         }
+        let audit = console.auditing(visitor, context, "alert.\(answer.rawValue)", school: urn, subject: String(id), detail: ["note": note])
         do {
             try await console.db { db in
-                try await AlertAnswers.record(db, alert: id, answer: answer, by: visitor.user.email, note: note, until: day)
+                try await AlertAnswers.record(db, alert: id, answer: answer, by: visitor.user.email, note: note, until: day, within: audit)
             }
         } catch let refusal as AlertAnswers.Refusal {
             throw ConsoleError(.unprocessableContent, refusal.description.replacingOccurrences(of: "--until", with: "until"))
         }
-        try await console.audit(visitor, context, "alert.\(answer.rawValue)", school: urn, subject: String(id), detail: ["note": note])
     }
 
     /// A pupil's page data; access by the pupil's school; the view is audited.
@@ -98,8 +98,7 @@ struct Actions {
                 "measure": .string(form["outcome_measure"] ?? "standardised"),
             ])
         }
-        try await editor.apply([record])
-        try await console.audit(visitor, context, "provision.added", school: urn, subject: id, detail: ["name": name])
+        try await editor.apply([record], audit: console.auditing(visitor, context, "provision.added", school: urn, subject: id, detail: ["name": name]))
         return id
     }
 
@@ -110,8 +109,8 @@ struct Actions {
         guard var record = try await editor.currentProvision(provisionID) else { throw ConsoleError.notFound("provision \(provisionID)") }
         let day = form["end_date"] ?? SchoolDate.today().iso
         record["end_date"] = .string(day)
-        try await editor.apply([record])
-        try await console.audit(visitor, context, "provision.ended", school: urn, subject: provisionID, detail: ["end_date": day])
+        try await editor.apply(
+            [record], audit: console.auditing(visitor, context, "provision.ended", school: urn, subject: provisionID, detail: ["end_date": day]))
     }
 
     /// Enrols a pupil (`upn`, `start_date`, `status`, `entry_value`, `entry_date`).
@@ -128,8 +127,8 @@ struct Actions {
             record["entry"] = .object(["value": value, "date": .string(form["entry_date"] ?? form["start_date"] ?? SchoolDate.today().iso)])
         }
         record["target"] = FieldValue.text(form["target"])
-        try await editor.apply([record])
-        try await console.audit(visitor, context, "enrolment.added", school: urn, subject: upn, detail: ["provision": provisionID])
+        try await editor.apply(
+            [record], audit: console.auditing(visitor, context, "enrolment.added", school: urn, subject: upn, detail: ["provision": provisionID]))
         return upn
     }
 
@@ -162,8 +161,10 @@ struct Actions {
             changed["\(side)_value"] = form["\(side)_value"]
         }
         guard !changed.isEmpty else { throw ConsoleError.badRequest("nothing to change: give status, end_date, entry_value or exit_value") }
-        try await editor.apply([record])
-        try await console.audit(visitor, context, "enrolment.changed", school: urn, subject: upn, detail: changed.merging(["provision": provisionID]) { $1 })
+        try await editor.apply(
+            [record],
+            audit: console.auditing(
+                visitor, context, "enrolment.changed", school: urn, subject: upn, detail: changed.merging(["provision": provisionID]) { $1 }))
     }
 
     /// A provision id from its name: lower-case words joined by dashes, with the day, so a

@@ -40,7 +40,20 @@ struct Console: Sendable {
     /// The configured name of school `urn`.
     func schoolName(_ urn: String) -> String { configuration().school(urn: urn)?.name ?? urn }
 
-    /// Records an audit entry for `visitor`.
+    /// The audit entry for a change, to run inside the change's own transaction.
+    func auditing(
+        _ visitor: Visitor, _ context: ConsoleContext, _ action: String, school: String? = nil, subject: String? = nil,
+        detail: [String: String] = [:]
+    ) -> @Sendable (isolated PostgresConnection) throws -> Void {
+        let user = visitor.user, address = context.address
+        return { db in
+            try AuditLog.record(
+                in: db, user: user, address: address, action: action, school: school, subject: subject,
+                detail: detail.mapValues { .string($0) })
+        }
+    }
+
+    /// Records an audit entry for `visitor` (for views; changes use ``auditing``).
     func audit(
         _ visitor: Visitor, _ context: ConsoleContext, _ action: String, school: String? = nil, subject: String? = nil,
         detail: [String: String] = [:]

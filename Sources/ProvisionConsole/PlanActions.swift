@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import ProvisionAccounts
 import ProvisionModel
 import ProvisionPlans
 
@@ -53,41 +54,49 @@ struct PlanActions {
     ) async throws -> Int64 {
         guard kind != .group else { throw ConsoleError.badRequest("a group plan is made from its provision's page") }
         let urn = try await authorise(visitor, pupil: upn)
-        let id = try await library { db in
-            try await Plans.create(db, school: urn, kind: kind, pupil: upn, input, by: visitor.user.email)
+        let user = visitor.user, address = context.address
+        return try await library { db in
+            try await Plans.create(db, school: urn, kind: kind, pupil: upn, input, by: user.email) { db, id in
+                try AuditLog.record(
+                    in: db, user: user, address: address, action: "plan.created", school: urn, subject: String(id),
+                    detail: ["pupil": .string(upn), "kind": .string(kind.rawValue)])
+            }
         }
-        try await console.audit(visitor, context, "plan.created", school: urn, subject: String(id), detail: ["pupil": upn, "kind": kind.rawValue])
-        return id
     }
 
     func createGroup(_ visitor: Visitor, _ context: ConsoleContext, school urn: String, provision: String, _ input: PlanInput) async throws -> Int64 {
         try Access.require(visitor, .school(urn), among: console.schoolURNs)
-        let id = try await library { db in
-            try await Plans.create(db, school: urn, kind: .group, provision: provision, input, by: visitor.user.email)
+        let user = visitor.user, address = context.address
+        return try await library { db in
+            try await Plans.create(db, school: urn, kind: .group, provision: provision, input, by: user.email) { db, id in
+                try AuditLog.record(
+                    in: db, user: user, address: address, action: "plan.created", school: urn, subject: String(id),
+                    detail: ["provision": .string(provision), "kind": .string("group")])
+            }
         }
-        try await console.audit(visitor, context, "plan.created", school: urn, subject: String(id), detail: ["provision": provision, "kind": "group"])
-        return id
     }
 
     func review(_ visitor: Visitor, _ context: ConsoleContext, plan id: Int64, _ input: ReviewInput) async throws -> (review: Int64, version: Int) {
         let urn = try await authorise(visitor, plan: id)
-        let result = try await library { db in try await Plans.holdReview(db, plan: id, input, by: visitor.user.email) }
-        try await console.audit(
-            visitor, context, "plan.reviewed", school: urn, subject: String(id),
-            detail: ["review": String(result.review), "next_version": String(result.version)])
-        return result
+        let user = visitor.user, address = context.address
+        return try await library { db in
+            try await Plans.holdReview(db, plan: id, input, by: user.email) { db, review in
+                try AuditLog.record(
+                    in: db, user: user, address: address, action: "plan.reviewed", school: urn, subject: String(id),
+                    detail: ["review": .string(String(review))])
+            }
+        }
     }
 
     func addTargets(_ visitor: Visitor, _ context: ConsoleContext, plan id: Int64, _ targets: [TargetInput]) async throws -> Int {
         let urn = try await authorise(visitor, plan: id)
-        let version = try await library { db in try await Plans.addTargets(db, plan: id, targets, by: visitor.user.email) }
-        try await console.audit(visitor, context, "plan.targets_added", school: urn, subject: String(id), detail: ["version": String(version)])
-        return version
+        let audit = console.auditing(visitor, context, "plan.targets_added", school: urn, subject: String(id))
+        return try await library { db in try await Plans.addTargets(db, plan: id, targets, by: visitor.user.email, within: audit) }
     }
 
     func share(_ visitor: Visitor, _ context: ConsoleContext, plan id: Int64, on day: SchoolDate, how: String) async throws {
         let urn = try await authorise(visitor, plan: id)
-        try await library { db in try await Plans.recordShare(db, plan: id, on: day, how: how, by: visitor.user.email) }
-        try await console.audit(visitor, context, "plan.shared", school: urn, subject: String(id), detail: ["how": how, "on": day.iso])
+        let audit = console.auditing(visitor, context, "plan.shared", school: urn, subject: String(id), detail: ["how": how, "on": day.iso])
+        try await library { db in try await Plans.recordShare(db, plan: id, on: day, how: how, by: visitor.user.email, within: audit) }
     }
 }

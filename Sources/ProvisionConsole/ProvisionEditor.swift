@@ -55,12 +55,21 @@ struct ProvisionEditor {
         return fields
     }
 
-    /// Imports `records` as the SENCO's edit and queues the school's evaluation. Throws 422
-    /// with the import's reasons when validation refused them: nothing was written.
-    func apply(_ records: [[String: JSONValue]]) async throws {
+    /// Imports `records` as the SENCO's edit, with its `audit` entry in the same transaction,
+    /// and queues the school's evaluation. Throws 422 with the import's reasons when
+    /// validation refused them: nothing was written, the audit entry neither.
+    func apply(_ records: [[String: JSONValue]], audit: @escaping @Sendable (isolated PostgresConnection) throws -> Void) async throws {
         let summary = try await console.pipeline.runConsoleEdit(
-            records.map(JSONValue.object), school: (school, console.schoolName(school)))
+            records.map(JSONValue.object), school: (school, console.schoolName(school)), within: audit)
         guard summary.status == .succeeded else {
+            guard summary.inputRejected else {
+                // Not the SENCO's input: the database, or the audit entry, failed. The run keeps
+                // the details for the IT staff; the log names the run only.
+                console.logger.error("console edit failed", metadata: ["run": "\(summary.runID)"])
+                throw ConsoleError(
+                    .internalServerError,
+                    "the change was not saved because of a problem on the server; nothing was written (import run \(summary.runID) has the details)")
+            }
             let reasons = summary.firstReasons.map { reason in
                 // "line 2: …" means nothing to a SENCO: the line is the record the form made.
                 reason.replacingOccurrences(of: #"^line \d+: "#, with: "", options: .regularExpression)

@@ -21,7 +21,8 @@ public enum Plans {
     @discardableResult
     public static func create(
         _ db: PostgresConnection, school urn: String, kind: PlanKind, pupil upn: String? = nil, provision: String? = nil,
-        _ input: PlanInput, by: String, today: SchoolDate = SchoolDate.today()
+        _ input: PlanInput, by: String, today: SchoolDate = SchoolDate.today(),
+        within: @Sendable (isolated PostgresConnection, Int64) throws -> Void = { _, _ in }
     ) async throws -> Int64 {
         guard (kind == .group) == (provision != nil), (kind == .group) == (upn == nil) else {
             throw PlanError(kind == .group ? "a group plan is for a provision, not a pupil" : "a \(kind.title) is for one pupil (give their UPN)")
@@ -51,6 +52,7 @@ public enum Plans {
             ).scalar(as: Int64.self)
             try insertVersion(
                 db, plan: planID, number: 1, input, fromReview: nil, by: by, school: schoolID, pupil: pupilID, group: provisionRowID)
+            try within(db, planID)
             return planID
         }
     }
@@ -64,7 +66,8 @@ public enum Plans {
     ///   dates do not fit, or the version was reviewed already; nothing is written then.
     @discardableResult
     public static func holdReview(
-        _ db: PostgresConnection, plan planID: Int64, _ input: ReviewInput, by: String, today: SchoolDate = SchoolDate.today()
+        _ db: PostgresConnection, plan planID: Int64, _ input: ReviewInput, by: String, today: SchoolDate = SchoolDate.today(),
+        within: @Sendable (isolated PostgresConnection, Int64) throws -> Void = { _, _ in }
     ) async throws -> (review: Int64, version: Int) {
         let attendees = input.attendees.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !attendees.isEmpty else { throw PlanError("say who came to the review (attendees)") }
@@ -140,6 +143,7 @@ public enum Plans {
             try insertVersion(
                 db, plan: planID, number: number + 1, input.next, fromReview: reviewID, by: by,
                 school: try plan.decode("school_id"), pupil: try plan.decode("pupil_id"), group: try plan.decode("provision_id"))
+            try within(db, reviewID)
             return (reviewID, number + 1)
         }
     }
@@ -148,7 +152,8 @@ public enum Plans {
     /// after its own (the current version is kept as it was). Returns the new version's number.
     @discardableResult
     public static func addTargets(
-        _ db: PostgresConnection, plan planID: Int64, _ targets: [TargetInput], by: String, today: SchoolDate = SchoolDate.today()
+        _ db: PostgresConnection, plan planID: Int64, _ targets: [TargetInput], by: String, today: SchoolDate = SchoolDate.today(),
+        within: @Sendable (isolated PostgresConnection) throws -> Void = { _ in }
     ) async throws -> Int {
         guard !targets.isEmpty else { throw PlanError("give at least one target to add") }
         guard let plan = try await read(db, plan: planID), let current = plan.current else {
@@ -173,6 +178,7 @@ public enum Plans {
             try insertVersion(
                 db, plan: planID, number: latest + 1, input, fromReview: nil, by: by,
                 school: try row.decode("school_id"), pupil: try row.decode("pupil_id"), group: try row.decode("provision_id"))
+            try within(db)
             return latest + 1
         }
     }
@@ -181,7 +187,7 @@ public enum Plans {
     /// parents: when and how. The "parents not informed" alert reads these.
     public static func recordShare(
         _ db: PostgresConnection, plan planID: Int64, version: Int? = nil, on day: SchoolDate, how: String, by: String,
-        today: SchoolDate = SchoolDate.today()
+        today: SchoolDate = SchoolDate.today(), within: @Sendable (isolated PostgresConnection) throws -> Void = { _ in }
     ) async throws {
         let how = how.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !how.isEmpty, how.count <= 200 else { throw PlanError("say how it was shared (a meeting, a letter home, an email): 1–200 characters") }
@@ -196,6 +202,7 @@ public enum Plans {
             try db.execute(
                 "INSERT INTO plan_shares (plan_version_id, shared_on, how, recorded_by) VALUES ($1, $2::date, $3, $4)",
                 try row.decode("id", as: Int64.self), day.iso, how, by)
+            try within(db)
         }
     }
 

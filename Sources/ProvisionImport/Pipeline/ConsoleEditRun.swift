@@ -1,3 +1,4 @@
+import Postgres
 import ProvisionModel
 
 extension ImportPipeline {
@@ -8,7 +9,13 @@ extension ImportPipeline {
     /// in the console: the same validation, staging and merge as a plugin's output, as a
     /// `delta` of the `console` source bound to `school`. The provisions and enrolments it
     /// writes are marked as edited in the console, so later imports do not overwrite them.
-    public func runConsoleEdit(_ records: [JSONValue], school: (urn: String, name: String)) async throws -> ImportSummary {
+    ///
+    /// `within` runs in the edit's transaction after the merge, before the commit: the
+    /// console's audit entry, so an edit is never written without it.
+    public func runConsoleEdit(
+        _ records: [JSONValue], school: (urn: String, name: String),
+        within: @escaping @Sendable (isolated PostgresConnection) throws -> Void = { _ in }
+    ) async throws -> ImportSummary {
         var counts: [String: Int] = [:]
         for case .object(let fields) in records {
             if let type = fields["type"]?.stringValue { counts[type, default: 0] += 1 }
@@ -20,6 +27,7 @@ extension ImportPipeline {
         var request = ImportRequest(
             sourceName: Self.consoleSource, plugin: .console, path: "", schools: [school], maxRejected: 0, force: true)
         request.consoleLines = ([header] + records + [end]).map(\.serialized)
+        request.consoleWithin = within
         return try await run(request)
     }
 }

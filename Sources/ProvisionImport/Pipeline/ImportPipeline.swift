@@ -30,6 +30,9 @@ public struct ImportRequest: Sendable {
     /// (``ConsoleEdits``), validated and merged exactly as a plugin's output would be, and
     /// marked as the SENCO's so that later imports do not overwrite them.
     var consoleLines: [String]?
+    /// More work for a console edit's transaction, run after the merge and before the commit
+    /// (the console's audit entry, so it stands or falls with the edit).
+    var consoleWithin: (@Sendable (isolated PostgresConnection) throws -> Void)?
 
     /// A request with every setting given.
     public init(
@@ -352,6 +355,7 @@ public struct ImportPipeline: Sendable {
             }
             let rejectedByType = validator.rejectedByType.merging(summary.merge.rejectedAtMergeByType, uniquingKeysWith: +)
             try checkThresholds(rejectedByType, total: summary.rejected, validator: validator, max: request.maxRejected)
+            if let within = request.consoleWithin { try await db.withIsolation(within) }
             try await db.commit()
             summary.status = .succeeded
             // Fresh statistics after a bulk change, so the evaluation's joins are planned well.
