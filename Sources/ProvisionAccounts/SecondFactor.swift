@@ -29,8 +29,12 @@ public enum SecondFactor {
     }
 
     /// Confirms enrolment with a code from the pending secret. Returns the recovery codes
-    /// (shown once; only their hashes are kept), or nil when the code is wrong.
-    public static func confirmEnrolment(_ db: PostgresConnection, userID: Int64, code: String, now: Date = Date()) async throws -> [String]? {
+    /// (shown once; only their hashes are kept), or nil when the code is wrong. `within`
+    /// runs in the same transaction (the audit entry).
+    public static func confirmEnrolment(
+        _ db: PostgresConnection, userID: Int64, code: String, now: Date = Date(),
+        within: @Sendable (isolated PostgresConnection) throws -> Void = { _ in }
+    ) async throws -> [String]? {
         try await db.transaction { db in
             guard let row = try db.query("SELECT totp_pending_secret FROM users WHERE id = $1 FOR UPDATE", userID).singleRow(),
                 let secret = try row.decode("totp_pending_secret", as: String?.self),
@@ -46,6 +50,7 @@ public enum SecondFactor {
                 codes.append(code)
                 _ = try db.execute("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)", userID, Secrets.stored(code))
             }
+            try within(db)
             return codes
         }
     }

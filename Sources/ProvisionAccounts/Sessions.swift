@@ -30,12 +30,21 @@ public enum Sessions {
         }
     }
 
-    /// Starts a session for `userID`; returns the cookie's token.
-    public static func start(_ db: PostgresConnection, userID: Int64, secondFactorDone: Bool, address: String?) async throws -> String {
+    /// Starts a session for `userID`; returns the cookie's token. `within` runs in the same
+    /// transaction (the sign-in's audit entry), and `ending` names a session it replaces.
+    public static func start(
+        _ db: PostgresConnection, userID: Int64, secondFactorDone: Bool, address: String?, replacing ending: String? = nil,
+        within: @Sendable (isolated PostgresConnection) throws -> Void = { _ in }
+    ) async throws -> String {
         let token = Secrets.token()
-        try await db.execute(
-            "INSERT INTO console_sessions (token_hash, user_id, csrf_token, second_factor_done, address) VALUES ($1, $2, $3, $4, $5)",
-            Secrets.stored(token), userID, Secrets.token(), secondFactorDone, address)
+        let csrf = Secrets.token()
+        try await db.transaction { db in
+            if let ending { try db.execute("DELETE FROM console_sessions WHERE token_hash = $1", Secrets.stored(ending)) }
+            try db.execute(
+                "INSERT INTO console_sessions (token_hash, user_id, csrf_token, second_factor_done, address) VALUES ($1, $2, $3, $4, $5)",
+                Secrets.stored(token), userID, csrf, secondFactorDone, address)
+            try within(db)
+        }
         return token
     }
 
@@ -69,8 +78,13 @@ public enum Sessions {
         }
     }
 
-    /// Ends the session for `token` (signing out).
-    public static func end(_ db: PostgresConnection, token: String) async throws {
-        try await db.execute("DELETE FROM console_sessions WHERE token_hash = $1", Secrets.stored(token))
+    /// Ends the session for `token` (signing out); `within` runs in the same transaction.
+    public static func end(
+        _ db: PostgresConnection, token: String, within: @Sendable (isolated PostgresConnection) throws -> Void = { _ in }
+    ) async throws {
+        try await db.transaction { db in
+            try db.execute("DELETE FROM console_sessions WHERE token_hash = $1", Secrets.stored(token))
+            try within(db)
+        }
     }
 }

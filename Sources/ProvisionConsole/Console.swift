@@ -45,7 +45,15 @@ struct Console: Sendable {
         _ visitor: Visitor, _ context: ConsoleContext, _ action: String, school: String? = nil, subject: String? = nil,
         detail: [String: String] = [:]
     ) -> @Sendable (isolated PostgresConnection) throws -> Void {
-        let user = visitor.user, address = context.address
+        auditing(visitor.user, context, action, school: school, subject: subject, detail: detail)
+    }
+
+    /// The audit entry for what `user` does, to run inside the change's own transaction.
+    func auditing(
+        _ user: User, _ context: ConsoleContext, _ action: String, school: String? = nil, subject: String? = nil,
+        detail: [String: String] = [:]
+    ) -> @Sendable (isolated PostgresConnection) throws -> Void {
+        let address = context.address
         return { db in
             try AuditLog.record(
                 in: db, user: user, address: address, action: action, school: school, subject: subject,

@@ -15,8 +15,8 @@ struct SignInRoutes {
         router.post("login") { request, context in try await signIn(request, context) }
         router.post("logout") { _, context -> Response in
             if let visitor = context.visitor, let token = visitor.sessionToken {
-                try await console.db { try await Sessions.end($0, token: token) }
-                try await console.audit(visitor, context, "signed_out")
+                let audit = console.auditing(visitor, context, "signed_out")
+                try await console.db { try await Sessions.end($0, token: token, within: audit) }
             }
             var response = Reply.redirect("/login")
             response.setCookie(middleware.cookie(nil))
@@ -47,11 +47,10 @@ struct SignInRoutes {
         }
         // The trust's policy for SENCOs applies to accounts made before it was switched on too.
         let done = !(user.secondFactorRequired || (user.role == .senco && console.settings.requireSecondFactor))
+        let audit = console.auditing(user, context, done ? "signed_in" : "password_accepted")
         let token = try await console.db {
-            try await Sessions.start($0, userID: user.id, secondFactorDone: done, address: context.address)
+            try await Sessions.start($0, userID: user.id, secondFactorDone: done, address: context.address, within: audit)
         }
-        let visitor = Visitor(user: user, sessionToken: token, csrfToken: nil, secondFactorDone: done)
-        try await console.audit(visitor, context, done ? "signed_in" : "password_accepted")
         var response = Reply.redirect(done ? "/" : "/second-factor")
         response.setCookie(middleware.cookie(token))
         return response
@@ -99,10 +98,12 @@ struct SignInRoutes {
         let visitor = try pending(context)
         guard !visitor.user.secondFactorEnrolled || !visitor.secondFactorDone else { return Reply.redirect("/") }
         let code = try await Form.read(request)["code"] ?? ""
-        guard let codes = try await console.db({ try await SecondFactor.confirmEnrolment($0, userID: visitor.user.id, code: code) }) else {
+        let audit = console.auditing(visitor, context, "second_factor_enrolled")
+        guard let codes = try await console.db({
+            try await SecondFactor.confirmEnrolment($0, userID: visitor.user.id, code: code, within: audit)
+        }) else {
             throw ConsoleError.badRequest("that code did not match the new secret; check the phone's clock and try the next code")
         }
-        try await console.audit(visitor, context, "second_factor_enrolled")
         let page = console.pages.render(
             "recovery-codes", title: "Recovery codes", visitor: nil, console: console, values: ["codes": codes])
         return try await completeSignIn(visitor, context, then: page)
@@ -111,11 +112,11 @@ struct SignInRoutes {
     /// Replaces the half-signed-in session with a new one (a new token, so a token seen
     /// before the second factor is worth nothing after it).
     private func completeSignIn(_ visitor: Visitor, _ context: ConsoleContext, then response: Response) async throws -> Response {
+        let audit = console.auditing(visitor, context, "signed_in")
         let token = try await console.db { db in
-            if let old = visitor.sessionToken { try await Sessions.end(db, token: old) }
-            return try await Sessions.start(db, userID: visitor.user.id, secondFactorDone: true, address: context.address)
+            try await Sessions.start(
+                db, userID: visitor.user.id, secondFactorDone: true, address: context.address, replacing: visitor.sessionToken, within: audit)
         }
-        try await console.audit(visitor, context, "signed_in")
         var response = response
         response.setCookie(middleware.cookie(token))
         return response

@@ -30,6 +30,9 @@ import Testing
             #expect(exit.status == .internalServerError)
             let plan = try await browser.request(.post, "/api/v1/pupils/\(upn)/plans", json: ConsolePlanTests.plan)
             #expect(plan.status == .internalServerError)
+            browser.forget()
+            #expect(try await browser.signIn("senco@north.example").status == .internalServerError)
+            #expect(browser.cookie == nil, "no session without its sign-in entry")
         }
         let (answer, exit, plans, runs) = try await harness.db { db in
             (try await db.query("SELECT answer FROM alerts WHERE id = $1", alert).scalar(as: String?.self),
@@ -39,6 +42,7 @@ import Testing
              try await db.query("SELECT status FROM import_runs").rows.map { try $0.decode("status", as: String.self) })
         }
         #expect(answer == nil && exit == nil && plans == 0)
+        #expect(try await harness.db { try await $0.query("SELECT count(*)::int FROM console_sessions").scalar(as: Int.self) } == 1)
         #expect(runs == ["failed"], "the edit's import run is recorded as failed, its data rolled back")
     }
 }
