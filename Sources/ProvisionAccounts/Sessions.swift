@@ -52,30 +52,27 @@ public enum Sessions {
     /// expired, and nil for an unknown token or a disabled account.
     public static func find(_ db: PostgresConnection, token: String, limits: Limits) async throws -> Session? {
         guard !token.isEmpty, token.count < 200 else { return nil }
-        let hash = Secrets.stored(token)
         let idle = Double(limits.idle.components.seconds)
         let absolute = Double(limits.absolute.components.seconds)
-        return try await db.transaction { db in
-            let expired = try db.execute(
-                """
+        // One statement (this runs on every request): an expired session is removed, a live
+        // one is noted as seen and returned with its account.
+        guard let row = try await db.query(
+            """
+            WITH expired AS (
                 DELETE FROM console_sessions
                  WHERE token_hash = $1
-                   AND (last_seen_at < now() - make_interval(secs => $2) OR created_at < now() - make_interval(secs => $3))
-                """, hash, idle, absolute)
-            guard expired == 0 else { return nil }
-            guard let row = try db.query(
-                """
-                WITH seen AS (
-                    UPDATE console_sessions SET last_seen_at = now() WHERE token_hash = $1
-                    RETURNING user_id, csrf_token, second_factor_done)
-                SELECT \(Accounts.columns), seen.csrf_token, seen.second_factor_done
-                  FROM users u JOIN seen ON seen.user_id = u.id WHERE u.disabled_at IS NULL
-                """, hash
-            ).singleRow() else { return nil }
-            return Session(
-                user: try Accounts.user(row), csrfToken: try row.decode("csrf_token"),
-                secondFactorDone: try row.decode("second_factor_done"))
-        }
+                   AND (last_seen_at < now() - make_interval(secs => $2) OR created_at < now() - make_interval(secs => $3))),
+                 seen AS (
+                UPDATE console_sessions SET last_seen_at = now()
+                 WHERE token_hash = $1
+                   AND last_seen_at >= now() - make_interval(secs => $2) AND created_at >= now() - make_interval(secs => $3)
+                RETURNING user_id, csrf_token, second_factor_done)
+            SELECT \(Accounts.columns), seen.csrf_token, seen.second_factor_done
+              FROM users u JOIN seen ON seen.user_id = u.id WHERE u.disabled_at IS NULL
+            """, Secrets.stored(token), idle, absolute
+        ).singleRow() else { return nil }
+        return Session(
+            user: try Accounts.user(row), csrfToken: try row.decode("csrf_token"), secondFactorDone: try row.decode("second_factor_done"))
     }
 
     /// Ends the session for `token` (signing out); `within` runs in the same transaction.
