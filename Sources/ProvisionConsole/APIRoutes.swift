@@ -115,14 +115,8 @@ struct APIRoutes {
     /// A JSON object body as form fields (numbers and booleans as their text), so the pages'
     /// and the API's actions read one shape. 400 when it is not a JSON object.
     static func body(_ request: Request) async throws -> Form {
-        var request = request
-        let buffer = try await request.collectBody(upTo: 256 * 1024)
-        guard buffer.readableBytes > 0 else { return Form(fields: [:]) }
-        guard case .object(let object) = try? JSONValue.parse(Array(buffer.readableBytesView)) else {
-            throw ConsoleError.badRequest("the body must be a JSON object")
-        }
         var fields: [String: String] = [:]
-        for (key, value) in object {
+        for (key, value) in try await object(request, emptyAllowed: true) {
             switch value {
             case .string(let text): fields[key] = text
             case .number(let number): fields[key] = number.rounded() == number && abs(number) < 1e15 ? String(Int(number)) : String(number)
@@ -131,6 +125,18 @@ struct APIRoutes {
             }
         }
         return Form(fields: fields)
+    }
+
+    /// The request's JSON object body (at most 256 KiB); 400 when it is anything else. An
+    /// empty body is an empty object when `emptyAllowed`.
+    static func object(_ request: Request, emptyAllowed: Bool = false) async throws -> [String: JSONValue] {
+        var request = request
+        let buffer = try await request.collectBody(upTo: 256 * 1024)
+        if emptyAllowed && buffer.readableBytes == 0 { return [:] }
+        guard case .object(let fields) = try? JSONValue.parse(Array(buffer.readableBytesView)) else {
+            throw ConsoleError.badRequest("the body must be a JSON object")
+        }
+        return fields
     }
 
     static func json(_ alert: AlertListing, names: [String: String]) -> JSONValue {

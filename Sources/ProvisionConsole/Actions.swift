@@ -48,14 +48,20 @@ struct Actions {
         }
     }
 
-    /// A pupil's page data; access by the pupil's school; the view is audited.
-    func pupil(_ visitor: Visitor, _ context: ConsoleContext, upn: String) async throws -> (ConsoleQueries.Pupil, [AlertListing]) {
+    /// The school of pupil `upn`, checked against `visitor`'s access.
+    func authorise(_ visitor: Visitor, pupil upn: String) async throws -> String {
         guard let urn = try await console.db({ try await ConsoleQueries.schoolOfPupil($0, upn: upn) }) else {
             // Unknown UPNs are refused the same way to anyone who may not see pupils at all.
             if visitor.user.role.seesPupils { throw ConsoleError.notFound("pupil \(upn)") }
             throw ConsoleError.forbidden("an IT admin account does not see pupil data")
         }
         try Access.require(visitor, .school(urn), among: console.schoolURNs)
+        return urn
+    }
+
+    /// A pupil's page data; access by the pupil's school; the view is audited.
+    func pupil(_ visitor: Visitor, _ context: ConsoleContext, upn: String) async throws -> (ConsoleQueries.Pupil, [AlertListing]) {
+        let urn = try await authorise(visitor, pupil: upn)
         let result = try await console.db { db -> (ConsoleQueries.Pupil?, [AlertListing]) in
             let pupil = try await ConsoleQueries.pupil(db, upn: upn)
             let alerts = try await AlertListing.read(db, school: urn, includeClosed: true).filter { $0.upn == upn }

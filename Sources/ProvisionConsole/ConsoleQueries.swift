@@ -82,9 +82,7 @@ enum ConsoleQueries {
     static func provisions(_ db: PostgresConnection, urn: String, term: ReportTerm) async throws -> [Provision] {
         let rows = try await db.query(
             """
-            SELECT pr.id, pr.provision_id, pr.name, pr.area_of_need, pr.statutory, pr.start_date::text AS start_date,
-                   pr.end_date::text AS end_date, pr.sessions_per_week::float8 AS sessions, pr.minutes_per_session,
-                   pr.hourly_cost::float8 AS hourly_cost, pr.outcome_measure, pr.edited_in_console IS NOT NULL AS edited
+            SELECT \(provisionColumns)
               FROM provisions pr JOIN schools s ON s.id = pr.school_id
              WHERE s.urn = $1 AND coalesce(pr.start_date, $2::date) <= $3::date AND coalesce(pr.end_date, $2::date) >= $2::date
              ORDER BY pr.area_of_need NULLS LAST, pr.name, pr.provision_id
@@ -94,11 +92,7 @@ enum ConsoleQueries {
         for row in rows.rows {
             let id: Int64 = try row.decode("id")
             order.append(id)
-            provisions[id] = Provision(
-                provisionID: try row.decode("provision_id"), name: try row.decode("name"), areaOfNeed: try row.decode("area_of_need"),
-                statutory: try row.decode("statutory"), start: try row.decode("start_date"), end: try row.decode("end_date"),
-                sessionsPerWeek: try row.decode("sessions"), minutesPerSession: try row.decode("minutes_per_session"),
-                hourlyCost: try row.decode("hourly_cost"), measure: try row.decode("outcome_measure"), editedInConsole: try row.decode("edited"))
+            provisions[id] = try provision(row)
         }
         guard !order.isEmpty else { return [] }
         let enrolments = try await db.query(
@@ -113,6 +107,20 @@ enum ConsoleQueries {
             provisions[id]?.enrolments.append(try enrolment(row))
         }
         return order.compactMap { provisions[$0] }
+    }
+
+    static let provisionColumns = """
+        pr.id, pr.provision_id, pr.name, pr.area_of_need, pr.statutory, pr.start_date::text AS start_date,
+        pr.end_date::text AS end_date, pr.sessions_per_week::float8 AS sessions, pr.minutes_per_session,
+        pr.hourly_cost::float8 AS hourly_cost, pr.outcome_measure, pr.edited_in_console IS NOT NULL AS edited
+        """
+
+    static func provision(_ row: PostgresRow) throws -> Provision {
+        Provision(
+            provisionID: try row.decode("provision_id"), name: try row.decode("name"), areaOfNeed: try row.decode("area_of_need"),
+            statutory: try row.decode("statutory"), start: try row.decode("start_date"), end: try row.decode("end_date"),
+            sessionsPerWeek: try row.decode("sessions"), minutesPerSession: try row.decode("minutes_per_session"),
+            hourlyCost: try row.decode("hourly_cost"), measure: try row.decode("outcome_measure"), editedInConsole: try row.decode("edited"))
     }
 
     /// An enrolment's columns, with the latest evaluation's entry and exit (found from the
@@ -228,17 +236,11 @@ enum ConsoleQueries {
     static func provision(_ db: PostgresConnection, urn: String, provisionID: String) async throws -> Provision? {
         guard let row = try await db.query(
             """
-            SELECT pr.id, pr.provision_id, pr.name, pr.area_of_need, pr.statutory, pr.start_date::text AS start_date,
-                   pr.end_date::text AS end_date, pr.sessions_per_week::float8 AS sessions, pr.minutes_per_session,
-                   pr.hourly_cost::float8 AS hourly_cost, pr.outcome_measure, pr.edited_in_console IS NOT NULL AS edited
+            SELECT \(provisionColumns)
               FROM provisions pr JOIN schools s ON s.id = pr.school_id WHERE s.urn = $1 AND pr.provision_id = $2
             """, urn, provisionID
         ).singleRow() else { return nil }
-        var provision = Provision(
-            provisionID: try row.decode("provision_id"), name: try row.decode("name"), areaOfNeed: try row.decode("area_of_need"),
-            statutory: try row.decode("statutory"), start: try row.decode("start_date"), end: try row.decode("end_date"),
-            sessionsPerWeek: try row.decode("sessions"), minutesPerSession: try row.decode("minutes_per_session"),
-            hourlyCost: try row.decode("hourly_cost"), measure: try row.decode("outcome_measure"), editedInConsole: try row.decode("edited"))
+        var provision = try self.provision(row)
         provision.enrolments = try await db.query(
             """
             SELECT \(enrolmentColumns) FROM enrolments e JOIN pupils p ON p.id = e.pupil_id

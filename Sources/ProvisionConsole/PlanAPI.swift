@@ -18,7 +18,7 @@ struct PlanAPI {
         }
         api.post("pupils/:upn/plans") { request, context -> Response in
             let visitor = try context.signedIn()
-            let body = try await Self.object(request)
+            let body = try await APIRoutes.object(request)
             guard let kind = PlanInputs.text(body, "kind").map(PlanKind.init(rawValue:)) ?? .senSupport else {
                 throw ConsoleError.badRequest("kind must be sen_support or ehcp")
             }
@@ -29,7 +29,7 @@ struct PlanAPI {
             let visitor = try context.signedIn()
             let id = try await actions.createGroup(
                 visitor, context, school: try context.parameters.require("urn"), provision: try context.parameters.require("provision"),
-                try PlanInputs.plan(json: try await Self.object(request)))
+                try PlanInputs.plan(json: try await APIRoutes.object(request)))
             return Reply.json(.object(["id": .number(Double(id))]), status: .created)
         }
         api.get("plans/:id") { _, context -> Response in
@@ -44,18 +44,18 @@ struct PlanAPI {
         api.post("plans/:id/reviews") { request, context -> Response in
             let visitor = try context.signedIn()
             let (review, version) = try await actions.review(
-                visitor, context, plan: try Self.id(context), try PlanInputs.review(json: try await Self.object(request)))
+                visitor, context, plan: try Self.id(context), try PlanInputs.review(json: try await APIRoutes.object(request)))
             return Reply.json(.object(["review_id": .number(Double(review)), "version": .number(Double(version))]), status: .created)
         }
         api.post("plans/:id/targets") { request, context -> Response in
             let visitor = try context.signedIn()
-            let targets = try PlanInputs.targets(json: try await Self.object(request))
+            let targets = try PlanInputs.targets(json: try await APIRoutes.object(request))
             let version = try await actions.addTargets(visitor, context, plan: try Self.id(context), targets)
             return Reply.json(.object(["version": .number(Double(version))]), status: .created)
         }
         api.post("plans/:id/shares") { request, context -> Response in
             let visitor = try context.signedIn()
-            let body = try await Self.object(request)
+            let body = try await APIRoutes.object(request)
             try await actions.share(
                 visitor, context, plan: try Self.id(context), on: try PlanInputs.date(PlanInputs.text(body, "shared_on"), "shared_on"),
                 how: PlanInputs.text(body, "how") ?? "")
@@ -66,16 +66,6 @@ struct PlanAPI {
     static func id(_ context: ConsoleContext) throws -> Int64 {
         guard let id = Int64(try context.parameters.require("id")) else { throw ConsoleError.notFound("that plan") }
         return id
-    }
-
-    /// The request's JSON object body.
-    static func object(_ request: Request) async throws -> [String: JSONValue] {
-        var request = request
-        let buffer = try await request.collectBody(upTo: 256 * 1024)
-        guard case .object(let fields) = try? JSONValue.parse(Array(buffer.readableBytesView)) else {
-            throw ConsoleError.badRequest("the body must be a JSON object")
-        }
-        return fields
     }
 
     static func json(_ plan: Plan) -> JSONValue {

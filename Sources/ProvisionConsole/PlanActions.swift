@@ -25,18 +25,8 @@ struct PlanActions {
         return urn
     }
 
-    /// The school of pupil `upn`, checked against `visitor`'s access.
-    func authorise(_ visitor: Visitor, pupil upn: String) async throws -> String {
-        guard let urn = try await console.db({ try await ConsoleQueries.schoolOfPupil($0, upn: upn) }) else {
-            if visitor.user.role.seesPupils { throw ConsoleError.notFound("pupil \(upn)") }
-            throw ConsoleError.forbidden("an IT admin account does not see pupil data")
-        }
-        try Access.require(visitor, .school(urn), among: console.schoolURNs)
-        return urn
-    }
-
     func plans(_ visitor: Visitor, _ context: ConsoleContext, pupil upn: String) async throws -> [Plan] {
-        let urn = try await authorise(visitor, pupil: upn)
+        let urn = try await Actions(console: console).authorise(visitor, pupil: upn)
         let plans = try await console.db { try await Plans.forPupil($0, upn: upn) }
         try await console.audit(visitor, context, "plans.view", school: urn, subject: upn)
         return plans
@@ -53,7 +43,7 @@ struct PlanActions {
         _ visitor: Visitor, _ context: ConsoleContext, pupil upn: String, kind: PlanKind, _ input: PlanInput
     ) async throws -> Int64 {
         guard kind != .group else { throw ConsoleError.badRequest("a group plan is made from its provision's page") }
-        let urn = try await authorise(visitor, pupil: upn)
+        let urn = try await Actions(console: console).authorise(visitor, pupil: upn)
         let user = visitor.user, address = context.address
         return try await library { db in
             try await Plans.create(db, school: urn, kind: kind, pupil: upn, input, by: user.email) { db, id in

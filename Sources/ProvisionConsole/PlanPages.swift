@@ -168,7 +168,7 @@ struct PlanPages {
             throw ConsoleError.notFound("a part of this plan for \(upn)")
         }
         try await console.audit(visitor, context, "plan.document", school: plan.schoolURN, subject: upn)
-        return Self.document(html)
+        return Reply.document(Array(html.utf8))
     }
 
     private func reviewDocument(_ request: Request, _ context: ConsoleContext) async throws -> Response {
@@ -180,7 +180,7 @@ struct PlanPages {
             plan, review: reviewID, for: upn, forename: try await forename(upn), school: console.schoolName(plan.schoolURN))
         else { throw ConsoleError.notFound("review \(reviewID) for \(upn)") }
         try await console.audit(visitor, context, "review.document", school: plan.schoolURN, subject: upn)
-        return Self.document(html)
+        return Reply.document(Array(html.utf8))
     }
 
     private func passport(_ context: ConsoleContext) async throws -> Response {
@@ -193,8 +193,7 @@ struct PlanPages {
             school: console.schoolName(pupil.schoolURN),
             provisions: pupil.history.filter { $0.enrolment.status == "active" }.map(\.provision))
         let plan = plans.last { $0.kind != .group } ?? plans.last
-        return Self.document(PlanDocuments.passport(facts, plan: plan, upn: upn))
+        return Reply.document(Array(PlanDocuments.passport(facts, plan: plan, upn: upn).utf8))
     }
 
-    static func document(_ html: String) -> Response { Reply.document(Array(html.utf8)) }
 }

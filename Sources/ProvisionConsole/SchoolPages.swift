@@ -264,10 +264,8 @@ struct SchoolPages {
             try await Reports.build(ReportRequest(kind: kind, school: urn, term: term), db: db, config: console.configuration())
         }
         try await console.audit(visitor, context, "report.view", school: urn, subject: kind.rawValue)
-        return Self.reportResponse(report)
+        return Reply.document(report.rendered(.html))
     }
-
-    static func reportResponse(_ report: Report) -> Response { Reply.document(report.rendered(.html)) }
 }
 
 /// Numbers and words as the pages show them.

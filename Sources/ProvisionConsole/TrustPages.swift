@@ -22,7 +22,7 @@ struct TrustPages {
                 try await Reports.build(ReportRequest(kind: .trust, term: term), db: db, config: console.configuration())
             }
             try await console.audit(visitor, context, "report.view", subject: "trust")
-            return SchoolPages.reportResponse(report)
+            return Reply.document(report.rendered(.html))
         }
         router.get("audit") { _, context in try await audit(context) }
         router.get("operations") { _, context in try await operations(context) }

@@ -300,9 +300,10 @@ public enum Plans {
                 target.measure, target.targetValue)
         }
         var provisionIDs = input.provisionIDs
-        if let group, try !provisionIDs.contains(db.query("SELECT provision_id FROM provisions WHERE id = $1", group).scalar(as: String.self)) {
+        if let group {
             // A group plan is always served by its own provision.
-            provisionIDs.insert(try db.query("SELECT provision_id FROM provisions WHERE id = $1", group).scalar(as: String.self), at: 0)
+            let own = try db.query("SELECT provision_id FROM provisions WHERE id = $1", group).scalar(as: String.self)
+            if !provisionIDs.contains(own) { provisionIDs.insert(own, at: 0) }
         }
         for provisionID in Set(provisionIDs) {
             guard let row = try db.query(

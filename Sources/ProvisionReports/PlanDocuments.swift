@@ -42,7 +42,7 @@ public enum PlanDocuments {
         guard let version = plan.current else { return nil }
         let targets = version.targets.filter { $0.upn == upn }
         guard !targets.isEmpty else { return nil }
-        var document = ReportDocument(title: "\(forename)'s support plan", subtitle: "\(school) · written \(words(version.createdAt))")
+        var document = ReportDocument(title: "\(forename)'s support plan", subtitle: "\(school) · written \(Format.longDate(day(version.createdAt)))")
         document.portrait = true
         var sections: [ReportDocument.Section] = []
         if plan.kind != .group {
@@ -52,10 +52,10 @@ public enum PlanDocuments {
         sections.append(.init(
             heading: "What we are working towards",
             paragraphs: targets.map { target in
-                var text = "\(target.description), by \(words(target.byDate))."
+                var text = "\(target.description), by \(Format.longDate(target.byDate))."
                 if !target.measuredBy.isEmpty { text += " How we will know: \(target.measuredBy)." }
                 if let progress = target.progress, let goal = target.targetValue {
-                    text += " The latest \(target.subject ?? "") check, on \(words(progress.on)), gave \(number(progress.latest)); the aim is \(number(goal))"
+                    text += " The latest \(target.subject ?? "") check, on \(Format.longDate(progress.on)), gave \(number(progress.latest)); the aim is \(number(goal))"
                     text += progress.met ? ", so this has been reached." : "."
                 }
                 return text
@@ -66,7 +66,7 @@ public enum PlanDocuments {
         if !version.people.isEmpty && plan.kind != .group { sections.append(.init(heading: "Who is helping", paragraphs: [version.people])) }
         sections.append(.init(
             heading: "When we will next talk about it",
-            paragraphs: ["We will look at this plan together again by \(words(version.nextReview)). Please tell us before then if anything changes at home or you have questions."]))
+            paragraphs: ["We will look at this plan together again by \(Format.longDate(version.nextReview)). Please tell us before then if anything changes at home or you have questions."]))
         document.sections = sections
         return HTMLRenderer.render(document)
     }
@@ -80,7 +80,7 @@ public enum PlanDocuments {
         else { return nil }
         let targets = reviewed.targets.filter { $0.upn == upn }
         guard !targets.isEmpty else { return nil }
-        var document = ReportDocument(title: "How \(forename)'s plan went", subtitle: "\(school) · review meeting on \(words(review.heldOn))")
+        var document = ReportDocument(title: "How \(forename)'s plan went", subtitle: "\(school) · review meeting on \(Format.longDate(review.heldOn))")
         document.portrait = true
         var sections: [ReportDocument.Section] = [.init(heading: "Who came", paragraphs: [review.attendees])]
         let ratings = Dictionary(uniqueKeysWithValues: review.ratings.map { ($0.targetID, $0) })
@@ -102,10 +102,10 @@ public enum PlanDocuments {
         if !review.summary.isEmpty && plan.kind != .group { decided.insert(review.summary, at: 0) }
         if !decided.isEmpty { sections.append(.init(heading: "What we decided", paragraphs: decided)) }
         if let next = plan.versions.first(where: { $0.fromReviewID == review.id }) {
-            let nextTargets = next.targets.filter { $0.upn == upn }.map { "\($0.description), by \(words($0.byDate))." }
+            let nextTargets = next.targets.filter { $0.upn == upn }.map { "\($0.description), by \(Format.longDate($0.byDate))." }
             sections.append(.init(
                 heading: "What happens next",
-                paragraphs: nextTargets + ["We will meet again by \(words(next.nextReview))."]))
+                paragraphs: nextTargets + ["We will meet again by \(Format.longDate(next.nextReview))."]))
         }
         document.sections = sections
         return HTMLRenderer.render(document)
@@ -127,7 +127,7 @@ public enum PlanDocuments {
             if !version.strategies.isEmpty { sections.append(.init(heading: "How to help me in class", paragraphs: [version.strategies])) }
         }
         if let targets = plan?.current?.targets.filter({ $0.upn == upn }), !targets.isEmpty {
-            sections.append(.init(heading: "What I am working towards", paragraphs: targets.map { "\($0.description) (by \(words($0.byDate)))." }))
+            sections.append(.init(heading: "What I am working towards", paragraphs: targets.map { "\($0.description) (by \(Format.longDate($0.byDate)))." }))
         }
         sections.append(.init(
             heading: "Extra help I have",
@@ -136,17 +136,9 @@ public enum PlanDocuments {
         return HTMLRenderer.render(document)
     }
 
-    static let months = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
-
-    /// "12 March 2027".
-    static func words(_ day: SchoolDate) -> String {
-        let parts = day.iso.split(separator: "-").compactMap { Int($0) }
-        guard parts.count == 3 else { return day.iso }
-        return "\(parts[2]) \(months[parts[1] - 1]) \(parts[0])"
-    }
-
-    static func words(_ date: Date) -> String {
-        words(SchoolDate(daysSince1970: Int((date.timeIntervalSince1970 / 86_400).rounded(.down))))
+    /// The UTC day of `date`.
+    static func day(_ date: Date) -> SchoolDate {
+        SchoolDate(daysSince1970: Int((date.timeIntervalSince1970 / 86_400).rounded(.down)))
     }
 
     static func number(_ value: Double) -> String {

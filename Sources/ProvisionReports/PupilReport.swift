@@ -242,7 +242,7 @@ enum PupilReport {
         }
         // What the pupil's current plan is working towards, in the plan's own words.
         let targets = try await Plans.forPupil(data.db, upn: upn).compactMap(\.current).flatMap { version in
-            version.targets.filter { $0.upn == upn }.map { "\($0.description), by \(Format.longDate($0.byDate.iso))." }
+            version.targets.filter { $0.upn == upn }.map { "\($0.description), by \(Format.longDate($0.byDate))." }
         }
         if !targets.isEmpty {
             sections.insert(ReportDocument.Section(heading: "What \(forename) is working towards", paragraphs: targets), at: 0)

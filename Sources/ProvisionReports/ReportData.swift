@@ -274,6 +274,11 @@ enum Format {
     /// "5 January 2026" from "2026-01-05" (the text itself when it is not a date).
     static func longDate(_ iso: String) -> String {
         guard let date = SchoolDate(iso: iso) else { return iso }
+        return longDate(date)
+    }
+
+    /// "12 March 2027".
+    static func longDate(_ date: SchoolDate) -> String {
         let months = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
         return "\(date.day) \(months[date.month - 1]) \(date.year)"
     }

@@ -6,19 +6,12 @@ import Testing
 /// clear text.
 @Suite struct ConsoleSettingsTests {
     let base = ConfigurationTests.valid
+    /// The configuration suite's reader and problem finder.
+    let configuration = ConfigurationTests()
 
-    func parse(_ text: String) throws(ConfigError) -> Configuration {
-        try Configuration.parse(try TOMLDocument(text: text, file: "provision.toml"), relativeTo: URL(fileURLWithPath: "/etc/provision"))
-    }
+    func parse(_ text: String) throws(ConfigError) -> Configuration { try configuration.parse(text) }
 
-    func problem(_ text: String) -> ConfigError? {
-        do {
-            _ = try parse(text)
-            return nil
-        } catch {
-            return error
-        }
-    }
+    func problem(_ text: String) -> ConfigError? { configuration.problem(text) }
 
     @Test func defaultsToLoopbackPlainHTTPWithThirtyMinuteSessions() throws {
         let console = try parse(base).console
