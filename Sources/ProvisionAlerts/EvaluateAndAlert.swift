@@ -7,7 +7,7 @@ import ProvisionModel
 /// what every caller (the daemon, `evaluate`, `import`) runs, so alerts and their mail
 /// always follow a committed evaluation and a message is never lost or written twice.
 public func evaluateAndAlert(
-    _ db: PostgresConnection, config: Configuration, school: String? = nil, asOf: SchoolDate,
+    _ db: PostgresConnection, config: Configuration, school: String? = nil, asOf: SchoolDate, full: Bool = false,
     onStep: (@Sendable (String) -> Void)? = nil, openHelper: (@Sendable () async throws -> PostgresConnection)? = nil
 ) async throws -> (EvaluationSummary, AlertChanges) {
     var changes = AlertChanges()
@@ -15,7 +15,7 @@ public func evaluateAndAlert(
     var evaluator = Evaluator(settings: config.evaluation)
     evaluator.onStep = onStep
     evaluator.openHelper = openHelper
-    let summary = try await evaluator.run(db, school: school, asOf: asOf) { db, runID in
+    let summary = try await evaluator.run(db, school: school, asOf: asOf, full: full) { db, runID in
         onStep?("alerts and mail")
         changes = try await AlertLifecycle.apply(db, runID: runID)
         changes.messagesQueued = try await Digests.queue(db, runID: runID, config: config, templates: templates)

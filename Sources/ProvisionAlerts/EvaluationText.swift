@@ -8,6 +8,7 @@ public enum EvaluationText {
     public static func render(_ summary: EvaluationSummary, alerts: AlertChanges, scope: String, steps: Bool = false) -> String {
         let seconds = summary.duration.seconds
         var lines = ["Evaluation run \(summary.runID) of \(scope) in \(String(format: "%.1f", seconds)) s:"]
+        lines.append("  schools: \(summary.schoolsEvaluated) evaluated, \(summary.schoolsUnchanged) unchanged since their last evaluation (results carried over)")
         lines.append("  enrolments with an outcome measure: \(summary.enrolments), with entry and exit: \(summary.withEntryAndExit)")
         let verdicts = ["effective", "inconclusive", "ineffective", "insufficient_data"].map { "\($0) \(summary.verdicts[$0] ?? 0)" }
         lines.append("  provisions: " + verdicts.joined(separator: ", "))

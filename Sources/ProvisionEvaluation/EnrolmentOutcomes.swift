@@ -6,7 +6,7 @@ import ProvisionModel
 /// gain and the matched-peer gain, and the three answers, in set-based SQL.
 enum EnrolmentOutcomes {
     static func compute(
-        _ db: PostgresConnection, runID: Int64, schoolID: Int64?, asOf: SchoolDate, settings: Configuration.Evaluation
+        _ db: PostgresConnection, runID: Int64, schools: [String], asOf: SchoolDate, settings: Configuration.Evaluation
     ) async throws {
         // Entry: the recorded value, else the latest assessment on or before the start
         // (within the entry window). Exit: the recorded value, else the first assessment on
@@ -42,8 +42,8 @@ enum EnrolmentOutcomes {
                       AND a.assessed_on <= e.end_date + $3::int AND a.assessed_on <= $4::date
                     ORDER BY a.assessed_on LIMIT 1) xa ON true
              WHERE pr.outcome_measure IS NOT NULL AND e.start_date <= $4::date
-               AND ($1::bigint IS NULL OR pr.school_id = $1::bigint)
-            """, schoolID, settings.entryWindowDays, settings.exitWindowDays, asOf.iso, settings.peerBandAgeMonths,
+               AND pr.school_id = ANY($1::bigint[])
+            """, schools, settings.entryWindowDays, settings.exitWindowDays, asOf.iso, settings.peerBandAgeMonths,
             settings.peerBandStandardised)
         // An exit on or before the entry cannot be a gain: it is dropped, never used.
         try await db.execute("UPDATE eval_enrolment SET exit_value = NULL, exit_date = NULL, exit_source = NULL WHERE exit_date <= entry_date")

@@ -19,6 +19,11 @@ public struct EvaluationSummary: Sendable {
     /// Pupils on roll the growth model cannot judge yet (fewer than two results before the
     /// term starts it tries, on every measure): never flagged as stalled, counted here.
     public var stallNotJudged = 0
+    /// Schools the run evaluated.
+    public var schoolsEvaluated = 0
+    /// Schools whose data, date and settings were those of their latest evaluation: their
+    /// results were carried over into this run rather than computed again.
+    public var schoolsUnchanged = 0
     /// How long the run took.
     public var duration: Duration = .zero
     /// How long each step took, in order: where the time of a slow evaluation goes.
@@ -33,6 +38,13 @@ public struct EvaluationSummary: Sendable {
 /// set-based SQL; only the per-provision statistics, a few thousand rows, come to Swift.
 /// Nothing depends on the wall clock but `asOf`, so re-running on unchanged data gives the
 /// same results.
+///
+/// Only schools whose data changed are evaluated again: a school whose data version
+/// (`schools.data_version`, raised by triggers with every change), date and settings are
+/// those of its latest evaluation has that evaluation's outcomes and flags carried over into
+/// the run, and the verdicts, which pool across schools, are judged again from all of them.
+/// A school's comparison with similar pupils elsewhere in the trust uses their data as it
+/// was when the school was evaluated; `full` evaluates every school again.
 public struct Evaluator: Sendable {
     /// Thresholds and windows (`[evaluation]`).
     public let settings: Configuration.Evaluation
@@ -59,14 +71,16 @@ public struct Evaluator: Sendable {
     ///
     /// - Parameter beforeCommit: work that must commit with the results, or not at all (the
     ///   alert lifecycle); it gets the connection and the run's id.
+    ///   - full: evaluate every school in scope, even those unchanged since their latest
+    ///     evaluation.
     public func run(
-        _ db: PostgresConnection, school: String? = nil, asOf: SchoolDate,
+        _ db: PostgresConnection, school: String? = nil, asOf: SchoolDate, full: Bool = false,
         beforeCommit: (PostgresConnection, Int64) async throws -> Void = { _, _ in }
     ) async throws -> EvaluationSummary {
         let started = ContinuousClock.now
         try await db.begin()
         do {
-            var summary = try await evaluate(db, school: school, asOf: asOf)
+            var summary = try await evaluate(db, school: school, asOf: asOf, full: full)
             try await beforeCommit(db, summary.runID)
             try await db.commit()
             summary.duration = ContinuousClock.now - started
@@ -78,7 +92,7 @@ public struct Evaluator: Sendable {
         }
     }
 
-    private func evaluate(_ db: PostgresConnection, school: String?, asOf: SchoolDate) async throws -> EvaluationSummary {
+    private func evaluate(_ db: PostgresConnection, school: String?, asOf: SchoolDate, full: Bool) async throws -> EvaluationSummary {
         var schoolID: Int64?
         if let school {
             guard let id = try await db.query("SELECT id FROM schools WHERE urn = $1", school).singleRow() else {
@@ -89,13 +103,18 @@ public struct Evaluator: Sendable {
         let settingsJSON = """
             {"entry_window_days":\(settings.entryWindowDays),"exit_window_days":\(settings.exitWindowDays),\
             "ratio_gain_threshold":\(settings.ratioGainThreshold),"minimum_n":\(settings.minimumN),\
-            "stall_evidence":\(settings.stallEvidence),"standardised_error":\(settings.standardisedError)}
+            "stall_evidence":\(settings.stallEvidence),"standardised_error":\(settings.standardisedError),\
+            "fingerprint":"\(settings.fingerprint)"}
             """
         let runID = try await db.query(
             "INSERT INTO evaluation_runs (school_id, as_of, settings) VALUES ($1, $2::date, $3::jsonb) RETURNING id",
             schoolID, asOf.iso, settingsJSON
         ).scalar(as: Int64.self)
         var summary = EvaluationSummary(runID: runID)
+        let scope = try await SchoolScope.decide(db, school: schoolID, asOf: asOf, fingerprint: settings.fingerprint, full: full)
+        summary.schoolsEvaluated = scope.evaluated.count
+        summary.schoolsUnchanged = scope.unchanged.count
+        let evaluated = scope.evaluated.map { String($0.id) }
         // Kept apart from `summary`, which the steps fill in through inout. `begin` ends the
         // step running (timing it) and announces the next; nil only ends.
         var timings: [(name: String, duration: Duration)] = []
@@ -120,16 +139,16 @@ public struct Evaluator: Sendable {
                 await helper.close()
                 throw error
             }
-            let (settings, schoolID) = (self.settings, schoolID)
+            let settings = self.settings
             async let beside = { () async throws -> (StallDetection.Findings, Duration) in
                 let started = ContinuousClock.now
                 let findings = try await StallDetection.judgeAll(
-                    on: helper, snapshot: snapshot, schoolID: schoolID, asOf: asOf, settings: settings)
+                    on: helper, snapshot: snapshot, schools: evaluated, asOf: asOf, settings: settings)
                 return (findings, ContinuousClock.now - started)
             }()
             let took: Duration
             do {
-                try await runSQLSteps(db, runID: runID, schoolID: schoolID, asOf: asOf, into: &summary, begin: begin)
+                try await runSQLSteps(db, runID: runID, schoolID: schoolID, scope: scope, asOf: asOf, into: &summary, begin: begin)
                 begin(nil)
                 (stalls, took) = try await beside
             } catch {
@@ -140,28 +159,32 @@ public struct Evaluator: Sendable {
             await helper.close()
             timings.append(("\(Self.stepNames[4]) (beside the others)", took))
         } else {
-            try await runSQLSteps(db, runID: runID, schoolID: schoolID, asOf: asOf, into: &summary, begin: begin)
+            try await runSQLSteps(db, runID: runID, schoolID: schoolID, scope: scope, asOf: asOf, into: &summary, begin: begin)
             begin(4)
-            stalls = try await StallDetection.judgeAll(db, schoolID: schoolID, asOf: asOf, settings: settings)
+            stalls = try await StallDetection.judgeAll(db, schools: evaluated, asOf: asOf, settings: settings)
             begin(nil)
         }
         summary.steps = timings
-        summary.flags["stalled_pupil"] = try await StallDetection.record(db, stalls, runID: runID, asOf: asOf)
-        summary.stallNotJudged = stalls.cannotJudge
-        try await db.execute("UPDATE evaluation_runs SET stall_not_judged = $2 WHERE id = $1", runID, stalls.cannotJudge)
+        summary.flags["stalled_pupil", default: 0] += try await StallDetection.record(db, stalls, runID: runID, asOf: asOf)
+        summary.stallNotJudged = try await scope.record(db, runID: runID, stallsNotJudged: stalls.cannotJudge)
+        try await db.execute("UPDATE evaluation_runs SET stall_not_judged = $2 WHERE id = $1", runID, summary.stallNotJudged)
         try await db.execute("UPDATE evaluation_runs SET finished_at = now(), status = 'succeeded' WHERE id = $1", runID)
         return summary
     }
 
     /// The steps in SQL on the main transaction: outcomes, value added, verdicts and flags.
+    /// Outcomes and flags are computed for the schools `scope` evaluates and carried over for
+    /// the others; verdicts are judged for every school the run covers.
     private func runSQLSteps(
-        _ db: PostgresConnection, runID: Int64, schoolID: Int64?, asOf: SchoolDate, into summary: inout EvaluationSummary,
-        begin: (Int?) -> Void
+        _ db: PostgresConnection, runID: Int64, schoolID: Int64?, scope: SchoolScope, asOf: SchoolDate,
+        into summary: inout EvaluationSummary, begin: (Int?) -> Void
     ) async throws {
+        let evaluated = scope.evaluated.map { String($0.id) }
         begin(0)
-        try await EnrolmentOutcomes.compute(db, runID: runID, schoolID: schoolID, asOf: asOf, settings: settings)
+        try await EnrolmentOutcomes.compute(db, runID: runID, schools: evaluated, asOf: asOf, settings: settings)
         begin(1)
         try await ValueAdded.compute(db, runID: runID, settings: settings)
+        try await scope.carryOverOutcomes(db, runID: runID)
         begin(2)
         guard let counts = try await db.query(
             """
@@ -177,7 +200,9 @@ public struct Evaluator: Sendable {
             summary.verdicts[outcome.verdict.rawValue, default: 0] += 1
         }
         begin(3)
-        summary.flags = try await Flags.raise(db, runID: runID, schoolID: schoolID, asOf: asOf, settings: settings)
+        summary.flags = try await Flags.raise(
+            db, runID: runID, covering: schoolID, evaluated: evaluated, asOf: asOf, settings: settings)
+        for (rule, count) in try await scope.carryOverFlags(db, runID: runID) { summary.flags[rule, default: 0] += count }
     }
 }
 

@@ -5,11 +5,14 @@ import ProvisionModel
 /// The flags of DESIGN §6, each with a plain-English reason and the figures behind it,
 /// written to `evaluation_flags` for the run. Reasons never contain pupils' names.
 enum Flags {
+    /// Raises the flags of the `evaluated` schools (ids), and "ineffective intervention"
+    /// for every provision the run judged (of `covering`, or the trust when nil).
     static func raise(
-        _ db: PostgresConnection, runID: Int64, schoolID: Int64?, asOf: SchoolDate, settings: Configuration.Evaluation
+        _ db: PostgresConnection, runID: Int64, covering schoolID: Int64?, evaluated: [String], asOf: SchoolDate,
+        settings: Configuration.Evaluation
     ) async throws -> [String: Int] {
         var counts: [String: Int] = [:]
-        let scope = "($2::bigint IS NULL OR p.school_id = $2::bigint)"
+        let scope = "p.school_id = ANY($2::bigint[])"
 
         // Stalled pupils come from the growth model (StallDetection), run by the Evaluator.
 
@@ -52,7 +55,7 @@ enum Flags {
              WHERE pr.statutory AND p.on_roll AND p.sen_provision = 'E' AND \(scope)
                AND coalesce(e.status, 'planned') <> 'active' AND coalesce(e.status, '') <> 'completed'
                AND coalesce(pr.start_date, e.start_date) <= $3::date AND coalesce(pr.end_date, e.end_date, $3::date) >= $3::date
-            """, runID, schoolID, asOf.iso)
+            """, runID, evaluated, asOf.iso)
 
         counts["missing_exit_data"] = try await db.execute(
             """
@@ -66,9 +69,9 @@ enum Flags {
               FROM enrolment_outcomes o JOIN enrolments e ON e.id = o.enrolment_id
               JOIN provisions pr ON pr.id = e.provision_id JOIN pupils p ON p.id = e.pupil_id
              WHERE o.evaluation_run_id = $1 AND o.exit_value IS NULL AND e.end_date IS NOT NULL
-               AND ($2::bigint IS NULL OR pr.school_id = $2::bigint)
+               AND pr.school_id = ANY($2::bigint[])
                AND e.end_date < $3::date - $4::int AND coalesce(e.status, 'completed') <> 'withdrawn'
-            """, runID, schoolID, asOf.iso, settings.missingExitDays)
+            """, runID, evaluated, asOf.iso, settings.missingExitDays)
 
         let active = """
             (e.status = 'active' OR (e.status IS NULL AND e.start_date <= $3::date AND coalesce(e.end_date, $3::date) >= $3::date))
@@ -84,7 +87,7 @@ enum Flags {
               FROM pupils p
              WHERE p.on_roll AND p.sen_provision IN ('K', 'E') AND \(scope)
                AND NOT EXISTS (SELECT 1 FROM enrolments e WHERE e.pupil_id = p.id AND \(active))
-            """, runID, schoolID, asOf.iso)
+            """, runID, evaluated, asOf.iso)
 
         counts["duplicated_provision"] = try await db.execute(
             """
@@ -98,9 +101,9 @@ enum Flags {
              WHERE p.on_roll AND \(scope) AND pr.outcome_measure IS NOT NULL AND \(active)
              GROUP BY p.school_id, p.upn, p.id, pr.outcome_instrument, pr.outcome_subject, pr.outcome_measure
             HAVING count(DISTINCT pr.id) > 1
-            """, runID, schoolID, asOf.iso)
+            """, runID, evaluated, asOf.iso)
 
-        try await raisePlanFlags(db, runID: runID, schoolID: schoolID, asOf: asOf, settings: settings, counts: &counts)
+        try await raisePlanFlags(db, runID: runID, schools: evaluated, asOf: asOf, settings: settings, counts: &counts)
         return counts
     }
 
@@ -109,7 +112,7 @@ enum Flags {
     /// version of a pupil's plan not shared with their parents. Pupils who have left, and
     /// group plans whose provision ended before the date in question, raise nothing.
     static func raisePlanFlags(
-        _ db: PostgresConnection, runID: Int64, schoolID: Int64?, asOf: SchoolDate, settings: Configuration.Evaluation,
+        _ db: PostgresConnection, runID: Int64, schools: [String], asOf: SchoolDate, settings: Configuration.Evaluation,
         counts: inout [String: Int]
     ) async throws {
         let current = """
@@ -117,7 +120,7 @@ enum Flags {
                 SELECT DISTINCT ON (v.plan_id) v.*, sp.school_id, sp.kind, sp.pupil_id, sp.provision_id
                   FROM plan_versions v JOIN support_plans sp ON sp.id = v.plan_id
                   LEFT JOIN pupils p ON p.id = sp.pupil_id LEFT JOIN provisions pr ON pr.id = sp.provision_id
-                 WHERE ($2::bigint IS NULL OR sp.school_id = $2::bigint)
+                 WHERE sp.school_id = ANY($2::bigint[])
                    AND (p.id IS NULL OR p.on_roll) AND (pr.id IS NULL OR coalesce(pr.end_date, $3::date) >= v.next_review - 31)
                  ORDER BY v.plan_id, v.version DESC)
             """
@@ -133,7 +136,7 @@ enum Flags {
                                       'days_overdue', $3::date - c.next_review)
               FROM current_version c
              WHERE c.next_review < $3::date AND NOT EXISTS (SELECT 1 FROM plan_reviews r WHERE r.plan_version_id = c.id)
-            """, runID, schoolID, asOf.iso)
+            """, runID, schools, asOf.iso)
 
         counts["target_date_passed"] = try await db.execute(
             """
@@ -147,7 +150,7 @@ enum Flags {
               FROM current_version c JOIN plan_targets t ON t.plan_version_id = c.id JOIN pupils p ON p.id = t.pupil_id
              WHERE t.by_date < $3::date AND p.on_roll
                AND NOT EXISTS (SELECT 1 FROM review_ratings rr WHERE rr.target_id = t.id)
-            """, runID, schoolID, asOf.iso)
+            """, runID, schools, asOf.iso)
 
         counts["parents_not_informed"] = try await db.execute(
             """
@@ -161,6 +164,6 @@ enum Flags {
               FROM current_version c
              WHERE c.kind <> 'group' AND c.created_at::date <= $3::date - $4::int
                AND NOT EXISTS (SELECT 1 FROM plan_shares sh WHERE sh.plan_version_id = c.id)
-            """, runID, schoolID, asOf.iso, settings.parentsInformedDays)
+            """, runID, schools, asOf.iso, settings.parentsInformedDays)
     }
 }

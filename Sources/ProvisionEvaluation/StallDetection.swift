@@ -18,7 +18,8 @@ enum StallDetection {
     /// What the model found, before it is stored with a run: the pupils to flag, with their
     /// reasons and figures, and how many could not be judged.
     struct Findings: Sendable {
-        var cannotJudge = 0
+        /// Pupils that cannot be judged yet, by school.
+        var cannotJudge: [Int64: Int] = [:]
         var ids: [String] = []
         var reasons: [String] = []
         var numbers: [String] = []
@@ -38,9 +39,9 @@ enum StallDetection {
         return Array(starts.sorted { $0.daysSince1970 < $1.daysSince1970 }.suffix(3))
     }
 
-    /// Judges every pupil on roll (of `schoolID`, or the trust) from the results `db` sees.
+    /// Judges every pupil on roll at `schools` (ids) from the results `db` sees.
     static func judgeAll(
-        _ db: PostgresConnection, schoolID: Int64?, asOf: SchoolDate, settings: Configuration.Evaluation
+        _ db: PostgresConnection, schools: [String], asOf: SchoolDate, settings: Configuration.Evaluation
     ) async throws -> Findings {
         let starts = candidateStarts(before: asOf)
         var findings = Findings()
@@ -61,7 +62,7 @@ enum StallDetection {
             closeSeries()
             if let pupil {
                 switch judge(series, starts: starts, threshold: settings.stallEvidence) {
-                case .cannotJudge: findings.cannotJudge += 1
+                case .cannotJudge: findings.cannotJudge[schoolOf[pupil] ?? 0, default: 0] += 1
                 case .steady: break
                 case .stalled(let reason, let numbers):
                     findings.ids.append(String(pupil))
@@ -78,14 +79,16 @@ enum StallDetection {
         // assessments alone: joining pupils in every batch scanned the pupils table once per
         // batch, which grew with the square of the trust (83 s at a million pupils).
         var born: [Int64: Int] = [:]
+        var schoolOf: [Int64: Int64] = [:]
         let pupils = try await db.query(
             """
-            SELECT p.id, (p.dob - DATE '1970-01-01') AS born FROM pupils p
-             WHERE p.on_roll AND p.dob IS NOT NULL AND ($1::bigint IS NULL OR p.school_id = $1::bigint) ORDER BY p.id
-            """, schoolID
+            SELECT p.id, p.school_id, (p.dob - DATE '1970-01-01') AS born FROM pupils p
+             WHERE p.on_roll AND p.dob IS NOT NULL AND p.school_id = ANY($1::bigint[]) ORDER BY p.id
+            """, schools
         ).rows.map { row in
             let id: Int64 = try row.decode("id")
             born[id] = try row.decode("born", as: Int.self)
+            schoolOf[id] = try row.decode("school_id", as: Int64.self)
             return id
         }
         for start in stride(from: 0, to: pupils.count, by: 1000) {
@@ -125,7 +128,7 @@ enum StallDetection {
     /// snapshot (`pg_export_snapshot()` of the main transaction), so it sees exactly the data
     /// the other steps see while they run beside it.
     static func judgeAll(
-        on helper: PostgresConnection, snapshot: String, schoolID: Int64?, asOf: SchoolDate,
+        on helper: PostgresConnection, snapshot: String, schools: [String], asOf: SchoolDate,
         settings: Configuration.Evaluation
     ) async throws -> Findings {
         // SET TRANSACTION SNAPSHOT takes no parameters; the id is the server's own
@@ -136,7 +139,7 @@ enum StallDetection {
         try await helper.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         do {
             try await helper.execute("SET TRANSACTION SNAPSHOT '\(snapshot)'")
-            let findings = try await judgeAll(helper, schoolID: schoolID, asOf: asOf, settings: settings)
+            let findings = try await judgeAll(helper, schools: schools, asOf: asOf, settings: settings)
             try await helper.execute("COMMIT")
             return findings
         } catch {

@@ -21,7 +21,10 @@ public struct Migration: Sendable {
     public var checksum: String { SHA256.hex(sql) }
 
     /// Every migration the product ships, in order.
-    public static let all: [Migration] = [schema, evaluation, daemon, growthModel, alertAnswers, digestPolicy, alertIndexes, console, plans, importedPlans]
+    public static let all: [Migration] = [
+        schema, evaluation, daemon, growthModel, alertAnswers, digestPolicy, alertIndexes, console, plans, importedPlans,
+        incrementalEvaluation,
+    ]
 }
 
 /// Why migrating stopped.

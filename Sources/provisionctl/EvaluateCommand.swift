@@ -14,6 +14,8 @@ struct EvaluateCommand: AsyncParsableCommand {
             its 95% interval and verdict, and the flags (stalled pupils, ineffective
             interventions, EHCP provision not delivered, missing exit data, need without
             provision, duplicated provision), and stores them as one evaluation run.
+            Schools whose data, date and settings are unchanged since their last
+            evaluation have its results carried over (--full evaluates them again).
             docs/evaluation.md explains every measure and threshold.
             """)
 
@@ -22,6 +24,8 @@ struct EvaluateCommand: AsyncParsableCommand {
     var school: String?
     @Option(help: "Evaluate as of this date (YYYY-MM-DD); default today.")
     var asOf: String?
+    @Flag(help: "Evaluate every school again, even those whose data, date and settings are unchanged since their last evaluation.")
+    var full = false
     @Flag(help: "Also print how long each step of the evaluation took.")
     var timings = false
     @Flag(name: .shortAndLong, help: "No progress line, even at a terminal.")
@@ -50,7 +54,7 @@ struct EvaluateCommand: AsyncParsableCommand {
                     }
                 }
                 let (summary, alerts) = try await evaluateAndAlert(
-                    db, config: config, school: school, asOf: day, onStep: onStep,
+                    db, config: config, school: school, asOf: day, full: full, onStep: onStep,
                     openHelper: { try await database.connect(applicationName: "provision-evaluate-stalls") })
                 terminal.finish()
                 print(EvaluationText.render(summary, alerts: alerts, scope: school.map { "school \($0)" } ?? "the trust", steps: timings))

@@ -1,0 +1,169 @@
+import Foundation
+import Postgres
+import ProvisionConfig
+import ProvisionEvaluation
+import ProvisionModel
+import ProvisionPlans
+import ProvisionTestSupport
+import Testing
+
+/// Only schools whose data changed are evaluated again; the others' results are carried
+/// over, and must be exactly what evaluating them again would give.
+@Suite("incremental evaluation")
+struct IncrementalEvaluationTests {
+    static let asOf = SchoolDate(iso: "2026-11-29")!
+
+    /// Everything a run says about the schools it covers, one sorted line per row, without
+    /// the ids that differ between runs.
+    func picture(_ db: PostgresConnection, run: Int64) async throws -> [String] {
+        let tables = [
+            ("enrolment_outcomes", "enrolment_id"), ("provision_outcomes", "provision_id"), ("evaluation_flags", "subject_key"),
+        ]
+        var lines: [String] = []
+        for (table, _) in tables {
+            let rows = try await db.query(
+                """
+                SELECT to_jsonb(t) - 'id' - 'evaluation_run_id' AS line FROM \(table) t WHERE evaluation_run_id = $1
+                """, run
+            ).rows
+            lines += try rows.map { "\(table) " + (try $0.decode("line", as: String.self)) }
+        }
+        return lines.sorted()
+    }
+
+    func covered(_ db: PostgresConnection, run: Int64) async throws -> (evaluated: [Int64], carried: [Int64]) {
+        let rows = try await db.query(
+            "SELECT school_id, reused_from FROM evaluation_run_schools WHERE evaluation_run_id = $1 ORDER BY school_id", run
+        ).rows
+        var result: (evaluated: [Int64], carried: [Int64]) = ([], [])
+        for row in rows {
+            let school: Int64 = try row.decode("school_id")
+            if try row.decode("reused_from", as: Int64?.self) == nil { result.evaluated.append(school) } else { result.carried.append(school) }
+        }
+        return result
+    }
+
+    @Test func onlyChangedSchoolsAreEvaluatedAndCarriedResultsMatchAFullRun() async throws {
+        let folder = try TestProcess.temporaryDirectory("eval-incremental")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let url = try await TestPostgres.shared.freshDatabase("evalincremental")
+        let generated = try await TestProcess.run(TestProcess.executable("provisionctl"), [
+            "generate", "--out", folder, "--today", "2026-11-29", "--pupils", "1500", "--schools", "3", "--seed", "4",
+            "--plugins-dir", GeneratedTrustEvaluationTests.plugins,
+        ])
+        #expect(generated.exitCode == 0, "\(generated.standardError)")
+        let config = folder + "/provision.toml"
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+        try text.replacingOccurrences(of: "[state]", with: "[database]\nurl = \"\(url)\"\n\n[state]")
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let imported = try await TestProcess.run(TestProcess.executable("provisiond"), ["--config", config, "--once"])
+        #expect(imported.standardOutput.contains("9 sources, 0 failed"), "\(imported.standardOutput)")
+
+        let db = try await PostgresConnection.connect(url)
+        let evaluator = Evaluator(settings: .init())
+        let schools = try await db.query("SELECT id FROM schools ORDER BY id").rows.map { try $0.decode("id", as: Int64.self) }
+        #expect(schools.count == 3)
+
+        let first = try await evaluator.run(db, asOf: Self.asOf, full: true)
+        #expect((first.schoolsEvaluated, first.schoolsUnchanged) == (3, 0))
+        let firstPicture = try await picture(db, run: first.runID)
+        #expect(firstPicture.contains { $0.hasPrefix("evaluation_flags") }, "the trust raises flags")
+        #expect(firstPicture.contains { $0.hasPrefix("enrolment_outcomes") }, "the trust has outcomes")
+
+        // Nothing changed: every school carried over, with exactly the same results.
+        let second = try await evaluator.run(db, asOf: Self.asOf)
+        #expect((second.schoolsEvaluated, second.schoolsUnchanged) == (0, 3))
+        #expect(try await covered(db, run: second.runID).carried == schools)
+        #expect(try await picture(db, run: second.runID) == firstPicture)
+        #expect(second.flags == first.flags)
+        #expect(second.stallNotJudged == first.stallNotJudged)
+
+        // An administrator's own SQL changes one pupil's exit score in the last school:
+        // only that school is evaluated again.
+        let changedSchool = schools[2]
+        let changed = try await db.execute(
+            """
+            UPDATE enrolments SET exit_value = exit_value + 24
+             WHERE id = (SELECT e.id FROM enrolments e JOIN provisions pr ON pr.id = e.provision_id
+                          WHERE pr.school_id = $1 AND e.exit_value IS NOT NULL AND pr.outcome_measure = 'age_months'
+                          ORDER BY e.id LIMIT 1)
+            """, changedSchool)
+        #expect(changed == 1)
+        let third = try await evaluator.run(db, asOf: Self.asOf)
+        #expect((third.schoolsEvaluated, third.schoolsUnchanged) == (1, 2))
+        let thirdCovered = try await covered(db, run: third.runID)
+        #expect(thirdCovered.evaluated == [changedSchool])
+        #expect(thirdCovered.carried == Array(schools[0..<2]))
+        let thirdPicture = try await picture(db, run: third.runID)
+        #expect(thirdPicture != firstPicture, "the change shows in the results")
+
+        // Evaluating everything again gives what the incremental run gave.
+        let fourth = try await evaluator.run(db, asOf: Self.asOf, full: true)
+        #expect((fourth.schoolsEvaluated, fourth.schoolsUnchanged) == (3, 0))
+        #expect(try await picture(db, run: fourth.runID) == thirdPicture)
+
+        // Another date, or other settings, evaluate every school again.
+        let nextDay = SchoolDate(iso: "2026-11-30")!
+        #expect(try await evaluator.run(db, asOf: nextDay).schoolsEvaluated == 3)
+        #expect(try await evaluator.run(db, asOf: nextDay).schoolsEvaluated == 0)
+        var stricter = Configuration.Evaluation()
+        stricter.instruments["Salford"]?.error = 5
+        #expect(try await Evaluator(settings: stricter).run(db, asOf: nextDay).schoolsEvaluated == 3)
+
+        // A school's own evaluation carries it over too when nothing changed.
+        let urn = try await db.query("SELECT urn FROM schools WHERE id = $1", changedSchool).scalar(as: String.self)
+        let alone = try await Evaluator(settings: stricter).run(db, school: urn, asOf: nextDay)
+        #expect((alone.schoolsEvaluated, alone.schoolsUnchanged) == (0, 1))
+        await db.close()
+    }
+
+    /// Every table the evaluation reads raises the data version of the school a changed row
+    /// belongs to, and of no other.
+    @Test func everyChangeRaisesItsOwnSchoolsDataVersion() async throws {
+        let f = try await EvaluationFixture.make("eval-versions")
+        let other = try await f.db.query("INSERT INTO schools (urn, name) VALUES ('139002', 'Other') RETURNING id").scalar(as: Int64.self)
+        func versions() async throws -> (mine: Int64, other: Int64) {
+            (try await f.db.query("SELECT data_version FROM schools WHERE id = $1", f.school).scalar(as: Int64.self),
+             try await f.db.query("SELECT data_version FROM schools WHERE id = $1", other).scalar(as: Int64.self))
+        }
+        var last = try await versions()
+        func expectRaised(_ what: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+            let now = try await versions()
+            #expect(now.mine > last.mine, "\(what) raises its school's version", sourceLocation: sourceLocation)
+            #expect(now.other == last.other, "\(what) leaves the other school's alone", sourceLocation: sourceLocation)
+            last = now
+        }
+        let pupil = try await f.pupil(1, sen: "K")
+        try await expectRaised("a new pupil")
+        try await f.assessment(pupil, "age_months", 100, "2025-09-10")
+        try await expectRaised("a new assessment")
+        try await f.db.execute("UPDATE assessments SET value = 101")
+        try await expectRaised("a changed assessment")
+        let group = try await f.provision("READ")
+        try await expectRaised("a new provision")
+        try await f.enrol(group, pupil)
+        try await expectRaised("an enrolment")
+        try await f.db.execute("INSERT INTO pupil_needs (pupil_id, code, rank) VALUES ($1, 'SPLD', 1)", pupil)
+        try await expectRaised("a pupil's need")
+        try await f.db.execute("DELETE FROM pupil_needs")
+        try await expectRaised("a need removed")
+        try await f.db.execute("INSERT INTO staff (school_id, staff_id, name, hourly_cost) VALUES ($1, 'T1', 'Teacher', 20)", f.school)
+        try await expectRaised("a member of staff")
+        try await f.db.execute("INSERT INTO provision_staff (provision_id, staff_id) SELECT $1, id FROM staff", group)
+        try await expectRaised("a provision's staff")
+        try await f.db.execute("UPDATE pupils SET sen_provision = 'E'")
+        try await expectRaised("a pupil's SEN status")
+
+        let upn = try await f.db.query("SELECT upn FROM pupils WHERE id = $1", pupil).scalar(as: String.self)
+        let today = SchoolDate(iso: "2026-01-31")!
+        let spring = SchoolDate(iso: "2026-03-01")!
+        let plan = try await Plans.create(
+            f.db, school: "139001", kind: .senSupport, pupil: upn,
+            PlanInput(nextReview: spring, targets: [TargetInput(description: "Read a book aloud", byDate: spring)]),
+            by: "senco@test.example", today: today)
+        try await expectRaised("a new plan")
+        try await Plans.recordShare(f.db, plan: plan, on: SchoolDate(iso: "2026-01-10")!, how: "a letter home", by: "senco@test.example", today: today)
+        try await expectRaised("sharing a plan")
+        await f.db.close()
+    }
+}
