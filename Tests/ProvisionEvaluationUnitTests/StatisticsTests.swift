@@ -47,3 +47,23 @@ struct StatisticsTests {
         #expect(MeanInterval([7]) == nil)
     }
 }
+
+@Suite("pupil batches")
+struct PupilBatchesTests {
+    @Test func denseRangesGoAloneScatteredOnesCarryTheirIds() {
+        let dense = PupilBatches(ids: Array(1...12), size: 5).batches
+        #expect(dense.map(\.first) == [1, 6, 11])
+        #expect(dense.map(\.last) == [5, 10, 12])
+        #expect(dense.allSatisfy { $0.only == nil })
+        let scattered = PupilBatches(ids: [3, 40, 41, 900], size: 2).batches
+        #expect(scattered.map(\.only) == [["3", "40"], ["41", "900"]])
+        #expect(PupilBatches(ids: [], size: 5).batches.isEmpty)
+    }
+
+    @Test func theMedianIsPercentileContsHalf() {
+        #expect(PeerComparison.median([]) == nil)
+        #expect(PeerComparison.median([5, 1, 3]) == 3)
+        #expect(PeerComparison.median([4, 1, 2, 9]) == 3)
+        #expect(PeerComparison.numeric(0.1 + 0.2) == "0.3")
+    }
+}

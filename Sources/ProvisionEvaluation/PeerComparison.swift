@@ -1,0 +1,223 @@
+import Foundation
+import Postgres
+
+/// The comparison of each enrolment with pupils who were not in it (DESIGN §6): the median
+/// gain of its school's pupils of the same year group over the same dates ("peers"), and the
+/// median gain of pupils anywhere in the trust, same year group, who started from a similar
+/// score ("matched", against regression to the mean).
+///
+/// A non-participant's gain over a window is their result within 14 days of its exit date
+/// minus their result within 14 days of its entry date, on the same test. Pupils in an
+/// intervention with that outcome over those dates are never anyone's peer.
+///
+/// One ordered pass over the results of the year groups the enrolments need, read a few
+/// thousand pupils at a time, finds every non-participant's gains; the medians are taken in
+/// memory, and the two figures per enrolment are written to `eval_enrolment`. (In SQL, each
+/// window joined every pupil of its year group and probed their results: 3.5 s of a
+/// 60,000-pupil trust's 4.5 s evaluation.)
+enum PeerComparison {
+    struct Test: Hashable {
+        let instrument: String
+        let subject: String
+        let measure: String
+    }
+
+    struct Dates: Hashable {
+        let entry: Int
+        let exit: Int
+    }
+
+    struct Window: Hashable {
+        let test: Test
+        let dates: Dates
+        let yearGroup: String
+    }
+
+    struct Enrolment {
+        let id: Int64
+        let school: Int64
+        let pupil: Int64
+        let window: Window
+        let low: Double
+        let high: Double
+    }
+
+    /// A non-participant's gain over one window.
+    struct Gain {
+        let school: Int64
+        let entry: Double
+        let gain: Double
+    }
+
+    /// Pupils read per query: bounds the memory a large trust needs.
+    static let batchSize = 5000
+
+    static func compute(_ db: PostgresConnection) async throws {
+        let enrolments = try await db.query(
+            """
+            SELECT enrolment_id, school_id, pupil_id, instrument, subject, measure, year_group,
+                   (entry_date - DATE '1970-01-01') AS entry_day, (exit_date - DATE '1970-01-01') AS exit_day,
+                   (entry_value - band)::float8 AS low, (entry_value + band)::float8 AS high
+              FROM eval_enrolment WHERE exit_date IS NOT NULL AND entry_date IS NOT NULL
+            """
+        ).rows.map { row in
+            Enrolment(
+                id: try row.decode("enrolment_id"), school: try row.decode("school_id"), pupil: try row.decode("pupil_id"),
+                window: Window(
+                    test: Test(instrument: try row.decode("instrument"), subject: try row.decode("subject"), measure: try row.decode("measure")),
+                    dates: Dates(entry: try row.decode("entry_day"), exit: try row.decode("exit_day")),
+                    yearGroup: try row.decode("year_group")),
+                low: try row.decode("low"), high: try row.decode("high"))
+        }
+        guard !enrolments.isEmpty else { return }
+
+        // Which windows each test and year group needs.
+        var windows: [Test: [String: Set<Dates>]] = [:]
+        for enrolment in enrolments {
+            windows[enrolment.window.test, default: [:]][enrolment.window.yearGroup, default: []].insert(enrolment.window.dates)
+        }
+        let yearGroups = Array(Set(enrolments.map(\.window.yearGroup)))
+
+        // Who is not anyone's peer for a window: pupils in an intervention with that
+        // outcome (instrument and measure) over any of its dates, and its participants.
+        let tests = Array(windows.keys)
+        var enrolled: [Int64: [(instrument: String, measure: String, start: Int, end: Int?)]] = [:]
+        for row in try await db.query(
+            """
+            SELECT e.pupil_id, p.outcome_instrument AS instrument, p.outcome_measure AS measure,
+                   (e.start_date - DATE '1970-01-01') AS start_day, (e.end_date - DATE '1970-01-01') AS end_day
+              FROM enrolments e JOIN provisions p ON p.id = e.provision_id
+             WHERE (p.outcome_instrument, p.outcome_measure) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+            """, tests.map(\.instrument), tests.map(\.measure)
+        ).rows {
+            enrolled[try row.decode("pupil_id"), default: []].append(
+                (try row.decode("instrument"), try row.decode("measure"), try row.decode("start_day"), try row.decode("end_day")))
+        }
+        var participants: [Int64: Set<Window>] = [:]
+        for enrolment in enrolments {
+            participants[enrolment.pupil, default: []].insert(Window(test: enrolment.window.test, dates: enrolment.window.dates, yearGroup: ""))
+        }
+        func isPeer(_ pupil: Int64, _ test: Test, _ dates: Dates) -> Bool {
+            if participants[pupil]?.contains(Window(test: test, dates: dates, yearGroup: "")) == true { return false }
+            for e in enrolled[pupil] ?? [] where e.instrument == test.instrument && e.measure == test.measure {
+                if e.start <= dates.exit && (e.end ?? dates.exit) >= dates.entry { return false }
+            }
+            return true
+        }
+
+        // Every non-participant's gains, by window. The pupils' schools and year groups come
+        // with the list, so the batches read results alone, four columns a row.
+        var gains: [Window: [Gain]] = [:]
+        var pupilOf: [Int64: (school: Int64, yearGroup: String)] = [:]
+        let pupils = try await db.query(
+            """
+            SELECT id, school_id, coalesce(year_group, '') AS year_group FROM pupils
+             WHERE coalesce(year_group, '') = ANY($1::text[]) ORDER BY id
+            """, yearGroups
+        ).rows.map { row in
+            let id: Int64 = try row.decode("id")
+            pupilOf[id] = (try row.decode("school_id"), try row.decode("year_group"))
+            return id
+        }
+        for batch in PupilBatches(ids: pupils, size: batchSize).batches {
+            let rows = try await db.query(
+                """
+                SELECT a.pupil_id, t.n AS test, (a.assessed_on - DATE '1970-01-01') AS day, a.value::float8 AS value
+                  FROM assessments a
+                  JOIN unnest($4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS t (instrument, subject, measure, n)
+                    ON a.instrument = t.instrument AND a.subject = t.subject AND a.measure = t.measure
+                 WHERE \(PupilBatches.condition("a.pupil_id", from: 1))
+                 ORDER BY a.pupil_id, a.instrument, a.subject, a.measure, a.assessed_on
+                """, batch.first, batch.last, batch.only, tests.map(\.instrument), tests.map(\.subject), tests.map(\.measure)
+            ).rows
+            var index = 0
+            while index < rows.count {
+                // One pupil's results on one test, in date order.
+                let pupil: Int64 = try rows[index].number(0)
+                let testNumber: Int = try rows[index].number(1)
+                var points: [(day: Int, value: Double)] = []
+                while index < rows.count, try rows[index].number(0, as: Int64.self) == pupil,
+                      try rows[index].number(1, as: Int.self) == testNumber {
+                    points.append((try rows[index].number(2), try rows[index].number(3)))
+                    index += 1
+                }
+                guard testNumber >= 1, testNumber <= tests.count, let (school, yearGroup) = pupilOf[pupil] else { continue }
+                let test = tests[testNumber - 1]
+                guard let needed = windows[test]?[yearGroup] else { continue }
+                for dates in needed where isPeer(pupil, test, dates) {
+                    let entries = points.filter { abs($0.day - dates.entry) <= 14 }
+                    guard !entries.isEmpty else { continue }
+                    let exits = points.filter { abs($0.day - dates.exit) <= 14 }
+                    guard !exits.isEmpty else { continue }
+                    let window = Window(test: test, dates: dates, yearGroup: yearGroup)
+                    for entry in entries {
+                        for exit in exits {
+                            gains[window, default: []].append(Gain(school: school, entry: entry.value, gain: exit.value - entry.value))
+                        }
+                    }
+                }
+            }
+        }
+
+        // The two medians of each enrolment.
+        var ids: [String] = []
+        var peerMedian: [String] = []
+        var peerN: [String] = []
+        var matchedMedian: [String] = []
+        var matchedN: [String] = []
+        var sorted: [Window: [Gain]] = [:]
+        for enrolment in enrolments {
+            let all = sorted[enrolment.window] ?? {
+                let ordered = (gains[enrolment.window] ?? []).sorted { $0.entry < $1.entry }
+                sorted[enrolment.window] = ordered
+                return ordered
+            }()
+            let peers = all.filter { $0.school == enrolment.school }.map(\.gain)
+            let lower = all.partitionPoint { $0.entry < enrolment.low }
+            let upper = all.partitionPoint { $0.entry <= enrolment.high }
+            let matched = lower < upper ? all[lower..<upper].map(\.gain) : []
+            ids.append(String(enrolment.id))
+            peerMedian.append(median(peers).map(numeric) ?? "")
+            peerN.append(String(peers.count))
+            matchedMedian.append(median(matched).map(numeric) ?? "")
+            matchedN.append(String(matched.count))
+        }
+        try await db.execute(
+            """
+            UPDATE eval_enrolment t
+               SET peer_gain = nullif(u.peer, '')::numeric, peer_n = u.peer_n,
+                   matched_gain = nullif(u.matched, '')::numeric, matched_n = u.matched_n
+              FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::int[]) AS u (id, peer, peer_n, matched, matched_n)
+             WHERE t.enrolment_id = u.id
+            """, ids, peerMedian, peerN, matchedMedian, matchedN)
+    }
+
+    /// The median as PostgreSQL's `percentile_cont(0.5)` gives it: the middle value, or the
+    /// mean of the two middle values.
+    static func median(_ values: [Double]) -> Double? {
+        guard !values.isEmpty else { return nil }
+        let ordered = values.sorted()
+        let middle = ordered.count / 2
+        return ordered.count % 2 == 1 ? ordered[middle] : ordered[middle - 1] + (ordered[middle] - ordered[middle - 1]) / 2
+    }
+
+    /// A double as a numeric literal with 15 significant digits, as PostgreSQL casts float8
+    /// to numeric: the last bits of binary arithmetic do not become digits.
+    static func numeric(_ value: Double) -> String {
+        String(format: "%.15g", value)
+    }
+}
+
+extension Array {
+    /// The index of the first element for which `belongs` is false, in an array where it is
+    /// true for a prefix (binary search).
+    func partitionPoint(_ belongs: (Element) -> Bool) -> Int {
+        var low = 0
+        var high = count
+        while low < high {
+            let middle = (low + high) / 2
+            if belongs(self[middle]) { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+}

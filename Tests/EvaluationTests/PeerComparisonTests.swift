@@ -1,0 +1,111 @@
+import Foundation
+import Postgres
+import ProvisionModel
+@testable import ProvisionEvaluation
+import Testing
+
+/// The comparison with non-participants, on a hand-made school whose medians are known.
+@Suite("peer comparison")
+struct PeerComparisonTests {
+    @Test func peerAndMatchedGainsFollowTheirDefinitions() async throws {
+        let f = try await EvaluationFixture.make("eval-peers")
+        let reading = try await f.provision("RCU")
+        let pupil = try await f.pupil(1)
+        // Window 2025-09-10 → 2025-12-15, Year 4, entry 70: similar starts are 64–76.
+        try await f.enrol(reading, pupil, entry: (70, "2025-09-10"), exit: (85, "2025-12-15"))
+
+        @discardableResult
+        func results(_ n: Int, year: String = "4", _ points: [(Double, String)]) async throws -> Int64 {
+            let peer = try await f.pupil(n, year: year)
+            for (value, day) in points { try await f.assessment(peer, "age_months", value, day) }
+            return peer
+        }
+        try await results(2, [(72, "2025-09-12"), (76, "2025-12-10")])  // gain 4: peer, similar start
+        try await results(3, [(90, "2025-09-10"), (96, "2025-12-15")])  // gain 6: peer only
+        try await results(4, [(66, "2025-09-01"), (74, "2025-12-29")])  // gain 8, 14 days after the exit date: both
+        try await results(5, [(70, "2025-08-20"), (80, "2025-12-15")])  // entry 21 days early: no gain
+        try await results(6, year: "5", [(70, "2025-09-10"), (79, "2025-12-15")])  // another year group
+        // Two results near the entry date: a gain from each (7 and 5).
+        try await results(7, [(71, "2025-09-08"), (73, "2025-09-15"), (78, "2025-12-15")])
+        // In another intervention with the same outcome over those dates, even withdrawn: no one's peer.
+        let other = try await results(8, [(70, "2025-09-10"), (100, "2025-12-15")])
+        let phonics = try await f.provision("PHON", start: "2025-11-01", end: "2026-02-01")
+        try await f.enrol(phonics, other, start: "2025-11-01", end: "2026-02-01", status: "withdrawn")
+
+        // Another school of the trust: only similar starts count, as matched pupils.
+        let school = try await f.db.query("INSERT INTO schools (urn, name) VALUES ('139002', 'Other') RETURNING id").scalar(as: Int64.self)
+        for (n, entry, exit) in [(20, 75.0, 77.0), (21, 60.0, 90.0)] {
+            let id = try await f.db.query(
+                """
+                INSERT INTO pupils (upn, school_id, surname, forename, dob, year_group, sen_provision)
+                VALUES ($1, $2, 'S', 'F', '2016-05-01', '4', 'N') RETURNING id
+                """, UPN.withCheckLetter(String(format: "801200025%03d", n))!, school
+            ).scalar(as: Int64.self)
+            for (value, day) in [(entry, "2025-09-10"), (exit, "2025-12-15")] {
+                try await f.db.execute(
+                    """
+                    INSERT INTO assessments (pupil_id, school_id, instrument, subject, measure, value, assessed_on)
+                    VALUES ($1, $2, 'Salford', 'reading', 'age_months', $3, $4::date)
+                    """, id, school, value, day)
+            }
+        }
+
+        let run = try await f.evaluate()
+        let row = try #require(try await f.db.query(
+            """
+            SELECT o.peer_gain::float8 AS peer, o.peer_n, o.matched_gain::float8 AS matched, o.matched_n
+              FROM enrolment_outcomes o JOIN enrolments e ON e.id = o.enrolment_id
+             WHERE o.evaluation_run_id = $1 AND e.pupil_id = $2
+            """, run.runID, pupil
+        ).singleRow())
+        // Peers (this school, Year 4): 4, 6, 8, 7, 5.
+        #expect(try row.decode("peer_n", as: Int.self) == 5)
+        #expect(try row.decode("peer", as: Double.self) == 6)
+        // Similar starts anywhere: 4, 8, 7, 5 here and 2 at the other school.
+        #expect(try row.decode("matched_n", as: Int.self) == 5)
+        #expect(try row.decode("matched", as: Double.self) == 5)
+    }
+
+    @Test func anEvenCountTakesTheMeanOfTheMiddleTwo() async throws {
+        let f = try await EvaluationFixture.make("eval-peers-even")
+        let reading = try await f.provision("RCU")
+        let pupil = try await f.pupil(1)
+        try await f.enrol(reading, pupil, entry: (70, "2025-09-10"), exit: (85, "2025-12-15"))
+        for (n, gain) in [(2, 1.5), (3, 4.0), (4, 2.0), (5, 9.0)] {
+            let peer = try await f.pupil(n)
+            try await f.assessment(peer, "age_months", 70, "2025-09-10")
+            try await f.assessment(peer, "age_months", 70 + gain, "2025-12-15")
+        }
+        let run = try await f.evaluate()
+        let row = try #require(try await f.db.query(
+            "SELECT peer_gain::text AS peer, matched_gain::text AS matched FROM enrolment_outcomes WHERE evaluation_run_id = $1 AND peer_n = 4",
+            run.runID
+        ).singleRow())
+        // (2 + 4) / 2, stored as the number it is.
+        #expect(try row.decode("peer", as: String.self) == "3")
+        #expect(try row.decode("matched", as: String.self) == "3")
+    }
+
+    /// Pupils far apart in id are read by their ids, not by the range between them.
+    @Test func scatteredPupilsAreReadByTheirIds() async throws {
+        let f = try await EvaluationFixture.make("eval-peers-scattered")
+        let reading = try await f.provision("RCU")
+        let pupil = try await f.pupil(1)
+        try await f.enrol(reading, pupil, entry: (70, "2025-09-10"), exit: (85, "2025-12-15"))
+        let far = try await f.db.query(
+            """
+            INSERT INTO pupils (id, upn, school_id, surname, forename, dob, year_group, sen_provision)
+            VALUES (900000, $1, $2, 'S', 'F', '2016-05-01', '4', 'N') RETURNING id
+            """, UPN.withCheckLetter("801200025777")!, f.school
+        ).scalar(as: Int64.self)
+        try await f.assessment(far, "age_months", 71, "2025-09-10")
+        try await f.assessment(far, "age_months", 74, "2025-12-15")
+        #expect(PupilBatches(ids: [pupil, far], size: 5000).batches.map { $0.only != nil } == [true])
+        let run = try await f.evaluate()
+        let row = try #require(try await f.db.query(
+            "SELECT peer_gain::float8 AS peer, peer_n FROM enrolment_outcomes WHERE evaluation_run_id = $1", run.runID
+        ).singleRow())
+        #expect(try row.decode("peer_n", as: Int.self) == 1)
+        #expect(try row.decode("peer", as: Double.self) == 3)
+    }
+}
