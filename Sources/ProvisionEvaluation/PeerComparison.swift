@@ -159,28 +159,49 @@ enum PeerComparison {
             }
         }
 
-        // The two medians of each enrolment.
+        // The two medians of each enrolment. Each is computed once per window and school, and
+        // once per window and band of starting scores (enrolments share them: scores are
+        // whole months or points), so the work grows with the trust, not with its square.
+        struct Band: Hashable {
+            let window: Window
+            let low: Double
+            let high: Double
+        }
+        struct SchoolWindow: Hashable {
+            let window: Window
+            let school: Int64
+        }
+        var peerFigures: [SchoolWindow: (median: Double?, n: Int)] = [:]
+        var matchedFigures: [Band: (median: Double?, n: Int)] = [:]
+        for window in Array(gains.keys) {
+            gains[window]?.sort { $0.entry < $1.entry }
+            for (school, group) in Dictionary(grouping: gains[window] ?? [], by: \.school) {
+                peerFigures[SchoolWindow(window: window, school: school)] = (median(group.map(\.gain)), group.count)
+            }
+        }
         var ids: [String] = []
         var peerMedian: [String] = []
         var peerN: [String] = []
         var matchedMedian: [String] = []
         var matchedN: [String] = []
-        var sorted: [Window: [Gain]] = [:]
         for enrolment in enrolments {
-            let all = sorted[enrolment.window] ?? {
-                let ordered = (gains[enrolment.window] ?? []).sorted { $0.entry < $1.entry }
-                sorted[enrolment.window] = ordered
-                return ordered
+            let window = enrolment.window
+            let all = gains[window] ?? []
+            let peers = peerFigures[SchoolWindow(window: window, school: enrolment.school)] ?? (nil, 0)
+            let band = Band(window: window, low: enrolment.low, high: enrolment.high)
+            let matched = matchedFigures[band] ?? {
+                let lower = all.partitionPoint { $0.entry < enrolment.low }
+                let upper = all.partitionPoint { $0.entry <= enrolment.high }
+                let gains = lower < upper ? all[lower..<upper].map(\.gain) : []
+                let figures = (median(gains), gains.count)
+                matchedFigures[band] = figures
+                return figures
             }()
-            let peers = all.filter { $0.school == enrolment.school }.map(\.gain)
-            let lower = all.partitionPoint { $0.entry < enrolment.low }
-            let upper = all.partitionPoint { $0.entry <= enrolment.high }
-            let matched = lower < upper ? all[lower..<upper].map(\.gain) : []
             ids.append(String(enrolment.id))
-            peerMedian.append(median(peers).map(numeric) ?? "")
-            peerN.append(String(peers.count))
-            matchedMedian.append(median(matched).map(numeric) ?? "")
-            matchedN.append(String(matched.count))
+            peerMedian.append(peers.median.map(numeric) ?? "")
+            peerN.append(String(peers.n))
+            matchedMedian.append(matched.median.map(numeric) ?? "")
+            matchedN.append(String(matched.n))
         }
         try await db.execute(
             """
