@@ -172,20 +172,21 @@ enum PupilReport {
     static func buildForParents(_ data: ReportData, upn: String) async throws -> Report {
         guard let pupil = try await data.db.query(
             """
-            SELECT p.id, p.forename, p.surname, s.name AS school FROM pupils p JOIN schools s ON s.id = p.school_id WHERE p.upn = $1
+            SELECT p.id, p.forename, p.surname, s.id AS school_id, s.name AS school FROM pupils p JOIN schools s ON s.id = p.school_id
+             WHERE p.upn = $1
             """, upn
         ).singleRow() else { throw NotFound(upn: upn) }
         let forename: String = try pupil.decode("forename")
+        let run = try await ReportData.evaluationRun(data.db, school: try pupil.decode("school_id", as: Int64.self))
         let rows = try await data.db.query(
             """
             SELECT \(ReportData.enrolmentColumns), pr.name AS provision, pr.delivery, pr.group_size, pr.sessions_per_week::float8 AS sessions,
                    pr.minutes_per_session AS minutes, pr.outcome_instrument AS instrument, e.target
               FROM enrolments e JOIN pupils p ON p.id = e.pupil_id JOIN provisions pr ON pr.id = e.provision_id
-              LEFT JOIN enrolment_outcomes o ON o.enrolment_id = e.id
-                   AND o.evaluation_run_id = (SELECT max(id) FROM evaluation_runs WHERE status = 'succeeded')
+              LEFT JOIN enrolment_outcomes o ON o.enrolment_id = e.id AND o.evaluation_run_id = $2
              WHERE e.pupil_id = $1 AND coalesce(e.status, 'active') <> 'withdrawn'
              ORDER BY e.start_date DESC, pr.name
-            """, try pupil.decode("id", as: Int64.self))
+            """, try pupil.decode("id", as: Int64.self), run?.id)
         var document = ReportDocument(
             title: "The extra help \(forename) has at school", subtitle: try pupil.decode("school", as: String.self))
         document.portrait = true

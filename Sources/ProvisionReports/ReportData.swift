@@ -103,12 +103,23 @@ struct ReportData {
 
     /// The latest successful evaluation whose scope includes the school (nil for the trust).
     func evaluationRun(school: School?) async throws -> (id: Int64, asOf: String)? {
+        try await Self.evaluationRun(db, school: school?.id)
+    }
+
+    /// The latest successful evaluation that covered `school` (an id; the latest trust-wide
+    /// one when nil): the run holding the school's current outcomes, whichever school's
+    /// evaluation came last. Runs from before `evaluation_run_schools` count by their scope.
+    static func evaluationRun(_ db: PostgresConnection, school: Int64?) async throws -> (id: Int64, asOf: String)? {
         let row = try await db.query(
             """
-            SELECT id, as_of::text AS as_of FROM evaluation_runs
-             WHERE status = 'succeeded' AND (school_id IS NULL OR school_id = $1)
-             ORDER BY id DESC LIMIT 1
-            """, school?.id
+            SELECT r.id, r.as_of::text AS as_of FROM evaluation_runs r
+             WHERE r.status = 'succeeded'
+               AND CASE WHEN $1::bigint IS NULL THEN r.school_id IS NULL
+                        WHEN EXISTS (SELECT 1 FROM evaluation_run_schools c WHERE c.evaluation_run_id = r.id)
+                        THEN EXISTS (SELECT 1 FROM evaluation_run_schools c WHERE c.evaluation_run_id = r.id AND c.school_id = $1)
+                        ELSE r.school_id IS NULL OR r.school_id = $1 END
+             ORDER BY r.id DESC LIMIT 1
+            """, school
         ).singleRow()
         guard let row else { return nil }
         return (try row.decode("id"), try row.decode("as_of"))

@@ -43,14 +43,18 @@ public enum Reports {
     /// evaluation), for the impact report's default: the current term's interventions have
     /// usually not ended yet. Nil when nothing has been evaluated.
     public static func latestTermWithOutcomes(db: PostgresConnection, school: String?) async throws -> ReportTerm? {
+        var schoolID: Int64?
+        if let school {
+            guard let id = try await db.query("SELECT id FROM schools WHERE urn = $1", school).singleRow() else { return nil }
+            schoolID = try id.decode("id")
+        }
+        guard let run = try await ReportData.evaluationRun(db, school: schoolID) else { return nil }
         let row = try await db.query(
             """
             SELECT max(coalesce(pr.end_date, o.exit_date))::text AS day
               FROM enrolment_outcomes o JOIN enrolments e ON e.id = o.enrolment_id JOIN provisions pr ON pr.id = e.provision_id
-              JOIN schools s ON s.id = pr.school_id
-             WHERE o.evaluation_run_id = (SELECT max(id) FROM evaluation_runs WHERE status = 'succeeded')
-               AND o.gain IS NOT NULL AND ($1::text IS NULL OR s.urn = $1)
-            """, school
+             WHERE o.evaluation_run_id = $1 AND o.gain IS NOT NULL AND ($2::bigint IS NULL OR pr.school_id = $2)
+            """, run.id, schoolID
         ).singleRow()
         return try row?.decode("day", as: String?.self).flatMap(SchoolDate.init(iso:)).map(ReportTerm.init(containing:))
     }

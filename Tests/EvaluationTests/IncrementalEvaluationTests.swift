@@ -4,6 +4,7 @@ import ProvisionConfig
 import ProvisionEvaluation
 import ProvisionModel
 import ProvisionPlans
+import ProvisionReports
 import ProvisionTestSupport
 import Testing
 
@@ -164,6 +165,42 @@ struct IncrementalEvaluationTests {
         try await expectRaised("a new plan")
         try await Plans.recordShare(f.db, plan: plan, on: SchoolDate(iso: "2026-01-10")!, how: "a letter home", by: "senco@test.example", today: today)
         try await expectRaised("sharing a plan")
+        await f.db.close()
+    }
+
+    /// Reports read each school's results from the latest run that covered it, so one
+    /// school's own evaluation does not hide another's.
+    @Test func reportsReadEachSchoolsLatestCoveringRun() async throws {
+        let f = try await EvaluationFixture.make("eval-readers")
+        let reading = try await f.provision("RCU")
+        try await f.enrol(reading, try await f.pupil(1), entry: (70, "2025-09-10"), exit: (85, "2025-12-15"))
+        let other = try await f.db.query("INSERT INTO schools (urn, name) VALUES ('139002', 'Other') RETURNING id").scalar(as: Int64.self)
+        let pupil = try await f.db.query(
+            """
+            INSERT INTO pupils (upn, school_id, surname, forename, dob, year_group, sen_provision)
+            VALUES ($1, $2, 'S', 'F', '2016-05-01', '4', 'N') RETURNING id
+            """, UPN.withCheckLetter("801200025901")!, other
+        ).scalar(as: Int64.self)
+        let group = try await f.db.query(
+            """
+            INSERT INTO provisions (school_id, provision_id, name, start_date, end_date, outcome_instrument, outcome_subject, outcome_measure)
+            VALUES ($1, 'RCU', 'RCU', '2025-03-02', '2025-05-20', 'Salford', 'reading', 'age_months') RETURNING id
+            """, other
+        ).scalar(as: Int64.self)
+        try await f.db.execute(
+            """
+            INSERT INTO enrolments (provision_id, pupil_id, start_date, end_date, status, entry_value, entry_date, exit_value, exit_date)
+            VALUES ($1, $2, '2025-03-02', '2025-05-20', 'completed', 60, '2025-03-01', 66, '2025-05-21')
+            """, group, pupil)
+        _ = try await f.evaluate()
+        // 139001 alone is evaluated after a change: 139002's results are still the trust run's.
+        try await f.db.execute("UPDATE enrolments SET exit_value = 86 WHERE provision_id = $1", reading)
+        let alone = try await Evaluator(settings: .init()).run(f.db, school: "139001", asOf: EvaluationFixture.asOf)
+        #expect(alone.schoolsEvaluated == 1)
+        let otherTerm = try await Reports.latestTermWithOutcomes(db: f.db, school: "139002")
+        #expect(otherTerm?.title == ReportTerm(containing: SchoolDate(iso: "2025-05-20")!).title)
+        let ownTerm = try await Reports.latestTermWithOutcomes(db: f.db, school: "139001")
+        #expect(ownTerm?.title == ReportTerm(containing: SchoolDate(iso: "2025-12-12")!).title)
         await f.db.close()
     }
 }
