@@ -58,6 +58,10 @@ public struct Evaluator: Sendable {
     /// after another on the main connection.
     public var openHelper: (@Sendable () async throws -> PostgresConnection)?
 
+    /// Pupils read per page by the passes over everyone's results; tests make it small to
+    /// cross many pages.
+    var pupilsPerPage = PupilBatches.pageSize
+
     /// An evaluator with `settings`.
     public init(settings: Configuration.Evaluation, logger: Logger = Logger(label: "provision.evaluate")) {
         self.settings = settings
@@ -139,11 +143,11 @@ public struct Evaluator: Sendable {
                 await helper.close()
                 throw error
             }
-            let settings = self.settings
+            let (settings, pageSize) = (self.settings, pupilsPerPage)
             async let beside = { () async throws -> (StallDetection.Findings, Duration) in
                 let started = ContinuousClock.now
                 let findings = try await StallDetection.judgeAll(
-                    on: helper, snapshot: snapshot, schools: evaluated, asOf: asOf, settings: settings)
+                    on: helper, snapshot: snapshot, schools: evaluated, asOf: asOf, settings: settings, pageSize: pageSize)
                 return (findings, ContinuousClock.now - started)
             }()
             let took: Duration
@@ -161,7 +165,7 @@ public struct Evaluator: Sendable {
         } else {
             try await runSQLSteps(db, runID: runID, schoolID: schoolID, scope: scope, asOf: asOf, into: &summary, begin: begin)
             begin(4)
-            stalls = try await StallDetection.judgeAll(db, schools: evaluated, asOf: asOf, settings: settings)
+            stalls = try await StallDetection.judgeAll(db, schools: evaluated, asOf: asOf, settings: settings, pageSize: pupilsPerPage)
             begin(nil)
         }
         summary.steps = timings
@@ -181,7 +185,8 @@ public struct Evaluator: Sendable {
     ) async throws {
         let evaluated = scope.evaluated.map { String($0.id) }
         begin(0)
-        try await EnrolmentOutcomes.compute(db, runID: runID, schools: evaluated, asOf: asOf, settings: settings)
+        try await EnrolmentOutcomes.compute(
+            db, runID: runID, schools: evaluated, asOf: asOf, settings: settings, pageSize: pupilsPerPage)
         begin(1)
         try await ValueAdded.compute(db, runID: runID, settings: settings)
         try await scope.carryOverOutcomes(db, runID: runID)

@@ -49,10 +49,7 @@ enum PeerComparison {
         let gain: Double
     }
 
-    /// Pupils read per query: bounds the memory a large trust needs.
-    static let batchSize = 5000
-
-    static func compute(_ db: PostgresConnection) async throws {
+    static func compute(_ db: PostgresConnection, pageSize: Int) async throws {
         let enrolments = try await db.query(
             """
             SELECT enrolment_id, school_id, pupil_id, instrument, subject, measure, year_group,
@@ -106,20 +103,22 @@ enum PeerComparison {
         }
 
         // Every non-participant's gains, by window. The pupils' schools and year groups come
-        // with the list, so the batches read results alone, four columns a row.
+        // with each page of the list, so the batches read results alone, four columns a row.
         var gains: [Window: [Gain]] = [:]
-        var pupilOf: [Int64: (school: Int64, yearGroup: String)] = [:]
-        let pupils = try await db.query(
+        try await PupilBatches.forEachPage(
+            db, size: pageSize,
             """
             SELECT id, school_id, coalesce(year_group, '') AS year_group FROM pupils
-             WHERE coalesce(year_group, '') = ANY($1::text[]) ORDER BY id
-            """, yearGroups
-        ).rows.map { row in
-            let id: Int64 = try row.decode("id")
-            pupilOf[id] = (try row.decode("school_id"), try row.decode("year_group"))
-            return id
-        }
-        for batch in PupilBatches(ids: pupils, size: batchSize).batches {
+             WHERE id > $1 AND coalesce(year_group, '') = ANY($3::text[]) ORDER BY id LIMIT $2
+            """, [yearGroups]
+        ) { page in
+            var pupilOf: [Int64: (school: Int64, yearGroup: String)] = [:]
+            let ids = try page.map { row in
+                let id: Int64 = try row.number(0)
+                pupilOf[id] = (try row.number(1), try row.text(2))
+                return id
+            }
+            let batch = PupilBatches.batch(ids)
             let rows = try await db.query(
                 """
                 SELECT a.pupil_id, t.n AS test, (a.assessed_on - DATE '1970-01-01') AS day, a.value::float8 AS value

@@ -1,16 +1,16 @@
 import Postgres
 
-/// Pupils' results read a batch of pupils at a time, in the order of the unique index on
-/// (pupil, instrument, subject, measure, date): memory stays bounded however large the trust,
-/// and the server sorts nothing.
+/// Pupils' results read a page of pupils at a time, in the order of the unique index on
+/// (pupil, instrument, subject, measure, date): memory stays bounded however large the
+/// deployment (the pupils are listed a page at a time too), and the server sorts nothing.
 ///
-/// A batch is a range of pupil ids. When the pupils wanted are most of the ids in the range
-/// (a trust's pupils, one school's imported together) the range alone selects them and the
-/// few others are skipped by the reader; when they are scattered, the ids are sent too.
+/// A page's results are selected by the range of its pupil ids. When the pupils wanted are
+/// most of the ids in the range (a trust's pupils, one school's imported together) the range
+/// alone selects them and the few others are skipped by the reader; when they are scattered,
+/// the ids are sent too.
 struct PupilBatches {
-    /// The pupils wanted, in id order.
-    let ids: [Int64]
-    let size: Int
+    /// Pupils per page.
+    static let pageSize = 5000
 
     struct Batch {
         let first: Int64
@@ -19,12 +19,27 @@ struct PupilBatches {
         let only: [String]?
     }
 
-    var batches: [Batch] {
-        stride(from: 0, to: ids.count, by: size).map { start in
-            let slice = ids[start..<min(start + size, ids.count)]
-            let (first, last) = (slice.first ?? 0, slice.last ?? 0)
-            let dense = last - first < 2 * Int64(slice.count)
-            return Batch(first: first, last: last, only: dense ? nil : slice.map(String.init))
+    /// The batch of `ids` (in id order).
+    static func batch(_ ids: [Int64]) -> Batch {
+        let (first, last) = (ids.first ?? 0, ids.last ?? 0)
+        let dense = last - first < 2 * Int64(ids.count)
+        return Batch(first: first, last: last, only: dense ? nil : ids.map(String.init))
+    }
+
+    /// Calls `body` with each page of the pupils `select` lists, in id order. `select` must
+    /// return `id` and take `$1` (list only ids above it) and `$2` (the most to list) before
+    /// `parameters`.
+    static func forEachPage(
+        _ db: PostgresConnection, size: Int, _ select: String, _ parameters: [any PostgresEncodable],
+        _ body: ([PostgresRow]) async throws -> Void
+    ) async throws {
+        var after: Int64 = 0
+        while true {
+            let page = try await db.query(select, [after, size] + parameters).rows
+            guard let last = page.last else { return }
+            try await body(page)
+            after = try last.decode("id")
+            if page.count < size { return }
         }
     }
 

@@ -41,11 +41,14 @@ enum StallDetection {
 
     /// Judges every pupil on roll at `schools` (ids) from the results `db` sees.
     static func judgeAll(
-        _ db: PostgresConnection, schools: [String], asOf: SchoolDate, settings: Configuration.Evaluation
+        _ db: PostgresConnection, schools: [String], asOf: SchoolDate, settings: Configuration.Evaluation,
+        pageSize: Int = PupilBatches.pageSize
     ) async throws -> Findings {
         let starts = candidateStarts(before: asOf)
         var findings = Findings()
         var pupil: Int64?
+        // The school of each pupil on the page being read.
+        var schoolOf: [Int64: Int64] = [:]
         var series: [(key: SeriesKey, series: GrowthSeries)] = []
         var points: [GrowthSeries.Point] = []
         var key: SeriesKey?
@@ -73,25 +76,26 @@ enum StallDetection {
             series = []
         }
 
-        // Whole pupils per batch (``PupilBatches``): memory stays bounded however large a
+        // Whole pupils per page (``PupilBatches``): memory stays bounded however large a
         // school or trust is (one query for a 250,000-pupil school peaked at 139 MiB). Each
-        // pupil's date of birth comes with the list, so the batches read assessments alone:
+        // pupil's date of birth comes with the page, so the batches read assessments alone:
         // joining pupils in every batch scanned the pupils table once per batch, which grew
         // with the square of the trust (83 s at a million pupils).
-        var born: [Int64: Int] = [:]
-        var schoolOf: [Int64: Int64] = [:]
-        let pupils = try await db.query(
+        try await PupilBatches.forEachPage(
+            db, size: pageSize,
             """
             SELECT p.id, p.school_id, (p.dob - DATE '1970-01-01') AS born FROM pupils p
-             WHERE p.on_roll AND p.dob IS NOT NULL AND p.school_id = ANY($1::bigint[]) ORDER BY p.id
-            """, schools
-        ).rows.map { row in
-            let id: Int64 = try row.decode("id")
-            born[id] = try row.decode("born", as: Int.self)
-            schoolOf[id] = try row.decode("school_id", as: Int64.self)
-            return id
-        }
-        for batch in PupilBatches(ids: pupils, size: 5000).batches {
+             WHERE p.id > $1 AND p.on_roll AND p.dob IS NOT NULL AND p.school_id = ANY($3::bigint[]) ORDER BY p.id LIMIT $2
+            """, [schools]
+        ) { page in
+            var born: [Int64: Int] = [:]
+            let ids = try page.map { row in
+                let id: Int64 = try row.number(0)
+                born[id] = try row.number(2)
+                schoolOf[id] = try row.number(1)
+                return id
+            }
+            let batch = PupilBatches.batch(ids)
             let rows = try await db.query(
                 """
                 SELECT a.pupil_id, a.instrument, a.subject, a.measure, a.value::float8 AS value,
@@ -118,6 +122,11 @@ enum StallDetection {
                 points.append(GrowthSeries.Point(
                     month: Double(day) / 30.4375, value: try row.number(4), age: Double(day - birth) / 30.4375))
             }
+            // The page's last pupil is judged before the next page's school map replaces this one.
+            closePupil()
+            pupil = nil
+            key = nil
+            schoolOf = [:]
         }
         closePupil()
         return findings
@@ -128,7 +137,7 @@ enum StallDetection {
     /// the other steps see while they run beside it.
     static func judgeAll(
         on helper: PostgresConnection, snapshot: String, schools: [String], asOf: SchoolDate,
-        settings: Configuration.Evaluation
+        settings: Configuration.Evaluation, pageSize: Int = PupilBatches.pageSize
     ) async throws -> Findings {
         // SET TRANSACTION SNAPSHOT takes no parameters; the id is the server's own
         // (hex digits and dashes), checked before it is written into the statement.
@@ -138,7 +147,7 @@ enum StallDetection {
         try await helper.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         do {
             try await helper.execute("SET TRANSACTION SNAPSHOT '\(snapshot)'")
-            let findings = try await judgeAll(helper, schools: schools, asOf: asOf, settings: settings)
+            let findings = try await judgeAll(helper, schools: schools, asOf: asOf, settings: settings, pageSize: pageSize)
             try await helper.execute("COMMIT")
             return findings
         } catch {

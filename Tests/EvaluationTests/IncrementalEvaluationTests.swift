@@ -1,7 +1,7 @@
 import Foundation
 import Postgres
 import ProvisionConfig
-import ProvisionEvaluation
+@testable import ProvisionEvaluation
 import ProvisionModel
 import ProvisionPlans
 import ProvisionReports
@@ -70,6 +70,13 @@ struct IncrementalEvaluationTests {
         let firstPicture = try await picture(db, run: first.runID)
         #expect(firstPicture.contains { $0.hasPrefix("evaluation_flags") }, "the trust raises flags")
         #expect(firstPicture.contains { $0.hasPrefix("enrolment_outcomes") }, "the trust has outcomes")
+
+        // Read a few pupils a page (many pages, some ranges scattered): the same results.
+        var paged = evaluator
+        paged.pupilsPerPage = 7
+        let pagedRun = try await paged.run(db, asOf: Self.asOf, full: true)
+        #expect(try await picture(db, run: pagedRun.runID) == firstPicture)
+        #expect(pagedRun.stallNotJudged == first.stallNotJudged)
 
         // Nothing changed: every school carried over, with exactly the same results.
         let second = try await evaluator.run(db, asOf: Self.asOf)

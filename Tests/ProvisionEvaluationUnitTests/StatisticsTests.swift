@@ -51,13 +51,12 @@ struct StatisticsTests {
 @Suite("pupil batches")
 struct PupilBatchesTests {
     @Test func denseRangesGoAloneScatteredOnesCarryTheirIds() {
-        let dense = PupilBatches(ids: Array(1...12), size: 5).batches
-        #expect(dense.map(\.first) == [1, 6, 11])
-        #expect(dense.map(\.last) == [5, 10, 12])
-        #expect(dense.allSatisfy { $0.only == nil })
-        let scattered = PupilBatches(ids: [3, 40, 41, 900], size: 2).batches
-        #expect(scattered.map(\.only) == [["3", "40"], ["41", "900"]])
-        #expect(PupilBatches(ids: [], size: 5).batches.isEmpty)
+        let dense = PupilBatches.batch(Array(1...12))
+        #expect((dense.first, dense.last) == (1, 12))
+        #expect(dense.only == nil)
+        let scattered = PupilBatches.batch([3, 40, 41, 900])
+        #expect((scattered.first, scattered.last) == (3, 900))
+        #expect(scattered.only == ["3", "40", "41", "900"])
     }
 
     @Test func theMedianIsPercentileContsHalf() {
