@@ -42,6 +42,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         // libpq through a module map; nothing but `Postgres` imports it.
@@ -51,7 +52,8 @@ let package = Package(
             providers: [.apt(["libpq-dev"])]
         ),
         .target(name: "Postgres", dependencies: ["CLibPQ", "ProvisionModel"], swiftSettings: strict),
-        .target(name: "ProvisionModel", swiftSettings: strict),
+        .target(
+            name: "ProvisionModel", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         // TOML files read with file:line:key diagnostics: what the configuration, plugin
         // manifests and the mis-csv plugin's mappings share (a plugin links this, never the
         // daemon's configuration schema).

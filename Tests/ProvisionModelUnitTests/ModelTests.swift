@@ -47,3 +47,24 @@ struct ModelTests {
         #expect(Set(waits).count > 100, "spread, not one value")
     }
 }
+
+@Suite("trimming white space")
+struct TrimmingTests {
+    @Test func trimsUnicodeWhiteSpaceAtBothEndsOnly() {
+        #expect(" \tSmith\r\n".trimmedWhitespace == "Smith")
+        #expect("\u{00A0}Nora\u{2003}".trimmedWhitespace == "Nora", "no-break and em spaces are white space")
+        #expect("\u{0085}x\u{000B}".trimmedWhitespace == "x")
+        #expect("Anne Marie".trimmedWhitespace == "Anne Marie", "inner spaces stay")
+        #expect("Zoë".trimmedWhitespace == "Zoë")
+        #expect("   ".trimmedWhitespace == "")
+        #expect("".trimmedWhitespace == "")
+        #expect("\u{200B}x".trimmedWhitespace == "\u{200B}x", "a zero-width space is not White_Space")
+    }
+
+    @Test func asciiAnswersMatchTheUnicodeProperty() {
+        for value in UInt32(0)..<0x80 {
+            let scalar = Unicode.Scalar(value)!
+            #expect(scalar.isWhitespace == scalar.properties.isWhitespace, "U+\(String(value, radix: 16))")
+        }
+    }
+}

@@ -28,7 +28,7 @@ struct FieldReader {
     private func present(_ key: String) -> JSONValue? {
         guard let value = fields[key] else { return nil }
         if case .null = value { return nil }
-        if case .string(let text) = value, text.unicodeScalars.allSatisfy(\.properties.isWhitespace) { return nil }
+        if case .string(let text) = value, text.unicodeScalars.allSatisfy(\.isWhitespace) { return nil }
         return value
     }
 
