@@ -73,10 +73,11 @@ public struct Evaluator: Sendable {
 
     /// Evaluates `school` (a URN), or the whole trust when nil, as of `asOf`.
     ///
-    /// - Parameter beforeCommit: work that must commit with the results, or not at all (the
-    ///   alert lifecycle); it gets the connection and the run's id.
+    /// - Parameters:
     ///   - full: evaluate every school in scope, even those unchanged since their latest
     ///     evaluation.
+    ///   - beforeCommit: work that must commit with the results, or not at all (the alert
+    ///     lifecycle); it gets the connection and the run's id.
     public func run(
         _ db: PostgresConnection, school: String? = nil, asOf: SchoolDate, full: Bool = false,
         beforeCommit: (PostgresConnection, Int64) async throws -> Void = { _, _ in }

@@ -33,6 +33,12 @@ enum PeerComparison {
         let yearGroup: String
     }
 
+    /// A test over a pair of dates, whatever the year group.
+    struct Span: Hashable {
+        let test: Test
+        let dates: Dates
+    }
+
     struct Enrolment {
         let id: Int64
         let school: Int64
@@ -74,6 +80,7 @@ enum PeerComparison {
             windows[enrolment.window.test, default: [:]][enrolment.window.yearGroup, default: []].insert(enrolment.window.dates)
         }
         let yearGroups = Array(Set(enrolments.map(\.window.yearGroup)))
+        let windowDays = Array(Set(enrolments.flatMap { [$0.window.dates.entry, $0.window.dates.exit] })).map(String.init)
 
         // Who is not anyone's peer for a window: pupils in an intervention with that
         // outcome (instrument and measure) over any of its dates, and its participants.
@@ -90,12 +97,12 @@ enum PeerComparison {
             enrolled[try row.decode("pupil_id"), default: []].append(
                 (try row.decode("instrument"), try row.decode("measure"), try row.decode("start_day"), try row.decode("end_day")))
         }
-        var participants: [Int64: Set<Window>] = [:]
+        var participants: [Int64: Set<Span>] = [:]
         for enrolment in enrolments {
-            participants[enrolment.pupil, default: []].insert(Window(test: enrolment.window.test, dates: enrolment.window.dates, yearGroup: ""))
+            participants[enrolment.pupil, default: []].insert(Span(test: enrolment.window.test, dates: enrolment.window.dates))
         }
         func isPeer(_ pupil: Int64, _ test: Test, _ dates: Dates) -> Bool {
-            if participants[pupil]?.contains(Window(test: test, dates: dates, yearGroup: "")) == true { return false }
+            if participants[pupil]?.contains(Span(test: test, dates: dates)) == true { return false }
             for e in enrolled[pupil] ?? [] where e.instrument == test.instrument && e.measure == test.measure {
                 if e.start <= dates.exit && (e.end ?? dates.exit) >= dates.entry { return false }
             }
@@ -126,8 +133,13 @@ enum PeerComparison {
                   JOIN unnest($4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS t (instrument, subject, measure, n)
                     ON a.instrument = t.instrument AND a.subject = t.subject AND a.measure = t.measure
                  WHERE \(PupilBatches.condition("a.pupil_id", from: 1))
+                   -- Only results that can be a window's entry or exit: a school's evaluation
+                   -- needs a few of the trust's testing dates.
+                   AND a.assessed_on <@ (SELECT range_agg(daterange(DATE '1970-01-01' + d - 14, DATE '1970-01-01' + d + 14, '[]'))
+                                           FROM unnest($7::int[]) AS d)
                  ORDER BY a.pupil_id, a.instrument, a.subject, a.measure, a.assessed_on
-                """, batch.first, batch.last, batch.only, tests.map(\.instrument), tests.map(\.subject), tests.map(\.measure)
+                """, batch.first, batch.last, batch.only, tests.map(\.instrument), tests.map(\.subject), tests.map(\.measure),
+                windowDays
             ).rows
             var index = 0
             while index < rows.count {
