@@ -332,4 +332,37 @@ struct ImportPipelineTests {
         #expect(summary.status == .failed)
         #expect(summary.failure?.contains("does not exist") == true)
     }
+
+    /// Statistics are refreshed after a run that changed a table by a tenth or more, and
+    /// left to autovacuum after a smaller one.
+    @Test func statisticsFollowLargeChangesOnly() async throws {
+        let h = try await ImportHarness.make("import-statistics")
+        defer { h.cleanUp() }
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        func results(on dates: [String]) throws -> String {
+            var lines = [ProtocolFixture.header(kind: "delta")]
+            for n in 1...200 { lines.append(ProtocolFixture.pupil(n)) }
+            for date in dates { for n in 1...200 { lines.append(ProtocolFixture.assessment(n, value: 80, date: date)) } }
+            lines.append(ProtocolFixture.end(["pupil": 200, "assessment": 200 * dates.count]))
+            return try h.source(lines)
+        }
+        func estimated() async throws -> Double {
+            try await h.query("SELECT reltuples::float8 FROM pg_class WHERE relname = 'assessments' AND relkind = 'r'").scalar(as: Double.self)
+        }
+        #expect(try await estimated() < 0, "never analysed")
+        // Autovacuum's own analysis would move the estimate at a moment of its choosing.
+        _ = try await h.query("ALTER TABLE assessments SET (autovacuum_enabled = false)")
+        let days = (1...12).flatMap { month in (1...28).map { String(format: "2025-%02d-%02d", month, $0) } }
+        let first = try await h.pipeline.run(h.request(plugin, source: try results(on: Array(days[0..<75]))))
+        #expect(first.status == .succeeded)
+        #expect(try await estimated() == 15000, "a first import of 15,000 results is analysed")
+        // 1,200 more (8%): below autovacuum's tenth, so the estimate stays until it runs.
+        let small = try await h.pipeline.run(h.request(plugin, source: try results(on: Array(days[75..<81]))))
+        #expect(small.merge.inserted["assessments"] == 1200)
+        #expect(try await estimated() == 15000)
+        // 3,000 more (19%): analysed again.
+        let large = try await h.pipeline.run(h.request(plugin, source: try results(on: Array(days[81..<96]))))
+        #expect(large.merge.inserted["assessments"] == 3000)
+        #expect(try await estimated() == 19200)
+    }
 }

@@ -169,6 +169,30 @@ public struct ImportPipeline: Sendable {
         }
     }
 
+    /// Fresh statistics for the tables a run changed by a tenth or more (autovacuum's own
+    /// threshold, applied now rather than at its next round), so the evaluation that follows
+    /// plans its joins on today's sizes. Analysing every table after every import was a
+    /// tenth of a trust's import through the daemon.
+    private func refreshStatistics(_ db: PostgresConnection, after merge: MergeStatistics) async throws {
+        var changed: [String: Int] = ["pupils": merge.markedLeft]
+        for (table, rows) in merge.inserted { changed[table, default: 0] += rows }
+        for (table, rows) in merge.updated { changed[table, default: 0] += rows }
+        let candidates = ["pupils", "assessments", "enrolments", "provisions", "pupil_needs"].filter { changed[$0, default: 0] > 1000 }
+        guard !candidates.isEmpty else { return }
+        let sizes = try await db.query(
+            """
+            SELECT relname, reltuples::float8 AS rows FROM pg_class
+             WHERE relname = ANY($1::text[]) AND relkind = 'r' AND relnamespace = 'public'::regnamespace
+            """, candidates
+        ).rows
+        var known: [String: Double] = [:]
+        for row in sizes { known[try row.decode("relname")] = try row.decode("rows") }
+        // reltuples is -1 for a table never analysed.
+        let stale = candidates.filter { Double(changed[$0, default: 0]) >= 0.1 * max(known[$0] ?? 0, 0) }
+        guard !stale.isEmpty else { return }
+        try await db.execute("ANALYZE " + stale.joined(separator: ", "))
+    }
+
     private func runLocked(_ request: ImportRequest, book: PostgresConnection) async throws -> ImportSummary {
         let started = ContinuousClock.now
         let urns = request.schools.map(\.urn)
@@ -358,10 +382,7 @@ public struct ImportPipeline: Sendable {
             if let within = request.consoleWithin { try await db.withIsolation(within) }
             try await db.commit()
             summary.status = .succeeded
-            // Fresh statistics after a bulk change, so the evaluation's joins are planned well.
-            if summary.merge.changedRows > 1000 {
-                try await db.execute("ANALYZE pupils, assessments, enrolments, provisions, pupil_needs")
-            }
+            try await refreshStatistics(db, after: summary.merge)
         } catch let failure as ImportFailure {
             await db.rollback()
             summary.failure = failure.message
