@@ -111,13 +111,18 @@ struct JobQueueTests {
     @Test func failuresBackOffExponentiallyThenGiveUp() async throws {
         let (db, _) = try await database("jobs-backoff")
         let id = try #require(try await queue.enqueue(db, kind: .importSource, payload: ["source": "a"], uniqueKey: nil, maxAttempts: 3))
-        var waits: [Double] = []
+        // Each wait is bracketed by clocks read just before and just after the failure is
+        // recorded (the server takes its own time between them), so a slow machine cannot
+        // push it out of range.
+        var waits: [(atMost: Double, atLeast: Double)] = []
         for attempt in 1...3 {
             let job = try #require(try await queue.claim(db, worker: "w"))
             #expect(job.attempt == attempt)
+            let before = Date()
             let outcome = try await queue.fail(db, job, worker: "w", error: "plugin exited with status 3")
+            let after = Date()
             if case .retrying(let at) = outcome {
-                waits.append(at.timeIntervalSinceNow)
+                waits.append((at.timeIntervalSince(before), at.timeIntervalSince(after)))
                 // Not due yet: nothing to claim until the backoff has passed.
                 #expect(try await queue.claim(db, worker: "w") == nil)
                 try await db.execute("UPDATE jobs SET run_at = now() WHERE id = $1", id)
@@ -126,8 +131,15 @@ struct JobQueueTests {
             }
         }
         #expect(waits.count == 2)
-        // base × 2^(attempt−1), less up to a fifth of it for jitter (and a little clock slack).
-        #expect((7.5...10.5).contains(waits[0]) && (15.5...20.5).contains(waits[1]), "\(waits)")
+        // base × 2^(attempt−1), less up to a fifth of it for jitter: 8–10 s, then 16–20 s.
+        // The backoff itself, exactly; the recorded retry, within its bracket (and a
+        // twentieth of a second for the clocks' rounding).
+        for (attempt, range) in [(1, 8.0...10.0), (2, 16.0...20.0)] {
+            let drawn = (0..<50).map { _ in queue.backoff(afterAttempt: attempt).seconds }
+            #expect(drawn.allSatisfy { range.contains(Double($0)) }, "attempt \(attempt): \(drawn)")
+        }
+        #expect(waits[0].atMost >= 7.95 && waits[0].atLeast <= 10.05, "\(waits)")
+        #expect(waits[1].atMost >= 15.95 && waits[1].atLeast <= 20.05, "\(waits)")
         #expect(try await db.query("SELECT state, last_error FROM jobs WHERE id = $1", id).singleRow()?.decode("state", as: String.self) == "failed")
         // Capped: at most the cap, at least 80% of it, and not the same every time.
         let capped = (0..<50).map { _ in queue.backoff(afterAttempt: 10).seconds }
