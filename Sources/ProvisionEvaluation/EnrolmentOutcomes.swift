@@ -3,7 +3,8 @@ import ProvisionConfig
 import ProvisionModel
 
 /// Per enrolment (DESIGN §6): entry and exit, months, gain, ratio gain, the year-group peer
-/// gain and the matched-peer gain, and the three answers, in set-based SQL.
+/// gain and the matched-peer gain (``PeerComparison``), and the three answers, in set-based
+/// SQL.
 enum EnrolmentOutcomes {
     static func compute(
         _ db: PostgresConnection, runID: Int64, schools: [String], asOf: SchoolDate, settings: Configuration.Evaluation,

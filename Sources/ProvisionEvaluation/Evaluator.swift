@@ -34,8 +34,9 @@ public struct EvaluationSummary: Sendable {
 /// stores the results with the run: per enrolment, per provision and per programme across
 /// the trust, and the flags SENCOs act on.
 ///
-/// Row-level work (finding entry and exit scores, peers' gains, stall fits, flags) is
-/// set-based SQL; only the per-provision statistics, a few thousand rows, come to Swift.
+/// Row-level work is set-based SQL (entry and exit scores, flags) or one ordered pass over
+/// everyone's results read a page at a time (the peers' gains, the stall fits); never a
+/// query per pupil.
 /// Nothing depends on the wall clock but `asOf`, so re-running on unchanged data gives the
 /// same results.
 ///
