@@ -91,8 +91,10 @@ struct GrowthSeries {
     /// hypothesis integrating over them). Nil when there are fewer than two results before
     /// `start` or none after it: the model cannot judge yet.
     func logEvidenceOfStall(since start: Double) -> Double? {
-        let (before, after) = split(at: start)
-        guard before.count >= 2, !after.isEmpty else { return nil }
+        // Counted, not split: this runs for every series at every candidate start.
+        var before = 0
+        for point in points where point.month < start { before += 1 }
+        guard before >= 2, before < points.count else { return nil }
         let continuing = marginalLogLikelihood(start: start, stalled: false)
         let stalled = marginalLogLikelihood(start: start, stalled: true)
         return stalled - continuing
@@ -103,7 +105,7 @@ struct GrowthSeries {
     func expectedValue(at point: Point, start: Double) -> Double? {
         let before = split(at: start).before
         guard before.count >= 2 else { return nil }
-        let rows = before.map { ([1.0, $0.month - start], standing($0), standingError($0)) }
+        let rows = before.map { Observation(x: SIMD2(1.0, $0.month - start), y: standing($0), sd: standingError($0)) }
         let posterior = Self.posterior(rows: rows, prior: priorMeans(), priorSD: priorSDs(around: before))
         let predicted = posterior.mean[0] + posterior.mean[1] * (point.month - start)
         return kind == .ageRatio ? predicted * point.age : predicted
@@ -111,24 +113,34 @@ struct GrowthSeries {
 
     // MARK: The linear-Gaussian algebra
 
-    private func priorMeans() -> [Double] { [points.first.map(standing) ?? 0, driftPrior.mean] }
+    /// One result as the linear model sees it: standing `y` = `x` · (level, drift) + noise
+    /// with standard deviation `sd`. Two plain numbers for `x`, not an array: this is built
+    /// for every result at every candidate start, and allocating was most of the stall pass.
+    struct Observation {
+        let x: SIMD2<Double>
+        let y: Double
+        let sd: Double
+    }
+
+    private func priorMeans() -> SIMD2<Double> { SIMD2(points.first.map(standing) ?? 0, driftPrior.mean) }
 
     /// A level prior wide enough to be uninformative, the same under both hypotheses.
-    private func priorSDs(around sample: [Point]) -> [Double] {
+    private func priorSDs(around sample: [Point]) -> SIMD2<Double> {
         let spread = sample.map(standingError).max() ?? 1
-        return [spread * 1000, driftPrior.sd]
+        return SIMD2(spread * 1000, driftPrior.sd)
     }
 
     /// log p(all standings | hypothesis), integrating the level and the drift.
     private func marginalLogLikelihood(start: Double, stalled: Bool) -> Double {
-        var rows: [([Double], Double, Double)] = []
+        var rows: [Observation] = []
+        rows.reserveCapacity(points.count)
         for point in points {
             let y = standing(point)
             if stalled && point.month >= start {
                 let frozen = frozen(at: point, since: start)
-                rows.append(([frozen.slope, 0], y - frozen.offset, standingError(point)))
+                rows.append(Observation(x: SIMD2(frozen.slope, 0), y: y - frozen.offset, sd: standingError(point)))
             } else {
-                rows.append(([1, point.month - start], y, standingError(point)))
+                rows.append(Observation(x: SIMD2(1, point.month - start), y: y, sd: standingError(point)))
             }
         }
         return Self.logMarginal(rows: rows, prior: priorMeans(), priorSD: priorSDs(around: points))
@@ -136,49 +148,51 @@ struct GrowthSeries {
 
     /// log N(y; X m, D + X P Xᵀ) for two parameters, through the 2×2 information matrix
     /// (Woodbury), so each series costs O(n).
-    static func logMarginal(rows: [([Double], Double, Double)], prior: [Double], priorSD: [Double]) -> Double {
-        var information = [1 / (priorSD[0] * priorSD[0]), 0, 0, 1 / (priorSD[1] * priorSD[1])]
+    static func logMarginal(rows: [Observation], prior: SIMD2<Double>, priorSD: SIMD2<Double>) -> Double {
+        var information = (1 / (priorSD[0] * priorSD[0]), 0.0, 0.0, 1 / (priorSD[1] * priorSD[1]))
         let priorInformation = information
-        var score = [0.0, 0.0]
+        var score = (0.0, 0.0)
         var quadratic = 0.0
         var logDetD = 0.0
-        for (x, y, sd) in rows {
+        for row in rows {
+            let (x, y, sd) = (row.x, row.y, row.sd)
             let weight = 1 / (sd * sd)
             let residual = y - (x[0] * prior[0] + x[1] * prior[1])
-            information[0] += weight * x[0] * x[0]
-            information[1] += weight * x[0] * x[1]
-            information[3] += weight * x[1] * x[1]
-            score[0] += weight * x[0] * residual
-            score[1] += weight * x[1] * residual
+            information.0 += weight * x[0] * x[0]
+            information.1 += weight * x[0] * x[1]
+            information.3 += weight * x[1] * x[1]
+            score.0 += weight * x[0] * residual
+            score.1 += weight * x[1] * residual
             quadratic += weight * residual * residual
             logDetD += log(sd * sd)
         }
-        information[2] = information[1]
-        let determinant = information[0] * information[3] - information[1] * information[2]
-        let solved0 = (information[3] * score[0] - information[1] * score[1]) / determinant
-        let solved1 = (-information[2] * score[0] + information[0] * score[1]) / determinant
-        let form = quadratic - (score[0] * solved0 + score[1] * solved1)
-        let priorDeterminant = priorInformation[0] * priorInformation[3]
+        information.2 = information.1
+        let determinant = information.0 * information.3 - information.1 * information.2
+        let solved0 = (information.3 * score.0 - information.1 * score.1) / determinant
+        let solved1 = (-information.2 * score.0 + information.0 * score.1) / determinant
+        let form = quadratic - (score.0 * solved0 + score.1 * solved1)
+        let priorDeterminant = priorInformation.0 * priorInformation.3
         // log det(D + X P Xᵀ) = log det D + log det(P⁻¹ + XᵀD⁻¹X) − log det P⁻¹
         let logDetS = logDetD + log(determinant) - log(priorDeterminant)
         return -0.5 * (form + logDetS + Double(rows.count) * log(2 * Double.pi))
     }
 
     /// The posterior mean of the two parameters given `rows`.
-    static func posterior(rows: [([Double], Double, Double)], prior: [Double], priorSD: [Double]) -> (mean: [Double], sd: [Double]) {
-        var information = [1 / (priorSD[0] * priorSD[0]), 0, 0, 1 / (priorSD[1] * priorSD[1])]
-        var score = [information[0] * prior[0], information[3] * prior[1]]
-        for (x, y, sd) in rows {
+    static func posterior(rows: [Observation], prior: SIMD2<Double>, priorSD: SIMD2<Double>) -> (mean: [Double], sd: [Double]) {
+        var information = (1 / (priorSD[0] * priorSD[0]), 0.0, 0.0, 1 / (priorSD[1] * priorSD[1]))
+        var score = (information.0 * prior[0], information.3 * prior[1])
+        for row in rows {
+            let (x, y, sd) = (row.x, row.y, row.sd)
             let weight = 1 / (sd * sd)
-            information[0] += weight * x[0] * x[0]
-            information[1] += weight * x[0] * x[1]
-            information[3] += weight * x[1] * x[1]
-            score[0] += weight * x[0] * y
-            score[1] += weight * x[1] * y
+            information.0 += weight * x[0] * x[0]
+            information.1 += weight * x[0] * x[1]
+            information.3 += weight * x[1] * x[1]
+            score.0 += weight * x[0] * y
+            score.1 += weight * x[1] * y
         }
-        let determinant = information[0] * information[3] - information[1] * information[1]
-        let mean0 = (information[3] * score[0] - information[1] * score[1]) / determinant
-        let mean1 = (-information[1] * score[0] + information[0] * score[1]) / determinant
-        return ([mean0, mean1], [sqrt(information[3] / determinant), sqrt(information[0] / determinant)])
+        let determinant = information.0 * information.3 - information.1 * information.1
+        let mean0 = (information.3 * score.0 - information.1 * score.1) / determinant
+        let mean1 = (-information.1 * score.0 + information.0 * score.1) / determinant
+        return ([mean0, mean1], [sqrt(information.3 / determinant), sqrt(information.0 / determinant)])
     }
 }
