@@ -120,7 +120,7 @@ public struct Evaluator: Sendable {
         let scope = try await SchoolScope.decide(db, school: schoolID, asOf: asOf, fingerprint: settings.fingerprint, full: full)
         summary.schoolsEvaluated = scope.evaluated.count
         summary.schoolsUnchanged = scope.unchanged.count
-        let evaluated = scope.evaluated.map { String($0.id) }
+        let evaluated = scope.evaluatedIDs
         // Kept apart from `summary`, which the steps fill in through inout. `begin` ends the
         // step running (timing it) and announces the next; nil only ends.
         var timings: [(name: String, duration: Duration)] = []
@@ -185,7 +185,7 @@ public struct Evaluator: Sendable {
         _ db: PostgresConnection, runID: Int64, schoolID: Int64?, scope: SchoolScope, asOf: SchoolDate,
         into summary: inout EvaluationSummary, begin: (Int?) -> Void
     ) async throws {
-        let evaluated = scope.evaluated.map { String($0.id) }
+        let evaluated = scope.evaluatedIDs
         begin(0)
         try await EnrolmentOutcomes.compute(
             db, runID: runID, schools: evaluated, asOf: asOf, settings: settings, pageSize: pupilsPerPage)

@@ -25,6 +25,9 @@ struct SchoolScope: Sendable {
     let evaluated: [School]
     let unchanged: [School]
 
+    /// The evaluated schools' ids, as the steps' `bigint[]` parameters take them.
+    var evaluatedIDs: [String] { evaluated.map { String($0.id) } }
+
     /// Decides for every school in scope (`school`, or every school with data).
     static func decide(
         _ db: PostgresConnection, school: Int64?, asOf: SchoolDate, fingerprint: String, full: Bool
@@ -66,11 +69,11 @@ struct SchoolScope: Sendable {
     /// are judged from all of the run's outcomes.
     func carryOverOutcomes(_ db: PostgresConnection, runID: Int64) async throws {
         guard !unchanged.isEmpty else { return }
-        let columns = try await Self.columns(db, table: "enrolment_outcomes", except: ["evaluation_run_id"])
+        let columns = try await Self.columns(db, table: "enrolment_outcomes", except: ["evaluation_run_id"], from: "o")
         try await db.execute(
             """
-            INSERT INTO enrolment_outcomes (evaluation_run_id, \(columns))
-            SELECT $1, \(columns.split(separator: ",").map { "o." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", "))
+            INSERT INTO enrolment_outcomes (evaluation_run_id, \(columns.names))
+            SELECT $1, \(columns.values)
               FROM enrolment_outcomes o JOIN enrolments e ON e.id = o.enrolment_id JOIN provisions pr ON pr.id = e.provision_id
               JOIN unnest($2::bigint[], $3::bigint[]) AS c (run_id, school_id)
                 ON o.evaluation_run_id = c.run_id AND pr.school_id = c.school_id
@@ -81,12 +84,12 @@ struct SchoolScope: Sendable {
     /// intervention", which follows the verdicts this run judged. Returns the counts by rule.
     func carryOverFlags(_ db: PostgresConnection, runID: Int64) async throws -> [String: Int] {
         guard !unchanged.isEmpty else { return [:] }
-        let columns = try await Self.columns(db, table: "evaluation_flags", except: ["id", "evaluation_run_id"])
+        let columns = try await Self.columns(db, table: "evaluation_flags", except: ["id", "evaluation_run_id"], from: "f")
         let rows = try await db.query(
             """
             WITH copied AS (
-                INSERT INTO evaluation_flags (evaluation_run_id, \(columns))
-                SELECT $1, \(columns.split(separator: ",").map { "f." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", "))
+                INSERT INTO evaluation_flags (evaluation_run_id, \(columns.names))
+                SELECT $1, \(columns.values)
                   FROM evaluation_flags f
                   JOIN unnest($2::bigint[], $3::bigint[]) AS c (run_id, school_id)
                     ON f.evaluation_run_id = c.run_id AND f.school_id = c.school_id
@@ -116,15 +119,20 @@ struct SchoolScope: Sendable {
         return notJudged.reduce(0, +)
     }
 
-    /// A table's columns but `except`, quoted, from the catalogue: a column added later is
-    /// carried over without this code changing.
-    private static func columns(_ db: PostgresConnection, table: String, except: [String]) async throws -> String {
-        try await db.query(
+    /// A table's columns but `except`, quoted, from the catalogue (a column added later is
+    /// carried over without this code changing): as an insert's column list, and as the
+    /// values selected from the same table under `alias`.
+    private static func columns(
+        _ db: PostgresConnection, table: String, except: [String], from alias: String
+    ) async throws -> (names: String, values: String) {
+        let names = try await db.query(
             """
-            SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) AS columns FROM pg_attribute
+            SELECT quote_ident(attname) AS name FROM pg_attribute
              WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attname <> ALL($2::text[])
+             ORDER BY attnum
             """, table, except
-        ).scalar(as: String.self)
+        ).rows.map { try $0.decode("name", as: String.self) }
+        return (names.joined(separator: ", "), names.map { alias + "." + $0 }.joined(separator: ", "))
     }
 }
 
