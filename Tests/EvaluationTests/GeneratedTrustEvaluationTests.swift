@@ -8,28 +8,13 @@ import Testing
 /// printed for the record, and the properties that must hold are asserted.
 @Suite("evaluation against a generated trust's truth")
 struct GeneratedTrustEvaluationTests {
-    static let plugins = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Plugins").path
-
     /// Seeds of the generator the figures in docs/evaluation.md come from
     /// (benchmarks/evaluation-quality.sh prints the same table).
     @Test(arguments: [1, 2, 3])
     func flagsAndVerdictsAgainstTheTruth(seed: Int) async throws {
-        let folder = try TestProcess.temporaryDirectory("eval-truth-\(seed)")
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        let url = try await TestPostgres.shared.freshDatabase("evaltruth\(seed)")
-        let generated = try await TestProcess.run(TestProcess.executable("provisionctl"), [
-            "generate", "--out", folder, "--today", "2026-11-29", "--pupils", "4000", "--schools", "4", "--seed", "\(seed)",
-            "--plugins-dir", Self.plugins,
-        ])
-        #expect(generated.exitCode == 0, "\(generated.standardError)")
-        // Point the generated configuration at the test database instead of an embedded one.
-        let config = folder + "/provision.toml"
-        let text = try String(contentsOfFile: config, encoding: .utf8)
-        try text.replacingOccurrences(of: "[state]", with: "[database]\nurl = \"\(url)\"\n\n[state]")
-            .write(toFile: config, atomically: true, encoding: .utf8)
-        let imported = try await TestProcess.run(TestProcess.executable("provisiond"), ["--config", config, "--once"])
-        #expect(imported.standardOutput.contains("12 sources, 0 failed"), "\(imported.standardOutput)")
+        let trust = try await GeneratedTrust.imported("truth", pupils: 4000, schools: 4, seed: seed)
+        defer { trust.remove() }
+        let (folder, url, config) = (trust.folder, trust.url, trust.config)
         let evaluated = try await TestProcess.run(
             TestProcess.executable("provisionctl"), ["--config", config, "evaluate", "--as-of", "2026-11-29"])
         #expect(evaluated.exitCode == 0, "\(evaluated.standardError)")

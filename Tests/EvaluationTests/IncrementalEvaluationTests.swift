@@ -45,22 +45,10 @@ struct IncrementalEvaluationTests {
     }
 
     @Test func onlyChangedSchoolsAreEvaluatedAndCarriedResultsMatchAFullRun() async throws {
-        let folder = try TestProcess.temporaryDirectory("eval-incremental")
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        let url = try await TestPostgres.shared.freshDatabase("evalincremental")
-        let generated = try await TestProcess.run(TestProcess.executable("provisionctl"), [
-            "generate", "--out", folder, "--today", "2026-11-29", "--pupils", "1500", "--schools", "3", "--seed", "4",
-            "--plugins-dir", GeneratedTrustEvaluationTests.plugins,
-        ])
-        #expect(generated.exitCode == 0, "\(generated.standardError)")
-        let config = folder + "/provision.toml"
-        let text = try String(contentsOfFile: config, encoding: .utf8)
-        try text.replacingOccurrences(of: "[state]", with: "[database]\nurl = \"\(url)\"\n\n[state]")
-            .write(toFile: config, atomically: true, encoding: .utf8)
-        let imported = try await TestProcess.run(TestProcess.executable("provisiond"), ["--config", config, "--once"])
-        #expect(imported.standardOutput.contains("9 sources, 0 failed"), "\(imported.standardOutput)")
+        let trust = try await GeneratedTrust.imported("incremental", pupils: 1500, schools: 3, seed: 4)
+        defer { trust.remove() }
 
-        let db = try await PostgresConnection.connect(url)
+        let db = try await PostgresConnection.connect(trust.url)
         let evaluator = Evaluator(settings: .init())
         let schools = try await db.query("SELECT id FROM schools ORDER BY id").rows.map { try $0.decode("id", as: Int64.self) }
         #expect(schools.count == 3)
