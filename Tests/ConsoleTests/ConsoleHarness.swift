@@ -11,9 +11,10 @@ import ProvisionImport
 import ProvisionModel
 import ProvisionStore
 import ProvisionTestSupport
+import ServiceLifecycle
 
 /// A console on a fresh, migrated database with two schools, served over real HTTP on a
-/// loopback port (HummingbirdTesting's live mode) for the duration of a test.
+/// loopback port (HummingbirdTesting's client, with more patience) for the duration of a test.
 struct ConsoleHarness {
     static let north = "100001", south = "100002"
     /// A pupil of each school, UPNs with their right check letters.
@@ -112,27 +113,81 @@ struct ConsoleHarness {
 
     /// Runs `body` with the console's port, for a real browser.
     func serve(_ body: @Sendable (Int) async throws -> Void) async throws {
-        try await run { browser in
-            guard let port = browser.client.port else { throw CancellationError() }
-            try await body(port)
-        }
+        try await Self.listen(console, body)
+        await pool.close()
     }
 
     /// Runs `body` against the console listening on a free loopback port.
     func run(_ body: @Sendable (Browser) async throws -> Void) async throws {
-        let app = try ConsoleServer.application(console, host: "127.0.0.1", port: 0)
-        try await app.test(.live) { client in try await body(Browser(client: client)) }
+        try await Self.run(console, body)
         await pool.close()
     }
+
+    /// How long a request may take before the test fails. HummingbirdTesting's live client
+    /// allows 20 s; with every suite running at once on a two-core CI machine a console edit
+    /// (two fresh connections and a whole import transaction) has queued for longer than that.
+    /// Two minutes still fails a request that never comes back.
+    static let patience: Duration = .seconds(120)
+
+    /// Runs `body` with a client of `console` served over real HTTP on a free loopback port.
+    static func run(_ console: Console, _ body: @Sendable (Browser) async throws -> Void) async throws {
+        try await listen(console) { port in
+            let client = TestClient(host: "127.0.0.1", port: port, configuration: .init(timeout: patience))
+            client.connect()
+            do {
+                try await body(Browser(client: client, port: port))
+            } catch {
+                try? await client.shutdown()
+                throw error
+            }
+            try await client.shutdown()
+        }
+    }
+
+    /// Serves `console` on a free loopback port for as long as `body` runs.
+    static func listen(_ console: Console, _ body: @Sendable (Int) async throws -> Void) async throws {
+        let (addresses, listening) = AsyncStream.makeStream(of: String.self)
+        let app = try ConsoleServer.application(console, host: "127.0.0.1", port: 0) { listening.yield($0) }
+        let services = ServiceGroup(configuration: .init(services: [app], logger: console.logger))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                defer { listening.finish() }
+                try await services.run()
+            }
+            var next = addresses.makeAsyncIterator()
+            guard let address = await next.next(), let port = URLComponents(string: address)?.port else {
+                try await group.next()
+                throw HarnessFailure("the console stopped before it listened")
+            }
+            do {
+                try await body(port)
+            } catch {
+                await services.triggerGracefulShutdown()
+                throw error
+            }
+            await services.triggerGracefulShutdown()
+            try await group.waitForAll()
+        }
+    }
+}
+
+struct HarnessFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// A client that keeps its session cookie and the CSRF token, like a browser tab.
 final class Browser: @unchecked Sendable {
-    let client: any TestClientProtocol
+    let client: TestClient
+    /// The console's port.
+    let port: Int
     private(set) var cookie: String?
     private(set) var csrf: String?
 
-    init(client: any TestClientProtocol) { self.client = client }
+    init(client: TestClient, port: Int) {
+        self.client = client
+        self.port = port
+    }
 
     struct Page {
         let status: HTTPResponse.Status
@@ -165,12 +220,13 @@ final class Browser: @unchecked Sendable {
             }
             body = ByteBuffer(string: json.serialized)
         }
-        let response = try await client.executeRequest(uri: uri, method: method, headers: headers, body: body)
+        headers[.connection] = "keep-alive"
+        let response = try await client.execute(TestClient.Request(uri, method: method, authority: "localhost", headers: headers, body: body))
         for field in response.headers[values: .setCookie] where field.hasPrefix(SignInMiddleware.cookieName + "=") {
             let value = field.dropFirst(SignInMiddleware.cookieName.count + 1).prefix { $0 != ";" }
             cookie = value.isEmpty ? nil : String(value)
         }
-        return Page(status: response.status, headers: response.headers, body: String(buffer: response.body))
+        return Page(status: response.status, headers: response.headers, body: String(buffer: response.body ?? ByteBuffer()))
     }
 
     /// Signs in through the form and, with a session, learns its CSRF token.

@@ -1,7 +1,6 @@
 import Foundation
 import HTTPTypes
 import HummingbirdOTP
-import HummingbirdTesting
 import Logging
 import Postgres
 import ProvisionAccounts
@@ -307,9 +306,7 @@ extension ConsoleSessionTests {
             pool: ConnectionPool(database: .external(harness.url + "_gone"), capacity: 1, applicationName: "console-test"),
             pages: harness.console.pages, pipeline: harness.console.pipeline,
             logger: Logger(label: "console", factory: captured.handler))
-        let app = try ConsoleServer.application(broken, host: "127.0.0.1", port: 0)
-        try await app.test(.live) { client in
-            let browser = Browser(client: client)
+        try await ConsoleHarness.run(broken) { browser in
             let page = try await browser.request(.get, "/api/v1/pupils/\(ConsoleHarness.northPupil)", headers: [.authorization: "Bearer \(token)"])
             #expect(page.status == .serviceUnavailable)
             #expect(page.json?.field("error") == .string("something went wrong on the server; the trust's IT staff can see it in the daemon's log"))

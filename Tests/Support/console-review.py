@@ -77,7 +77,10 @@ try:
         fail("the review did not make version 2: " + version)
 
     # The summary printed for the parents.
+    plan_page = browser.current_url
     review.find_element(By.CSS_SELECTOR, "p.links a").click()
+    # The plan's page has a title too: wait for the summary's own page.
+    wait.until(ready.url_changes(plan_page))
     wait.until(ready.presence_of_element_located((By.TAG_NAME, "h1")))
     seen["summary"] = browser.find_element(By.TAG_NAME, "body").text[:600]
     if "plan went" not in browser.find_element(By.TAG_NAME, "h1").text:

@@ -4,6 +4,7 @@ import json
 import sys
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -16,7 +17,9 @@ class Driver:
                      "--disable-extensions", "--window-size=%d,%d" % (width, height)):
             options.add_argument(flag)
         self.browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-        self.wait = WebDriverWait(self.browser, 20)
+        # A wait's condition may find an element of the page a form is leaving; once the next
+        # page replaces it, the element is stale and the condition is asked again.
+        self.wait = WebDriverWait(self.browser, 20, ignored_exceptions=(StaleElementReferenceException,))
         self.seen = {}
 
     def fail(self, message):
