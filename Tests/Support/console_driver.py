@@ -19,7 +19,7 @@ class Driver:
         self.browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
         # A wait's condition may find an element of the page a form is leaving; once the next
         # page replaces it, the element is stale and the condition is asked again.
-        self.wait = WebDriverWait(self.browser, 20, ignored_exceptions=(StaleElementReferenceException,))
+        self.wait = WebDriverWait(self.browser, 60, ignored_exceptions=(StaleElementReferenceException,))
         self.seen = {}
 
     def fail(self, message):
