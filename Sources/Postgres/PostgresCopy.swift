@@ -102,6 +102,13 @@ public enum CopyText {
                 buffer.append(contentsOf: [0x5C, 0x4E])  // \N
                 continue
             }
+            // Most values need no escape: copy them whole.
+            let copied = value.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
+                guard !bytes.contains(where: { $0 == 0x5C || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) else { return false }
+                buffer.append(contentsOf: bytes)
+                return true
+            }
+            if copied == true { continue }
             for byte in value.utf8 {
                 switch byte {
                 case 0x5C: buffer.append(contentsOf: [0x5C, 0x5C])

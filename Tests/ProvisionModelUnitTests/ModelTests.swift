@@ -22,6 +22,16 @@ struct ModelTests {
         #expect(EscapedText.escaped(bytes: [0x41, 0xFF, 0x9B]) == "A\u{FFFD}\u{FFFD}")
     }
 
+    @Test func stringsAreWrittenAndReadExactlyWithOrWithoutEscapes() throws {
+        #expect(JSONValue.string("plain ASCII").serialized == #""plain ASCII""#)
+        #expect(JSONValue.string("Siân Zoë").serialized == "\"Siân Zoë\"")
+        #expect(JSONValue.string("a\"b\\c\nd\u{1}").serialized == #""a\"b\\c\nd\u0001""#)
+        #expect(try JSONValue.parse(Array("\"Łukasz\"".utf8)) == .string("Łukasz"))
+        #expect(throws: JSONValue.InvalidJSON.self, "invalid UTF-8 in a string without escapes") {
+            try JSONValue.parse([0x22, 0x41, 0xFF, 0x22])
+        }
+    }
+
     @Test func jsonRoundTripsAndRefusesWhatIsNotJSON() throws {
         let value = try JSONValue.parse(Array(#"{"a":[1,"x\n\u00e9",null,true],"b":{}}"#.utf8))
         #expect(try JSONValue.parse(Array(value.serialized.utf8)) == value)

@@ -291,6 +291,18 @@ public struct ImportPipeline: Sendable {
             rejections.removeAll(keepingCapacity: true)
         }
 
+        // Each batch is encoded and sent on the connection's own thread while the next is
+        // validated here, so the two share the cores rather than wait for each other.
+        var sending: Task<Void, any Error>?
+        func send(_ rows: [[String?]]) async throws {
+            try await sending?.value
+            sending = Task { try await db.copyRows(rows) }
+        }
+        func sent() async throws {
+            defer { sending = nil }
+            try await sending?.value
+        }
+
         let started = ContinuousClock.now
         var bytesRead = 0
         func progress(_ phase: ImportProgress.Phase, records: Int) {
@@ -312,7 +324,7 @@ public struct ImportPipeline: Sendable {
                         rejections.append(Rejection(line: number, type: record.type, severity: .warning, reason: warning, ref: nil))
                     }
                     if batch.count >= Self.batchSize {
-                        try await db.copyRows(batch)
+                        try await send(batch)
                         batch.removeAll(keepingCapacity: true)
                     }
                 case .rejected(let rejection):
@@ -339,7 +351,8 @@ public struct ImportPipeline: Sendable {
                     extraEnvironment: request.environment, limits: request.limits, scratchRoot: scratchRoot,
                     onLine: consume)
             }
-            try await db.copyRows(batch)
+            try await send(batch)
+            try await sent()
             _ = try await db.finishCopy()
             try await flushRejections()
             summary.stderr = outcome.standardError
@@ -384,19 +397,23 @@ public struct ImportPipeline: Sendable {
             summary.status = .succeeded
             try await refreshStatistics(db, after: summary.merge)
         } catch let failure as ImportFailure {
+            try? await sent()
             await db.rollback()
             summary.failure = failure.message
             summary.inputRejected = failure.inputRejected
         } catch let violation as ProtocolViolation {
+            try? await sent()
             await db.rollback()
             try? await flushRejections()
             summary.failure = "protocol error: \(violation)"
             summary.inputRejected = true
         } catch let error as PluginOutputError {
+            try? await sent()
             await db.rollback()
             summary.failure = "protocol error: \(error)"
             summary.inputRejected = true
         } catch {
+            try? await sent()
             await db.rollback()
             try? await flushRejections()
             throw error
