@@ -33,7 +33,7 @@ final class RunningDaemon: @unchecked Sendable {
 
     /// Waits until the log holds `text` at least `count` times; false on timeout or exit.
     @discardableResult
-    func waitFor(_ text: String, count: Int = 1, seconds: Double = 60) async -> Bool {
+    func waitFor(_ text: String, count: Int = 1, seconds: Double = 120) async -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if log.components(separatedBy: text).count - 1 >= count { return true }
@@ -44,7 +44,7 @@ final class RunningDaemon: @unchecked Sendable {
     }
 
     /// Waits for the process to end; its exit status, or nil on timeout.
-    func waitForExit(seconds: Double = 60) async -> Int32? {
+    func waitForExit(seconds: Double = 120) async -> Int32? {
         let deadline = Date().addingTimeInterval(seconds)
         while process.isRunning && Date() < deadline { try? await Task.sleep(for: .milliseconds(100)) }
         return process.isRunning ? nil : process.terminationStatus
@@ -195,7 +195,7 @@ extension PostgresConnection {
 }
 
 /// Waits until `condition` holds, checking every 200 ms; false on timeout.
-func eventually(seconds: Double = 60, _ condition: () async throws -> Bool) async rethrows -> Bool {
+func eventually(seconds: Double = 120, _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if try await condition() { return true }

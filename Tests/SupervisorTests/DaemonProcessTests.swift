@@ -28,7 +28,7 @@ struct DaemonProcessTests {
     /// import is then truly under way, whatever it has sent so far.
     static func importIsCopying(_ setup: DaemonSetup) async throws -> Bool {
         let watch = try await setup.connect()
-        let copying = try await eventually(seconds: 30) {
+        let copying = try await eventually(seconds: 120) {
             try await watch.count(
                 """
                 SELECT count(*) FROM pg_stat_activity
@@ -60,7 +60,7 @@ struct DaemonProcessTests {
         #expect(await daemon.waitFor("msg=\"import started\""))
         #expect(try await Self.importIsCopying(setup), "the import's COPY has begun")
         kill(daemon.pid, SIGTERM)
-        let status = await daemon.waitForExit(seconds: 30)
+        let status = await daemon.waitForExit(seconds: 120)
         #expect(status == 0, "\(daemon.log)")
         #expect(daemon.log.contains("job interrupted by shutdown and put back"))
 
@@ -135,9 +135,9 @@ struct DaemonProcessTests {
         let cut = try await db.count(
             "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'provisiond %/w0') t")
         #expect(cut == 1)
-        #expect(await daemon.waitFor("its lease could not be renewed", seconds: 30), "\(daemon.log)")
+        #expect(await daemon.waitFor("its lease could not be renewed", seconds: 120), "\(daemon.log)")
         Self.makeFast(folder)  // the retry, a backoff later, finds the gate open
-        #expect(await daemon.waitFor("msg=\"job completed\" job=1 kind=import", seconds: 60), "\(daemon.log)")
+        #expect(await daemon.waitFor("msg=\"job completed\" job=1 kind=import", seconds: 120), "\(daemon.log)")
         let runs = try await db.query("SELECT status FROM import_runs ORDER BY id").rows.map { try $0.decode("status", as: String.self) }
         #expect(runs == ["failed", "succeeded"], "the first run was stopped, not left running beside the second")
         #expect(try await db.count("SELECT count(*) FROM pupils") == 3)
@@ -158,7 +158,7 @@ struct DaemonProcessTests {
         #expect(queued.standardOutput.components(separatedBy: "queued as job").count - 1 == 6)
 
         let db = try await setup.connect()
-        let settled = try await eventually(seconds: 90) {
+        let settled = try await eventually(seconds: 120) {
             let completed = try await db.count("SELECT count(*) FROM jobs WHERE kind = 'import' AND state = 'completed'")
             let pending = try await db.count("SELECT count(*) FROM jobs WHERE state IN ('available', 'running')")
             return completed == 6 && pending == 0
@@ -193,7 +193,7 @@ struct DaemonProcessTests {
         let daemon = try RunningDaemon(config: setup.config)
         #expect(await daemon.waitFor("msg=running"))
         _ = try await setup.provisionctl(["enqueue", "--all-sources"])
-        #expect(await daemon.waitFor("job failed for the last time; giving up", seconds: 60), "\(daemon.log)")
+        #expect(await daemon.waitFor("job failed for the last time; giving up", seconds: 120), "\(daemon.log)")
 
         let db = try await setup.connect()
         let starts = try await db.query(
@@ -293,7 +293,7 @@ struct DaemonProcessTests {
         let source = try #require((json["sources"] as? [[String: Any]])?.first)
         #expect(source["schedule"] as? String == "* * * * *")
         #expect(source["next_run"] is String)
-        #expect(await daemon.waitFor("import queued by schedule", seconds: 75), "\(daemon.log)")
+        #expect(await daemon.waitFor("import queued by schedule", seconds: 120), "\(daemon.log)")
         #expect(await daemon.waitFor("msg=\"job completed\" job=1 kind=import"), "\(daemon.log)")
         let db = try await setup.connect()
         #expect(try await db.count("SELECT count(*) FROM import_runs WHERE source = 'nightly' AND status = 'succeeded'") == 1)
@@ -365,7 +365,7 @@ struct DaemonProcessTests {
         #expect(down.contains("unavailable"))
         // A service in its session says it lost the database; one still connecting (the
         // cluster may stop before every service has its session) says it is unavailable.
-        let noticed = await eventually(seconds: 30) {
+        let noticed = await eventually(seconds: 120) {
             daemon.log.contains("lost the database; reconnecting") || daemon.log.contains("database unavailable, retrying")
         }
         #expect(noticed, "\(daemon.log)")
@@ -373,8 +373,8 @@ struct DaemonProcessTests {
         #expect(try await cluster.start())
 
         _ = try await setup.provisionctl(["enqueue", "--source", "source"])
-        #expect(await daemon.waitFor("msg=\"job completed\" job=1 kind=import", seconds: 90), "\(daemon.log)")
-        #expect(await daemon.waitFor("msg=\"mail delivered\"", seconds: 60), "\(daemon.log)")
+        #expect(await daemon.waitFor("msg=\"job completed\" job=1 kind=import", seconds: 120), "\(daemon.log)")
+        #expect(await daemon.waitFor("msg=\"mail delivered\"", seconds: 120), "\(daemon.log)")
         let (upCode, _) = try await httpGet(port: port, path: "/healthz")
         #expect(upCode == 200)
         #expect(await daemon.stop() == 0)

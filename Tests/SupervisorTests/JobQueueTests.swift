@@ -155,7 +155,7 @@ struct JobQueueTests {
         let job = try #require(try await queue.claim(worker, worker: "host/1/w0"))
         #expect(try await queue.rescue(db, staleAfter: .seconds(600)).isEmpty, "a live worker's job is left alone")
         await worker.close()
-        let rescued = try await eventually(seconds: 10) { try await !queue.rescue(db, staleAfter: .seconds(600)).isEmpty }
+        let rescued = try await eventually(seconds: 60) { try await !queue.rescue(db, staleAfter: .seconds(600)).isEmpty }
         #expect(rescued)
         #expect(try await db.count("SELECT count(*) FROM jobs WHERE state = 'available' AND attempt = 1") == 1)
         // The presumed-dead worker reports late: nothing changes, and its lease is gone.
