@@ -72,6 +72,10 @@ struct JobRunner: Sendable {
         Counter(label: "provision_import_rejected_total", dimensions: [("source", name)]).increment(by: summary.rejected)
 
         switch summary.status {
+        case .failed where summary.sourceBusy:
+            // A stopped attempt still letting go of the source, or an import run by hand: wait
+            // for it without using up an attempt.
+            throw JobFailure.postpone(until: Date().addingTimeInterval(10), reason: "another import of source \(name) is running")
         case .failed:
             throw JobFailure.failed("import run \(summary.runID) failed: \(summary.failure ?? "unknown reason")")
         case .unchanged:

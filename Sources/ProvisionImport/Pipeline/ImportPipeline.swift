@@ -81,6 +81,9 @@ public struct ImportSummary: Sendable {
     /// True when the failure was the input's fault (rejections over the threshold, protocol
     /// errors from the plugin) rather than the plugin crashing or timing out.
     public var inputRejected = false
+    /// True when the run did not start because another import of the source held it: the
+    /// daemon tries again shortly rather than counting a failed attempt.
+    public var sourceBusy = false
     /// `snapshot` or `delta`, as the plugin's header said.
     public var sourceKind = "snapshot"
     /// Records the plugin sent, by type.
@@ -155,6 +158,7 @@ public struct ImportPipeline: Sendable {
                 "another import of source '\(request.sourceName)' is running; this one did not start (try again when it has finished)"
             ).scalar(as: Int64.self)
             var summary = ImportSummary(runID: id, status: .failed)
+            summary.sourceBusy = true
             summary.failure = "another import of source '\(request.sourceName)' is running; try again when it has finished"
             logger.warning("import refused: the source is being imported", metadata: ["source": "\(request.sourceName)", "run": "\(id)"])
             return summary
