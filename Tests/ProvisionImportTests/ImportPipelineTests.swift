@@ -291,6 +291,26 @@ struct ImportPipelineTests {
         #expect(reason.contains("not a pupil known to the trust"))
     }
 
+    /// Results are staged in typed columns, not as JSON: the value and date arrive exactly,
+    /// and of two results with one natural key the later line wins.
+    @Test func resultsKeepTheirExactValuesAndTheLastOfARepeatWins() async throws {
+        let h = try await ImportHarness.make("import-results")
+        defer { h.cleanUp() }
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        let lines = [
+            ProtocolFixture.header(), ProtocolFixture.pupil(1), ProtocolFixture.pupil(2),
+            ProtocolFixture.assessment(1, value: 80), ProtocolFixture.assessment(2, value: 90.25, date: "2026-02-28"),
+            ProtocolFixture.assessment(1, value: 81.5), ProtocolFixture.end(["pupil": 2, "assessment": 3]),
+        ]
+        let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(lines)))
+        #expect(summary.status == .succeeded)
+        #expect(summary.merge.duplicates == 1)
+        let rows = try await h.query(
+            "SELECT p.upn || ' ' || a.value::text || ' ' || a.assessed_on::text AS row FROM assessments a JOIN pupils p ON p.id = a.pupil_id ORDER BY a.value"
+        ).rows.map { try $0.decode("row", as: String.self) }
+        #expect(rows == ["\(ProtocolFixture.upn(1)) 81.5 2025-09-15", "\(ProtocolFixture.upn(2)) 90.25 2026-02-28"])
+    }
+
     @Test func provisionsStaffAndEnrolmentsAreLinked() async throws {
         let h = try await ImportHarness.make("import-provision")
         defer { h.cleanUp() }

@@ -323,7 +323,7 @@ public struct ImportPipeline: Sendable {
                 if number % 10_000 == 0 { progress(.reading, records: number) }
                 switch try validator.consume(line, number: number) {
                 case .accepted(let record):
-                    batch.append([String(number), record.type, record.schoolURN, record.document])
+                    batch.append(StagingMerge.stagingRow(line: number, record))
                     if let warning = record.warning {
                         rejections.append(Rejection(line: number, type: record.type, severity: .warning, reason: warning, ref: nil))
                     }
@@ -335,10 +335,7 @@ public struct ImportPipeline: Sendable {
                     if firstReasons.count < 10 { firstReasons.append("line \(rejection.line): \(rejection.reason)") }
                     rejections.append(rejection)
                     // Staged so the merge knows never to mark this pupil as left.
-                    if let pupil = rejection.pupil {
-                        let identity = JSONValue.object(["upn": pupil.upn.map(JSONValue.string) ?? .null]).serialized
-                        batch.append([String(number), "rejected_pupil", pupil.schoolURN ?? "", identity])
-                    }
+                    if let pupil = rejection.pupil { batch.append(StagingMerge.rejectedPupilRow(line: number, pupil)) }
                 case .header, .end, .ignored:
                     break
                 }

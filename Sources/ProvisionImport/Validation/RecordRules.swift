@@ -6,10 +6,14 @@ public struct ValidRecord: Sendable {
     public let type: String
     /// The school it belongs to.
     public let schoolURN: String
-    /// Canonical JSON of the known, normalised fields (unknown fields dropped).
-    public let document: String
+    /// The known, normalised fields (unknown fields dropped).
+    public let fields: [String: JSONValue]
     /// A data-quality warning that does not stop the record (a UPN check letter, say).
     public let warning: String?
+
+    /// Canonical JSON of ``fields``; made on demand, since the bulk types are staged as
+    /// typed columns instead.
+    public var document: String { JSONValue.object(fields).serialized }
 }
 
 /// The per-type rules of protocol v1 (DESIGN §4).
@@ -157,7 +161,7 @@ enum RecordRules {
             throw RecordProblem("unknown record type '\(type.prefix(40))'")
         }
         if let warning { reader.set("upn_warning", .string(warning)) }
-        return ValidRecord(type: type, schoolURN: urn, document: JSONValue.object(reader.output).serialized, warning: warning)
+        return ValidRecord(type: type, schoolURN: urn, fields: reader.output, warning: warning)
     }
 
     private static func validateNeeds(_ needs: [JSONValue]) throws(RecordProblem) -> JSONValue {
