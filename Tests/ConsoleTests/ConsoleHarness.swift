@@ -135,7 +135,7 @@ struct ConsoleHarness {
             let client = TestClient(host: "127.0.0.1", port: port, configuration: .init(timeout: patience))
             client.connect()
             do {
-                try await body(Browser(client: client, port: port))
+                try await body(Browser(client: client))
             } catch {
                 try? await client.shutdown()
                 throw error
@@ -179,15 +179,10 @@ struct HarnessFailure: Error, CustomStringConvertible {
 /// A client that keeps its session cookie and the CSRF token, like a browser tab.
 final class Browser: @unchecked Sendable {
     let client: TestClient
-    /// The console's port.
-    let port: Int
     private(set) var cookie: String?
     private(set) var csrf: String?
 
-    init(client: TestClient, port: Int) {
-        self.client = client
-        self.port = port
-    }
+    init(client: TestClient) { self.client = client }
 
     struct Page {
         let status: HTTPResponse.Status

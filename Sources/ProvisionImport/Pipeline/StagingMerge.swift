@@ -61,7 +61,7 @@ struct MassLeaversRefused: Error, CustomStringConvertible {
 enum StagingMerge {
     /// Every record is staged as its canonical JSON, except assessments, most of any large
     /// run: they go into typed columns, so the server parses no JSON for them and the merge
-    /// extracts no fields (a fifth of a million-record import).
+    /// extracts no fields (about a second of a million-record import).
     static let createStaging = """
         CREATE TEMP TABLE import_staging (
             line         bigint NOT NULL,
