@@ -128,7 +128,6 @@ enum StallDetection {
             key = nil
             schoolOf = [:]
         }
-        closePupil()
         return findings
     }
 

@@ -306,6 +306,11 @@ public struct ImportPipeline: Sendable {
             defer { sending = nil }
             try await sending?.value
         }
+        // A failed run waits for the batch in flight before its transaction is rolled back.
+        func abandon() async {
+            try? await sent()
+            await db.rollback()
+        }
 
         let started = ContinuousClock.now
         var bytesRead = 0
@@ -398,24 +403,20 @@ public struct ImportPipeline: Sendable {
             summary.status = .succeeded
             try await refreshStatistics(db, after: summary.merge)
         } catch let failure as ImportFailure {
-            try? await sent()
-            await db.rollback()
+            await abandon()
             summary.failure = failure.message
             summary.inputRejected = failure.inputRejected
         } catch let violation as ProtocolViolation {
-            try? await sent()
-            await db.rollback()
+            await abandon()
             try? await flushRejections()
             summary.failure = "protocol error: \(violation)"
             summary.inputRejected = true
         } catch let error as PluginOutputError {
-            try? await sent()
-            await db.rollback()
+            await abandon()
             summary.failure = "protocol error: \(error)"
             summary.inputRejected = true
         } catch {
-            try? await sent()
-            await db.rollback()
+            await abandon()
             try? await flushRejections()
             throw error
         }

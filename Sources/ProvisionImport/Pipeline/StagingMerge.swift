@@ -85,10 +85,15 @@ enum StagingMerge {
         COPY import_staging (line, record_type, school_urn, doc, upn, instrument, subject, measure, value, assessed_on) FROM STDIN
         """
 
+    /// A staging row of a record kept as JSON: the result columns are empty.
+    private static func documentRow(line: Int, type: String, school: String, _ document: String) -> [String?] {
+        [String(line), type, school, document, nil, nil, nil, nil, nil, nil]
+    }
+
     /// The staging row of a validated record at `line`.
     static func stagingRow(line: Int, _ record: ValidRecord) -> [String?] {
         guard record.type == "assessment" else {
-            return [String(line), record.type, record.schoolURN, record.document, nil, nil, nil, nil, nil, nil]
+            return documentRow(line: line, type: record.type, school: record.schoolURN, record.document)
         }
         // The validator made every one of these present and canonical; were one missing, the
         // staging table's check would fail the run rather than stage half a record.
@@ -103,7 +108,7 @@ enum StagingMerge {
     /// The staging row that marks a rejected pupil record at `line` (see ``RejectedPupil``).
     static func rejectedPupilRow(line: Int, _ pupil: RejectedPupil) -> [String?] {
         let identity = JSONValue.object(["upn": pupil.upn.map(JSONValue.string) ?? .null]).serialized
-        return [String(line), "rejected_pupil", pupil.schoolURN ?? "", identity, nil, nil, nil, nil, nil, nil]
+        return documentRow(line: line, type: "rejected_pupil", school: pupil.schoolURN ?? "", identity)
     }
 
     /// Runs the merge. `$1` in every statement is the import run id.
