@@ -319,7 +319,7 @@ let package = Package(
             name: "SupervisorTests",
             dependencies: [
                 "ProvisionSupervisor", "ProvisionJobs", "ProvisionStore", "ProvisionTestSupport", "Postgres", "ProvisionModel",
-                "ProvisionConfig",
+                "ProvisionConfig", "ProvisionImport",
                 "provisionctl", "provisiond", "import-ctf", "import-mis-csv", "import-provision-map", "import-plans",
             ]
         ),

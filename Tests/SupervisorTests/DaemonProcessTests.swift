@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+@testable import ProvisionImport
 import ProvisionStore
 import ProvisionTestSupport
 import Testing
@@ -7,12 +8,6 @@ import Testing
 /// The daemon as a trust runs it: real processes, real signals, a real PostgreSQL.
 @Suite("provisiond supervision")
 struct DaemonProcessTests {
-    /// A plugin that sends the header and two pupils, then hangs, the first time; after
-    /// that it behaves. Its pid is written beside it so the test can clean up after kill -9.
-    /// A source whose plugin hangs after three lines unless `folder/fast` exists when it
-    /// starts. The sandbox lets the plugin read that folder (it is named in the source's env)
-    /// but write nothing outside its scratch space, so the test, not the plugin, flips it,
-    /// once the slow run can no longer see it.
     /// Whether the slow plugin of `folder` is asleep past its gate: its process, found in the
     /// host's /proc by its command and its `MARKS` (the sandbox lets it write nothing to say so).
     static func slowPluginIsAsleep(_ folder: String) -> Bool {
@@ -26,6 +21,10 @@ struct DaemonProcessTests {
         }
     }
 
+    /// A source whose plugin hangs after three lines unless `folder/fast` exists when it
+    /// starts. The sandbox lets the plugin read that folder (it is named in the source's env)
+    /// but write nothing outside its scratch space, so the test, not the plugin, flips it,
+    /// once the slow run can no longer see it.
     static func slowUntilFast(_ folder: String) -> DaemonSetup.Source {
         .init(
             name: "slow",
@@ -172,7 +171,7 @@ struct DaemonProcessTests {
         defer { setup.remove() }
         // Someone else's import of the source: its lock, held by this connection.
         let holder = try await setup.connect()
-        _ = try await holder.query("SELECT pg_advisory_lock(\(0x5350_4931), hashtext('source'))")
+        _ = try await holder.query("SELECT pg_advisory_lock($1, hashtext('source'))", ImportPipeline.sourceLockClass)
         let daemon = try RunningDaemon(config: setup.config)
         #expect(await daemon.waitFor("msg=running"))
         _ = try await setup.provisionctl(["enqueue", "--source", "source"])
@@ -180,7 +179,7 @@ struct DaemonProcessTests {
         let db = try await setup.connect()
         #expect(try await db.count("SELECT count(*) FROM jobs WHERE kind = 'import' AND state = 'available' AND attempt = 0") == 1,
                 "postponed, its attempt given back")
-        _ = try await holder.query("SELECT pg_advisory_unlock(\(0x5350_4931), hashtext('source'))")
+        _ = try await holder.query("SELECT pg_advisory_unlock($1, hashtext('source'))", ImportPipeline.sourceLockClass)
         #expect(await daemon.waitFor("msg=\"job completed\" job=1 kind=import"), "\(daemon.log)")
         #expect(try await db.count("SELECT count(*) FROM jobs WHERE kind = 'import' AND state = 'completed' AND attempt = 1") == 1)
         let runs = try await db.query("SELECT status FROM import_runs ORDER BY id").rows.map { try $0.decode("status", as: String.self) }
