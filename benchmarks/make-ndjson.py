@@ -8,7 +8,7 @@ LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"
 
 
 def upn(n):
-    twelve = f"801{2000 + n // 1_000_000:04d}{(n // 1000) % 100:02d}{n % 1000:03d}"
+    twelve = f"801{2000 + n // 100_000:04d}{(n // 1000) % 100:02d}{n % 1000:03d}"
     total = sum(int(c) * (i + 2) for i, c in enumerate(twelve))
     return LETTERS[total % 23] + twelve
 

@@ -148,34 +148,25 @@ enum StagingMerge {
             ("staged_enrolment", "enrolment", "school_urn, doc->>'provision_id', doc->>'upn', doc->>'start_date'"),
             ("staged_plan", "plan", "school_urn, doc->>'plan_ref'"),
         ]
-        try await db.execute(
-            """
-            CREATE TEMP TABLE staged_assessment ON COMMIT DROP AS
-            SELECT DISTINCT ON (upn, instrument, subject, measure, assessed_on)
-                   line, school_urn, upn, instrument, subject, measure, value, assessed_on
-              FROM import_staging WHERE record_type = 'assessment'
-             ORDER BY upn, instrument, subject, measure, assessed_on, line DESC
-            """)
-        try await db.execute("ANALYZE staged_assessment")
+        // How many records of each type were staged: a type the run does not carry gets an
+        // empty table without reading the staging table again.
+        var staged: [String: Int] = [:]
+        for row in try await db.query("SELECT record_type, count(*) AS n FROM import_staging GROUP BY record_type").rows {
+            staged[try row.decode("record_type", as: String.self)] = try row.decode("n", as: Int.self)
+        }
         for (table, type, key) in deduplicate {
-            try await db.execute(
+            let present = staged[type, default: 0] > 0
+            let kept = try await db.execute(
                 """
                 CREATE TEMP TABLE \(table) ON COMMIT DROP AS
                 SELECT DISTINCT ON (\(key)) line, school_urn, doc FROM import_staging
                 WHERE record_type = $1 ORDER BY \(key), line DESC
+                \(present ? "" : "WITH NO DATA")
                 """, type)
+            stats.duplicates += staged[type, default: 0] - kept
             // Temporary tables get no statistics otherwise, and the planner then guesses badly.
             try await db.execute("ANALYZE \(table)")
         }
-        stats.duplicates = try await db.query(
-            """
-            SELECT (SELECT count(*) FROM import_staging WHERE record_type <> 'rejected_pupil')
-                 - (SELECT count(*) FROM staged_school) - (SELECT count(*) FROM staged_pupil)
-                 - (SELECT count(*) FROM staged_assessment) - (SELECT count(*) FROM staged_staff)
-                 - (SELECT count(*) FROM staged_provision) - (SELECT count(*) FROM staged_enrolment)
-                 - (SELECT count(*) FROM staged_plan) AS n
-            """
-        ).scalar(as: Int.self)
 
         stats.updated["schools"] = try await db.execute(
             """
@@ -255,23 +246,7 @@ enum StagingMerge {
             try await markLeavers(db, runID: runID, stats: &stats, maxLeavers: maxLeavers)
         }
 
-        try await rejectMissing(
-            db, runID, &stats, table: "staged_assessment", type: "assessment",
-            condition: "NOT EXISTS (SELECT 1 FROM pupils p WHERE p.upn = s.upn)",
-            reason: "assessment.upn is not a pupil known to the trust; import the pupils (CTF) first")
-        try await rejectMissing(
-            db, runID, &stats, table: "staged_assessment", type: "assessment",
-            condition: "NOT EXISTS (SELECT 1 FROM pupils p JOIN bound_school b ON b.id = p.school_id WHERE p.upn = s.upn)",
-            reason: "assessment.upn is a pupil of another school of the trust, which this source is not bound to")
-        try await upsert(db, runID, &stats, table: "assessments", sql: """
-            INSERT INTO assessments AS t (pupil_id, school_id, instrument, subject, measure, value, assessed_on, import_run_id)
-            SELECT p.id, sc.id, s.instrument, s.subject, s.measure, s.value, s.assessed_on, $1
-              FROM staged_assessment s JOIN pupils p ON p.upn = s.upn JOIN schools sc ON sc.urn = s.school_urn
-            ON CONFLICT (pupil_id, instrument, subject, measure, assessed_on) DO UPDATE
-               SET value = EXCLUDED.value, school_id = EXCLUDED.school_id, import_run_id = EXCLUDED.import_run_id
-             WHERE (t.value, t.school_id) IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.school_id)
-               AND t.school_id IN (SELECT id FROM bound_school)
-            """)
+        try await mergeAssessments(db, runID: runID, stats: &stats, staged: staged["assessment", default: 0])
 
         try await upsert(db, runID, &stats, table: "staff", sql: """
             INSERT INTO staff AS t (school_id, staff_id, name, role, email, hourly_cost, import_run_id)
@@ -415,6 +390,44 @@ enum StagingMerge {
             """)
         try await mergePlans(db, runID: runID, stats: &stats)
         return stats
+    }
+
+    /// Results, the bulk of any large run. They are deduplicated after the pupils are merged,
+    /// in one pass that also finds each result's pupil, so the rejections below and the
+    /// insert read no other table.
+    private static func mergeAssessments(
+        _ db: PostgresConnection, runID: Int64, stats: inout MergeStatistics, staged: Int
+    ) async throws {
+        let kept = try await db.execute(
+            """
+            CREATE TEMP TABLE staged_assessment ON COMMIT DROP AS
+            SELECT DISTINCT ON (s.upn, s.instrument, s.subject, s.measure, s.assessed_on)
+                   s.line, sc.id AS school_id, s.instrument, s.subject, s.measure, s.value, s.assessed_on,
+                   p.id AS pupil_id, b.id IS NOT NULL AS pupil_of_bound_school
+              FROM import_staging s
+              JOIN schools sc ON sc.urn = s.school_urn
+              LEFT JOIN pupils p ON p.upn = s.upn
+              LEFT JOIN bound_school b ON b.id = p.school_id
+             WHERE s.record_type = 'assessment'
+             ORDER BY s.upn, s.instrument, s.subject, s.measure, s.assessed_on, s.line DESC
+            \(staged > 0 ? "" : "WITH NO DATA")
+            """)
+        stats.duplicates += staged - kept
+        try await rejectMissing(
+            db, runID, &stats, table: "staged_assessment", type: "assessment", condition: "s.pupil_id IS NULL",
+            reason: "assessment.upn is not a pupil known to the trust; import the pupils (CTF) first")
+        try await rejectMissing(
+            db, runID, &stats, table: "staged_assessment", type: "assessment", condition: "NOT s.pupil_of_bound_school",
+            reason: "assessment.upn is a pupil of another school of the trust, which this source is not bound to")
+        try await upsert(db, runID, &stats, table: "assessments", sql: """
+            INSERT INTO assessments AS t (pupil_id, school_id, instrument, subject, measure, value, assessed_on, import_run_id)
+            SELECT s.pupil_id, s.school_id, s.instrument, s.subject, s.measure, s.value, s.assessed_on, $1
+              FROM staged_assessment s
+            ON CONFLICT (pupil_id, instrument, subject, measure, assessed_on) DO UPDATE
+               SET value = EXCLUDED.value, school_id = EXCLUDED.school_id, import_run_id = EXCLUDED.import_run_id
+             WHERE (t.value, t.school_id) IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.school_id)
+               AND t.school_id IN (SELECT id FROM bound_school)
+            """)
     }
 
     /// Support plans from a school's spreadsheet (`plan` records, keyed by the school's

@@ -153,8 +153,9 @@ public struct RecordStreamValidator: Sendable {
                 line: number, type: "error", "the plugin could not read a record: \(EscapedText.escaped(message.prefix(300)))",
                 ref: ref(fields))
         default:
-            // Type names become keys of the run's counts: escaped like every other plugin text.
-            let type = EscapedText.escaped(type.prefix(40))
+            // Type names become keys of the run's counts: escaped like every other plugin text
+            // (the known ones need none, and escaping every record's type cost a tenth of reading).
+            let type = RecordRules.dataTypes.contains(type) ? type : EscapedText.escaped(type.prefix(40))
             sent[type, default: 0] += 1
             do {
                 let record = try RecordRules.validate(type: type, fields: fields)

@@ -1,0 +1,106 @@
+import Foundation
+import Postgres
+import ProvisionStore
+import ProvisionTestSupport
+import Testing
+
+/// Results refer to pupils and schools through set-based checks (migration 13), not foreign
+/// keys: these show the checks refuse everything a foreign key would.
+@Suite("result references")
+struct ResultReferenceTests {
+    /// A migrated database with one school, pupils 1 (with a result) and 2 (without).
+    private func database(_ label: String) async throws -> (PostgresConnection, url: String) {
+        let (db, url) = try await TestPostgres.shared.freshConnection(label)
+        try await Migrator().migrate(db)
+        try await db.execute("INSERT INTO schools (id, urn, name) VALUES (1, '100001', 'School')")
+        try await db.execute(
+            """
+            INSERT INTO pupils (id, upn, school_id, surname, forename, dob)
+            VALUES (1, 'A801200100001', 1, 'S', 'F', '2015-01-01'), (2, 'B801200100002', 1, 'S', 'F', '2015-01-01')
+            """)
+        try await db.execute(Self.insertResult(pupil: 1, school: 1, on: "2025-01-15"))
+        return (db, url)
+    }
+
+    private static func insertResult(pupil: Int, school: Int, on date: String) -> String {
+        """
+        INSERT INTO assessments (pupil_id, school_id, instrument, subject, measure, value, assessed_on)
+        VALUES (\(pupil), \(school), 'Salford', 'reading', 'age_months', 80, '\(date)')
+        """
+    }
+
+    private func resultCount(_ db: PostgresConnection) async throws -> Int {
+        try await db.query("SELECT count(*) FROM assessments").scalar(as: Int.self)
+    }
+
+    @Test func aResultNamingAMissingPupilOrSchoolIsRefusedWithEveryRowOfItsStatement() async throws {
+        let (db, _) = try await database("refs-insert")
+        for statement in [
+            Self.insertResult(pupil: 99, school: 1, on: "2025-02-15"),
+            Self.insertResult(pupil: 2, school: 99, on: "2025-02-15"),
+            """
+            INSERT INTO assessments (pupil_id, school_id, instrument, subject, measure, value, assessed_on)
+            VALUES (2, 1, 'Salford', 'reading', 'age_months', 80, '2025-02-15'),
+                   (99, 1, 'Salford', 'reading', 'age_months', 80, '2025-03-15')
+            """,
+            "UPDATE assessments SET pupil_id = 99",
+        ] {
+            let error = await #expect(throws: PostgresError.self) { try await db.execute(statement) }
+            #expect(error?.sqlState == SQLState.foreignKeyViolation, "\(statement)")
+        }
+        #expect(try await resultCount(db) == 1)
+        #expect(try await db.query("SELECT pupil_id FROM assessments").scalar(as: Int.self) == 1)
+        await db.close()
+    }
+
+    @Test func aPupilOrSchoolWithResultsCannotBeRemovedOrRenumbered() async throws {
+        let (db, _) = try await database("refs-delete")
+        for statement in [
+            "DELETE FROM pupils WHERE id = 1", "UPDATE pupils SET id = 5 WHERE id = 1", "TRUNCATE pupils CASCADE",
+            "DELETE FROM schools WHERE id = 1", "UPDATE schools SET id = 5",
+        ] {
+            let error = await #expect(throws: PostgresError.self) { try await db.execute(statement) }
+            #expect(error?.sqlState == SQLState.foreignKeyViolation, "\(statement)")
+        }
+        // A pupil no result names can still go, as with a foreign key.
+        #expect(try await db.execute("DELETE FROM pupils WHERE id = 2") == 1)
+        #expect(try await db.query("SELECT count(*) FROM pupils").scalar(as: Int.self) == 1)
+        #expect(try await resultCount(db) == 1)
+        await db.close()
+    }
+
+    /// The race a foreign key's row lock closes: a removal must not slip past a result added
+    /// by a transaction that has not committed yet. The removal waits for it, then refuses.
+    @Test func aRemovalWaitsForAnUncommittedResultAndThenRefuses() async throws {
+        let (db, url) = try await database("refs-race")
+        let adding = try await PostgresConnection.connect(url)
+        let removing = try await PostgresConnection.connect(url)
+        try await adding.execute("BEGIN")
+        try await adding.execute(Self.insertResult(pupil: 2, school: 1, on: "2025-02-15"))
+        let removingPID = try await removing.query("SELECT pg_backend_pid()").scalar(as: Int.self)
+        let removal = Task { try await removing.execute("DELETE FROM pupils WHERE id = 2") }
+        let waiting = try await Self.eventually {
+            try await db.query("SELECT coalesce(wait_event_type = 'Lock', false) FROM pg_stat_activity WHERE pid = $1", removingPID)
+                .scalar(as: Bool.self)
+        }
+        #expect(waiting, "the removal did not wait for the open transaction's lock")
+        try await adding.execute("COMMIT")
+        let error = await #expect(throws: PostgresError.self) { try await removal.value }
+        #expect(error?.sqlState == SQLState.foreignKeyViolation)
+        #expect(try await db.query("SELECT count(*) FROM pupils WHERE id = 2").scalar(as: Int.self) == 1)
+        #expect(try await resultCount(db) == 2)
+        await adding.close()
+        await removing.close()
+        await db.close()
+    }
+
+    /// Checks `condition` every 100 ms for up to two minutes.
+    private static func eventually(_ condition: () async throws -> Bool) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return try await condition()
+    }
+}
