@@ -311,6 +311,41 @@ struct ImportPipelineTests {
         #expect(rows == ["\(ProtocolFixture.upn(1)) 81.5 2025-09-15", "\(ProtocolFixture.upn(2)) 90.25 2026-02-28"])
     }
 
+    /// A new pupil's results take the plain insert and an existing pupil's the upsert: in one
+    /// run both land, a repeat of the new pupil's key keeps its last line, and running the
+    /// same input again changes nothing.
+    @Test func resultsOfNewAndExistingPupilsLandTogether() async throws {
+        let h = try await ImportHarness.make("import-results-mixed")
+        defer { h.cleanUp() }
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        let first = [
+            ProtocolFixture.header(), ProtocolFixture.pupil(1), ProtocolFixture.assessment(1, value: 80),
+            ProtocolFixture.end(["pupil": 1, "assessment": 1]),
+        ]
+        #expect(try await h.pipeline.run(h.request(plugin, source: try h.source(first))).status == .succeeded)
+        let second = [
+            ProtocolFixture.header(), ProtocolFixture.pupil(1), ProtocolFixture.pupil(2),
+            ProtocolFixture.assessment(1, value: 82), ProtocolFixture.assessment(1, value: 88, date: "2026-01-15"),
+            ProtocolFixture.assessment(2, value: 70), ProtocolFixture.assessment(2, value: 71),
+            ProtocolFixture.end(["pupil": 2, "assessment": 4]),
+        ]
+        let source = try h.source(second)
+        let summary = try await h.pipeline.run(h.request(plugin, source: source))
+        #expect(summary.status == .succeeded, "\(summary.failure ?? "")")
+        #expect(summary.merge.inserted["assessments"] == 2)
+        #expect(summary.merge.updated["assessments"] == 1)
+        #expect(summary.merge.duplicates == 1)
+        let rows = try await h.query(
+            "SELECT p.upn || ' ' || a.value::text || ' ' || a.assessed_on::text AS row FROM assessments a JOIN pupils p ON p.id = a.pupil_id ORDER BY a.value"
+        ).rows.map { try $0.decode("row", as: String.self) }
+        #expect(rows == [
+            "\(ProtocolFixture.upn(2)) 71 2025-09-15", "\(ProtocolFixture.upn(1)) 82 2025-09-15", "\(ProtocolFixture.upn(1)) 88 2026-01-15",
+        ])
+        let again = try await h.pipeline.run(h.request(plugin, source: source, force: true))
+        #expect(again.status == .succeeded, "\(again.failure ?? "")")
+        #expect(again.merge.changedRows == 0)
+    }
+
     @Test func provisionsStaffAndEnrolmentsAreLinked() async throws {
         let h = try await ImportHarness.make("import-provision")
         defer { h.cleanUp() }
