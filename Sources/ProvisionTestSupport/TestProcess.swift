@@ -45,9 +45,23 @@ public enum TestProcess {
         return Result(exitCode: code, standardOutput: result.standardOutput, standardError: result.standardError)
     }
 
-    /// A new empty temporary folder that the postgres user can reach too.
+    /// The folder holding this test process's temporary folders. It is removed when the
+    /// process exits, with everything in it, so test runs leave nothing behind in /tmp
+    /// (they piled up there, some holding whole generated trusts).
+    static let scratchRoot: String = {
+        let root = NSTemporaryDirectory() + "provision-test-files-\(getpid())"
+        try? FileManager.default.removeItem(atPath: root)
+        atexit { try? FileManager.default.removeItem(atPath: TestProcess.scratchRoot) }
+        return root
+    }()
+
+    /// A new empty temporary folder that the postgres user can reach too, removed when the
+    /// test process exits.
     public static func temporaryDirectory(_ label: String) throws -> String {
-        let path = NSTemporaryDirectory() + "provision-\(label)-\(UUID().uuidString.prefix(8))"
+        let root = scratchRoot
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: root)
+        let path = root + "/\(label)-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
         return path

@@ -400,8 +400,9 @@ enum StagingMerge {
     }
 
     /// Results, the bulk of any large run. They are deduplicated after the pupils are merged,
-    /// in one pass that also finds each result's pupil, so the rejections below and the
-    /// insert read no other table.
+    /// in one pass that also finds each result's pupil and whether it is already stored as
+    /// it is (most of a nightly export), so the rejections below read no other table and
+    /// only new or changed results reach the insert.
     private static func mergeAssessments(
         _ db: PostgresConnection, runID: Int64, stats: inout MergeStatistics, staged: Int
     ) async throws {
@@ -410,12 +411,15 @@ enum StagingMerge {
             CREATE TEMP TABLE staged_assessment ON COMMIT DROP AS
             SELECT DISTINCT ON (s.upn, s.instrument, s.subject, s.measure, s.assessed_on)
                    s.line, sc.id AS school_id, s.instrument, s.subject, s.measure, s.value, s.assessed_on,
-                   p.id AS pupil_id, b.id IS NOT NULL AS pupil_of_bound_school, n.id IS NOT NULL AS new_pupil
+                   p.id AS pupil_id, b.id IS NOT NULL AS pupil_of_bound_school, n.id IS NOT NULL AS new_pupil,
+                   coalesce(a.value = s.value AND a.school_id = sc.id, false) AS unchanged
               FROM import_staging s
               JOIN schools sc ON sc.urn = s.school_urn
               LEFT JOIN pupils p ON p.upn = s.upn
               LEFT JOIN bound_school b ON b.id = p.school_id
               LEFT JOIN new_pupil n ON n.id = p.id
+              LEFT JOIN assessments a ON a.pupil_id = p.id AND a.instrument = s.instrument AND a.subject = s.subject
+                                     AND a.measure = s.measure AND a.assessed_on = s.assessed_on
              WHERE s.record_type = 'assessment'
              ORDER BY s.upn, s.instrument, s.subject, s.measure, s.assessed_on, s.line DESC
             \(staged > 0 ? "" : "WITH NO DATA")
@@ -438,7 +442,7 @@ enum StagingMerge {
         try await upsert(db, runID, &stats, table: "assessments", sql: """
             INSERT INTO assessments AS t (pupil_id, school_id, instrument, subject, measure, value, assessed_on, import_run_id)
             SELECT s.pupil_id, s.school_id, s.instrument, s.subject, s.measure, s.value, s.assessed_on, $1
-              FROM staged_assessment s WHERE NOT s.new_pupil
+              FROM staged_assessment s WHERE NOT s.new_pupil AND NOT s.unchanged
             ON CONFLICT (pupil_id, instrument, subject, measure, assessed_on) DO UPDATE
                SET value = EXCLUDED.value, school_id = EXCLUDED.school_id, import_run_id = EXCLUDED.import_run_id
              WHERE (t.value, t.school_id) IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.school_id)
