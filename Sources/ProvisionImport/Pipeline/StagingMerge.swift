@@ -148,12 +148,12 @@ enum StagingMerge {
             ("staged_enrolment", "enrolment", "school_urn, doc->>'provision_id', doc->>'upn', doc->>'start_date'"),
             ("staged_plan", "plan", "school_urn, doc->>'plan_ref'"),
         ]
-        // How many records of each type were staged: a type the run does not carry gets an
-        // empty table without reading the staging table again.
-        var staged: [String: Int] = [:]
         // Without statistics the planner takes the staging table for a few thousand rows and
         // hashes a million of them instead of the pupils.
         try await db.execute("ANALYZE import_staging")
+        // How many records of each type were staged: a type the run does not carry gets an
+        // empty table without reading the staging table again.
+        var staged: [String: Int] = [:]
         for row in try await db.query("SELECT record_type, count(*) AS n FROM import_staging GROUP BY record_type").rows {
             staged[try row.decode("record_type", as: String.self)] = try row.decode("n", as: Int.self)
         }

@@ -78,6 +78,7 @@ struct FieldReader {
     /// A UPN: a wrong shape rejects the record; a wrong check letter is returned as a warning.
     mutating func upn(_ key: String) throws(RecordProblem) -> (upn: String, warning: String?) {
         let given = try requiredString(key, maxLength: 20)
+        // UPNs nearly always arrive as upper-case ASCII, which `uppercased()` would copy.
         let upn = given.utf8.allSatisfy({ $0 < 0x80 && !(0x61...0x7A).contains($0) }) ? given : given.uppercased()
         if let shape = UPN.shapeProblem(upn) { throw problem(key, "is malformed: \(shape)") }
         output[key] = .string(upn)
