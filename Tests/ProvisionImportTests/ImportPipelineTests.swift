@@ -346,6 +346,49 @@ struct ImportPipelineTests {
         #expect(again.merge.changedRows == 0)
     }
 
+    /// Pupils are staged in typed columns: every field arrives as sent, a record that lists no
+    /// `needs` leaves the pupil's needs alone, and one that lists none removes them.
+    @Test func pupilsKeepEveryFieldAndTheirNeedsChangeOnlyWhenListed() async throws {
+        let h = try await ImportHarness.make("import-pupil-fields")
+        defer { h.cleanUp() }
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        var pupil: [String: Any] = [
+            "type": "pupil", "school_urn": ProtocolFixture.school, "upn": ProtocolFixture.upn(1), "surname": "Ó Briain",
+            "forename": "Áine\tMarie", "dob": "2016-02-29", "gender": "F", "year_group": "R", "admission_date": "2020-09-01",
+            "leaving_date": "2025-07-18", "sen_provision": "E", "sen_start_date": "2021-01-04", "fsm": true,
+            "pupil_premium": false, "eal": true, "looked_after": false, "needs": [["code": "SLCN", "rank": 1], ["code": "ASD", "rank": 2]],
+        ]
+        func run(_ record: [String: Any]) async throws {
+            let lines = [ProtocolFixture.header(), ProtocolFixture.line(record), ProtocolFixture.end(["pupil": 1])]
+            let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(lines), force: true))
+            #expect(summary.status == .succeeded, "\(summary.failure ?? "")")
+        }
+        func stored() async throws -> String {
+            try await h.query(
+                """
+                SELECT concat_ws('|', surname, forename, dob, gender, year_group, admission_date, leaving_date, on_roll,
+                                 sen_provision, sen_start_date, fsm, pupil_premium, eal, looked_after, upn_warning) AS row
+                  FROM pupils
+                """
+            ).scalar(as: String.self)
+        }
+        func needs() async throws -> [String] {
+            try await h.query("SELECT code || rank AS need FROM pupil_needs ORDER BY rank").rows.map { try $0.decode("need", as: String.self) }
+        }
+        try await run(pupil)
+        #expect(try await stored() == "Ó Briain|Áine\tMarie|2016-02-29|F|R|2020-09-01|2025-07-18|f|E|2021-01-04|t|f|t|f")
+        #expect(try await needs() == ["SLCN1", "ASD2"])
+        pupil["needs"] = nil
+        pupil["fsm"] = nil
+        pupil["leaving_date"] = nil
+        try await run(pupil)
+        #expect(try await stored() == "Ó Briain|Áine\tMarie|2016-02-29|F|R|2020-09-01|t|E|2021-01-04|f|t|f")
+        #expect(try await needs() == ["SLCN1", "ASD2"])
+        pupil["needs"] = [Any]()
+        try await run(pupil)
+        #expect(try await needs() == [])
+    }
+
     @Test func provisionsStaffAndEnrolmentsAreLinked() async throws {
         let h = try await ImportHarness.make("import-provision")
         defer { h.cleanUp() }

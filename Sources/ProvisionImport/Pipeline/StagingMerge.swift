@@ -59,56 +59,107 @@ struct MassLeaversRefused: Error, CustomStringConvertible {
 /// stamp). Pupils are never deleted: a pupil of a bound school missing from a snapshot run
 /// that carries pupil records is marked as left.
 enum StagingMerge {
-    /// Every record is staged as its canonical JSON, except assessments, most of any large
-    /// run: they go into typed columns, so the server parses no JSON for them and the merge
-    /// extracts no fields (about a second of a million-record import).
+    /// Every record is staged as its canonical JSON, except results and pupils, nearly all of
+    /// any large run: they go into typed columns, so the server parses no JSON for them and
+    /// the merge extracts no fields (a second and a half of a million-record import). A
+    /// pupil's `needs` stay JSON (an array), NULL when the record did not list them.
     static let createStaging = """
         CREATE TEMP TABLE import_staging (
-            line         bigint NOT NULL,
-            record_type  text NOT NULL,
-            school_urn   text NOT NULL,
-            doc          jsonb,
-            upn          text,
-            instrument   text,
-            subject      text,
-            measure      text,
-            value        numeric,
-            assessed_on  date,
-            CHECK (CASE WHEN record_type = 'assessment'
-                        THEN doc IS NULL AND upn IS NOT NULL AND instrument IS NOT NULL AND subject IS NOT NULL
-                             AND measure IS NOT NULL AND value IS NOT NULL AND assessed_on IS NOT NULL
-                        ELSE doc IS NOT NULL END)
+            line           bigint NOT NULL,
+            record_type    text NOT NULL,
+            school_urn     text NOT NULL,
+            doc            jsonb,
+            upn            text,
+            instrument     text,
+            subject        text,
+            measure        text,
+            value          numeric,
+            assessed_on    date,
+            surname        text,
+            forename       text,
+            dob            date,
+            gender         text,
+            year_group     text,
+            admission_date date,
+            leaving_date   date,
+            sen_provision  text,
+            sen_start_date date,
+            fsm            boolean,
+            pupil_premium  boolean,
+            eal            boolean,
+            looked_after   boolean,
+            upn_warning    text,
+            needs          jsonb,
+            CHECK (CASE record_type
+                   WHEN 'assessment' THEN doc IS NULL AND upn IS NOT NULL AND instrument IS NOT NULL AND subject IS NOT NULL
+                                          AND measure IS NOT NULL AND value IS NOT NULL AND assessed_on IS NOT NULL
+                   WHEN 'pupil' THEN doc IS NULL AND upn IS NOT NULL AND surname IS NOT NULL AND forename IS NOT NULL
+                                     AND dob IS NOT NULL
+                   ELSE doc IS NOT NULL END)
         ) ON COMMIT DROP
         """
 
+    /// The typed columns of results and of pupils, in the order of ``copyStaging``.
+    private static let resultColumns = ["instrument", "subject", "measure", "value", "assessed_on"]
+    private static let pupilColumns = [
+        "surname", "forename", "dob", "gender", "year_group", "admission_date", "leaving_date", "sen_provision",
+        "sen_start_date", "fsm", "pupil_premium", "eal", "looked_after", "upn_warning", "needs",
+    ]
+    /// The pupil fields staged in the columns of the same names (the rest differ: `needs` is JSON).
+    private static let pupilFieldColumns = pupilColumns.dropLast()
+
     static let copyStaging = """
-        COPY import_staging (line, record_type, school_urn, doc, upn, instrument, subject, measure, value, assessed_on) FROM STDIN
+        COPY import_staging (line, record_type, school_urn, doc, upn, \((resultColumns + pupilColumns).joined(separator: ", "))) FROM STDIN
         """
 
-    /// A staging row of a record kept as JSON: the result columns are empty.
-    private static func documentRow(line: Int, type: String, school: String, _ document: String) -> [String?] {
-        [String(line), type, school, document, nil, nil, nil, nil, nil, nil]
+    private static let noResult = [String?](repeating: nil, count: resultColumns.count)
+    private static let noPupil = [String?](repeating: nil, count: pupilColumns.count)
+
+    /// A staging row: the common columns, then the result columns, then the pupil columns.
+    private static func row(
+        line: Int, type: String, school: String, document: String? = nil, upn: String? = nil,
+        result: [String?] = noResult, pupil: [String?] = noPupil
+    ) -> [String?] {
+        var row: [String?] = []
+        row.reserveCapacity(5 + resultColumns.count + pupilColumns.count)
+        row.append(contentsOf: [String(line), type, school, document, upn])
+        row.append(contentsOf: result)
+        row.append(contentsOf: pupil)
+        return row
     }
 
     /// The staging row of a validated record at `line`.
     static func stagingRow(line: Int, _ record: ValidRecord) -> [String?] {
-        guard record.type == "assessment" else {
-            return documentRow(line: line, type: record.type, school: record.schoolURN, record.document)
-        }
-        // The validator made every one of these present and canonical; were one missing, the
-        // staging table's check would fail the run rather than stage half a record.
+        // The validator made every required one of these present and canonical; were one
+        // missing, the staging table's check would fail the run rather than stage half a record.
         let fields = record.fields
-        return [
-            String(line), record.type, record.schoolURN, nil, fields["upn"]?.stringValue, fields["instrument"]?.stringValue,
-            fields["subject"]?.stringValue, fields["measure"]?.stringValue, fields["value"].map(\.serialized),
-            fields["date"]?.stringValue,
-        ]
+        switch record.type {
+        case "assessment":
+            return row(
+                line: line, type: record.type, school: record.schoolURN, upn: fields["upn"]?.stringValue,
+                result: [
+                    fields["instrument"]?.stringValue, fields["subject"]?.stringValue, fields["measure"]?.stringValue,
+                    fields["value"].map(\.serialized), fields["date"]?.stringValue,
+                ])
+        case "pupil":
+            var pupil: [String?] = pupilFieldColumns.map { column in
+                switch fields[column] {
+                case .string(let text): text
+                case .bool(let flag): flag ? "t" : "f"
+                default: nil
+                }
+            }
+            pupil.append(fields["needs"].map(\.serialized))
+            return row(line: line, type: record.type, school: record.schoolURN, upn: fields["upn"]?.stringValue, pupil: pupil)
+        default:
+            return row(line: line, type: record.type, school: record.schoolURN, document: record.document)
+        }
     }
 
     /// The staging row that marks a rejected pupil record at `line` (see ``RejectedPupil``).
     static func rejectedPupilRow(line: Int, _ pupil: RejectedPupil) -> [String?] {
         let identity = JSONValue.object(["upn": pupil.upn.map(JSONValue.string) ?? .null]).serialized
-        return documentRow(line: line, type: "rejected_pupil", school: pupil.schoolURN ?? "", identity)
+        return row(line: line, type: "rejected_pupil", school: pupil.schoolURN ?? "", document: identity)
     }
 
     /// Runs the merge. `$1` in every statement is the import run id.
@@ -142,7 +193,6 @@ enum StagingMerge {
         // One row per natural key, the last line winning.
         let deduplicate: [(table: String, type: String, key: String)] = [
             ("staged_school", "school", "school_urn"),
-            ("staged_pupil", "pupil", "doc->>'upn'"),
             ("staged_staff", "staff", "school_urn, doc->>'staff_id'"),
             ("staged_provision", "provision", "school_urn, doc->>'provision_id'"),
             ("staged_enrolment", "enrolment", "school_urn, doc->>'provision_id', doc->>'upn', doc->>'start_date'"),
@@ -170,6 +220,16 @@ enum StagingMerge {
             // Temporary tables get no statistics otherwise, and the planner then guesses badly.
             try await db.execute("ANALYZE \(table)")
         }
+        let stagedPupils = staged["pupil", default: 0]
+        let keptPupils = try await db.execute(
+            """
+            CREATE TEMP TABLE staged_pupil ON COMMIT DROP AS
+            SELECT DISTINCT ON (upn) line, school_urn, upn, \(pupilColumns.joined(separator: ", "))
+              FROM import_staging WHERE record_type = 'pupil' ORDER BY upn, line DESC
+            \(stagedPupils > 0 ? "" : "WITH NO DATA")
+            """)
+        stats.duplicates += stagedPupils - keptPupils
+        try await db.execute("ANALYZE staged_pupil")
 
         stats.updated["schools"] = try await db.execute(
             """
@@ -185,7 +245,7 @@ enum StagingMerge {
         try await rejectMissing(
             db, runID, &stats, table: "staged_pupil", type: "pupil",
             condition: """
-                EXISTS (SELECT 1 FROM pupils p WHERE p.upn = s.doc->>'upn' AND p.on_roll
+                EXISTS (SELECT 1 FROM pupils p WHERE p.upn = s.upn AND p.on_roll
                          AND p.school_id NOT IN (SELECT id FROM bound_school))
                 """,
             reason: "pupil.upn is on roll at another school of the trust, which this source is not bound to; "
@@ -197,13 +257,9 @@ enum StagingMerge {
             INSERT INTO pupils AS t (upn, school_id, surname, forename, dob, gender, year_group, admission_date,
                                      leaving_date, on_roll, marked_left_at, sen_provision, sen_start_date, fsm,
                                      pupil_premium, eal, looked_after, upn_warning, import_run_id, updated_at)
-            SELECT s.doc->>'upn', sc.id, s.doc->>'surname', s.doc->>'forename', (s.doc->>'dob')::date,
-                   s.doc->>'gender', s.doc->>'year_group', (s.doc->>'admission_date')::date,
-                   (s.doc->>'leaving_date')::date,
-                   (s.doc->>'leaving_date') IS NULL OR (s.doc->>'leaving_date')::date > current_date, NULL,
-                   coalesce(s.doc->>'sen_provision', 'N'), (s.doc->>'sen_start_date')::date,
-                   (s.doc->>'fsm')::boolean, (s.doc->>'pupil_premium')::boolean, (s.doc->>'eal')::boolean,
-                   (s.doc->>'looked_after')::boolean, s.doc->>'upn_warning', $1, now()
+            SELECT s.upn, sc.id, s.surname, s.forename, s.dob, s.gender, s.year_group, s.admission_date, s.leaving_date,
+                   s.leaving_date IS NULL OR s.leaving_date > current_date, NULL, coalesce(s.sen_provision, 'N'),
+                   s.sen_start_date, s.fsm, s.pupil_premium, s.eal, s.looked_after, s.upn_warning, $1, now()
               FROM staged_pupil s JOIN schools sc ON sc.urn = s.school_urn
             ON CONFLICT (upn) DO UPDATE SET
                    school_id = EXCLUDED.school_id, surname = EXCLUDED.surname, forename = EXCLUDED.forename,
@@ -231,14 +287,14 @@ enum StagingMerge {
             """
             CREATE TEMP TABLE wanted_needs ON COMMIT DROP AS
             SELECT p.id AS pupil_id, n->>'code' AS code, (n->>'rank')::int AS rank
-              FROM staged_pupil s JOIN pupils p ON p.upn = s.doc->>'upn'
-             CROSS JOIN LATERAL jsonb_array_elements(s.doc->'needs') AS n
-             WHERE s.doc ? 'needs'
+              FROM staged_pupil s JOIN pupils p ON p.upn = s.upn
+             CROSS JOIN LATERAL jsonb_array_elements(s.needs) AS n
+             WHERE s.needs IS NOT NULL
             """)
         let removedNeeds = try await db.execute(
             """
             DELETE FROM pupil_needs pn USING staged_pupil s, pupils p
-             WHERE s.doc ? 'needs' AND p.upn = s.doc->>'upn' AND pn.pupil_id = p.id
+             WHERE s.needs IS NOT NULL AND p.upn = s.upn AND pn.pupil_id = p.id
                AND NOT EXISTS (SELECT 1 FROM wanted_needs w WHERE w.pupil_id = pn.pupil_id AND w.code = pn.code)
             """)
         try await upsert(db, runID, &stats, table: "pupil_needs", sql: """
@@ -566,7 +622,7 @@ enum StagingMerge {
             CREATE TEMP TABLE leaving ON COMMIT DROP AS
             SELECT p.id, p.school_id FROM pupils p JOIN bound_school b ON b.id = p.school_id
              WHERE p.on_roll AND b.urn <> ALL($1::text[])
-               AND NOT EXISTS (SELECT 1 FROM staged_pupil s WHERE s.doc->>'upn' = p.upn)
+               AND NOT EXISTS (SELECT 1 FROM staged_pupil s WHERE s.upn = p.upn)
                AND NOT EXISTS (SELECT 1 FROM rejected_pupil r WHERE r.upn = p.upn)
             """, stats.leaversWithheld)
         if let maxLeavers {
