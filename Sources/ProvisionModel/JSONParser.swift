@@ -24,6 +24,24 @@ struct JSONParser {
         return value
     }
 
+    /// Like ``parse(_:)``, with a top-level object's members kept in writing order.
+    static func parseTopLevel(_ bytes: UnsafeBufferPointer<UInt8>) throws(Failure) -> JSONValue.TopLevel {
+        var parser = JSONParser(bytes)
+        parser.skipWhitespace()
+        let top: JSONValue.TopLevel
+        if parser.peek() == UInt8(ascii: "{") {
+            var members: [(key: String, value: JSONValue)] = []
+            members.reserveCapacity(16)
+            try parser.members(depth: 0) { members.append(($0, $1)) }
+            top = .members(JSONMembers(ordered: members))
+        } else {
+            top = .other(try parser.value(depth: 0))
+        }
+        parser.skipWhitespace()
+        guard parser.index == bytes.count else { throw Failure() }
+        return top
+    }
+
     private mutating func skipWhitespace() {
         while index < bytes.count {
             switch bytes[index] {
@@ -63,13 +81,19 @@ struct JSONParser {
     }
 
     private mutating func object(depth: Int) throws(Failure) -> JSONValue {
-        index += 1
         var members: [String: JSONValue] = [:]
         members.reserveCapacity(16)
+        try self.members(depth: depth) { members[$0] = $1 }
+        return .object(members)
+    }
+
+    /// Reads an object from its `{`, handing each member to `add` in the order written.
+    private mutating func members(depth: Int, _ add: (String, JSONValue) -> Void) throws(Failure) {
+        index += 1
         skipWhitespace()
         if peek() == UInt8(ascii: "}") {
             index += 1
-            return .object(members)
+            return
         }
         while true {
             skipWhitespace()
@@ -79,13 +103,13 @@ struct JSONParser {
             guard peek() == UInt8(ascii: ":") else { throw Failure() }
             index += 1
             skipWhitespace()
-            members[key] = try value(depth: depth + 1)
+            add(key, try value(depth: depth + 1))
             skipWhitespace()
             switch peek() {
             case UInt8(ascii: ","): index += 1
             case UInt8(ascii: "}"):
                 index += 1
-                return .object(members)
+                return
             default: throw Failure()
             }
         }

@@ -13,10 +13,17 @@ public enum JSONValue: Sendable, Equatable {
 
     /// Parses one JSON text (strictly: no trailing data, no invalid UTF-8, nesting ≤ 64).
     public static func parse(_ bytes: some Collection<UInt8>) throws(InvalidJSON) -> JSONValue {
+        try parsing(bytes, JSONParser.parse)
+    }
+
+    /// Runs `parser` over `bytes` in contiguous memory (copied there if need be).
+    static func parsing<Parsed>(
+        _ bytes: some Collection<UInt8>, _ parser: (UnsafeBufferPointer<UInt8>) throws(JSONParser.Failure) -> Parsed
+    ) throws(InvalidJSON) -> Parsed {
         let result = bytes.withContiguousStorageIfAvailable { buffer in
-            Result { () throws(JSONParser.Failure) -> JSONValue in try JSONParser.parse(buffer) }
+            Result { () throws(JSONParser.Failure) -> Parsed in try parser(buffer) }
         } ?? Array(bytes).withUnsafeBufferPointer { buffer in
-            Result { () throws(JSONParser.Failure) -> JSONValue in try JSONParser.parse(buffer) }
+            Result { () throws(JSONParser.Failure) -> Parsed in try parser(buffer) }
         }
         guard case .success(let value) = result else { throw InvalidJSON() }
         return value

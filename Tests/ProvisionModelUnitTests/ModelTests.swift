@@ -41,6 +41,30 @@ struct ModelTests {
         }
     }
 
+    /// A record's top level keeps its members in order; they answer as a dictionary built
+    /// from the same text would (the last of a repeated key), and anything else is refused
+    /// or returned as the value it is.
+    @Test func topLevelMembersAnswerAsTheDictionaryWould() throws {
+        let text = #"{"type":"pupil","upn":"A1","nested":{"k":1},"upn":"B2","n":null}"#
+        guard case .members(let members) = try JSONValue.parseTopLevel(Array(text.utf8)) else {
+            Issue.record("an object was not read as members")
+            return
+        }
+        let dictionary = try #require(try JSONValue.parse(Array(text.utf8)).objectValue)
+        #expect(members.dictionary == dictionary)
+        for key in ["type", "upn", "nested", "n", "absent"] { #expect(members[key] == dictionary[key], "\(key)") }
+        #expect(members["upn"] == .string("B2"))
+        #expect(members.count == 5)
+        guard case .other(let value) = try JSONValue.parseTopLevel(Array(" [1, 2] ".utf8)) else {
+            Issue.record("an array was read as members")
+            return
+        }
+        #expect(value == .array([.number(1), .number(2)]))
+        for bad in ["", "{", #"{"a":1,}"#, #"{"a":1} x"#, #"{"a" 1}"#] {
+            #expect(throws: JSONValue.InvalidJSON.self, "\(bad)") { try JSONValue.parseTopLevel(Array(bad.utf8)) }
+        }
+    }
+
     @Test func countsAreGroupedInThousands() {
         #expect(0.groupedDigits == "0")
         #expect(999.groupedDigits == "999")

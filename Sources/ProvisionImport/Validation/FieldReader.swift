@@ -12,13 +12,18 @@ struct RecordProblem: Error {
 /// optional strings treated as absent) and building the canonical document that is staged.
 struct FieldReader {
     let type: String
-    let fields: [String: JSONValue]
+    let fields: JSONMembers
     private(set) var output: [String: JSONValue] = [:]
 
-    init(type: String, fields: [String: JSONValue]) {
+    init(type: String, fields: JSONMembers) {
         self.type = type
         self.fields = fields
         output.reserveCapacity(fields.count)
+    }
+
+    /// A reader of a nested object's members.
+    init(type: String, fields: [String: JSONValue]) {
+        self.init(type: type, fields: JSONMembers(fields))
     }
 
     private func problem(_ key: String, _ message: String) -> RecordProblem {

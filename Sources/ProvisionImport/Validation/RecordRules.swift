@@ -21,7 +21,7 @@ enum RecordRules {
     /// Record types that carry data (everything but header, end and error).
     static let dataTypes: Set<String> = ["school", "pupil", "assessment", "staff", "provision", "enrolment", "plan"]
 
-    static func validate(type: String, fields: [String: JSONValue]) throws(RecordProblem) -> ValidRecord {
+    static func validate(type: String, fields: JSONMembers) throws(RecordProblem) -> ValidRecord {
         var reader = FieldReader(type: type, fields: fields)
         var warning: String?
         let urn: String

@@ -111,20 +111,23 @@ public struct RecordStreamValidator: Sendable {
         guard line.count <= Self.maxLineBytes else {
             throw ProtocolViolation(line: number, "line is longer than \(Self.maxLineBytes) bytes")
         }
-        let parsed: JSONValue
+        let parsed: JSONValue.TopLevel
         do {
-            parsed = try JSONValue.parse(line)
+            parsed = try JSONValue.parseTopLevel(line)
         } catch {
             throw ProtocolViolation(line: number, "not valid JSON")
         }
         if state == .ended {
             throw ProtocolViolation(line: number, "output continues after the end record")
         }
-        guard case .object(let fields) = parsed else {
+        let fields: JSONMembers
+        switch parsed {
+        case .members(let members): fields = members
+        case .other(let value):
             if state == .expectingHeader {
                 throw ProtocolViolation(line: number, "the first line must be a header record")
             }
-            return reject(line: number, type: nil, "a record must be a JSON object, got \(parsed.kind)", ref: nil)
+            return reject(line: number, type: nil, "a record must be a JSON object, got \(value.kind)", ref: nil)
         }
         let type = fields["type"]?.stringValue
         if state == .expectingHeader {
@@ -191,7 +194,7 @@ public struct RecordStreamValidator: Sendable {
 
     /// Who a rejected pupil record was about: its UPN when it has the right shape, and its
     /// school when that is one the source is bound to.
-    static func identity(of fields: [String: JSONValue], bound: Set<String>?) -> RejectedPupil {
+    static func identity(of fields: JSONMembers, bound: Set<String>?) -> RejectedPupil {
         let urn = fields["school_urn"]?.stringValue?.trimmedWhitespace
         let school = urn.flatMap { urn in
             (bound?.contains(urn) ?? (urn.utf8.count == 6 && urn.utf8.allSatisfy { (48...57).contains($0) })) ? urn : nil
@@ -206,7 +209,7 @@ public struct RecordStreamValidator: Sendable {
         return .rejected(Rejection(line: line, type: type, severity: .rejected, reason: reason, ref: ref))
     }
 
-    private func ref(_ fields: [String: JSONValue]) -> String? {
+    private func ref(_ fields: JSONMembers) -> String? {
         guard let ref = fields["ref"] else { return nil }
         switch ref {
         case .string(let text): return EscapedText.escaped(text.prefix(300))
@@ -215,7 +218,7 @@ public struct RecordStreamValidator: Sendable {
         }
     }
 
-    private mutating func readHeader(_ fields: [String: JSONValue], line: Int) throws(ProtocolViolation) {
+    private mutating func readHeader(_ fields: JSONMembers, line: Int) throws(ProtocolViolation) {
         guard case .number(let version) = fields["protocol"] ?? .null else {
             throw ProtocolViolation(line: line, "header.protocol must be the number 1")
         }
@@ -237,7 +240,7 @@ public struct RecordStreamValidator: Sendable {
         }
     }
 
-    private func checkEnd(_ fields: [String: JSONValue], line: Int) throws(ProtocolViolation) {
+    private func checkEnd(_ fields: JSONMembers, line: Int) throws(ProtocolViolation) {
         guard case .object(let counts) = fields["counts"] ?? .null else {
             throw ProtocolViolation(line: line, "end.counts must be an object of {type: number}")
         }
