@@ -16,6 +16,17 @@ public struct JSONMembers: Sendable, Equatable {
         self.members = members
     }
 
+    /// No members, with room for `capacity`.
+    public init(capacity: Int) {
+        members = []
+        members.reserveCapacity(capacity)
+    }
+
+    /// Gives `key` the value `value`, as assigning it in a dictionary would.
+    public mutating func set(_ key: String, _ value: JSONValue) {
+        members.append((key, value))
+    }
+
     /// The value of `key`: the last one written when the key appears twice.
     public subscript(key: String) -> JSONValue? {
         for member in members.reversed() where member.key == key { return member.value }

@@ -13,12 +13,12 @@ struct RecordProblem: Error {
 struct FieldReader {
     let type: String
     let fields: JSONMembers
-    private(set) var output: [String: JSONValue] = [:]
+    private(set) var output: JSONMembers
 
     init(type: String, fields: JSONMembers) {
         self.type = type
         self.fields = fields
-        output.reserveCapacity(fields.count)
+        output = JSONMembers(capacity: fields.count + 1)
     }
 
     /// A reader of a nested object's members.
@@ -54,7 +54,7 @@ struct FieldReader {
         guard !text.utf8.contains(where: { $0 < 0x20 && $0 != 0x09 }) else {
             throw problem(key, "contains control characters")
         }
-        output[key] = .string(text)
+        output.set(key, .string(text))
         return text
     }
 
@@ -86,7 +86,7 @@ struct FieldReader {
         // UPNs nearly always arrive as upper-case ASCII, which `uppercased()` would copy.
         let upn = given.utf8.allSatisfy({ $0 < 0x80 && !(0x61...0x7A).contains($0) }) ? given : given.uppercased()
         if let shape = UPN.shapeProblem(upn) { throw problem(key, "is malformed: \(shape)") }
-        output[key] = .string(upn)
+        output.set(key, .string(upn))
         if let expected = UPN.expectedCheckLetter(upn), upn.first != expected {
             return (upn, "UPN check letter does not match the DfE algorithm (expected \(expected)); correct it in the MIS")
         }
@@ -107,7 +107,7 @@ struct FieldReader {
             throw problem(key, personal ? "is not a real date in the form YYYY-MM-DD" : "'\(text)' is not a real date in the form YYYY-MM-DD")
         }
         // A date that parsed is ten bytes of YYYY-MM-DD: already in canonical form.
-        output[key] = .string(text)
+        output.set(key, .string(text))
         return date
     }
 
@@ -122,7 +122,7 @@ struct FieldReader {
         if let range, !range.contains(number) {
             throw problem(key, "must be between \(Self.format(range.lowerBound)) and \(Self.format(range.upperBound)), got \(Self.format(number))")
         }
-        output[key] = .number(number)
+        output.set(key, .number(number))
         return number
     }
 
@@ -136,7 +136,7 @@ struct FieldReader {
     mutating func bool(_ key: String) throws(RecordProblem) -> Bool? {
         guard let value = present(key) else { return nil }
         guard case .bool(let flag) = value else { throw problem(key, "must be true or false, got \(value.kind)") }
-        output[key] = .bool(flag)
+        output.set(key, .bool(flag))
         return flag
     }
 
@@ -168,7 +168,7 @@ struct FieldReader {
         return strings
     }
 
-    mutating func set(_ key: String, _ value: JSONValue) { output[key] = value }
+    mutating func set(_ key: String, _ value: JSONValue) { output.set(key, value) }
 
     /// Reads a nested object with its own reader, naming fields `parent.child` in messages.
     func nested(_ key: String, _ members: [String: JSONValue]) -> FieldReader {

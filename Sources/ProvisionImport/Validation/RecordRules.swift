@@ -7,13 +7,13 @@ public struct ValidRecord: Sendable {
     /// The school it belongs to.
     public let schoolURN: String
     /// The known, normalised fields (unknown fields dropped).
-    public let fields: [String: JSONValue]
+    public let fields: JSONMembers
     /// A data-quality warning that does not stop the record (a UPN check letter, say).
     public let warning: String?
 
     /// Canonical JSON of ``fields``; made on demand, since the bulk types are staged as
     /// typed columns instead.
-    public var document: String { JSONValue.object(fields).serialized }
+    public var document: String { JSONValue.object(fields.dictionary).serialized }
 }
 
 /// The per-type rules of protocol v1 (DESIGN §4).
@@ -103,7 +103,7 @@ enum RecordRules {
                 _ = try inner.requiredString("subject", maxLength: 60)
                 _ = try inner.code("measure", in: Codes.measures, required: true)
                 _ = try inner.number("target_gain", range: -1000...1000)
-                reader.set("outcome", .object(inner.output))
+                reader.set("outcome", .object(inner.output.dictionary))
             }
         case "enrolment":
             urn = try reader.urn("school_urn")
@@ -119,7 +119,7 @@ enum RecordRules {
                 var inner = reader.nested(point, members)
                 _ = try inner.number("value", required: true, range: -1000...100_000)
                 _ = try inner.date("date")
-                reader.set(point, .object(inner.output))
+                reader.set(point, .object(inner.output.dictionary))
             }
             if let entryDate = reader.output["entry"]?.objectValue?["date"]?.stringValue,
                 let exitDate = reader.output["exit"]?.objectValue?["date"]?.stringValue, exitDate < entryDate
@@ -154,7 +154,7 @@ enum RecordRules {
                     throw RecordProblem("plan.targets[\(index + 1)]: a linked test needs instrument, measure and target_value together")
                 }
                 if instrument != nil && members["subject"] == nil { inner.set("subject", .string("reading")) }
-                valid.append(.object(inner.output))
+                valid.append(.object(inner.output.dictionary))
             }
             reader.set("targets", .array(valid))
         default:
@@ -178,7 +178,7 @@ enum RecordRules {
             guard seen.insert(code).inserted else {
                 throw RecordProblem("pupil.needs lists \(code) twice")
             }
-            result.append(.object(inner.output))
+            result.append(.object(inner.output.dictionary))
         }
         return .array(result)
     }
