@@ -189,6 +189,7 @@ enum StagingMerge {
             CREATE TEMP TABLE bound_school ON COMMIT DROP AS
             SELECT id, urn FROM schools WHERE urn = ANY($1::text[])
             """, schools.map(\.urn))
+        try await db.execute("ANALYZE bound_school")
 
         // One row per natural key, the last line winning.
         let deduplicate: [(table: String, type: String, key: String)] = [
@@ -462,7 +463,9 @@ enum StagingMerge {
     /// Results, the bulk of any large run. They are deduplicated after the pupils are merged,
     /// in one pass that also finds each result's pupil and whether it is already stored as
     /// it is (most of a nightly export), so the rejections below read no other table and
-    /// only new or changed results reach the insert.
+    /// only new or changed results reach the insert. Stored results are looked for among
+    /// the bound schools' pupils only: a school's run in a large trust then probes the index
+    /// for its own pupils instead of reading every result of the trust.
     private static func mergeAssessments(
         _ db: PostgresConnection, runID: Int64, stats: inout MergeStatistics, staged: Int
     ) async throws {
@@ -478,8 +481,10 @@ enum StagingMerge {
               LEFT JOIN pupils p ON p.upn = s.upn
               LEFT JOIN bound_school b ON b.id = p.school_id
               LEFT JOIN new_pupil n ON n.id = p.id
-              LEFT JOIN assessments a ON a.pupil_id = p.id AND a.instrument = s.instrument AND a.subject = s.subject
-                                     AND a.measure = s.measure AND a.assessed_on = s.assessed_on
+              LEFT JOIN (SELECT r.pupil_id, r.instrument, r.subject, r.measure, r.assessed_on, r.value, r.school_id
+                           FROM assessments r WHERE r.pupil_id IN (SELECT bp.id FROM pupils bp JOIN bound_school bb ON bb.id = bp.school_id)) a
+                     ON a.pupil_id = p.id AND a.instrument = s.instrument AND a.subject = s.subject
+                    AND a.measure = s.measure AND a.assessed_on = s.assessed_on
              WHERE s.record_type = 'assessment'
              ORDER BY s.upn, s.instrument, s.subject, s.measure, s.assessed_on, s.line DESC
             \(staged > 0 ? "" : "WITH NO DATA")
