@@ -383,7 +383,7 @@ public struct ImportPipeline: Sendable {
             progress(.merging, records: outcome.lines)
             do {
                 summary.merge = try await StagingMerge.merge(
-                    db, runID: runID, schools: request.schools,
+                    db, runID: runID, schools: request.schools, staged: validator.accepted,
                     snapshotPupils: validator.sourceKind == "snapshot" && validator.sent["pupil", default: 0] > 0,
                     consoleEdit: request.consoleLines != nil,
                     maxLeavers: request.force ? nil : request.maxLeavers)

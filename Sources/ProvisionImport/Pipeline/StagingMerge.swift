@@ -165,6 +165,8 @@ enum StagingMerge {
     /// Runs the merge. `$1` in every statement is the import run id.
     ///
     /// - Parameters:
+    ///   - staged: how many records of each type were staged (the validator's accepted
+    ///     counts: each accepted record is one staging row).
     ///   - snapshotPupils: the run is a snapshot carrying pupil records, so pupils of the
     ///     bound schools missing from it are marked as left.
     ///   - maxLeavers: the share of a school's pupils on roll one snapshot may mark as left;
@@ -172,8 +174,8 @@ enum StagingMerge {
     ///   - consoleEdit: the records are a SENCO's edits in the console: the rows they write
     ///     are marked so that imports do not overwrite them (``keepConsoleEdits``).
     static func merge(
-        _ db: PostgresConnection, runID: Int64, schools: [(urn: String, name: String)], snapshotPupils: Bool,
-        consoleEdit: Bool = false, maxLeavers: Double?
+        _ db: PostgresConnection, runID: Int64, schools: [(urn: String, name: String)], staged: [String: Int],
+        snapshotPupils: Bool, consoleEdit: Bool = false, maxLeavers: Double?
     ) async throws -> MergeStatistics {
         var stats = MergeStatistics()
 
@@ -206,12 +208,7 @@ enum StagingMerge {
         // they spilled to disk in up to 16 batches (0.7 s of a million-record import). This
         // transaction only; docs/operations.md says what it asks of the server.
         try await db.execute("SET LOCAL work_mem = '128MB'")
-        // How many records of each type were staged: a type the run does not carry gets an
-        // empty table without reading the staging table again.
-        var staged: [String: Int] = [:]
-        for row in try await db.query("SELECT record_type, count(*) AS n FROM import_staging GROUP BY record_type").rows {
-            staged[try row.decode("record_type", as: String.self)] = try row.decode("n", as: Int.self)
-        }
+        // A type the run does not carry gets an empty table without reading the staging table.
         for (table, type, key) in deduplicate {
             let present = staged[type, default: 0] > 0
             let kept = try await db.execute(
