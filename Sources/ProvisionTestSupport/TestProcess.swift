@@ -48,20 +48,22 @@ public enum TestProcess {
     /// The folder holding this test process's temporary folders. It is removed when the
     /// process exits, with everything in it, so test runs leave nothing behind in /tmp
     /// (they piled up there, some holding whole generated trusts).
-    static let scratchRoot: String = {
-        let root = NSTemporaryDirectory() + "provision-test-files-\(getpid())"
-        try? FileManager.default.removeItem(atPath: root)
-        atexit { try? FileManager.default.removeItem(atPath: TestProcess.scratchRoot) }
-        return root
-    }()
+    static let scratchRootPath = NSTemporaryDirectory() + "provision-test-files-\(getpid())"
+
+    /// ``scratchRootPath``, made once on first use, or why it could not be (each folder
+    /// asked for then throws it).
+    static let scratchRoot = Swift.Result<String, any Error> {
+        try? FileManager.default.removeItem(atPath: scratchRootPath)
+        try FileManager.default.createDirectory(atPath: scratchRootPath, withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: scratchRootPath)
+        atexit { try? FileManager.default.removeItem(atPath: TestProcess.scratchRootPath) }
+        return scratchRootPath
+    }
 
     /// A new empty temporary folder that the postgres user can reach too, removed when the
     /// test process exits.
     public static func temporaryDirectory(_ label: String) throws -> String {
-        let root = scratchRoot
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: root)
-        let path = root + "/\(label)-\(UUID().uuidString.prefix(8))"
+        let path = try scratchRoot.get() + "/\(label)-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
         return path
