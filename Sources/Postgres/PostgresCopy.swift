@@ -22,14 +22,22 @@ extension PostgresConnection {
     /// Starts `COPY … FROM STDIN`; send rows with ``copyRows(_:)``, then ``finishCopy()``
     /// (or ``abortCopy()``). Until then the connection accepts nothing else.
     public func startCopy(_ sql: String) throws {
+        try beginCopy(sql, expecting: PGRES_COPY_IN)
+        copyStatement = sql
+    }
+
+    /// Sends a COPY statement and checks that the server is now copying in the direction
+    /// `status` says; the connection's handle.
+    @discardableResult
+    private func beginCopy(_ sql: String, expecting status: ExecStatusType) throws -> OpaquePointer {
         let conn = try liveHandle()
         let start = PQexec(conn, sql)
         defer { PQclear(start) }
-        guard let start, PQresultStatus(start) == PGRES_COPY_IN else {
+        guard let start, PQresultStatus(start) == status else {
             if let start { throw Self.error(from: start, connection: conn, sql: sql) }
             throw connectionError(conn, sql: sql)
         }
-        copyStatement = sql
+        return conn
     }
 
     /// Sends rows of an open COPY, encoded in COPY text format.
@@ -72,6 +80,43 @@ extension PostgresConnection {
         copyStatement = nil
         _ = PQputCopyEnd(conn, "aborted by the client")
         while let pending = PQgetResult(conn) { PQclear(pending) }
+    }
+
+    /// Reads the rows of `COPY (…) TO STDOUT` in text format, one line at a time (without its
+    /// newline, still escaped: tab-separated, `\N` for NULL; see ``CopyText``), so that a
+    /// large result is never held whole. The bytes are valid only during `body`.
+    ///
+    /// - Returns: the number of rows read.
+    public func copyOut(_ sql: String, _ body: (UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Int {
+        let conn = try beginCopy(sql, expecting: PGRES_COPY_OUT)
+        var rows = 0
+        var failure: (any Error)?
+        while true {
+            var data: UnsafeMutablePointer<CChar>?
+            let length = PQgetCopyData(conn, &data, 0)
+            guard length >= 0, let data else { break }
+            defer { PQfreemem(data) }
+            // After a failure in `body`, the rest is read and dropped so the connection stays usable.
+            guard failure == nil else { continue }
+            let bytes = UnsafeRawPointer(data).assumingMemoryBound(to: UInt8.self)
+            let line = UnsafeBufferPointer(start: bytes, count: Int(length) > 0 && bytes[Int(length) - 1] == 0x0A ? Int(length) - 1 : Int(length))
+            do {
+                try body(line)
+                rows += 1
+            } catch {
+                failure = error
+            }
+        }
+        var serverFailure: PostgresError?
+        while let result = PQgetResult(conn) {
+            if PQresultStatus(result) != PGRES_COMMAND_OK, serverFailure == nil {
+                serverFailure = Self.error(from: result, connection: conn, sql: sql)
+            }
+            PQclear(result)
+        }
+        if let serverFailure { throw serverFailure }
+        if let failure { throw failure }
+        return rows
     }
 
     /// Sends one chunk; libpq takes a byte count, so this is the UTF-8 length, never `String.count`.

@@ -148,6 +148,37 @@ struct PostgresConnectionTests {
         await db.close()
     }
 
+    @Test func copyOutStreamsEscapedLinesAndSurvivesAFailure() async throws {
+        let (db, _) = try await TestPostgres.shared.freshConnection("copyout")
+        try await db.execute("CREATE TABLE rows (n int, note text)")
+        try await db.execute("INSERT INTO rows SELECT n, CASE WHEN n = 1 THEN 'tab\there' END FROM generate_series(1, 3000) AS n")
+        var lines: [String] = []
+        let count = try await db.copyOut("COPY (SELECT n, note FROM rows ORDER BY n) TO STDOUT") { line in
+            lines.append(String(decoding: line, as: UTF8.self))
+        }
+        #expect(count == 3000)
+        #expect(lines.count == 3000)
+        #expect(lines.first == "1\ttab\\there")
+        #expect(lines.last == "3000\t\\N")
+        // A reader that throws stops taking rows; the rest are drained and the connection works.
+        struct Stop: Error {}
+        var taken = 0
+        await #expect(throws: Stop.self) {
+            _ = try await db.copyOut("COPY rows TO STDOUT") { _ in
+                taken += 1
+                if taken == 10 { throw Stop() }
+            }
+        }
+        #expect(taken == 10)
+        #expect(try await db.query("SELECT count(*) FROM rows").scalar(as: Int.self) == 3000)
+        let error = await #expect(throws: PostgresError.self) {
+            _ = try await db.copyOut("COPY (SELECT 1 / 0) TO STDOUT") { _ in }
+        }
+        #expect(error?.sqlState == "22012")
+        #expect(try await db.query("SELECT 1").scalar(as: Int.self) == 1)
+        await db.close()
+    }
+
     @Test func notificationsArriveOnTheSocket() async throws {
         let url = try await TestPostgres.shared.freshDatabase("notify")
         let listener = try await PostgresConnection.connect(url)
