@@ -63,14 +63,24 @@ public enum AlertLifecycle {
             INSERT INTO alert_actions (alert_id, action, by_whom, note)
             SELECT id, 'snooze_ended', 'SEND Provision', 'The snooze date has passed.' FROM ended
             """, runID)
-        changes.kept = try await db.execute(
+        // Only alerts whose wording or figures changed are written: rewriting every open alert
+        // of a school that nothing changed in was a third of its evaluation after a nightly
+        // import. (An open alert was seen by its school's latest evaluation, so `last_seen_at`
+        // says when it last changed.)
+        changes.kept = try await db.query(
             """
-            UPDATE alerts a SET last_seen_at = now(), reason = f.reason, numbers = f.numbers, priority = f.priority,
-                                evidence = \(evidence)
-              FROM evaluation_flags f
-             WHERE f.evaluation_run_id = $1 AND a.status IN ('open', 'dismissed') AND a.rule = f.rule
-               AND a.school_id = f.school_id AND a.subject_key = f.subject_key
-            """, runID)
+            WITH seen AS (
+                SELECT a.id, f.reason, f.numbers, f.priority, \(evidence) AS evidence,
+                       (a.reason, a.numbers, a.priority, a.evidence) IS DISTINCT FROM (f.reason, f.numbers, f.priority, \(evidence)) AS changed
+                  FROM alerts a JOIN evaluation_flags f ON a.rule = f.rule AND a.school_id = f.school_id AND a.subject_key = f.subject_key
+                 WHERE f.evaluation_run_id = $1 AND a.status IN ('open', 'dismissed')),
+                 updated AS (
+                UPDATE alerts a SET last_seen_at = now(), reason = s.reason, numbers = s.numbers, priority = s.priority,
+                                    evidence = s.evidence
+                  FROM seen s WHERE a.id = s.id AND s.changed)
+            SELECT count(*) FROM seen
+            """, runID
+        ).scalar(as: Int.self)
         changes.resolved = try await db.execute(
             """
             UPDATE alerts SET status = 'resolved', resolved_at = now()
