@@ -161,6 +161,7 @@ enum ImportSummaryText {
             }
             lines.append("Changed: " + (changes.isEmpty ? "nothing (already up to date)" : changes.joined(separator: ", ")))
             if merge.markedLeft > 0 { lines.append("Marked as left (missing from this snapshot): \(merge.markedLeft)") }
+            if merge.alreadyStored > 0 { lines.append("Already stored as they are (not staged): \(merge.alreadyStored) records") }
             if merge.duplicates > 0 { lines.append("Repeated records (the last one was kept): \(merge.duplicates)") }
         }
         if !summary.firstReasons.isEmpty {

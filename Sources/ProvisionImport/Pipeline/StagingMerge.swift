@@ -13,6 +13,9 @@ public struct MergeStatistics: Sendable, Equatable {
     public var rejectedAtMerge = 0
     /// Records whose natural key appeared more than once in the run (the last one is kept).
     public var duplicates = 0
+    /// Results and pupils already stored exactly as their records say, so not staged or
+    /// merged (``StoredRecords``).
+    public var alreadyStored = 0
     /// Records rejected at merge, by record type.
     public var rejectedAtMergeByType: [String: Int] = [:]
     /// Why records were rejected at merge, with how many.
@@ -95,6 +98,7 @@ enum StagingMerge {
                                           AND measure IS NOT NULL AND value IS NOT NULL AND assessed_on IS NOT NULL
                    WHEN 'pupil' THEN doc IS NULL AND upn IS NOT NULL AND surname IS NOT NULL AND forename IS NOT NULL
                                      AND dob IS NOT NULL
+                   WHEN 'present_pupil' THEN doc IS NULL AND upn IS NOT NULL
                    ELSE doc IS NOT NULL END)
         ) ON COMMIT DROP
         """
@@ -156,6 +160,12 @@ enum StagingMerge {
         }
     }
 
+    /// The staging row that says a snapshot lists a pupil whose record was not staged because
+    /// it is stored as it is (``StoredRecords``): the pupil is not a leaver.
+    static func presentPupilRow(line: Int, _ record: ValidRecord) -> [String?] {
+        row(line: line, type: "present_pupil", school: record.schoolURN, upn: record.fields["upn"]?.stringValue)
+    }
+
     /// The staging row that marks a rejected pupil record at `line` (see ``RejectedPupil``).
     static func rejectedPupilRow(line: Int, _ pupil: RejectedPupil) -> [String?] {
         let identity = JSONValue.object(["upn": pupil.upn.map(JSONValue.string) ?? .null]).serialized
@@ -166,7 +176,7 @@ enum StagingMerge {
     ///
     /// - Parameters:
     ///   - staged: how many records of each type were staged (the validator's accepted
-    ///     counts: each accepted record is one staging row).
+    ///     counts, less those ``StoredRecords`` kept out of staging).
     ///   - snapshotPupils: the run is a snapshot carrying pupil records, so pupils of the
     ///     bound schools missing from it are marked as left.
     ///   - maxLeavers: the share of a school's pupils on roll one snapshot may mark as left;
@@ -629,6 +639,7 @@ enum StagingMerge {
             SELECT p.id, p.school_id FROM pupils p JOIN bound_school b ON b.id = p.school_id
              WHERE p.on_roll AND b.urn <> ALL($1::text[])
                AND NOT EXISTS (SELECT 1 FROM staged_pupil s WHERE s.upn = p.upn)
+               AND NOT EXISTS (SELECT 1 FROM import_staging m WHERE m.record_type = 'present_pupil' AND m.upn = p.upn)
                AND NOT EXISTS (SELECT 1 FROM rejected_pupil r WHERE r.upn = p.upn)
             """, stats.leaversWithheld)
         if let maxLeavers {

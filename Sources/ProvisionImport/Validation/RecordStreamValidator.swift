@@ -107,15 +107,54 @@ public struct RecordStreamValidator: Sendable {
 
     /// Checks one line (without its newline).
     public mutating func consume(_ line: some Collection<UInt8>, number: Int) throws(ProtocolViolation) -> LineResult {
-        if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return .ignored }
-        guard line.count <= Self.maxLineBytes else {
-            throw ProtocolViolation(line: number, "line is longer than \(Self.maxLineBytes) bytes")
+        try consume(Self.prepare(line), number: number)
+    }
+
+    /// A line parsed and, when it is a record of a known data type, validated: the part of
+    /// the checks that needs no state, so a reader can run it for the next lines on another
+    /// core while ``consume(_:number:)-(PreparedLine,_)`` takes the ones before, in order.
+    public struct PreparedLine: Sendable {
+        fileprivate enum Content: Sendable {
+            case blank
+            case tooLong
+            case notJSON
+            case parsed(JSONValue.TopLevel, validated: Result<ValidRecord, RecordProblem>?)
         }
+        fileprivate let content: Content
+
+        /// The record, when the line is one of a known data type that passed its type's rules
+        /// (the school's binding is checked when the line is taken).
+        public var record: ValidRecord? {
+            guard case .parsed(_, .success(let record)) = content else { return nil }
+            return record
+        }
+    }
+
+    /// Parses `line` and validates it if it is a data record (see ``PreparedLine``).
+    public static func prepare(_ line: some Collection<UInt8>) -> PreparedLine {
+        if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return PreparedLine(content: .blank) }
+        guard line.count <= maxLineBytes else { return PreparedLine(content: .tooLong) }
+        guard let parsed = try? JSONValue.parseTopLevel(line) else { return PreparedLine(content: .notJSON) }
+        guard case .members(let fields) = parsed, let type = fields["type"]?.stringValue, RecordRules.dataTypes.contains(type) else {
+            return PreparedLine(content: .parsed(parsed, validated: nil))
+        }
+        let validated = Result { () throws(RecordProblem) -> ValidRecord in try RecordRules.validate(type: type, fields: fields) }
+        return PreparedLine(content: .parsed(parsed, validated: validated))
+    }
+
+    /// Takes a prepared line, in order: the protocol's state, counts and bounds.
+    public mutating func consume(_ line: PreparedLine, number: Int) throws(ProtocolViolation) -> LineResult {
         let parsed: JSONValue.TopLevel
-        do {
-            parsed = try JSONValue.parseTopLevel(line)
-        } catch {
+        let validated: Result<ValidRecord, RecordProblem>?
+        switch line.content {
+        case .blank:
+            return .ignored
+        case .tooLong:
+            throw ProtocolViolation(line: number, "line is longer than \(Self.maxLineBytes) bytes")
+        case .notJSON:
             throw ProtocolViolation(line: number, "not valid JSON")
+        case .parsed(let value, let result):
+            (parsed, validated) = (value, result)
         }
         if state == .ended {
             throw ProtocolViolation(line: number, "output continues after the end record")
@@ -162,7 +201,10 @@ public struct RecordStreamValidator: Sendable {
             let type = RecordRules.dataTypes.contains(type) ? type : EscapedText.escaped(type.prefix(40))
             sent[type, default: 0] += 1
             do {
-                let record = try RecordRules.validate(type: type, fields: fields)
+                // Known types were validated when the line was prepared.
+                let record = try (validated ?? Result { () throws(RecordProblem) -> ValidRecord in
+                    try RecordRules.validate(type: type, fields: fields)
+                }).get()
                 if let boundSchools, !boundSchools.contains(record.schoolURN) {
                     return reject(
                         line: number, type: type,

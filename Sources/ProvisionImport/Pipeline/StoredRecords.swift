@@ -1,0 +1,216 @@
+import Postgres
+import ProvisionModel
+
+/// The results and pupils the bound schools already hold, as hashes, so that a record the
+/// merge would leave exactly as it is need not be staged or merged at all: most of a nightly
+/// export, and most of the time of re-importing it.
+///
+/// Per stored row, one hash of its natural key and one of everything the merge would write
+/// from a record (the key again, the school, the values; for a pupil, what the upsert
+/// compares, with `on_roll` as the record would set it today, and the needs apart, since a
+/// record without `needs` leaves them alone). Both sides are hashed in this process from
+/// the same text: a number or date written differently only means the record is staged as
+/// before and the merge finds it unchanged. Hashes are 64-bit `Hasher` values: a changed
+/// record is taken for its stored row only if its 64-bit hash equals that row's.
+///
+/// The last line of a key still wins: once a record of a key is staged, every later record
+/// of that key is staged too (the merge keeps the last), and a record repeating a key whose
+/// earlier record was not staged is counted as a duplicate here, since the merge never sees
+/// the pair.
+///
+/// Rows are streamed by `COPY … TO STDOUT` in the import's transaction (so `current_date`
+/// and what is stored are those the merge will see) and only their hashes kept: about 32
+/// bytes a row. Above ``rowLimit`` rows the list is dropped and every record is staged.
+struct StoredRecords {
+    /// Key hash → content hash, its lowest bit set once a record matched it (and was not staged).
+    private var contents: [Int: Int] = [:]
+    /// Pupil key hash → hash of the pupil's stored needs.
+    private var needs: [Int: Int] = [:]
+    /// `current_date` of the import's transaction, as YYYY-MM-DD.
+    let today: String
+    /// Records not staged, by type.
+    private(set) var skipped: [String: Int] = [:]
+    /// Records repeating the key of a record that was not staged.
+    private(set) var duplicates = 0
+
+    /// The most stored rows kept (about 100 MB); a larger run stages everything.
+    static let rowLimit = 3_000_000
+
+    private init(today: String) { self.today = today }
+
+    /// The stored results and pupils of the schools `urns` (pupils at those schools now, and
+    /// those pupils' results), or nil when there are more than `limit` rows.
+    static func load(_ db: PostgresConnection, schools urns: [String], limit: Int = rowLimit) async throws -> StoredRecords? {
+        var stored = StoredRecords(today: try await db.query("SELECT current_date::text AS today").scalar(as: String.self))
+        // COPY takes no parameters: the schools go in a table first.
+        try await db.execute("CREATE TEMP TABLE stored_scope ON COMMIT DROP AS SELECT unnest($1::text[]) AS urn", urns)
+        // Pupils whose `marked_left_at` is set would be changed by any record (the upsert
+        // clears it), so they are not listed.
+        let pupils = """
+            COPY (SELECT p.upn, b.urn, p.surname, p.forename, p.dob, p.gender, p.year_group, p.admission_date,
+                         p.leaving_date, p.on_roll, p.sen_provision, p.sen_start_date, p.fsm, p.pupil_premium,
+                         p.eal, p.looked_after, p.upn_warning,
+                         coalesce((SELECT string_agg(n.code || ':' || n.rank, ',' ORDER BY n.code COLLATE "C", n.rank)
+                                     FROM pupil_needs n WHERE n.pupil_id = p.id), '')
+                    FROM pupils p JOIN schools b ON b.id = p.school_id JOIN stored_scope c ON c.urn = b.urn
+                   WHERE p.marked_left_at IS NULL) TO STDOUT
+            """
+        let results = """
+            COPY (SELECT p.upn, a.instrument, a.subject, a.measure, a.assessed_on, a.value, sc.urn
+                    FROM pupils p JOIN schools b ON b.id = p.school_id JOIN stored_scope c ON c.urn = b.urn
+                    JOIN assessments a ON a.pupil_id = p.id
+                    JOIN schools sc ON sc.id = a.school_id) TO STDOUT
+            """
+        struct TooMany: Error {}
+        var rows = 0
+        do {
+            for (sql, columns) in [(pupils, 18), (results, 7)] {
+                _ = try await db.copyOut(sql) { line in
+                    rows += 1
+                    if rows > limit { throw TooMany() }
+                    stored.add(line, columns: columns)
+                }
+            }
+        } catch is TooMany {
+            try await db.execute("DROP TABLE stored_scope")
+            return nil
+        }
+        try await db.execute("DROP TABLE stored_scope")
+        return stored
+    }
+
+    /// A record's hashes: of its natural key, of what the merge would write from it, and of
+    /// its needs when it lists them.
+    struct Digest: Sendable {
+        let key: Int
+        let content: Int
+        let needs: Int?
+    }
+
+    /// The digest of a result or pupil record, nil for other types. Needs no state but
+    /// `today` (``today``), so a reader computes it on another core, ahead of ``skips(_:_:)``.
+    static func digest(_ record: ValidRecord, today: String) -> Digest? {
+        let fields = record.fields
+        // The content hash goes on from the key's: the key's values are hashed once.
+        var hasher = Hasher()
+        let key: Int
+        var needs: Int?
+        switch record.type {
+        case "assessment":
+            hasher.combine(resultKind)
+            for name in resultKey { add(fields[name]?.stringValue, to: &hasher) }
+            key = hasher.finalized
+            var value: [UInt8] = []
+            fields["value"]?.write(to: &value)
+            value.withUnsafeBufferPointer { add($0, to: &hasher) }
+            add(record.schoolURN, to: &hasher)
+        case "pupil":
+            hasher.combine(pupilKind)
+            add(fields["upn"]?.stringValue, to: &hasher)
+            key = hasher.finalized
+            func text(_ name: String) -> String? {
+                switch fields[name] {
+                case .string(let text): text
+                case .bool(let flag): flag ? "t" : "f"
+                default: nil
+                }
+            }
+            let leaving = text("leaving_date")
+            // As the upsert sets it: on roll unless the leaving date has passed.
+            let onRoll = leaving.map { $0 > today } ?? true
+            for value in [
+                record.schoolURN, text("surname"), text("forename"), text("dob"), text("gender"), text("year_group"),
+                text("admission_date"), leaving, onRoll ? "t" : "f", text("sen_provision") ?? "N", text("sen_start_date"),
+                text("fsm"), text("pupil_premium"), text("eal"), text("looked_after"), text("upn_warning"),
+            ] {
+                add(value, to: &hasher)
+            }
+            if case .array(let listed) = fields["needs"] {
+                let codes = listed.compactMap { need -> String? in
+                    guard case .object(let members) = need, let code = members["code"]?.stringValue, let rank = members["rank"] else { return nil }
+                    return "\(code):\(rank.serialized)"
+                }
+                var needsHasher = Hasher()
+                add(codes.sorted().joined(separator: ","), to: &needsHasher)
+                needs = needsHasher.finalize()
+            }
+        default:
+            return nil
+        }
+        return Digest(key: key, content: hasher.finalize() & ~1, needs: needs)
+    }
+
+    /// Whether the record of `type` with `digest` is already stored exactly as the merge
+    /// would write it; if so it is counted as skipped and must not be staged.
+    mutating func skips(_ type: String, _ digest: Digest) -> Bool {
+        guard let stored = contents[digest.key] else { return false }
+        if stored & 1 == 1 { duplicates += 1 }
+        guard digest.content == stored & ~1, digest.needs.map({ $0 == needs[digest.key] }) ?? true else {
+            // Staged: a later record of this key must be staged too, or this one would win.
+            contents[digest.key] = nil
+            return false
+        }
+        contents[digest.key] = digest.content | 1
+        skipped[type, default: 0] += 1
+        return true
+    }
+
+    /// Adds a row read by COPY: a result (7 columns) or a pupil (18). Values are hashed as
+    /// COPY writes them: a value it escapes (a tab, a backslash) then differs from its record,
+    /// which is only staged as before.
+    private mutating func add(_ line: UnsafeBufferPointer<UInt8>, columns: Int) {
+        var values: [UnsafeBufferPointer<UInt8>?] = []
+        values.reserveCapacity(columns)
+        var start = 0
+        for index in 0...line.count where index == line.count || line[index] == 0x09 {
+            let field = UnsafeBufferPointer(rebasing: line[start..<index])
+            values.append(field.count == 2 && field[0] == 0x5C && field[1] == 0x4E ? nil : field)
+            start = index + 1
+        }
+        guard values.count == columns else { return }
+        var hasher = Hasher()
+        let keyColumns = columns == 7 ? 5 : 1
+        hasher.combine(columns == 7 ? Self.resultKind : Self.pupilKind)
+        for value in values[0..<keyColumns] { Self.add(value, to: &hasher) }
+        let key = hasher.finalized
+        for value in values[keyColumns..<(columns == 7 ? 7 : 17)] { Self.add(value, to: &hasher) }
+        contents[key] = hasher.finalize() & ~1
+        if columns == 18 {
+            var needsHasher = Hasher()
+            Self.add(values[17], to: &needsHasher)
+            needs[key] = needsHasher.finalize()
+        }
+    }
+
+    /// A result's natural key, in the order of the columns COPY reads.
+    private static let resultKey = ["upn", "instrument", "subject", "measure", "date"]
+    private static let resultKind: UInt8 = 1
+    private static let pupilKind: UInt8 = 2
+
+    /// Hashes one value as its length and its UTF-8 bytes, or NULL as -1: records are hashed
+    /// from their strings, stored rows from COPY's bytes, by the same calls.
+    private static func add(_ value: UnsafeBufferPointer<UInt8>?, to hasher: inout Hasher) {
+        guard let value else {
+            hasher.combine(-1)
+            return
+        }
+        hasher.combine(value.count)
+        hasher.combine(bytes: UnsafeRawBufferPointer(value))
+    }
+
+    private static func add(_ value: String?, to hasher: inout Hasher) {
+        guard var text = value else {
+            hasher.combine(-1)
+            return
+        }
+        text.withUTF8 { add($0, to: &hasher) }
+    }
+}
+
+extension Hasher {
+    /// The hash of what was combined so far, leaving the hasher to take more.
+    fileprivate var finalized: Int {
+        let copy = self
+        return copy.finalize()
+    }
+}

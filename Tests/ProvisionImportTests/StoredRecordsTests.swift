@@ -1,0 +1,155 @@
+import Foundation
+import Postgres
+import ProvisionTestSupport
+import Testing
+
+@testable import ProvisionImport
+
+/// Records already stored exactly as they say are not staged (``StoredRecords``); what is
+/// stored afterwards must be what staging everything would have left.
+@Suite("records already stored are not staged")
+struct StoredRecordsTests {
+    @Test func aForcedRerunOfAnUnchangedExportStagesNothingAndWritesNothing() async throws {
+        let h = try await ImportHarness.make("stored-unchanged")
+        defer { h.cleanUp() }
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        let source = try h.source(ProtocolFixture.run(pupils: 20))
+        let first = try await h.pipeline.run(h.request(plugin, source: source))
+        #expect(first.status == .succeeded, "\(first.failure ?? "")")
+        #expect(first.merge.alreadyStored == 0)
+        let before = try await h.fingerprint()
+        let again = try await h.pipeline.run(h.request(plugin, source: source, force: true))
+        #expect(again.status == .succeeded, "\(again.failure ?? "")")
+        #expect(again.merge.alreadyStored == 40)
+        #expect(again.merge.changedRows == 0)
+        #expect(again.merge.markedLeft == 0)
+        #expect(try await h.fingerprint() == before)
+        let counts = try await h.query("SELECT counts->>'already_stored' AS n FROM import_runs WHERE id = $1", again.runID)
+        #expect(try counts.scalar(as: String.self) == "40")
+    }
+
+    /// Each case is a second export of pupil 1's result of 2025-09-15 (stored as 80), and
+    /// what must be stored after it.
+    @Test(arguments: [
+        // Stored as it is, then changed: the later line wins.
+        ([80.0, 85.0], "85", 1),
+        // Changed, then back to what is stored: the later line still wins.
+        ([85.0, 80.0], "80", 1),
+        // Stored as it is, twice.
+        ([80.0, 80.0], "80", 1),
+        ([80.0, 85.0, 80.0], "80", 2),
+    ])
+    func theLastLineOfAKeyWinsWhetherOrNotItIsStaged(values: [Double], stored: String, duplicates: Int) async throws {
+        let h = try await ImportHarness.make("stored-last-wins")
+        defer { h.cleanUp() }
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        let first = [
+            ProtocolFixture.header(), ProtocolFixture.pupil(1), ProtocolFixture.assessment(1, value: 80),
+            ProtocolFixture.end(["pupil": 1, "assessment": 1]),
+        ]
+        #expect(try await h.pipeline.run(h.request(plugin, source: try h.source(first, name: "a.ndjson"))).status == .succeeded)
+        let second = [ProtocolFixture.header(), ProtocolFixture.pupil(1)] + values.map { ProtocolFixture.assessment(1, value: $0) }
+            + [ProtocolFixture.end(["pupil": 1, "assessment": values.count])]
+        let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(second, name: "b.ndjson")))
+        #expect(summary.status == .succeeded, "\(summary.failure ?? "")")
+        #expect(summary.merge.duplicates == duplicates)
+        #expect(try await h.query("SELECT value::text FROM assessments").scalar(as: String.self) == stored)
+    }
+
+    /// A pupil's row changed since it was imported (marked as left by another snapshot, moved
+    /// to another bound school) is written again by a record that names it as before.
+    @Test func aPupilChangedSinceItsImportIsWrittenAgain() async throws {
+        let h = try await ImportHarness.make("stored-pupil-changed")
+        defer { h.cleanUp() }
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        let all = try h.source(ProtocolFixture.run(pupils: 10), name: "all.ndjson")
+        #expect(try await h.pipeline.run(h.request(plugin, source: all)).status == .succeeded)
+        let nine = [ProtocolFixture.header()] + (1...9).map { ProtocolFixture.pupil($0) } + [ProtocolFixture.end(["pupil": 9])]
+        let left = try await h.pipeline.run(h.request(plugin, source: try h.source(nine, name: "nine.ndjson")))
+        #expect(left.merge.markedLeft == 1)
+        #expect(left.merge.alreadyStored == 9)
+        let back = try await h.pipeline.run(h.request(plugin, source: all, force: true))
+        #expect(back.status == .succeeded, "\(back.failure ?? "")")
+        #expect(back.merge.updated["pupils"] == 1)
+        #expect(back.merge.alreadyStored == 19)
+        #expect(try await h.query("SELECT count(*) FROM pupils WHERE on_roll AND marked_left_at IS NULL").scalar(as: Int.self) == 10)
+
+        // Moved to the other bound school by a run that names it there; the first export
+        // moves it back.
+        let schools = [ProtocolFixture.school, ProtocolFixture.otherSchool]
+        let moved = [
+            ProtocolFixture.header(kind: "delta"), ProtocolFixture.pupil(3, school: ProtocolFixture.otherSchool),
+            ProtocolFixture.end(["pupil": 1]),
+        ]
+        let move = try await h.pipeline.run(h.request(plugin, source: try h.source(moved, name: "moved.ndjson"), schools: schools))
+        #expect(move.status == .succeeded, "\(move.failure ?? "")")
+        let returned = try await h.pipeline.run(h.request(plugin, source: all, schools: schools, force: true))
+        #expect(returned.status == .succeeded, "\(returned.failure ?? "")")
+        let school = try await h.query(
+            "SELECT s.urn FROM pupils p JOIN schools s ON s.id = p.school_id WHERE p.upn = $1", ProtocolFixture.upn(3))
+        #expect(try school.scalar(as: String.self) == ProtocolFixture.school)
+
+        // A leaving date that has passed since the import: the same record now takes the
+        // pupil off roll (set here by hand, as the passing of the date would).
+        var leaver = try JSONSerialization.jsonObject(with: Data(ProtocolFixture.pupil(4).utf8)) as? [String: Any] ?? [:]
+        leaver["leaving_date"] = "2025-07-18"
+        let leaving = [ProtocolFixture.header(kind: "delta"), ProtocolFixture.line(leaver), ProtocolFixture.end(["pupil": 1])]
+        let leavingSource = try h.source(leaving, name: "leaving.ndjson")
+        #expect(try await h.pipeline.run(h.request(plugin, source: leavingSource)).status == .succeeded)
+        _ = try await h.query("UPDATE pupils SET on_roll = true WHERE upn = $1", ProtocolFixture.upn(4))
+        let passed = try await h.pipeline.run(h.request(plugin, source: leavingSource, force: true))
+        #expect(passed.merge.alreadyStored == 0)
+        #expect(try await h.query("SELECT on_roll FROM pupils WHERE upn = $1", ProtocolFixture.upn(4)).scalar(as: Bool.self) == false)
+        #expect(try await h.pipeline.run(h.request(plugin, source: leavingSource, force: true)).merge.alreadyStored == 1)
+    }
+
+    /// Needs are compared only when a record lists them, as the merge applies them.
+    @Test func needsListedDifferentlyAreWrittenAndNeedsNotListedAreLeftAlone() async throws {
+        let h = try await ImportHarness.make("stored-needs")
+        defer { h.cleanUp() }
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        var pupil: [String: Any] = [
+            "type": "pupil", "school_urn": ProtocolFixture.school, "upn": ProtocolFixture.upn(1), "surname": "Surname",
+            "forename": "Forename", "dob": "2016-09-01", "needs": [["code": "SLCN", "rank": 1], ["code": "ASD", "rank": 2]],
+        ]
+        func run(_ record: [String: Any]) async throws -> Int {
+            let lines = [ProtocolFixture.header(), ProtocolFixture.line(record), ProtocolFixture.end(["pupil": 1])]
+            let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(lines), force: true))
+            #expect(summary.status == .succeeded, "\(summary.failure ?? "")")
+            return summary.merge.alreadyStored
+        }
+        func needs() async throws -> [String] {
+            try await h.query("SELECT code || rank AS need FROM pupil_needs ORDER BY rank").rows.map { try $0.decode("need", as: String.self) }
+        }
+        #expect(try await run(pupil) == 0)
+        // The same needs listed in another order are the same needs.
+        pupil["needs"] = [["code": "ASD", "rank": 2], ["code": "SLCN", "rank": 1]]
+        #expect(try await run(pupil) == 1)
+        pupil["needs"] = [["code": "SLCN", "rank": 2], ["code": "ASD", "rank": 1]]
+        #expect(try await run(pupil) == 0)
+        #expect(try await needs() == ["ASD1", "SLCN2"])
+        pupil["needs"] = nil
+        #expect(try await run(pupil) == 1)
+        #expect(try await needs() == ["ASD1", "SLCN2"])
+        pupil["needs"] = [Any]()
+        #expect(try await run(pupil) == 0)
+        #expect(try await needs() == [])
+        #expect(try await run(pupil) == 1)
+    }
+
+    @Test func aListLongerThanItsLimitIsNotKept() async throws {
+        let h = try await ImportHarness.make("stored-limit")
+        defer { h.cleanUp() }
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        #expect(try await h.pipeline.run(h.request(plugin, source: try h.source(ProtocolFixture.run(pupils: 5)))).status == .succeeded)
+        let db = try await PostgresConnection.connect(h.url)
+        try await db.begin()
+        // Five pupils and their five results.
+        let within = try await StoredRecords.load(db, schools: [ProtocolFixture.school], limit: 10)
+        let over = try await StoredRecords.load(db, schools: [ProtocolFixture.school], limit: 9)
+        await db.rollback()
+        await db.close()
+        #expect(within != nil)
+        #expect(over == nil)
+    }
+}
