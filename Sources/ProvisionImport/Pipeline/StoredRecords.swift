@@ -50,9 +50,13 @@ struct StoredRecords {
             COPY (SELECT p.upn, b.urn, p.surname, p.forename, p.dob, p.gender, p.year_group, p.admission_date,
                          p.leaving_date, p.on_roll, p.sen_provision, p.sen_start_date, p.fsm, p.pupil_premium,
                          p.eal, p.looked_after, p.upn_warning,
-                         coalesce((SELECT string_agg(n.code || ':' || n.rank, ',' ORDER BY n.code COLLATE "C", n.rank)
-                                     FROM pupil_needs n WHERE n.pupil_id = p.id), '')
+                         coalesce(n.needs, '')
                     FROM pupils p JOIN schools b ON b.id = p.school_id JOIN stored_scope c ON c.urn = b.urn
+                    -- Aggregated once for the schools, not looked up per pupil (three times slower).
+                    LEFT JOIN (SELECT pn.pupil_id, string_agg(pn.code || ':' || pn.rank, ',' ORDER BY pn.code COLLATE "C", pn.rank) AS needs
+                                 FROM pupil_needs pn JOIN pupils q ON q.id = pn.pupil_id JOIN schools qs ON qs.id = q.school_id
+                                 JOIN stored_scope qc ON qc.urn = qs.urn
+                                GROUP BY pn.pupil_id) n ON n.pupil_id = p.id
                    WHERE p.marked_left_at IS NULL) TO STDOUT
             """
         let results = """
