@@ -48,6 +48,10 @@ SELECT count(*) FROM (
 SQL
 /usr/bin/time -f "%e" -o "$work/baseline.time" psql -qAt "$url" -f "$work/baseline.sql" >/dev/null
 
+echo "Floor: psql \\copy of the results the growth model reads (every on-roll pupil's, in any order)..."
+# A lower bound for the evaluation: the stall rule judges each pupil on all their results.
+/usr/bin/time -f "%e" -o "$work/floor.time" psql -qAt "$url" -c "\\copy (SELECT a.pupil_id, a.instrument, a.subject, a.measure, a.assessed_on, a.value FROM assessments a JOIN pupils p ON p.id = a.pupil_id WHERE p.on_roll) TO '/dev/null'" >/dev/null
+
 echo "Evaluating the trust: every school, then nothing changed, then one school changed, then --full..."
 # The daemon evaluated each school as of today; as of the generator's day, every school is
 # evaluated again: the cold figure.
@@ -68,11 +72,13 @@ printf '\n%s pupils, %s\n' "$pupils" "$rows"
 printf '%-52s %8s s\n' "generate" "$(cat "$work/gen.time")"
 printf '%-52s %8s s\n' "import every source via provisiond (+$school_evaluations school evaluations)" "$(cat "$work/import.time")"
 printf '%-52s %8s s\n' "baseline: hand-written SQL aggregate (psql)" "$base_secs"
+printf '%-52s %8s s\n' "floor: psql \\copy of the results the model reads" "$(cat "$work/floor.time")"
 printf '%-52s %8s s   peak RSS %s MiB\n' "provisionctl evaluate (whole trust)" "$eval_secs" "$((eval_kib / 1024))"
 printf '%-52s %8s s   %s\n' "provisionctl evaluate again, nothing changed" "$(cat "$work/eval2.time")" "$(grep -o '[0-9]* evaluated, [0-9]* unchanged' "$work/eval2.out")"
 printf '%-52s %8s s   %s\n' "provisionctl evaluate after one school's data changed" "$(cat "$work/eval3.time")" "$(grep -o '[0-9]* evaluated, [0-9]* unchanged' "$work/eval3.out")"
 printf '%-52s %8s s\n' "provisionctl evaluate --full (its alerts open)" "$(cat "$work/eval4.time")"
 awk -v a="$eval_secs" -v b="$base_secs" 'BEGIN { printf "evaluate / baseline time ratio: %.1fx\n", a / b }'
+awk -v a="$(cat "$work/floor.time")" -v b="$base_secs" 'BEGIN { printf "floor / baseline time ratio: %.1fx (reading alone, before any judging or writing)\n", a / b }'
 awk -v a="$(cat "$work/eval2.time")" -v b="$base_secs" 'BEGIN { printf "evaluate (nothing changed) / baseline time ratio: %.1fx\n", a / b }'
 awk -v a="$(cat "$work/eval3.time")" -v b="$base_secs" 'BEGIN { printf "evaluate (one school changed) / baseline time ratio: %.1fx\n", a / b }'
 cat "$work/eval1.out"

@@ -19,8 +19,9 @@ import ProvisionModel
 /// the pair.
 ///
 /// Rows are streamed by `COPY … TO STDOUT` in the import's transaction (so `current_date`
-/// and what is stored are those the merge will see) and only their hashes kept: about 32
-/// bytes a row. Above ``rowLimit`` rows the list is dropped and every record is staged.
+/// and what is stored are those the merge will see) and only their hashes kept: 16 to 32
+/// bytes a row, twice that while the table grows. Above ``rowLimit`` rows the list is
+/// dropped and every record is staged, so the supervisor stays within its 200 MiB.
 struct StoredRecords {
     /// Key hash → content hash, its lowest bit set once a record matched it (and was not staged).
     private var contents: [Int: Int] = [:]
@@ -33,8 +34,9 @@ struct StoredRecords {
     /// Records repeating the key of a record that was not staged.
     private(set) var duplicates = 0
 
-    /// The most stored rows kept (about 100 MB); a larger run stages everything.
-    static let rowLimit = 3_000_000
+    /// The most stored rows kept (a million took 53 MiB at its peak); a larger run stages
+    /// everything.
+    static let rowLimit = 2_000_000
 
     private init(today: String) { self.today = today }
 
