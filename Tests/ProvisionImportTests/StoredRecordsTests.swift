@@ -137,6 +137,35 @@ struct StoredRecordsTests {
         #expect(try await run(pupil) == 1)
     }
 
+    /// Stored rows are read only of the kinds a source's recent runs carried: nothing for a
+    /// first run, results alone for a marksheet.
+    @Test func aSourceReadsOnlyTheKindsOfRowsItsRecentRunsCarried() async throws {
+        let h = try await ImportHarness.make("stored-kinds")
+        defer { h.cleanUp() }
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        #expect(try await h.pipeline.run(h.request(plugin, source: try h.source(ProtocolFixture.run(pupils: 4), name: "ctf.ndjson"))).status == .succeeded)
+        let marks = [ProtocolFixture.header(kind: "delta")] + (1...4).map { ProtocolFixture.assessment($0, value: Double(80 + $0)) }
+            + [ProtocolFixture.end(["assessment": 4])]
+        var request = h.request(plugin, source: try h.source(marks, name: "marks.ndjson"), force: true)
+        request.sourceName = "marksheet"
+        // Its first run: nothing read, though the rows are stored as it says.
+        let first = try await h.pipeline.run(request)
+        #expect(first.status == .succeeded, "\(first.failure ?? "")")
+        #expect(first.merge.alreadyStored == 0)
+        #expect(first.merge.changedRows == 0)
+        let second = try await h.pipeline.run(request)
+        #expect(second.merge.alreadyStored == 4)
+
+        let db = try await PostgresConnection.connect(h.url)
+        let marksheet = try await StoredRecords.kinds(carriedBy: "marksheet", db)
+        let ctf = try await StoredRecords.kinds(carriedBy: "test-source", db)
+        let unknown = try await StoredRecords.kinds(carriedBy: "never-run", db)
+        await db.close()
+        #expect(marksheet == [.results])
+        #expect(ctf == [.pupils, .results])
+        #expect(unknown == [])
+    }
+
     @Test func aListLongerThanItsLimitIsNotKept() async throws {
         let h = try await ImportHarness.make("stored-limit")
         defer { h.cleanUp() }

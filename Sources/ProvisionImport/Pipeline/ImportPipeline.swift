@@ -330,7 +330,8 @@ public struct ImportPipeline: Sendable {
         try await db.begin()
         do {
             // Console edits are a few records, and mark what they write as the SENCO's.
-            var stored = request.consoleLines == nil ? try await StoredRecords.load(db, schools: request.schools.map(\.urn)) : nil
+            let kinds = request.consoleLines == nil ? try await StoredRecords.kinds(carriedBy: request.sourceName, db) : []
+            var stored = kinds.isEmpty ? nil : try await StoredRecords.load(db, schools: request.schools.map(\.urn), kinds: kinds)
             try await db.execute(StagingMerge.createStaging)
             try await db.startCopy(StagingMerge.copyStaging)
             // Lines are parsed and validated a batch ahead, on another core, while the batch

@@ -40,9 +40,40 @@ struct StoredRecords {
 
     private init(today: String) { self.today = today }
 
-    /// The stored results and pupils of the schools `urns` (pupils at those schools now, and
-    /// those pupils' results), or nil when there are more than `limit` rows.
-    static func load(_ db: PostgresConnection, schools urns: [String], limit: Int = rowLimit) async throws -> StoredRecords? {
+    /// What a source's recent runs carried: reading stored rows pays only for a source that
+    /// sends them again (a provision map sends no pupils or results; a first run has nothing
+    /// of its own stored yet).
+    struct Kinds: OptionSet, Sendable {
+        let rawValue: Int
+        static let pupils = Kinds(rawValue: 1)
+        static let results = Kinds(rawValue: 2)
+    }
+
+    /// How many of a source's latest successful runs say which kinds to read.
+    static let runsLookedAt = 5
+
+    /// The kinds of records any of the latest ``runsLookedAt`` successful runs of `source` accepted.
+    static func kinds(carriedBy source: String, _ db: PostgresConnection) async throws -> Kinds {
+        let row = try await db.query(
+            """
+            SELECT coalesce(bool_or((counts->'accepted'->>'pupil')::bigint > 0), false) AS pupils,
+                   coalesce(bool_or((counts->'accepted'->>'assessment')::bigint > 0), false) AS results
+              FROM (SELECT counts FROM import_runs WHERE source = $1 AND status = 'succeeded'
+                     ORDER BY id DESC LIMIT $2) recent
+            """, source, runsLookedAt
+        ).singleRow()
+        var kinds: Kinds = []
+        if try row?.decode("pupils", as: Bool.self) == true { kinds.insert(.pupils) }
+        if try row?.decode("results", as: Bool.self) == true { kinds.insert(.results) }
+        return kinds
+    }
+
+    /// The stored pupils and results of the schools `urns` (pupils at those schools now, and
+    /// those pupils' results) of the `kinds` wanted, or nil when there are more than `limit`
+    /// rows.
+    static func load(
+        _ db: PostgresConnection, schools urns: [String], kinds: Kinds = [.pupils, .results], limit: Int = rowLimit
+    ) async throws -> StoredRecords? {
         var stored = StoredRecords(today: try await db.query("SELECT current_date::text AS today").scalar(as: String.self))
         // COPY takes no parameters: the schools go in a table first.
         try await db.execute("CREATE TEMP TABLE stored_scope ON COMMIT DROP AS SELECT unnest($1::text[]) AS urn", urns)
@@ -70,7 +101,7 @@ struct StoredRecords {
         struct TooMany: Error {}
         var rows = 0
         do {
-            for (sql, columns) in [(pupils, 18), (results, 7)] {
+            for (kind, sql, columns) in [(Kinds.pupils, pupils, 18), (.results, results, 7)] where kinds.contains(kind) {
                 _ = try await db.copyOut(sql) { line in
                     rows += 1
                     if rows > limit { throw TooMany() }
