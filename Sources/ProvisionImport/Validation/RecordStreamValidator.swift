@@ -112,7 +112,7 @@ public struct RecordStreamValidator: Sendable {
 
     /// A line parsed and, when it is a record of a known data type, validated: the part of
     /// the checks that needs no state, so a reader can run it for the next lines on another
-    /// core while ``consume(_:number:)-(PreparedLine,_)`` takes the ones before, in order.
+    /// core while `consume(_:number:)` takes the prepared lines before them, in order.
     public struct PreparedLine: Sendable {
         fileprivate enum Content: Sendable {
             case blank
