@@ -166,6 +166,34 @@ struct StoredRecordsTests {
         #expect(unknown == [])
     }
 
+    /// A school holding a small part of the deployment has its results read pupil by pupil,
+    /// through the index; the rows read are the same.
+    @Test func aSmallSchoolOfALargeDeploymentIsReadPupilByPupil() async throws {
+        let h = try await ImportHarness.make("stored-small-school")
+        defer { h.cleanUp() }
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        #expect(try await h.pipeline.run(h.request(plugin, source: try h.source(ProtocolFixture.run(pupils: 40), name: "big.ndjson"))).status == .succeeded)
+        let other = ProtocolFixture.otherSchool
+        let small = [ProtocolFixture.header()] + (41...44).flatMap { n in
+            [
+                ProtocolFixture.pupil(n, school: other),
+                ProtocolFixture.line([
+                    "type": "assessment", "school_urn": other, "upn": ProtocolFixture.upn(n), "instrument": "Salford",
+                    "subject": "reading", "measure": "age_months", "value": 90, "date": "2025-09-15",
+                ]),
+            ]
+        } + [ProtocolFixture.end(["pupil": 4, "assessment": 4])]
+        var request = h.request(plugin, source: try h.source(small, name: "small.ndjson"), schools: [other], force: true)
+        request.sourceName = "small-school"
+        #expect(try await h.pipeline.run(request).status == .succeeded)
+        // Statistics say the school holds 4 of 44 pupils.
+        _ = try await h.query("ANALYZE pupils")
+        let again = try await h.pipeline.run(request)
+        #expect(again.status == .succeeded, "\(again.failure ?? "")")
+        #expect(again.merge.alreadyStored == 8)
+        #expect(again.merge.changedRows == 0)
+    }
+
     @Test func aListLongerThanItsLimitIsNotKept() async throws {
         let h = try await ImportHarness.make("stored-limit")
         defer { h.cleanUp() }
