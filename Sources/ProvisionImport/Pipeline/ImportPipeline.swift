@@ -127,11 +127,9 @@ public struct ImportPipeline: Sendable {
     static let storedRejectionLimit = 1000
     /// Records per COPY batch.
     static let batchSize = 1000
-    /// Lines prepared together ahead of the reader.
+    /// Lines prepared together, one batch ahead of the reader: that keeps both cores busy
+    /// (the reader and one preparer); two batches ahead were slower on a two-core server.
     static let preparedBatch = 2000
-    /// Batches prepared ahead of the reader at once. One keeps both cores busy (the reader
-    /// and one preparer); two were slower on a two-core server.
-    static let batchesAhead = 1
     /// A line as prepared ahead of the reader, with its record's digest when there is a list
     /// of stored records to compare it with.
     private typealias Prepared = (number: Int, line: RecordStreamValidator.PreparedLine, digest: StoredRecords.Digest?)
@@ -338,7 +336,7 @@ public struct ImportPipeline: Sendable {
             // before is taken in order here (counts, the protocol's state, staging): with
             // unchanged records no longer staged, validating was most of a re-run.
             var readLines: [(number: Int, bytes: [UInt8])] = []
-            var preparing: [Task<[Prepared], Never>] = []
+            var preparing: Task<[Prepared], Never>?
             let today = stored?.today
             func read(_ line: ArraySlice<UInt8>, _ number: Int) async throws {
                 bytesRead += line.count + 1
@@ -349,21 +347,22 @@ public struct ImportPipeline: Sendable {
             func prepareNext() async throws {
                 let lines = readLines
                 readLines = []
-                preparing.append(Task {
+                let previous = preparing
+                preparing = Task {
                     lines.map { line in
                         let prepared = RecordStreamValidator.prepare(line.bytes)
                         let digest = today.flatMap { today in prepared.record.flatMap { StoredRecords.digest($0, today: today) } }
                         return (line.number, prepared, digest)
                     }
-                })
-                guard preparing.count > Self.batchesAhead else { return }
-                for line in await preparing.removeFirst().value { try await take(line) }
+                }
+                guard let previous else { return }
+                for line in await previous.value { try await take(line) }
             }
             func readAll() async throws {
                 try await prepareNext()
-                while !preparing.isEmpty {
-                    for line in await preparing.removeFirst().value { try await take(line) }
-                }
+                guard let last = preparing else { return }
+                preparing = nil
+                for line in await last.value { try await take(line) }
             }
             func take(_ prepared: Prepared) async throws {
                 let number = prepared.number
