@@ -110,7 +110,19 @@ enum StagingMerge {
         "sen_start_date", "fsm", "pupil_premium", "eal", "looked_after", "upn_warning", "needs",
     ]
     /// The pupil fields staged in the columns of the same names (the rest differ: `needs` is JSON).
-    private static let pupilFieldColumns = pupilColumns.dropLast()
+    static let pupilFieldColumns = Array(pupilColumns.dropLast())
+
+    /// A pupil record's values for ``pupilFieldColumns``, as staged: text as it is, flags as
+    /// `t` or `f`, absent ones nil.
+    static func pupilFieldValues(_ fields: JSONMembers) -> [String?] {
+        pupilFieldColumns.map { column in
+            switch fields[column] {
+            case .string(let text): text
+            case .bool(let flag): flag ? "t" : "f"
+            default: nil
+            }
+        }
+    }
 
     static let copyStaging = """
         COPY import_staging (line, record_type, school_urn, doc, upn, \((resultColumns + pupilColumns).joined(separator: ", "))) FROM STDIN
@@ -146,13 +158,7 @@ enum StagingMerge {
                     fields["value"].map(\.serialized), fields["date"]?.stringValue,
                 ])
         case "pupil":
-            var pupil: [String?] = pupilFieldColumns.map { column in
-                switch fields[column] {
-                case .string(let text): text
-                case .bool(let flag): flag ? "t" : "f"
-                default: nil
-                }
-            }
+            var pupil = pupilFieldValues(fields)
             pupil.append(fields["needs"].map(\.serialized))
             return row(line: line, type: record.type, school: record.schoolURN, upn: fields["upn"]?.stringValue, pupil: pupil)
         default:

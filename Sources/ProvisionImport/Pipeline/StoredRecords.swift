@@ -81,16 +81,12 @@ struct StoredRecords {
         let schoolPupils = try await db.execute(
             """
             CREATE TEMP TABLE stored_pupil ON COMMIT DROP AS
-            SELECT p.id, p.upn, b.urn, p.surname, p.forename, p.dob, p.gender, p.year_group, p.admission_date,
-                   p.leaving_date, p.on_roll, p.sen_provision, p.sen_start_date, p.fsm, p.pupil_premium, p.eal,
-                   p.looked_after, p.upn_warning, p.marked_left_at IS NULL AS listed
+            SELECT p.id, p.upn, b.urn, \(pupilColumns("p")), p.on_roll, p.marked_left_at IS NULL AS listed
               FROM pupils p JOIN schools b ON b.id = p.school_id
              WHERE b.urn = ANY($1::text[])
             """, urns)
         let pupils = """
-            COPY (SELECT sp.upn, sp.urn, sp.surname, sp.forename, sp.dob, sp.gender, sp.year_group, sp.admission_date,
-                         sp.leaving_date, sp.on_roll, sp.sen_provision, sp.sen_start_date, sp.fsm, sp.pupil_premium,
-                         sp.eal, sp.looked_after, sp.upn_warning, coalesce(n.needs, '')
+            COPY (SELECT sp.upn, sp.urn, \(pupilColumns("sp")), sp.on_roll, coalesce(n.needs, '')
                     FROM stored_pupil sp
                     -- Aggregated once for the schools, not looked up per pupil (three times slower).
                     LEFT JOIN (SELECT pn.pupil_id, string_agg(pn.code || ':' || pn.rank, ',' ORDER BY pn.code COLLATE "C", pn.rank) AS needs
@@ -166,23 +162,14 @@ struct StoredRecords {
             hasher.combine(pupilKind)
             add(fields["upn"]?.stringValue, to: &hasher)
             key = hasher.finalized
-            func text(_ name: String) -> String? {
-                switch fields[name] {
-                case .string(let text): text
-                case .bool(let flag): flag ? "t" : "f"
-                default: nil
-                }
-            }
-            let leaving = text("leaving_date")
-            // As the upsert sets it: on roll unless the leaving date has passed.
-            let onRoll = leaving.map { $0 > today } ?? true
-            for value in [
-                record.schoolURN, text("surname"), text("forename"), text("dob"), text("gender"), text("year_group"),
-                text("admission_date"), leaving, onRoll ? "t" : "f", text("sen_provision") ?? "N", text("sen_start_date"),
-                text("fsm"), text("pupil_premium"), text("eal"), text("looked_after"), text("upn_warning"),
-            ] {
-                add(value, to: &hasher)
-            }
+            // As staged, then as the upsert writes them: no SEN provision is `N`, and the
+            // pupil is on roll unless the leaving date has passed.
+            var values = StagingMerge.pupilFieldValues(fields)
+            values[senProvision] = values[senProvision] ?? "N"
+            let onRoll = values[leavingDate].map { $0 > today } ?? true
+            add(record.schoolURN, to: &hasher)
+            for value in values { add(value, to: &hasher) }
+            add(onRoll ? "t" : "f", to: &hasher)
             if case .array(let listed) = fields["needs"] {
                 let codes = listed.compactMap { need -> String? in
                     guard case .object(let members) = need, let code = members["code"]?.stringValue, let rank = members["rank"] else { return nil }
@@ -239,6 +226,14 @@ struct StoredRecords {
             needs[key] = needsHasher.finalize()
         }
     }
+
+    /// The staged pupil columns, prefixed with `table`, in the order the digest hashes them.
+    private static func pupilColumns(_ table: String) -> String {
+        StagingMerge.pupilFieldColumns.map { "\(table).\($0)" }.joined(separator: ", ")
+    }
+
+    private static let senProvision = StagingMerge.pupilFieldColumns.firstIndex(of: "sen_provision") ?? 0
+    private static let leavingDate = StagingMerge.pupilFieldColumns.firstIndex(of: "leaving_date") ?? 0
 
     /// A result's natural key, in the order of the columns COPY reads.
     private static let resultKey = ["upn", "instrument", "subject", "measure", "date"]
