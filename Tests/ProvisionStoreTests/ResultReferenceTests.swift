@@ -4,8 +4,9 @@ import ProvisionStore
 import ProvisionTestSupport
 import Testing
 
-/// Results refer to pupils and schools through set-based checks (migration 13), not foreign
-/// keys: these show the checks refuse everything a foreign key would.
+/// Results refer to pupils and schools (migration 13), and pupils to their school (migration
+/// 14), through set-based checks, not foreign keys: these show the checks refuse everything a
+/// foreign key would.
 @Suite("result references")
 struct ResultReferenceTests {
     /// A migrated database with one school, pupils 1 (with a result) and 2 (without).
@@ -66,6 +67,37 @@ struct ResultReferenceTests {
         #expect(try await db.execute("DELETE FROM pupils WHERE id = 2") == 1)
         #expect(try await db.query("SELECT count(*) FROM pupils").scalar(as: Int.self) == 1)
         #expect(try await resultCount(db) == 1)
+        await db.close()
+    }
+
+    @Test func aPupilNamingAMissingSchoolIsRefusedAndASchoolWithPupilsCannotBeRemoved() async throws {
+        let (db, _) = try await database("refs-pupil-school")
+        for statement in [
+            "INSERT INTO pupils (id, upn, school_id, surname, forename, dob) VALUES (3, 'C801200100003', 99, 'S', 'F', '2015-01-01')",
+            """
+            INSERT INTO pupils (id, upn, school_id, surname, forename, dob)
+            VALUES (3, 'C801200100003', 1, 'S', 'F', '2015-01-01'), (4, 'D801200100004', 99, 'S', 'F', '2015-01-01')
+            """,
+            "UPDATE pupils SET school_id = 99 WHERE id = 2",
+        ] {
+            let error = await #expect(throws: PostgresError.self) { try await db.execute(statement) }
+            #expect(error?.sqlState == SQLState.foreignKeyViolation, "\(statement)")
+        }
+        #expect(try await db.query("SELECT count(*) FROM pupils").scalar(as: Int.self) == 2)
+        #expect(try await db.query("SELECT sum(school_id) FROM pupils").scalar(as: Int.self) == 2)
+
+        // Schools with pupils and no results: the pupils alone keep them.
+        try await db.execute("INSERT INTO schools (id, urn, name) VALUES (2, '100002', 'Other')")
+        try await db.execute("UPDATE pupils SET school_id = 2 WHERE id = 2")
+        try await db.execute("DELETE FROM assessments")
+        for statement in ["DELETE FROM schools WHERE id = 2", "TRUNCATE schools CASCADE"] {
+            let error = await #expect(throws: PostgresError.self) { try await db.execute(statement) }
+            #expect(error?.sqlState == SQLState.foreignKeyViolation, "\(statement)")
+        }
+        // A school no pupil names can still go.
+        try await db.execute("INSERT INTO schools (id, urn, name) VALUES (3, '100003', 'Empty')")
+        #expect(try await db.execute("DELETE FROM schools WHERE id = 3") == 1)
+        #expect(try await db.query("SELECT count(*) FROM schools").scalar(as: Int.self) == 2)
         await db.close()
     }
 

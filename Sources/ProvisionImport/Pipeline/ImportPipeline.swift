@@ -130,9 +130,11 @@ public struct ImportPipeline: Sendable {
     /// Lines prepared together, one batch ahead of the reader: that keeps both cores busy
     /// (the reader and one preparer); two batches ahead were slower on a two-core server.
     static let preparedBatch = 2000
-    /// A line as prepared ahead of the reader, with its record's digest when there is a list
-    /// of stored records to compare it with.
-    private typealias Prepared = (number: Int, line: RecordStreamValidator.PreparedLine, digest: StoredRecords.Digest?)
+    /// A line as prepared ahead of the reader, with its record's key hash (pupils and
+    /// results) and its digest when there is a list of stored records to compare it with.
+    private typealias Prepared = (
+        number: Int, line: RecordStreamValidator.PreparedLine, key: Int?, digest: StoredRecords.Digest?
+    )
 
     /// A pipeline writing to `database`, with plugins' scratch folders under `scratchRoot`.
     public init(database: ProvisionDatabase, scratchRoot: String, logger: Logger = Logger(label: "provision.import")) {
@@ -330,6 +332,7 @@ public struct ImportPipeline: Sendable {
             // Console edits are a few records, and mark what they write as the SENCO's.
             let kinds = request.consoleLines == nil ? try await StoredRecords.kinds(carriedBy: request.sourceName, db) : []
             var stored = kinds.isEmpty ? nil : try await StoredRecords.load(db, schools: request.schools.map(\.urn), kinds: kinds)
+            var stagedKeys = StagedKeys()
             try await db.execute(StagingMerge.createStaging)
             try await db.startCopy(StagingMerge.copyStaging)
             // Lines are parsed and validated a batch ahead, on another core, while the batch
@@ -352,7 +355,7 @@ public struct ImportPipeline: Sendable {
                     lines.map { line in
                         let prepared = RecordStreamValidator.prepare(line.bytes)
                         let digest = today.flatMap { today in prepared.record.flatMap { StoredRecords.digest($0, today: today) } }
-                        return (line.number, prepared, digest)
+                        return (line.number, prepared, digest?.key ?? prepared.record.flatMap(StoredRecords.key), digest)
                     }
                 }
                 guard let previous else { return }
@@ -374,6 +377,7 @@ public struct ImportPipeline: Sendable {
                         }
                     } else {
                         batch.append(StagingMerge.stagingRow(line: number, record))
+                        if let key = prepared.key { stagedKeys.note(record.type, key: key) }
                     }
                     if let warning = record.warning {
                         rejections.append(Rejection(line: number, type: record.type, severity: .warning, reason: warning, ref: nil))
@@ -433,6 +437,7 @@ public struct ImportPipeline: Sendable {
                 summary.merge = try await StagingMerge.merge(
                     db, runID: runID, schools: request.schools,
                     staged: validator.accepted.merging(skipped) { accepted, skipped in accepted - skipped },
+                    keysMayRepeat: stagedKeys.mayRepeat,
                     snapshotPupils: validator.sourceKind == "snapshot" && validator.sent["pupil", default: 0] > 0,
                     consoleEdit: request.consoleLines != nil,
                     maxLeavers: request.force ? nil : request.maxLeavers)

@@ -183,6 +183,8 @@ enum StagingMerge {
     /// - Parameters:
     ///   - staged: how many records of each type were staged (the validator's accepted
     ///     counts, less those ``StoredRecords`` kept out of staging).
+    ///   - keysMayRepeat: the types among pupils and results whose staged records may repeat
+    ///     a natural key (``StagedKeys``); the others are merged without sorting them by key.
     ///   - snapshotPupils: the run is a snapshot carrying pupil records, so pupils of the
     ///     bound schools missing from it are marked as left.
     ///   - maxLeavers: the share of a school's pupils on roll one snapshot may mark as left;
@@ -191,7 +193,7 @@ enum StagingMerge {
     ///     are marked so that imports do not overwrite them (``keepConsoleEdits``).
     static func merge(
         _ db: PostgresConnection, runID: Int64, schools: [(urn: String, name: String)], staged: [String: Int],
-        snapshotPupils: Bool, consoleEdit: Bool = false, maxLeavers: Double?
+        keysMayRepeat: Set<String>, snapshotPupils: Bool, consoleEdit: Bool = false, maxLeavers: Double?
     ) async throws -> MergeStatistics {
         var stats = MergeStatistics()
 
@@ -239,11 +241,12 @@ enum StagingMerge {
             try await db.execute("ANALYZE \(table)")
         }
         let stagedPupils = staged["pupil", default: 0]
+        let pupilsRepeat = keysMayRepeat.contains("pupil")
         let keptPupils = try await db.execute(
             """
             CREATE TEMP TABLE staged_pupil ON COMMIT DROP AS
-            SELECT DISTINCT ON (upn) line, school_urn, upn, \(pupilColumns.joined(separator: ", "))
-              FROM import_staging WHERE record_type = 'pupil' ORDER BY upn, line DESC
+            SELECT \(pupilsRepeat ? "DISTINCT ON (upn)" : "") line, school_urn, upn, \(pupilColumns.joined(separator: ", "))
+              FROM import_staging WHERE record_type = 'pupil' \(pupilsRepeat ? "ORDER BY upn, line DESC" : "")
             \(stagedPupils > 0 ? "" : "WITH NO DATA")
             """)
         stats.duplicates += stagedPupils - keptPupils
@@ -327,7 +330,9 @@ enum StagingMerge {
             try await markLeavers(db, runID: runID, stats: &stats, maxLeavers: maxLeavers)
         }
 
-        try await mergeAssessments(db, runID: runID, stats: &stats, staged: staged["assessment", default: 0])
+        try await mergeAssessments(
+            db, runID: runID, stats: &stats, staged: staged["assessment", default: 0],
+            keysMayRepeat: keysMayRepeat.contains("assessment"))
 
         try await upsert(db, runID, &stats, table: "staff", sql: """
             INSERT INTO staff AS t (school_id, staff_id, name, role, email, hourly_cost, import_run_id)
@@ -480,12 +485,12 @@ enum StagingMerge {
     /// the bound schools' pupils only: a school's run in a large trust then probes the index
     /// for its own pupils instead of reading every result of the trust.
     private static func mergeAssessments(
-        _ db: PostgresConnection, runID: Int64, stats: inout MergeStatistics, staged: Int
+        _ db: PostgresConnection, runID: Int64, stats: inout MergeStatistics, staged: Int, keysMayRepeat: Bool
     ) async throws {
         let kept = try await db.execute(
             """
             CREATE TEMP TABLE staged_assessment ON COMMIT DROP AS
-            SELECT DISTINCT ON (s.upn, s.instrument, s.subject, s.measure, s.assessed_on)
+            SELECT \(keysMayRepeat ? "DISTINCT ON (s.upn, s.instrument, s.subject, s.measure, s.assessed_on)" : "")
                    s.line, sc.id AS school_id, s.instrument, s.subject, s.measure, s.value, s.assessed_on,
                    p.id AS pupil_id, b.id IS NOT NULL AS pupil_of_bound_school, n.id IS NOT NULL AS new_pupil,
                    coalesce(a.value = s.value AND a.school_id = sc.id, false) AS unchanged
@@ -499,7 +504,7 @@ enum StagingMerge {
                      ON a.pupil_id = p.id AND a.instrument = s.instrument AND a.subject = s.subject
                     AND a.measure = s.measure AND a.assessed_on = s.assessed_on
              WHERE s.record_type = 'assessment'
-             ORDER BY s.upn, s.instrument, s.subject, s.measure, s.assessed_on, s.line DESC
+             \(keysMayRepeat ? "ORDER BY s.upn, s.instrument, s.subject, s.measure, s.assessed_on, s.line DESC" : "")
             \(staged > 0 ? "" : "WITH NO DATA")
             """)
         stats.duplicates += staged - kept

@@ -146,22 +146,16 @@ struct StoredRecords {
     static func digest(_ record: ValidRecord, today: String) -> Digest? {
         let fields = record.fields
         // The content hash goes on from the key's: the key's values are hashed once.
-        var hasher = Hasher()
-        let key: Int
+        guard var hasher = keyHasher(record) else { return nil }
+        let key = hasher.finalized
         var needs: Int?
         switch record.type {
         case "assessment":
-            hasher.combine(resultKind)
-            for name in resultKey { add(fields[name]?.stringValue, to: &hasher) }
-            key = hasher.finalized
             var value: [UInt8] = []
             fields["value"]?.write(to: &value)
             value.withUnsafeBufferPointer { add($0, to: &hasher) }
             add(record.schoolURN, to: &hasher)
         case "pupil":
-            hasher.combine(pupilKind)
-            add(fields["upn"]?.stringValue, to: &hasher)
-            key = hasher.finalized
             // As staged, then as the upsert writes them: no SEN provision is `N`, and the
             // pupil is on roll unless the leaving date has passed.
             var values = StagingMerge.pupilFieldValues(fields)
@@ -183,6 +177,29 @@ struct StoredRecords {
             return nil
         }
         return Digest(key: key, content: hasher.finalize() & ~1, needs: needs)
+    }
+
+    /// The hash of a result or pupil record's natural key (as ``Digest/key``), nil for
+    /// other types. Records whose keys the merge takes for equal hash equally: the key's
+    /// values are staged as the validator wrote them (a date always as YYYY-MM-DD).
+    static func key(_ record: ValidRecord) -> Int? {
+        keyHasher(record)?.finalize()
+    }
+
+    /// A hasher that has taken a result or pupil record's kind and natural key.
+    private static func keyHasher(_ record: ValidRecord) -> Hasher? {
+        var hasher = Hasher()
+        switch record.type {
+        case "assessment":
+            hasher.combine(resultKind)
+            for name in resultKey { add(record.fields[name]?.stringValue, to: &hasher) }
+        case "pupil":
+            hasher.combine(pupilKind)
+            add(record.fields["upn"]?.stringValue, to: &hasher)
+        default:
+            return nil
+        }
+        return hasher
     }
 
     /// Whether the record of `type` with `digest` is already stored exactly as the merge
