@@ -245,8 +245,9 @@ enum StagingMerge {
         let keptPupils = try await db.execute(
             """
             CREATE TEMP TABLE staged_pupil ON COMMIT DROP AS
-            SELECT \(pupilsRepeat ? "DISTINCT ON (upn)" : "") line, school_urn, upn, \(pupilColumns.joined(separator: ", "))
-              FROM import_staging WHERE record_type = 'pupil' \(pupilsRepeat ? "ORDER BY upn, line DESC" : "")
+            SELECT \(pupilsRepeat ? "DISTINCT ON (s.upn)" : "") s.line, s.school_urn, s.upn, \(pupilColumns.map { "s.\($0)" }.joined(separator: ", ")),
+                   EXISTS (SELECT 1 FROM pupils p WHERE p.upn = s.upn) AS stored
+              FROM import_staging s WHERE s.record_type = 'pupil' \(pupilsRepeat ? "ORDER BY s.upn, s.line DESC" : "")
             \(stagedPupils > 0 ? "" : "WITH NO DATA")
             """)
         stats.duplicates += stagedPupils - keptPupils
@@ -274,7 +275,7 @@ enum StagingMerge {
         // A pupil first inserted by this run cannot have results yet, from this run or any
         // other (no other transaction can see the row): its results need no conflict check.
         try await db.execute("CREATE TEMP TABLE new_pupil (id bigint NOT NULL) ON COMMIT DROP")
-        try await upsert(db, runID, &stats, table: "pupils", notingInsertedIn: "new_pupil", sql: """
+        let insertPupils = """
             INSERT INTO pupils AS t (upn, school_id, surname, forename, dob, gender, year_group, admission_date,
                                      leaving_date, on_roll, marked_left_at, sen_provision, sen_start_date, fsm,
                                      pupil_premium, eal, looked_after, upn_warning, import_run_id, updated_at)
@@ -282,6 +283,13 @@ enum StagingMerge {
                    s.leaving_date IS NULL OR s.leaving_date > current_date, NULL, coalesce(s.sen_provision, 'N'),
                    s.sen_start_date, s.fsm, s.pupil_premium, s.eal, s.looked_after, s.upn_warning, $1, now()
               FROM staged_pupil s JOIN schools sc ON sc.urn = s.school_urn
+            """
+        // A UPN the trust has never held is a plain insert: checking it for a conflict was a
+        // third of inserting a school's pupils. Were another import to add the same UPN
+        // meanwhile, the unique index fails this run, which its retry then merges.
+        try await upsert(db, runID, &stats, table: "pupils", notingInsertedIn: "new_pupil", sql: insertPupils + " WHERE NOT s.stored")
+        try await upsert(db, runID, &stats, table: "pupils", notingInsertedIn: "new_pupil", sql: insertPupils + """
+             WHERE s.stored
             ON CONFLICT (upn) DO UPDATE SET
                    school_id = EXCLUDED.school_id, surname = EXCLUDED.surname, forename = EXCLUDED.forename,
                    dob = EXCLUDED.dob, gender = EXCLUDED.gender, year_group = EXCLUDED.year_group,
