@@ -112,23 +112,16 @@ enum PeerComparison {
         // Every non-participant's gains, by window. The pupils' schools and year groups come
         // with each page of the list, so the batches read results alone, four columns a row.
         var gains: [Window: [Gain]] = [:]
+        let (testInstruments, testSubjects, testMeasures) = (tests.map(\.instrument), tests.map(\.subject), tests.map(\.measure))
         try await PupilBatches.forEachPage(
             db, size: pageSize,
             """
             SELECT id, school_id, coalesce(year_group, '') AS year_group FROM pupils
              WHERE id > $1 AND coalesce(year_group, '') = ANY($3::text[]) ORDER BY id LIMIT $2
-            """, [yearGroups]
-        ) { page in
-            var pupilOf: [Int64: (school: Int64, yearGroup: String)] = [:]
-            let ids = try page.map { row in
-                let id: Int64 = try row.number(0)
-                pupilOf[id] = (try row.number(1), try row.text(2))
-                return id
-            }
-            let batch = PupilBatches.batch(ids)
-            let rows = try await db.query(
-                """
-                SELECT a.pupil_id, t.n AS test, (a.assessed_on - DATE '1970-01-01') AS day, a.value::float8 AS value
+            """, [yearGroups],
+            results: { batch in
+                ("""
+                SELECT a.pupil_id, t.n AS test, (a.assessed_on - DATE '1970-01-01') AS day, a.value
                   FROM assessments a
                   JOIN unnest($4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS t (instrument, subject, measure, n)
                     ON a.instrument = t.instrument AND a.subject = t.subject AND a.measure = t.measure
@@ -138,9 +131,13 @@ enum PeerComparison {
                    AND a.assessed_on <@ (SELECT range_agg(daterange(DATE '1970-01-01' + d - 14, DATE '1970-01-01' + d + 14, '[]'))
                                            FROM unnest($7::int[]) AS d)
                  ORDER BY a.pupil_id, a.instrument, a.subject, a.measure, a.assessed_on
-                """, batch.first, batch.last, batch.only, tests.map(\.instrument), tests.map(\.subject), tests.map(\.measure),
-                windowDays
-            ).rows
+                """, [batch.first, batch.last, batch.only, testInstruments, testSubjects, testMeasures, windowDays])
+            }
+        ) { page, rows in
+            var pupilOf: [Int64: (school: Int64, yearGroup: String)] = [:]
+            for row in page {
+                pupilOf[try row.number(0)] = (try row.number(1), try row.text(2))
+            }
             var index = 0
             while index < rows.count {
                 // One pupil's results on one test, in date order.

@@ -26,20 +26,39 @@ struct PupilBatches {
         return Batch(first: first, last: last, only: dense ? nil : ids.map(String.init))
     }
 
-    /// Calls `body` with each page of the pupils `select` lists, in id order. `select` must
-    /// return `id` and take `$1` (list only ids above it) and `$2` (the most to list) before
-    /// `parameters`.
+    /// Calls `body` with each page of the pupils `select` lists, in id order, and the
+    /// results `results` selects for that page's batch. `select` must return `id` first and
+    /// take `$1` (list only ids above it) and `$2` (the most to list) before `parameters`.
+    ///
+    /// The next page and its results are read while `body` takes the page before: the server
+    /// reads and this process judges at the same time, instead of each waiting for the other
+    /// (`body` must not use `db`).
     static func forEachPage(
         _ db: PostgresConnection, size: Int, _ select: String, _ parameters: [any PostgresEncodable],
-        _ body: ([PostgresRow]) async throws -> Void
+        results: @escaping @Sendable (Batch) -> (sql: String, parameters: [any PostgresEncodable]),
+        _ body: (_ page: [PostgresRow], _ results: [PostgresRow]) async throws -> Void
     ) async throws {
-        var after: Int64 = 0
-        while true {
+        @Sendable func read(after: Int64) async throws -> (page: [PostgresRow], results: [PostgresRow])? {
             let page = try await db.query(select, [after, size] + parameters).rows
-            guard let last = page.last else { return }
-            try await body(page)
-            after = try last.decode("id")
-            if page.count < size { return }
+            guard !page.isEmpty else { return nil }
+            let query = results(batch(try page.map { try $0.number(0) }))
+            return (page, try await db.query(query.sql, query.parameters).rows)
+        }
+        var next = Task { try await read(after: 0) }
+        // A failed page still waits for the read in flight: the connection is the caller's.
+        do {
+            while let current = try await next.value {
+                let more = current.page.count == size
+                if more, let last = current.page.last {
+                    let after: Int64 = try last.number(0)
+                    next = Task { try await read(after: after) }
+                }
+                try await body(current.page, current.results)
+                if !more { return }
+            }
+        } catch {
+            _ = try? await next.value
+            throw error
         }
     }
 
@@ -51,7 +70,9 @@ struct PupilBatches {
 
 extension PostgresRow {
     /// The value at `column` (by position), read as `T`: for the streamed passes, where a
-    /// lookup by name in every row of hundreds of thousands costs more than the work.
+    /// lookup by name in every row of hundreds of thousands costs more than the work. A
+    /// `numeric` is read from its own text as a `Double`, to the same value as casting it to
+    /// `float8` in the query, which the server did by printing and parsing it.
     func number<T: LosslessStringConvertible>(_ column: Int, as: T.Type = T.self) throws -> T {
         guard column < values.count, let text = values[column], let value = T(text) else {
             throw EvaluationError("unexpected value in column \(column + 1) of a streamed result")

@@ -86,26 +86,25 @@ enum StallDetection {
             """
             SELECT p.id, p.school_id, (p.dob - DATE '1970-01-01') AS born FROM pupils p
              WHERE p.id > $1 AND p.on_roll AND p.dob IS NOT NULL AND p.school_id = ANY($3::bigint[]) ORDER BY p.id LIMIT $2
-            """, [schools]
-        ) { page in
-            var born: [Int64: Int] = [:]
-            let ids = try page.map { row in
-                let id: Int64 = try row.number(0)
-                born[id] = try row.number(2)
-                schoolOf[id] = try row.number(1)
-                return id
-            }
-            let batch = PupilBatches.batch(ids)
-            let rows = try await db.query(
-                """
-                SELECT a.pupil_id, a.instrument, a.subject, a.measure, a.value::float8 AS value,
+            """, [schools],
+            results: { batch in
+                ("""
+                SELECT a.pupil_id, a.instrument, a.subject, a.measure, a.value,
                        (a.assessed_on - DATE '1970-01-01') AS day
                   FROM assessments a
                  WHERE \(PupilBatches.condition("a.pupil_id", from: 1)) AND a.assessed_on <= $4::date
                    AND a.measure IN ('age_months', 'standardised', 'raw', 'steps')
                  ORDER BY a.pupil_id, a.instrument, a.subject, a.measure, a.assessed_on
-                """, batch.first, batch.last, batch.only, asOf.iso)
-            for row in rows.rows {
+                """, [batch.first, batch.last, batch.only, asOf.iso])
+            }
+        ) { page, rows in
+            var born: [Int64: Int] = [:]
+            for row in page {
+                let id: Int64 = try row.number(0)
+                born[id] = try row.number(2)
+                schoolOf[id] = try row.number(1)
+            }
+            for row in rows {
                 let id: Int64 = try row.number(0)
                 // A pupil in the range but not judged here (another school's, or off roll).
                 guard let birth = born[id] else { continue }

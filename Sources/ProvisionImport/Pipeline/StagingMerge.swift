@@ -318,7 +318,7 @@ enum StagingMerge {
             SELECT p.id AS pupil_id, n->>'code' AS code, (n->>'rank')::int AS rank
               FROM staged_pupil s JOIN pupils p ON p.upn = s.upn
              CROSS JOIN LATERAL jsonb_array_elements(s.needs) AS n
-             WHERE s.needs IS NOT NULL
+             WHERE s.needs IS NOT NULL AND s.needs <> '[]'::jsonb
             """)
         let removedNeeds = try await db.execute(
             """
