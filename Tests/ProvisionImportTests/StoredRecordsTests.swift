@@ -200,9 +200,11 @@ struct StoredRecordsTests {
         let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
         #expect(try await h.pipeline.run(h.request(plugin, source: try h.source(ProtocolFixture.run(pupils: 5)))).status == .succeeded)
         let db = try await PostgresConnection.connect(h.url)
-        try await db.begin()
         // Five pupils and their five results.
+        try await db.begin()
         let within = try await StoredRecords.load(db, schools: [ProtocolFixture.school], limit: 10)
+        await db.rollback()
+        try await db.begin()
         let over = try await StoredRecords.load(db, schools: [ProtocolFixture.school], limit: 9)
         await db.rollback()
         await db.close()

@@ -371,11 +371,10 @@ public struct ImportPipeline: Sendable {
                 let number = prepared.number
                 switch try validator.consume(prepared.line, number: number) {
                 case .accepted(let record):
-                    if let digest = prepared.digest, stored?.skips(record.type, digest) == true {
-                        if record.type == "pupil", validator.sourceKind == "snapshot" {
-                            batch.append(StagingMerge.presentPupilRow(line: number, record))
-                        }
-                    } else {
+                    // A record stored as it is is not staged (a snapshot's skipped pupils are
+                    // listed for the leaver rule by recordSkippedPupils).
+                    let skipped = prepared.digest.map { stored?.skips(record.type, $0) == true } ?? false
+                    if !skipped {
                         batch.append(StagingMerge.stagingRow(line: number, record))
                         if let key = prepared.key { stagedKeys.note(record.type, key: key) }
                     }
@@ -411,6 +410,7 @@ public struct ImportPipeline: Sendable {
             try await send(batch)
             try await sent()
             _ = try await db.finishCopy()
+            try await StoredRecords.recordSkippedPupils(stored, db)
             try await flushRejections()
             summary.stderr = outcome.standardError
                 + (outcome.stderrBytesDropped > 0 ? "\n[… \(outcome.stderrBytesDropped) more bytes of stderr not kept]" : "")

@@ -98,7 +98,6 @@ enum StagingMerge {
                                           AND measure IS NOT NULL AND value IS NOT NULL AND assessed_on IS NOT NULL
                    WHEN 'pupil' THEN doc IS NULL AND upn IS NOT NULL AND surname IS NOT NULL AND forename IS NOT NULL
                                      AND dob IS NOT NULL
-                   WHEN 'present_pupil' THEN doc IS NULL AND upn IS NOT NULL
                    ELSE doc IS NOT NULL END)
         ) ON COMMIT DROP
         """
@@ -166,19 +165,15 @@ enum StagingMerge {
         }
     }
 
-    /// The staging row that says a snapshot lists a pupil whose record was not staged because
-    /// it is stored as it is (``StoredRecords``): the pupil is not a leaver.
-    static func presentPupilRow(line: Int, _ record: ValidRecord) -> [String?] {
-        row(line: line, type: "present_pupil", school: record.schoolURN, upn: record.fields["upn"]?.stringValue)
-    }
-
     /// The staging row that marks a rejected pupil record at `line` (see ``RejectedPupil``).
     static func rejectedPupilRow(line: Int, _ pupil: RejectedPupil) -> [String?] {
         let identity = JSONValue.object(["upn": pupil.upn.map(JSONValue.string) ?? .null]).serialized
         return row(line: line, type: "rejected_pupil", school: pupil.schoolURN ?? "", document: identity)
     }
 
-    /// Runs the merge. `$1` in every statement is the import run id.
+    /// Runs the merge. `$1` in every statement is the import run id. The temporary table
+    /// `skipped_pupil` must hold the pupils whose records were not staged
+    /// (``StoredRecords/recordSkippedPupils(_:_:)``): a snapshot lists them.
     ///
     /// - Parameters:
     ///   - staged: how many records of each type were staged (the validator's accepted
@@ -658,7 +653,7 @@ enum StagingMerge {
             SELECT p.id, p.school_id FROM pupils p JOIN bound_school b ON b.id = p.school_id
              WHERE p.on_roll AND b.urn <> ALL($1::text[])
                AND NOT EXISTS (SELECT 1 FROM staged_pupil s WHERE s.upn = p.upn)
-               AND NOT EXISTS (SELECT 1 FROM import_staging m WHERE m.record_type = 'present_pupil' AND m.upn = p.upn)
+               AND NOT EXISTS (SELECT 1 FROM skipped_pupil k WHERE k.id = p.id)
                AND NOT EXISTS (SELECT 1 FROM rejected_pupil r WHERE r.upn = p.upn)
             """, stats.leaversWithheld)
         if let maxLeavers {

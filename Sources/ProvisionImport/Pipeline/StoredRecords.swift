@@ -27,6 +27,10 @@ struct StoredRecords {
     private var contents: [Int: Int] = [:]
     /// Pupil key hash → hash of the pupil's stored needs.
     private var needs: [Int: Int] = [:]
+    /// Pupil key hash → the pupil's id, for ``recordSkippedPupils(_:_:)``.
+    private var pupilIDs: [Int: Int64] = [:]
+    /// Whether the stored pupils were read (not only their results).
+    private var pupilsRead = false
     /// `current_date` of the import's transaction, as YYYY-MM-DD.
     let today: String
     /// Records not staged, by type.
@@ -86,7 +90,7 @@ struct StoredRecords {
              WHERE b.urn = ANY($1::text[])
             """, urns)
         let pupils = """
-            COPY (SELECT sp.upn, sp.urn, \(pupilColumns("sp")), sp.on_roll, coalesce(n.needs, '')
+            COPY (SELECT sp.upn, sp.urn, \(pupilColumns("sp")), sp.on_roll, coalesce(n.needs, ''), sp.id
                     FROM stored_pupil sp
                     -- Aggregated once for the schools, not looked up per pupil (three times slower).
                     LEFT JOIN (SELECT pn.pupil_id, string_agg(pn.code || ':' || pn.rank, ',' ORDER BY pn.code COLLATE "C", pn.rank) AS needs
@@ -118,7 +122,7 @@ struct StoredRecords {
         struct TooMany: Error {}
         var rows = 0
         do {
-            for (kind, sql, columns) in [(Kinds.pupils, pupils, 18), (.results, results, 7)] where kinds.contains(kind) {
+            for (kind, sql, columns) in [(Kinds.pupils, pupils, 19), (.results, results, 7)] where kinds.contains(kind) {
                 _ = try await db.copyOut(sql) { line in
                     rows += 1
                     if rows > limit { throw TooMany() }
@@ -129,8 +133,37 @@ struct StoredRecords {
             try await db.execute("DROP TABLE stored_pupil")
             return nil
         }
-        try await db.execute("DROP TABLE stored_pupil")
+        // Kept for recordSkippedPupils: the pupils listed, by id.
+        stored.pupilsRead = kinds.contains(.pupils)
         return stored
+    }
+
+    /// Creates the temporary table `skipped_pupil (id)`: the pupils whose record this run did
+    /// not stage because it was stored as it is (empty without a list of stored pupils). A
+    /// snapshot's leaver rule counts them as listed.
+    ///
+    /// Most of a snapshot's pupils are skipped: the server takes the pupils it listed and
+    /// leaves out those no record matched, usually a few, rather than receive every skipped
+    /// pupil (staging 250,000 of them as rows was a tenth of an unchanged re-import).
+    static func recordSkippedPupils(_ stored: StoredRecords?, _ db: PostgresConnection) async throws {
+        guard let stored, stored.pupilsRead else {
+            try await db.execute("CREATE TEMP TABLE skipped_pupil (id bigint NOT NULL) ON COMMIT DROP")
+            return
+        }
+        var unmatched: [String] = []
+        for (key, id) in stored.pupilIDs where (stored.contents[key] ?? 0) & 1 == 0 { unmatched.append(String(id)) }
+        let skipped = try await db.execute(
+            """
+            CREATE TEMP TABLE skipped_pupil ON COMMIT DROP AS
+            SELECT sp.id FROM stored_pupil sp
+             WHERE sp.listed AND NOT EXISTS (SELECT 1 FROM unnest($1::bigint[]) AS u (id) WHERE u.id = sp.id)
+            """, unmatched)
+        // Each listed pupil was read into pupilIDs, so the two counts agree; were one missing,
+        // it would count as skipped and escape the leaver rule: the run stops instead.
+        guard skipped == stored.pupilIDs.count - unmatched.count else {
+            throw StoredPupilsMismatch(listed: skipped + unmatched.count, read: stored.pupilIDs.count)
+        }
+        try await db.execute("ANALYZE skipped_pupil")
     }
 
     /// A record's hashes: of its natural key, of what the merge would write from it, and of
@@ -217,7 +250,7 @@ struct StoredRecords {
         return true
     }
 
-    /// Adds a row read by COPY: a result (7 columns) or a pupil (18). Values are hashed as
+    /// Adds a row read by COPY: a result (7 columns) or a pupil (19, the last its id). Values are hashed as
     /// COPY writes them: a value it escapes (a tab, a backslash) then differs from its record,
     /// which is only staged as before.
     private mutating func add(_ line: UnsafeBufferPointer<UInt8>, columns: Int) {
@@ -237,10 +270,11 @@ struct StoredRecords {
         let key = hasher.finalized
         for value in values[keyColumns..<(columns == 7 ? 7 : 17)] { Self.add(value, to: &hasher) }
         contents[key] = hasher.finalize() & ~1
-        if columns == 18 {
+        if columns == 19 {
             var needsHasher = Hasher()
             Self.add(values[17], to: &needsHasher)
             needs[key] = needsHasher.finalize()
+            if let id = values[18].flatMap({ Int64(String(decoding: $0, as: UTF8.self)) }) { pupilIDs[key] = id }
         }
     }
 
@@ -274,6 +308,16 @@ struct StoredRecords {
             return
         }
         text.withUTF8 { add($0, to: &hasher) }
+    }
+}
+
+/// The stored pupils listed at the start of a run and those read from that list differ:
+/// the run stops rather than risk a pupil escaping the leaver rule.
+struct StoredPupilsMismatch: Error, CustomStringConvertible {
+    let listed: Int
+    let read: Int
+    var description: String {
+        "internal error: \(listed) stored pupils were listed for this run but \(read) were read; nothing was imported (please report this)"
     }
 }
 
