@@ -9,6 +9,24 @@ import Testing
 /// (``StagedKeys``); one that repeats a key still keeps each key's last line.
 @Suite("repeated keys in one run")
 struct StagedKeysTests {
+    /// A marksheet lists results by test round; they are written pupil by pupil, so each
+    /// pupil's results lie together where the evaluation reads them.
+    @Test func resultsListedByRoundAreWrittenPupilByPupil() async throws {
+        let h = try await ImportHarness.make("staged-order")
+        defer { h.cleanUp() }
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        let rounds = ["2025-09-15", "2026-01-15", "2026-04-15"]
+        let lines = [ProtocolFixture.header()] + (1...4).map { ProtocolFixture.pupil($0) }
+            + rounds.flatMap { date in (1...4).map { ProtocolFixture.assessment($0, value: 80, date: date) } }
+            + [ProtocolFixture.end(["pupil": 4, "assessment": 12])]
+        let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(lines)))
+        #expect(summary.status == .succeeded, "\(summary.failure ?? "")")
+        let written = try await h.query(
+            "SELECT p.upn, a.assessed_on::text AS day FROM assessments a JOIN pupils p ON p.id = a.pupil_id ORDER BY a.ctid"
+        ).rows.map { "\(try $0.decode("upn", as: String.self)) \(try $0.decode("day", as: String.self))" }
+        #expect(written == (1...4).flatMap { n in rounds.map { "\(ProtocolFixture.upn(n)) \($0)" } })
+    }
+
     @Test func aRepeatIsNoticedPerTypeAndEveryTypeIsSortedPastTheLimit() {
         var keys = StagedKeys(limit: 3)
         keys.note("pupil", key: 1)

@@ -481,7 +481,13 @@ enum StagingMerge {
         return stats
     }
 
-    /// Results, the bulk of any large run. They are deduplicated after the pupils are merged,
+    /// Results, the bulk of any large run. They are written in the order of their pupils,
+    /// so that each pupil's results lie together on disk, where the evaluation reads them
+    /// pupil by pupil: merged in the order of a marksheet (by test round), the 60,000-pupil
+    /// trust's evaluation took a tenth longer, and its import too. An export that lists each
+    /// pupil's results together is already in that order, which the sort only checks.
+    ///
+    /// They are deduplicated after the pupils are merged,
     /// in one pass that also finds each result's pupil and whether it is already stored as
     /// it is (most of a nightly export), so the rejections below read no other table and
     /// only new or changed results reach the insert. Stored results are looked for among
@@ -507,7 +513,7 @@ enum StagingMerge {
                      ON a.pupil_id = p.id AND a.instrument = s.instrument AND a.subject = s.subject
                     AND a.measure = s.measure AND a.assessed_on = s.assessed_on
              WHERE s.record_type = 'assessment'
-             \(keysMayRepeat ? "ORDER BY s.upn, s.instrument, s.subject, s.measure, s.assessed_on, s.line DESC" : "")
+             ORDER BY \(keysMayRepeat ? "s.upn, s.instrument, s.subject, s.measure, s.assessed_on, s.line DESC" : "p.id, s.instrument, s.subject, s.measure, s.assessed_on")
             \(staged > 0 ? "" : "WITH NO DATA")
             """)
         stats.duplicates += staged - kept
