@@ -23,7 +23,7 @@ public struct Migration: Sendable {
     /// Every migration the product ships, in order.
     public static let all: [Migration] = [
         schema, evaluation, daemon, growthModel, alertAnswers, digestPolicy, alertIndexes, console, plans, importedPlans,
-        incrementalEvaluation, unusedIndex, setBasedResultReferences, setBasedPupilSchool,
+        incrementalEvaluation, unusedIndex, setBasedResultReferences, setBasedPupilSchool, setBasedFlagReferences,
     ]
 }
 

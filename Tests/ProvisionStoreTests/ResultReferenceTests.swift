@@ -4,9 +4,10 @@ import ProvisionStore
 import ProvisionTestSupport
 import Testing
 
-/// Results refer to pupils and schools (migration 13), and pupils to their school (migration
-/// 14), through set-based checks, not foreign keys: these show the checks refuse everything a
-/// foreign key would.
+/// Results refer to pupils and schools (migration 13), pupils to their school (migration 14),
+/// and flags and alerts to their school, pupil and provision (migration 15) through
+/// set-based checks, not foreign keys: these show the checks refuse everything a foreign key
+/// would.
 @Suite("result references")
 struct ResultReferenceTests {
     /// A migrated database with one school, pupils 1 (with a result) and 2 (without).
@@ -98,6 +99,50 @@ struct ResultReferenceTests {
         try await db.execute("INSERT INTO schools (id, urn, name) VALUES (3, '100003', 'Empty')")
         #expect(try await db.execute("DELETE FROM schools WHERE id = 3") == 1)
         #expect(try await db.query("SELECT count(*) FROM schools").scalar(as: Int.self) == 2)
+        await db.close()
+    }
+
+    @Test func flagsAndAlertsNameOnlyWhatExistsAndKeepItFromBeingRemoved() async throws {
+        let (db, _) = try await database("refs-flags")
+        try await db.execute("INSERT INTO provisions (id, school_id, provision_id, name) VALUES (1, 1, 'P1', 'Reading'), (2, 1, 'P2', 'Talk')")
+        let run = try await db.query("INSERT INTO evaluation_runs (status) VALUES ('succeeded') RETURNING id").scalar(as: Int.self)
+        func flag(school: Int, pupil: Int?, provision: Int?, key: String) -> String {
+            """
+            INSERT INTO evaluation_flags (evaluation_run_id, rule, school_id, subject_key, pupil_id, provision_id, reason)
+            VALUES (\(run), 'stalled_pupil', \(school), '\(key)', \(pupil.map(String.init) ?? "NULL"), \(provision.map(String.init) ?? "NULL"), 'r')
+            """
+        }
+        func alert(school: Int, pupil: Int?, provision: Int?, key: String) -> String {
+            """
+            INSERT INTO alerts (rule, school_id, subject_key, pupil_id, provision_id, reason)
+            VALUES ('stalled_pupil', \(school), '\(key)', \(pupil.map(String.init) ?? "NULL"), \(provision.map(String.init) ?? "NULL"), 'r')
+            """
+        }
+        for statement in [
+            flag(school: 99, pupil: nil, provision: nil, key: "a"), flag(school: 1, pupil: 99, provision: nil, key: "b"),
+            flag(school: 1, pupil: nil, provision: 99, key: "c"), alert(school: 99, pupil: nil, provision: nil, key: "a"),
+            alert(school: 1, pupil: 99, provision: nil, key: "b"), alert(school: 1, pupil: 1, provision: 99, key: "c"),
+        ] {
+            let error = await #expect(throws: PostgresError.self) { try await db.execute(statement) }
+            #expect(error?.sqlState == SQLState.foreignKeyViolation, "\(statement)")
+        }
+        #expect(try await db.query("SELECT count(*) FROM evaluation_flags").scalar(as: Int.self) == 0)
+        #expect(try await db.query("SELECT count(*) FROM alerts").scalar(as: Int.self) == 0)
+
+        // Pupil 2 is named only by a flag, provision 1 only by an alert: each keeps its row.
+        try await db.execute(flag(school: 1, pupil: 2, provision: nil, key: "p2"))
+        try await db.execute(alert(school: 1, pupil: nil, provision: 1, key: "p1"))
+        for statement in [
+            "DELETE FROM pupils WHERE id = 2", "DELETE FROM provisions WHERE id = 1", "TRUNCATE provisions CASCADE",
+            "UPDATE provisions SET id = 5 WHERE id = 1", "UPDATE alerts SET provision_id = 99",
+        ] {
+            let error = await #expect(throws: PostgresError.self) { try await db.execute(statement) }
+            #expect(error?.sqlState == SQLState.foreignKeyViolation, "\(statement)")
+        }
+        // A provision nothing names can still go.
+        #expect(try await db.execute("DELETE FROM provisions WHERE id = 2") == 1)
+        #expect(try await db.query("SELECT count(*) FROM provisions").scalar(as: Int.self) == 1)
+        #expect(try await db.query("SELECT count(*) FROM pupils").scalar(as: Int.self) == 2)
         await db.close()
     }
 
