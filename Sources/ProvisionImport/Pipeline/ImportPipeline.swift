@@ -332,7 +332,8 @@ public struct ImportPipeline: Sendable {
             // Console edits are a few records, and mark what they write as the SENCO's.
             let kinds = request.consoleLines == nil ? try await StoredRecords.kinds(carriedBy: request.sourceName, db) : []
             var stored = kinds.isEmpty ? nil : try await StoredRecords.load(db, schools: request.schools.map(\.urn), kinds: kinds)
-            var stagedKeys = StagedKeys()
+            // The two lists of hashes share one budget, so the supervisor's memory stays bounded.
+            var stagedKeys = StagedKeys(limit: max(0, StagedKeys.defaultLimit - (stored?.rowCount ?? 0)))
             try await db.execute(StagingMerge.createStaging)
             try await db.startCopy(StagingMerge.copyStaging)
             // Lines are parsed and validated a batch ahead, on another core, while the batch

@@ -5,16 +5,21 @@
 /// hash (``StoredRecords/key(_:)``) is noted as it is staged, and a type none of whose keys
 /// came twice is merged as it is. Equal keys have equal hashes, so a repeat is never missed;
 /// two keys sharing a hash only cost the sort. Above ``limit`` keys no more are kept and
-/// every type staged after that is sorted.
+/// every type staged after that is sorted by key.
 struct StagedKeys {
     private var seen: Set<Int> = []
     /// Types of which a key may have been staged more than once.
     private(set) var mayRepeat: Set<String> = []
 
-    /// The most keys kept (2^22 buckets of 8 bytes at two million: 32 MiB, 48 MiB while growing).
+    /// The most keys kept.
     let limit: Int
 
-    init(limit: Int = 2_000_000) { self.limit = limit }
+    /// Two million keys: 2^22 buckets of 8 bytes, 32 MiB (48 MiB while growing). A run that
+    /// also keeps a list of stored rows (``StoredRecords``) keeps that many keys fewer: the
+    /// two lists together stay within the supervisor's 200 MiB.
+    static let defaultLimit = 2_000_000
+
+    init(limit: Int = defaultLimit) { self.limit = limit }
 
     /// Notes a staged record of `type` whose key hashes to `key`.
     mutating func note(_ type: String, key: Int) {

@@ -37,6 +37,8 @@ struct StoredRecords {
     private(set) var skipped: [String: Int] = [:]
     /// Records repeating the key of a record that was not staged.
     private(set) var duplicates = 0
+    /// Stored rows listed.
+    var rowCount: Int { contents.count }
 
     /// The most stored rows kept (a million took 53 MiB at its peak); a larger run stages
     /// everything.
