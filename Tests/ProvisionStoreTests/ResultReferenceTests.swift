@@ -31,13 +31,23 @@ struct ResultReferenceTests {
         """
     }
 
+    /// Runs each statement, expecting the server to refuse it as a foreign key would (23503).
+    private func expectRefused(
+        _ db: PostgresConnection, _ statements: [String], sourceLocation: SourceLocation = #_sourceLocation
+    ) async {
+        for statement in statements {
+            let error = await #expect(throws: PostgresError.self, sourceLocation: sourceLocation) { try await db.execute(statement) }
+            #expect(error?.sqlState == SQLState.foreignKeyViolation, "\(statement)", sourceLocation: sourceLocation)
+        }
+    }
+
     private func resultCount(_ db: PostgresConnection) async throws -> Int {
         try await db.query("SELECT count(*) FROM assessments").scalar(as: Int.self)
     }
 
     @Test func aResultNamingAMissingPupilOrSchoolIsRefusedWithEveryRowOfItsStatement() async throws {
         let (db, _) = try await database("refs-insert")
-        for statement in [
+        await expectRefused(db, [
             Self.insertResult(pupil: 99, school: 1, on: "2025-02-15"),
             Self.insertResult(pupil: 2, school: 99, on: "2025-02-15"),
             """
@@ -46,10 +56,7 @@ struct ResultReferenceTests {
                    (99, 1, 'Salford', 'reading', 'age_months', 80, '2025-03-15')
             """,
             "UPDATE assessments SET pupil_id = 99",
-        ] {
-            let error = await #expect(throws: PostgresError.self) { try await db.execute(statement) }
-            #expect(error?.sqlState == SQLState.foreignKeyViolation, "\(statement)")
-        }
+        ])
         #expect(try await resultCount(db) == 1)
         #expect(try await db.query("SELECT pupil_id FROM assessments").scalar(as: Int.self) == 1)
         await db.close()
@@ -57,13 +64,10 @@ struct ResultReferenceTests {
 
     @Test func aPupilOrSchoolWithResultsCannotBeRemovedOrRenumbered() async throws {
         let (db, _) = try await database("refs-delete")
-        for statement in [
+        await expectRefused(db, [
             "DELETE FROM pupils WHERE id = 1", "UPDATE pupils SET id = 5 WHERE id = 1", "TRUNCATE pupils CASCADE",
             "DELETE FROM schools WHERE id = 1", "UPDATE schools SET id = 5",
-        ] {
-            let error = await #expect(throws: PostgresError.self) { try await db.execute(statement) }
-            #expect(error?.sqlState == SQLState.foreignKeyViolation, "\(statement)")
-        }
+        ])
         // A pupil no result names can still go, as with a foreign key.
         #expect(try await db.execute("DELETE FROM pupils WHERE id = 2") == 1)
         #expect(try await db.query("SELECT count(*) FROM pupils").scalar(as: Int.self) == 1)
@@ -73,17 +77,14 @@ struct ResultReferenceTests {
 
     @Test func aPupilNamingAMissingSchoolIsRefusedAndASchoolWithPupilsCannotBeRemoved() async throws {
         let (db, _) = try await database("refs-pupil-school")
-        for statement in [
+        await expectRefused(db, [
             "INSERT INTO pupils (id, upn, school_id, surname, forename, dob) VALUES (3, 'C801200100003', 99, 'S', 'F', '2015-01-01')",
             """
             INSERT INTO pupils (id, upn, school_id, surname, forename, dob)
             VALUES (3, 'C801200100003', 1, 'S', 'F', '2015-01-01'), (4, 'D801200100004', 99, 'S', 'F', '2015-01-01')
             """,
             "UPDATE pupils SET school_id = 99 WHERE id = 2",
-        ] {
-            let error = await #expect(throws: PostgresError.self) { try await db.execute(statement) }
-            #expect(error?.sqlState == SQLState.foreignKeyViolation, "\(statement)")
-        }
+        ])
         #expect(try await db.query("SELECT count(*) FROM pupils").scalar(as: Int.self) == 2)
         #expect(try await db.query("SELECT sum(school_id) FROM pupils").scalar(as: Int.self) == 2)
 
@@ -91,10 +92,7 @@ struct ResultReferenceTests {
         try await db.execute("INSERT INTO schools (id, urn, name) VALUES (2, '100002', 'Other')")
         try await db.execute("UPDATE pupils SET school_id = 2 WHERE id = 2")
         try await db.execute("DELETE FROM assessments")
-        for statement in ["DELETE FROM schools WHERE id = 2", "TRUNCATE schools CASCADE"] {
-            let error = await #expect(throws: PostgresError.self) { try await db.execute(statement) }
-            #expect(error?.sqlState == SQLState.foreignKeyViolation, "\(statement)")
-        }
+        await expectRefused(db, ["DELETE FROM schools WHERE id = 2", "TRUNCATE schools CASCADE"])
         // A school no pupil names can still go.
         try await db.execute("INSERT INTO schools (id, urn, name) VALUES (3, '100003', 'Empty')")
         #expect(try await db.execute("DELETE FROM schools WHERE id = 3") == 1)
@@ -118,27 +116,21 @@ struct ResultReferenceTests {
             VALUES ('stalled_pupil', \(school), '\(key)', \(pupil.map(String.init) ?? "NULL"), \(provision.map(String.init) ?? "NULL"), 'r')
             """
         }
-        for statement in [
+        await expectRefused(db, [
             flag(school: 99, pupil: nil, provision: nil, key: "a"), flag(school: 1, pupil: 99, provision: nil, key: "b"),
             flag(school: 1, pupil: nil, provision: 99, key: "c"), alert(school: 99, pupil: nil, provision: nil, key: "a"),
             alert(school: 1, pupil: 99, provision: nil, key: "b"), alert(school: 1, pupil: 1, provision: 99, key: "c"),
-        ] {
-            let error = await #expect(throws: PostgresError.self) { try await db.execute(statement) }
-            #expect(error?.sqlState == SQLState.foreignKeyViolation, "\(statement)")
-        }
+        ])
         #expect(try await db.query("SELECT count(*) FROM evaluation_flags").scalar(as: Int.self) == 0)
         #expect(try await db.query("SELECT count(*) FROM alerts").scalar(as: Int.self) == 0)
 
         // Pupil 2 is named only by a flag, provision 1 only by an alert: each keeps its row.
         try await db.execute(flag(school: 1, pupil: 2, provision: nil, key: "p2"))
         try await db.execute(alert(school: 1, pupil: nil, provision: 1, key: "p1"))
-        for statement in [
+        await expectRefused(db, [
             "DELETE FROM pupils WHERE id = 2", "DELETE FROM provisions WHERE id = 1", "TRUNCATE provisions CASCADE",
             "UPDATE provisions SET id = 5 WHERE id = 1", "UPDATE alerts SET provision_id = 99",
-        ] {
-            let error = await #expect(throws: PostgresError.self) { try await db.execute(statement) }
-            #expect(error?.sqlState == SQLState.foreignKeyViolation, "\(statement)")
-        }
+        ])
         // A provision nothing names can still go.
         #expect(try await db.execute("DELETE FROM provisions WHERE id = 2") == 1)
         #expect(try await db.query("SELECT count(*) FROM provisions").scalar(as: Int.self) == 1)

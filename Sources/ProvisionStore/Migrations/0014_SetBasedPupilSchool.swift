@@ -31,25 +31,32 @@ extension Migration {
             CREATE TRIGGER pupils_school_updated AFTER UPDATE ON pupils
                 REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION check_pupil_school();
 
-            CREATE FUNCTION refuse_removing_pupils_school() RETURNS trigger LANGUAGE plpgsql AS $$
+            -- Refuses removing rows that other tables name. TG_ARGV[0]: the column that names
+            -- them; TG_ARGV[1] and on: the tables holding that column. (Migration 15 uses it too.)
+            CREATE FUNCTION refuse_removing_referenced() RETURNS trigger LANGUAGE plpgsql AS $$
             DECLARE
                 named boolean;
             BEGIN
-                LOCK TABLE pupils IN SHARE MODE;
-                IF TG_OP = 'TRUNCATE' THEN
-                    named := EXISTS (SELECT 1 FROM pupils);
-                ELSE
-                    named := EXISTS (SELECT 1 FROM old_rows o JOIN pupils p ON p.school_id = o.id);
-                END IF;
-                IF named THEN
-                    RAISE EXCEPTION '% on table "%" would leave pupils naming a removed school', TG_OP, TG_TABLE_NAME
-                        USING ERRCODE = 'foreign_key_violation';
-                END IF;
+                FOR i IN 1 .. TG_NARGS - 1 LOOP
+                    EXECUTE format('LOCK TABLE %I IN SHARE MODE', TG_ARGV[i]);
+                END LOOP;
+                FOR i IN 1 .. TG_NARGS - 1 LOOP
+                    IF TG_OP = 'TRUNCATE' THEN
+                        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I)', TG_ARGV[i]) INTO named;
+                    ELSE
+                        EXECUTE format('SELECT EXISTS (SELECT 1 FROM old_rows o JOIN %I r ON r.%I = o.id)', TG_ARGV[i], TG_ARGV[0])
+                            INTO named;
+                    END IF;
+                    IF named THEN
+                        RAISE EXCEPTION '% on table "%" would leave rows of "%" naming a removed row', TG_OP, TG_TABLE_NAME, TG_ARGV[i]
+                            USING ERRCODE = 'foreign_key_violation';
+                    END IF;
+                END LOOP;
                 RETURN NULL;
             END $$;
             CREATE TRIGGER schools_pupils_deleted AFTER DELETE ON schools
-                REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION refuse_removing_pupils_school();
+                REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION refuse_removing_referenced('school_id', 'pupils');
             CREATE TRIGGER schools_pupils_truncated BEFORE TRUNCATE ON schools
-                FOR EACH STATEMENT EXECUTE FUNCTION refuse_removing_pupils_school();
+                FOR EACH STATEMENT EXECUTE FUNCTION refuse_removing_referenced('school_id', 'pupils');
             """)
 }

@@ -11,8 +11,9 @@ extension Migration {
     ///
     /// They refuse what the keys refused, with the same SQLSTATE: a flag or alert naming a
     /// school, pupil or provision that does not exist, and deleting or truncating a school,
-    /// pupil or provision that flags or alerts name (the removal takes a SHARE lock on both
-    /// tables first, so no transaction can add one naming it in between).
+    /// pupil or provision that flags or alerts name (migration 14's `refuse_removing_referenced`,
+    /// which takes a SHARE lock on both tables first, so no transaction can add one naming it
+    /// in between).
     static let setBasedFlagReferences = Migration(
         version: 15, name: "set-based flag references",
         sql: """
@@ -40,25 +41,6 @@ extension Migration {
                 RETURN NULL;
             END $$;
 
-            -- TG_ARGV[0]: the column of evaluation_flags and alerts that refers to the table.
-            CREATE FUNCTION refuse_removing_named_subject() RETURNS trigger LANGUAGE plpgsql AS $$
-            DECLARE
-                named boolean;
-            BEGIN
-                LOCK TABLE evaluation_flags, alerts IN SHARE MODE;
-                IF TG_OP = 'TRUNCATE' THEN
-                    named := EXISTS (SELECT 1 FROM evaluation_flags) OR EXISTS (SELECT 1 FROM alerts);
-                ELSE
-                    EXECUTE format('SELECT EXISTS (SELECT 1 FROM old_rows o JOIN evaluation_flags f ON f.%I = o.id)
-                                        OR EXISTS (SELECT 1 FROM old_rows o JOIN alerts a ON a.%I = o.id)', TG_ARGV[0], TG_ARGV[0])
-                        INTO named;
-                END IF;
-                IF named THEN
-                    RAISE EXCEPTION '% on table "%" would leave flags or alerts naming a removed row', TG_OP, TG_TABLE_NAME
-                        USING ERRCODE = 'foreign_key_violation';
-                END IF;
-                RETURN NULL;
-            END $$;
             """ + ["evaluation_flags", "alerts"].map { table in
                 """
 
@@ -71,9 +53,9 @@ extension Migration {
                 """
 
                 CREATE TRIGGER \(table)_named_deleted AFTER DELETE ON \(table)
-                    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION refuse_removing_named_subject('\(column)');
+                    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION refuse_removing_referenced('\(column)', 'evaluation_flags', 'alerts');
                 CREATE TRIGGER \(table)_named_truncated BEFORE TRUNCATE ON \(table)
-                    FOR EACH STATEMENT EXECUTE FUNCTION refuse_removing_named_subject('\(column)');
+                    FOR EACH STATEMENT EXECUTE FUNCTION refuse_removing_referenced('\(column)', 'evaluation_flags', 'alerts');
                 """
             }.joined() + """
 
