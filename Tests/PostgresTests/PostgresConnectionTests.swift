@@ -24,6 +24,13 @@ struct PostgresConnectionTests {
         #expect(try values.decode("id", as: UUID.self) == id)
         #expect(try values.decode("missing", as: String?.self) == nil)
         #expect(try values.decode("accents", as: String.self) == "Zoë Ōtsuka 🙂")
+        // The session's settings, whatever the server's defaults.
+        let settings = try #require(try await db.query(
+            "SELECT current_setting('TimeZone') AS zone, current_setting('DateStyle') AS style, current_setting('jit') AS jit"
+        ).singleRow())
+        #expect(try settings.decode("zone", as: String.self) == "UTC")
+        #expect(try settings.decode("style", as: String.self).hasPrefix("ISO,"))
+        #expect(try settings.decode("jit", as: String.self) == "off")
         await db.close()
     }
 
@@ -37,6 +44,44 @@ struct PostgresConnectionTests {
         #expect(typeError?.column == "year_group")
         let missing = #expect(throws: PostgresError.self) { try row.decode("nope", as: Int.self) }
         #expect(missing?.column == "nope")
+        await db.close()
+    }
+
+    @Test func cellsAreReadInPlaceAndCheckedLikeDecodedRows() async throws {
+        let (db, _) = try await TestPostgres.shared.freshConnection("cells")
+        let cells = try await db.queryCells(
+            """
+            SELECT * FROM (VALUES (1, '-9223372036854775808'::bigint, 12.25::numeric, 'NGRT'::text, NULL::text),
+                                  (2, 9223372036854775807, -0.5, 'NGRT', 'x'),
+                                  (3, 0, 1e-3, 'NGRTs', NULL)) AS v (n, big, score, test, note)
+            ORDER BY n
+            """)
+        #expect(cells.rowCount == 3 && cells.columnCount == 5)
+        #expect(try cells.int(2, 0) == 3)
+        #expect(try cells.int64(0, 1) == Int64.min)
+        #expect(try cells.int64(1, 1) == Int64.max)
+        #expect(try cells.double(0, 2) == 12.25)
+        #expect(try cells.double(1, 2) == -0.5)
+        #expect(try cells.double(2, 2) == 0.001)
+        #expect(try cells.text(1, 4) == "x")
+        #expect(try cells.isNull(0, 4) && !cells.isNull(1, 4))
+        // Equal text, different text of another length, NULL against NULL and against text.
+        #expect(try cells.same(3, 0, 1))
+        #expect(try !cells.same(3, 1, 2))
+        #expect(try cells.same(4, 0, 2))
+        #expect(try !cells.same(4, 0, 1))
+        // A NULL, a word, a number too big, a position outside: errors naming the column.
+        let null = #expect(throws: PostgresError.self) { try cells.int(0, 4) }
+        #expect(null?.column == "note" && null?.code == .decoding)
+        let word = #expect(throws: PostgresError.self) { try cells.int64(0, 3) }
+        #expect(word?.column == "test")
+        let fraction = #expect(throws: PostgresError.self) { try cells.int64(0, 2) }
+        #expect(fraction?.column == "score")
+        let outside = #expect(throws: PostgresError.self) { try cells.text(3, 0) }
+        #expect(outside?.code == .decoding)
+        let tooBig = try await db.queryCells("SELECT '9223372036854775808'::numeric AS over")
+        #expect(throws: PostgresError.self) { try tooBig.int64(0, 0) }
+        #expect(try tooBig.double(0, 0) == 9_223_372_036_854_775_808)
         await db.close()
     }
 
