@@ -1,8 +1,7 @@
 import Postgres
 
-/// Pupils' results read a page of pupils at a time, in the order of the unique index on
-/// (pupil, instrument, subject, measure, date): memory stays bounded however large the
-/// deployment (the pupils are listed a page at a time too), and the server sorts nothing.
+/// Pupils' results read a page of pupils at a time: memory stays bounded however large the
+/// deployment (the pupils are listed a page at a time too).
 ///
 /// A page's results are selected by the range of its pupil ids. When the pupils wanted are
 /// most of the ids in the range (a trust's pupils, one school's imported together) the range
@@ -27,8 +26,9 @@ struct PupilBatches {
     }
 
     /// Calls `body` with each page of the pupils `select` lists, in id order, and the
-    /// results `results` selects for that page's batch. `select` must return `id` first and
-    /// take `$1` (list only ids above it) and `$2` (the most to list) before `parameters`.
+    /// results `results` selects for that page's batch, read in place (``PostgresCells``).
+    /// `select` must return `id` first and take `$1` (list only ids above it) and `$2` (the
+    /// most to list) before `parameters`.
     ///
     /// The next page and its results are read while `body` takes the page before: the server
     /// reads and this process judges at the same time, instead of each waiting for the other
@@ -36,13 +36,13 @@ struct PupilBatches {
     static func forEachPage(
         _ db: PostgresConnection, size: Int, _ select: String, _ parameters: [any PostgresEncodable],
         results: @escaping @Sendable (Batch) -> (sql: String, parameters: [any PostgresEncodable]),
-        _ body: (_ page: [PostgresRow], _ results: [PostgresRow]) async throws -> Void
+        _ body: (_ page: [PostgresRow], _ results: PostgresCells) async throws -> Void
     ) async throws {
-        @Sendable func read(after: Int64) async throws -> (page: [PostgresRow], results: [PostgresRow])? {
+        @Sendable func read(after: Int64) async throws -> (page: [PostgresRow], results: PostgresCells)? {
             let page = try await db.query(select, [after, size] + parameters).rows
             guard !page.isEmpty else { return nil }
             let query = results(batch(try page.map { try $0.number(0) }))
-            return (page, try await db.query(query.sql, query.parameters).rows)
+            return (page, try await db.queryCells(query.sql, query.parameters))
         }
         var next = Task { try await read(after: 0) }
         // A failed page still waits for the read in flight: the connection is the caller's.

@@ -104,22 +104,26 @@ enum StallDetection {
                 born[id] = try row.number(2)
                 schoolOf[id] = try row.number(1)
             }
-            for row in rows {
-                let id: Int64 = try row.number(0)
+            // The row where the current series began: a row of the same series has the same
+            // three cells, compared in place (no strings are made for them).
+            var keyRow = 0
+            for row in 0..<rows.rowCount {
+                let id = try rows.int64(row, 0)
                 // A pupil in the range but not judged here (another school's, or off roll).
                 guard let birth = born[id] else { continue }
-                let (instrument, subject, measure) = (try row.text(1), try row.text(2), try row.text(3))
                 if id != pupil {
                     closePupil()
                     pupil = id
-                    key = SeriesKey(instrument: instrument, subject: subject, measure: measure)
-                } else if let current = key, current.instrument != instrument || current.subject != subject || current.measure != measure {
+                    key = try SeriesKey(rows, row)
+                    keyRow = row
+                } else if try !rows.same(1, row, keyRow) || !rows.same(2, row, keyRow) || !rows.same(3, row, keyRow) {
                     closeSeries()
-                    key = SeriesKey(instrument: instrument, subject: subject, measure: measure)
+                    key = try SeriesKey(rows, row)
+                    keyRow = row
                 }
-                let day: Int = try row.number(5)
+                let day = try rows.int(row, 5)
                 points.append(GrowthSeries.Point(
-                    month: Double(day) / 30.4375, value: try row.number(4), age: Double(day - birth) / 30.4375))
+                    month: Double(day) / 30.4375, value: try rows.double(row, 4), age: Double(day - birth) / 30.4375))
             }
             // The page's last pupil is judged before the next page's school map replaces this one.
             closePupil()
@@ -145,6 +149,10 @@ enum StallDetection {
         try await helper.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         do {
             try await helper.execute("SET TRANSACTION SNAPSHOT '\(snapshot)'")
+            // Walk the index. A page's range looks to the planner like scattered reads, so it
+            // chose a bitmap scan and a sort (to disk, past work_mem) of rows that lie in
+            // pupil order anyway: 37 ms a page of 5,000 pupils against 19.
+            try await helper.execute("SET LOCAL enable_bitmapscan = off")
             let findings = try await judgeAll(helper, schools: schools, asOf: asOf, settings: settings, pageSize: pageSize)
             try await helper.execute("COMMIT")
             return findings
@@ -174,6 +182,7 @@ enum StallDetection {
         let subject: String
         let measure: String
     }
+
 
     enum Judgement {
         case cannotJudge
@@ -244,5 +253,12 @@ enum Wording {
     static func monthYear(_ date: SchoolDate) -> String {
         let names = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
         return "\(names[date.month - 1]) \(date.year)"
+    }
+}
+
+extension StallDetection.SeriesKey {
+    /// The test of `row` of a result page (instrument, subject and measure in columns 2–4).
+    init(_ rows: PostgresCells, _ row: Int) throws {
+        self.init(instrument: try rows.text(row, 1), subject: try rows.text(row, 2), measure: try rows.text(row, 3))
     }
 }
