@@ -183,7 +183,6 @@ enum StallDetection {
         let measure: String
     }
 
-
     enum Judgement {
         case cannotJudge
         case steady
@@ -232,6 +231,13 @@ enum StallDetection {
     }
 }
 
+extension StallDetection.SeriesKey {
+    /// The test of `row` of a result page (instrument, subject and measure in columns 2–4).
+    init(_ rows: PostgresCells, _ row: Int) throws {
+        self.init(instrument: try rows.text(row, 1), subject: try rows.text(row, 2), measure: try rows.text(row, 3))
+    }
+}
+
 /// Numbers in a SENCO's words.
 enum Wording {
     /// A reading age as years and months ("9y4m"); a score as a whole number.
@@ -253,12 +259,5 @@ enum Wording {
     static func monthYear(_ date: SchoolDate) -> String {
         let names = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
         return "\(names[date.month - 1]) \(date.year)"
-    }
-}
-
-extension StallDetection.SeriesKey {
-    /// The test of `row` of a result page (instrument, subject and measure in columns 2–4).
-    init(_ rows: PostgresCells, _ row: Int) throws {
-        self.init(instrument: try rows.text(row, 1), subject: try rows.text(row, 2), measure: try rows.text(row, 3))
     }
 }
