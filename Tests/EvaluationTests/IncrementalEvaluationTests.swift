@@ -135,6 +135,36 @@ struct IncrementalEvaluationTests {
         try await expectRaised("a new assessment")
         try await f.db.execute("UPDATE assessments SET value = 101")
         try await expectRaised("a changed assessment")
+        // A source bound to both schools may file a pupil's result, or enrol the pupil in a
+        // provision, under the other one. The pupil's school is evaluated on both (the stall
+        // rule reads every result of its pupils, the need rule every enrolment), so its
+        // version rises with the other school's.
+        func expectBothRaised(_ what: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+            let now = try await versions()
+            #expect(now.mine > last.mine, "\(what) raises the pupil's school's version", sourceLocation: sourceLocation)
+            #expect(now.other > last.other, "\(what) raises the other school's version", sourceLocation: sourceLocation)
+            last = now
+        }
+        try await f.db.execute(
+            "INSERT INTO assessments (pupil_id, school_id, instrument, subject, measure, value, assessed_on) "
+                + "VALUES ($1, $2, 'Salford', 'reading', 'age_months', 104, '2025-12-10')", pupil, other)
+        try await expectBothRaised("a result filed under the other school")
+        try await f.db.execute("UPDATE assessments SET value = 105 WHERE school_id = $1", other)
+        try await expectBothRaised("that result changed")
+        try await f.db.execute("DELETE FROM assessments WHERE school_id = $1", other)
+        try await expectBothRaised("that result removed")
+        let elsewhere = try await f.db.query(
+            "INSERT INTO provisions (school_id, provision_id, name) VALUES ($1, 'CLUB', 'Lunch club') RETURNING id", other
+        ).scalar(as: Int64.self)
+        last = try await versions()
+        try await f.db.execute(
+            "INSERT INTO enrolments (provision_id, pupil_id, start_date, status) VALUES ($1, $2, '2025-09-15', 'active')",
+            elsewhere, pupil)
+        try await expectBothRaised("an enrolment in the other school's provision")
+        try await f.db.execute("UPDATE enrolments SET status = 'completed' WHERE provision_id = $1", elsewhere)
+        try await expectBothRaised("that enrolment changed")
+        try await f.db.execute("DELETE FROM enrolments WHERE provision_id = $1", elsewhere)
+        try await expectBothRaised("that enrolment removed")
         let group = try await f.provision("READ")
         try await expectRaised("a new provision")
         try await f.enrol(group, pupil)
