@@ -115,7 +115,7 @@ struct IncrementalEvaluationTests {
 
     /// Every table the evaluation reads raises the data version of the school a changed row
     /// belongs to, and of no other.
-    @Test func everyChangeRaisesItsOwnSchoolsDataVersion() async throws {
+    @Test func everyChangeRaisesTheVersionOfEverySchoolThatReadsIt() async throws {
         let f = try await EvaluationFixture.make("eval-versions")
         let other = try await f.db.query("INSERT INTO schools (urn, name) VALUES ('139002', 'Other') RETURNING id").scalar(as: Int64.self)
         func versions() async throws -> (mine: Int64, other: Int64) {
@@ -165,6 +165,18 @@ struct IncrementalEvaluationTests {
         try await expectBothRaised("that enrolment changed")
         try await f.db.execute("DELETE FROM enrolments WHERE provision_id = $1", elsewhere)
         try await expectBothRaised("that enrolment removed")
+        // While the pupil is in the other school's provision, that school's evaluation reads
+        // their results (entry and exit) and year group (peers): a change to either raises it.
+        try await f.db.execute(
+            "INSERT INTO enrolments (provision_id, pupil_id, start_date, status) VALUES ($1, $2, '2025-09-15', 'active')",
+            elsewhere, pupil)
+        try await expectBothRaised("enrolling again")
+        try await f.assessment(pupil, "age_months", 106, "2026-01-10")
+        try await expectBothRaised("a result of a pupil in the other school's provision")
+        try await f.db.execute("UPDATE pupils SET year_group = '4' WHERE id = $1", pupil)
+        try await expectBothRaised("that pupil's year group")
+        try await f.db.execute("DELETE FROM enrolments WHERE provision_id = $1", elsewhere)
+        try await expectBothRaised("leaving the other school's provision")
         let group = try await f.provision("READ")
         try await expectRaised("a new provision")
         try await f.enrol(group, pupil)
