@@ -140,8 +140,8 @@ enum PeerComparison {
             }
         ) { page, rows in
             var pupilOf: [Int64: (school: Int64, yearGroup: String)] = [:]
-            for row in page {
-                pupilOf[try row.number(0)] = (try row.number(1), try row.text(2))
+            for row in 0..<page.rowCount {
+                pupilOf[try page.int64(row, 0)] = (try page.int64(row, 1), try page.text(row, 2))
             }
             // Each pupil's results on each test. Unordered: the server reads them test by
             // test, and sorting them by pupil cost more than the rest of the query (a sort to

@@ -26,7 +26,7 @@ struct PupilBatches {
     }
 
     /// Calls `body` with each page of the pupils `select` lists, in id order, and the
-    /// results `results` selects for that page's batch, read in place (``PostgresCells``).
+    /// results `results` selects for that page's batch, both read in place (``PostgresCells``).
     /// `select` must return `id` first and take `$1` (list only ids above it) and `$2` (the
     /// most to list) before `parameters`.
     ///
@@ -36,21 +36,21 @@ struct PupilBatches {
     static func forEachPage(
         _ db: PostgresConnection, size: Int, _ select: String, _ parameters: [any PostgresEncodable],
         results: @escaping @Sendable (Batch) -> (sql: String, parameters: [any PostgresEncodable]),
-        _ body: (_ page: [PostgresRow], _ results: PostgresCells) async throws -> Void
+        _ body: (_ page: PostgresCells, _ results: PostgresCells) async throws -> Void
     ) async throws {
-        @Sendable func read(after: Int64) async throws -> (page: [PostgresRow], results: PostgresCells)? {
-            let page = try await db.query(select, [after, size] + parameters).rows
-            guard !page.isEmpty else { return nil }
-            let query = results(batch(try page.map { try $0.number(0) }))
+        @Sendable func read(after: Int64) async throws -> (page: PostgresCells, results: PostgresCells)? {
+            let page = try await db.queryCells(select, [after, size] + parameters)
+            guard page.rowCount > 0 else { return nil }
+            let query = results(batch(try (0..<page.rowCount).map { try page.int64($0, 0) }))
             return (page, try await db.queryCells(query.sql, query.parameters))
         }
         var next = Task { try await read(after: 0) }
         // A failed page still waits for the read in flight: the connection is the caller's.
         do {
             while let current = try await next.value {
-                let more = current.page.count == size
-                if more, let last = current.page.last {
-                    let after: Int64 = try last.number(0)
+                let more = current.page.rowCount == size
+                if more {
+                    let after = try current.page.int64(current.page.rowCount - 1, 0)
                     next = Task { try await read(after: after) }
                 }
                 try await body(current.page, current.results)
@@ -65,26 +65,5 @@ struct PupilBatches {
     /// The condition on `column` selecting a batch, with its parameters numbered from `next`.
     static func condition(_ column: String, from next: Int) -> String {
         "\(column) BETWEEN $\(next) AND $\(next + 1) AND ($\(next + 2)::bigint[] IS NULL OR \(column) = ANY($\(next + 2)::bigint[]))"
-    }
-}
-
-extension PostgresRow {
-    /// The value at `column` (by position), read as `T`: for the streamed passes, where a
-    /// lookup by name in every row of hundreds of thousands costs more than the work. A
-    /// `numeric` is read from its own text as a `Double`, to the same value as casting it to
-    /// `float8` in the query, which the server did by printing and parsing it.
-    func number<T: LosslessStringConvertible>(_ column: Int, as: T.Type = T.self) throws -> T {
-        guard column < values.count, let text = values[column], let value = T(text) else {
-            throw EvaluationError("unexpected value in column \(column + 1) of a streamed result")
-        }
-        return value
-    }
-
-    /// The text at `column` (by position).
-    func text(_ column: Int) throws -> String {
-        guard column < values.count, let text = values[column] else {
-            throw EvaluationError("unexpected NULL in column \(column + 1) of a streamed result")
-        }
-        return text
     }
 }

@@ -99,10 +99,10 @@ enum StallDetection {
             }
         ) { page, rows in
             var born: [Int64: Int] = [:]
-            for row in page {
-                let id: Int64 = try row.number(0)
-                born[id] = try row.number(2)
-                schoolOf[id] = try row.number(1)
+            for row in 0..<page.rowCount {
+                let id = try page.int64(row, 0)
+                born[id] = try page.int(row, 2)
+                schoolOf[id] = try page.int64(row, 1)
             }
             // The row where the current series began: a row of the same series has the same
             // three cells, compared in place (no strings are made for them).
