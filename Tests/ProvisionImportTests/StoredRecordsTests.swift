@@ -194,21 +194,58 @@ struct StoredRecordsTests {
         #expect(again.merge.changedRows == 0)
     }
 
-    @Test func aListLongerThanItsLimitIsNotKept() async throws {
+    /// A list stops at its limit: results past it are not listed; with more pupils than the
+    /// limit, nothing is (the leaver rule needs every stored pupil or none).
+    @Test func aListStopsAtItsLimitAndPupilsPastItListNothing() async throws {
         let h = try await ImportHarness.make("stored-limit")
         defer { h.cleanUp() }
         let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
         #expect(try await h.pipeline.run(h.request(plugin, source: try h.source(ProtocolFixture.run(pupils: 5)))).status == .succeeded)
         let db = try await PostgresConnection.connect(h.url)
-        // Five pupils and their five results.
-        try await db.begin()
-        let within = try await StoredRecords.load(db, schools: [ProtocolFixture.school], limit: 10)
-        await db.rollback()
-        try await db.begin()
-        let over = try await StoredRecords.load(db, schools: [ProtocolFixture.school], limit: 9)
-        await db.rollback()
+        // Five pupils (three entries each) and their five results (one each).
+        func listed(limit: Int) async throws -> Int? {
+            try await db.begin()
+            let stored = try await StoredRecords.load(db, schools: [ProtocolFixture.school], limit: limit)
+            await db.rollback()
+            return stored?.rowCount
+        }
+        let all = try await listed(limit: 20)
+        let cut = try await listed(limit: 17)
+        let pupilsOnly = try await listed(limit: 15)
+        let over = try await listed(limit: 14)
         await db.close()
-        #expect(within != nil)
+        #expect(all == 10)
+        #expect(cut == 7)
+        #expect(pupilsOnly == 5)
         #expect(over == nil)
+    }
+
+    /// With the list cut short, the records it does not know are staged and merged: an
+    /// unchanged run still writes nothing, and a changed one writes every change.
+    @Test func recordsPastTheListsLimitAreMergedAsBefore() async throws {
+        let h = try await ImportHarness.make("stored-limit-run")
+        defer { h.cleanUp() }
+        var pipeline = h.pipeline
+        pipeline.storedEntryLimit = 65
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        let source = try h.source(ProtocolFixture.run(pupils: 20))
+        #expect(try await pipeline.run(h.request(plugin, source: source)).status == .succeeded)
+        let before = try await h.fingerprint()
+        let again = try await pipeline.run(h.request(plugin, source: source, force: true))
+        #expect(again.status == .succeeded, "\(again.failure ?? "")")
+        // 20 pupils and 5 of their results listed and skipped; 15 results staged, unchanged.
+        #expect(again.merge.alreadyStored == 25)
+        #expect(again.merge.changedRows == 0)
+        #expect(try await h.fingerprint() == before)
+
+        let changed = [ProtocolFixture.header()] + (1...20).flatMap { n in
+            [ProtocolFixture.pupil(n), ProtocolFixture.assessment(n, value: Double(100 + n))]
+        } + [ProtocolFixture.end(["pupil": 20, "assessment": 20])]
+        let third = try await pipeline.run(h.request(plugin, source: try h.source(changed, name: "changed.ndjson")))
+        #expect(third.status == .succeeded, "\(third.failure ?? "")")
+        #expect(third.merge.updated["assessments"] == 20)
+        #expect(third.merge.alreadyStored == 20)
+        let values = try await h.query("SELECT string_agg(value::text, ',' ORDER BY value) AS v FROM assessments").scalar(as: String.self)
+        #expect(values == (101...120).map(String.init).joined(separator: ","))
     }
 }

@@ -125,6 +125,9 @@ public struct ImportPipeline: Sendable {
 
     /// How many rejected records are stored per run; the rest are counted.
     static let storedRejectionLimit = 1000
+    /// The most hash entries a run's list of stored rows holds (``StoredRecords``); tests
+    /// make it small.
+    var storedEntryLimit = StoredRecords.entryLimit
     /// Records per COPY batch.
     static let batchSize = 1000
     /// Lines prepared together, one batch ahead of the reader: that keeps both cores busy
@@ -331,7 +334,8 @@ public struct ImportPipeline: Sendable {
         do {
             // Console edits are a few records, and mark what they write as the SENCO's.
             let kinds = request.consoleLines == nil ? try await StoredRecords.kinds(carriedBy: request.sourceName, db) : []
-            var stored = kinds.isEmpty ? nil : try await StoredRecords.load(db, schools: request.schools.map(\.urn), kinds: kinds)
+            var stored = kinds.isEmpty ? nil : try await StoredRecords.load(
+                db, schools: request.schools.map(\.urn), kinds: kinds, limit: storedEntryLimit)
             // The two lists of hashes share one budget, so the supervisor's memory stays bounded.
             var stagedKeys = StagedKeys(limit: max(0, StagedKeys.defaultLimit - (stored?.rowCount ?? 0)))
             try await db.execute(StagingMerge.createStaging)

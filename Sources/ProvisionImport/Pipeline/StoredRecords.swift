@@ -20,12 +20,15 @@ import ProvisionModel
 ///
 /// Rows are streamed by `COPY … TO STDOUT` in the import's transaction (so `current_date`
 /// and what is stored are those the merge will see) and only their hashes kept: 16 to 32
-/// bytes a row, twice that while the table grows. Above ``rowLimit`` rows the list is
-/// dropped and every record is staged, so the supervisor stays within its 200 MiB.
+/// bytes a row. The list is bounded (``entryLimit``), so the supervisor stays within its
+/// 200 MiB: results past the bound are not listed (their records are staged and merged as if
+/// the list did not know them, which only costs time), and with more pupils than it holds
+/// nothing is.
 struct StoredRecords {
     /// Key hash → content hash, its lowest bit set once a record matched it (and was not staged).
     private var contents: [Int: Int] = [:]
-    /// Pupil key hash → hash of the pupil's stored needs.
+    /// Pupil key hash → hash of the pupil's stored needs, for pupils with any (most have
+    /// none: ``noNeeds`` stands for theirs, and the table stays small).
     private var needs: [Int: Int] = [:]
     /// Pupil key hash → the pupil's id, for ``recordSkippedPupils(_:_:)``.
     private var pupilIDs: [Int: Int64] = [:]
@@ -40,9 +43,10 @@ struct StoredRecords {
     /// Stored rows listed.
     var rowCount: Int { contents.count }
 
-    /// The most stored rows kept (with them the supervisor peaked at 106 MiB at a million rows,
-    /// 171 MiB at two million); a larger run stages everything.
-    static let rowLimit = 2_000_000
+    /// The most hash entries kept: one for a result, three for a pupil (its row, its needs,
+    /// its id). Three million is at most about 96 MiB of hash tables (the supervisor peaked at
+    /// 147 MiB re-importing two million records, 500,000 of them pupils, all listed).
+    static let entryLimit = 3_000_000
 
     private init(today: String) { self.today = today }
 
@@ -75,10 +79,11 @@ struct StoredRecords {
     }
 
     /// The stored pupils and results of the schools `urns` (pupils at those schools now, and
-    /// those pupils' results) of the `kinds` wanted, or nil when there are more than `limit`
-    /// rows.
+    /// those pupils' results) of the `kinds` wanted, up to `limit` entries in all (a pupil
+    /// counts three); nil when the pupils alone are more (the leaver rule needs every pupil
+    /// listed or none).
     static func load(
-        _ db: PostgresConnection, schools urns: [String], kinds: Kinds = [.pupils, .results], limit: Int = rowLimit
+        _ db: PostgresConnection, schools urns: [String], kinds: Kinds = [.pupils, .results], limit: Int = entryLimit
     ) async throws -> StoredRecords? {
         var stored = StoredRecords(today: try await db.query("SELECT current_date::text AS today").scalar(as: String.self))
         // COPY takes no parameters: the schools' pupils go in a table first. Pupils whose
@@ -122,35 +127,40 @@ struct StoredRecords {
         // Room for the rows expected (the schools' share of the results, by the statistics),
         // so the hash tables are not rebuilt again and again as they grow.
         let expectedResults = allPupils > 0 ? Double(schoolPupils) * max(allResults, 0) / allPupils : 0
-        stored.reserve(
-            pupils: kinds.contains(.pupils) ? min(schoolPupils, limit) : 0,
-            results: kinds.contains(.results) ? Int(min(expectedResults, Double(limit))) : 0)
-        let results = Double(schoolPupils) > 0.25 * allPupils
-            ? """
-            COPY (SELECT sp.upn, a.instrument, a.subject, a.measure, a.assessed_on, a.value, sc.urn
-                    FROM stored_pupil sp JOIN assessments a ON a.pupil_id = sp.id
-                    JOIN schools sc ON sc.id = a.school_id) TO STDOUT
-            """
-            : """
-            COPY (SELECT sp.upn, a.instrument, a.subject, a.measure, a.assessed_on, a.value, sc.urn
-                    FROM stored_pupil sp
-                   CROSS JOIN LATERAL (SELECT r.instrument, r.subject, r.measure, r.assessed_on, r.value, r.school_id
-                                         FROM assessments r WHERE r.pupil_id = sp.id OFFSET 0) a
-                    JOIN schools sc ON sc.id = a.school_id) TO STDOUT
-            """
+        let pupilRoom = kinds.contains(.pupils) ? min(schoolPupils, limit / 3) : 0
+        stored.reserve(pupils: pupilRoom, results: kinds.contains(.results) ? Int(min(expectedResults, Double(limit - 3 * pupilRoom))) : 0)
+        // Up to `room` results: the server stops there, rather than send rows to be dropped.
+        func results(room: Int) -> String {
+            Double(schoolPupils) > 0.25 * allPupils
+                ? """
+                COPY (SELECT sp.upn, a.instrument, a.subject, a.measure, a.assessed_on, a.value, sc.urn
+                        FROM stored_pupil sp JOIN assessments a ON a.pupil_id = sp.id
+                        JOIN schools sc ON sc.id = a.school_id LIMIT \(room)) TO STDOUT
+                """
+                : """
+                COPY (SELECT sp.upn, a.instrument, a.subject, a.measure, a.assessed_on, a.value, sc.urn
+                        FROM stored_pupil sp
+                       CROSS JOIN LATERAL (SELECT r.instrument, r.subject, r.measure, r.assessed_on, r.value, r.school_id
+                                             FROM assessments r WHERE r.pupil_id = sp.id OFFSET 0) a
+                        JOIN schools sc ON sc.id = a.school_id LIMIT \(room)) TO STDOUT
+                """
+        }
         struct TooMany: Error {}
-        var rows = 0
-        do {
-            for (kind, sql, columns) in [(Kinds.pupils, pupils, 19), (.results, results, 7)] where kinds.contains(kind) {
-                _ = try await db.copyOut(sql) { line in
-                    rows += 1
-                    if rows > limit { throw TooMany() }
-                    stored.add(line, columns: columns)
+        var entries = 0
+        if kinds.contains(.pupils) {
+            do {
+                _ = try await db.copyOut(pupils) { line in
+                    entries += 3
+                    if entries > limit { throw TooMany() }
+                    stored.add(line, columns: 19)
                 }
+            } catch is TooMany {
+                try await db.execute("DROP TABLE stored_pupil")
+                return nil
             }
-        } catch is TooMany {
-            try await db.execute("DROP TABLE stored_pupil")
-            return nil
+        }
+        if kinds.contains(.results), entries < limit {
+            _ = try await db.copyOut(results(room: limit - entries)) { line in stored.add(line, columns: 7) }
         }
         // Kept for recordSkippedPupils: the pupils listed, by id.
         stored.pupilsRead = kinds.contains(.pupils)
@@ -259,7 +269,7 @@ struct StoredRecords {
     mutating func skips(_ type: String, _ digest: Digest) -> Bool {
         guard let stored = contents[digest.key] else { return false }
         if stored & 1 == 1 { duplicates += 1 }
-        guard digest.content == stored & ~1, digest.needs.map({ $0 == needs[digest.key] }) ?? true else {
+        guard digest.content == stored & ~1, digest.needs.map({ $0 == needs[digest.key] ?? Self.noNeeds }) ?? true else {
             // Staged: a later record of this key must be staged too, or this one would win.
             contents[digest.key] = nil
             return false
@@ -272,7 +282,7 @@ struct StoredRecords {
     /// Makes room for about `pupils` and `results` stored rows.
     private mutating func reserve(pupils: Int, results: Int) {
         contents.reserveCapacity(pupils + results)
-        needs.reserveCapacity(pupils)
+        needs.reserveCapacity(pupils / 4)
         pupilIDs.reserveCapacity(pupils)
     }
 
@@ -286,7 +296,7 @@ struct StoredRecords {
         var hasher = Hasher()
         hasher.combine(isResult ? Self.resultKind : Self.pupilKind)
         var key = 0
-        var needsHash = 0
+        var needsHash: Int?
         var id: Int64?
         var column = 0
         var start = 0
@@ -298,7 +308,7 @@ struct StoredRecords {
             if column < contentColumns {
                 Self.add(field, to: &hasher)
                 if column == keyColumns - 1 { key = hasher.finalized }
-            } else if column == 17 {
+            } else if column == 17, let field, !field.isEmpty {
                 var needsHasher = Hasher()
                 Self.add(field, to: &needsHasher)
                 needsHash = needsHasher.finalize()
@@ -310,7 +320,7 @@ struct StoredRecords {
         guard column == columns else { return }
         contents[key] = hasher.finalize() & ~1
         if !isResult {
-            needs[key] = needsHash
+            if let needsHash { needs[key] = needsHash }
             if let id { pupilIDs[key] = id }
         }
     }
@@ -319,6 +329,13 @@ struct StoredRecords {
     private static func pupilColumns(_ table: String) -> String {
         StagingMerge.pupilFieldColumns.map { "\(table).\($0)" }.joined(separator: ", ")
     }
+
+    /// The hash of a pupil's needs when they have none: as a record listing none hashes them.
+    private static let noNeeds: Int = {
+        var hasher = Hasher()
+        add("", to: &hasher)
+        return hasher.finalize()
+    }()
 
     private static let senProvision = StagingMerge.pupilFieldColumns.firstIndex(of: "sen_provision") ?? 0
     private static let leavingDate = StagingMerge.pupilFieldColumns.firstIndex(of: "leaving_date") ?? 0
