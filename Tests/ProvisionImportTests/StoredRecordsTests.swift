@@ -194,30 +194,32 @@ struct StoredRecordsTests {
         #expect(again.merge.changedRows == 0)
     }
 
-    /// A list stops at its limit: results past it are not listed; with more pupils than the
-    /// limit, nothing is (the leaver rule needs every stored pupil or none).
-    @Test func aListStopsAtItsLimitAndPupilsPastItListNothing() async throws {
+    /// A list stops at its limit: results past it are not listed; pupils are listed all or
+    /// none (the leaver rule needs every stored pupil), so past it only results are.
+    @Test func aListStopsAtItsLimitAndListsPupilsAllOrNone() async throws {
         let h = try await ImportHarness.make("stored-limit")
         defer { h.cleanUp() }
         let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
         #expect(try await h.pipeline.run(h.request(plugin, source: try h.source(ProtocolFixture.run(pupils: 5)))).status == .succeeded)
         let db = try await PostgresConnection.connect(h.url)
         // Five pupils (three entries each) and their five results (one each).
-        func listed(limit: Int) async throws -> Int? {
+        func listed(limit: Int) async throws -> (rows: Int, pupils: Bool)? {
             try await db.begin()
             let stored = try await StoredRecords.load(db, schools: [ProtocolFixture.school], limit: limit)
             await db.rollback()
-            return stored?.rowCount
+            return stored.map { ($0.rowCount, $0.listsPupils) }
         }
         let all = try await listed(limit: 20)
         let cut = try await listed(limit: 17)
         let pupilsOnly = try await listed(limit: 15)
-        let over = try await listed(limit: 14)
+        let resultsOnly = try await listed(limit: 14)
+        let fewResults = try await listed(limit: 3)
         await db.close()
-        #expect(all == 10)
-        #expect(cut == 7)
-        #expect(pupilsOnly == 5)
-        #expect(over == nil)
+        #expect(all?.rows == 10 && all?.pupils == true)
+        #expect(cut?.rows == 7 && cut?.pupils == true)
+        #expect(pupilsOnly?.rows == 5 && pupilsOnly?.pupils == true)
+        #expect(resultsOnly?.rows == 5 && resultsOnly?.pupils == false)
+        #expect(fewResults?.rows == 3 && fewResults?.pupils == false)
     }
 
     /// With the list cut short, the records it does not know are staged and merged: an
@@ -247,5 +249,16 @@ struct StoredRecordsTests {
         #expect(third.merge.alreadyStored == 20)
         let values = try await h.query("SELECT string_agg(value::text, ',' ORDER BY value) AS v FROM assessments").scalar(as: String.self)
         #expect(values == (101...120).map(String.init).joined(separator: ","))
+
+        // Too many pupils for the list: 10 results are listed, every pupil is staged, and the
+        // snapshot marks none of them as left.
+        pipeline.storedEntryLimit = 10
+        let afterChange = try await h.fingerprint()
+        let fourth = try await pipeline.run(h.request(plugin, source: try h.source(changed, name: "changed.ndjson"), force: true))
+        #expect(fourth.status == .succeeded, "\(fourth.failure ?? "")")
+        #expect(fourth.merge.alreadyStored == 10)
+        #expect(fourth.merge.changedRows == 0)
+        #expect(fourth.merge.markedLeft == 0)
+        #expect(try await h.fingerprint() == afterChange)
     }
 }

@@ -22,8 +22,8 @@ import ProvisionModel
 /// and what is stored are those the merge will see) and only their hashes kept: 16 to 32
 /// bytes a row. The list is bounded (``entryLimit``), so the supervisor stays within its
 /// 200 MiB: results past the bound are not listed (their records are staged and merged as if
-/// the list did not know them, which only costs time), and with more pupils than it holds
-/// nothing is.
+/// the list did not know them, which only costs time), and pupils are listed all or none
+/// (the leaver rule needs every one), so with more than the bound holds only results are.
 struct StoredRecords {
     /// Key hash → content hash, its lowest bit set once a record matched it (and was not staged).
     private var contents: [Int: Int] = [:]
@@ -42,10 +42,12 @@ struct StoredRecords {
     private(set) var duplicates = 0
     /// Stored rows listed.
     var rowCount: Int { contents.count }
+    /// Whether the schools' stored pupils are listed (all of them), not only results.
+    var listsPupils: Bool { pupilsRead }
 
     /// The most hash entries kept: one for a result, three for a pupil (its row, its needs,
     /// its id). Three million is at most about 96 MiB of hash tables (the supervisor peaked at
-    /// 147 MiB re-importing two million records, 500,000 of them pupils, all listed).
+    /// 133 MiB re-importing two million records, 500,000 of them pupils, all listed).
     static let entryLimit = 3_000_000
 
     private init(today: String) { self.today = today }
@@ -80,8 +82,8 @@ struct StoredRecords {
 
     /// The stored pupils and results of the schools `urns` (pupils at those schools now, and
     /// those pupils' results) of the `kinds` wanted, up to `limit` entries in all (a pupil
-    /// counts three); nil when the pupils alone are more (the leaver rule needs every pupil
-    /// listed or none).
+    /// counts three). Pupils are listed all or none (the leaver rule needs every one): when
+    /// they alone would pass the bound, only results are.
     static func load(
         _ db: PostgresConnection, schools urns: [String], kinds: Kinds = [.pupils, .results], limit: Int = entryLimit
     ) async throws -> StoredRecords? {
@@ -127,7 +129,9 @@ struct StoredRecords {
         // Room for the rows expected (the schools' share of the results, by the statistics),
         // so the hash tables are not rebuilt again and again as they grow.
         let expectedResults = allPupils > 0 ? Double(schoolPupils) * max(allResults, 0) / allPupils : 0
-        let pupilRoom = kinds.contains(.pupils) ? min(schoolPupils, limit / 3) : 0
+        // `schoolPupils` counts those not listed too: a bound it passes by a little lists no pupils.
+        let readPupils = kinds.contains(.pupils) && 3 * schoolPupils <= limit
+        let pupilRoom = readPupils ? schoolPupils : 0
         stored.reserve(pupils: pupilRoom, results: kinds.contains(.results) ? Int(min(expectedResults, Double(limit - 3 * pupilRoom))) : 0)
         // Up to `room` results: the server stops there, rather than send rows to be dropped.
         func results(room: Int) -> String {
@@ -145,25 +149,15 @@ struct StoredRecords {
                         JOIN schools sc ON sc.id = a.school_id LIMIT \(room)) TO STDOUT
                 """
         }
-        struct TooMany: Error {}
         var entries = 0
-        if kinds.contains(.pupils) {
-            do {
-                _ = try await db.copyOut(pupils) { line in
-                    entries += 3
-                    if entries > limit { throw TooMany() }
-                    stored.add(line, columns: 19)
-                }
-            } catch is TooMany {
-                try await db.execute("DROP TABLE stored_pupil")
-                return nil
-            }
+        if readPupils {
+            entries = 3 * (try await db.copyOut(pupils) { line in stored.add(line, columns: 19) })
         }
         if kinds.contains(.results), entries < limit {
             _ = try await db.copyOut(results(room: limit - entries)) { line in stored.add(line, columns: 7) }
         }
         // Kept for recordSkippedPupils: the pupils listed, by id.
-        stored.pupilsRead = kinds.contains(.pupils)
+        stored.pupilsRead = readPupils
         return stored
     }
 
