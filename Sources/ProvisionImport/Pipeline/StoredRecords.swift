@@ -37,7 +37,11 @@ struct StoredRecords {
     /// `current_date` of the import's transaction, as YYYY-MM-DD.
     let today: String
     /// Records not staged, by type.
-    private(set) var skipped: [String: Int] = [:]
+    var skipped: [String: Int] {
+        ["assessment": skippedResults, "pupil": skippedPupils].filter { $0.value > 0 }
+    }
+    private var skippedResults = 0
+    private var skippedPupils = 0
     /// Records repeating the key of a record that was not staged.
     private(set) var duplicates = 0
     /// Stored rows listed.
@@ -261,15 +265,17 @@ struct StoredRecords {
     /// Whether the record of `type` with `digest` is already stored exactly as the merge
     /// would write it; if so it is counted as skipped and must not be staged.
     mutating func skips(_ type: String, _ digest: Digest) -> Bool {
-        guard let stored = contents[digest.key] else { return false }
+        // Found once and then changed in place: a million records are looked up per run.
+        guard let index = contents.index(forKey: digest.key) else { return false }
+        let stored = contents.values[index]
         if stored & 1 == 1 { duplicates += 1 }
         guard digest.content == stored & ~1, digest.needs.map({ $0 == needs[digest.key] ?? Self.noNeeds }) ?? true else {
             // Staged: a later record of this key must be staged too, or this one would win.
-            contents[digest.key] = nil
+            contents.remove(at: index)
             return false
         }
-        contents[digest.key] = digest.content | 1
-        skipped[type, default: 0] += 1
+        contents.values[index] = digest.content | 1
+        if type == "assessment" { skippedResults += 1 } else { skippedPupils += 1 }
         return true
     }
 
