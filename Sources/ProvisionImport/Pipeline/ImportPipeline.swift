@@ -343,22 +343,30 @@ public struct ImportPipeline: Sendable {
             // Lines are parsed and validated a batch ahead, on another core, while the batch
             // before is taken in order here (counts, the protocol's state, staging): with
             // unchanged records no longer staged, validating was most of a re-run.
-            var readLines: [(number: Int, bytes: [UInt8])] = []
+            // A batch's lines are copied into one buffer, not an array each: a million
+            // allocations and frees fewer per million lines.
+            var readBytes: [UInt8] = []
+            var readLines: [(number: Int, range: Range<Int>)] = []
             var preparing: Task<[Prepared], Never>?
             let today = stored?.today
             func read(_ line: ArraySlice<UInt8>, _ number: Int) async throws {
                 bytesRead += line.count + 1
                 if number % 10_000 == 0 { progress(.reading, records: number) }
-                readLines.append((number, Array(line)))
+                let start = readBytes.count
+                readBytes.append(contentsOf: line)
+                readLines.append((number, start..<readBytes.count))
                 if readLines.count >= Self.preparedBatch { try await prepareNext() }
             }
             func prepareNext() async throws {
-                let lines = readLines
+                let (bytes, lines) = (readBytes, readLines)
+                readBytes = []
+                readBytes.reserveCapacity(bytes.count)
                 readLines = []
+                readLines.reserveCapacity(Self.preparedBatch)
                 let previous = preparing
                 preparing = Task {
                     lines.map { line in
-                        let prepared = RecordStreamValidator.prepare(line.bytes)
+                        let prepared = RecordStreamValidator.prepare(bytes[line.range])
                         let digest = today.flatMap { today in prepared.record.flatMap { StoredRecords.digest($0, today: today) } }
                         return (line.number, prepared, digest?.key ?? prepared.record.flatMap(StoredRecords.key), digest)
                     }
