@@ -117,11 +117,6 @@ struct StoredRecords {
                                 GROUP BY pn.pupil_id) n ON n.pupil_id = sp.id
                    WHERE sp.listed) TO STDOUT
             """
-        // A few schools of a large deployment: each pupil's results through the unique index
-        // (OFFSET 0 keeps the lookup per pupil). As a join the planner scanned every result of
-        // the deployment for one school's: 600 sources of a million-pupil deployment were
-        // re-imported in 1,034 s, three times their first import. Most of the pupils: one
-        // scan, which is then cheaper (0.3 s for 750,000 results).
         let sizes = try await db.query(
             """
             SELECT (SELECT reltuples::float8 FROM pg_class WHERE oid = 'pupils'::regclass) AS pupils,
@@ -137,7 +132,12 @@ struct StoredRecords {
         let readPupils = kinds.contains(.pupils) && 3 * schoolPupils <= limit
         let pupilRoom = readPupils ? schoolPupils : 0
         stored.reserve(pupils: pupilRoom, results: kinds.contains(.results) ? Int(min(expectedResults, Double(limit - 3 * pupilRoom))) : 0)
-        // Up to `room` results: the server stops there, rather than send rows to be dropped.
+        // A few schools of a large deployment: each pupil's results through the unique index
+        // (OFFSET 0 keeps the lookup per pupil). As a join the planner scanned every result of
+        // the deployment for one school's: 600 sources of a million-pupil deployment were
+        // re-imported in 1,034 s, three times their first import. Most of the pupils: one
+        // scan, which is then cheaper (0.3 s for 750,000 results).
+        // Up to `room` of them: the server stops there, rather than send rows to be dropped.
         func results(room: Int) -> String {
             Double(schoolPupils) > 0.25 * allPupils
                 ? """
