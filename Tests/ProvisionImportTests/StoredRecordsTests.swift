@@ -260,5 +260,19 @@ struct StoredRecordsTests {
         #expect(fourth.merge.changedRows == 0)
         #expect(fourth.merge.markedLeft == 0)
         #expect(try await h.fingerprint() == afterChange)
+
+        // Either way a pupil the snapshot leaves out is marked as left: pupil 20 with the
+        // pupils unlisted, then pupil 19 with them listed and the results cut short.
+        for (limit, kept) in [(10, 19), (65, 18)] {
+            pipeline.storedEntryLimit = limit
+            let fewer = [ProtocolFixture.header()] + (1...kept).flatMap { n in
+                [ProtocolFixture.pupil(n), ProtocolFixture.assessment(n, value: Double(100 + n))]
+            } + [ProtocolFixture.end(["pupil": kept, "assessment": kept])]
+            let run = try await pipeline.run(h.request(plugin, source: try h.source(fewer, name: "fewer-\(kept).ndjson")))
+            #expect(run.status == .succeeded, "\(run.failure ?? "")")
+            #expect(run.merge.markedLeft == 1)
+            let left = try await h.query("SELECT string_agg(upn, ',') AS v FROM pupils WHERE NOT on_roll").scalar(as: String.self)
+            #expect(Set(left.split(separator: ",").map(String.init)) == Set((kept + 1...20).map(ProtocolFixture.upn)))
+        }
     }
 }
