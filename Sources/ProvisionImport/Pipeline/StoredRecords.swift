@@ -32,8 +32,8 @@ struct StoredRecords {
     private var needs: [Int: Int] = [:]
     /// Pupil key hash → the pupil's id, for ``recordSkippedPupils(_:_:)``.
     private var pupilIDs: [Int: Int64] = [:]
-    /// Whether the stored pupils were read (not only their results).
-    private var pupilsRead = false
+    /// Whether the schools' stored pupils are listed (all of them), not only results.
+    private(set) var listsPupils = false
     /// `current_date` of the import's transaction, as YYYY-MM-DD.
     let today: String
     /// Records not staged, by type.
@@ -46,8 +46,6 @@ struct StoredRecords {
     private(set) var duplicates = 0
     /// Stored rows listed.
     var rowCount: Int { contents.count }
-    /// Whether the schools' stored pupils are listed (all of them), not only results.
-    var listsPupils: Bool { pupilsRead }
 
     /// The most hash entries kept: one for a result, three for a pupil (its row, its needs,
     /// its id). Three million is at most about 96 MiB of hash tables (the supervisor peaked at
@@ -136,36 +134,32 @@ struct StoredRecords {
         let readPupils = kinds.contains(.pupils) && 3 * schoolPupils <= limit
         let pupilRoom = readPupils ? schoolPupils : 0
         stored.reserve(pupils: pupilRoom, results: kinds.contains(.results) ? Int(min(expectedResults, Double(limit - 3 * pupilRoom))) : 0)
-        // A few schools of a large deployment: each pupil's results through the unique index
-        // (OFFSET 0 keeps the lookup per pupil). As a join the planner scanned every result of
-        // the deployment for one school's: 600 sources of a million-pupil deployment were
-        // re-imported in 1,034 s, three times their first import. Most of the pupils: one
-        // scan, which is then cheaper (0.3 s for 750,000 results).
-        // Up to `room` of them: the server stops there, rather than send rows to be dropped.
-        func results(room: Int) -> String {
-            mostPupils
-                ? """
-                COPY (SELECT sp.upn, a.instrument, a.subject, a.measure, a.assessed_on, a.value, sc.urn
-                        FROM stored_pupil sp JOIN assessments a ON a.pupil_id = sp.id
-                        JOIN schools sc ON sc.id = a.school_id LIMIT \(room)) TO STDOUT
-                """
-                : """
-                COPY (SELECT sp.upn, a.instrument, a.subject, a.measure, a.assessed_on, a.value, sc.urn
-                        FROM stored_pupil sp
-                       CROSS JOIN LATERAL (SELECT r.instrument, r.subject, r.measure, r.assessed_on, r.value, r.school_id
-                                             FROM assessments r WHERE r.pupil_id = sp.id OFFSET 0) a
-                        JOIN schools sc ON sc.id = a.school_id LIMIT \(room)) TO STDOUT
-                """
-        }
         var entries = 0
         if readPupils {
             entries = 3 * (try await db.copyOut(pupils) { line in stored.add(line, columns: 19) })
         }
         if kinds.contains(.results), entries < limit {
-            _ = try await db.copyOut(results(room: limit - entries)) { line in stored.add(line, columns: 7) }
+            // A few schools of a large deployment: each pupil's results through the unique
+            // index (OFFSET 0 keeps the lookup per pupil). As a join the planner scanned every
+            // result of the deployment for one school's: 600 sources of a million-pupil
+            // deployment were re-imported in 1,034 s, three times their first import. Most of
+            // the pupils: one scan, which is then cheaper (0.3 s for 750,000 results). At most
+            // what the bound leaves: the server stops there, rather than send rows to be dropped.
+            let theirResults = mostPupils
+                ? "JOIN assessments a ON a.pupil_id = sp.id"
+                : """
+                CROSS JOIN LATERAL (SELECT r.instrument, r.subject, r.measure, r.assessed_on, r.value, r.school_id
+                                      FROM assessments r WHERE r.pupil_id = sp.id OFFSET 0) a
+                """
+            let results = """
+                COPY (SELECT sp.upn, a.instrument, a.subject, a.measure, a.assessed_on, a.value, sc.urn
+                        FROM stored_pupil sp \(theirResults)
+                        JOIN schools sc ON sc.id = a.school_id LIMIT \(limit - entries)) TO STDOUT
+                """
+            _ = try await db.copyOut(results) { line in stored.add(line, columns: 7) }
         }
-        // Kept for recordSkippedPupils: the pupils listed, by id.
-        stored.pupilsRead = readPupils
+        // For recordSkippedPupils: the pupils listed, by id.
+        stored.listsPupils = readPupils
         return stored
     }
 
@@ -177,7 +171,7 @@ struct StoredRecords {
     /// leaves out those no record matched, usually a few, rather than receive every skipped
     /// pupil (staging 250,000 of them as rows was a tenth of an unchanged re-import).
     static func recordSkippedPupils(_ stored: StoredRecords?, _ db: PostgresConnection) async throws {
-        guard let stored, stored.pupilsRead else {
+        guard let stored, stored.listsPupils else {
             try await db.execute("CREATE TEMP TABLE skipped_pupil (id bigint NOT NULL) ON COMMIT DROP")
             return
         }
