@@ -75,11 +75,13 @@ public final class PostgresCells: Sendable {
 
     /// Whether the cells at `column` of two rows hold the same text (NULL equals only NULL).
     public func same(_ column: Int, _ row: Int, _ other: Int) throws -> Bool {
+        // Called for every row of a pass: both positions are checked once, by isNull.
         let (a, b) = (try isNull(row, column), try isNull(other, column))
         if a || b { return a == b }
-        let length = PQgetlength(result, Int32(row), Int32(column))
-        guard length == PQgetlength(result, Int32(other), Int32(column)) else { return false }
-        return memcmp(try pointer(row, column), try pointer(other, column), Int(length)) == 0
+        let (r, o, c) = (Int32(row), Int32(other), Int32(column))
+        let length = PQgetlength(result, r, c)
+        guard length == PQgetlength(result, o, c) else { return false }
+        return memcmp(PQgetvalue(result, r, c), PQgetvalue(result, o, c), Int(length)) == 0
     }
 
     private func checkPosition(_ row: Int, _ column: Int) throws {
