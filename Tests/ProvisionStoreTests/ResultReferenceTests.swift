@@ -5,9 +5,9 @@ import ProvisionTestSupport
 import Testing
 
 /// Results refer to pupils and schools (migration 13), pupils to their school (migration 14),
-/// and flags and alerts to their school, pupil and provision (migration 15) through
-/// set-based checks, not foreign keys: these show the checks refuse everything a foreign key
-/// would.
+/// flags and alerts to their school, pupil and provision (migration 15) and flags to their
+/// run (migration 17) through set-based checks, not foreign keys: these show the checks
+/// refuse everything a foreign key would, and take the locks it took.
 @Suite("result references")
 struct ResultReferenceTests {
     /// A migrated database with one school, pupils 1 (with a result) and 2 (without).
@@ -135,6 +135,76 @@ struct ResultReferenceTests {
         #expect(try await db.execute("DELETE FROM provisions WHERE id = 2") == 1)
         #expect(try await db.query("SELECT count(*) FROM provisions").scalar(as: Int.self) == 1)
         #expect(try await db.query("SELECT count(*) FROM pupils").scalar(as: Int.self) == 2)
+        await db.close()
+    }
+
+    /// A flag names a run that exists; deleting the run deletes its flags (the key's cascade);
+    /// truncating or renumbering a run that flags name is refused.
+    @Test func aFlagNamesARunThatExistsAndGoesWithIt() async throws {
+        let (db, _) = try await database("refs-flag-run")
+        let runs = try await db.query("INSERT INTO evaluation_runs (status) VALUES ('succeeded'), ('succeeded') RETURNING id")
+            .rows.map { try $0.decode("id", as: Int.self) }
+        try #require(runs.count == 2)
+        func flags(run: Int, keys: [String]) -> String {
+            "INSERT INTO evaluation_flags (evaluation_run_id, rule, school_id, subject_key, pupil_id, reason) VALUES "
+                + keys.map { "(\(run), 'stalled_pupil', 1, '\($0)', 1, 'r')" }.joined(separator: ", ")
+        }
+        let missing = runs[1] + 1
+        await expectRefused(db, [
+            flags(run: missing, keys: ["a"]),
+            // One row of several naming a missing run refuses the statement.
+            "INSERT INTO evaluation_flags (evaluation_run_id, rule, school_id, subject_key, reason) "
+                + "VALUES (\(runs[0]), 'stalled_pupil', 1, 'b', 'r'), (\(missing), 'stalled_pupil', 1, 'c', 'r')",
+        ])
+        #expect(try await db.query("SELECT count(*) FROM evaluation_flags").scalar(as: Int.self) == 0)
+
+        try await db.execute(flags(run: runs[0], keys: ["a", "b"]))
+        try await db.execute(flags(run: runs[1], keys: ["a"]))
+        await expectRefused(db, [
+            "UPDATE evaluation_flags SET evaluation_run_id = \(missing) WHERE subject_key = 'b'",
+            "UPDATE evaluation_runs SET id = \(missing) WHERE id = \(runs[0])", "TRUNCATE evaluation_runs CASCADE",
+        ])
+        #expect(try await db.execute("DELETE FROM evaluation_runs WHERE id = $1", runs[0]) == 1)
+        let left = try await db.query("SELECT evaluation_run_id AS run, count(*) AS n FROM evaluation_flags GROUP BY 1").rows
+            .map { [try $0.decode("run", as: Int.self), try $0.decode("n", as: Int.self)] }
+        #expect(left == [[runs[1], 1]])
+        await db.close()
+    }
+
+    /// The race the run's key closed: a run deleted while another transaction adds flags to
+    /// it waits for that transaction and then deletes its flags too; flags added to a run
+    /// whose deletion has not committed wait, and are refused once it has.
+    @Test func aRunsDeletionAndItsNewFlagsWaitForEachOther() async throws {
+        let (db, url) = try await database("refs-flag-run-race")
+        let run = try await db.query("INSERT INTO evaluation_runs (status) VALUES ('succeeded') RETURNING id").scalar(as: Int.self)
+        let flag = "INSERT INTO evaluation_flags (evaluation_run_id, rule, school_id, subject_key, reason) VALUES (\(run), 'stalled_pupil', 1, 'a', 'r')"
+        let first = try await PostgresConnection.connect(url)
+        let second = try await PostgresConnection.connect(url)
+        let secondPID = try await second.query("SELECT pg_backend_pid()").scalar(as: Int.self)
+        let secondWaits = {
+            try await db.query("SELECT coalesce(wait_event_type = 'Lock', false) FROM pg_stat_activity WHERE pid = $1", secondPID)
+                .scalar(as: Bool.self)
+        }
+
+        try await first.execute("BEGIN")
+        try await first.execute(flag)
+        let deletion = Task { try await second.execute("DELETE FROM evaluation_runs WHERE id = $1", run) }
+        #expect(try await Self.eventually(secondWaits), "the deletion did not wait for the flag's transaction")
+        try await first.execute("COMMIT")
+        #expect(try await deletion.value == 1)
+        #expect(try await db.query("SELECT count(*) FROM evaluation_flags").scalar(as: Int.self) == 0)
+
+        let again = try await db.query("INSERT INTO evaluation_runs (status) VALUES ('succeeded') RETURNING id").scalar(as: Int.self)
+        try await first.execute("BEGIN")
+        #expect(try await first.execute("DELETE FROM evaluation_runs WHERE id = $1", again) == 1)
+        let adding = Task { try await second.execute(flag.replacingOccurrences(of: "(\(run),", with: "(\(again),")) }
+        #expect(try await Self.eventually(secondWaits), "the flag did not wait for the deletion's transaction")
+        try await first.execute("COMMIT")
+        let error = await #expect(throws: PostgresError.self) { try await adding.value }
+        #expect(error?.sqlState == SQLState.foreignKeyViolation)
+        #expect(try await db.query("SELECT count(*) FROM evaluation_flags").scalar(as: Int.self) == 0)
+        await first.close()
+        await second.close()
         await db.close()
     }
 
