@@ -86,6 +86,9 @@ public struct Evaluator: Sendable {
         let started = ContinuousClock.now
         try await db.begin()
         do {
+            // The run's new flags have no statistics, so their sorts and hashes are planned for
+            // a few rows: at the default 4 MB a school's 23,800 flags and alerts spilled to disk.
+            try await db.execute("SET LOCAL work_mem = '64MB'")
             var summary = try await evaluate(db, school: school, asOf: asOf, full: full)
             try await beforeCommit(db, summary.runID)
             try await db.commit()
