@@ -41,7 +41,8 @@ public final class ProvisionDatabase: Sendable {
         }
         try StateDirectory.prepare(config.stateDirectory, serverUser: geteuid() == 0 ? "postgres" : nil)
         let cluster = try EmbeddedCluster(
-            root: config.stateDirectory + "/postgres", binDirectory: config.database.postgresBinDirectory)
+            root: config.stateDirectory + "/postgres", binDirectory: config.database.postgresBinDirectory,
+            settings: ["shared_buffers": EmbeddedCluster.sharedBuffers(physicalMemory: ProcessInfo.processInfo.physicalMemory)])
         let started = try await cluster.start()
         return ProvisionDatabase(
             conninfo: cluster.connectionString, password: nil, cluster: cluster, startedCluster: started)

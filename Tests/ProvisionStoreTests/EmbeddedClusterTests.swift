@@ -10,13 +10,15 @@ struct EmbeddedClusterTests {
         let folder = try TestProcess.temporaryDirectory("cluster")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let root = folder + "/postgres"
-        let cluster = try EmbeddedCluster(root: root, settings: ["fsync": "off"])
+        let cluster = try EmbeddedCluster(root: root, settings: ["fsync": "off", "shared_buffers": "160MB"])
         #expect(!cluster.isInitialised)
         #expect(try await cluster.start() == true)
         #expect(cluster.isInitialised)
         // Listening on the unix socket only.
         let db = try await PostgresConnection.connect(cluster.connectionString)
         #expect(try await db.query("SHOW listen_addresses").scalar(as: String.self) == "")
+        // The settings given for a new cluster are its own.
+        #expect(try await db.query("SHOW shared_buffers").scalar(as: String.self) == "160MB")
         await db.close()
         // A second user finds it running and does not own it.
         let again = try EmbeddedCluster(root: root)
@@ -29,6 +31,15 @@ struct EmbeddedClusterTests {
         // Restart reuses the initialised data.
         #expect(try await cluster.start() == true)
         try await cluster.stop()
+    }
+
+    /// An eighth of the machine's memory, no less than PostgreSQL's default, no more than 1 GB.
+    @Test func sharedBuffersFollowTheMachinesMemory() {
+        let gibibyte: UInt64 = 1 << 30
+        #expect(EmbeddedCluster.sharedBuffers(physicalMemory: gibibyte / 2) == "128MB")
+        #expect(EmbeddedCluster.sharedBuffers(physicalMemory: 2 * gibibyte) == "256MB")
+        #expect(EmbeddedCluster.sharedBuffers(physicalMemory: 6 * gibibyte) == "768MB")
+        #expect(EmbeddedCluster.sharedBuffers(physicalMemory: 24 * gibibyte) == "1024MB")
     }
 
     @Test func longStatePathsGetAShortSocketFolder() throws {
