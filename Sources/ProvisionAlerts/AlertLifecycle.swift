@@ -79,11 +79,10 @@ public enum AlertLifecycle {
                   FROM evaluation_flags f WHERE f.evaluation_run_id = $1),
             live AS (
                 SELECT a.id, a.status, a.rule, a.school_id, a.subject_key, a.reason, a.numbers, a.priority, a.evidence,
-                       r.school_id IS NULL OR a.school_id = r.school_id AS in_scope
+                       \(scope) AS in_scope
                   FROM alerts a JOIN evaluation_runs r ON r.id = $1
                  WHERE a.status IN ('open', 'dismissed')
-                   AND (r.school_id IS NULL OR a.school_id = r.school_id
-                        OR a.school_id IN (SELECT DISTINCT school_id FROM raised))),
+                   AND (\(scope) OR a.school_id IN (SELECT DISTINCT school_id FROM raised))),
             paired AS MATERIALIZED (
                 SELECT a.id AS alert_id, a.status, a.in_scope, f.rule IS NOT NULL AS flagged,
                        f.rule, f.school_id, f.subject_key, f.pupil_id, f.provision_id, f.priority, f.reason, f.numbers, f.evidence,
