@@ -332,11 +332,15 @@ public struct ImportPipeline: Sendable {
 
         try await db.begin()
         do {
+            // This transaction's settings; they end with it. The merge sorts and hashes every
+            // record of the run, and a large school's stored rows are hashed to be listed: at
+            // the server's default 4 MB they spilled to disk in up to 16 batches (0.7 s of a
+            // million-record import; docs/operations.md says what it asks of the server).
             // The run's temporary tables are analysed so the planner knows their sizes and
             // rough shapes, which a 3,000-row sample gives as well as the default 30,000:
             // analysing a million staged records took 0.12 s, now 0.015 s (0.2 s of a first
-            // run in all). Ends with the transaction: the tables' own statistics after it are
-            // taken at the server's setting.
+            // run in all); the tables' own statistics after it keep the server's setting.
+            try await db.execute("SET LOCAL work_mem = '128MB'")
             try await db.execute("SET LOCAL default_statistics_target = 10")
             // Console edits are a few records, and mark what they write as the SENCO's.
             let kinds = request.consoleLines == nil ? try await StoredRecords.kinds(carriedBy: request.sourceName, db) : []

@@ -217,10 +217,6 @@ enum StagingMerge {
         // Without statistics the planner takes the staging table for a few thousand rows and
         // hashes a million of them instead of the pupils.
         try await db.execute("ANALYZE import_staging")
-        // The merge sorts and hashes every record of the run: at the server's default 4 MB
-        // they spilled to disk in up to 16 batches (0.7 s of a million-record import). This
-        // transaction only; docs/operations.md says what it asks of the server.
-        try await db.execute("SET LOCAL work_mem = '128MB'")
         // A type the run does not carry gets an empty table without reading the staging table.
         for (table, type, key) in deduplicate {
             let present = staged[type, default: 0] > 0
