@@ -203,11 +203,11 @@ struct StoredRecordsTests {
         #expect(try await h.pipeline.run(h.request(plugin, source: try h.source(ProtocolFixture.run(pupils: 5)))).status == .succeeded)
         let db = try await PostgresConnection.connect(h.url)
         // Five pupils (three entries each) and their five results (one each).
-        func listed(limit: Int) async throws -> (rows: Int, pupils: Bool)? {
+        func listed(limit: Int) async throws -> (rows: Int, pupils: Bool) {
             try await db.begin()
             let stored = try await StoredRecords.load(db, schools: [ProtocolFixture.school], limit: limit)
             await db.rollback()
-            return stored.map { ($0.rowCount, $0.listsPupils) }
+            return (stored.rowCount, stored.listsPupils)
         }
         let all = try await listed(limit: 20)
         let cut = try await listed(limit: 17)
@@ -215,11 +215,11 @@ struct StoredRecordsTests {
         let resultsOnly = try await listed(limit: 14)
         let fewResults = try await listed(limit: 3)
         await db.close()
-        #expect(all?.rows == 10 && all?.pupils == true)
-        #expect(cut?.rows == 7 && cut?.pupils == true)
-        #expect(pupilsOnly?.rows == 5 && pupilsOnly?.pupils == true)
-        #expect(resultsOnly?.rows == 5 && resultsOnly?.pupils == false)
-        #expect(fewResults?.rows == 3 && fewResults?.pupils == false)
+        #expect(all.rows == 10 && all.pupils)
+        #expect(cut.rows == 7 && cut.pupils)
+        #expect(pupilsOnly.rows == 5 && pupilsOnly.pupils)
+        #expect(resultsOnly.rows == 5 && !resultsOnly.pupils)
+        #expect(fewResults.rows == 3 && !fewResults.pupils)
     }
 
     /// With the list cut short, the records it does not know are staged and merged: an

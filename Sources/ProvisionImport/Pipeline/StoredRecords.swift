@@ -90,7 +90,7 @@ struct StoredRecords {
     /// they alone would pass the bound, only results are.
     static func load(
         _ db: PostgresConnection, schools urns: [String], kinds: Kinds = [.pupils, .results], limit: Int = entryLimit
-    ) async throws -> StoredRecords? {
+    ) async throws -> StoredRecords {
         var stored = StoredRecords(today: try await db.query("SELECT current_date::text AS today").scalar(as: String.self))
         // COPY takes no parameters: the schools' pupils go in a table first. Pupils whose
         // `marked_left_at` is set would be changed by any record (the upsert clears it), so
