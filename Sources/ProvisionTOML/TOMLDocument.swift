@@ -8,7 +8,6 @@ import TOMLKit
 public struct TOMLDocument {
     /// The file's path as given (used in messages).
     public let file: String
-    let locator: KeyLocator
     /// The top-level table.
     public let root: TOMLSection
 
@@ -23,8 +22,7 @@ public struct TOMLDocument {
         } catch {
             throw ConfigError(file: file, message: "not valid TOML: \(error)")
         }
-        locator = KeyLocator(text: text)
-        root = TOMLSection(table: table, path: "", file: file, locator: locator)
+        root = TOMLSection(table: table, path: "", file: file, locator: LazyKeyLocator(text: text))
     }
 
     /// Reads and parses the file at `path`.
@@ -49,10 +47,10 @@ public final class TOMLSection {
     let path: String
     /// The file the section is in, for errors.
     public let file: String
-    let locator: KeyLocator
+    let locator: LazyKeyLocator
     private var consumed: Set<String> = []
 
-    init(table: TOMLTable, path: String, file: String, locator: KeyLocator) {
+    init(table: TOMLTable, path: String, file: String, locator: LazyKeyLocator) {
         self.table = table
         self.path = path
         self.file = file
@@ -66,7 +64,7 @@ public final class TOMLSection {
     public func error(_ key: String?, _ message: String) -> ConfigError {
         let internalPath = key.map { path.isEmpty ? $0 : path + "." + $0 } ?? path
         return ConfigError(
-            file: file, line: locator.line(of: internalPath),
+            file: file, line: locator.located.line(of: internalPath),
             key: internalPath.isEmpty ? nil : Self.display(internalPath), message: message)
     }
 
@@ -182,7 +180,7 @@ public final class TOMLSection {
     /// - Parameter known: keys that are valid here but were not read (used for suggestions).
     public func finish(alsoKnown known: [String] = []) throws(ConfigError) {
         let unknown = table.keys.filter { !consumed.contains($0) }
-            .sorted { (locator.line(of: childPath($0)) ?? 0) < (locator.line(of: childPath($1)) ?? 0) }
+            .sorted { (locator.located.line(of: childPath($0)) ?? 0) < (locator.located.line(of: childPath($1)) ?? 0) }
         guard let first = unknown.first else { return }
         let candidates = Array(consumed) + known
         var message = "is not a known setting"
