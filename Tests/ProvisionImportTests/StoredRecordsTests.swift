@@ -103,25 +103,42 @@ struct StoredRecordsTests {
         #expect(try await h.pipeline.run(h.request(plugin, source: leavingSource, force: true)).merge.alreadyStored == 1)
     }
 
-    /// Needs are compared only when a record lists them, as the merge applies them.
-    @Test func needsListedDifferentlyAreWrittenAndNeedsNotListedAreLeftAlone() async throws {
+    /// Needs are compared only when a record lists them, as the merge applies them: for a
+    /// school holding most of the pupils (its pupils' needs aggregated at once) and for a
+    /// small school of a larger deployment (looked up pupil by pupil).
+    @Test(arguments: [false, true])
+    func needsListedDifferentlyAreWrittenAndNeedsNotListedAreLeftAlone(smallSchool: Bool) async throws {
         let h = try await ImportHarness.make("stored-needs")
         defer { h.cleanUp() }
         let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        let school = smallSchool ? ProtocolFixture.otherSchool : ProtocolFixture.school
+        if smallSchool {
+            // 40 pupils with a need each at a school this source is not bound to.
+            let others = [ProtocolFixture.header()] + (1...40).map { ProtocolFixture.pupil($0, sen: "K") }
+                + [ProtocolFixture.end(["pupil": 40])]
+            var big = h.request(plugin, source: try h.source(others, name: "big.ndjson"))
+            big.sourceName = "big-school"
+            #expect(try await h.pipeline.run(big).status == .succeeded)
+        }
         var pupil: [String: Any] = [
-            "type": "pupil", "school_urn": ProtocolFixture.school, "upn": ProtocolFixture.upn(1), "surname": "Surname",
+            "type": "pupil", "school_urn": school, "upn": ProtocolFixture.upn(41), "surname": "Surname",
             "forename": "Forename", "dob": "2016-09-01", "needs": [["code": "SLCN", "rank": 1], ["code": "ASD", "rank": 2]],
         ]
         func run(_ record: [String: Any]) async throws -> Int {
             let lines = [ProtocolFixture.header(), ProtocolFixture.line(record), ProtocolFixture.end(["pupil": 1])]
-            let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(lines), force: true))
+            let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(lines), schools: [school], force: true))
             #expect(summary.status == .succeeded, "\(summary.failure ?? "")")
             return summary.merge.alreadyStored
         }
         func needs() async throws -> [String] {
-            try await h.query("SELECT code || rank AS need FROM pupil_needs ORDER BY rank").rows.map { try $0.decode("need", as: String.self) }
+            try await h.query(
+                "SELECT code || rank AS need FROM pupil_needs WHERE pupil_id = (SELECT id FROM pupils WHERE upn = $1) ORDER BY rank",
+                ProtocolFixture.upn(41)
+            ).rows.map { try $0.decode("need", as: String.self) }
         }
         #expect(try await run(pupil) == 0)
+        // Statistics say the school holds 1 of 41 pupils, or all of 1.
+        _ = try await h.query("ANALYZE pupils")
         // The same needs listed in another order are the same needs.
         pupil["needs"] = [["code": "ASD", "rank": 2], ["code": "SLCN", "rank": 1]]
         #expect(try await run(pupil) == 1)

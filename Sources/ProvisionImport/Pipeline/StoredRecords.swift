@@ -102,15 +102,6 @@ struct StoredRecords {
               FROM pupils p JOIN schools b ON b.id = p.school_id
              WHERE b.urn = ANY($1::text[])
             """, urns)
-        let pupils = """
-            COPY (SELECT sp.upn, sp.urn, \(pupilColumns("sp")), sp.on_roll, coalesce(n.needs, ''), sp.id
-                    FROM stored_pupil sp
-                    -- Aggregated once for the schools, not looked up per pupil (three times slower).
-                    LEFT JOIN (SELECT pn.pupil_id, string_agg(pn.code || ':' || pn.rank, ',' ORDER BY pn.code COLLATE "C", pn.rank) AS needs
-                                 FROM pupil_needs pn JOIN stored_pupil q ON q.id = pn.pupil_id
-                                GROUP BY pn.pupil_id) n ON n.pupil_id = sp.id
-                   WHERE sp.listed) TO STDOUT
-            """
         let sizes = try await db.query(
             """
             SELECT (SELECT reltuples::float8 FROM pg_class WHERE oid = 'pupils'::regclass) AS pupils,
@@ -128,6 +119,25 @@ struct StoredRecords {
             // pupils are read one by one and need neither.
             try await db.execute("ANALYZE stored_pupil (id)")
         }
+        // The needs of most of the pupils: aggregated once (looked up pupil by pupil, three
+        // times slower). Of a few schools of a large deployment: pupil by pupil through the key,
+        // since aggregating hashed every need of the deployment (50 ms per source at a million
+        // pupils, 9 ms at 100,000).
+        let theirNeeds = mostPupils
+            ? """
+            LEFT JOIN (SELECT pn.pupil_id, string_agg(pn.code || ':' || pn.rank, ',' ORDER BY pn.code COLLATE "C", pn.rank) AS needs
+                         FROM pupil_needs pn JOIN stored_pupil q ON q.id = pn.pupil_id
+                        GROUP BY pn.pupil_id) n ON n.pupil_id = sp.id
+            """
+            : """
+            LEFT JOIN LATERAL (SELECT string_agg(pn.code || ':' || pn.rank, ',' ORDER BY pn.code COLLATE "C", pn.rank) AS needs
+                                 FROM pupil_needs pn WHERE pn.pupil_id = sp.id) n ON true
+            """
+        let pupils = """
+            COPY (SELECT sp.upn, sp.urn, \(pupilColumns("sp")), sp.on_roll, coalesce(n.needs, ''), sp.id
+                    FROM stored_pupil sp \(theirNeeds)
+                   WHERE sp.listed) TO STDOUT
+            """
         // Room for the rows expected (the schools' share of the results, by the statistics),
         // so the hash tables are not rebuilt again and again as they grow.
         let expectedResults = allPupils > 0 ? Double(schoolPupils) * max(allResults, 0) / allPupils : 0
