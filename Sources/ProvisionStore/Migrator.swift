@@ -24,7 +24,7 @@ public struct Migration: Sendable {
     public static let all: [Migration] = [
         schema, evaluation, daemon, growthModel, alertAnswers, digestPolicy, alertIndexes, console, plans, importedPlans,
         incrementalEvaluation, unusedIndex, setBasedResultReferences, setBasedPupilSchool, setBasedFlagReferences,
-        pupilsSchoolDataVersion, setBasedFlagRun, pupilsBySchool, schoolsOfChangedRows,
+        pupilsSchoolDataVersion, setBasedFlagRun, pupilsBySchool, schoolsOfChangedRows, pupilsOfChangedRows,
     ]
 }
 
