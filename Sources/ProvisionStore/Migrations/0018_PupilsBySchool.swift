@@ -4,7 +4,7 @@ extension Migration {
     /// The index on pupils' schools held only pupils on roll, so listing a school's pupils
     /// (an import's list of stored rows, its stored results, a provision map's pupils) read
     /// the whole table: 60 ms per source of a 1,000,000-pupil deployment against 10 ms at
-    /// 100,000, the main reason its import grew faster than the data. Indexed by school and
+    /// 100,000, one reason its imports grew faster than the data. Indexed by school and
     /// whether on roll, the same index answers both questions; it replaces the partial one
     /// (marking a pupil as left already changed that index, through its condition).
     static let pupilsBySchool = Migration(
