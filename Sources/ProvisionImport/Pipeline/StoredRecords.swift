@@ -123,16 +123,13 @@ struct StoredRecords {
         // times slower). Of a few schools of a large deployment: pupil by pupil through the key,
         // since aggregating hashed every need of the deployment (36 ms per source at a million
         // pupils, 9 ms at 100,000).
+        let needs = #"string_agg(pn.code || ':' || pn.rank, ',' ORDER BY pn.code COLLATE "C", pn.rank) AS needs"#
         let theirNeeds = mostPupils
             ? """
-            LEFT JOIN (SELECT pn.pupil_id, string_agg(pn.code || ':' || pn.rank, ',' ORDER BY pn.code COLLATE "C", pn.rank) AS needs
-                         FROM pupil_needs pn JOIN stored_pupil q ON q.id = pn.pupil_id
+            LEFT JOIN (SELECT pn.pupil_id, \(needs) FROM pupil_needs pn JOIN stored_pupil q ON q.id = pn.pupil_id
                         GROUP BY pn.pupil_id) n ON n.pupil_id = sp.id
             """
-            : """
-            LEFT JOIN LATERAL (SELECT string_agg(pn.code || ':' || pn.rank, ',' ORDER BY pn.code COLLATE "C", pn.rank) AS needs
-                                 FROM pupil_needs pn WHERE pn.pupil_id = sp.id) n ON true
-            """
+            : "LEFT JOIN LATERAL (SELECT \(needs) FROM pupil_needs pn WHERE pn.pupil_id = sp.id) n ON true"
         let pupils = """
             COPY (SELECT sp.upn, sp.urn, \(pupilColumns("sp")), sp.on_roll, coalesce(n.needs, ''), sp.id
                     FROM stored_pupil sp \(theirNeeds)
