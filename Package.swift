@@ -216,7 +216,7 @@ let package = Package(
         .target(
             name: "ProvisionSupervisor",
             dependencies: [
-                "ProvisionJobs", "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport",
+                "ProvisionJobs", "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport", "ProvisionEvaluation",
                 "ProvisionAlerts", "ProvisionModel", "ProvisionReports", "ProvisionConsole",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -184,6 +184,12 @@ public struct Configuration: Sendable {
         /// "Similar starting score" for standardised scores, in points.
         public var peerBandStandardised = 5.0
 
+        /// Evaluation runs older than this many days are deleted with their results, except
+        /// the latest of the trust and of each school, which the console, reports and next
+        /// evaluation read (``EvaluationHistory``); 0 keeps every run. Not an evaluation
+        /// setting: changing it re-evaluates nothing.
+        public var historyDays = 90
+
         /// The shipped defaults.
         public init() {}
     }
@@ -511,6 +517,7 @@ public struct Configuration: Sendable {
             evaluation.peerBandAgeMonths = try section.double("peer_band_age_months", range: 0...60) ?? evaluation.peerBandAgeMonths
             evaluation.peerBandStandardised = try section.double("peer_band_standardised", range: 0...30) ?? evaluation.peerBandStandardised
             evaluation.stallEvidence = try section.double("stall_evidence", range: 1...1_000_000) ?? evaluation.stallEvidence
+            evaluation.historyDays = try section.int("history_days", range: 0...3650) ?? evaluation.historyDays
             evaluation.minimumWorthwhileRatePerMonth =
                 try section.double("minimum_worthwhile_months_per_month", range: 0...12) ?? evaluation.minimumWorthwhileRatePerMonth
             evaluation.minimumWorthwhilePoints =

@@ -58,6 +58,20 @@ struct SchoolScope: Sendable {
                 evaluated.append(entry)
             }
         }
+        // The runs whose results are copied, and the runs those were first computed in, are
+        // locked as a flag's run is: pruning old runs (``EvaluationHistory``) waits for this
+        // evaluation instead of deleting them from under it.
+        let reused = Set(unchanged.flatMap { school in school.previous.map { [$0.run, $0.origin] } ?? [] })
+        if !reused.isEmpty {
+            let locked = try await db.query(
+                "SELECT id FROM evaluation_runs WHERE id = ANY($1::bigint[]) FOR KEY SHARE", [reused.map(String.init)]
+            ).rows.count
+            guard locked == reused.count else {
+                throw EvaluationError(
+                    "an earlier evaluation whose results this one reuses was deleted as it started "
+                        + "(old runs are deleted after [evaluation] history_days); run the evaluation again")
+            }
+        }
         return SchoolScope(evaluated: evaluated, unchanged: unchanged)
     }
 
@@ -139,9 +153,10 @@ struct SchoolScope: Sendable {
 extension Configuration.Evaluation {
     /// Every setting, in a fixed order, hashed: results computed under other settings are
     /// never carried over. Read by reflection, so a setting added later is included; a kind
-    /// of value it cannot order only stops results being carried over.
+    /// of value it cannot order only stops results being carried over. How long runs are
+    /// kept is not a setting of the evaluation.
     var fingerprint: String {
-        let described = Mirror(reflecting: self).children.map { child -> String in
+        let described = Mirror(reflecting: self).children.filter { $0.label != "historyDays" }.map { child -> String in
             let value: String
             if let scales = child.value as? [String: InstrumentScale] {
                 value = scales.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ",")

@@ -4,6 +4,7 @@ import Metrics
 import Postgres
 import ProvisionAlerts
 import ProvisionConfig
+import ProvisionEvaluation
 import ProvisionImport
 import ProvisionJobs
 import ProvisionModel
@@ -134,7 +135,21 @@ struct JobRunner: Sendable {
                 supervisor.logger.error("could not write the school's reports", metadata: ["school": "\(school)", "error": "\(error)"])
             }
         }
-        if urn != nil {
+        if urn == nil {
+            // Each trust evaluation adds a run with every flag of the trust: the runs no one
+            // reads any more go (docs/operations.md, "Evaluation history"). A failure is
+            // reported, and the next trust evaluation tries again.
+            do {
+                let pruned = try await EvaluationHistory.prune(db, keepDays: config.evaluation.historyDays)
+                if pruned.runs > 0 {
+                    supervisor.logger.info(
+                        "old evaluation runs deleted",
+                        metadata: ["runs": "\(pruned.runs)", "flags": "\(pruned.flags)", "keep_days": "\(config.evaluation.historyDays)"])
+                }
+            } catch {
+                supervisor.logger.error("could not delete old evaluation runs", metadata: ["error": "\(error)"])
+            }
+        } else {
             try await supervisor.queue.enqueue(
                 db, kind: .evaluate, payload: ["scope": "trust"], uniqueKey: JobKind.evaluationKey(school: nil),
                 maxAttempts: config.daemon.maxAttempts,

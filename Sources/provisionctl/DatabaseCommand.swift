@@ -1,12 +1,13 @@
 import ArgumentParser
 import ProvisionApp
+import ProvisionEvaluation
 import ProvisionStore
 
 struct DatabaseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "db",
-        abstract: "Create or upgrade the database schema, or show its state.",
-        subcommands: [Migrate.self, Status.self])
+        abstract: "Create or upgrade the database schema, show its state, or delete old evaluation runs.",
+        subcommands: [Migrate.self, Status.self, Prune.self])
     @OptionGroup var options: ConfigOption
 
     struct Migrate: AsyncParsableCommand {
@@ -48,6 +49,39 @@ struct DatabaseCommand: AsyncParsableCommand {
                     }
                     let pending = states.filter { $0.appliedAt == nil }.count
                     print(pending == 0 ? "Up to date." : "\(pending) pending: run `provisionctl db migrate`.")
+                }
+            }
+        }
+    }
+
+    struct Prune: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete evaluation runs older than [evaluation] history_days that nothing reads any more.",
+            discussion: """
+                The daemon does this after each trust-wide evaluation. The latest run of the trust \
+                and the latest of each school are always kept.
+                """)
+        @OptionGroup var options: ConfigOption
+        @Option(help: "Keep runs of the last N days (default: [evaluation] history_days; 0 keeps every run).")
+        var keepDays: Int?
+
+        func validate() throws {
+            if let keepDays, !(0...3650).contains(keepDays) { throw ValidationError("--keep-days must be from 0 to 3650") }
+        }
+
+        func run() async throws {
+            try await reportingErrors {
+                let config = try options.load()
+                let keep = keepDays ?? config.evaluation.historyDays
+                try await withConnection(config, applicationName: "provisionctl", migrated: true) { _, db in
+                    let pruned = try await EvaluationHistory.prune(db, keepDays: keep)
+                    if keep == 0 {
+                        print("Every evaluation run is kept (history_days = 0): nothing deleted.")
+                    } else {
+                        print(
+                            "Deleted \(pruned.runs) evaluation run(s) older than \(keep) days, with \(pruned.flags) flag(s) and "
+                                + "\(pruned.enrolmentOutcomes) enrolment outcome(s); the latest of the trust and of each school are kept.")
+                    }
                 }
             }
         }

@@ -93,7 +93,7 @@ struct ConfigurationTests {
         #expect(problem("[[schools]]\nurn = \"139001\"\nname = \"x\"")?.key == "trust")
     }
 
-    @Test func badValuesAreRefusedWithTheReason() {
+    @Test func badValuesAreRefusedWithTheReason() throws {
         #expect(problem(Self.valid.replacingOccurrences(of: "timeout_seconds = 30", with: "timeout_seconds = \"30\""))?.message.contains("whole number") == true)
         #expect(problem(Self.valid.replacingOccurrences(of: "timeout_seconds = 30", with: "timeout_seconds = 0"))?.message.contains("between 1 and 86400") == true)
         #expect(problem(Self.valid.replacingOccurrences(of: "urn = \"139001\"", with: "urn = \"13900\""))?.key == "schools[1].urn")
@@ -101,6 +101,9 @@ struct ConfigurationTests {
         #expect(problem(Self.valid.replacingOccurrences(of: "0 2 * * *", with: "every night"))?.key == "sources[1].schedule")
         #expect(problem(Self.valid.replacingOccurrences(of: "PROFILE", with: "PATH"))?.key == "sources[1].env")
         #expect(problem(Self.valid + "\n[mail]\ntransport = \"pigeon\"")?.message.contains("maildir, sendmail, smtp") == true)
+        #expect(problem(Self.valid + "\n[evaluation]\nhistory_days = 4000")?.key == "evaluation.history_days")
+        #expect(try parse(Self.valid + "\n[evaluation]\nhistory_days = 30").evaluation.historyDays == 30)
+        #expect(try parse(Self.valid).evaluation.historyDays == 90)
         #expect(problem(Self.valid.replacingOccurrences(of: "senco@fenland.example", with: "senco at fenland"))?.key == "schools[1].sencos")
         #expect(problem(Self.valid.replacingOccurrences(of: "0 2 * * *", with: "0 25 * * *"))?.message.contains("hour field '25'") == true)
     }
