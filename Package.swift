@@ -177,7 +177,7 @@ let package = Package(
         .target(
             name: "ProvisionApp",
             dependencies: [
-                "Postgres", "ProvisionConfig", "ProvisionStore",
+                "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionEvaluation", "ProvisionAlerts", "ProvisionImport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -216,7 +216,7 @@ let package = Package(
         .target(
             name: "ProvisionSupervisor",
             dependencies: [
-                "ProvisionJobs", "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport", "ProvisionEvaluation",
+                "ProvisionJobs", "Postgres", "ProvisionConfig", "ProvisionStore", "ProvisionImport", "ProvisionApp",
                 "ProvisionAlerts", "ProvisionModel", "ProvisionReports", "ProvisionConsole",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -126,6 +126,25 @@ public struct Configuration: Sendable {
         public var maxItems = 25
     }
 
+    /// How long what the product writes about its own work is kept (`[retention]`): old
+    /// evaluation runs, the bodies of sent mail (digests name pupils) and the rejected-record
+    /// lists of import runs. Each in days; 0 keeps it for ever. Pupils' own data is the
+    /// trust's, kept as its MIS says: none of this touches it.
+    public struct Retention: Sendable, Equatable {
+        /// Evaluation runs older than this are deleted with their flags and outcomes, all but
+        /// the latest of the trust and of each school.
+        public var evaluationRunsDays = 90
+        /// Messages sent (or given up on) longer ago than this keep their recipients, subject
+        /// and times, but their text is erased.
+        public var sentMailDays = 30
+        /// Import runs older than this lose their list of rejected records, except each
+        /// source's latest run that read its input.
+        public var rejectedRecordsDays = 90
+
+        /// The shipped defaults.
+        public init() {}
+    }
+
     /// Where the reports the daemon writes can be reached by people (`[reports]`).
     public struct Reports: Sendable {
         /// A URL that serves `state.dir/reports` (a web server or the console); links in
@@ -183,12 +202,6 @@ public struct Configuration: Sendable {
         public var peerBandAgeMonths = 6.0
         /// "Similar starting score" for standardised scores, in points.
         public var peerBandStandardised = 5.0
-
-        /// Evaluation runs older than this many days are deleted with their results, except
-        /// the latest of the trust and of each school, which the console, reports and next
-        /// evaluation read (``EvaluationHistory``); 0 keeps every run. Not an evaluation
-        /// setting: changing it re-evaluates nothing.
-        public var historyDays = 90
 
         /// The shipped defaults.
         public init() {}
@@ -312,6 +325,8 @@ public struct Configuration: Sendable {
     public var evaluation: Evaluation
     /// `[console]`.
     public var console = Console()
+    /// `[retention]`.
+    public var retention = Retention()
     /// `[daemon]`.
     public var daemon: Daemon
     /// `[[schools]]`, in file order.
@@ -503,6 +518,14 @@ public struct Configuration: Sendable {
             console = try parseConsole(section, resolve: resolve)
         }
 
+        var retention = Retention()
+        if let section = try root.section("retention") {
+            retention.evaluationRunsDays = try section.int("evaluation_runs_days", range: 0...3650) ?? retention.evaluationRunsDays
+            retention.sentMailDays = try section.int("sent_mail_days", range: 0...3650) ?? retention.sentMailDays
+            retention.rejectedRecordsDays = try section.int("rejected_records_days", range: 0...3650) ?? retention.rejectedRecordsDays
+            try section.finish()
+        }
+
         var evaluation = Evaluation()
         if let section = try root.section("evaluation") {
             evaluation.entryWindowDays = try section.int("entry_window_days", range: 0...365) ?? evaluation.entryWindowDays
@@ -517,7 +540,6 @@ public struct Configuration: Sendable {
             evaluation.peerBandAgeMonths = try section.double("peer_band_age_months", range: 0...60) ?? evaluation.peerBandAgeMonths
             evaluation.peerBandStandardised = try section.double("peer_band_standardised", range: 0...30) ?? evaluation.peerBandStandardised
             evaluation.stallEvidence = try section.double("stall_evidence", range: 1...1_000_000) ?? evaluation.stallEvidence
-            evaluation.historyDays = try section.int("history_days", range: 0...3650) ?? evaluation.historyDays
             evaluation.minimumWorthwhileRatePerMonth =
                 try section.double("minimum_worthwhile_months_per_month", range: 0...12) ?? evaluation.minimumWorthwhileRatePerMonth
             evaluation.minimumWorthwhilePoints =
@@ -634,6 +656,7 @@ public struct Configuration: Sendable {
             plugins: plugins, mail: mail, evaluation: evaluation, daemon: daemon, schools: schools, sources: sources)
         configuration.reports = reports
         configuration.console = console
+        configuration.retention = retention
         return configuration
     }
 

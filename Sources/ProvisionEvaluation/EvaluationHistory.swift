@@ -24,6 +24,13 @@ public enum EvaluationHistory {
         public var flags = 0
         /// Their enrolment outcomes.
         public var enrolmentOutcomes = 0
+
+        /// Counts of a pruning (nothing, by default).
+        public init(runs: Int = 0, flags: Int = 0, enrolmentOutcomes: Int = 0) {
+            self.runs = runs
+            self.flags = flags
+            self.enrolmentOutcomes = enrolmentOutcomes
+        }
     }
 
     /// Deletes the runs older than `keepDays` days that nothing reads; `keepDays` 0 keeps

@@ -69,7 +69,7 @@ struct SchoolScope: Sendable {
             guard locked == reused.count else {
                 throw EvaluationError(
                     "an earlier evaluation whose results this one reuses was deleted as it started "
-                        + "(old runs are deleted after [evaluation] history_days); run the evaluation again")
+                        + "(old runs are deleted after [retention] evaluation_runs_days); run the evaluation again")
             }
         }
         return SchoolScope(evaluated: evaluated, unchanged: unchanged)
@@ -153,10 +153,9 @@ struct SchoolScope: Sendable {
 extension Configuration.Evaluation {
     /// Every setting, in a fixed order, hashed: results computed under other settings are
     /// never carried over. Read by reflection, so a setting added later is included; a kind
-    /// of value it cannot order only stops results being carried over. How long runs are
-    /// kept is not a setting of the evaluation.
+    /// of value it cannot order only stops results being carried over.
     var fingerprint: String {
-        let described = Mirror(reflecting: self).children.filter { $0.label != "historyDays" }.map { child -> String in
+        let described = Mirror(reflecting: self).children.map { child -> String in
             let value: String
             if let scales = child.value as? [String: InstrumentScale] {
                 value = scales.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ",")

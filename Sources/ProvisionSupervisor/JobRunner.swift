@@ -4,7 +4,7 @@ import Metrics
 import Postgres
 import ProvisionAlerts
 import ProvisionConfig
-import ProvisionEvaluation
+import ProvisionApp
 import ProvisionImport
 import ProvisionJobs
 import ProvisionModel
@@ -136,18 +136,14 @@ struct JobRunner: Sendable {
             }
         }
         if urn == nil {
-            // Each trust evaluation adds a run with every flag of the trust: the runs no one
-            // reads any more go (docs/operations.md, "Evaluation history"). A failure is
-            // reported, and the next trust evaluation tries again.
+            // Each trust evaluation adds a run with every flag of the trust: what is past
+            // `[retention]` goes (docs/operations.md). A failure is reported, and the next
+            // trust evaluation tries again.
             do {
-                let pruned = try await EvaluationHistory.prune(db, keepDays: config.evaluation.historyDays)
-                if pruned.runs > 0 {
-                    supervisor.logger.info(
-                        "old evaluation runs deleted",
-                        metadata: ["runs": "\(pruned.runs)", "flags": "\(pruned.flags)", "keep_days": "\(config.evaluation.historyDays)"])
-                }
+                let applied = try await Retention.apply(db, config.retention)
+                if !applied.isEmpty { supervisor.logger.info("retention applied: \(applied.summary)") }
             } catch {
-                supervisor.logger.error("could not delete old evaluation runs", metadata: ["error": "\(error)"])
+                supervisor.logger.error("could not apply [retention]", metadata: ["error": "\(error)"])
             }
         } else {
             try await supervisor.queue.enqueue(

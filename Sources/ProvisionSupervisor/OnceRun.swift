@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import ProvisionAlerts
 import ProvisionConfig
-import ProvisionEvaluation
+import ProvisionApp
 import ProvisionImport
 import ProvisionModel
 import ProvisionReports
@@ -51,15 +51,13 @@ public struct OnceRun {
             db, config: config, asOf: SchoolDate.today(),
             openHelper: { [database] in try await database.connect(applicationName: "provisiond-once-stalls") })
         print(EvaluationText.render(summary, alerts: alerts, scope: "the trust"))
-        // As the daemon does after a trust evaluation: the runs no one reads any more go. The
+        // As the daemon does after a trust evaluation: what is past `[retention]` goes. The
         // reports and the mail still follow if that fails.
         do {
-            let pruned = try await EvaluationHistory.prune(db, keepDays: config.evaluation.historyDays)
-            if pruned.runs > 0 {
-                print("  \(pruned.runs) old evaluation run(s) deleted (older than \(config.evaluation.historyDays) days, history_days)")
-            }
+            let applied = try await Retention.apply(db, config.retention)
+            if !applied.isEmpty { print("  Retention: \(applied.summary).") }
         } catch {
-            print("  old evaluation runs not deleted: \(error)")
+            print("  [retention] not applied: \(error)")
         }
         let folder = Reports.folder(for: config)
         for school in config.schools {

@@ -1,6 +1,5 @@
 import ArgumentParser
 import ProvisionApp
-import ProvisionEvaluation
 import ProvisionStore
 
 struct DatabaseCommand: AsyncParsableCommand {
@@ -56,32 +55,22 @@ struct DatabaseCommand: AsyncParsableCommand {
 
     struct Prune: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Delete evaluation runs older than [evaluation] history_days that nothing reads any more.",
+            abstract: "Delete or erase what is older than [retention] allows: old evaluation runs, sent mail's text, old rejected records.",
             discussion: """
-                The daemon does this after each trust-wide evaluation. The latest run of the trust \
-                and the latest of each school are always kept.
+                The daemon does this after each trust-wide evaluation, and provisiond --once after its own. \
+                The latest evaluation run of the trust and of each school are always kept.
                 """)
         @OptionGroup var options: ConfigOption
-        @Option(help: "Keep runs of the last N days (default: [evaluation] history_days; 0 keeps every run).")
-        var keepDays: Int?
-
-        func validate() throws {
-            if let keepDays, !(0...3650).contains(keepDays) { throw ValidationError("--keep-days must be from 0 to 3650") }
-        }
 
         func run() async throws {
             try await reportingErrors {
                 let config = try options.load()
-                let keep = keepDays ?? config.evaluation.historyDays
                 try await withConnection(config, applicationName: "provisionctl", migrated: true) { _, db in
-                    let pruned = try await EvaluationHistory.prune(db, keepDays: keep)
-                    if keep == 0 {
-                        print("Every evaluation run is kept (history_days = 0): nothing deleted.")
-                    } else {
-                        print(
-                            "Deleted \(pruned.runs) evaluation run(s) older than \(keep) days, with \(pruned.flags) flag(s) and "
-                                + "\(pruned.enrolmentOutcomes) enrolment outcome(s); the latest of the trust and of each school are kept.")
-                    }
+                    let applied = try await Retention.apply(db, config.retention)
+                    let kept = config.retention
+                    print("Retention (days; 0 keeps for ever): evaluation runs \(kept.evaluationRunsDays), sent mail "
+                        + "\(kept.sentMailDays), rejected records \(kept.rejectedRecordsDays).")
+                    print(applied.isEmpty ? "Nothing was old enough: nothing deleted." : "Done: \(applied.summary).")
                 }
             }
         }

@@ -101,9 +101,10 @@ struct ConfigurationTests {
         #expect(problem(Self.valid.replacingOccurrences(of: "0 2 * * *", with: "every night"))?.key == "sources[1].schedule")
         #expect(problem(Self.valid.replacingOccurrences(of: "PROFILE", with: "PATH"))?.key == "sources[1].env")
         #expect(problem(Self.valid + "\n[mail]\ntransport = \"pigeon\"")?.message.contains("maildir, sendmail, smtp") == true)
-        #expect(problem(Self.valid + "\n[evaluation]\nhistory_days = 4000")?.key == "evaluation.history_days")
-        #expect(try parse(Self.valid + "\n[evaluation]\nhistory_days = 30").evaluation.historyDays == 30)
-        #expect(try parse(Self.valid).evaluation.historyDays == 90)
+        #expect(problem(Self.valid + "\n[retention]\nsent_mail_days = 4000")?.key == "retention.sent_mail_days")
+        #expect(problem(Self.valid + "\n[retention]\nevaluation_run_days = 30")?.message.contains("evaluation_runs_days") == true)
+        #expect(try parse(Self.valid + "\n[retention]\nrejected_records_days = 0").retention.rejectedRecordsDays == 0)
+        #expect(try parse(Self.valid).retention == Configuration.Retention())
         #expect(problem(Self.valid.replacingOccurrences(of: "senco@fenland.example", with: "senco at fenland"))?.key == "schools[1].sencos")
         #expect(problem(Self.valid.replacingOccurrences(of: "0 2 * * *", with: "0 25 * * *"))?.message.contains("hour field '25'") == true)
     }

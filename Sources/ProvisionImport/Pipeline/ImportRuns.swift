@@ -52,4 +52,20 @@ public enum ImportRuns {
              WHERE source = $1 AND status = 'running'
             """, source, reason)
     }
+
+    /// Deletes the rejected-record lists of runs that started more than `days` days ago
+    /// (`[retention] rejected_records_days`; 0 keeps them all), except each source's latest
+    /// run that read its input (a later run that found it unchanged has the same problems).
+    /// Returns how many records were deleted; the runs themselves, with their counts and
+    /// first reasons, stay.
+    public static func pruneRejections(_ db: PostgresConnection, olderThanDays days: Int) async throws -> Int {
+        guard days > 0 else { return 0 }
+        return try await db.execute(
+            """
+            DELETE FROM rejected_records r USING import_runs i
+             WHERE i.id = r.import_run_id AND i.started_at < now() - make_interval(days => $1)
+               AND i.id NOT IN (SELECT DISTINCT ON (source) id FROM import_runs
+                                 WHERE status <> 'unchanged' ORDER BY source, id DESC)
+            """, days)
+    }
 }

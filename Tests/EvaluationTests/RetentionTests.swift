@@ -6,10 +6,11 @@ import ProvisionModel
 import ProvisionTestSupport
 import Testing
 
-/// Old evaluation runs are deleted with their results; what the console, the reports and the
-/// next evaluation read is never deleted, nor a run an evaluation is reusing.
-@Suite("evaluation history")
-struct EvaluationHistoryTests {
+/// What `[retention]` lets go: old evaluation runs with their results (never what the
+/// console, the reports and the next evaluation read, nor a run an evaluation is reusing),
+/// the text of old sent mail and the rejected records of old import runs.
+@Suite("retention")
+struct RetentionTests {
     static let asOf = SchoolDate(iso: "2026-11-29")!
 
     func runs(_ db: PostgresConnection) async throws -> [Int64] {
@@ -100,7 +101,7 @@ struct EvaluationHistoryTests {
         try await db.execute("UPDATE evaluation_runs SET started_at = started_at - interval '100 days'")
         let once = try await TestProcess.run(TestProcess.executable("provisiond"), ["--config", trust.config, "--once"])
         #expect(once.exitCode == 0, "\(once.standardError)")
-        #expect(once.standardOutput.contains("2 old evaluation run(s) deleted (older than 90 days"), "\(once.standardOutput)")
+        #expect(once.standardOutput.contains("Retention: deleted 2 evaluation run(s)"), "\(once.standardOutput)")
         let remaining = try await runs(db)
         #expect(remaining.count == 3)
         #expect(Array(remaining.prefix(2)) == [firstSchoolRun, secondSchoolRun])
@@ -137,29 +138,88 @@ struct EvaluationHistoryTests {
         #expect(try await count(other, "evaluation_flags", run: first) == flags)
 
         try await reusing.commit()
-        // As an administrator would, with the command.
-        let prune = try await TestProcess.run(
-            TestProcess.executable("provisionctl"), ["--config", trust.config, "db", "prune", "--keep-days", "90"])
-        #expect(prune.exitCode == 0, "\(prune.standardError)")
-        #expect(prune.standardOutput.contains("Deleted 1 evaluation run(s) older than 90 days, with \(flags) flag(s)"), "\(prune.standardOutput)")
+        #expect(try await EvaluationHistory.prune(pruning, keepDays: 90).runs == 1)
         #expect(try await runs(other).contains(first) == false)
-        let refusedDays = try await TestProcess.run(
-            TestProcess.executable("provisionctl"), ["--config", trust.config, "db", "prune", "--keep-days", "4000"])
-        #expect(refusedDays.exitCode != 0)
-        #expect(refusedDays.standardError.contains("--keep-days must be from 0 to 3650"), "\(refusedDays.standardError)")
         await reusing.close()
         await other.close()
         await pruning.close()
     }
 
-    /// The configuration's `history_days` is not an evaluation setting: changing it carries
-    /// results over as before.
-    @Test func howLongRunsAreKeptDoesNotChangeTheSettingsFingerprint() {
-        var kept = Configuration.Evaluation()
-        kept.historyDays = 7
-        #expect(kept.fingerprint == Configuration.Evaluation().fingerprint)
-        var stricter = Configuration.Evaluation()
-        stricter.stallEvidence = 20
-        #expect(stricter.fingerprint != Configuration.Evaluation().fingerprint)
+    /// `provisionctl db prune` applies all of `[retention]`: old evaluation runs, the text of
+    /// old sent mail (digests name pupils), the rejected records of old import runs.
+    @Test func theCommandAppliesEveryRetentionSetting() async throws {
+        let trust = try await GeneratedTrust.imported("retention", pupils: 300, schools: 2, seed: 8)
+        defer { trust.remove() }
+        let db = try await PostgresConnection.connect(trust.url)
+        let evaluator = Evaluator(settings: .init())
+        let earlier = try await runs(db) + [try await evaluator.run(db, asOf: Self.asOf, full: true).runID]
+        let latest = try await evaluator.run(db, asOf: Self.asOf, full: true).runID
+        var flags = 0
+        var outcomes = 0
+        for run in earlier {
+            flags += try await count(db, "evaluation_flags", run: run)
+            outcomes += try await count(db, "enrolment_outcomes", run: run)
+        }
+        try await db.execute("UPDATE evaluation_runs SET started_at = started_at - interval '100 days'")
+
+        // The digests `provisiond --once` sent, 40 days ago; and one message still waiting.
+        let sent = try await db.query("SELECT count(*) AS n FROM mail_outbox WHERE state = 'sent'").scalar(as: Int.self)
+        #expect(sent >= 1, "the import sent digests")
+        try await db.execute(
+            "UPDATE mail_outbox SET created_at = created_at - interval '40 days', sent_at = sent_at - interval '40 days'")
+        try await db.execute(
+            """
+            INSERT INTO mail_outbox (message_id, recipients, subject, message, created_at)
+            VALUES ('<waiting@test>', '{senco@school.example}', 'Waiting', convert_to('still to send', 'UTF8'), now() - interval '40 days')
+            """)
+        // Two runs of an old source 100 days ago, the first with two rejected records; the
+        // latest run of another source with one.
+        func oldRun(_ source: String) async throws -> Int64 {
+            try await db.query(
+                """
+                INSERT INTO import_runs (source, plugin, plugin_version, schools, status, started_at, finished_at)
+                VALUES ($1, 'ctf', '1.0.0', '{}', 'failed', now() - interval '100 days', now() - interval '100 days') RETURNING id
+                """, source
+            ).scalar(as: Int64.self)
+        }
+        func reject(_ run: Int64, line: Int) async throws {
+            try await db.execute(
+                "INSERT INTO rejected_records (import_run_id, line, record_type, severity, reason) VALUES ($1, $2, 'pupil', 'rejected', 'test')",
+                run, line)
+        }
+        let superseded = try await oldRun("retired-source")
+        try await reject(superseded, line: 1)
+        try await reject(superseded, line: 2)
+        _ = try await oldRun("retired-source")
+        let latestOfOther = try await oldRun("other-source")
+        try await reject(latestOfOther, line: 7)
+
+        try (try String(contentsOfFile: trust.config, encoding: .utf8) + "\n[retention]\nevaluation_runs_days = 60\n")
+            .write(toFile: trust.config, atomically: true, encoding: .utf8)
+        let prune = try await TestProcess.run(TestProcess.executable("provisionctl"), ["--config", trust.config, "db", "prune"])
+        #expect(prune.exitCode == 0, "\(prune.standardError)")
+        #expect(prune.standardOutput.contains("evaluation runs 60, sent mail 30, rejected records 90."), "\(prune.standardOutput)")
+        #expect(prune.standardOutput.contains(
+            "Done: deleted \(earlier.count) evaluation run(s) (\(flags) flag(s), \(outcomes) enrolment outcome(s)) and 2 rejected "
+                + "record(s) of old imports; erased the text of \(sent) sent message(s)."), "\(prune.standardOutput)")
+
+        #expect(try await runs(db) == [latest])
+        let texts = try await db.query(
+            "SELECT state, subject, octet_length(message) AS bytes FROM mail_outbox ORDER BY id").rows.map {
+                (try $0.decode("state", as: String.self), try $0.decode("subject", as: String.self), try $0.decode("bytes", as: Int.self))
+            }
+        #expect(texts.count == sent + 1)
+        for (state, subject, bytes) in texts {
+            #expect(!subject.isEmpty, "who was sent what subject stays")
+            #expect(bytes == (state == "pending" ? 13 : 0), "\(state) \(subject): \(bytes) bytes")
+        }
+        let rejections = try await db.query("SELECT import_run_id FROM rejected_records ORDER BY line").rows.map {
+            try $0.decode("import_run_id", as: Int64.self)
+        }
+        #expect(rejections == [latestOfOther])
+
+        let again = try await TestProcess.run(TestProcess.executable("provisionctl"), ["--config", trust.config, "db", "prune"])
+        #expect(again.standardOutput.contains("Nothing was old enough: nothing deleted."), "\(again.standardOutput)")
+        await db.close()
     }
 }
