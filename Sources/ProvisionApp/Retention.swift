@@ -28,8 +28,9 @@ public enum Retention {
         }
     }
 
-    /// Applies `settings` on `db` (not in a transaction): each kind in its own statements,
-    /// so one that fails leaves the others done.
+    /// Applies `settings` on `db` (not in a transaction), kind after kind, each in its own
+    /// statements: a failure keeps what was done before it, and the next application
+    /// finishes the rest.
     public static func apply(_ db: PostgresConnection, _ settings: Configuration.Retention) async throws -> Applied {
         var applied = Applied()
         applied.evaluation = try await EvaluationHistory.prune(db, keepDays: settings.evaluationRunsDays)
