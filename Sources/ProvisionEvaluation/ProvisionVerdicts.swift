@@ -100,7 +100,7 @@ enum ProvisionVerdicts {
                 group, provisionID: nil, schoolID: nil, name: group[0].name, measure: group[0].measure,
                 cost: (total, enrolled), settings: settings, programme: key))
         }
-        for outcome in outcomes { try await store(outcome, db: db, runID: runID, settings: settings) }
+        try await store(outcomes, db: db, runID: runID, settings: settings)
         return outcomes
     }
 
@@ -149,33 +149,60 @@ enum ProvisionVerdicts {
             meanGain: gains.isEmpty ? nil : gains.reduce(0, +) / Double(gains.count))
     }
 
-    static func store(_ outcome: ProvisionOutcome, db: PostgresConnection, runID: Int64, settings: Configuration.Evaluation) async throws {
-        let perPupil = outcome.costTotal.map { $0 / Double(max(1, outcome.enrolled)) }
-        // What one unit of the measure's gain (a month of reading age, a standardised point) cost.
-        let perUnit = perPupil.flatMap { cost in outcome.meanGain.flatMap { $0 > 0 ? cost / $0 : nil } }
-        var numbers = "{\"threshold\":\(outcome.measure == "age_months" ? settings.ratioGainThreshold : 0)"
-        if let effect = outcome.effect, outcome.measure == "age_months" {
-            numbers += ",\"band\":\"\(RatioGainBand.name(effect.mean))\""
+    /// The columns of `provision_outcomes` a run writes, in the order of ``store``'s arrays.
+    private static let storedColumns = [
+        "provision_id", "school_id", "programme", "name", "measure", "n", "effect", "ci_low", "ci_high", "adjusted_effect",
+        "adjusted_low", "adjusted_high", "adjusted_n", "verdict", "cost_total", "cost_per_pupil", "cost_per_unit_gain",
+        "numbers", "value_added", "value_added_low", "value_added_high", "value_added_n", "pooled",
+    ]
+    /// How each column's text is read back: `''` is NULL for the optional numbers (never an
+    /// empty name: those columns are not optional).
+    private static let storedValues = [
+        "nullif(u.provision_id, '')::bigint", "nullif(u.school_id, '')::bigint", "u.programme", "u.name", "u.measure",
+        "u.n::int", "nullif(u.effect, '')::numeric", "nullif(u.ci_low, '')::numeric", "nullif(u.ci_high, '')::numeric",
+        "nullif(u.adjusted_effect, '')::numeric", "nullif(u.adjusted_low, '')::numeric", "nullif(u.adjusted_high, '')::numeric",
+        "u.adjusted_n::int", "u.verdict", "nullif(u.cost_total, '')::numeric", "nullif(u.cost_per_pupil, '')::numeric",
+        "nullif(u.cost_per_unit_gain, '')::numeric", "u.numbers::jsonb", "nullif(u.value_added, '')::numeric",
+        "nullif(u.value_added_low, '')::numeric", "nullif(u.value_added_high, '')::numeric", "u.value_added_n::int",
+        "u.pooled::boolean",
+    ]
+
+    /// Writes the outcomes with run `runID` in one statement: one per provision took a
+    /// round trip each, a tenth of a 60,000-pupil trust's evaluation and a second of a
+    /// million-pupil deployment's (6,252 provisions and programmes).
+    static func store(_ outcomes: [ProvisionOutcome], db: PostgresConnection, runID: Int64, settings: Configuration.Evaluation) async throws {
+        guard !outcomes.isEmpty else { return }
+        var columns = [[String]](repeating: [], count: storedColumns.count)
+        for outcome in outcomes {
+            let perPupil = outcome.costTotal.map { $0 / Double(max(1, outcome.enrolled)) }
+            // What one unit of the measure's gain (a month of reading age, a standardised point) cost.
+            let perUnit = perPupil.flatMap { cost in outcome.meanGain.flatMap { $0 > 0 ? cost / $0 : nil } }
+            var numbers = "{\"threshold\":\(outcome.measure == "age_months" ? settings.ratioGainThreshold : 0)"
+            if let effect = outcome.effect, outcome.measure == "age_months" {
+                numbers += ",\"band\":\"\(RatioGainBand.name(effect.mean))\""
+            }
+            if let effect = outcome.effect, outcome.measure == "standardised" {
+                numbers += ",\"eef_months\":\(EEFMonths.months(effectSize: effect.mean / 15))"
+            }
+            numbers += "}"
+            let row: [any PostgresEncodable] = [
+                outcome.provisionID, outcome.schoolID, outcome.programme, outcome.name, outcome.measure, outcome.n,
+                outcome.effect?.mean.rounded(to: 3), outcome.effect?.low.rounded(to: 3), outcome.effect?.high.rounded(to: 3),
+                outcome.adjusted?.mean.rounded(to: 3), outcome.adjusted?.low.rounded(to: 3), outcome.adjusted?.high.rounded(to: 3),
+                outcome.adjusted?.n ?? 0, outcome.verdict.rawValue, outcome.costTotal?.rounded(to: 2), perPupil?.rounded(to: 2),
+                perUnit?.rounded(to: 2), numbers, outcome.valueAdded?.mean.rounded(to: 3),
+                outcome.valueAdded?.low.rounded(to: 3), outcome.valueAdded?.high.rounded(to: 3), outcome.valueAdded?.n ?? 0,
+                outcome.pooled,
+            ]
+            for (index, value) in row.enumerated() { columns[index].append(value.postgresText ?? "") }
         }
-        if let effect = outcome.effect, outcome.measure == "standardised" {
-            numbers += ",\"eef_months\":\(EEFMonths.months(effectSize: effect.mean / 15))"
-        }
-        numbers += "}"
+        let arrays = (0..<storedColumns.count).map { "$\($0 + 2)::text[]" }.joined(separator: ", ")
         try await db.execute(
             """
-            INSERT INTO provision_outcomes (evaluation_run_id, provision_id, school_id, programme, name, measure, n, effect,
-                                            ci_low, ci_high, adjusted_effect, adjusted_low, adjusted_high, adjusted_n, verdict,
-                                            cost_total, cost_per_pupil, cost_per_unit_gain, numbers, value_added,
-                                            value_added_low, value_added_high, value_added_n, pooled)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19::jsonb,
-                    $20, $21, $22, $23, $24)
-            """, runID, outcome.provisionID, outcome.schoolID, outcome.programme, outcome.name, outcome.measure, outcome.n,
-            outcome.effect?.mean.rounded(to: 3), outcome.effect?.low.rounded(to: 3), outcome.effect?.high.rounded(to: 3),
-            outcome.adjusted?.mean.rounded(to: 3), outcome.adjusted?.low.rounded(to: 3), outcome.adjusted?.high.rounded(to: 3),
-            outcome.adjusted?.n ?? 0, outcome.verdict.rawValue, outcome.costTotal?.rounded(to: 2), perPupil?.rounded(to: 2),
-            perUnit?.rounded(to: 2), numbers, outcome.valueAdded?.mean.rounded(to: 3),
-            outcome.valueAdded?.low.rounded(to: 3), outcome.valueAdded?.high.rounded(to: 3), outcome.valueAdded?.n ?? 0,
-            outcome.pooled)
+            INSERT INTO provision_outcomes (evaluation_run_id, \(storedColumns.joined(separator: ", ")))
+            SELECT $1, \(storedValues.joined(separator: ", "))
+              FROM unnest(\(arrays)) AS u (\(storedColumns.joined(separator: ", ")))
+            """, [runID] + columns)
     }
 }
 
