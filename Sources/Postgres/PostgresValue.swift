@@ -171,8 +171,24 @@ extension Array: PostgresEncodable where Element == String {
     /// A PostgreSQL array literal (`{"a","b"}`), every element quoted and escaped; bind it
     /// with a cast such as `$1::text[]`.
     public var postgresText: String? {
-        "{" + map { element in
-            "\"" + element.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
-        }.joined(separator: ",") + "}"
+        // Built in one pass: escaping each element with Foundation's replacingOccurrences
+        // was 6% of an evaluation's own CPU (the flags' and outcomes' arrays).
+        var literal = "{"
+        literal.reserveCapacity(reduce(2) { $0 + $1.utf8.count + 3 })
+        for (index, element) in enumerated() {
+            if index > 0 { literal.append(",") }
+            literal.append("\"")
+            if element.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") }) {
+                for character in element.unicodeScalars {
+                    if character == "\\" || character == "\"" { literal.append("\\") }
+                    literal.unicodeScalars.append(character)
+                }
+            } else {
+                literal.append(element)
+            }
+            literal.append("\"")
+        }
+        literal.append("}")
+        return literal
     }
 }

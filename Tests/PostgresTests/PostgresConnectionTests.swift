@@ -149,6 +149,15 @@ struct PostgresConnectionTests {
         await db.close()
     }
 
+    /// A `[String]` parameter reaches the server element for element, whatever it holds.
+    @Test func textArraysKeepQuotesBackslashesAndSeparators() async throws {
+        let (db, _) = try await TestPostgres.shared.freshConnection("arrays")
+        let elements = ["plain", "", "Siân \"Sid\" O'Neil", "back\\slash", "\\\"", "a,b{c}d", " spaced ", "NULL", "line\nbreak"]
+        let rows = try await db.query("SELECT v FROM unnest($1::text[]) WITH ORDINALITY AS u (v, n) ORDER BY n", [elements]).rows
+        #expect(try rows.map { try $0.decode("v", as: String.self) } == elements)
+        await db.close()
+    }
+
     @Test func copyInStoresEscapedMultibyteRows() async throws {
         let (db, _) = try await TestPostgres.shared.freshConnection("copy")
         try await db.execute("CREATE TABLE staged (n int, name text, note text)")
