@@ -5,7 +5,7 @@ import ProvisionStore
 struct DatabaseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "db",
-        abstract: "Create or upgrade the database schema, show its state, or delete old evaluation runs.",
+        abstract: "Create or upgrade the database schema, show its state, or apply [retention].",
         subcommands: [Migrate.self, Status.self, Prune.self])
     @OptionGroup var options: ConfigOption
 
