@@ -33,12 +33,6 @@ enum PeerComparison {
         let yearGroup: String
     }
 
-    /// A test over a pair of dates, whatever the year group.
-    struct Span: Hashable {
-        let test: Test
-        let dates: Dates
-    }
-
     struct Enrolment {
         let id: Int64
         let school: Int64
@@ -88,10 +82,38 @@ enum PeerComparison {
         let yearGroups = Array(Set(enrolments.map(\.window.yearGroup)))
         let windowDays = Array(Set(enrolments.flatMap { [$0.window.dates.entry, $0.window.dates.exit] })).map(String.init)
 
+        // The inner loops below run for every pupil's series and every gain: they work with
+        // numbers for the tests, year groups and windows, found here once. (Hashing a test's
+        // three strings and a year group for every gain was most of the pass's own CPU, and
+        // at a million pupils the pass waited on this process rather than the server.)
+        let tests = Array(windows.keys)
+        let testNumber = Dictionary(uniqueKeysWithValues: tests.enumerated().map { ($1, $0) })
+        let yearGroupNumber = Dictionary(uniqueKeysWithValues: yearGroups.enumerated().map { ($1, $0) })
+        var windowList: [Window] = []
+        var windowNumber: [Window: Int] = [:]
+        // The windows of test t and year group y, at t * yearGroups.count + y.
+        var needed = [[(dates: Dates, window: Int)]](repeating: [], count: tests.count * yearGroups.count)
+        for (test, byYearGroup) in windows {
+            for (yearGroup, allDates) in byYearGroup {
+                guard let t = testNumber[test], let y = yearGroupNumber[yearGroup] else { continue }
+                for dates in allDates {
+                    let window = Window(test: test, dates: dates, yearGroup: yearGroup)
+                    windowNumber[window] = windowList.count
+                    needed[t * yearGroups.count + y].append((dates, windowList.count))
+                    windowList.append(window)
+                }
+            }
+        }
+
         // Who is not anyone's peer for a window: pupils in an intervention with that
         // outcome (instrument and measure) over any of its dates, and its participants.
-        let tests = Array(windows.keys)
-        var enrolled: [Int64: [(instrument: String, measure: String, start: Int, end: Int?)]] = [:]
+        struct SpanKey: Hashable {
+            let test: Int
+            let dates: Dates
+        }
+        var testsWithOutcome: [String: [Int]] = [:]
+        for (number, test) in tests.enumerated() { testsWithOutcome[test.instrument + "\u{0}" + test.measure, default: []].append(number) }
+        var enrolled: [Int64: [(tests: [Int], start: Int, end: Int?)]] = [:]
         for row in try await db.query(
             """
             SELECT e.pupil_id, p.outcome_instrument AS instrument, p.outcome_measure AS measure,
@@ -100,16 +122,18 @@ enum PeerComparison {
              WHERE (p.outcome_instrument, p.outcome_measure) IN (SELECT * FROM unnest($1::text[], $2::text[]))
             """, tests.map(\.instrument), tests.map(\.measure)
         ).rows {
+            let outcome = try row.decode("instrument", as: String.self) + "\u{0}" + (try row.decode("measure", as: String.self))
             enrolled[try row.decode("pupil_id"), default: []].append(
-                (try row.decode("instrument"), try row.decode("measure"), try row.decode("start_day"), try row.decode("end_day")))
+                (testsWithOutcome[outcome] ?? [], try row.decode("start_day"), try row.decode("end_day")))
         }
-        var participants: [Int64: Set<Span>] = [:]
+        var participants: [Int64: Set<SpanKey>] = [:]
         for enrolment in enrolments {
-            participants[enrolment.pupil, default: []].insert(Span(test: enrolment.window.test, dates: enrolment.window.dates))
+            guard let t = testNumber[enrolment.window.test] else { continue }
+            participants[enrolment.pupil, default: []].insert(SpanKey(test: t, dates: enrolment.window.dates))
         }
-        func isPeer(_ pupil: Int64, _ test: Test, _ dates: Dates) -> Bool {
-            if participants[pupil]?.contains(Span(test: test, dates: dates)) == true { return false }
-            for e in enrolled[pupil] ?? [] where e.instrument == test.instrument && e.measure == test.measure {
+        func isPeer(_ pupil: Int64, _ test: Int, _ dates: Dates) -> Bool {
+            if participants[pupil]?.contains(SpanKey(test: test, dates: dates)) == true { return false }
+            for e in enrolled[pupil] ?? [] where e.tests.contains(test) {
                 if e.start <= dates.exit && (e.end ?? dates.exit) >= dates.entry { return false }
             }
             return true
@@ -117,7 +141,7 @@ enum PeerComparison {
 
         // Every non-participant's gains, by window. The pupils' schools and year groups come
         // with each page of the list, so the batches read results alone, four columns a row.
-        var gains: [Window: [Gain]] = [:]
+        var gains = [[Gain]](repeating: [], count: windowList.count)
         let (testInstruments, testSubjects, testMeasures) = (tests.map(\.instrument), tests.map(\.subject), tests.map(\.measure))
         try await PupilBatches.forEachPage(
             db, size: pageSize,
@@ -139,9 +163,10 @@ enum PeerComparison {
                 """, [batch.first, batch.last, batch.only, testInstruments, testSubjects, testMeasures, windowDays])
             }
         ) { page, rows in
-            var pupilOf: [Int64: (school: Int64, yearGroup: String)] = [:]
+            var pupilOf: [Int64: (school: Int64, yearGroup: Int)] = [:]
             for row in 0..<page.rowCount {
-                pupilOf[try page.int64(row, 0)] = (try page.int64(row, 1), try page.text(row, 2))
+                guard let y = yearGroupNumber[try page.text(row, 2)] else { continue }
+                pupilOf[try page.int64(row, 0)] = (try page.int64(row, 1), y)
             }
             // Each pupil's results on each test. Unordered: the server reads them test by
             // test, and sorting them by pupil cost more than the rest of the query (a sort to
@@ -151,20 +176,21 @@ enum PeerComparison {
                 series[PupilTest(pupil: try rows.int64(row, 0), test: try rows.int(row, 1)), default: []]
                     .append((try rows.int(row, 2), try rows.double(row, 3)))
             }
+            var entries: [Double] = []
+            var exits: [Double] = []
             for (key, points) in series {
-                let (pupil, testNumber) = (key.pupil, key.test)
-                guard testNumber >= 1, testNumber <= tests.count, let (school, yearGroup) = pupilOf[pupil] else { continue }
-                let test = tests[testNumber - 1]
-                guard let needed = windows[test]?[yearGroup] else { continue }
-                for dates in needed where isPeer(pupil, test, dates) {
-                    let entries = points.filter { abs($0.day - dates.entry) <= 14 }
-                    guard !entries.isEmpty else { continue }
-                    let exits = points.filter { abs($0.day - dates.exit) <= 14 }
-                    guard !exits.isEmpty else { continue }
-                    let window = Window(test: test, dates: dates, yearGroup: yearGroup)
+                let (pupil, test) = (key.pupil, key.test - 1)
+                guard test >= 0, test < tests.count, let (school, yearGroup) = pupilOf[pupil] else { continue }
+                for (dates, window) in needed[test * yearGroups.count + yearGroup] where isPeer(pupil, test, dates) {
+                    entries.removeAll(keepingCapacity: true)
+                    exits.removeAll(keepingCapacity: true)
+                    for point in points {
+                        if abs(point.day - dates.entry) <= 14 { entries.append(point.value) }
+                        if abs(point.day - dates.exit) <= 14 { exits.append(point.value) }
+                    }
                     for entry in entries {
                         for exit in exits {
-                            gains[window, default: []].append(Gain(school: school, entry: entry.value, gain: exit.value - entry.value))
+                            gains[window].append(Gain(school: school, entry: entry, gain: exit - entry))
                         }
                     }
                 }
@@ -175,19 +201,19 @@ enum PeerComparison {
         // once per window and band of starting scores (enrolments share them: scores are
         // whole months or points), so the work grows with the trust, not with its square.
         struct Band: Hashable {
-            let window: Window
+            let window: Int
             let low: Double
             let high: Double
         }
         struct SchoolWindow: Hashable {
-            let window: Window
+            let window: Int
             let school: Int64
         }
         var peerFigures: [SchoolWindow: (median: Double?, n: Int)] = [:]
         var matchedFigures: [Band: (median: Double?, n: Int)] = [:]
-        for window in Array(gains.keys) {
-            gains[window]?.sort { $0.entry < $1.entry }
-            for (school, group) in Dictionary(grouping: gains[window] ?? [], by: \.school) {
+        for window in gains.indices {
+            gains[window].sort { $0.entry < $1.entry }
+            for (school, group) in Dictionary(grouping: gains[window], by: \.school) {
                 peerFigures[SchoolWindow(window: window, school: school)] = (median(group.map(\.gain)), group.count)
             }
         }
@@ -197,8 +223,8 @@ enum PeerComparison {
         var matchedMedian: [String] = []
         var matchedN: [String] = []
         for enrolment in enrolments {
-            let window = enrolment.window
-            let all = gains[window] ?? []
+            guard let window = windowNumber[enrolment.window] else { continue }
+            let all = gains[window]
             let peers = peerFigures[SchoolWindow(window: window, school: enrolment.school)] ?? (nil, 0)
             let band = Band(window: window, low: enrolment.low, high: enrolment.high)
             let matched = matchedFigures[band] ?? {
