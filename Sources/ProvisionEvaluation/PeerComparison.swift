@@ -252,12 +252,45 @@ enum PeerComparison {
     }
 
     /// The median as PostgreSQL's `percentile_cont(0.5)` gives it: the middle value, or the
-    /// mean of the two middle values.
+    /// mean of the two middle values. Found by selection, not by sorting: sorting the gains
+    /// of every band of starting scores was a seventh of a million-pupil evaluation's CPU.
     static func median(_ values: [Double]) -> Double? {
         guard !values.isEmpty else { return nil }
-        let ordered = values.sorted()
-        let middle = ordered.count / 2
-        return ordered.count % 2 == 1 ? ordered[middle] : ordered[middle - 1] + (ordered[middle] - ordered[middle - 1]) / 2
+        var values = values
+        let middle = values.count / 2
+        select(&values, middle)
+        if values.count % 2 == 1 { return values[middle] }
+        // Everything before `middle` is at most values[middle]: its largest is the other middle.
+        guard let below = values[..<middle].max() else { return values[middle] }
+        return below + (values[middle] - below) / 2
+    }
+
+    /// Reorders `values` so that `values[k]` is the value sorting would put there, with none
+    /// larger before it and none smaller after it (Hoare's selection, median-of-three pivots).
+    static func select(_ values: inout [Double], _ k: Int) {
+        var (low, high) = (0, values.count - 1)
+        while low < high {
+            let (a, b, c) = (values[low], values[low + (high - low) / 2], values[high])
+            let pivot = max(min(a, b), min(max(a, b), c))
+            var (i, j) = (low, high)
+            while i <= j {
+                while values[i] < pivot { i += 1 }
+                while values[j] > pivot { j -= 1 }
+                if i <= j {
+                    values.swapAt(i, j)
+                    i += 1
+                    j -= 1
+                }
+            }
+            // Now low...j are at most the pivot, i...high at least, and anything between equals it.
+            if k <= j {
+                high = j
+            } else if k >= i {
+                low = i
+            } else {
+                return
+            }
+        }
     }
 
     /// A double as a numeric literal with 15 significant digits, as PostgreSQL casts float8

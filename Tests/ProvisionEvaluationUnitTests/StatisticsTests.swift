@@ -65,4 +65,22 @@ struct PupilBatchesTests {
         #expect(PeerComparison.median([4, 1, 2, 9]) == 3)
         #expect(PeerComparison.numeric(0.1 + 0.2) == "0.3")
     }
+
+    /// The peer comparison's median, found by selection, is the one sorting gives (as
+    /// PostgreSQL's `percentile_cont(0.5)`), for odd and even counts, ties and negatives.
+    @Test func theMedianBySelectionIsTheMedianOfTheSortedValues() {
+        var generator = SystemRandomNumberGenerator()
+        for count in Array(1...40) + [99, 100, 1001] {
+            for _ in 0..<20 {
+                // Few distinct values, so ties are common.
+                let values = (0..<count).map { _ in Double(Int.random(in: -12...12, using: &generator)) / 4 }
+                let sorted = values.sorted()
+                let middle = count / 2
+                let expected = count % 2 == 1 ? sorted[middle] : sorted[middle - 1] + (sorted[middle] - sorted[middle - 1]) / 2
+                #expect(PeerComparison.median(values) == expected, "\(values)")
+            }
+        }
+        #expect(PeerComparison.median([]) == nil)
+        #expect(PeerComparison.median([3, 1, 2, 10]) == 2.5)
+    }
 }
