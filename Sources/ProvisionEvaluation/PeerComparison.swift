@@ -84,8 +84,8 @@ enum PeerComparison {
 
         // The inner loops below run for every pupil's series and every gain: they work with
         // numbers for the tests, year groups and windows, found here once. (Hashing a test's
-        // three strings and a year group for every gain was most of the pass's own CPU, and
-        // at a million pupils the pass waited on this process rather than the server.)
+        // three strings and a year group for every series, and a window for every gain, was
+        // a third of the pass's own CPU at a million pupils.)
         let tests = Array(windows.keys)
         let testNumber = Dictionary(uniqueKeysWithValues: tests.enumerated().map { ($1, $0) })
         let yearGroupNumber = Dictionary(uniqueKeysWithValues: yearGroups.enumerated().map { ($1, $0) })
@@ -253,7 +253,7 @@ enum PeerComparison {
 
     /// The median as PostgreSQL's `percentile_cont(0.5)` gives it: the middle value, or the
     /// mean of the two middle values. Found by selection, not by sorting: sorting the gains
-    /// of every band of starting scores was a seventh of a million-pupil evaluation's CPU.
+    /// of every band of starting scores was 7% of a million-pupil evaluation's own CPU.
     static func median(_ values: [Double]) -> Double? {
         guard !values.isEmpty else { return nil }
         var values = values
