@@ -54,9 +54,8 @@ public enum EvaluationHistory {
             ).rows.map { try $0.decode("id", as: Int64.self) }
             guard !batch.isEmpty else { return pruned }
             let ids = batch.map(String.init)
-            try await db.begin()
-            do {
-                guard let counted = try await db.query(
+            let (deleted, flags, outcomes) = try await db.transaction { db in
+                guard let counted = try db.query(
                     """
                     SELECT (SELECT count(*) FROM evaluation_flags WHERE evaluation_run_id = ANY($1::bigint[])) AS flags,
                            (SELECT count(*) FROM enrolment_outcomes WHERE evaluation_run_id = ANY($1::bigint[])) AS outcomes
@@ -64,15 +63,12 @@ public enum EvaluationHistory {
                 ).singleRow() else { throw EvaluationError("the runs to delete could not be counted") }
                 // Flags, outcomes and the run's schools go with the run (its foreign keys and
                 // triggers); a run reused meanwhile is locked by that evaluation, so this waits.
-                let deleted = try await db.execute("DELETE FROM evaluation_runs WHERE id = ANY($1::bigint[])", [ids])
-                try await db.commit()
-                pruned.runs += deleted
-                pruned.flags += try counted.decode("flags", as: Int.self)
-                pruned.enrolmentOutcomes += try counted.decode("outcomes", as: Int.self)
-            } catch {
-                await db.rollback()
-                throw error
+                let deleted = try db.execute("DELETE FROM evaluation_runs WHERE id = ANY($1::bigint[])", [ids])
+                return (deleted, try counted.decode("flags", as: Int.self), try counted.decode("outcomes", as: Int.self))
             }
+            pruned.runs += deleted
+            pruned.flags += flags
+            pruned.enrolmentOutcomes += outcomes
             if batch.count < batchSize { return pruned }
         }
     }
