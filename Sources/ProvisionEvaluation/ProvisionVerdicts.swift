@@ -149,22 +149,18 @@ enum ProvisionVerdicts {
             meanGain: gains.isEmpty ? nil : gains.reduce(0, +) / Double(gains.count))
     }
 
-    /// The columns of `provision_outcomes` a run writes, in the order of ``store``'s arrays.
-    private static let storedColumns = [
-        "provision_id", "school_id", "programme", "name", "measure", "n", "effect", "ci_low", "ci_high", "adjusted_effect",
-        "adjusted_low", "adjusted_high", "adjusted_n", "verdict", "cost_total", "cost_per_pupil", "cost_per_unit_gain",
-        "numbers", "value_added", "value_added_low", "value_added_high", "value_added_n", "pooled",
-    ]
-    /// How each column's text is read back: `''` is NULL for the optional numbers (never an
-    /// empty name: those columns are not optional).
-    private static let storedValues = [
-        "nullif(u.provision_id, '')::bigint", "nullif(u.school_id, '')::bigint", "u.programme", "u.name", "u.measure",
-        "u.n::int", "nullif(u.effect, '')::numeric", "nullif(u.ci_low, '')::numeric", "nullif(u.ci_high, '')::numeric",
-        "nullif(u.adjusted_effect, '')::numeric", "nullif(u.adjusted_low, '')::numeric", "nullif(u.adjusted_high, '')::numeric",
-        "u.adjusted_n::int", "u.verdict", "nullif(u.cost_total, '')::numeric", "nullif(u.cost_per_pupil, '')::numeric",
-        "nullif(u.cost_per_unit_gain, '')::numeric", "u.numbers::jsonb", "nullif(u.value_added, '')::numeric",
-        "nullif(u.value_added_low, '')::numeric", "nullif(u.value_added_high, '')::numeric", "u.value_added_n::int",
-        "u.pooled::boolean",
+    /// The columns of `provision_outcomes` a run writes, in the order of ``store``'s arrays,
+    /// with their types; `''` reads back as NULL for the optional ones (never an empty name:
+    /// those columns are not optional).
+    private static let storedColumns: [(name: String, type: String, optional: Bool)] = [
+        ("provision_id", "bigint", true), ("school_id", "bigint", true), ("programme", "text", false),
+        ("name", "text", false), ("measure", "text", false), ("n", "int", false), ("effect", "numeric", true),
+        ("ci_low", "numeric", true), ("ci_high", "numeric", true), ("adjusted_effect", "numeric", true),
+        ("adjusted_low", "numeric", true), ("adjusted_high", "numeric", true), ("adjusted_n", "int", false),
+        ("verdict", "text", false), ("cost_total", "numeric", true), ("cost_per_pupil", "numeric", true),
+        ("cost_per_unit_gain", "numeric", true), ("numbers", "jsonb", false), ("value_added", "numeric", true),
+        ("value_added_low", "numeric", true), ("value_added_high", "numeric", true), ("value_added_n", "int", false),
+        ("pooled", "boolean", false),
     ]
 
     /// Writes the outcomes with run `runID` in one statement: one per provision took a
@@ -196,12 +192,14 @@ enum ProvisionVerdicts {
             ]
             for (index, value) in row.enumerated() { columns[index].append(value.postgresText ?? "") }
         }
-        let arrays = (0..<storedColumns.count).map { "$\($0 + 2)::text[]" }.joined(separator: ", ")
+        let names = storedColumns.map(\.name).joined(separator: ", ")
+        let values = storedColumns.map { $0.optional ? "nullif(u.\($0.name), '')::\($0.type)" : "u.\($0.name)::\($0.type)" }
+        let arrays = (0..<storedColumns.count).map { "$\($0 + 2)::text[]" }
         try await db.execute(
             """
-            INSERT INTO provision_outcomes (evaluation_run_id, \(storedColumns.joined(separator: ", ")))
-            SELECT $1, \(storedValues.joined(separator: ", "))
-              FROM unnest(\(arrays)) AS u (\(storedColumns.joined(separator: ", ")))
+            INSERT INTO provision_outcomes (evaluation_run_id, \(names))
+            SELECT $1, \(values.joined(separator: ", "))
+              FROM unnest(\(arrays.joined(separator: ", "))) AS u (\(names))
             """, [runID] + columns)
     }
 }
