@@ -14,24 +14,6 @@ import Testing
 struct IncrementalEvaluationTests {
     static let asOf = SchoolDate(iso: "2026-11-29")!
 
-    /// Everything a run says about the schools it covers, one sorted line per row, without
-    /// the ids that differ between runs.
-    func picture(_ db: PostgresConnection, run: Int64) async throws -> [String] {
-        let tables = [
-            ("enrolment_outcomes", "enrolment_id"), ("provision_outcomes", "provision_id"), ("evaluation_flags", "subject_key"),
-        ]
-        var lines: [String] = []
-        for (table, _) in tables {
-            let rows = try await db.query(
-                """
-                SELECT to_jsonb(t) - 'id' - 'evaluation_run_id' AS line FROM \(table) t WHERE evaluation_run_id = $1
-                """, run
-            ).rows
-            lines += try rows.map { "\(table) " + (try $0.decode("line", as: String.self)) }
-        }
-        return lines.sorted()
-    }
-
     func covered(_ db: PostgresConnection, run: Int64) async throws -> (evaluated: [Int64], carried: [Int64]) {
         let rows = try await db.query(
             "SELECT school_id, reused_from FROM evaluation_run_schools WHERE evaluation_run_id = $1 ORDER BY school_id", run
@@ -55,7 +37,7 @@ struct IncrementalEvaluationTests {
 
         let first = try await evaluator.run(db, asOf: Self.asOf, full: true)
         #expect((first.schoolsEvaluated, first.schoolsUnchanged) == (3, 0))
-        let firstPicture = try await picture(db, run: first.runID)
+        let firstPicture = try await runPicture(db, run: first.runID)
         #expect(firstPicture.contains { $0.hasPrefix("evaluation_flags") }, "the trust raises flags")
         #expect(firstPicture.contains { $0.hasPrefix("enrolment_outcomes") }, "the trust has outcomes")
 
@@ -63,14 +45,14 @@ struct IncrementalEvaluationTests {
         var paged = evaluator
         paged.pupilsPerPage = 7
         let pagedRun = try await paged.run(db, asOf: Self.asOf, full: true)
-        #expect(try await picture(db, run: pagedRun.runID) == firstPicture)
+        #expect(try await runPicture(db, run: pagedRun.runID) == firstPicture)
         #expect(pagedRun.stallNotJudged == first.stallNotJudged)
 
         // Nothing changed: every school carried over, with exactly the same results.
         let second = try await evaluator.run(db, asOf: Self.asOf)
         #expect((second.schoolsEvaluated, second.schoolsUnchanged) == (0, 3))
         #expect(try await covered(db, run: second.runID).carried == schools)
-        #expect(try await picture(db, run: second.runID) == firstPicture)
+        #expect(try await runPicture(db, run: second.runID) == firstPicture)
         #expect(second.flags == first.flags)
         #expect(second.stallNotJudged == first.stallNotJudged)
 
@@ -90,13 +72,13 @@ struct IncrementalEvaluationTests {
         let thirdCovered = try await covered(db, run: third.runID)
         #expect(thirdCovered.evaluated == [changedSchool])
         #expect(thirdCovered.carried == Array(schools[0..<2]))
-        let thirdPicture = try await picture(db, run: third.runID)
+        let thirdPicture = try await runPicture(db, run: third.runID)
         #expect(thirdPicture != firstPicture, "the change shows in the results")
 
         // Evaluating everything again gives what the incremental run gave.
         let fourth = try await evaluator.run(db, asOf: Self.asOf, full: true)
         #expect((fourth.schoolsEvaluated, fourth.schoolsUnchanged) == (3, 0))
-        #expect(try await picture(db, run: fourth.runID) == thirdPicture)
+        #expect(try await runPicture(db, run: fourth.runID) == thirdPicture)
 
         // Another date, or other settings, evaluate every school again.
         let nextDay = SchoolDate(iso: "2026-11-30")!

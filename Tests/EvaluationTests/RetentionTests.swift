@@ -21,17 +21,6 @@ struct RetentionTests {
         try await db.query("SELECT count(*) AS n FROM \(table) WHERE evaluation_run_id = $1", run).scalar(as: Int.self)
     }
 
-    /// Every flag and outcome of a run, without the ids that differ between runs.
-    func picture(_ db: PostgresConnection, run: Int64) async throws -> [String] {
-        var lines: [String] = []
-        for table in ["enrolment_outcomes", "provision_outcomes", "evaluation_flags"] {
-            lines += try await db.query(
-                "SELECT to_jsonb(t) - 'id' - 'evaluation_run_id' AS line FROM \(table) t WHERE evaluation_run_id = $1", run
-            ).rows.map { "\(table) " + (try $0.decode("line", as: String.self)) }
-        }
-        return lines.sorted()
-    }
-
     @Test func oldRunsGoButTheLatestOfTheTrustAndOfEachSchoolStay() async throws {
         let trust = try await GeneratedTrust.imported("history", pupils: 600, schools: 2, seed: 6)
         defer { trust.remove() }
@@ -69,7 +58,7 @@ struct RetentionTests {
         }
         #expect(expected.flags > 100, "the trust raises flags (\(expected.flags))")
         #expect(expected.enrolmentOutcomes > 10, "the trust has outcomes (\(expected.enrolmentOutcomes))")
-        let keptPicture = try await picture(db, run: latestTrust.runID)
+        let keptPicture = try await runPicture(db, run: latestTrust.runID)
 
         // Runs younger than the limit, or a limit of 0, delete nothing.
         #expect(try await EvaluationHistory.prune(db, keepDays: 101) == .init())
@@ -86,7 +75,7 @@ struct RetentionTests {
             #expect(try await count(db, "evaluation_run_schools", run: run) == 0)
         }
         // The kept run still holds its whole picture; the run its copy came from is gone.
-        #expect(try await picture(db, run: latestTrust.runID) == keptPicture)
+        #expect(try await runPicture(db, run: latestTrust.runID) == keptPicture)
         #expect(try await db.query(
             "SELECT reused_from FROM evaluation_run_schools WHERE evaluation_run_id = $1 AND school_id = $2",
             latestTrust.runID, schools[1].id
@@ -95,7 +84,7 @@ struct RetentionTests {
         // The next evaluation still carries both schools over, with the same results.
         let next = try await evaluator.run(db, asOf: Self.asOf)
         #expect((next.schoolsEvaluated, next.schoolsUnchanged) == (0, 2))
-        #expect(try await picture(db, run: next.runID) == keptPicture)
+        #expect(try await runPicture(db, run: next.runID) == keptPicture)
 
         // `provisiond --once` (as the daemon after a trust evaluation) deletes what has aged.
         try await db.execute("UPDATE evaluation_runs SET started_at = started_at - interval '100 days'")
