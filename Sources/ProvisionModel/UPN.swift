@@ -6,43 +6,59 @@ public enum UPN {
 
     private static func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
 
+    /// What one pass over a UPN's bytes finds: what is wrong with its shape, or the check
+    /// letter the DfE algorithm gives and whether the UPN starts with it.
+    public enum Reading: Sendable, Equatable {
+        case malformed(String)
+        case wellFormed(expectedCheckLetter: Character, matches: Bool)
+    }
+
+    /// Reads `upn` once, without copying it (an import reads one per record).
+    public static func read(_ upn: String) -> Reading {
+        guard upn.utf8.count == 13 else { return .malformed("UPN must be 13 characters, got \(upn.count)") }
+        var upn = upn
+        return upn.withUTF8 { bytes in
+            guard letters.contains(bytes[0]) else {
+                return .malformed("UPN must start with a check letter (A–Z except I, O, S)")
+            }
+            // Characters 2–13, each weighted by its position (2–13), summed, modulo 23, as a
+            // letter; a temporary UPN's final letter counts as its index in the same alphabet.
+            var sum = 0
+            for position in 2...12 {
+                let byte = bytes[position - 1]
+                guard isDigit(byte) else { return .malformed("UPN characters 2–12 must be digits") }
+                sum += Int(byte - 0x30) * position
+            }
+            let last = bytes[12]
+            if isDigit(last) {
+                sum += Int(last - 0x30) * 13
+            } else if let index = letters.firstIndex(of: last) {
+                sum += index * 13
+            } else {
+                return .malformed("UPN character 13 must be a digit, or a letter (not I, O, S) for a temporary UPN")
+            }
+            let expected = letters[sum % 23]
+            return .wellFormed(expectedCheckLetter: Character(Unicode.Scalar(expected)), matches: bytes[0] == expected)
+        }
+    }
+
     /// What is wrong with a UPN's shape, or nil when the shape is right. Never echoes the value.
     public static func shapeProblem(_ upn: String) -> String? {
-        let bytes = Array(upn.utf8)
-        guard bytes.count == 13 else {
-            return "UPN must be 13 characters, got \(upn.count)"
-        }
-        guard letters.contains(bytes[0]) else {
-            return "UPN must start with a check letter (A–Z except I, O, S)"
-        }
-        guard bytes[1...11].allSatisfy(isDigit) else {
-            return "UPN characters 2–12 must be digits"
-        }
-        guard isDigit(bytes[12]) || letters.contains(bytes[12]) else {
-            return "UPN character 13 must be a digit, or a letter (not I, O, S) for a temporary UPN"
-        }
+        if case .malformed(let problem) = read(upn) { return problem }
         return nil
     }
 
-    /// The check letter the DfE algorithm gives for characters 2–13: each weighted by its
-    /// position (2–13), summed, modulo 23, as a letter; a temporary UPN's final letter counts
-    /// as its index in the same alphabet. Nil when the shape is wrong.
+    /// The check letter the DfE algorithm gives for characters 2–13 (``read(_:)``). Nil when
+    /// the shape is wrong.
     public static func expectedCheckLetter(_ upn: String) -> Character? {
-        guard shapeProblem(upn) == nil else { return nil }
-        let bytes = Array(upn.utf8)
-        var sum = 0
-        for position in 2...13 {
-            let byte = bytes[position - 1]
-            let value = isDigit(byte) ? Int(byte - 0x30) : letters.firstIndex(of: byte) ?? 0
-            sum += value * position
-        }
-        return Character(Unicode.Scalar(letters[sum % 23]))
+        if case .wellFormed(let expected, _) = read(upn) { return expected }
+        return nil
     }
 
     /// True when the shape is right and the check letter matches.
     public static func isValid(_ upn: String) -> Bool {
-        guard let expected = expectedCheckLetter(upn) else { return false }
-        return upn.first == expected
+        if case .wellFormed(_, let matches) = read(upn) { return matches }
+        return false
     }
 }
 

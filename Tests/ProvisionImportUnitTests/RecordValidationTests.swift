@@ -81,6 +81,14 @@ struct RecordValidationTests {
         }
         #expect(valid.document.contains(ProtocolFixture.upn(1)))
         #expect(valid.warning == nil)
+        // A wrong check letter is a warning naming the right one, not a rejection.
+        let right = ProtocolFixture.upn(1)
+        let wrong = (right.hasPrefix("A") ? "B" : "A") + right.dropFirst()
+        guard case .accepted(let warned) = try results([ProtocolFixture.line(with(Self.pupil, ["upn": wrong]))])[0] else {
+            Issue.record("a wrong check letter was rejected")
+            return
+        }
+        #expect(warned.warning == "UPN check letter does not match the DfE algorithm (expected \(right.prefix(1))); correct it in the MIS")
     }
 
     @Test func assessmentsRefuseImpossibleValues() throws {

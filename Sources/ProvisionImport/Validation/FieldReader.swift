@@ -85,12 +85,16 @@ struct FieldReader {
         let given = try requiredString(key, maxLength: 20)
         // UPNs nearly always arrive as upper-case ASCII, which `uppercased()` would copy.
         let upn = given.utf8.allSatisfy({ $0 < 0x80 && !(0x61...0x7A).contains($0) }) ? given : given.uppercased()
-        if let shape = UPN.shapeProblem(upn) { throw problem(key, "is malformed: \(shape)") }
-        output.set(key, .string(upn))
-        if let expected = UPN.expectedCheckLetter(upn), upn.first != expected {
-            return (upn, "UPN check letter does not match the DfE algorithm (expected \(expected)); correct it in the MIS")
+        switch UPN.read(upn) {
+        case .malformed(let shape):
+            throw problem(key, "is malformed: \(shape)")
+        case .wellFormed(let expected, let matches):
+            output.set(key, .string(upn))
+            if !matches {
+                return (upn, "UPN check letter does not match the DfE algorithm (expected \(expected)); correct it in the MIS")
+            }
+            return (upn, nil)
         }
-        return (upn, nil)
     }
 
     // MARK: Dates and numbers
