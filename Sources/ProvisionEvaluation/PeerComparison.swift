@@ -89,7 +89,8 @@ enum PeerComparison {
         let tests = Array(windows.keys)
         let testNumber = Dictionary(uniqueKeysWithValues: tests.enumerated().map { ($1, $0) })
         let yearGroupNumber = Dictionary(uniqueKeysWithValues: yearGroups.enumerated().map { ($1, $0) })
-        var windowList: [Window] = []
+        // Each window is numbered in the order it is met (no two are equal: a test and year
+        // group's dates are a set).
         var windowNumber: [Window: Int] = [:]
         // The windows of test t and year group y, at t * yearGroups.count + y.
         var needed = [[(dates: Dates, window: Int)]](repeating: [], count: tests.count * yearGroups.count)
@@ -97,10 +98,9 @@ enum PeerComparison {
             for (yearGroup, allDates) in byYearGroup {
                 guard let t = testNumber[test], let y = yearGroupNumber[yearGroup] else { continue }
                 for dates in allDates {
-                    let window = Window(test: test, dates: dates, yearGroup: yearGroup)
-                    windowNumber[window] = windowList.count
-                    needed[t * yearGroups.count + y].append((dates, windowList.count))
-                    windowList.append(window)
+                    let number = windowNumber.count
+                    windowNumber[Window(test: test, dates: dates, yearGroup: yearGroup)] = number
+                    needed[t * yearGroups.count + y].append((dates, number))
                 }
             }
         }
@@ -141,7 +141,7 @@ enum PeerComparison {
 
         // Every non-participant's gains, by window. The pupils' schools and year groups come
         // with each page of the list, so the batches read results alone, four columns a row.
-        var gains = [[Gain]](repeating: [], count: windowList.count)
+        var gains = [[Gain]](repeating: [], count: windowNumber.count)
         let (testInstruments, testSubjects, testMeasures) = (tests.map(\.instrument), tests.map(\.subject), tests.map(\.measure))
         try await PupilBatches.forEachPage(
             db, size: pageSize,
