@@ -68,10 +68,49 @@ public final class PostgresCells: Sendable {
     /// value as the server's `::float8`, which prints and parses it too).
     public func double(_ row: Int, _ column: Int) throws -> Double {
         let start = try pointer(row, column)
+        if let value = Self.shortDecimal(start) { return value }
         // Short numbers make small strings, which are not allocated.
         guard let value = Double(String(cString: start)) else { throw notA("number", row, column) }
         return value
     }
+
+    /// A plain decimal of at most 15 digits ("102", "-12.25"), which is most results' values,
+    /// computed exactly as `strtod` rounds it, or nil for anything else (parsed by `strtod`).
+    ///
+    /// The digits as a whole number are below 2^53 and so exact in a `Double`, as is 10^k for
+    /// k ≤ 22; one IEEE division of the two is correctly rounded, as `strtod` is (Clinger's
+    /// fast path). `strtod` was a tenth of this process's CPU in an evaluation.
+    static func shortDecimal(_ text: UnsafePointer<CChar>) -> Double? {
+        var cursor = text
+        let negative = cursor.pointee == 0x2D  // "-"
+        if negative { cursor += 1 }
+        var whole: UInt64 = 0
+        var digits = 0
+        var fractionDigits = 0
+        var inFraction = false
+        while true {
+            let byte = UInt8(bitPattern: cursor.pointee)
+            if byte >= 0x30, byte <= 0x39 {
+                digits += 1
+                guard digits <= 15 else { return nil }
+                whole = whole * 10 + UInt64(byte - 0x30)
+                if inFraction { fractionDigits += 1 }
+            } else if byte == 0x2E, !inFraction {  // "."
+                inFraction = true
+            } else if byte == 0 {
+                break
+            } else {
+                return nil
+            }
+            cursor += 1
+        }
+        guard digits > 0 else { return nil }
+        let value = Double(whole) / exactPowersOfTen[fractionDigits]
+        return negative ? -value : value
+    }
+
+    /// 10^0 … 10^15, each exact in a `Double`.
+    private static let exactPowersOfTen: [Double] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15]
 
     /// Whether the cells at `column` of two rows hold the same text (NULL equals only NULL).
     public func same(_ column: Int, _ row: Int, _ other: Int) throws -> Bool {

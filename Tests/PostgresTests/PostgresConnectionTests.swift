@@ -85,6 +85,29 @@ struct PostgresConnectionTests {
         await db.close()
     }
 
+    @Test func numbersReadInPlaceAreThoseStrtodGives() async throws {
+        let (db, _) = try await TestPostgres.shared.freshConnection("cellnumbers")
+        // Whole numbers and decimals of every scale up to 9 places, of either sign, as the
+        // server prints them; then longer ones, which take strtod's own path.
+        let cells = try await db.queryCells(
+            """
+            SELECT v::text AS shown, v FROM (
+                SELECT round((i::numeric * 7919 % 1000003) / 10::numeric ^ (i % 10), i % 10) * (CASE WHEN i % 3 = 0 THEN -1 ELSE 1 END) AS v
+                  FROM generate_series(1, 20000) AS i
+                UNION ALL SELECT unnest('{0, -0, 0.1, 0.3, 2.675, 102, 999999999999999, 9007199254740993, 123456789.0123456789,
+                                          0.000000000000000000000000001, 1.7976931348623157, 1e300}'::numeric[])) AS numbers
+            """)
+        #expect(cells.rowCount == 20012)
+        var differing = 0
+        for row in 0..<cells.rowCount {
+            let expected = try #require(Double(try cells.text(row, 0)))
+            if try cells.double(row, 1).bitPattern != expected.bitPattern { differing += 1 }
+        }
+        #expect(differing == 0)
+        #expect(try cells.double(20011, 1) == 1e300)
+        await db.close()
+    }
+
     @Test func uniqueViolationCarriesSQLStateAndDetail() async throws {
         let (db, _) = try await TestPostgres.shared.freshConnection("unique")
         try await db.execute("CREATE TABLE school (urn text PRIMARY KEY)")
