@@ -129,6 +129,40 @@ public struct JobQueue: Sendable {
             attempt: try row.decode("attempt"), maxAttempts: try row.decode("max_attempts"))
     }
 
+    /// Claims, for `worker`, every evaluation of a school that is due and that no worker
+    /// holds, other than `job`: one trust-wide evaluation can then do their work at once
+    /// (when a night's imports end, each school's evaluation is due together). They are the
+    /// worker's until it completes or releases them, and its heartbeat renews them with `job`.
+    public func claimDueSchoolEvaluations(
+        _ db: PostgresConnection, worker: String, besides job: ClaimedJob
+    ) async throws -> [ClaimedJob] {
+        let result: PostgresResult
+        do {
+            result = try await db.query(
+                """
+                UPDATE jobs SET state = 'running', attempt = attempt + 1, locked_by = $1,
+                       locked_at = now(), heartbeat_at = now()
+                WHERE id IN (
+                    SELECT j.id FROM jobs j
+                    WHERE j.state = 'available' AND j.run_at <= now() AND j.kind = $3 AND j.payload ? 'school'
+                      AND j.id <> $2
+                      AND (j.unique_key IS NULL OR NOT EXISTS (
+                            SELECT 1 FROM jobs r WHERE r.state = 'running' AND r.unique_key = j.unique_key))
+                    FOR UPDATE SKIP LOCKED)
+                RETURNING id, kind, payload::text AS payload, unique_key, attempt, max_attempts
+                """, worker, job.id, JobKind.evaluate.rawValue)
+        } catch let error as PostgresError where error.sqlState == SQLState.uniqueViolation {
+            // Another worker started one of them a moment ago: the evaluation goes on alone.
+            return []
+        }
+        return try result.rows.map { row in
+            ClaimedJob(
+                id: try row.decode("id"), kind: .evaluate, payload: Self.payload(try row.decode("payload", as: String.self)),
+                uniqueKey: try row.decode("unique_key"), attempt: try row.decode("attempt"),
+                maxAttempts: try row.decode("max_attempts"))
+        }
+    }
+
     /// Marks a claimed job done. False when the job was no longer ours.
     @discardableResult
     public func complete(_ db: PostgresConnection, _ job: ClaimedJob, worker: String) async throws -> Bool {
@@ -202,13 +236,17 @@ public struct JobQueue: Sendable {
             """, job.id, worker, job.attempt, reason)
     }
 
-    /// Tells rescuers the job's worker is alive. False when the job is no longer this
-    /// worker's (it was rescued): the worker must stop it.
+    /// Tells rescuers the job's worker is alive, for `job` and any other job the worker holds
+    /// with it (``claimDueSchoolEvaluations(_:worker:besides:)``). False when `job` is no
+    /// longer this worker's (it was rescued): the worker must stop it.
     @discardableResult
     public func heartbeat(_ db: PostgresConnection, _ job: ClaimedJob, worker: String) async throws -> Bool {
-        try await db.execute(
-            "UPDATE jobs SET heartbeat_at = now() WHERE id = $1 AND state = 'running' AND locked_by = $2 AND attempt = $3",
-            job.id, worker, job.attempt) == 1
+        try await db.query(
+            """
+            WITH renewed AS (UPDATE jobs SET heartbeat_at = now() WHERE state = 'running' AND locked_by = $2 RETURNING id, attempt)
+            SELECT count(*) AS ours FROM renewed WHERE id = $1 AND attempt = $3
+            """, job.id, worker, job.attempt
+        ).scalar(as: Int.self) == 1
     }
 
     /// A job taken from a worker that died.

@@ -30,6 +30,8 @@ enum JobFailure: Error, CustomStringConvertible {
 /// control connection only records the job's state and heartbeats.
 struct JobRunner: Sendable {
     let supervisor: Supervisor
+    /// The worker running the job, which holds any job it claims with it.
+    let worker: String
 
     /// The channel that wakes the mailer when an evaluation queued messages.
     static let outboxChannel = "provision_outbox"
@@ -37,7 +39,7 @@ struct JobRunner: Sendable {
     func run(_ job: ClaimedJob, control: PostgresConnection) async throws {
         switch job.kind {
         case .importSource: try await importSource(job, control: control)
-        case .evaluate: try await evaluate(job)
+        case .evaluate: try await evaluate(job, control: control)
         }
     }
 
@@ -94,27 +96,59 @@ struct JobRunner: Sendable {
     /// Evaluates one school (payload `school`), or the whole trust (no `school`): the trust
     /// run is what judges a programme across schools, so each school's evaluation queues one,
     /// delayed by `daemon.trust_evaluation_delay_seconds` so that a night's imports share it.
-    private func evaluate(_ job: ClaimedJob) async throws {
+    ///
+    /// When other schools' evaluations are due as well and no import of the trust is waiting
+    /// or running (a night's or a bulk import has just ended), the job evaluates the trust
+    /// instead and completes theirs with it: the trust run evaluates every school whose data
+    /// changed, and reads the trust's results for the peer comparison once for all of them
+    /// instead of once per school.
+    private func evaluate(_ job: ClaimedJob, control: PostgresConnection) async throws {
         let config = supervisor.configuration
         let urn = job.payload["school"]
         if let urn, config.school(urn: urn) == nil {
             throw JobFailure.discard("school '\(urn)' is not in the configuration")
         }
         try await supervisor.database.withConnection(applicationName: "provisiond-evaluate") { db in
-            try await evaluate(job, school: urn, on: db)
+            try await evaluate(job, school: urn, on: db, control: control)
         }
     }
 
-    private func evaluate(_ job: ClaimedJob, school urn: String?, on db: PostgresConnection) async throws {
+    private func evaluate(_ job: ClaimedJob, school: String?, on db: PostgresConnection, control: PostgresConnection) async throws {
         let config = supervisor.configuration
-        let scope = urn ?? "trust"
         // Sources of one school usually arrive together; evaluating between them would mail
         // SENCOs alerts that the next import resolves. Wait until none is running or due.
-        let sources: [String] = config.sources.filter { source in urn.map { source.schools.contains($0) } ?? true }.map(\.name)
+        let sources: [String] = config.sources.filter { source in school.map { source.schools.contains($0) } ?? true }.map(\.name)
         let busy = try await JobQueue.importsPending(db, sources: sources)
         if busy > 0 {
-            throw JobFailure.postpone(until: Date().addingTimeInterval(10), reason: "waiting for \(busy) import(s) of \(scope)")
+            throw JobFailure.postpone(until: Date().addingTimeInterval(10), reason: "waiting for \(busy) import(s) of \(school ?? "trust")")
         }
+        var urn = school
+        var together: [ClaimedJob] = []
+        if school != nil, try await JobQueue.importsPending(db, sources: config.sources.map(\.name)) == 0 {
+            together = try await supervisor.queue.claimDueSchoolEvaluations(control, worker: worker, besides: job)
+            if !together.isEmpty { urn = nil }
+        }
+        do {
+            try await evaluate(job, school: urn, on: db, together: together.count)
+        } catch {
+            // Theirs run again on their own, their attempts given back.
+            for other in together {
+                try? await supervisor.queue.release(control, other, worker: worker, reason: "the trust evaluation that took it failed: \(error)")
+            }
+            throw error
+        }
+        for other in together {
+            try await supervisor.queue.complete(control, other, worker: worker)
+            supervisor.logger.info(
+                "job completed by the trust evaluation",
+                metadata: ["job": "\(other.id)", "kind": "evaluate", "school": "\(other.payload["school"] ?? "")", "with": "\(job.id)"])
+        }
+    }
+
+    /// Evaluates `urn`, or the trust; `together` other schools' evaluation jobs wait on it.
+    private func evaluate(_ job: ClaimedJob, school urn: String?, on db: PostgresConnection, together: Int) async throws {
+        let config = supervisor.configuration
+        let scope = urn ?? "trust"
         let started = ContinuousClock.now
         let database = supervisor.database
         let (summary, alerts) = try await evaluateAndAlert(
@@ -155,6 +189,7 @@ struct JobRunner: Sendable {
             "evaluation finished",
             metadata: [
                 "job": "\(job.id)", "school": "\(scope)", "run": "\(summary.runID)", "enrolments": "\(summary.enrolments)",
+                "schools_evaluated": "\(summary.schoolsEvaluated)", "jobs_done_with_it": "\(together)",
                 "alerts_opened": "\(alerts.opened)", "alerts_resolved": "\(alerts.resolved)",
                 "messages": "\(alerts.messagesQueued)",
             ])

@@ -86,7 +86,7 @@ struct Worker {
         let queue = supervisor.queue
         let heartbeatEvery = Duration.seconds(max(1, min(15, supervisor.configuration.daemon.rescueAfterSeconds / 4)))
         let started = ContinuousClock.now
-        let runner = JobRunner(supervisor: supervisor)
+        let runner = JobRunner(supervisor: supervisor, worker: worker)
         do {
             // The work and its heartbeat are children of one group: whichever ends first ends
             // the other. The heartbeat is the job's lease: when it can no longer be renewed (the

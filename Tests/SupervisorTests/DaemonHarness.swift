@@ -69,7 +69,8 @@ final class RunningDaemon: @unchecked Sendable {
     }
 }
 
-/// A trust of one school whose sources are shell-script plugins, for daemon tests.
+/// A trust whose sources are shell-script plugins, for daemon tests: one school, or one
+/// per school its sources name.
 struct DaemonSetup {
     let folder: String
     let config: String
@@ -83,6 +84,8 @@ struct DaemonSetup {
         var firstPupil: Int = 1
         /// The source's `env`; a value that is an absolute path is visible (read-only) in the sandbox.
         var environment: [String: String] = [:]
+        /// The school (URN) the source is bound to and its pupils belong to.
+        var school: String = DaemonSetup.school
     }
 
     static let school = "139001"
@@ -100,7 +103,7 @@ struct DaemonSetup {
         var lines = [line(["type": "header", "protocol": 1, "plugin": source.name, "source_kind": "delta"])]
         for n in source.firstPupil..<(source.firstPupil + source.pupils) {
             lines.append(line([
-                "type": "pupil", "school_urn": school, "upn": upn(n), "surname": "Surname\(n)", "forename": "Forename\(n)",
+                "type": "pupil", "school_urn": source.school, "upn": upn(n), "surname": "Surname\(n)", "forename": "Forename\(n)",
                 "dob": "2016-09-\(String(format: "%02d", n % 28 + 1))", "year_group": "4", "sen_provision": "K",
                 "needs": [["code": "SPLD", "rank": 1]],
             ]))
@@ -137,6 +140,16 @@ struct DaemonSetup {
             sencos = ["senco@fenland.example"]
 
             """
+        for other in Set(sources.map(\.school)).subtracting([school]).sorted() {
+            text += """
+
+                [[schools]]
+                urn = "\(other)"
+                name = "School \(other)"
+                sencos = ["senco@\(other).example"]
+
+                """
+        }
         for source in sources {
             let plugin = folder + "/plugins/" + source.name
             try FileManager.default.createDirectory(atPath: plugin, withIntermediateDirectories: true)
@@ -159,7 +172,7 @@ struct DaemonSetup {
                 name = "\(source.name)"
                 plugin = "\(source.name)"
                 path = "data/\(source.name).ndjson"
-                schools = ["\(school)"]
+                schools = ["\(source.school)"]
                 env = { \(source.environment.sorted { $0.key < $1.key }.map { "\($0.key) = \"\($0.value)\"" }.joined(separator: ", ")) }
 
                 """

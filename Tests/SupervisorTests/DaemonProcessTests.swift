@@ -190,6 +190,57 @@ struct DaemonProcessTests {
         await holder.close()
     }
 
+    @Test func schoolEvaluationsDueTogetherAreDoneByOneTrustEvaluation() async throws {
+        let url = try await TestPostgres.shared.freshDatabase("daemon-together")
+        let setup = try DaemonSetup.make(
+            "daemon-together", url: url,
+            sources: [DaemonSetup.Source(name: "alpha"), DaemonSetup.Source(name: "beta", firstPupil: 11, school: "139002")],
+            daemon: "workers = 1")
+        defer { setup.remove() }
+        // Both schools imported and both evaluations waiting as the worker comes to them: as
+        // when a night's imports end.
+        for source in ["alpha", "beta"] {
+            let imported = try await setup.provisionctl(["import", "--source", source, "--no-evaluate"])
+            #expect(imported.exitCode == 0, "\(imported.standardError)")
+        }
+        let queued = try await setup.provisionctl(["enqueue", "--school", "139001", "--school", "139002"])
+        #expect(queued.standardOutput.components(separatedBy: "queued as job").count - 1 == 2, "\(queued.standardOutput)")
+        let daemon = try RunningDaemon(config: setup.config)
+        let db = try await setup.connect()
+        let done = try await eventually {
+            try await db.count("SELECT count(*) FROM jobs WHERE kind = 'evaluate' AND state = 'completed'") == 2
+        }
+        #expect(done, "\(daemon.log)")
+        // One trust run evaluated both schools (neither carried over); neither was evaluated alone.
+        #expect(try await db.count("SELECT count(*) FROM evaluation_runs") == 1)
+        #expect(try await db.count(
+            """
+            SELECT count(*) FROM evaluation_run_schools rs JOIN evaluation_runs r ON r.id = rs.evaluation_run_id
+             WHERE r.school_id IS NULL AND r.status = 'succeeded' AND rs.reused_from IS NULL
+            """) == 2)
+        #expect(try await db.count("SELECT count(*) FROM jobs WHERE state <> 'completed'") == 0, "no job left waiting or held")
+        #expect(daemon.log.contains("jobs_done_with_it=1"), "\(daemon.log)")
+        // Each school's SENCO hears of the alerts the run opened at their school.
+        let mailed = try await eventually {
+            try await db.count(
+                """
+                SELECT count(DISTINCT r) FROM mail_outbox, unnest(recipients) AS r
+                 WHERE state = 'sent' AND r IN ('senco@fenland.example', 'senco@139002.example')
+                """) == 2
+        }
+        #expect(mailed, "\(daemon.log)")
+
+        // An evaluation due alone is its school's own.
+        _ = try await setup.provisionctl(["enqueue", "--school", "139002"])
+        let alone = try await eventually {
+            try await db.count("SELECT count(*) FROM evaluation_runs r JOIN schools s ON s.id = r.school_id WHERE s.urn = '139002'") == 1
+        }
+        #expect(alone, "\(daemon.log)")
+        #expect(!daemon.log.contains("level=error"), "\(daemon.log)")
+        #expect(await daemon.stop() == 0)
+        await db.close()
+    }
+
     @Test func twoDaemonsOnOneDatabaseShareTheWorkAndRunEachJobOnce() async throws {
         let url = try await TestPostgres.shared.freshDatabase("daemon-pair")
         let sources = (0..<6).map { DaemonSetup.Source(name: "source-\($0)", body: "sleep 1\ncat \"$2\"", firstPupil: 1 + $0 * 10) }

@@ -53,6 +53,40 @@ struct JobQueueTests {
         #expect(try await db.count("SELECT count(*) FROM jobs WHERE state = 'completed'") == 40)
     }
 
+    @Test func dueSchoolEvaluationsAreTakenTogetherRenewedAndGivenBack() async throws {
+        let (db, _) = try await database("jobs-together")
+        for urn in ["139001", "139002", "139003"] {
+            try await queue.enqueue(db, kind: .evaluate, payload: ["school": urn], uniqueKey: "evaluate:\(urn)", maxAttempts: 3)
+        }
+        // Not theirs to take: a school's evaluation not yet due, the trust's, an import, and
+        // a school's evaluation another worker holds.
+        try await queue.enqueue(
+            db, kind: .evaluate, payload: ["school": "139004"], uniqueKey: "evaluate:139004", maxAttempts: 3,
+            runAt: Date().addingTimeInterval(3600))
+        try await queue.enqueue(db, kind: .evaluate, payload: ["scope": "trust"], uniqueKey: "evaluate:trust", maxAttempts: 3)
+        try await queue.enqueue(db, kind: .importSource, payload: ["source": "a"], uniqueKey: "import:a", maxAttempts: 3)
+        let job = try #require(try await queue.claim(db, worker: "w1"))
+        #expect(job.payload["school"] == "139001")
+        let held = try #require(try await queue.claim(db, worker: "w2"))
+        #expect(held.payload["school"] == "139002")
+
+        let together = try await queue.claimDueSchoolEvaluations(db, worker: "w1", besides: job)
+        #expect(together.map { $0.payload["school"] } == ["139003"])
+        #expect(together.first?.attempt == 1)
+        #expect(try await queue.claimDueSchoolEvaluations(db, worker: "w3", besides: held).isEmpty, "each job is held once")
+
+        // The worker's heartbeat renews every job it holds.
+        try await db.execute("UPDATE jobs SET heartbeat_at = now() - interval '1 hour' WHERE state = 'running'")
+        #expect(try await queue.heartbeat(db, job, worker: "w1"))
+        #expect(try await db.count("SELECT count(*) FROM jobs WHERE state = 'running' AND heartbeat_at > now() - interval '1 minute'") == 2)
+        #expect(try await !queue.heartbeat(db, job, worker: "w2"), "not w2's job")
+
+        // Given back when the evaluation fails: due again, its attempt not counted.
+        let other = try #require(together.first)
+        try await queue.release(db, other, worker: "w1", reason: "the trust evaluation that took it failed")
+        #expect(try await db.count("SELECT count(*) FROM jobs WHERE id = $1 AND state = 'available' AND attempt = 0", other.id) == 1)
+    }
+
     @Test func aJobWaitsWhileAnotherWithItsKeyRuns() async throws {
         let (db, _) = try await database("jobs-running-key")
         try await queue.enqueue(db, kind: .evaluate, payload: ["school": "139001"], uniqueKey: "evaluate:139001", maxAttempts: 3)
