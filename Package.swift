@@ -275,7 +275,7 @@ let package = Package(
             name: "ProvisionImportUnitTests",
             dependencies: ["ProvisionImport", "ProvisionModel", "ProvisionTestSupport"]
         ),
-        .testTarget(name: "ImporterKitUnitTests", dependencies: ["ImporterKit", "ProvisionTestSupport"]),
+        .testTarget(name: "ImporterKitUnitTests", dependencies: ["ImporterKit", "ProvisionModel", "ProvisionTestSupport"]),
         .testTarget(name: "ProvisionEvaluationUnitTests", dependencies: ["ProvisionEvaluation", "ProvisionConfig"]),
         .testTarget(
             name: "ProvisionAlertsUnitTests",

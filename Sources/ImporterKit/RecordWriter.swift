@@ -18,11 +18,25 @@ public final class RecordWriter {
     }
 
     /// Writes one record of `type` with `fields` (nil values are left out).
+    ///
+    /// Written member by member in key order, as `JSONValue.object` writes itself: building
+    /// that object first hashed every key twice more per record, a fifth of an importer's time.
     public func record(_ type: String, _ fields: [String: JSONValue?]) {
-        var object: [String: JSONValue] = ["type": .string(type)]
-        for (key, value) in fields { if let value { object[key] = value } }
+        var members: [(key: String, value: JSONValue)] = []
+        members.reserveCapacity(fields.count + 1)
+        for (key, value) in fields { if let value { members.append((key, value)) } }
+        if fields["type"] == nil { members.append(("type", .string(type))) }
+        members.sort { $0.key < $1.key }
         counts[type, default: 0] += 1
-        emit(.object(object))
+        buffer.append(UInt8(ascii: "{"))
+        for (index, member) in members.enumerated() {
+            if index > 0 { buffer.append(UInt8(ascii: ",")) }
+            JSONValue.string(member.key).write(to: &buffer)
+            buffer.append(UInt8(ascii: ":"))
+            member.value.write(to: &buffer)
+        }
+        buffer.append(UInt8(ascii: "}"))
+        endLine()
     }
 
     /// Writes an `error` record: something in the source that could not be read.
@@ -42,6 +56,10 @@ public final class RecordWriter {
 
     private func emit(_ value: JSONValue) {
         value.write(to: &buffer)
+        endLine()
+    }
+
+    private func endLine() {
         buffer.append(0x0A)
         if buffer.count >= 1 << 16 { flush() }
     }
