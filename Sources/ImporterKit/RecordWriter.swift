@@ -25,7 +25,7 @@ public final class RecordWriter {
         var members: [(key: String, value: JSONValue)] = []
         members.reserveCapacity(fields.count + 1)
         for (key, value) in fields { if let value { members.append((key, value)) } }
-        if fields["type"] == nil { members.append(("type", .string(type))) }
+        if !members.contains(where: { $0.key == "type" }) { members.append(("type", .string(type))) }
         members.sort { $0.key < $1.key }
         counts[type, default: 0] += 1
         buffer.append(UInt8(ascii: "{"))
