@@ -57,15 +57,22 @@ public enum JSONValue: Sendable, Equatable {
             }
             out.append(UInt8(ascii: "]"))
         case .object(let members):
-            out.append(UInt8(ascii: "{"))
-            for (index, key) in members.keys.sorted().enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                Self.writeString(key, to: &out)
-                out.append(UInt8(ascii: ":"))
-                members[key]!.write(to: &out)
-            }
-            out.append(UInt8(ascii: "}"))
+            Self.writeObject(members.sorted { $0.key < $1.key }, to: &out)
         }
+    }
+
+    /// Appends an object of `members` in the order given, which must be by key with no key
+    /// twice for the text to be canonical (as ``write(to:)`` writes an object): for writers
+    /// that hold a record's members as a list rather than a dictionary.
+    public static func writeObject(_ members: [(key: String, value: JSONValue)], to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "{"))
+        for (index, member) in members.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            writeString(member.key, to: &out)
+            out.append(UInt8(ascii: ":"))
+            member.value.write(to: &out)
+        }
+        out.append(UInt8(ascii: "}"))
     }
 
     static func writeString(_ value: String, to out: inout [UInt8]) {
