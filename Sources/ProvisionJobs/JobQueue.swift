@@ -34,6 +34,15 @@ public struct ClaimedJob: Sendable, Equatable {
     public let maxAttempts: Int
 }
 
+extension ClaimedJob {
+    /// A row returned by a claim (``JobQueue/claiming(where:pick:)``), its kind read already.
+    fileprivate init(_ row: PostgresRow, kind: JobKind) throws {
+        self.init(
+            id: try row.decode("id"), kind: kind, payload: JobQueue.payload(try row.decode("payload", as: String.self)),
+            uniqueKey: try row.decode("unique_key"), attempt: try row.decode("attempt"), maxAttempts: try row.decode("max_attempts"))
+    }
+}
+
 /// What became of a job that failed.
 public enum JobFailureOutcome: Sendable, Equatable {
     /// It will run again at this time.
@@ -96,20 +105,7 @@ public struct JobQueue: Sendable {
     public func claim(_ db: PostgresConnection, worker: String) async throws -> ClaimedJob? {
         let result: PostgresResult
         do {
-            result = try await db.query(
-                """
-                UPDATE jobs SET state = 'running', attempt = attempt + 1, locked_by = $1,
-                       locked_at = now(), heartbeat_at = now()
-                WHERE id = (
-                    SELECT j.id FROM jobs j
-                    WHERE j.state = 'available' AND j.run_at <= now()
-                      AND (j.unique_key IS NULL OR NOT EXISTS (
-                            SELECT 1 FROM jobs r WHERE r.state = 'running' AND r.unique_key = j.unique_key))
-                    ORDER BY j.run_at, j.id
-                    FOR UPDATE SKIP LOCKED
-                    LIMIT 1)
-                RETURNING id, kind, payload::text AS payload, unique_key, attempt, max_attempts
-                """, worker)
+            result = try await db.query(Self.claiming(where: "true", pick: "ORDER BY j.run_at, j.id LIMIT 1"), worker)
         } catch let error as PostgresError where error.sqlState == SQLState.uniqueViolation {
             // Another worker started a job with the same key a moment ago; this one waits.
             return nil
@@ -123,10 +119,7 @@ public struct JobQueue: Sendable {
                 id, "unknown job kind '\(kindName)'")
             return nil
         }
-        let payloadText = try row.decode("payload", as: String.self)
-        return ClaimedJob(
-            id: id, kind: kind, payload: Self.payload(payloadText), uniqueKey: try row.decode("unique_key"),
-            attempt: try row.decode("attempt"), maxAttempts: try row.decode("max_attempts"))
+        return try ClaimedJob(row, kind: kind)
     }
 
     /// Claims, for `worker`, every evaluation of a school that is due and that no worker
@@ -139,28 +132,29 @@ public struct JobQueue: Sendable {
         let result: PostgresResult
         do {
             result = try await db.query(
-                """
-                UPDATE jobs SET state = 'running', attempt = attempt + 1, locked_by = $1,
-                       locked_at = now(), heartbeat_at = now()
-                WHERE id IN (
-                    SELECT j.id FROM jobs j
-                    WHERE j.state = 'available' AND j.run_at <= now() AND j.kind = $3 AND j.payload ? 'school'
-                      AND j.id <> $2
-                      AND (j.unique_key IS NULL OR NOT EXISTS (
-                            SELECT 1 FROM jobs r WHERE r.state = 'running' AND r.unique_key = j.unique_key))
-                    FOR UPDATE SKIP LOCKED)
-                RETURNING id, kind, payload::text AS payload, unique_key, attempt, max_attempts
-                """, worker, job.id, JobKind.evaluate.rawValue)
+                Self.claiming(where: "j.kind = $3 AND j.payload ? 'school' AND j.id <> $2"), worker, job.id, JobKind.evaluate.rawValue)
         } catch let error as PostgresError where error.sqlState == SQLState.uniqueViolation {
             // Another worker started one of them a moment ago: the evaluation goes on alone.
             return []
         }
-        return try result.rows.map { row in
-            ClaimedJob(
-                id: try row.decode("id"), kind: .evaluate, payload: Self.payload(try row.decode("payload", as: String.self)),
-                uniqueKey: try row.decode("unique_key"), attempt: try row.decode("attempt"),
-                maxAttempts: try row.decode("max_attempts"))
-        }
+        return try result.rows.map { try ClaimedJob($0, kind: .evaluate) }
+    }
+
+    /// The statement claiming for worker `$1` the jobs that are due, that no running job
+    /// shares a unique key with, and that meet `condition`; `pick` orders and limits them.
+    private static func claiming(where condition: String, pick: String = "") -> String {
+        """
+        UPDATE jobs SET state = 'running', attempt = attempt + 1, locked_by = $1,
+               locked_at = now(), heartbeat_at = now()
+        WHERE id IN (
+            SELECT j.id FROM jobs j
+            WHERE j.state = 'available' AND j.run_at <= now() AND \(condition)
+              AND (j.unique_key IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM jobs r WHERE r.state = 'running' AND r.unique_key = j.unique_key))
+            \(pick)
+            FOR UPDATE SKIP LOCKED)
+        RETURNING id, kind, payload::text AS payload, unique_key, attempt, max_attempts
+        """
     }
 
     /// Marks a claimed job done. False when the job was no longer ours.
