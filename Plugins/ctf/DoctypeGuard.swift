@@ -21,6 +21,9 @@ enum DoctypeGuard {
     struct Prolog {
         /// `full` or `partial` (lower-cased), or nil when the Header does not say.
         let documentQualifier: String?
+        /// Whether the parser reads the file's bytes as UTF-8: no UTF-16 byte-order mark or
+        /// pattern, and UTF-8 or ASCII declared, or no encoding at all (XML's default).
+        let readAsUTF8: Bool
     }
 
     static func check(_ path: String) throws -> Prolog {
@@ -47,6 +50,7 @@ enum DoctypeGuard {
         default: (text, utf16) = (head, false)
         }
 
+        var declared: String?
         var index = 0
         func starts(_ literal: String) -> Bool {
             let bytes = Array(literal.utf8)
@@ -71,7 +75,7 @@ enum DoctypeGuard {
             if starts("<?xml") {
                 let start = index
                 guard skip(past: "?>") else { break }
-                try checkDeclaredEncoding(in: Array(text[start..<index]), utf16: utf16, refuse: refuse)
+                declared = try checkDeclaredEncoding(in: Array(text[start..<index]), utf16: utf16, refuse: refuse)
             } else if starts("<!--") {
                 guard skip(past: "-->") else { break }
             } else if starts("<?") {
@@ -82,7 +86,8 @@ enum DoctypeGuard {
                         + "malformed or hostile (entity expansion)")
             } else {
                 // The root element: the prolog is clean.
-                return Prolog(documentQualifier: qualifier(in: text[index...]))
+                let utf8 = !utf16 && (declared.map { ["utf-8", "utf8", "us-ascii", "ascii"].contains($0) } ?? true)
+                return Prolog(documentQualifier: qualifier(in: text[index...]), readAsUTF8: utf8)
             }
         }
         if complete { throw refuse("it ends before its root element: it is not a Common Transfer File") }
@@ -102,17 +107,18 @@ enum DoctypeGuard {
         return result
     }
 
+    /// The encoding the declaration names (lower-cased), nil when it names none.
     private static func checkDeclaredEncoding(
         in declaration: [UInt8], utf16: Bool, refuse: (String) -> ImporterError
-    ) throws {
+    ) throws -> String? {
         let text = String(decoding: declaration, as: UTF8.self)
-        guard let range = text.range(of: "encoding") else { return }
+        guard let range = text.range(of: "encoding") else { return nil }
         let rest = text[range.upperBound...].drop { $0 == " " || $0 == "=" || $0 == "\t" }
-        guard let quote = rest.first, quote == "\"" || quote == "'" else { return }
+        guard let quote = rest.first, quote == "\"" || quote == "'" else { return nil }
         let declared = rest.dropFirst().prefix { $0 != quote }.lowercased()
         let asciiCompatible: Set<String> = ["utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin1", "windows-1252"]
         let sixteen: Set<String> = ["utf-16", "utf-16le", "utf-16be"]
-        if utf16 ? sixteen.contains(declared) : asciiCompatible.contains(declared) { return }
+        if utf16 ? sixteen.contains(declared) : asciiCompatible.contains(declared) { return declared }
         throw refuse("it declares the encoding '\(declared.prefix(40))', which does not match its bytes or is not one a CTF uses")
     }
 

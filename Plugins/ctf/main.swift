@@ -6,8 +6,9 @@ import ImporterKit
 #endif
 
 // Built-in importer `ctf`: DfE Common Transfer File XML. A file with a DOCTYPE or entity
-// declarations is refused before any pupil is read; malformed XML stops the run with the
-// line, column and element path, so a truncated export never half-imports.
+// declarations, or bytes that are not text in its encoding, is refused before any pupil is
+// read; malformed XML stops the run with the line, column and element path, so a truncated
+// export never half-imports.
 
 let invocation = ImporterInvocation.current(plugin: "ctf")
 let files = invocation.requireFiles(matching: ["*.xml", "*.XML"], plugin: "ctf")
@@ -19,6 +20,11 @@ var allFull = true
 for file in files {
     do {
         let prolog = try DoctypeGuard.check(file)
+        if prolog.readAsUTF8, let bad = try UTF8Check.firstInvalid(in: file) {
+            Diagnostics.fail(
+                "ctf: \(URL(fileURLWithPath: file).lastPathComponent): \(bad) is not UTF-8 text, which the file is read as "
+                    + "(it declares UTF-8 or no encoding): is it in another encoding? Ask the MIS to export it again.")
+        }
         if prolog.documentQualifier != "full" {
             allFull = false
             Diagnostics.note(

@@ -65,4 +65,29 @@ struct CTFPrologTests {
         #expect(!report.passes)
         #expect(report.outcome?.standardError.contains("declares the encoding 'utf-7'") == true, "\(report.outcome?.standardError ?? "")")
     }
+
+    /// A good fixture with `declaration` in place of its own and, before its Header, a
+    /// comment holding the byte 0xAE (Latin-1's ®, never UTF-8 on its own).
+    func withLatin1Comment(declaration: String) throws -> [UInt8] {
+        let good = try String(contentsOfFile: Self.root + "/Plugins/ctf/fixtures/good/ctf-v25-arbor.xml", encoding: .utf8)
+        let body = good.replacingOccurrences(of: "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CTfile>\n", with: "")
+        return Array("\(declaration)\n<CTfile>\n<!-- exported by MIS".utf8) + [0xAE] + Array(" -->\n".utf8) + Array(body.utf8)
+    }
+
+    // FoundationXML force-unwraps a comment's text as UTF-8: this file crashed the importer.
+    @Test func aCommentThatIsNotUTF8IsRefusedWithItsPlace() async throws {
+        let report = try await check(try write(try withLatin1Comment(declaration: "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"), "comment.xml"))
+        #expect(!report.passes)
+        #expect(report.outcome?.ending == .exited(65))
+        #expect(report.outcome?.standardError.contains("comment.xml: line 3, column 21 is not UTF-8 text") == true, "\(report.outcome?.standardError ?? "")")
+        #expect(report.outcome?.lines == 0)
+    }
+
+    @Test func theSameByteInALatin1FileIsACharacter() async throws {
+        let report = try await check(try write(try withLatin1Comment(declaration: "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>"), "latin1.xml"))
+        #expect(report.passes, "\(report.outcome?.standardError ?? "")")
+        let original = try await check(Self.root + "/Plugins/ctf/fixtures/good/ctf-v25-arbor.xml")
+        #expect(report.outcome?.lines == original.outcome?.lines)
+        #expect(report.accepted == original.accepted)
+    }
 }
