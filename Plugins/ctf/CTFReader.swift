@@ -135,7 +135,7 @@ final class CTFReader: NSObject, XMLParserDelegate {
 
     func parser(_ parser: XMLParser, parseErrorOccurred error: any Error) {
         if failure == nil {
-            failure = "the XML is malformed at line \(parser.lineNumber), column \(parser.columnNumber) (in \(location)): \(error.localizedDescription)"
+            failure = "the XML is malformed at line \(parser.lineNumber), column \(parser.columnNumber) (in \(location)): \(ParseErrorWording.describe(error))"
         }
     }
 

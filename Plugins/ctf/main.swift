@@ -50,7 +50,7 @@ for file in files {
         Diagnostics.fail("ctf: \(name): \(failure)")
     }
     if !parsed {
-        let reason = parser.parserError.map { "\($0.localizedDescription)" } ?? "unknown error"
+        let reason = parser.parserError.map(ParseErrorWording.describe) ?? "unknown error"
         Diagnostics.fail("ctf: \(name): the XML could not be read (line \(parser.lineNumber), column \(parser.columnNumber)): \(reason)")
     }
     if reader.schoolURN == nil { Diagnostics.fail("ctf: \(name): no Header/SourceSchool: is this a CTF?") }

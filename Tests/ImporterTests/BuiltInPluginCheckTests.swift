@@ -36,7 +36,7 @@ struct BuiltInPluginCheckTests {
     @Test(arguments: [
         // (plugin, fixture, env, exit status, text that must appear)
         ("ctf", "bad/doctype-entities.xml", [String](), Int32(1), "declares a DOCTYPE or entities"),
-        ("ctf", "bad/truncated.xml", [], 1, "the XML is malformed at line"),
+        ("ctf", "bad/truncated.xml", [], 1, "the XML is malformed at line 37, column 15 (in CTfile/CTFpupilData/Pupil[1]/SENhistory/SENneeds): a tag that is not closed with '>'"),
         ("ctf", "bad/not-a-ctf.xml", [], 1, "not a Common Transfer File"),
         ("ctf", "bad/impossible-date.xml", [], 65, "DOB is not a date (YYYY-MM-DD) [impossible-date.xml: CTfile/CTFpupilData/Pupil[3]/DOB]"),
         ("ctf", "bad/invalid-upn.xml", [], 65, "pupil.upn is malformed: UPN must be 13 characters, got 12"),

@@ -3,8 +3,9 @@ import ProvisionImport
 import ProvisionTestSupport
 import Testing
 
-/// The ctf importer's prolog check: partial transfers, DOCTYPEs in other encodings.
-@Suite("ctf prolog: transfer kind and DOCTYPE guard")
+/// The ctf importer's checks before it parses: partial transfers, DOCTYPEs in other
+/// encodings, bytes that are not UTF-8 in a file read as UTF-8.
+@Suite("ctf prolog: transfer kind, DOCTYPE guard and bytes that are not text")
 struct CTFPrologTests {
     static let root = BuiltInPluginCheckTests.root
     static let ctf: PluginManifest? = PluginCatalog.discover(in: [root + "/Plugins"]).plugin(named: "ctf")
