@@ -31,9 +31,12 @@ for file in files {
     } catch {
         Diagnostics.fail("mis-csv: \(error)")
     }
-    guard let first = reader.next() else { continue }
-    guard case .row(_, let names) = first else {
-        Diagnostics.fail("mis-csv: \(name): the header row cannot be read")
+    let names: [String]
+    switch reader.next() {
+    case nil: continue
+    case .row(_, let fields)?: names = fields
+    case .failed(_, let reason)?: Diagnostics.fail("mis-csv: \(name): \(reason)")
+    case .bad(let line, let reason)?: Diagnostics.fail("mis-csv: \(name): the header row (line \(line)) cannot be read: \(reason)")
     }
     let header = CSVHeader(names)
     let missing = header.missing(mapping.requiredColumns)

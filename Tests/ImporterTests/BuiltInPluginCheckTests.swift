@@ -45,6 +45,11 @@ struct BuiltInPluginCheckTests {
         ("mis-csv", "bad/invalid-upns.csv", ["MAPPING=sims-pupils-sen"], 65, "pupil.upn is malformed"),
         ("mis-csv", "good/sims-pupils-sen.csv", ["MAPPING=no-such-preset"], 1, "no mapping preset 'no-such-preset'"),
         ("provision-map", "bad/missing-columns.csv", [], 1, "missing columns 'Start date'"),
+        // A header that cannot be read stops the run: it once counted as an empty file.
+        ("provision-map", "bad/unreadable-header.csv", [], 1,
+         "unreadable-header.csv: the header row (line 1) cannot be read: a quoted field is not closed before the end of the file"),
+        ("mis-csv", "bad/unreadable-header.csv", ["MAPPING=sims-pupils-sen"], 1,
+         "unreadable-header.csv: the header row (line 1) cannot be read: a quoted field is not closed before the end of the file"),
         ("provision-map", "bad/impossible-values.csv", [], 65, "Wave '4' is not a wave (1, 2 or 3)"),
         ("plans", "bad/missing-columns.csv", [], 1, "missing columns 'Next review', 'Target by'"),
         ("plans", "bad/impossible-values.csv", [], 65, "Target by '31/02/2026' is not a date (dd/mm/yyyy) [impossible-values.csv:2]"),
