@@ -208,7 +208,7 @@ public actor PostgresConnection {
         let texts = parameters.map(\.postgresText)
         for (index, text) in texts.enumerated() where text?.utf8.contains(0) == true {
             throw PostgresError(
-                code: .protocolMisuse, message: "parameter $\(index + 1) contains a NUL character",
+                code: .nulCharacter, message: "parameter $\(index + 1) contains a NUL character",
                 statement: Self.summary(sql))
         }
         // NUL-terminated copies that stay alive for the whole call.

@@ -29,6 +29,9 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
         public static let copy = Code("copy failed")
         /// The client side misused the protocol (for example a COPY statement through `execute`).
         public static let protocolMisuse = Code("protocol misuse")
+        /// A value bound to a statement holds the NUL character, which PostgreSQL's text
+        /// cannot store: bad input rather than a fault, so callers can say so to whoever sent it.
+        public static let nulCharacter = Code("NUL character in a value")
     }
 
     /// What kind of failure this is.

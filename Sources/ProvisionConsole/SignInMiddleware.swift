@@ -23,6 +23,9 @@ struct SignInMiddleware: RouterMiddleware {
             throw error
         } catch is CancellationError {
             throw CancellationError()
+        } catch let database as PostgresError where database.code == .nulCharacter {
+            // Typed or pasted into a field, a form or a path: the sender's to fix, not a fault.
+            throw ConsoleError(.badRequest, "a value holds the NUL character (U+0000), which cannot be stored: remove it and try again")
         } catch {
             // Logged by route and kind only: a path or a database message may name a pupil.
             var metadata: Logger.Metadata = ["route": "\(context.endpointPath ?? request.method.rawValue)", "error": "\(type(of: error))"]

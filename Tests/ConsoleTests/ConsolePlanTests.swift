@@ -109,6 +109,35 @@ import Testing
         #expect(actions == ["plan.created", "plan.view", "plan.reviewed", "plan.targets_added", "plan.shared", "plans.view", "plan.view", "plan.view"])
     }
 
+    // PostgreSQL's text cannot hold U+0000: such a value was a 500 and a logged server error.
+    @Test func aNULCharacterInANoteOrAPlanIsTheSendersToFixAndNothingIsWritten() async throws {
+        let harness = try await ConsoleHarness.make("nul-character")
+        try await harness.user("senco@north.example", .senco, schools: [north])
+        let alert = try await harness.alertID(school: north)
+        try await harness.run { browser in
+            try await browser.signIn("senco@north.example")
+            let viaAPI = try await browser.request(.post, "/api/v1/alerts/\(alert)/acknowledge", json: .object(["note": .string("seen\u{0}")]))
+            #expect(viaAPI.status == .badRequest)
+            #expect(viaAPI.json?.field("error") == .string(
+                "a value holds the NUL character (U+0000), which cannot be stored: remove it and try again"), "\(viaAPI.body)")
+            let viaForm = try await browser.request(.post, "/schools/\(north)/alerts/\(alert)", form: ["answer": "acknowledged", "note": "seen\u{0}"])
+            #expect(viaForm.status == .badRequest, "\(viaForm.body)")
+            var plan = Self.plan
+            if case .object(var fields) = plan {
+                fields["needs"] = .string("Blending\u{0}")
+                plan = .object(fields)
+            }
+            let refused = try await browser.request(.post, "/api/v1/pupils/\(upn)/plans", json: plan)
+            #expect(refused.status == .badRequest, "\(refused.body)")
+        }
+        let (answer, plans) = try await harness.db { db in
+            (try await db.query("SELECT answer FROM alerts WHERE id = $1", alert).scalar(as: String?.self),
+             try await db.query("SELECT count(*)::int FROM support_plans").scalar(as: Int.self))
+        }
+        #expect(answer == nil)
+        #expect(plans == 0)
+    }
+
     @Test func aSENCOOfAnotherSchoolCannotReadOrChangeAPlan() async throws {
         let harness = try await ConsoleHarness.make("plans-authz")
         try await harness.user("senco@north.example", .senco, schools: [north])

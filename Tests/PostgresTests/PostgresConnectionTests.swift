@@ -139,7 +139,8 @@ struct PostgresConnectionTests {
         let error = await #expect(throws: PostgresError.self) {
             try await db.execute("INSERT INTO pupil VALUES ($1)", "A\u{0}B")
         }
-        #expect(error?.code == .protocolMisuse)
+        #expect(error?.code == .nulCharacter)
+        #expect(try await db.query("SELECT count(*) FROM pupil").scalar(as: Int.self) == 1)
         await db.close()
     }
 
