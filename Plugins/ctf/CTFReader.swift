@@ -19,6 +19,8 @@ final class CTFReader: NSObject, XMLParserDelegate {
     private let boundSchools: [String]
 
     private var path: [String] = []
+    /// The deepest nesting read; a CTF's is under ten.
+    static let maxDepth = 64
     private var text = ""
     private var suppInfoDepth = 0
     private var pupilIndex = 0
@@ -70,6 +72,15 @@ final class CTFReader: NSObject, XMLParserDelegate {
     ) {
         path.append(name)
         text = ""
+        // A CTF nests a handful of levels. Without a bound, each element's checks of the path
+        // made a file of 100,000 nested elements take 29 s, and a larger one the whole
+        // plugin time limit.
+        if path.count > Self.maxDepth {
+            failure = "elements nest more than \(Self.maxDepth) deep at line \(parser.lineNumber) (in \(location.split(separator: "/").prefix(8).joined(separator: "/"))/…): "
+                + "a CTF nests a few levels; this file is malformed or hostile"
+            parser.abortParsing()
+            return
+        }
         if name == "SuppInfo" || suppInfoDepth > 0 {
             suppInfoDepth += 1
             return

@@ -84,6 +84,18 @@ struct CTFPrologTests {
         #expect(report.outcome?.lines == 0)
     }
 
+    @Test func elementsNestedBeyondAnyCTFsDepthAreRefused() async throws {
+        let good = try String(contentsOfFile: Self.root + "/Plugins/ctf/fixtures/good/ctf-v25-arbor.xml", encoding: .utf8)
+        let nested = String(repeating: "<a>", count: 100_000) + String(repeating: "</a>", count: 100_000)
+        let text = good.replacingOccurrences(of: "<Surname>", with: nested + "<Surname>")
+        let report = try await check(try write(Array(text.utf8), "nested.xml"))
+        #expect(!report.passes)
+        #expect(report.outcome?.ending == .exited(65))
+        #expect(report.outcome?.standardError.contains(
+            "nested.xml: elements nest more than 64 deep at line 15 (in CTfile/CTFpupilData/Pupil[1]/a/a/a/a/a/…)") == true,
+            "\(report.outcome?.standardError ?? "")")
+    }
+
     @Test func theSameByteInALatin1FileIsACharacter() async throws {
         let report = try await check(try write(try withLatin1Comment(declaration: "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>"), "latin1.xml"))
         #expect(report.passes, "\(report.outcome?.standardError ?? "")")
