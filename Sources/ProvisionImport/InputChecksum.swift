@@ -43,10 +43,13 @@ public enum InputChecksum {
     /// minutes); on the cooperative pool, two threads on a two-core server, that would stall
     /// health checks, heartbeats and every other source meanwhile.
     public static func computeOffPool(path: String, plugin: PluginManifest) async throws -> String {
+        try await offPool { try compute(path: path, plugin: plugin) }
+    }
+
+    /// Runs `work` on a thread of its own and returns what it gives.
+    static func offPool<Value: Sendable>(_ work: @escaping @Sendable () throws -> Value) async throws -> Value {
         try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread {
-                continuation.resume(with: Result { try compute(path: path, plugin: plugin) })
-            }
+            let thread = Thread { continuation.resume(with: Result { try work() }) }
             thread.name = "provision-checksum"
             thread.start()
         }
@@ -65,9 +68,7 @@ public enum InputChecksum {
 
     private static func add(_ file: String, as name: String, to hash: inout SHA256) throws {
         hash.update(Array(name.utf8))
-        guard let handle = FileHandle(forReadingAtPath: file) else {
-            throw Missing(message: "cannot read \(file)")
-        }
+        let handle = try openRegularFile(file)
         defer { try? handle.close() }
         var size = 0
         while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
@@ -75,5 +76,35 @@ public enum InputChecksum {
             chunk.withUnsafeBytes { hash.update($0) }
         }
         hash.update(Array("\u{0}\(size)\u{0}".utf8))
+    }
+
+    /// Opens `file` (symbolic links followed) if it is a regular file. Anything else cannot
+    /// be imported: a FIFO would hold the open, and the worker, until something wrote to it
+    /// (and its data, once hashed, would be gone before the plugin read it), and a device
+    /// such as /dev/zero never ends. Opened without blocking, then checked on the open
+    /// descriptor, so a file swapped for a FIFO in between is caught too.
+    static func openRegularFile(_ file: String) throws -> FileHandle {
+        let descriptor = open(file, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw Missing(message: "cannot read \(file): \(String(cString: strerror(errno)))")
+        }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(descriptor)
+            throw Missing(message: "cannot read \(file): \(reason)")
+        }
+        let kind: String? = switch info.st_mode & S_IFMT {
+        case S_IFREG: nil
+        case S_IFIFO: "a FIFO"
+        case S_IFCHR, S_IFBLK: "a device"
+        case S_IFSOCK: "a socket"
+        default: "of another type"
+        }
+        if let kind {
+            close(descriptor)
+            throw Missing(message: "\(file) is \(kind), not a regular file: only files are imported (is something other than the MIS writing there?)")
+        }
+        return FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
     }
 }
