@@ -137,12 +137,16 @@ public struct Mailer: Sendable {
         }
     }
 
-    /// Delivers every message that is due, one transaction each, and counts what happened.
+    /// Delivers every message that was due when the flush began, one transaction each, and
+    /// counts what happened. Each is handed over at most once: a message deferred early in a
+    /// long flush (an MTA that is down, hundreds of messages) whose retry time comes before the
+    /// flush ends waits for the next flush rather than being tried again at once.
     public func flush(_ db: PostgresConnection) async throws -> FlushResult {
         var result = FlushResult()
+        let began = try await db.query("SELECT now()::text AS began").scalar(as: String.self)
         // One message per transaction: its row stays locked while the transport has it, and
         // a throw (a lost connection, say) rolls back, leaving the message pending.
-        while let outcome = try await db.transaction({ db in try await deliverOne(db) }) {
+        while let outcome = try await db.transaction({ db in try await deliverOne(db, dueBy: began) }) {
             switch outcome {
             case .sent: result.sent += 1
             case .deferred: result.deferred += 1
@@ -155,14 +159,15 @@ public struct Mailer: Sendable {
     /// What became of one message.
     private enum Outcome: Sendable { case sent, deferred, failed }
 
-    /// Delivers the next due message, inside the caller's transaction; nil when there is none.
-    private func deliverOne(_ db: isolated PostgresConnection) async throws -> Outcome? {
+    /// Delivers the next message due by `dueBy` (a timestamp), inside the caller's
+    /// transaction; nil when there is none.
+    private func deliverOne(_ db: isolated PostgresConnection, dueBy: String) async throws -> Outcome? {
         guard let row = try db.query(
             """
             SELECT id, array_to_json(recipients)::text AS recipients, convert_from(message, 'UTF8') AS message, attempts
-              FROM mail_outbox WHERE state = 'pending' AND next_attempt_at <= now()
+              FROM mail_outbox WHERE state = 'pending' AND next_attempt_at <= $1::timestamptz
              ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
-            """).singleRow()
+            """, dueBy).singleRow()
         else { return nil }
         let id: Int64 = try row.decode("id")
         let attempts: Int = try row.decode("attempts")

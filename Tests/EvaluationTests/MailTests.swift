@@ -106,6 +106,41 @@ struct MailTests {
         #expect(Set(ids).count == 2)
     }
 
+    /// Refuses every message for now; on the last, makes the first due again, as the clock
+    /// would in a flush that outlasts a retry's wait.
+    struct SlowDownMTA: MailTransport {
+        let url: String
+        let last: Int64
+        func deliver(_ message: [UInt8], recipients: [String], id: Int64) async throws(TransportFailure) {
+            if id == last {
+                do {
+                    let db = try await PostgresConnection.connect(url)
+                    try await db.execute("UPDATE mail_outbox SET next_attempt_at = now() WHERE id <> $1", id)
+                    await db.close()
+                } catch {
+                    throw TransportFailure(temporary: false, message: "the test's own connection failed: \(error)")
+                }
+            }
+            throw TransportFailure(temporary: true, message: "try later")
+        }
+    }
+
+    // CI once saw a loaded machine's flush outlast the first retry's wait and hand a message
+    // to the MTA that was down twice in one flush.
+    @Test func aFlushHandsEachMessageOverAtMostOnce() async throws {
+        let f = try await EvaluationFixture.make("mail-once-per-flush")
+        let config = try Self.config(maildir: try TestProcess.temporaryDirectory("mail-once"))
+        try await f.pupil(1, sen: "E")
+        _ = try await evaluate(f, config)
+        let ids = try await f.db.query("SELECT id FROM mail_outbox ORDER BY id").rows.map { try $0.decode("id", as: Int64.self) }
+        #expect(ids.count == 2)
+        let last = try #require(ids.last)
+        let result = try await Mailer(transport: SlowDownMTA(url: f.url, last: last)).flush(f.db)
+        #expect(result == { var r = FlushResult(); r.deferred = 2; return r }())
+        let attempts = try await f.db.query("SELECT attempts FROM mail_outbox ORDER BY id").rows.map { try $0.decode("attempts", as: Int.self) }
+        #expect(attempts == [1, 1])
+    }
+
     @Test func aTrustCanWordTheDigestItsOwnWay() async throws {
         let folder = try TestProcess.temporaryDirectory("templates")
         defer { try? FileManager.default.removeItem(atPath: folder) }
