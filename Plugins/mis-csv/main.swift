@@ -31,13 +31,7 @@ for file in files {
     } catch {
         Diagnostics.fail("mis-csv: \(error)")
     }
-    let names: [String]
-    switch reader.next() {
-    case nil: continue
-    case .row(_, let fields)?: names = fields
-    case .failed(_, let reason)?: Diagnostics.fail("mis-csv: \(name): \(reason)")
-    case .bad(let line, let reason)?: Diagnostics.fail("mis-csv: \(name): the header row (line \(line)) cannot be read: \(reason)")
-    }
+    guard let names = reader.headerRow(plugin: "mis-csv", file: name) else { continue }
     let header = CSVHeader(names)
     let missing = header.missing(mapping.requiredColumns)
     guard missing.isEmpty else {

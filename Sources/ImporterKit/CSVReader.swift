@@ -181,6 +181,18 @@ public final class CSVReader {
 }
 
 extension CSVReader {
+    /// The header row's fields, nil for an empty file. A header that cannot be read stops the
+    /// run (exit 65) naming its line and why: without it no row can be read, and taking the
+    /// file for empty would import nothing from it and succeed.
+    public func headerRow(plugin: String, file name: String) -> [String]? {
+        switch next() {
+        case nil: return nil
+        case .row(_, let fields)?: return fields
+        case .failed(_, let reason)?: Diagnostics.fail("\(plugin): \(name): \(reason)")
+        case .bad(let line, let reason)?: Diagnostics.fail("\(plugin): \(name): the header row (line \(line)) cannot be read: \(reason)")
+        }
+    }
+
     /// Hands each remaining row to `convert`; a row that cannot be read, or that `convert`
     /// throws for, becomes an `error` record naming the file and line. Never stops early.
     public func convertRows(

@@ -19,15 +19,7 @@ public enum SpreadsheetFile {
         } catch {
             Diagnostics.fail("\(plugin): \(error)")
         }
-        let names: [String]
-        switch reader.next() {
-        case nil: return nil
-        case .row(_, let fields)?: names = fields
-        case .failed(_, let reason)?: Diagnostics.fail("\(plugin): \(name): \(reason)")
-        // Not an empty file: without its header no row can be read, so the run stops rather
-        // than import nothing from it and succeed.
-        case .bad(let line, let reason)?: Diagnostics.fail("\(plugin): \(name): the header row (line \(line)) cannot be read: \(reason)")
-        }
+        guard let names = reader.headerRow(plugin: plugin, file: name) else { return nil }
         let header = CSVHeader(names)
         let missing = header.missing(required)
         guard missing.isEmpty else {
