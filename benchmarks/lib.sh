@@ -2,7 +2,8 @@
 # measures.
 
 # The release build and /usr/bin/time, and a work folder, removed on exit together with the
-# daemon the script started ($daemon).
+# daemon the script started ($daemon); with KEEP set the folder is kept (its path printed) to
+# look into the database afterwards.
 bench_prepare() { # LABEL
   scripts/install-deps
   command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
@@ -11,7 +12,7 @@ bench_prepare() { # LABEL
   work=$(mktemp -d "/tmp/provision-$1.XXXXXX")
   chmod 755 "$work"
   daemon=
-  trap '[[ -n $daemon ]] && kill "$daemon" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+  trap '[[ -n $daemon ]] && kill "$daemon" 2>/dev/null; wait 2>/dev/null; if [[ -n ${KEEP:-} ]]; then echo "kept $work" >&2; else rm -rf "$work"; fi' EXIT
 }
 
 # Starts provisiond on CONFIG with its log in LOG, and waits (up to two minutes) until the log

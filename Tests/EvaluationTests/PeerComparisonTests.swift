@@ -108,4 +108,25 @@ struct PeerComparisonTests {
         #expect(try row.decode("peer_n", as: Int.self) == 1)
         #expect(try row.decode("peer", as: Double.self) == 3)
     }
+
+    /// A page is read without parallel plans (a parallel scan of every result for each page
+    /// cost three times a bitmap scan of its pupils), and the transaction's setting is put
+    /// back once the pages are read, for the statements after them.
+    @Test func pagesAreReadWithoutParallelPlansAndTheSettingIsPutBack() async throws {
+        let f = try await EvaluationFixture.make("eval-pages-serial")
+        for n in 1...3 { _ = try await f.pupil(n) }
+        try await f.db.begin()
+        try await f.db.execute("SET LOCAL max_parallel_workers_per_gather = 3")
+        var seen: [String] = []
+        try await PupilBatches.forEachPage(
+            f.db, size: 2, "SELECT id FROM pupils WHERE id > $1 ORDER BY id LIMIT $2", [],
+            results: { _ in ("SELECT current_setting('max_parallel_workers_per_gather') AS workers", []) }
+        ) { _, results in
+            seen.append(try results.text(0, 0))
+        }
+        let after = try await f.db.query("SELECT current_setting('max_parallel_workers_per_gather') AS workers").scalar(as: String.self)
+        await f.db.rollback()
+        #expect(seen == ["0", "0"])
+        #expect(after == "3")
+    }
 }
