@@ -190,7 +190,7 @@ public struct Configuration: Sendable {
             "PiRA": InstrumentScale(error: 4, floor: 69, ceiling: 141),
         ]
         /// Measurement error of an unlisted instrument by its measure (standardised scores use `standardisedError`).
-        public var measureErrors: [String: Double] = ["age_months": 5, "raw": 2, "steps": 0.5]
+        public var measureErrors: [String: Double] = ["age_months": 5, "scaled": 3, "raw": 2, "steps": 0.5]
 
         /// An instrument's error and limits: its own, else its measure's error without limits
         /// (`standardised_error` for standardised scores).

@@ -151,9 +151,15 @@ struct SchoolScope: Sendable {
 }
 
 extension Configuration.Evaluation {
-    /// Every setting, in a fixed order, hashed: results computed under other settings are
-    /// never carried over. Read by reflection, so a setting added later is included; a kind
-    /// of value it cannot order only stops results being carried over.
+    /// The revision of the evaluation's own rules, part of ``fingerprint``: raised by a change
+    /// of the code that changes what an evaluation finds from the same data and settings, so
+    /// that results of the earlier rules are not carried over after an upgrade. (2: scaled
+    /// scores are modelled by the stall rule.)
+    static let rulesRevision = 2
+
+    /// Every setting, in a fixed order, and the rules' revision, hashed: results computed under
+    /// other settings or rules are never carried over. Read by reflection, so a setting added
+    /// later is included; a kind of value it cannot order only stops results being carried over.
     var fingerprint: String {
         let described = Mirror(reflecting: self).children.map { child -> String in
             let value: String
@@ -166,6 +172,6 @@ extension Configuration.Evaluation {
             }
             return "\(child.label ?? "")=\(value)"
         }
-        return SHA256.hex(described.joined(separator: ";"))
+        return SHA256.hex((["rules=\(Self.rulesRevision)"] + described).joined(separator: ";"))
     }
 }

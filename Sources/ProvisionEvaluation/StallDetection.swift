@@ -93,7 +93,6 @@ enum StallDetection {
                        (a.assessed_on - DATE '1970-01-01') AS day
                   FROM assessments a
                  WHERE \(PupilBatches.condition("a.pupil_id", from: 1)) AND a.assessed_on <= $4::date
-                   AND a.measure IN ('age_months', 'standardised', 'raw', 'steps')
                  ORDER BY a.pupil_id, a.instrument, a.subject, a.measure, a.assessed_on
                 """, [batch.first, batch.last, batch.only, asOf.iso])
             }
@@ -252,6 +251,7 @@ enum Wording {
         case "age_months": "age"
         case "standardised": "standardised score"
         case "steps": "steps"
+        case "scaled": "scaled score"
         default: "score"
         }
     }

@@ -108,6 +108,33 @@ struct EvaluationRuleTests {
         #expect(try flag.decode("reason", as: String.self).contains("is not working: mean ratio gain"))
     }
 
+    /// Scaled scores (termly practice papers, say) are judged like raw scores, by the trend
+    /// of the pupil's own history: a score that stops rising is a stall (they were left out
+    /// of the model, so such a pupil was never judged).
+    @Test func scaledScoresThatStopRisingAreAStall() async throws {
+        let f = try await EvaluationFixture.make("eval-stall-scaled")
+        let stalled = try await f.pupil(1)
+        let rising = try await f.pupil(2)
+        let history = [("2024-01-15", 90.0), ("2024-04-20", 92), ("2024-06-10", 93), ("2024-09-15", 95), ("2024-11-05", 96), ("2025-01-14", 98), ("2025-04-22", 100)]
+        for (day, value) in history {
+            try await f.assessment(stalled, "scaled", value, day, instrument: "Practice paper")
+            try await f.assessment(rising, "scaled", value, day, instrument: "Practice paper")
+        }
+        for (day, frozen, onPace) in [("2025-06-09", 100.0, 101.0), ("2025-09-15", 99, 103), ("2025-11-03", 100, 104), ("2026-01-12", 100, 106)] {
+            try await f.assessment(stalled, "scaled", frozen, day, instrument: "Practice paper")
+            try await f.assessment(rising, "scaled", onPace, day, instrument: "Practice paper")
+        }
+        // A precise paper (1.5 points' error), so five level results are decisive; with the
+        // default 3 points the same results are about twice likelier if progress stopped.
+        var settings = Configuration.Evaluation()
+        settings.instruments["Practice paper"] = Configuration.InstrumentScale(error: 1.5)
+        let run = try await f.evaluate(settings)
+        let flags = try await f.flags(run.runID, "stalled_pupil")
+        #expect(try flags.map { try $0.decode("pupil_id", as: Int64.self) } == [stalled])
+        let reason = try flags.first?.decode("reason", as: String.self)
+        #expect(reason?.hasPrefix("Practice paper reading scaled score 100, 100, 99, 100, 100 since April 2025; at the pupil's usual rate it would be about 105 now.") == true, "\(reason ?? "no flag")")
+    }
+
     @Test func aStallIsEvidenceAgainstThePupilsOwnHistory() async throws {
         let f = try await EvaluationFixture.make("eval-stall")
         // Born 2016-05-01: a reading age equal to chronological age is "reading at their age".
