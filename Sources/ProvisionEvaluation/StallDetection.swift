@@ -106,6 +106,8 @@ enum StallDetection {
             // The row where the current series began: a row of the same series has the same
             // three cells, compared in place (no strings are made for them).
             var keyRow = 0
+            // The page's pupils with results (each pupil's rows come together).
+            var withResults = Set<Int64>(minimumCapacity: page.rowCount)
             for row in 0..<rows.rowCount {
                 let id = try rows.int64(row, 0)
                 // A pupil in the range but not judged here (another school's, or off roll).
@@ -113,6 +115,7 @@ enum StallDetection {
                 if id != pupil {
                     closePupil()
                     pupil = id
+                    withResults.insert(id)
                     key = try SeriesKey(rows, row)
                     keyRow = row
                 } else if try !rows.same(1, row, keyRow) || !rows.same(2, row, keyRow) || !rows.same(3, row, keyRow) {
@@ -126,6 +129,10 @@ enum StallDetection {
             }
             // The page's last pupil is judged before the next page's school map replaces this one.
             closePupil()
+            // A pupil with no results at all (a new arrival) cannot be judged either.
+            for (id, school) in schoolOf where !withResults.contains(id) {
+                findings.cannotJudge[school, default: 0] += 1
+            }
             pupil = nil
             key = nil
             schoolOf = [:]

@@ -143,6 +143,7 @@ struct EvaluationRuleTests {
         let onePoint = try await f.pupil(3)
         let atCeiling = try await f.pupil(4)
         let steadyScore = try await f.pupil(5)
+        let noResults = try await f.pupil(6)
         let history = [("2024-01-15", 92.0), ("2024-04-20", 96), ("2024-06-10", 97), ("2024-09-15", 100), ("2024-11-05", 102), ("2025-01-14", 104), ("2025-04-22", 107)]
         for (day, value) in history {
             try await f.assessment(stalled, "age_months", value, day)
@@ -174,9 +175,10 @@ struct EvaluationRuleTests {
         let reason = try flag.decode("reason", as: String.self)
         #expect(reason.hasPrefix("Salford reading age 8y11m, 8y11m, 8y10m, 9y0m, 8y11m since April 2025; at the pupil's usual rate it would be about 9y8m now."), "\(reason)")
         #expect(reason.contains("times likelier if progress stopped than if it carried on as before"))
-        // The one-result pupil and the one whose every result is at the test's ceiling cannot be judged.
-        #expect(run.stallNotJudged == 2)
-        _ = (progressing, steadyScore, onePoint, atCeiling)
+        // The one-result pupil, the one whose every result is at the test's ceiling and the
+        // one with no results cannot be judged.
+        #expect(run.stallNotJudged == 3)
+        _ = (progressing, steadyScore, onePoint, atCeiling, noResults)
 
         // Beside the other steps, on a second connection and the main transaction's
         // snapshot (as the daemon runs it): the same flag, word for word.
