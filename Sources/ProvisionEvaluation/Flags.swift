@@ -43,11 +43,14 @@ enum Flags {
              WHERE o.evaluation_run_id = $1 AND o.verdict = 'ineffective' AND ($2::bigint IS NULL OR o.school_id = $2::bigint)
             """, runID, schoolID, settings.minimumN, settings.minimumWorthwhileRatePerMonth, settings.minimumWorthwhilePoints)
 
-        // Statutory provision in force now whose enrolment is not active.
+        // Statutory provision in force now whose enrolment is not active: one flag per pupil and
+        // provision (a pupil withdrawn and planned again has two enrolments; the latest says
+        // why), none while another enrolment of theirs in it is active.
         counts["ehcp_provision_not_delivered"] = try await db.execute(
             """
             INSERT INTO evaluation_flags (evaluation_run_id, rule, school_id, subject_key, pupil_id, provision_id, priority, reason, numbers)
-            SELECT $1, 'ehcp_provision_not_delivered', p.school_id, 'ehcp:' || p.upn || ':' || pr.provision_id, p.id, pr.id, 3,
+            SELECT DISTINCT ON (p.id, pr.id) $1, 'ehcp_provision_not_delivered', p.school_id, 'ehcp:' || p.upn || ':' || pr.provision_id,
+                   p.id, pr.id, 3,
                    format('%s is specified in this pupil''s EHC plan but is %s, not being delivered.', pr.name,
                           coalesce(e.status, 'not started')),
                    jsonb_build_object('provision', pr.name, 'status', e.status, 'start_date', e.start_date)
@@ -55,6 +58,8 @@ enum Flags {
              WHERE pr.statutory AND p.on_roll AND p.sen_provision = 'E' AND \(scope)
                AND coalesce(e.status, 'planned') <> 'active' AND coalesce(e.status, '') <> 'completed'
                AND coalesce(pr.start_date, e.start_date) <= $3::date AND coalesce(pr.end_date, e.end_date, $3::date) >= $3::date
+               AND NOT EXISTS (SELECT 1 FROM enrolments d WHERE d.pupil_id = p.id AND d.provision_id = pr.id AND d.status = 'active')
+             ORDER BY p.id, pr.id, e.start_date DESC
             """, runID, evaluated, asOf.iso)
 
         counts["missing_exit_data"] = try await db.execute(
@@ -93,7 +98,7 @@ enum Flags {
             """
             INSERT INTO evaluation_flags (evaluation_run_id, rule, school_id, subject_key, pupil_id, priority, reason, numbers)
             SELECT $1, 'duplicated_provision', p.school_id,
-                   'duplicate:' || p.upn || ':' || pr.outcome_instrument || ':' || pr.outcome_measure, p.id, 1,
+                   'duplicate:' || p.upn || ':' || pr.outcome_instrument || ':' || pr.outcome_subject || ':' || pr.outcome_measure, p.id, 1,
                    format('In %s interventions at once with the same outcome (%s %s): %s.', count(DISTINCT pr.id),
                           pr.outcome_instrument, pr.outcome_subject, string_agg(DISTINCT pr.name, ', ')),
                    jsonb_build_object('provisions', jsonb_agg(DISTINCT pr.provision_id))

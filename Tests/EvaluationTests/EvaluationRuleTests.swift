@@ -237,6 +237,52 @@ struct EvaluationRuleTests {
         #expect(try duplicates.first?.decode("reason", as: String.self).contains("In 2 interventions at once") == true)
     }
 
+    /// One test can measure several subjects (a teacher's steps in reading and in writing):
+    /// doubled provision in each is its own flag, and the two do not collide.
+    @Test func duplicatesInTwoSubjectsOfOneTestAreTwoFlags() async throws {
+        let f = try await EvaluationFixture.make("eval-duplicates-subjects")
+        let pupil = try await f.pupil(1, sen: "K")
+        for (id, subject) in [("READ-A", "reading"), ("READ-B", "reading"), ("WRITE-A", "writing"), ("WRITE-B", "writing")] {
+            let provision = try await f.db.query(
+                """
+                INSERT INTO provisions (school_id, provision_id, name, start_date, end_date, outcome_instrument, outcome_subject,
+                                        outcome_measure, sessions_per_week, minutes_per_session, hourly_cost)
+                VALUES ($1, $2, $2, '2026-01-05', '2026-03-27', 'Teacher assessment', $3, 'steps', 3, 30, 20) RETURNING id
+                """, f.school, id, subject
+            ).scalar(as: Int64.self)
+            try await f.enrol(provision, pupil, start: "2026-01-05", end: "2026-03-27", status: "active")
+        }
+        let run = try await f.evaluate()
+        let flags = try await f.flags(run.runID, "duplicated_provision")
+        let reasons = try flags.map { try $0.decode("reason", as: String.self) }
+        // The key migration 22 gives the alerts raised before subjects were in it.
+        let upn = try await f.db.query("SELECT upn FROM pupils WHERE id = $1", pupil).scalar(as: String.self)
+        #expect(try Set(flags.map { try $0.decode("subject_key", as: String.self) }) == [
+            "duplicate:\(upn):Teacher assessment:reading:steps", "duplicate:\(upn):Teacher assessment:writing:steps",
+        ])
+        #expect(reasons.sorted() == [
+            "In 2 interventions at once with the same outcome (Teacher assessment reading): READ-A, READ-B.",
+            "In 2 interventions at once with the same outcome (Teacher assessment writing): WRITE-A, WRITE-B.",
+        ])
+    }
+
+    /// A pupil can be enrolled in one statutory provision more than once (withdrawn, then
+    /// planned again): one flag for the pair, none when one of the enrolments is active.
+    @Test func statutoryProvisionEnrolledTwiceIsOneFlagOrNone() async throws {
+        let f = try await EvaluationFixture.make("eval-ehcp-twice")
+        let waiting = try await f.pupil(1, sen: "E"), delivered = try await f.pupil(2, sen: "E")
+        let salt = try await f.provision("SALT", measure: nil, statutory: true, start: "2025-09-01", end: "2026-07-17")
+        for pupil in [waiting, delivered] {
+            try await f.enrol(salt, pupil, start: "2025-09-08", end: "2025-10-17", status: "withdrawn")
+        }
+        try await f.enrol(salt, waiting, start: "2026-02-23", end: "2026-07-17", status: "planned")
+        try await f.enrol(salt, delivered, start: "2026-01-05", end: "2026-07-17", status: "active")
+        let run = try await f.evaluate()
+        let flags = try await f.flags(run.runID, "ehcp_provision_not_delivered")
+        #expect(try flags.map { try $0.decode("pupil_id", as: Int64.self) } == [waiting])
+        #expect(try flags.first?.decode("reason", as: String.self) == "SALT is specified in this pupil's EHC plan but is planned, not being delivered.")
+    }
+
     @Test func reRunningOnUnchangedDataGivesTheSameResults() async throws {
         let f = try await EvaluationFixture.make("eval-repeat")
         let reading = try await f.provision("RCU")

@@ -93,6 +93,39 @@ struct MigratorTests {
     /// A school's pupils, on roll or not, are found through an index (migration 18): an import
     /// lists every pupil of its schools, and a partial index of those on roll left it reading
     /// the whole table, one school's share of which shrinks as a deployment grows.
+    /// Migration 22 gives the duplicated-provision alerts already raised the subject the
+    /// rule now keys them by, so they carry on rather than being opened again as new.
+    @Test func duplicateAlertsGetTheirSubjectInTheirKey() async throws {
+        let (db, _) = try await TestPostgres.shared.freshConnection("duplicate-keys")
+        let before = Array(Migration.all.prefix { $0.version < 22 })
+        try await Migrator(migrations: before).migrate(db)
+        let school = try await db.query("INSERT INTO schools (urn, name) VALUES ('139001', 'S') RETURNING id").scalar(as: Int64.self)
+        let pupil = try await db.query(
+            """
+            INSERT INTO pupils (upn, school_id, surname, forename, dob) VALUES ('A123456789012', $1, 'S', 'F', '2016-05-01') RETURNING id
+            """, school
+        ).scalar(as: Int64.self)
+        try await db.execute(
+            """
+            INSERT INTO provisions (school_id, provision_id, name, outcome_instrument, outcome_subject, outcome_measure)
+            VALUES ($1, 'READ-A', 'A', 'Salford', 'reading', 'age_months'), ($1, 'READ-B', 'B', 'Salford', 'reading', 'age_months')
+            """, school)
+        for (rule, key, status) in [
+            ("duplicated_provision", "duplicate:A123456789012:Salford:age_months", "open"),
+            ("need_without_provision", "need:A123456789012", "open"),
+        ] {
+            try await db.execute(
+                """
+                INSERT INTO alerts (rule, school_id, subject_key, pupil_id, status, reason, numbers)
+                VALUES ($1, $2, $3, $4, $5, 'r', '{"provisions": ["READ-A", "READ-B"]}')
+                """, rule, school, key, pupil, status)
+        }
+        try await Migrator().migrate(db)
+        let keys = try await db.query("SELECT subject_key FROM alerts ORDER BY rule").rows.map { try $0.decode("subject_key", as: String.self) }
+        #expect(keys == ["duplicate:A123456789012:Salford:reading:age_months", "need:A123456789012"])
+        await db.close()
+    }
+
     @Test func aSchoolsPupilsOnRollOrNotAreFoundThroughAnIndex() async throws {
         let (db, _) = try await TestPostgres.shared.freshConnection("pupils-by-school")
         try await Migrator().migrate(db)
