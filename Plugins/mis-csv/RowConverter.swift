@@ -60,7 +60,7 @@ enum RowConverter {
             var records: [[String: JSONValue?]] = []
             for assessment in mapping.assessments {
                 guard let text = row[assessment.valueColumn] else { continue }  // not tested: no record
-                guard let value = Double(text.replacingOccurrences(of: ",", with: "")), value.isFinite else {
+                guard let value = SpreadsheetNumber.parse(text) else {
                     throw ImporterError("\(assessment.valueColumn) '\(text.prefix(20))' is not a number")
                 }
                 let when: String

@@ -44,7 +44,7 @@ for file in files {
         if let how = cell("Measured by") { targetFields["measured_by"] = .string(how) }
         if let test = cell("Test") {
             guard let measure = try read("Test measure", PlanColumns.measure, "a measure (standardised, reading age months, scaled, raw, steps)"),
-                let value = try read("Target value", { Double($0) }, "a number")
+                let value = try read("Target value", { SpreadsheetNumber.parse($0) }, "a number")
             else { throw ImporterError("a linked Test needs its Test measure and Target value") }
             targetFields["instrument"] = .string(test)
             targetFields["subject"] = .string(cell("Test subject") ?? "reading")

@@ -15,7 +15,7 @@ enum ProvisionMapRow {
             return value
         }
         func number(_ column: String) throws -> JSONValue? {
-            try read(column, { Double($0.replacingOccurrences(of: "£", with: "").replacingOccurrences(of: ",", with: "")) }, "a number")
+            try read(column, { SpreadsheetNumber.parse($0, money: true) }, "a number")
                 .map { .number($0) }
         }
         func date(_ column: String) throws -> JSONValue? {

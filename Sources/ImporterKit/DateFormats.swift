@@ -4,7 +4,9 @@ import ProvisionModel
 public enum DateLayout: String, Sendable, CaseIterable {
     /// 2025-09-15 (and 2025-09-15T00:00:00 as CTF DateTime values carry)
     case iso = "yyyy-mm-dd"
-    /// 15/09/2025 or 15-09-2025 or 15.09.2025 (UK order)
+    /// 15/09/2025 or 15-09-2025 or 15.09.2025 (UK order); also as Excel writes dates
+    /// formatted otherwise: a month's name (15-Sep-25, 15 September 2025) and a two-digit
+    /// year (15/09/25), which is 2000 and after (school dates and pupils' births are).
     case dayMonthYear = "dd/mm/yyyy"
 
     /// Parses `text`, or nil when it is not a real date in this layout.
@@ -14,11 +16,23 @@ public enum DateLayout: String, Sendable, CaseIterable {
         case .iso:
             return SchoolDate(iso: String(trimmed.prefix(10)))
         case .dayMonthYear:
-            let parts = trimmed.split(whereSeparator: { $0 == "/" || $0 == "-" || $0 == "." }).map(String.init)
-            guard parts.count == 3, let day = Int(parts[0]), let month = Int(parts[1]), let year = Int(parts[2]),
-                parts[2].count == 4, (1...2).contains(parts[0].count), (1...2).contains(parts[1].count)
+            let parts = trimmed.split(whereSeparator: { $0 == "/" || $0 == "-" || $0 == "." || $0 == " " }).map(String.init)
+            guard parts.count == 3, let day = Int(parts[0]), (1...2).contains(parts[0].count),
+                let month = Int(parts[1]).flatMap({ parts[1].count <= 2 ? $0 : nil }) ?? Self.month(named: parts[1]),
+                let year = Int(parts[2]), parts[2].count == 4 || parts[2].count == 2
             else { return nil }
-            return SchoolDate(year: year, month: month, day: day)
+            return SchoolDate(year: parts[2].count == 2 ? 2000 + year : year, month: month, day: day)
         }
+    }
+
+    private static let monthNames = [
+        "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december",
+    ]
+
+    /// 1–12 for an English month's name or its first three letters or more ("Sep", "Sept").
+    static func month(named text: String) -> Int? {
+        let name = text.lowercased()
+        guard name.count >= 3, let index = monthNames.firstIndex(where: { $0.hasPrefix(name) }) else { return nil }
+        return index + 1
     }
 }

@@ -2,7 +2,9 @@ import Foundation
 
 /// Tells UTF-8 from Windows-1252 for files people save from Excel ("CSV UTF-8" or plain
 /// "CSV"): a file that is entirely valid UTF-8 (or starts with a UTF-8 byte-order mark)
-/// is UTF-8, anything else Windows-1252. Reads the file once in chunks.
+/// is UTF-8, anything else Windows-1252. Reads the file once in chunks. A file with a
+/// UTF-16 byte-order mark (Excel's "Unicode Text") is refused with what to save instead:
+/// read as either, every other byte would be a NUL.
 public enum EncodingSniffer {
     /// The encoding of the file at `path`, from its byte-order mark or its bytes.
     public static func detect(_ path: String) throws -> CSVEncoding {
@@ -12,6 +14,11 @@ public enum EncodingSniffer {
         var first = true
         while let chunk = try handle.read(upToCount: 1 << 16), !chunk.isEmpty {
             if first, chunk.starts(with: [0xEF, 0xBB, 0xBF]) { return .utf8 }
+            if first, chunk.starts(with: [0xFF, 0xFE]) || chunk.starts(with: [0xFE, 0xFF]) {
+                throw ImporterError(
+                    "\(URL(fileURLWithPath: path).lastPathComponent) is UTF-16 text (Excel's \"Unicode Text\"), which is not read: "
+                        + "save it as \"CSV UTF-8 (Comma delimited)\" and import that")
+            }
             first = false
             for byte in chunk {
                 if pending > 0 {

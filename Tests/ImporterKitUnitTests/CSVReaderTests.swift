@@ -80,6 +80,38 @@ struct CSVReaderTests {
         #expect(DateLayout.dayMonthYear.parse("29/02/2024")?.iso == "2024-02-29")
     }
 
+    /// Numbers as a person or Excel writes them, and nothing else: a decimal comma is not a
+    /// number (it was read as a thousands separator: 18,50 became 1850).
+    @Test func spreadsheetNumbersAreReadStrictly() {
+        #expect(SpreadsheetNumber.parse("18.50") == 18.5)
+        #expect(SpreadsheetNumber.parse(" 1,250.75 ") == 1250.75)
+        #expect(SpreadsheetNumber.parse("12,345,678") == 12_345_678)
+        #expect(SpreadsheetNumber.parse("-3") == -3)
+        #expect(SpreadsheetNumber.parse(".5") == 0.5)
+        #expect(SpreadsheetNumber.parse("£1,200", money: true) == 1200)
+        #expect(SpreadsheetNumber.parse("-£4.20", money: true) == -4.2)
+        #expect(SpreadsheetNumber.parse("£12") == nil)
+        for text in ["18,50", "1,25", "12,3456", ",500", "1,,000", "5.", "1.2.3", "", "-", "nan", "inf", "1e5", "0x10", "١٢", "+3", "3 000"] {
+            #expect(SpreadsheetNumber.parse(text, money: true) == nil, "\(text)")
+        }
+    }
+
+    /// Dates as Excel writes a column formatted otherwise than dd/mm/yyyy; still a real
+    /// calendar date or nothing.
+    @Test func excelsOtherDateFormatsAreRead() {
+        let read = { (text: String) in DateLayout.dayMonthYear.parse(text)?.iso }
+        #expect(read("19-Jan-25") == "2025-01-19")
+        #expect(read("19 January 2025") == "2025-01-19")
+        #expect(read("1 Sept 2025") == "2025-09-01")
+        #expect(read("15/09/25") == "2025-09-15")
+        #expect(read("29-Feb-25") == nil)
+        #expect(read("19-Ja-25") == nil)  // too short to be a month's name
+        #expect(read("19-Foo-2025") == nil)
+        #expect(read("19/001/2025") == nil)
+        #expect(read("19/01/025") == nil)
+        #expect(read("2025-01-19") == nil)  // ISO is the other layout
+    }
+
     @Test func aReadErrorIsAFailureNotTheEndOfTheFile() throws {
         // A folder opens for reading but every read fails (EISDIR): before, that was an
         // empty file, and an import would have gone ahead with nothing from it.

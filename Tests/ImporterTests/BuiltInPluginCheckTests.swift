@@ -24,6 +24,8 @@ struct BuiltInPluginCheckTests {
         ("mis-csv", "good/arbor-pupils-sen.csv", ["MAPPING=arbor-pupils-sen"], "pupil        sent 2, valid 2"),
         ("provision-map", "good/provision-map.csv", [], "enrolment    sent 4, valid 4"),
         ("provision-map", "good/provision-map-excel-ansi.csv", [], "provision    sent 3, valid 3"),
+        // The same sheet saved with semicolons between columns and dates as 8-Sep-25.
+        ("provision-map", "good/provision-map-semicolons.csv", [], "enrolment    sent 4, valid 4"),
         ("plans", "good/plans.csv", [], "plan         sent 2, valid 2"),
     ])
     func goodFixturesPass(plugin: String, fixture: String, env: [String], expected: String) async throws {
@@ -51,6 +53,10 @@ struct BuiltInPluginCheckTests {
         ("mis-csv", "bad/unreadable-header.csv", ["MAPPING=sims-pupils-sen"], 1,
          "unreadable-header.csv: the header row (line 1) cannot be read: a quoted field is not closed before the end of the file"),
         ("provision-map", "bad/impossible-values.csv", [], 65, "Wave '4' is not a wave (1, 2 or 3)"),
+        ("provision-map", "bad/unicode-text.csv", [], 1,
+         "unicode-text.csv is UTF-16 text (Excel's \"Unicode Text\"), which is not read: save it as \"CSV UTF-8 (Comma delimited)\""),
+        // A decimal comma is not a thousands separator: it was read as 1850.
+        ("provision-map", "bad/impossible-values.csv", [], 65, "Staff hourly cost '18,50' is not a number [impossible-values.csv:7]"),
         ("plans", "bad/missing-columns.csv", [], 1, "missing columns 'Next review', 'Target by'"),
         ("plans", "bad/impossible-values.csv", [], 65, "Target by '31/02/2026' is not a date (dd/mm/yyyy) [impossible-values.csv:2]"),
         ("plans", "bad/impossible-values.csv", [], 65, "Kind 'Behaviour plan' is not SEN support or EHC plan [impossible-values.csv:3]"),
