@@ -17,9 +17,10 @@ public enum SpreadsheetNumber {
         let halves = rest.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
         let whole = halves[0]
         let fraction = halves.count == 2 ? halves[1] : nil
-        guard whole.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ",") }), fraction?.allSatisfy({ $0.isASCII && $0.isNumber }) ?? true,
-            !whole.isEmpty || !(fraction?.isEmpty ?? true), fraction?.isEmpty != true
-        else { return nil }
+        let isDigit = { (character: Character) in character.isASCII && character.isNumber }
+        // "5." and "." are not numbers; ".5" is.
+        if let fraction, fraction.isEmpty || !fraction.allSatisfy(isDigit) { return nil }
+        guard !whole.isEmpty || fraction != nil, whole.allSatisfy({ isDigit($0) || $0 == "," }) else { return nil }
         let groups = whole.split(separator: ",", omittingEmptySubsequences: false)
         if groups.count > 1 {
             // Thousands: one to three digits, then groups of exactly three.

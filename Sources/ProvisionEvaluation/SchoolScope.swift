@@ -154,7 +154,8 @@ extension Configuration.Evaluation {
     /// The revision of the evaluation's own rules, part of ``fingerprint``: raised by a change
     /// of the code that changes what an evaluation finds from the same data and settings, so
     /// that results of the earlier rules are not carried over after an upgrade. (2: scaled
-    /// scores are modelled by the stall rule, and pupils with no results count as not judged.)
+    /// scores are modelled by the stall rule, pupils with no results count as not judged, the
+    /// EHCP rule raises one flag per pupil and provision, duplicates are keyed by subject.)
     static let rulesRevision = 2
 
     /// Every setting, in a fixed order, and the rules' revision, hashed: results computed under
