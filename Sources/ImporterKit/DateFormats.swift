@@ -6,7 +6,7 @@ public enum DateLayout: String, Sendable, CaseIterable {
     case iso = "yyyy-mm-dd"
     /// 15/09/2025 or 15-09-2025 or 15.09.2025 (UK order); also as Excel writes dates
     /// formatted otherwise: a month's name (15-Sep-25, 15 September 2025) and a two-digit
-    /// year (15/09/25), which is 2000 and after (school dates and pupils' births are).
+    /// year (15/09/25), read as Excel reads one: 00–29 are 2000–2029, 30–99 are 1930–1999.
     case dayMonthYear = "dd/mm/yyyy"
 
     /// Parses `text`, or nil when it is not a real date in this layout.
@@ -21,7 +21,7 @@ public enum DateLayout: String, Sendable, CaseIterable {
                 let month = Int(parts[1]).flatMap({ parts[1].count <= 2 ? $0 : nil }) ?? Self.month(named: parts[1]),
                 let year = Int(parts[2]), parts[2].count == 4 || parts[2].count == 2
             else { return nil }
-            return SchoolDate(year: parts[2].count == 2 ? 2000 + year : year, month: month, day: day)
+            return SchoolDate(year: parts[2].count == 2 ? (year < 30 ? 2000 : 1900) + year : year, month: month, day: day)
         }
     }
 

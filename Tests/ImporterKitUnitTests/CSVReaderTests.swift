@@ -104,6 +104,8 @@ struct CSVReaderTests {
         #expect(read("19 January 2025") == "2025-01-19")
         #expect(read("1 Sept 2025") == "2025-09-01")
         #expect(read("15/09/25") == "2025-09-15")
+        #expect(read("31/12/29") == "2029-12-31")  // Excel's own window: 00–29 are this century…
+        #expect(read("14/03/99") == "1999-03-14")  // …30–99 the last
         #expect(read("29-Feb-25") == nil)
         #expect(read("19-Ja-25") == nil)  // too short to be a month's name
         #expect(read("19-Foo-2025") == nil)
