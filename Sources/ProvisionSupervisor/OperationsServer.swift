@@ -36,9 +36,12 @@ enum OperationsServer {
             router: router,
             configuration: ApplicationConfiguration(address: .hostname(listen.host, port: listen.port), serverName: nil),
             onServerRunning: { channel in
+                // As a URL, like the console's: NIO's own form ([IPv4]127.0.0.1/127.0.0.1:PORT) is
+                // not what an administrator pastes into curl.
+                let host = listen.host.contains(":") ? "[\(listen.host)]" : listen.host
                 logger.notice(
                     "operations endpoint listening",
-                    metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "paths": "/healthz /metrics"])
+                    metadata: ["address": "http://\(host):\(channel.localAddress?.port ?? listen.port)", "paths": "/healthz /metrics"])
             },
             logger: quiet)
     }

@@ -322,6 +322,8 @@ struct DaemonProcessTests {
         #expect(await daemon.waitFor("operations endpoint listening"))
         #expect(await daemon.waitFor("msg=\"evaluation finished\" alerts_opened"), "\(daemon.log)")
         let port = try #require(daemon.httpPort)
+        // The address is logged as a URL an administrator can paste.
+        #expect(daemon.log.contains("msg=\"operations endpoint listening\" address=http://127.0.0.1:\(port) "), "\(daemon.log)")
         let (healthCode, health) = try await httpGet(port: port, path: "/healthz")
         #expect(healthCode == 200)
         #expect(health.contains("\"database\":\"ok\""))
