@@ -92,7 +92,13 @@ extension Configuration {
 }
 
 /// `host:port` with any host: a name, an IPv4 address or a bracketed IPv6 address.
-enum HostPort {
+public enum HostPort {
+    /// `scheme://host:port`, an IPv6 host in brackets: how the daemon's log and `status` show
+    /// where a service listens, for an administrator to paste.
+    public static func url(scheme: String, host: String, port: Int) -> String {
+        "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+    }
+
     static func parse(_ text: String) -> (host: String, port: Int)? {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port)
         else { return nil }

@@ -45,9 +45,7 @@ public enum ConsoleServer {
             server: try server(settings),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in
-                let bound = channel.localAddress?.port ?? port
-                let shownHost = host.contains(":") ? "[\(host)]" : host
-                let address = "\(scheme)://\(shownHost):\(bound)/"
+                let address = HostPort.url(scheme: scheme, host: host, port: channel.localAddress?.port ?? port) + "/"
                 logger.notice("console listening", metadata: ["address": "\(address)"])
                 await onListening(address)
             },

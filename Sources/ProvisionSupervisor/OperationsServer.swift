@@ -5,6 +5,7 @@ import Metrics
 import Postgres
 import Prometheus
 import ProvisionAlerts
+import ProvisionConfig
 import ProvisionJobs
 import ProvisionStore
 import ServiceLifecycle
@@ -38,10 +39,8 @@ enum OperationsServer {
             onServerRunning: { channel in
                 // As a URL, like the console's: NIO's own form ([IPv4]127.0.0.1/127.0.0.1:PORT) is
                 // not what an administrator pastes into curl.
-                let host = listen.host.contains(":") ? "[\(listen.host)]" : listen.host
-                logger.notice(
-                    "operations endpoint listening",
-                    metadata: ["address": "http://\(host):\(channel.localAddress?.port ?? listen.port)", "paths": "/healthz /metrics"])
+                let address = HostPort.url(scheme: "http", host: listen.host, port: channel.localAddress?.port ?? listen.port)
+                logger.notice("operations endpoint listening", metadata: ["address": "\(address)", "paths": "/healthz /metrics"])
             },
             logger: quiet)
     }

@@ -90,9 +90,8 @@ struct StatusReport {
         report.outbox = try await MailOutboxCounts.read(db)
         if let listen = config.console.listen {
             let written = try? String(contentsOfFile: config.consoleAddressFile, encoding: .utf8)
-            let host = listen.host.contains(":") ? "[\(listen.host)]" : listen.host
             report.console = written?.trimmingCharacters(in: .whitespacesAndNewlines)
-                ?? "\(config.console.servesTLS ? "https" : "http")://\(host):\(listen.port)/"
+                ?? HostPort.url(scheme: config.console.servesTLS ? "https" : "http", host: listen.host, port: listen.port) + "/"
         }
         return report
     }

@@ -44,4 +44,11 @@ import Testing
         #expect(problem(base + "\n[console]\nlisten = \"127.0.0.1:99999\"\n")?.key == "console.listen")
         #expect(problem(base + "\n[console]\nrequire_second_factr = true\n")?.message.contains("require_second_factor") == true)
     }
+
+    /// Where a service listens, as the log and `status` show it: an IPv6 host in brackets.
+    @Test func aListeningAddressIsShownAsAURL() {
+        #expect(HostPort.url(scheme: "http", host: "127.0.0.1", port: 9464) == "http://127.0.0.1:9464")
+        #expect(HostPort.url(scheme: "https", host: "::1", port: 8443) == "https://[::1]:8443")
+        #expect(HostPort.url(scheme: "http", host: "console.trust.example", port: 80) == "http://console.trust.example:80")
+    }
 }
