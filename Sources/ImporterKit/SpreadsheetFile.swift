@@ -15,24 +15,26 @@ public enum SpreadsheetFile {
         _ file: String, invocation: ImporterInvocation, plugin: String, required: [String], known: [String], template: String
     ) -> (reader: CSVReader, header: CSVHeader, name: String)? {
         let name = URL(fileURLWithPath: file).lastPathComponent
-        var reader: CSVReader
         let encoding: CSVEncoding
         do {
             encoding = try invocation.environment["ENCODING"].flatMap { CSVEncoding(rawValue: $0.lowercased()) }
                 ?? EncodingSniffer.detect(file)
-            reader = try CSVReader(path: file, encoding: encoding)
         } catch {
             Diagnostics.fail("\(plugin): \(error)")
         }
+        func opened(splitOn delimiter: Character) -> CSVReader {
+            do {
+                return try CSVReader(path: file, encoding: encoding, delimiter: delimiter)
+            } catch {
+                Diagnostics.fail("\(plugin): \(error)")
+            }
+        }
+        var reader = opened(splitOn: ",")
         guard var names = reader.headerRow(plugin: plugin, file: name) else { return nil }
         if names.count == 1, let only = names.first,
             let delimiter = [Character(";"), "\t"].max(by: { a, b in only.count(of: a) < only.count(of: b) }), only.contains(delimiter)
         {
-            do {
-                reader = try CSVReader(path: file, encoding: encoding, delimiter: delimiter)
-            } catch {
-                Diagnostics.fail("\(plugin): \(error)")
-            }
+            reader = opened(splitOn: delimiter)
             guard let split = reader.headerRow(plugin: plugin, file: name) else { return nil }
             names = split
             Diagnostics.note("\(plugin): \(name): columns separated by \(delimiter == ";" ? "semicolons" : "tabs")")
