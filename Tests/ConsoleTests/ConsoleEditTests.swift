@@ -87,6 +87,8 @@ import Testing
                 (.object(["exit_value": .string("ninety")]), "exit.value must be a number"),
                 (.object(["exit_value": .number(90), "exit_date": .string("2026-02-30")]), "exit.date"),
                 (.object(["status": .string("finished")]), "status"),
+                // A year mistyped ahead: a score is dated when it was measured.
+                (.object(["exit_value": .number(90), "exit_date": .string("2062-03-01")]), "exit.date 2062-03-01 is in the future"),
             ]
             for (body, reason) in cases {
                 let page = try await browser.request(.post, "/api/v1/schools/\(north)/provisions/reading-1/pupils/\(upn)", json: body)

@@ -181,7 +181,7 @@ struct ImportIntegrityTests {
         }
         var answered = 0
         for lines in [adversarial, fuzzed] {
-            var validator = RecordStreamValidator(pluginName: "fixture", boundSchools: [ProtocolFixture.school])
+            var validator = RecordStreamValidator(pluginName: "fixture", boundSchools: [ProtocolFixture.school], today: nil)
             _ = try validator.consume(Array(ProtocolFixture.header().utf8), number: 1)
             for (index, line) in lines.enumerated() {
                 do {
@@ -195,7 +195,7 @@ struct ImportIntegrityTests {
         }
         #expect(answered == adversarial.count + fuzzed.count)
         // The first adversarial line on its own is the protocol error it should be.
-        var validator = RecordStreamValidator(pluginName: "fixture", boundSchools: nil)
+        var validator = RecordStreamValidator(pluginName: "fixture", boundSchools: nil, today: nil)
         _ = try validator.consume(Array(ProtocolFixture.header().utf8), number: 1)
         #expect(throws: ProtocolViolation(line: 2, "end.counts.x must be a whole number from 0 to 1000000000000")) {
             _ = try validator.consume(adversarial[0], number: 2)

@@ -8,7 +8,7 @@ import Testing
 struct RecordValidationTests {
     /// Runs lines through a validator bound to 139001 and returns each line's result.
     func results(_ records: [String]) throws -> [LineResult] {
-        var validator = RecordStreamValidator(pluginName: "fixture", boundSchools: [ProtocolFixture.school])
+        var validator = RecordStreamValidator(pluginName: "fixture", boundSchools: [ProtocolFixture.school], today: nil)
         var out: [LineResult] = []
         for (index, line) in ([ProtocolFixture.header()] + records).enumerated() {
             out.append(try validator.consume(Array(line.utf8), number: index + 1))
@@ -54,6 +54,44 @@ struct RecordValidationTests {
         #expect(try reason(with(Self.pupil, ["admission_date": "2024-09-01", "leaving_date": "2024-07-01"])) == "pupil.leaving_date is before admission_date")
         #expect(try reason(with(Self.pupil, ["school_urn": "XXXXXX"])) == "pupil.school_urn must be a six-digit URN, got 'XXXXXX'")
         #expect(try reason(with(Self.pupil, ["surname": "Line\nbreak"])) == "pupil.surname contains control characters")
+    }
+
+    /// A birth, a result or a score dated after tomorrow is a mistyped year (2061 for 2016),
+    /// refused with the line; plans, provisions, enrolments and admissions may lie ahead.
+    @Test func birthsAndResultsCannotBeInTheFuture() throws {
+        var validator = RecordStreamValidator(
+            pluginName: "fixture", boundSchools: [ProtocolFixture.school], today: SchoolDate(iso: "2026-12-01"))
+        let records: [[String: Any]] = [
+            with(Self.pupil, ["dob": "2061-02-28"]),
+            with(Self.pupil, ["upn": ProtocolFixture.upn(2), "admission_date": "2027-01-04"]),
+            ["type": "assessment", "school_urn": "139001", "upn": ProtocolFixture.upn(1), "instrument": "NGRT",
+             "subject": "reading", "measure": "standardised", "value": 96, "date": "2062-03-01"],
+            // Tomorrow reads: a clock an hour ahead of the server's dates its export so.
+            ["type": "assessment", "school_urn": "139001", "upn": ProtocolFixture.upn(1), "instrument": "NGRT",
+             "subject": "reading", "measure": "standardised", "value": 96, "date": "2026-12-02"],
+            ["type": "enrolment", "school_urn": "139001", "provision_id": "P1", "upn": ProtocolFixture.upn(1),
+             "start_date": "2026-11-02", "exit": ["value": 100, "date": "2026-12-03"]],
+            ["type": "enrolment", "school_urn": "139001", "provision_id": "P1", "upn": ProtocolFixture.upn(2),
+             "start_date": "2027-01-04", "end_date": "2027-03-26"],
+        ]
+        var outcomes: [String] = []
+        for (index, line) in ([ProtocolFixture.header()] + records.map(ProtocolFixture.line)).enumerated() {
+            switch try validator.consume(Array(line.utf8), number: index + 1) {
+            case .accepted: outcomes.append("accepted")
+            case .rejected(let rejection): outcomes.append("line \(rejection.line): \(rejection.reason)")
+            default: break
+            }
+        }
+        #expect(outcomes == [
+            "line 2: pupil.dob is in the future",
+            "accepted",
+            "line 4: assessment.date 2062-03-01 is in the future: a result is dated on the day it was taken",
+            "accepted",
+            "line 6: enrolment.exit.date 2026-12-03 is in the future: a score is dated on the day it was measured",
+            "accepted",
+        ])
+        // The rejected pupil is identified, so a snapshot does not mark them as left.
+        #expect(validator.rejectedByType == ["pupil": 1, "assessment": 1, "enrolment": 1])
     }
 
     @Test func reasonsNeverRepeatPersonalValues() throws {
@@ -139,11 +177,11 @@ struct RecordValidationTests {
     }
 
     @Test func protocolBreachesThrow() throws {
-        var validator = RecordStreamValidator(pluginName: "fixture", boundSchools: nil)
+        var validator = RecordStreamValidator(pluginName: "fixture", boundSchools: nil, today: nil)
         #expect(throws: ProtocolViolation(line: 1, "header.protocol is 2; this supervisor speaks protocol 1")) {
             _ = try validator.consume(Array(#"{"type":"header","protocol":2,"plugin":"fixture"}"#.utf8), number: 1)
         }
-        var ended = RecordStreamValidator(pluginName: "fixture", boundSchools: nil)
+        var ended = RecordStreamValidator(pluginName: "fixture", boundSchools: nil, today: nil)
         _ = try ended.consume(Array(ProtocolFixture.header().utf8), number: 1)
         _ = try ended.consume(Array(ProtocolFixture.end([:]).utf8), number: 2)
         #expect(throws: ProtocolViolation(line: 3, "output continues after the end record")) {

@@ -17,7 +17,7 @@ struct SchemaAgreementTests {
     }
 
     func outcome(_ record: [String: Any]) throws -> LineResult {
-        var validator = RecordStreamValidator(pluginName: "ctf", boundSchools: ["139001"])
+        var validator = RecordStreamValidator(pluginName: "ctf", boundSchools: ["139001"], today: nil)
         _ = try validator.consume(Array(ProtocolFixture.header("ctf").utf8), number: 1)
         return try validator.consume(Array(ProtocolFixture.line(record).utf8), number: 2)
     }
@@ -72,7 +72,7 @@ struct SchemaAgreementTests {
     @Test func frameRecordsMatch() throws {
         let definitions = try Self.definitions()
         let header = try #require((definitions["header"]?["examples"] as? [[String: Any]])?.first)
-        var validator = RecordStreamValidator(pluginName: "ctf", boundSchools: nil)
+        var validator = RecordStreamValidator(pluginName: "ctf", boundSchools: nil, today: nil)
         guard case .header = try validator.consume(Array(ProtocolFixture.line(header).utf8), number: 1) else {
             Issue.record("header example not accepted as a header")
             return

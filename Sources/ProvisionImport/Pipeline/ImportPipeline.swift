@@ -296,7 +296,8 @@ public struct ImportPipeline: Sendable {
         _ request: ImportRequest, runID: Int64, book: PostgresConnection, summary: inout ImportSummary
     ) async throws {
         let db = try await database.connect(applicationName: "provision-import")
-        var validator = RecordStreamValidator(pluginName: request.plugin.name, boundSchools: Set(request.schools.map(\.urn)))
+        var validator = RecordStreamValidator(
+            pluginName: request.plugin.name, boundSchools: Set(request.schools.map(\.urn)), today: .today())
         var batch: [[String?]] = []
         batch.reserveCapacity(Self.batchSize)
         var rejections: [Rejection] = []

@@ -44,7 +44,8 @@ public enum PluginCheck {
         maxRejected: Double = 0.02, keep: Int = 50
     ) async -> Report {
         var report = Report(maxRejected: maxRejected)
-        var validator = RecordStreamValidator(pluginName: manifest.name, boundSchools: schools.isEmpty ? nil : Set(schools))
+        var validator = RecordStreamValidator(
+            pluginName: manifest.name, boundSchools: schools.isEmpty ? nil : Set(schools), today: .today())
         var kept: [Rejection] = []
         let scratch = NSTemporaryDirectory() + "provision-plugin-check"
         do {

@@ -164,6 +164,32 @@ enum RecordRules {
         return ValidRecord(type: type, schoolURN: urn, fields: reader.output, warning: warning)
     }
 
+    /// Why `record` is dated after `latest` (YYYY-MM-DD) where it cannot be: a pupil not yet
+    /// born (a mistyped year, which would make every age the growth model reckons negative),
+    /// a result not yet taken, an entry or exit score not yet measured. Nil when it is not.
+    /// Plans, provisions, enrolments, admissions and leaving dates may lie ahead.
+    static func futureDate(in record: ValidRecord, latest: String) -> RecordProblem? {
+        let fields = record.fields
+        switch record.type {
+        case "pupil":
+            // A date of birth is personal data: the message does not repeat it.
+            if let dob = fields["dob"]?.stringValue, dob > latest { return RecordProblem("pupil.dob is in the future") }
+        case "assessment":
+            if let date = fields["date"]?.stringValue, date > latest {
+                return RecordProblem("assessment.date \(date) is in the future: a result is dated on the day it was taken")
+            }
+        case "enrolment":
+            for point in ["entry", "exit"] {
+                if let date = fields[point]?.objectValue?["date"]?.stringValue, date > latest {
+                    return RecordProblem("enrolment.\(point).date \(date) is in the future: a score is dated on the day it was measured")
+                }
+            }
+        default:
+            break
+        }
+        return nil
+    }
+
     private static func validateNeeds(_ needs: [JSONValue]) throws(RecordProblem) -> JSONValue {
         var seen: Set<String> = []
         var result: [JSONValue] = []

@@ -88,10 +88,18 @@ public struct RecordStreamValidator: Sendable {
     /// Records accepted with a warning so far.
     public private(set) var warningCount = 0
 
-    /// A validator for `pluginName`'s output; records of schools outside `boundSchools` (when given) are rejected.
-    public init(pluginName: String, boundSchools: Set<String>?) {
+    /// The latest date a date of birth, a result or an entry or exit score may carry, as
+    /// YYYY-MM-DD: the day after the run's `today`, so an export dated by a clock an hour
+    /// ahead (England's summer time against a server on UTC) still reads. Nil checks none.
+    public let latestDate: String?
+
+    /// A validator for `pluginName`'s output; records of schools outside `boundSchools` (when
+    /// given) are rejected, and so are births and results dated after `today` (when given)
+    /// by more than a day.
+    public init(pluginName: String, boundSchools: Set<String>?, today: SchoolDate?) {
         self.pluginName = pluginName
         self.boundSchools = boundSchools
+        self.latestDate = today.map { SchoolDate(daysSince1970: $0.daysSince1970 + 1).iso }
     }
 
     /// Records sent other than header and end.
@@ -200,7 +208,7 @@ public struct RecordStreamValidator: Sendable {
             // supervisor's samples).
             let type = RecordRules.dataTypes.contains(type) ? type : EscapedText.escaped(type.prefix(40))
             sent[type, default: 0] += 1
-            do {
+            do throws(RecordProblem) {
                 // Known types were validated when the line was prepared.
                 let record = try (validated ?? Result { () throws(RecordProblem) -> ValidRecord in
                     try RecordRules.validate(type: type, fields: fields)
@@ -210,6 +218,7 @@ public struct RecordStreamValidator: Sendable {
                         line: number, type: type,
                         "\(type) is for school \(record.schoolURN), which this source is not bound to", ref: ref(fields))
                 }
+                if let latestDate, let problem = RecordRules.futureDate(in: record, latest: latestDate) { throw problem }
                 accepted[type, default: 0] += 1
                 if record.warning != nil { warningCount += 1 }
                 return .accepted(record)
