@@ -291,6 +291,36 @@ struct ImportPipelineTests {
         #expect(reason.contains("not a pupil known to the trust"))
     }
 
+    /// A result dated before its pupil was born (whether the pupil came in the same run or
+    /// an earlier one) is rejected with the reason, and the pupil's other results are kept.
+    @Test func resultsDatedBeforeThePupilsBirthAreRejectedAtMerge() async throws {
+        let h = try await ImportHarness.make("import-before-birth")
+        defer { h.cleanUp() }
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        // Pupil 1 is born on 2016-09-02.
+        let first = [
+            ProtocolFixture.header(), ProtocolFixture.pupil(1), ProtocolFixture.assessment(1, value: 80),
+            ProtocolFixture.assessment(1, value: 70, date: "2016-09-01"), ProtocolFixture.end(["pupil": 1, "assessment": 2]),
+        ]
+        // (One rejection in a handful of records is more than the default 2% allows.)
+        let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(first, name: "a.ndjson"), maxRejected: 0.5))
+        #expect(summary.status == .succeeded, "\(summary.failure ?? "")")
+        #expect(summary.merge.rejectedAtMergeByType == ["assessment": 1])
+        #expect(summary.merge.reasons == ["1 assessment record(s): assessment.date is before the pupil's date of birth"])
+        let line = try await h.query("SELECT line FROM rejected_records WHERE import_run_id = $1", summary.runID).scalar(as: Int.self)
+        #expect(line == 4)
+        // A marksheet of a pupil already stored, with the day of birth itself (kept) and the day before.
+        let marksheet = [
+            ProtocolFixture.header(kind: "delta"), ProtocolFixture.assessment(1, value: 1, date: "2016-09-02"),
+            ProtocolFixture.assessment(1, value: 2, date: "2015-12-01"), ProtocolFixture.end(["assessment": 2]),
+        ]
+        let marks = try await h.pipeline.run(h.request(plugin, source: try h.source(marksheet, name: "b.ndjson"), maxRejected: 0.5))
+        #expect(marks.status == .succeeded, "\(marks.failure ?? "")")
+        #expect(marks.merge.rejectedAtMergeByType == ["assessment": 1])
+        let kept = try await h.query("SELECT string_agg(assessed_on::text, ' ' ORDER BY assessed_on) FROM assessments").scalar(as: String.self)
+        #expect(kept == "2016-09-02 2025-09-15")
+    }
+
     /// Results are staged in typed columns, not as JSON: the value and date arrive exactly,
     /// and of two results with one natural key the later line wins.
     @Test func resultsKeepTheirExactValuesAndTheLastOfARepeatWins() async throws {

@@ -500,7 +500,7 @@ enum StagingMerge {
             CREATE TEMP TABLE staged_assessment ON COMMIT DROP AS
             SELECT \(keysMayRepeat ? "DISTINCT ON (s.upn, s.instrument, s.subject, s.measure, s.assessed_on)" : "")
                    s.line, sc.id AS school_id, s.instrument, s.subject, s.measure, s.value, s.assessed_on,
-                   p.id AS pupil_id, b.id IS NOT NULL AS pupil_of_bound_school, n.id IS NOT NULL AS new_pupil,
+                   p.id AS pupil_id, p.dob, b.id IS NOT NULL AS pupil_of_bound_school, n.id IS NOT NULL AS new_pupil,
                    coalesce(a.value = s.value AND a.school_id = sc.id, false) AS unchanged
               FROM import_staging s
               JOIN schools sc ON sc.urn = s.school_urn
@@ -522,6 +522,11 @@ enum StagingMerge {
         try await rejectMissing(
             db, runID, &stats, table: "staged_assessment", type: "assessment", condition: "NOT s.pupil_of_bound_school",
             reason: "assessment.upn is a pupil of another school of the trust, which this source is not bound to")
+        // A mistyped year the record alone cannot show: the pupil's age at the result, which
+        // the growth model reckons, would be negative. (The date of birth is not repeated.)
+        try await rejectMissing(
+            db, runID, &stats, table: "staged_assessment", type: "assessment", condition: "s.assessed_on < s.dob",
+            reason: "assessment.date is before the pupil's date of birth")
         // A plain insert for new pupils' results: checking each for a conflict that cannot
         // happen was a third of inserting them.
         stats.inserted["assessments", default: 0] += try await db.execute(
