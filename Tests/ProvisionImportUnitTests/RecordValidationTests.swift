@@ -56,6 +56,28 @@ struct RecordValidationTests {
         #expect(try reason(with(Self.pupil, ["surname": "Line\nbreak"])) == "pupil.surname contains control characters")
     }
 
+    /// Characters that are never part of a name: C1 controls (U+009B is a terminal's escape
+    /// sequence), DEL, line separators, and the bidirectional controls that make text display
+    /// in another order than it is stored. Names in any script, with direction marks and
+    /// joiners, are kept.
+    @Test func controlAndReorderingCharactersAreRefusedAndNamesInAnyScriptKept() throws {
+        for hostile in ["Smith\u{9B}31m", "Smith\u{7F}", "Smi\u{85}th", "Smith\u{2028}Jones"] {
+            #expect(try reason(with(Self.pupil, ["surname": hostile])) == "pupil.surname contains control characters", "\(hostile.unicodeScalars.map(\.value))")
+        }
+        for hostile in ["\u{202E}htimS", "Smith\u{2066}", "Smi\u{202A}th\u{202C}"] {
+            #expect(
+                try reason(with(Self.pupil, ["forename": hostile]))
+                    == "pupil.forename contains bidirectional control characters, which can make text display in a misleading order")
+        }
+        let provision: [String: Any] = ["type": "provision", "school_urn": "139001", "provision_id": "P1", "name": "Lexia"]
+        #expect(try reason(with(provision, ["staff_ids": ["T1", "T\u{9B}2"]])) == "provision.staff_ids has an element that contains control characters")
+        #expect(try reason(with(provision, ["staff_ids": [String(repeating: "x", count: 81)]])) == "provision.staff_ids has an element longer than 80 characters")
+        #expect(try reason(with(provision, ["staff_ids": ["T1", String(repeating: "x", count: 80)]])) == nil)
+        for name in ["Zoë", "محمد", "יוסף\u{200F}", "Nguyễn", "O'Brien-Smith", "Sh\u{200D}ri", "Tab\tbetween"] {
+            #expect(try reason(with(Self.pupil, ["surname": name])) == nil, "\(name)")
+        }
+    }
+
     /// A birth, a result or a score dated after tomorrow is a mistyped year (2061 for 2016),
     /// refused with the line; plans, provisions, enrolments and admissions may lie ahead.
     @Test func birthsAndResultsCannotBeInTheFuture() throws {

@@ -24,6 +24,11 @@ struct ReportEscapingTests {
             "INSERT INTO provisions (school_id, provision_id, name, start_date) VALUES ($1, 'p1', '=HYPERLINK(\"x\")', '2026-09-07') RETURNING id",
             school).scalar(as: Int64.self)
         try await db.execute("INSERT INTO enrolments (provision_id, pupil_id, start_date, status) VALUES ($1, $2, '2026-09-07', 'active')", provision, pupil)
+        // A spreadsheet skips a leading tab and reads the formula after it.
+        let tabbed = try await db.query(
+            "INSERT INTO provisions (school_id, provision_id, name, start_date) VALUES ($1, 'p2', $2, '2026-09-07') RETURNING id",
+            school, "\t=HYPERLINK(\"y\")").scalar(as: Int64.self)
+        try await db.execute("INSERT INTO enrolments (provision_id, pupil_id, start_date, status) VALUES ($1, $2, '2026-09-07', 'active')", tabbed, pupil)
         await db.close()
         let config = try TestProcess.writeConfig(in: folder, databaseURL: url, extra: """
             [[schools]]
@@ -42,5 +47,6 @@ struct ReportEscapingTests {
         // In CSV a formula-looking value is quoted so Excel shows it as text.
         let csv = try await TestProcess.run(ctl, ["--config", config, "report", "pupil", "--upn", "A801200025001", "--format", "csv"])
         #expect(csv.standardOutput.contains("\"'=HYPERLINK(\"\"x\"\")\""), "\(csv.standardOutput)")
+        #expect(csv.standardOutput.contains("\"'\t=HYPERLINK(\"\"y\"\")\""), "\(csv.standardOutput)")
     }
 }

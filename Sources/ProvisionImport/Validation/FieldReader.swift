@@ -50,12 +50,30 @@ struct FieldReader {
         guard text.utf8.count <= maxLength || text.count <= maxLength else {
             throw problem(key, "is longer than \(maxLength) characters")
         }
-        // In UTF-8 the bytes below 0x20 are exactly those characters, and bytes are cheaper.
-        guard !text.utf8.contains(where: { $0 < 0x20 && $0 != 0x09 }) else {
-            throw problem(key, "contains control characters")
-        }
+        if let problem = Self.characterProblem(text) { throw self.problem(key, problem) }
         output.set(key, .string(text))
         return text
+    }
+
+    /// What is wrong with the characters of `text`, if anything. Control characters (C0 but
+    /// tab, DEL, C1, the line and paragraph separators): a C1 CSI, say, is a terminal's
+    /// escape sequence wherever a name is printed. And the invisible controls that reorder
+    /// text as it is displayed (bidirectional embeddings, overrides and isolates): in a name
+    /// they can make a digest's line or a console page read in a misleading order. The marks
+    /// that only set a direction (U+200E, U+200F) and joiners are allowed.
+    static func characterProblem(_ text: String) -> String? {
+        // Most text is printable ASCII, decided by its bytes alone.
+        if text.utf8.allSatisfy({ ($0 >= 0x20 && $0 < 0x7F) || $0 == 0x09 }) { return nil }
+        for scalar in text.unicodeScalars {
+            switch scalar.value {
+            case 0x09: continue
+            case 0x00..<0x20, 0x7F...0x9F, 0x2028, 0x2029: return "contains control characters"
+            case 0x202A...0x202E, 0x2066...0x2069:
+                return "contains bidirectional control characters, which can make text display in a misleading order"
+            default: continue
+            }
+        }
+        return nil
     }
 
     mutating func requiredString(_ key: String, maxLength: Int = 200) throws(RecordProblem) -> String {
@@ -159,13 +177,18 @@ struct FieldReader {
     }
 
     /// An array of non-empty strings (trimmed), kept in the output; nil when absent.
-    mutating func stringArray(_ key: String) throws(RecordProblem) -> [String]? {
+    /// An array of identifiers (staff or provision ids), each held to what a single one is.
+    mutating func stringArray(_ key: String, maxLength: Int = 80) throws(RecordProblem) -> [String]? {
         guard let elements = try array(key) else { return nil }
         var strings: [String] = []
         for element in elements {
             guard let text = element.stringValue?.trimmedWhitespace, !text.isEmpty else {
                 throw problem(key, "must be an array of non-empty strings")
             }
+            guard text.utf8.count <= maxLength || text.count <= maxLength else {
+                throw problem(key, "has an element longer than \(maxLength) characters")
+            }
+            if let problem = Self.characterProblem(text) { throw self.problem(key, "has an element that \(problem)") }
             strings.append(text)
         }
         set(key, .array(strings.map(JSONValue.string)))
