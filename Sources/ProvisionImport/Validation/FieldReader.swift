@@ -62,8 +62,13 @@ struct FieldReader {
     /// they can make a digest's line or a console page read in a misleading order. The marks
     /// that only set a direction (U+200E, U+200F) and joiners are allowed.
     static func characterProblem(_ text: String) -> String? {
-        // Most text is printable ASCII, decided by its bytes alone.
-        if text.utf8.allSatisfy({ ($0 >= 0x20 && $0 < 0x7F) || $0 == 0x09 }) { return nil }
+        // Most text is printable ASCII, decided by its bytes alone (read in place: through
+        // the UTF-8 view this loop was a fortieth of an unchanged re-import's CPU).
+        let printable = text.utf8.withContiguousStorageIfAvailable { bytes in
+            for byte in bytes where byte &- 0x20 >= 0x5F && byte != 0x09 { return false }
+            return true
+        }
+        if printable == true { return nil }
         for scalar in text.unicodeScalars {
             switch scalar.value {
             case 0x09: continue
