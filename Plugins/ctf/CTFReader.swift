@@ -45,10 +45,15 @@ final class CTFReader: NSObject, XMLParserDelegate {
     /// The first parse error, with the element path it happened in.
     private(set) var failure: String?
 
-    init(writer: RecordWriter, fileName: String, boundSchools: [String]) {
+    /// Whether the file is read in a single-byte encoding, whose text is taken as
+    /// Windows-1252 (``Windows1252/repairingLatin1(_:)``).
+    private let singleByte: Bool
+
+    init(writer: RecordWriter, fileName: String, boundSchools: [String], singleByte: Bool = false) {
         self.writer = writer
         self.fileName = fileName
         self.boundSchools = boundSchools
+        self.singleByte = singleByte
     }
 
     /// The element path for messages: `CTfile/CTFpupilData/Pupil[12]/DOB`.
@@ -117,7 +122,7 @@ final class CTFReader: NSObject, XMLParserDelegate {
             suppInfoDepth -= 1
             return
         }
-        let value = text.trimmedWhitespace
+        let value = singleByte ? Windows1252.repairingLatin1(text.trimmedWhitespace) : text.trimmedWhitespace
         let container = parent()
         if path.contains("SourceSchool"), container == "SourceSchool" {
             sourceSchool[name] = value

@@ -21,9 +21,10 @@ enum DoctypeGuard {
     struct Prolog {
         /// `full` or `partial` (lower-cased), or nil when the Header does not say.
         let documentQualifier: String?
-        /// Whether the parser reads the file's bytes as UTF-8: no UTF-16 byte-order mark or
-        /// pattern, and UTF-8 or ASCII declared, or no encoding at all (XML's default).
-        let readAsUTF8: Bool
+        /// How the parser reads the file's bytes: UTF-16 by a byte-order mark or pattern; else
+        /// UTF-8 when UTF-8 or ASCII is declared, or no encoding at all (XML's default); else
+        /// the single-byte encoding declared.
+        let encoding: PreRead.Encoding
     }
 
     static func check(_ path: String) throws -> Prolog {
@@ -38,16 +39,17 @@ enum DoctypeGuard {
 
         // The text the parser will see, with every non-ASCII character as 0x80.
         let text: [UInt8]
-        let utf16: Bool
+        // Whether a UTF-16 file is big-endian; nil when the file is not UTF-16.
+        let utf16BigEndian: Bool?
         switch (head.first, head.dropFirst().first, head.dropFirst(2).first, head.dropFirst(3).first) {
         case (0x00, 0x00, _, _), (0xFF, 0xFE, 0x00, 0x00), (0x4C, 0x6F, 0xA7, 0x94):
             throw refuse("it is in UTF-32 or EBCDIC, which no CTF uses")
-        case (0xFE, 0xFF, _, _): (text, utf16) = (project(head.dropFirst(2), bigEndian: true), true)
-        case (0xFF, 0xFE, _, _): (text, utf16) = (project(head.dropFirst(2), bigEndian: false), true)
-        case (0x00, 0x3C, _, _): (text, utf16) = (project(head[...], bigEndian: true), true)
-        case (0x3C, 0x00, _, _): (text, utf16) = (project(head[...], bigEndian: false), true)
-        case (0xEF, 0xBB, 0xBF, _): (text, utf16) = (Array(head.dropFirst(3)), false)
-        default: (text, utf16) = (head, false)
+        case (0xFE, 0xFF, _, _): (text, utf16BigEndian) = (project(head.dropFirst(2), bigEndian: true), true)
+        case (0xFF, 0xFE, _, _): (text, utf16BigEndian) = (project(head.dropFirst(2), bigEndian: false), false)
+        case (0x00, 0x3C, _, _): (text, utf16BigEndian) = (project(head[...], bigEndian: true), true)
+        case (0x3C, 0x00, _, _): (text, utf16BigEndian) = (project(head[...], bigEndian: false), false)
+        case (0xEF, 0xBB, 0xBF, _): (text, utf16BigEndian) = (Array(head.dropFirst(3)), nil)
+        default: (text, utf16BigEndian) = (head, nil)
         }
 
         var declared: String?
@@ -75,7 +77,7 @@ enum DoctypeGuard {
             if starts("<?xml") {
                 let start = index
                 guard skip(past: "?>") else { break }
-                declared = try checkDeclaredEncoding(in: Array(text[start..<index]), utf16: utf16, refuse: refuse)
+                declared = try checkDeclaredEncoding(in: Array(text[start..<index]), utf16: utf16BigEndian != nil, refuse: refuse)
             } else if starts("<!--") {
                 guard skip(past: "-->") else { break }
             } else if starts("<?") {
@@ -86,8 +88,14 @@ enum DoctypeGuard {
                         + "malformed or hostile (entity expansion)")
             } else {
                 // The root element: the prolog is clean.
-                let utf8 = !utf16 && (declared.map { ["utf-8", "utf8", "us-ascii", "ascii"].contains($0) } ?? true)
-                return Prolog(documentQualifier: qualifier(in: text[index...]), readAsUTF8: utf8)
+                let encoding: PreRead.Encoding = if let utf16BigEndian {
+                    .utf16(bigEndian: utf16BigEndian)
+                } else if declared.map({ ["utf-8", "utf8", "us-ascii", "ascii"].contains($0) }) ?? true {
+                    .utf8
+                } else {
+                    .singleByte
+                }
+                return Prolog(documentQualifier: qualifier(in: text[index...]), encoding: encoding)
             }
         }
         if complete { throw refuse("it ends before its root element: it is not a Common Transfer File") }

@@ -17,13 +17,23 @@ let files = invocation.requireFiles(matching: ["*.xml", "*.XML"], plugin: "ctf")
 // of the school's roll: a partial CTF (some pupils only) is a delta, so nobody missing from
 // it is marked as left. A file that does not say is treated as partial.
 var allFull = true
+var singleByte: Set<String> = []
 for file in files {
     do {
         let prolog = try DoctypeGuard.check(file)
-        if prolog.readAsUTF8, let bad = try UTF8Check.firstInvalid(in: file) {
+        if prolog.encoding == .singleByte { singleByte.insert(file) }
+        switch try PreRead.firstProblem(in: file, encoding: prolog.encoding) {
+        case .notUTF8(let position):
             Diagnostics.fail(
-                "ctf: \(URL(fileURLWithPath: file).lastPathComponent): \(bad) is not UTF-8 text, which the file is read as "
+                "ctf: \(URL(fileURLWithPath: file).lastPathComponent): \(position) is not UTF-8 text, which the file is read as "
                     + "(it declares UTF-8 or no encoding): is it in another encoding? Ask the MIS to export it again.")
+        case .tagTooLong(let position):
+            Diagnostics.fail(
+                "ctf: \(URL(fileURLWithPath: file).lastPathComponent): the tag at \(position) runs for more than "
+                    + "\(PreRead.maxTagLength) characters (thousands of attributes, or a quote that is never closed), "
+                    + "which no CTF has; refusing it. Ask the MIS to export it again.")
+        case nil:
+            break
         }
         if prolog.documentQualifier != "full" {
             allFull = false
@@ -43,7 +53,7 @@ for file in files {
     let parser = XMLParser(stream: stream)
     parser.shouldResolveExternalEntities = false
     parser.shouldProcessNamespaces = false
-    let reader = CTFReader(writer: writer, fileName: name, boundSchools: invocation.schools)
+    let reader = CTFReader(writer: writer, fileName: name, boundSchools: invocation.schools, singleByte: singleByte.contains(file))
     parser.delegate = reader
     let parsed = parser.parse()
     if let failure = reader.failure {

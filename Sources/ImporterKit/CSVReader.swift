@@ -161,7 +161,7 @@ public final class CSVReader {
             var scalars = String.UnicodeScalarView()
             for byte in bytes {
                 if byte >= 0x80 && byte <= 0x9F {
-                    guard let scalar = Self.windows1252High[Int(byte - 0x80)] else { return nil }
+                    guard let scalar = Windows1252.character(byte) else { return nil }
                     scalars.append(scalar)
                 } else {
                     scalars.append(Unicode.Scalar(byte))
@@ -170,14 +170,6 @@ public final class CSVReader {
             return String(scalars)
         }
     }
-
-    /// Windows-1252's 0x80–0x9F, where it differs from Latin-1; nil marks the five undefined bytes.
-    private static let windows1252High: [Unicode.Scalar?] = [
-        "\u{20AC}", nil, "\u{201A}", "\u{0192}", "\u{201E}", "\u{2026}", "\u{2020}", "\u{2021}",
-        "\u{02C6}", "\u{2030}", "\u{0160}", "\u{2039}", "\u{0152}", nil, "\u{017D}", nil,
-        nil, "\u{2018}", "\u{2019}", "\u{201C}", "\u{201D}", "\u{2022}", "\u{2013}", "\u{2014}",
-        "\u{02DC}", "\u{2122}", "\u{0161}", "\u{203A}", "\u{0153}", nil, "\u{017E}", "\u{0178}",
-    ]
 }
 
 extension CSVReader {

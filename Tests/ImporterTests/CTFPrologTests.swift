@@ -71,7 +71,9 @@ struct CTFPrologTests {
     /// comment holding the byte 0xAE (Latin-1's ®, never UTF-8 on its own).
     func withLatin1Comment(declaration: String) throws -> [UInt8] {
         let good = try String(contentsOfFile: Self.root + "/Plugins/ctf/fixtures/good/ctf-v25-arbor.xml", encoding: .utf8)
+        // The body as a single-byte export can write it: Ł is in neither Latin-1 nor Windows-1252.
         let body = good.replacingOccurrences(of: "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CTfile>\n", with: "")
+            .replacingOccurrences(of: "Łukasz", with: "Lukasz")
         return Array("\(declaration)\n<CTfile>\n<!-- exported by MIS".utf8) + [0xAE] + Array(" -->\n".utf8) + Array(body.utf8)
     }
 
@@ -94,6 +96,25 @@ struct CTFPrologTests {
         #expect(report.outcome?.standardError.contains(
             "nested.xml: elements nest more than 64 deep at line 15 (in CTfile/CTFpupilData/Pupil[1]/a/a/a/a/a/…)") == true,
             "\(report.outcome?.standardError ?? "")")
+    }
+
+    /// A file that says ISO-8859-1 but holds Windows-1252 (what Windows software writes): the
+    /// byte 0x92 is O’Brien's apostrophe, not the control character U+0092, which the
+    /// supervisor would refuse and so leave the pupil out.
+    @Test func windowsBytesInAFileThatSaysLatin1AreReadAsWindowsWrites() async throws {
+        let good = try String(contentsOfFile: Self.root + "/Plugins/ctf/fixtures/good/ctf-v25-arbor.xml", encoding: .utf8)
+        let text = good.replacingOccurrences(of: "encoding=\"UTF-8\"", with: "encoding=\"ISO-8859-1\"")
+            .replacingOccurrences(of: "Łukasz", with: "Lukasz")
+        let parts = text.components(separatedBy: "<Surname>Nowak</Surname>")
+        try #require(parts.count == 2)
+        let bytes = Array(parts[0].utf8) + Array("<Surname>O".utf8) + [0x92] + Array("Brien</Surname>".utf8) + Array(parts[1].utf8)
+        let path = try write(bytes, "windows.xml")
+        let run = try await TestProcess.run(
+            TestProcess.executable("import-ctf"), ["--source", path], environment: ["PROVISION_SCHOOLS": "139001"])
+        #expect(run.exitCode == 0, "\(run.standardError)")
+        #expect(run.standardOutput.contains(#""surname":"O\#u{2019}Brien""#), "\(run.standardOutput)")
+        let report = try await check(path)
+        #expect(report.passes, "\(report.rejections)")
     }
 
     @Test func theSameByteInALatin1FileIsACharacter() async throws {
