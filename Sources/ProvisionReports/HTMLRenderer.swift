@@ -94,6 +94,8 @@ enum HTMLRenderer {
         .scroll { overflow-x: auto; }
         table { border-collapse: collapse; width: 100%; font-size: 0.92em; }
         th, td { border-bottom: 1px solid #e5e7eb; padding: 4px 6px; text-align: left; vertical-align: top; }
+        /* A plan's strategies or a target written over several lines keeps its lines. */
+        section p, td { white-space: pre-line; }
         th { background: #eef2f5; font-weight: 600; }
         .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
         tfoot td { font-weight: 700; border-top: 2px solid #9ca3af; }

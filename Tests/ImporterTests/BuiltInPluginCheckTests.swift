@@ -27,6 +27,9 @@ struct BuiltInPluginCheckTests {
         // The same sheet saved with semicolons between columns and dates as 8-Sep-25.
         ("provision-map", "good/provision-map-semicolons.csv", [], "enrolment    sent 4, valid 4"),
         ("plans", "good/plans.csv", [], "plan         sent 2, valid 2"),
+        // Cells with line breaks in them (Alt+Enter), as a plan's strategies are often written:
+        // refused as control characters until 2026-12-01.
+        ("plans", "good/plans-line-breaks.csv", [], "plan         sent 2, valid 2"),
     ])
     func goodFixturesPass(plugin: String, fixture: String, env: [String], expected: String) async throws {
         let result = try await check(plugin, fixture, env: env)

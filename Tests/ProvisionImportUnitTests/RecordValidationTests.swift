@@ -69,6 +69,19 @@ struct RecordValidationTests {
                 try reason(with(Self.pupil, ["forename": hostile]))
                     == "pupil.forename contains bidirectional control characters, which can make text display in a misleading order")
         }
+        // Free text a person writes over several lines keeps its line breaks (as \n); names do not.
+        let plan: [String: Any] = [
+            "type": "plan", "school_urn": "139001", "plan_ref": "FP-1", "kind": "sen_support", "upn": ProtocolFixture.upn(1),
+            "next_review": "2026-01-15", "strategies": "Pre-teach words\r\nChunk texts\rCheck often",
+            "targets": [["description": "Read aloud\nfor ten minutes", "by": "2026-01-12"]],
+        ]
+        guard case .accepted(let valid) = try results([ProtocolFixture.line(plan)])[0] else {
+            Issue.record("a plan with line breaks was rejected: \(try reason(plan) ?? "")")
+            return
+        }
+        #expect(valid.fields["strategies"] == .string("Pre-teach words\nChunk texts\nCheck often"))
+        #expect(try reason(with(plan, ["plan_ref": "FP\n1"])) == "plan.plan_ref contains control characters")
+        #expect(try reason(with(plan, ["strategies": "Pre-teach\u{202E}words"]))?.hasPrefix("plan.strategies contains bidirectional") == true)
         let provision: [String: Any] = ["type": "provision", "school_urn": "139001", "provision_id": "P1", "name": "Lexia"]
         #expect(try reason(with(provision, ["staff_ids": ["T1", "T\u{9B}2"]])) == "provision.staff_ids has an element that contains control characters")
         #expect(try reason(with(provision, ["staff_ids": [String(repeating: "x", count: 81)]])) == "provision.staff_ids has an element longer than 80 characters")

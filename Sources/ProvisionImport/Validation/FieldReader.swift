@@ -39,18 +39,26 @@ struct FieldReader {
 
     // MARK: Strings
 
-    mutating func string(_ key: String, required: Bool = false, maxLength: Int = 200) throws(RecordProblem) -> String? {
+    /// A string, trimmed. `lines` allows line breaks, for free text a person writes over several
+    /// lines (a plan's strategies, a target: a spreadsheet cell with Alt+Enter in it); they are
+    /// stored as `\n` whether the file wrote CRLF, CR or LF.
+    mutating func string(
+        _ key: String, required: Bool = false, maxLength: Int = 200, lines: Bool = false
+    ) throws(RecordProblem) -> String? {
         guard let value = present(key) else {
             if required { throw problem(key, "is required") }
             return nil
         }
         guard case .string(let raw) = value else { throw problem(key, "must be a string, got \(value.kind)") }
-        let text = raw.trimmedWhitespace
+        var text = raw.trimmedWhitespace
+        if lines && text.utf8.contains(0x0D) {
+            text = text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
+        }
         // Bytes bound characters from above, so counting characters is rarely needed.
         guard text.utf8.count <= maxLength || text.count <= maxLength else {
             throw problem(key, "is longer than \(maxLength) characters")
         }
-        if let problem = Self.characterProblem(text) { throw self.problem(key, problem) }
+        if let problem = Self.characterProblem(text, lineBreaks: lines) { throw self.problem(key, problem) }
         output.set(key, .string(text))
         return text
     }
@@ -61,7 +69,7 @@ struct FieldReader {
     /// text as it is displayed (bidirectional embeddings, overrides and isolates): in a name
     /// they can make a digest's line or a console page read in a misleading order. The marks
     /// that only set a direction (U+200E, U+200F) and joiners are allowed.
-    static func characterProblem(_ text: String) -> String? {
+    static func characterProblem(_ text: String, lineBreaks: Bool = false) -> String? {
         // Most text is printable ASCII, decided by its bytes alone (read in place: through
         // the UTF-8 view this loop was a fortieth of an unchanged re-import's CPU).
         let printable = text.utf8.withContiguousStorageIfAvailable { bytes in
@@ -72,6 +80,7 @@ struct FieldReader {
         for scalar in text.unicodeScalars {
             switch scalar.value {
             case 0x09: continue
+            case 0x0A where lineBreaks: continue
             case 0x00..<0x20, 0x7F...0x9F, 0x2028, 0x2029: return "contains control characters"
             case 0x202A...0x202E, 0x2066...0x2069:
                 return "contains bidirectional control characters, which can make text display in a misleading order"
@@ -81,8 +90,8 @@ struct FieldReader {
         return nil
     }
 
-    mutating func requiredString(_ key: String, maxLength: Int = 200) throws(RecordProblem) -> String {
-        guard let text = try string(key, required: true, maxLength: maxLength) else { throw problem(key, "is required") }
+    mutating func requiredString(_ key: String, maxLength: Int = 200, lines: Bool = false) throws(RecordProblem) -> String {
+        guard let text = try string(key, required: true, maxLength: maxLength, lines: lines) else { throw problem(key, "is required") }
         return text
     }
 

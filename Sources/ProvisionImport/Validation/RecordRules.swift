@@ -113,7 +113,7 @@ enum RecordRules {
             let end = try reader.date("end_date")
             if let start, let end, end < start { throw RecordProblem("enrolment.end_date is before start_date") }
             _ = try reader.code("status", in: Codes.enrolmentStatuses)
-            _ = try reader.string("target", maxLength: 500)
+            _ = try reader.string("target", maxLength: 500, lines: true)
             for point in ["entry", "exit"] {
                 guard let members = try reader.object(point) else { continue }
                 var inner = reader.nested(point, members)
@@ -132,7 +132,7 @@ enum RecordRules {
             _ = try reader.requiredString("plan_ref", maxLength: 80)
             _ = try reader.code("kind", in: ["sen_support", "ehcp"], required: true)
             warning = try reader.upn("upn").warning
-            for text in ["strengths", "needs", "strategies", "people"] { _ = try reader.string(text, maxLength: 5000) }
+            for text in ["strengths", "needs", "strategies", "people"] { _ = try reader.string(text, maxLength: 5000, lines: true) }
             _ = try reader.date("next_review", required: true)
             _ = try reader.date("written_on")
             _ = try reader.stringArray("provision_ids")
@@ -143,9 +143,9 @@ enum RecordRules {
             for (index, element) in targets.enumerated() {
                 guard case .object(let members) = element else { throw RecordProblem("plan.targets[\(index + 1)] must be an object") }
                 var inner = FieldReader(type: "plan.targets[\(index + 1)]", fields: members)
-                _ = try inner.requiredString("description", maxLength: 1000)
+                _ = try inner.requiredString("description", maxLength: 1000, lines: true)
                 _ = try inner.date("by", required: true)
-                _ = try inner.string("measured_by", maxLength: 500)
+                _ = try inner.string("measured_by", maxLength: 500, lines: true)
                 let instrument = try inner.string("instrument", maxLength: 60)
                 _ = try inner.string("subject", maxLength: 60)
                 let measure = try inner.code("measure", in: Codes.measures)
