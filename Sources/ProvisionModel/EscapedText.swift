@@ -1,6 +1,8 @@
 /// Text from an untrusted program (a plugin's messages, refs and stderr) made safe to store
 /// in PostgreSQL and to print on a terminal: control characters — NUL, ESC (terminal escape
-/// sequences), DEL and the C1 range — are written as visible `\u{…}` escapes.
+/// sequences), DEL and the C1 range — and the bidirectional controls that make the rest of a
+/// line display in another order (U+202A–U+202E, U+2066–U+2069) are written as visible
+/// `\u{…}` escapes.
 public enum EscapedText {
     /// Escapes `text`; line breaks and tabs are kept only when `keepingLineBreaks` is set.
     public static func escaped(_ text: some StringProtocol, keepingLineBreaks: Bool = false) -> String {
@@ -30,7 +32,7 @@ public enum EscapedText {
     private static func isUnsafe(_ scalar: Unicode.Scalar, keepingLineBreaks: Bool) -> Bool {
         switch scalar.value {
         case 0x09, 0x0A: return !keepingLineBreaks
-        case 0x00..<0x20, 0x7F..<0xA0: return true
+        case 0x00..<0x20, 0x7F..<0xA0, 0x202A...0x202E, 0x2066...0x2069: return true
         default: return false
         }
     }

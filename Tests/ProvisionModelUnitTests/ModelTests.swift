@@ -18,6 +18,8 @@ struct ModelTests {
     @Test func controlCharactersAreEscapedAndTextIsOtherwiseKept() {
         #expect(EscapedText.escaped("Zoë\u{1B}[2J\u{0}x") == "Zoë\\u{1b}[2J\\u{0}x")
         #expect(EscapedText.escaped("two\nlines") == "two\\u{a}lines")
+        // A right-to-left override would show the rest of a terminal's line reversed.
+        #expect(EscapedText.escaped("file \u{202E}txt.exe\u{2066}") == "file \\u{202e}txt.exe\\u{2066}")
         #expect(EscapedText.escaped("two\nlines", keepingLineBreaks: true) == "two\nlines")
         #expect(EscapedText.escaped(bytes: [0x41, 0xFF, 0x9B]) == "A\u{FFFD}\u{FFFD}")
     }
