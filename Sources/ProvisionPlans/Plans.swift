@@ -72,10 +72,9 @@ public enum Plans {
         let attendees = input.attendees.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !attendees.isEmpty else { throw PlanError("say who came to the review (attendees)") }
         guard input.heldOn <= today else { throw PlanError("a review is recorded once it has been held: held_on \(input.heldOn.iso) is after today") }
-        for (name, text) in [("attendees", attendees), ("pupil_voice", input.pupilVoice), ("parent_voice", input.parentVoice), ("summary", input.summary)]
-        where text.count > longText {
-            throw PlanError("\(name) is longer than \(longText) characters")
-        }
+        let written = [("attendees", attendees), ("pupil_voice", input.pupilVoice), ("parent_voice", input.parentVoice), ("summary", input.summary)]
+            + input.ratings.values.map { ("a target's evidence", $0.evidence) } + input.decisions.values.map { ("a provision's note", $0.note) }
+        try checkText(written)
         try check(input.next, after: input.heldOn, by: by)
         return try await db.transaction { db in
             guard let plan = try db.query(
@@ -191,6 +190,7 @@ public enum Plans {
     ) async throws {
         let how = how.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !how.isEmpty, how.count <= 200 else { throw PlanError("say how it was shared (a meeting, a letter home, an email): 1–200 characters") }
+        try checkText([("how it was shared", how)])
         guard day <= today else { throw PlanError("shared_on \(day.iso) is after today") }
         try await db.transaction { db in
             guard let row = try db.query(
@@ -232,10 +232,11 @@ public enum Plans {
 
     static func check(_ input: PlanInput, after day: SchoolDate, by: String) throws(PlanError) {
         guard by.contains("@"), by.count <= 200 else { throw PlanError("the author must be an email address") }
-        for (name, text) in [("strengths", input.strengths), ("needs", input.needs), ("strategies", input.strategies), ("people", input.people)]
-        where text.count > longText {
-            throw PlanError("\(name) is longer than \(longText) characters")
-        }
+        try checkText(
+            [("strengths", input.strengths), ("needs", input.needs), ("strategies", input.strategies), ("people", input.people)]
+                + input.targets.enumerated().flatMap { index, target in
+                    [("target \(index + 1)", target.description), ("target \(index + 1)'s measured by", target.measuredBy)]
+                })
         guard input.nextReview > day else {
             throw PlanError("the next review (\(input.nextReview.iso)) must be after \(day.iso)")
         }
@@ -253,6 +254,15 @@ public enum Plans {
                 throw PlanError("\(which): measure must be one of \(Codes.measures.sorted().joined(separator: ", ")), got '\(measure)'")
             }
             if let value = target.targetValue, !value.isFinite { throw PlanError("\(which): the target value must be a number") }
+        }
+    }
+
+    /// Free text as people write it: at most ``longText`` characters, over several lines if
+    /// they like, and none of the characters an import refuses (``HiddenCharacters``).
+    static func checkText(_ texts: [(name: String, text: String)]) throws(PlanError) {
+        for (name, text) in texts {
+            if text.count > longText { throw PlanError("\(name) is longer than \(longText) characters") }
+            if let problem = HiddenCharacters.problem(in: text, lineBreaks: true) { throw PlanError("\(name) \(problem)") }
         }
     }
 

@@ -127,8 +127,11 @@ import Testing
                 fields["needs"] = .string("Blending\u{0}")
                 plan = .object(fields)
             }
+            // A plan's text is checked before anything is written: a control character, NUL
+            // among them, is refused with the field it is in.
             let refused = try await browser.request(.post, "/api/v1/pupils/\(upn)/plans", json: plan)
-            #expect(refused.status == .badRequest, "\(refused.body)")
+            #expect(refused.status == .unprocessableContent, "\(refused.body)")
+            #expect(refused.json?.field("error") == .string("needs contains control characters"), "\(refused.body)")
         }
         let (answer, plans) = try await harness.db { db in
             (try await db.query("SELECT answer FROM alerts WHERE id = $1", alert).scalar(as: String?.self),

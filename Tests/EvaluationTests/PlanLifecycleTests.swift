@@ -103,6 +103,31 @@ import Testing
         #expect(try await db.query("SELECT count(*)::int FROM plan_versions").scalar(as: Int.self) == 1)
     }
 
+    /// A plan's free text may run over several lines (a browser's textarea sends CRLF), but
+    /// holds none of the characters an import refuses: the console's plans follow the same rule.
+    @Test func planTextMayRunOverLinesButHidesNoControls() async throws {
+        let (fixture, upn, _) = try await Self.school("plan-text")
+        let db = fixture.db
+        var plan = Self.firstPlan(upn: upn)
+        plan.strategies = "Pre-teach topic words.\r\nChunk texts.\nCheck often."
+        let planID = try await Plans.create(db, school: "139001", kind: .senSupport, pupil: upn, plan, by: Self.lead)
+        #expect(try await Plans.read(db, plan: planID)?.current?.strategies == "Pre-teach topic words.\r\nChunk texts.\nCheck often.")
+        func refusal(_ change: (inout PlanInput) -> Void) async -> String? {
+            var input = Self.firstPlan(upn: upn)
+            change(&input)
+            do {
+                try await Plans.create(db, school: "139001", kind: .senSupport, pupil: upn, input, by: Self.lead)
+                return nil
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(await refusal { $0.needs = "Decoding\u{9B}2J" } == "needs contains control characters")
+        #expect(await refusal { $0.targets[0].description = "Read \u{202E}aloud" }
+            == "target 1 contains bidirectional control characters, which can make text display in a misleading order")
+        #expect(try await db.query("SELECT count(*)::int FROM support_plans").scalar(as: Int.self) == 1)
+    }
+
     @Test func whatWasWrittenCannotBeChangedOrRemoved() async throws {
         let (fixture, upn, _) = try await Self.school("plan-kept")
         let db = fixture.db

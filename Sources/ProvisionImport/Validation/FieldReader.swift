@@ -58,36 +58,9 @@ struct FieldReader {
         guard text.utf8.count <= maxLength || text.count <= maxLength else {
             throw problem(key, "is longer than \(maxLength) characters")
         }
-        if let problem = Self.characterProblem(text, lineBreaks: lines) { throw self.problem(key, problem) }
+        if let problem = HiddenCharacters.problem(in: text, lineBreaks: lines) { throw self.problem(key, problem) }
         output.set(key, .string(text))
         return text
-    }
-
-    /// What is wrong with the characters of `text`, if anything. Control characters (C0 but
-    /// tab, DEL, C1, the line and paragraph separators): a C1 CSI, say, is a terminal's
-    /// escape sequence wherever a name is printed. And the invisible controls that reorder
-    /// text as it is displayed (bidirectional embeddings, overrides and isolates): in a name
-    /// they can make a digest's line or a console page read in a misleading order. The marks
-    /// that only set a direction (U+200E, U+200F) and joiners are allowed.
-    static func characterProblem(_ text: String, lineBreaks: Bool = false) -> String? {
-        // Most text is printable ASCII, decided by its bytes alone (read in place: through
-        // the UTF-8 view this loop was a fortieth of an unchanged re-import's CPU).
-        let printable = text.utf8.withContiguousStorageIfAvailable { bytes in
-            for byte in bytes where byte &- 0x20 >= 0x5F && byte != 0x09 { return false }
-            return true
-        }
-        if printable == true { return nil }
-        for scalar in text.unicodeScalars {
-            switch scalar.value {
-            case 0x09: continue
-            case 0x0A where lineBreaks: continue
-            case 0x00..<0x20, 0x7F...0x9F, 0x2028, 0x2029: return "contains control characters"
-            case 0x202A...0x202E, 0x2066...0x2069:
-                return "contains bidirectional control characters, which can make text display in a misleading order"
-            default: continue
-            }
-        }
-        return nil
     }
 
     mutating func requiredString(_ key: String, maxLength: Int = 200, lines: Bool = false) throws(RecordProblem) -> String {
@@ -202,7 +175,7 @@ struct FieldReader {
             guard text.utf8.count <= maxLength || text.count <= maxLength else {
                 throw problem(key, "has an element longer than \(maxLength) characters")
             }
-            if let problem = Self.characterProblem(text) { throw self.problem(key, "has an element that \(problem)") }
+            if let problem = HiddenCharacters.problem(in: text) { throw self.problem(key, "has an element that \(problem)") }
             strings.append(text)
         }
         set(key, .array(strings.map(JSONValue.string)))
