@@ -54,6 +54,7 @@ public enum AlertAnswers {
         guard !note.isEmpty, note.count <= 2000 else {
             throw Refusal(description: "a note (1–2,000 characters) is required: say what is being done, or why")
         }
+        if let problem = HiddenCharacters.problem(in: note, lineBreaks: true) { throw Refusal(description: "the note \(problem)") }
         if answer == .snoozed {
             guard let until, until > today else {
                 throw Refusal(description: "a snooze needs --until DATE after today (YYYY-MM-DD), such as the day after half term")

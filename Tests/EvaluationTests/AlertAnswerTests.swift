@@ -118,6 +118,7 @@ struct AlertAnswerTests {
             (999_999, .acknowledged, "senco@test.example", "note", nil, "there is no alert 999999"),
             (open.id, .acknowledged, "not an address", "note", nil, "--by must be the email address"),
             (open.id, .acknowledged, "senco@test.example", "  ", nil, "a note (1–2,000 characters) is required"),
+            (open.id, .acknowledged, "senco@test.example", "seen \u{202E}by the SENCO", nil, "the note contains bidirectional control characters"),
             (open.id, .snoozed, "senco@test.example", "note", SchoolDate(iso: "2026-01-01"), "a snooze needs --until DATE after today"),
         ]
         for (id, answer, by, note, until, expected) in cases {
@@ -126,7 +127,10 @@ struct AlertAnswerTests {
             }
             #expect(refusal?.description.hasPrefix(expected) == true, "\(refusal?.description ?? "")")
         }
-        try await AlertAnswers.record(f.db, alert: open.id, answer: .dismissed, by: "senco@test.example", note: "Wave 1 is enough.", today: EvaluationFixture.asOf)
+        // A note may run over several lines.
+        try await AlertAnswers.record(
+            f.db, alert: open.id, answer: .dismissed, by: "senco@test.example", note: "Wave 1 is enough.\r\nLook again in spring.",
+            today: EvaluationFixture.asOf)
         let closed = await #expect(throws: AlertAnswers.Refusal.self) {
             try await AlertAnswers.record(f.db, alert: open.id, answer: .acknowledged, by: "senco@test.example", note: "again", today: EvaluationFixture.asOf)
         }
