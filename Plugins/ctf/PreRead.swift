@@ -42,11 +42,11 @@ enum PreRead {
     static let maxTagLength = 1 << 16
 
     /// The first problem in the file at `path`, read as `encoding`, or nil when there is none.
-    static func firstProblem(in path: String, encoding: Encoding, maxTagLength: Int = maxTagLength) throws -> Problem? {
+    static func firstProblem(in path: String, encoding: Encoding) throws -> Problem? {
         guard let handle = FileHandle(forReadingAtPath: path) else { throw ImporterError("cannot open \(path)") }
         defer { try? handle.close() }
         var bytes = ChunkedBytes(handle: handle)
-        var tags = TagScanner(maxLength: maxTagLength)
+        var tags = TagScanner()
         switch encoding {
         case .utf8:
             var parser = Unicode.UTF8.ForwardParser()
@@ -93,7 +93,6 @@ enum PreRead {
     private struct TagScanner {
         private enum Markup { case text, tag, comment, cdata, instruction }
 
-        let maxLength: Int
         private(set) var position = Position(line: 1, column: 1)
         private var markup = Markup.text
         /// Where the tag being read starts, its length so far and the quote it is inside.
@@ -109,8 +108,6 @@ enum PreRead {
         private static let commentStart: [Unicode.Scalar] = ["<", "!", "-", "-"]
         private static let sectionStart: [Unicode.Scalar] = ["<", "!", "[", "C", "D", "A", "T", "A", "["]
 
-        init(maxLength: Int) { self.maxLength = maxLength }
-
         /// Takes the next character; a tag too long once it passes the bound.
         mutating func take(_ character: Unicode.Scalar) -> Problem? {
             switch markup {
@@ -122,7 +119,7 @@ enum PreRead {
             case .tag:
                 if mayOpenComment || mayOpenSection { opens(character) }
                 if markup == .tag {
-                    guard tagLength < maxLength else { return .tagTooLong(tagStart) }
+                    guard tagLength < PreRead.maxTagLength else { return .tagTooLong(tagStart) }
                     tagLength += 1
                     if let open = quote {
                         if character == open { quote = nil }

@@ -32,8 +32,8 @@ public enum EscapedText {
     private static func isUnsafe(_ scalar: Unicode.Scalar, keepingLineBreaks: Bool) -> Bool {
         switch scalar.value {
         case 0x09, 0x0A: return !keepingLineBreaks
-        case 0x00..<0x20, 0x7F..<0xA0, 0x202A...0x202E, 0x2066...0x2069: return true
-        default: return false
+        case 0x00..<0x20, 0x7F..<0xA0: return true
+        default: return HiddenCharacters.reorders(scalar)
         }
     }
 }

@@ -22,11 +22,17 @@ public enum HiddenCharacters {
             case 0x09: continue
             case 0x0A where lineBreaks, 0x0D where lineBreaks: continue
             case 0x00..<0x20, 0x7F...0x9F, 0x2028, 0x2029: return "contains control characters"
-            case 0x202A...0x202E, 0x2066...0x2069:
+            case _ where reorders(scalar):
                 return "contains bidirectional control characters, which can make text display in a misleading order"
             default: continue
             }
         }
         return nil
+    }
+
+    /// Whether `scalar` is a bidirectional embedding, override or isolate (U+202A–U+202E,
+    /// U+2066–U+2069): invisible, and it makes the text after it display in another order.
+    public static func reorders(_ scalar: Unicode.Scalar) -> Bool {
+        (0x202A...0x202E).contains(scalar.value) || (0x2066...0x2069).contains(scalar.value)
     }
 }

@@ -54,13 +54,16 @@ struct FieldReader {
         if lines && text.utf8.contains(0x0D) {
             text = text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
         }
-        // Bytes bound characters from above, so counting characters is rarely needed.
-        guard text.utf8.count <= maxLength || text.count <= maxLength else {
-            throw problem(key, "is longer than \(maxLength) characters")
-        }
+        guard Self.fits(text, maxLength) else { throw problem(key, "is longer than \(maxLength) characters") }
         if let problem = HiddenCharacters.problem(in: text, lineBreaks: lines) { throw self.problem(key, problem) }
         output.set(key, .string(text))
         return text
+    }
+
+    /// Whether `text` is at most `maxLength` characters. Bytes bound characters from above,
+    /// so counting characters is rarely needed.
+    private static func fits(_ text: String, _ maxLength: Int) -> Bool {
+        text.utf8.count <= maxLength || text.count <= maxLength
     }
 
     mutating func requiredString(_ key: String, maxLength: Int = 200, lines: Bool = false) throws(RecordProblem) -> String {
@@ -163,8 +166,8 @@ struct FieldReader {
         return elements
     }
 
-    /// An array of non-empty strings (trimmed), kept in the output; nil when absent.
-    /// An array of identifiers (staff or provision ids), each held to what a single one is.
+    /// An array of identifiers (staff or provision ids): non-empty strings, trimmed, each held
+    /// to what a single one is; kept in the output, nil when absent.
     mutating func stringArray(_ key: String, maxLength: Int = 80) throws(RecordProblem) -> [String]? {
         guard let elements = try array(key) else { return nil }
         var strings: [String] = []
@@ -172,9 +175,7 @@ struct FieldReader {
             guard let text = element.stringValue?.trimmedWhitespace, !text.isEmpty else {
                 throw problem(key, "must be an array of non-empty strings")
             }
-            guard text.utf8.count <= maxLength || text.count <= maxLength else {
-                throw problem(key, "has an element longer than \(maxLength) characters")
-            }
+            guard Self.fits(text, maxLength) else { throw problem(key, "has an element longer than \(maxLength) characters") }
             if let problem = HiddenCharacters.problem(in: text) { throw self.problem(key, "has an element that \(problem)") }
             strings.append(text)
         }
