@@ -21,9 +21,11 @@ struct CSVMapping {
 
     let name: String
     let produces: Produces
-    let encoding: CSVEncoding
+    /// nil: detected per file (``EncodingSniffer``), the default.
+    let encoding: CSVEncoding?
     let dates: DateLayout
-    let delimiter: Character
+    /// nil: commas, or semicolons or tabs when a file's header says so, the default.
+    let delimiter: Character?
     /// Protocol field → CSV column header.
     let columns: [String: String]
     /// Columns holding needs, in rank order.
@@ -66,16 +68,18 @@ struct CSVMapping {
         guard let produces = Produces(rawValue: producesText) else {
             throw root.error("produces", "must be 'pupil' or 'assessment', got '\(producesText)'")
         }
-        let encodingText = try root.string("encoding") ?? "utf-8"
-        guard let encoding = CSVEncoding(rawValue: encodingText.lowercased()) else {
-            throw root.error("encoding", "must be utf-8 or windows-1252, got '\(encodingText)'")
+        let encodingText = try root.string("encoding") ?? "auto"
+        let encoding = CSVEncoding(rawValue: encodingText.lowercased())
+        guard encoding != nil || encodingText.lowercased() == "auto" else {
+            throw root.error("encoding", "must be auto, utf-8 or windows-1252, got '\(encodingText)'")
         }
         let dateText = try root.string("date_format") ?? "dd/mm/yyyy"
         guard let dates = DateLayout(rawValue: dateText.lowercased()) else {
             throw root.error("date_format", "must be dd/mm/yyyy or yyyy-mm-dd, got '\(dateText)'")
         }
-        let delimiterText = try root.string("delimiter") ?? ","
-        guard delimiterText.count == 1, let delimiter = delimiterText.first, delimiter.isASCII else {
+        let delimiterText = try root.string("delimiter")
+        let delimiter = delimiterText?.first
+        guard delimiterText == nil || (delimiterText?.count == 1 && delimiter?.isASCII == true) else {
             throw root.error("delimiter", "must be one ASCII character")
         }
         _ = try root.string("description")

@@ -25,13 +25,8 @@ if mapping.columns["school_urn"] == nil && invocation.schools.count != 1 {
 let writer = RecordWriter(plugin: "mis-csv")
 for file in files {
     let name = URL(fileURLWithPath: file).lastPathComponent
-    let reader: CSVReader
-    do {
-        reader = try CSVReader(path: file, encoding: mapping.encoding, delimiter: mapping.delimiter)
-    } catch {
-        Diagnostics.fail("mis-csv: \(error)")
-    }
-    guard let names = reader.headerRow(plugin: "mis-csv", file: name) else { continue }
+    guard let (reader, names) = CSVReader.openWithHeader(file, encoding: mapping.encoding, delimiter: mapping.delimiter, plugin: "mis-csv")
+    else { continue }
     let header = CSVHeader(names)
     let missing = header.missing(mapping.requiredColumns)
     guard missing.isEmpty else {

@@ -24,18 +24,22 @@ public enum CSVItem: Sendable {
 /// returned as ``CSVItem/bad(line:reason:)`` and reading goes on with the next row.
 public final class CSVReader {
     private let handle: FileHandle
-    private let encoding: CSVEncoding
+    /// The encoding the rows are decoded in: the one asked for, unless the file starts with
+    /// UTF-8's byte-order mark, which says it is UTF-8 whatever a mapping assumed (an export
+    /// re-saved from Excel as "CSV UTF-8" and read under a preset for Windows-1252 turned
+    /// Zoë into ZoÃ« without a word).
+    public private(set) var encoding: CSVEncoding
     private let delimiter: UInt8
     private var chunk: [UInt8] = []
     private var position = 0
     private var atEnd = false
     private var line = 1
-    private var started = false
     /// Set when reading the file failed; reported once as ``CSVItem/failed(line:reason:)``.
     private var readFailure: String?
     private var failureReported = false
 
-    /// Opens `path` for reading rows in `encoding`, split on `delimiter`; throws when it cannot be opened.
+    /// Opens `path` for reading rows in `encoding` (or UTF-8, when the file's byte-order mark
+    /// says so), split on `delimiter`; throws when it cannot be opened or is UTF-16 text.
     public init(path: String, encoding: CSVEncoding, delimiter: Character = ",") throws {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw ImporterError("cannot open \(path)")
@@ -43,6 +47,14 @@ public final class CSVReader {
         self.handle = handle
         self.encoding = encoding
         self.delimiter = delimiter.asciiValue ?? UInt8(ascii: ",")
+        // A file that cannot be read has no first bytes: `next()` reports why.
+        guard fill() else { return }
+        if chunk.starts(with: EncodingSniffer.utf8Mark) {
+            position = EncodingSniffer.utf8Mark.count
+            self.encoding = .utf8
+        } else if EncodingSniffer.startsWithUTF16Mark(chunk) {
+            throw EncodingSniffer.utf16Refusal(path)
+        }
     }
 
     deinit { try? handle.close() }
@@ -75,13 +87,6 @@ public final class CSVReader {
 
     /// The next row, or nil at the end of the file.
     public func next() -> CSVItem? {
-        if !started {
-            started = true
-            if peekByte() == 0xEF {
-                _ = nextByte()
-                if peekByte() == 0xBB { _ = nextByte(); if peekByte() == 0xBF { _ = nextByte() } }
-            }
-        }
         while true {
             guard peekByte() != nil else {
                 if let readFailure, !failureReported {
@@ -173,6 +178,51 @@ public final class CSVReader {
 }
 
 extension CSVReader {
+    /// Opens the CSV file at `path` for an importer and reads its header row: the reader
+    /// (after the header) and the header's names, nil for an empty file. Stops the run
+    /// (exit 65) naming the file when it cannot be opened, is UTF-16 text or its header
+    /// cannot be read.
+    ///
+    /// - Parameters:
+    ///   - encoding: the file's encoding; nil to detect it (``EncodingSniffer``). A UTF-8
+    ///     byte-order mark overrides it either way.
+    ///   - delimiter: what separates the columns; nil for commas, or semicolons or tabs when
+    ///     the header says so (a spreadsheet saved where the decimal mark is a comma, or as
+    ///     tab-separated text): a header that is one column holding one of those, and not a
+    ///     comma, is read again split on it.
+    public static func openWithHeader(
+        _ path: String, encoding: CSVEncoding?, delimiter: Character?, plugin: String
+    ) -> (reader: CSVReader, names: [String])? {
+        let name = URL(fileURLWithPath: path).lastPathComponent
+        let chosen: CSVEncoding
+        do {
+            chosen = try encoding ?? EncodingSniffer.detect(path)
+        } catch {
+            Diagnostics.fail("\(plugin): \(error)")
+        }
+        func opened(splitOn delimiter: Character) -> CSVReader {
+            do {
+                return try CSVReader(path: path, encoding: chosen, delimiter: delimiter)
+            } catch {
+                Diagnostics.fail("\(plugin): \(error)")
+            }
+        }
+        var reader = opened(splitOn: delimiter ?? ",")
+        if reader.encoding != chosen {
+            Diagnostics.note("\(plugin): \(name): read as UTF-8, which its byte-order mark says it is")
+        }
+        guard var names = reader.headerRow(plugin: plugin, file: name) else { return nil }
+        if delimiter == nil, names.count == 1, let only = names.first,
+            let other = [Character(";"), "\t"].max(by: { a, b in only.count(of: a) < only.count(of: b) }), only.contains(other)
+        {
+            reader = opened(splitOn: other)
+            guard let split = reader.headerRow(plugin: plugin, file: name) else { return nil }
+            names = split
+            Diagnostics.note("\(plugin): \(name): columns separated by \(other == ";" ? "semicolons" : "tabs")")
+        }
+        return (reader, names)
+    }
+
     /// The header row's fields, nil for an empty file. A header that cannot be read stops the
     /// run (exit 65) naming its line and why: without it no row can be read, and taking the
     /// file for empty would import nothing from it and succeed.
@@ -205,4 +255,9 @@ extension CSVReader {
             }
         }
     }
+}
+
+extension String {
+    /// How many times `character` occurs.
+    fileprivate func count(of character: Character) -> Int { reduce(0) { $1 == character ? $0 + 1 : $0 } }
 }

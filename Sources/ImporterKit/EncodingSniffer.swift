@@ -13,12 +13,8 @@ public enum EncodingSniffer {
         var pending = 0  // continuation bytes still expected
         var first = true
         while let chunk = try handle.read(upToCount: 1 << 16), !chunk.isEmpty {
-            if first, chunk.starts(with: [0xEF, 0xBB, 0xBF]) { return .utf8 }
-            if first, chunk.starts(with: [0xFF, 0xFE]) || chunk.starts(with: [0xFE, 0xFF]) {
-                throw ImporterError(
-                    "\(URL(fileURLWithPath: path).lastPathComponent) is UTF-16 text (Excel's \"Unicode Text\"), which is not read: "
-                        + "save it as \"CSV UTF-8 (Comma delimited)\" and import that")
-            }
+            if first, chunk.starts(with: utf8Mark) { return .utf8 }
+            if first, startsWithUTF16Mark(chunk) { throw utf16Refusal(path) }
             first = false
             for byte in chunk {
                 if pending > 0 {
@@ -38,5 +34,20 @@ public enum EncodingSniffer {
             }
         }
         return pending == 0 ? .utf8 : .windows1252
+    }
+
+    /// UTF-8's byte-order mark.
+    static let utf8Mark: [UInt8] = [0xEF, 0xBB, 0xBF]
+
+    /// Whether `bytes` start with a UTF-16 byte-order mark, either way round.
+    static func startsWithUTF16Mark(_ bytes: some Collection<UInt8>) -> Bool {
+        bytes.starts(with: [0xFF, 0xFE]) || bytes.starts(with: [0xFE, 0xFF])
+    }
+
+    /// Why the UTF-16 file at `path` is not read, and what to save instead.
+    static func utf16Refusal(_ path: String) -> ImporterError {
+        ImporterError(
+            "\(URL(fileURLWithPath: path).lastPathComponent) is UTF-16 text (Excel's \"Unicode Text\"), which is not read: "
+                + "save it as \"CSV UTF-8 (Comma delimited)\" and import that")
     }
 }

@@ -5,9 +5,8 @@ import Foundation
 /// required columns checked (the run stops naming the missing ones and the template), a
 /// `School URN` column or a single bound school required, and unknown columns noted.
 ///
-/// Commas separate the columns, or semicolons or tabs when the header row says so (a
-/// spreadsheet saved where the decimal mark is a comma, or as tab-separated text): a header
-/// that is one column holding one of those, and not a comma, is read again split on it.
+/// Commas separate the columns, or semicolons or tabs when the header row says so
+/// (``CSVReader/openWithHeader(_:encoding:delimiter:plugin:)``).
 public enum SpreadsheetFile {
     /// The file's reader (after the header), its header and its name; nil for an empty file.
     /// Stops the run (exit 65) for what makes the whole file unusable.
@@ -15,29 +14,9 @@ public enum SpreadsheetFile {
         _ file: String, invocation: ImporterInvocation, plugin: String, required: [String], known: [String], template: String
     ) -> (reader: CSVReader, header: CSVHeader, name: String)? {
         let name = URL(fileURLWithPath: file).lastPathComponent
-        let encoding: CSVEncoding
-        do {
-            encoding = try invocation.environment["ENCODING"].flatMap { CSVEncoding(rawValue: $0.lowercased()) }
-                ?? EncodingSniffer.detect(file)
-        } catch {
-            Diagnostics.fail("\(plugin): \(error)")
-        }
-        func opened(splitOn delimiter: Character) -> CSVReader {
-            do {
-                return try CSVReader(path: file, encoding: encoding, delimiter: delimiter)
-            } catch {
-                Diagnostics.fail("\(plugin): \(error)")
-            }
-        }
-        var reader = opened(splitOn: ",")
-        guard var names = reader.headerRow(plugin: plugin, file: name) else { return nil }
-        if names.count == 1, let only = names.first,
-            let delimiter = [Character(";"), "\t"].max(by: { a, b in only.count(of: a) < only.count(of: b) }), only.contains(delimiter)
-        {
-            reader = opened(splitOn: delimiter)
-            guard let split = reader.headerRow(plugin: plugin, file: name) else { return nil }
-            names = split
-            Diagnostics.note("\(plugin): \(name): columns separated by \(delimiter == ";" ? "semicolons" : "tabs")")
+        let encoding = invocation.environment["ENCODING"].flatMap { CSVEncoding(rawValue: $0.lowercased()) }
+        guard let (reader, names) = CSVReader.openWithHeader(file, encoding: encoding, delimiter: nil, plugin: plugin) else {
+            return nil
         }
         let header = CSVHeader(names)
         let missing = header.missing(required)
@@ -56,9 +35,4 @@ public enum SpreadsheetFile {
         }
         return (reader, header, name)
     }
-}
-
-extension String {
-    /// How many times `character` occurs.
-    fileprivate func count(of character: Character) -> Int { reduce(0) { $1 == character ? $0 + 1 : $0 } }
 }

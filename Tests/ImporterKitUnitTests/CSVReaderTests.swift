@@ -67,6 +67,27 @@ struct CSVReaderTests {
         #expect(try EncodingSniffer.detect(folder + "/a.csv") == .utf8)
     }
 
+    /// A byte-order mark says what the file is, whatever was assumed: UTF-8 under a
+    /// mapping for Windows-1252 once became ZoÃ« without a word, and UTF-16 is refused.
+    @Test func aByteOrderMarkDecidesTheEncoding() throws {
+        let folder = try TestProcess.temporaryDirectory("bom")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        #expect(FileManager.default.createFile(atPath: folder + "/u.csv", contents: Data("\u{FEFF}Zoë,Łukasz\n".utf8)))
+        let reader = try CSVReader(path: folder + "/u.csv", encoding: .windows1252)
+        #expect(reader.encoding == .utf8)
+        #expect(fields(try #require(reader.next())) == ["Zoë", "Łukasz"])
+        // Without the mark the encoding asked for is used: these bytes are "ZoÃ«" in Windows-1252.
+        #expect(fields(try rows(Array("Zoë\n".utf8), .windows1252)[0]) == ["ZoÃ«"])
+
+        for (name, mark) in [("le.csv", [UInt8]([0xFF, 0xFE])), ("be.csv", [0xFE, 0xFF])] {
+            #expect(FileManager.default.createFile(atPath: folder + "/" + name, contents: Data(mark + [0x41, 0x00])))
+            for encoding in CSVEncoding.allCases {
+                let error = #expect(throws: ImporterError.self) { try CSVReader(path: folder + "/" + name, encoding: encoding) }
+                #expect(error?.description.hasPrefix("\(name) is UTF-16 text (Excel's \"Unicode Text\"), which is not read") == true)
+            }
+        }
+    }
+
     @Test func vocabularies() {
         #expect(SchoolVocabulary.yearGroup("Year 3") == "3")
         #expect(SchoolVocabulary.yearGroup("Reception") == "R")

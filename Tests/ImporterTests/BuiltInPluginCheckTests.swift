@@ -123,11 +123,52 @@ struct BuiltInPluginCheckTests {
         let folder = try TestProcess.temporaryDirectory("mapping")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let preset = try String(contentsOfFile: Self.root + "/config/mappings/sims-pupils-sen.toml", encoding: .utf8)
-        try preset.replacingOccurrences(of: "encoding = \"windows-1252\"", with: "encoding = \"utf-8\"")
+        try preset.replacingOccurrences(of: "encoding = \"auto\"", with: "encoding = \"utf-8\"")
             .write(toFile: folder + "/utf8.toml", atomically: true, encoding: .utf8)
         let result = try await check("mis-csv", "bad/windows-1252-as-utf8.csv", env: ["MAPPING=\(folder)/utf8.toml"])
         #expect(result.exitCode == 65)
         #expect(result.standardOutput.contains("is not valid utf-8 text (is the file in another encoding?)"))
+    }
+
+    /// A SIMS export as SIMS writes it (Windows-1252), re-saved from Excel as "CSV UTF-8"
+    /// (with a byte-order mark) or by another program as UTF-8 without one, and a marksheet
+    /// with semicolons or tabs between its columns: the same records under the same presets.
+    /// The UTF-8 files once came in as "ZoÃ©" under the preset, which said Windows-1252.
+    @Test func anExportReSavedOtherwiseReadsTheSameUnderItsPreset() async throws {
+        let folder = try TestProcess.temporaryDirectory("resaved")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let fixtures = Self.root + "/Plugins/mis-csv/fixtures/good/"
+        func records(_ path: String, _ preset: String) async throws -> [String] {
+            let run = try await TestProcess.run(
+                TestProcess.executable("import-mis-csv"), ["--source", path],
+                environment: ["MAPPING": preset, "PROVISION_SCHOOLS": "139001"])
+            #expect(run.exitCode == 0, "\(path): \(run.standardError)")
+            return run.standardOutput.split(separator: "\n").map(String.init)
+        }
+        let pupils = try String(contentsOfFile: fixtures + "sims-pupils-sen.csv", encoding: .windowsCP1252)
+        let asSaved = try await records(fixtures + "sims-pupils-sen.csv", "sims-pupils-sen")
+        #expect(asSaved.contains { $0.contains(#""forename":"Zoé""#) }, "\(asSaved)")
+        try Data([0xEF, 0xBB, 0xBF] + Array(pupils.utf8)).write(to: URL(fileURLWithPath: folder + "/bom.csv"))
+        try pupils.write(toFile: folder + "/plain.csv", atomically: true, encoding: .utf8)
+        #expect(try await records(folder + "/bom.csv", "sims-pupils-sen") == asSaved)
+        #expect(try await records(folder + "/plain.csv", "sims-pupils-sen") == asSaved)
+
+        let marks = try String(contentsOfFile: fixtures + "sims-assessments.csv", encoding: .windowsCP1252)
+        #expect(!marks.contains("\""), "the fixture has no quoted cells, so its commas are all separators")
+        let marksAsSaved = try await records(fixtures + "sims-assessments.csv", "sims-assessments")
+        #expect(marksAsSaved.count == 8)  // a header, six results, the end
+        for (name, separator) in [("semicolons.csv", ";"), ("tabs.csv", "\t")] {
+            try marks.replacingOccurrences(of: ",", with: separator)
+                .write(toFile: folder + "/" + name, atomically: true, encoding: .windowsCP1252)
+            #expect(try await records(folder + "/" + name, "sims-assessments") == marksAsSaved, "\(name)")
+        }
+        // A UTF-16 file says what it is and what to save instead, not which columns it lacks.
+        try pupils.write(toFile: folder + "/unicode.csv", atomically: true, encoding: .utf16)
+        let refused = try await TestProcess.run(
+            program, ["plugin", "check", "\(Self.root)/Plugins/mis-csv", folder + "/unicode.csv", "--school", "139001",
+                      "--env", "MAPPING=sims-pupils-sen"])
+        #expect(refused.exitCode == 1, "\(refused.standardOutput)")
+        #expect(refused.standardOutput.contains("unicode.csv is UTF-16 text (Excel's \"Unicode Text\"), which is not read"))
     }
 
     @Test func aBrokenMappingIsNamedWithItsLine() async throws {
