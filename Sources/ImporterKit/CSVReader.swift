@@ -39,7 +39,8 @@ public final class CSVReader {
     private var failureReported = false
 
     /// Opens `path` for reading rows in `encoding` (or UTF-8, when the file's byte-order mark
-    /// says so), split on `delimiter`; throws when it cannot be opened or is UTF-16 text.
+    /// says so), split on `delimiter`; throws when it cannot be opened or is not CSV text
+    /// (``EncodingSniffer/notCSVText(_:startingWith:)``).
     public init(path: String, encoding: CSVEncoding, delimiter: Character = ",") throws {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw ImporterError("cannot open \(path)")
@@ -52,8 +53,8 @@ public final class CSVReader {
         if chunk.starts(with: EncodingSniffer.utf8Mark) {
             position = EncodingSniffer.utf8Mark.count
             self.encoding = .utf8
-        } else if EncodingSniffer.startsWithUTF16Mark(chunk) {
-            throw EncodingSniffer.utf16Refusal(path)
+        } else if let refusal = EncodingSniffer.notCSVText(path, startingWith: chunk) {
+            throw refusal
         }
     }
 
@@ -180,8 +181,8 @@ public final class CSVReader {
 extension CSVReader {
     /// Opens the CSV file at `path` for an importer and reads its header row: the reader
     /// (after the header) and the header's names, nil for an empty file. Stops the run
-    /// (exit 65) naming the file when it cannot be opened, is UTF-16 text or its header
-    /// cannot be read.
+    /// (exit 65) naming the file when it cannot be opened, is not CSV text (a workbook,
+    /// UTF-16) or its header cannot be read.
     ///
     /// - Parameters:
     ///   - encoding: the file's encoding; nil to detect it (``EncodingSniffer``). A UTF-8

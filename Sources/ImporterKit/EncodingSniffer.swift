@@ -2,9 +2,8 @@ import Foundation
 
 /// Tells UTF-8 from Windows-1252 for files people save from Excel ("CSV UTF-8" or plain
 /// "CSV"): a file that is entirely valid UTF-8 (or starts with a UTF-8 byte-order mark)
-/// is UTF-8, anything else Windows-1252. Reads the file once in chunks. A file with a
-/// UTF-16 byte-order mark (Excel's "Unicode Text") is refused with what to save instead:
-/// read as either, every other byte would be a NUL.
+/// is UTF-8, anything else Windows-1252. Reads the file once in chunks. UTF-16 text (Excel's
+/// "Unicode Text") and workbooks are refused with what to save instead (``notCSVText``).
 public enum EncodingSniffer {
     /// The encoding of the file at `path`, from its byte-order mark or its bytes.
     public static func detect(_ path: String) throws -> CSVEncoding {
@@ -14,7 +13,7 @@ public enum EncodingSniffer {
         var first = true
         while let chunk = try handle.read(upToCount: 1 << 16), !chunk.isEmpty {
             if first, chunk.starts(with: utf8Mark) { return .utf8 }
-            if first, startsWithUTF16Mark(chunk) { throw utf16Refusal(path) }
+            if first, let refusal = notCSVText(path, startingWith: chunk) { throw refusal }
             first = false
             for byte in chunk {
                 if pending > 0 {
@@ -39,15 +38,23 @@ public enum EncodingSniffer {
     /// UTF-8's byte-order mark.
     static let utf8Mark: [UInt8] = [0xEF, 0xBB, 0xBF]
 
-    /// Whether `bytes` start with a UTF-16 byte-order mark, either way round.
-    static func startsWithUTF16Mark(_ bytes: some Collection<UInt8>) -> Bool {
-        bytes.starts(with: [0xFF, 0xFE]) || bytes.starts(with: [0xFE, 0xFF])
-    }
-
-    /// Why the UTF-16 file at `path` is not read, and what to save instead.
-    static func utf16Refusal(_ path: String) -> ImporterError {
-        ImporterError(
-            "\(URL(fileURLWithPath: path).lastPathComponent) is UTF-16 text (Excel's \"Unicode Text\"), which is not read: "
+    /// Why the file at `path`, starting with `bytes`, is not CSV text to read at all, with
+    /// what to save instead; nil when it may be. UTF-16 (Excel's "Unicode Text") would have a
+    /// NUL in every other byte, and a workbook is binary: either once stopped the run saying
+    /// that every column was missing.
+    static func notCSVText(_ path: String, startingWith bytes: some Collection<UInt8>) -> ImporterError? {
+        let what: String
+        if bytes.starts(with: [0xFF, 0xFE]) || bytes.starts(with: [0xFE, 0xFF]) {
+            what = "UTF-16 text (Excel's \"Unicode Text\")"
+        } else if bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) {
+            what = "an Excel workbook (.xlsx, or another zip file)"
+        } else if bytes.starts(with: [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
+            what = "an Excel 97–2003 workbook (.xls)"
+        } else {
+            return nil
+        }
+        return ImporterError(
+            "\(URL(fileURLWithPath: path).lastPathComponent) is \(what), which is not read: "
                 + "save it as \"CSV UTF-8 (Comma delimited)\" and import that")
     }
 }

@@ -46,7 +46,14 @@ extension ImporterInvocation {
             Diagnostics.fail("\(plugin): \(error)")
         }
         guard !files.isEmpty else {
-            Diagnostics.fail("\(plugin): no \(globs.joined(separator: " ")) files in \(source)")
+            // Workbooks are counted, not named: a file's name may be a pupil's.
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: source)) ?? []
+            let workbooks = names.filter { name in
+                [".xlsx", ".xls", ".xlsm", ".ods"].contains { name.lowercased().hasSuffix($0) }
+            }
+            let hint = workbooks.isEmpty
+                ? "" : "; it holds \(workbooks.count) workbook(s), which are not read: save each as \"CSV UTF-8 (Comma delimited)\""
+            Diagnostics.fail("\(plugin): no \(globs.joined(separator: " ")) files in \(source)\(hint)")
         }
         return files
     }

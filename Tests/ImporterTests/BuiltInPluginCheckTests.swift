@@ -171,6 +171,31 @@ struct BuiltInPluginCheckTests {
         #expect(refused.standardOutput.contains("unicode.csv is UTF-16 text (Excel's \"Unicode Text\"), which is not read"))
     }
 
+    /// A provision map kept as a workbook, dropped as it is: it once stopped the run saying
+    /// every column was missing, or that there were no CSV files.
+    @Test func aWorkbookIsNamedAsOneWithWhatToSaveInstead() async throws {
+        let folder = try TestProcess.temporaryDirectory("workbook")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try Data([0x50, 0x4B, 0x03, 0x04, 0x14, 0x00]).write(to: URL(fileURLWithPath: folder + "/Provision map.xlsx"))
+        try Data([0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0x00]).write(to: URL(fileURLWithPath: folder + "/old.csv"))
+        func check(_ plugin: String, _ path: String, env: [String] = []) async throws -> TestProcess.Result {
+            try await TestProcess.run(
+                program, ["plugin", "check", "\(Self.root)/Plugins/\(plugin)", path, "--school", "139001"] + env.flatMap { ["--env", $0] })
+        }
+        let file = try await check("provision-map", folder + "/Provision map.xlsx")
+        #expect(file.exitCode == 1, "\(file.standardOutput)")
+        #expect(file.standardOutput.contains(
+            "Provision map.xlsx is an Excel workbook (.xlsx, or another zip file), which is not read: save it as \"CSV UTF-8 (Comma delimited)\""))
+        let old = try await check("mis-csv", folder + "/old.csv", env: ["MAPPING=sims-assessments"])
+        #expect(old.exitCode == 1, "\(old.standardOutput)")
+        #expect(old.standardOutput.contains("old.csv is an Excel 97–2003 workbook (.xls), which is not read"))
+        try FileManager.default.removeItem(atPath: folder + "/old.csv")
+        let inFolder = try await check("plans", folder)
+        #expect(inFolder.exitCode == 1, "\(inFolder.standardOutput)")
+        #expect(inFolder.standardOutput.contains("it holds 1 workbook(s), which are not read: save each as \"CSV UTF-8 (Comma delimited)\""))
+        #expect(!inFolder.standardOutput.contains("Provision map"), "a file's name may be a pupil's")
+    }
+
     @Test func aBrokenMappingIsNamedWithItsLine() async throws {
         let folder = try TestProcess.temporaryDirectory("mapping")
         defer { try? FileManager.default.removeItem(atPath: folder) }
