@@ -42,6 +42,8 @@ final class CTFReader: NSObject, XMLParserDelegate {
     private(set) var pupils = 0
     private(set) var skippedResults = 0
     private(set) var unreadableYearGroups = 0
+    /// SENtype values that are not a School Census need type (left out of the pupil's needs).
+    private(set) var unreadableNeeds = 0
     /// The first parse error, with the element path it happened in.
     private(set) var failure: String?
 
@@ -197,12 +199,25 @@ final class CTFReader: NSObject, XMLParserDelegate {
         // The current SEN status is the open period (no EndDate); with none open, no SEN.
         let open = senPeriods.filter { ($0["EndDate"] ?? "").isEmpty }
             .max { ($0["StartDate"] ?? "") < ($1["StartDate"] ?? "") }
-        let provision = open.flatMap { $0["SENprovision"].flatMap(SchoolVocabulary.senProvision) } ?? "N"
+        // An open period whose status cannot be read rejects the pupil: taken for no SEN (as it
+        // once was), a pupil with an EHC plan would drop out of every check of their provision.
+        var provision = "N"
+        if let open {
+            guard let read = SchoolVocabulary.senProvision(open["SENprovision"] ?? "") else {
+                writer.error("SENprovision '\((open["SENprovision"] ?? "").prefix(20))' of the open SEN period is not N, K or E", ref: "\(ref)/SENhistory")
+                return
+            }
+            provision = read
+        }
         let sinceDate = open.flatMap { $0["StartDate"] }.flatMap { DateLayout.iso.parse($0) }
         var needRecords: [JSONValue] = []
         var seen: Set<String> = []
         for (position, entry) in needs.enumerated() {
-            guard let code = entry["SENtype"].flatMap(SchoolVocabulary.needCode), seen.insert(code).inserted else { continue }
+            guard let code = entry["SENtype"].flatMap(SchoolVocabulary.needCode) else {
+                unreadableNeeds += 1
+                continue
+            }
+            guard seen.insert(code).inserted else { continue }
             let rank = Int(entry["SENtypeRank"] ?? "") ?? position + 1
             needRecords.append(.object(["code": .string(code), "rank": .number(Double(max(1, rank)))]))
         }

@@ -66,6 +66,7 @@ for file in files {
     if reader.schoolURN == nil { Diagnostics.fail("ctf: \(name): no Header/SourceSchool: is this a CTF?") }
     Diagnostics.note(
         "ctf: \(name): \(reader.pupils) pupils; \(reader.skippedResults) non-numeric results skipped"
-            + (reader.unreadableYearGroups > 0 ? "; \(reader.unreadableYearGroups) NCyearActual values not understood (left out)" : ""))
+            + (reader.unreadableYearGroups > 0 ? "; \(reader.unreadableYearGroups) NCyearActual values not understood (left out)" : "")
+            + (reader.unreadableNeeds > 0 ? "; \(reader.unreadableNeeds) SENtype values not a need type (left out)" : ""))
 }
 writer.finish()

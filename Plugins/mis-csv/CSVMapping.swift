@@ -102,10 +102,22 @@ struct CSVMapping {
 
         var values: [String: [String: String]] = [:]
         if let section = try root.section("values") {
-            for field in ["gender", "year_group", "sen_provision"] {
-                if let table = try section.stringTable(field) {
-                    values[field] = Dictionary(uniqueKeysWithValues: table.map { ($0.key.lowercased(), $0.value) })
+            // A wording mapped to something that is not a code would reject every row using it.
+            let codes = ["gender": Codes.genders, "year_group": Codes.yearGroups, "sen_provision": Codes.senProvision, "needs": Codes.needTypes]
+            for field in ["gender", "year_group", "sen_provision", "needs"] {
+                guard let table = try section.stringTable(field) else { continue }
+                var mapped: [String: String] = [:]
+                for (wording, code) in table.sorted(by: { $0.key < $1.key }) {
+                    guard codes[field]?.contains(code) == true else {
+                        throw section.error(
+                            "\(field).\(wording)", "'\(code)' is not one of \(codes[field, default: []].sorted().joined(separator: ", "))")
+                    }
+                    // Wordings are matched ignoring case: "Boy" and "boy" must agree.
+                    if let other = mapped.updateValue(code, forKey: wording.lowercased()), other != code {
+                        throw section.error("\(field).\(wording)", "is the same wording as another key but for case, with another code")
+                    }
                 }
+                values[field] = mapped
             }
             try section.finish()
         }

@@ -38,8 +38,9 @@ enum RowConverter {
             var needs: [JSONValue] = []
             for (rank, needColumn) in mapping.needColumns.enumerated() {
                 guard let text = row[needColumn] else { continue }
-                guard let needCode = SchoolVocabulary.needCode(text) else {
-                    throw ImporterError("\(needColumn) '\(text.prefix(60))' is not a School Census need type")
+                guard let needCode = mapping.values["needs"]?[text.lowercased()] ?? SchoolVocabulary.needCode(text) else {
+                    throw ImporterError(
+                        "\(needColumn) '\(text.prefix(60))' is not a School Census need type; add it under [values.needs] in the mapping")
                 }
                 needs.append(.object(["code": .string(needCode), "rank": .number(Double(rank + 1))]))
             }

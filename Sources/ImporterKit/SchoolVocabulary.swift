@@ -15,11 +15,14 @@ public enum SchoolVocabulary {
         return String(number)
     }
 
-    /// "K", "SEN Support", "E", "EHC Plan", "Statement", "N", "No SEN" → `K`, `E`, `N`.
+    /// "K", "SEN Support", "E", "EHC Plan", "Statement", "N", "No SEN" → `K`, `E`, `N`; the
+    /// codes before 2014, School Action (`A`) and School Action Plus (`P`), → `K`, which
+    /// replaced both (an older CTF's periods still carry them).
     public static func senProvision(_ text: String) -> String? {
-        let lower = text.lowercased()
+        let lower = text.lowercased().trimmedWhitespace
         switch lower {
         case "k", "sen support", "sen-support", "support": return "K"
+        case "a", "p", "school action", "school action plus", "sa", "sa+": return "K"
         case "e", "ehc plan", "ehcp", "ehc", "education, health and care plan", "s", "statement": return "E"
         case "n", "no sen", "none", "no special educational need", "no": return "N"
         default: return nil
@@ -37,27 +40,51 @@ public enum SchoolVocabulary {
         }
     }
 
-    /// A School Census need code, or its description, → the code.
+    /// A School Census need code, or its description, → the code. MIS wordings differ: a
+    /// description in the plural ("Moderate Learning Difficulties"), with the code before or
+    /// after it ("ASD - Autistic Spectrum Disorder", "Specific Learning Difficulty (SpLD)"),
+    /// or "condition" for "disorder" are all read; anything else is nil, never a guess.
     public static func needCode(_ text: String) -> String? {
         let upper = text.uppercased().trimmedWhitespace
         if Codes.needTypes.contains(upper) { return upper }
-        let descriptions: [String: String] = Dictionary(uniqueKeysWithValues: [
-            "specific learning difficulty": "SPLD", "moderate learning difficulty": "MLD",
-            "severe learning difficulty": "SLD", "profound & multiple learning difficulty": "PMLD",
-            "social, emotional and mental health": "SEMH", "speech, language and communications needs": "SLCN",
-            "speech, language and communication needs": "SLCN", "hearing impairment": "HI",
-            "visual impairment": "VI", "multi-sensory impairment": "MSI", "physical disability": "PD",
-            "autistic spectrum disorder": "ASD", "autism": "ASD", "other difficulty/disability": "OTH",
-            "sen support but no specialist assessment of type of need": "NSA",
-        ].map { (letters($0.key), $0.value) })
-        return descriptions[letters(text)]
+        // The code first, set apart by a mark: "ASD - …", "SPLD: …", "SPLD/…" (not by a space
+        // alone: "Hi …" is not hearing impairment).
+        if let end = upper.firstIndex(where: { !$0.isLetter }) {
+            let code = String(upper[..<end])
+            if Codes.needTypes.contains(code), let mark = upper[end...].first(where: { $0 != " " }), "-–:/(".contains(mark) {
+                return code
+            }
+        }
+        // The code last, in brackets: "… (SPLD)".
+        if upper.hasSuffix(")"), let open = upper.lastIndex(of: "(") {
+            let code = String(upper[upper.index(after: open)..<upper.index(before: upper.endIndex)]).trimmedWhitespace
+            if Codes.needTypes.contains(code) { return code }
+        }
+        return needDescriptions[letters(text)]
     }
 
-    /// Lower-case letters only, so "Speech, Language and Communication Needs" and
-    /// "speech language & communication needs" compare equal.
+    private static let needDescriptions: [String: String] = Dictionary(uniqueKeysWithValues: [
+        "specific learning difficulty": "SPLD", "moderate learning difficulty": "MLD",
+        "severe learning difficulty": "SLD", "profound & multiple learning difficulty": "PMLD",
+        "social, emotional and mental health": "SEMH", "social, emotional and mental health difficulty": "SEMH",
+        "speech, language and communications needs": "SLCN", "speech, language and communication needs": "SLCN",
+        "speech, language and communication": "SLCN", "hearing impairment": "HI",
+        "visual impairment": "VI", "multi-sensory impairment": "MSI", "physical disability": "PD",
+        "autistic spectrum disorder": "ASD", "autism spectrum disorder": "ASD", "autistic spectrum condition": "ASD",
+        "autism spectrum condition": "ASD", "autism": "ASD", "ASC": "ASD",
+        "other difficulty/disability": "OTH", "other difficulty or disability": "OTH",
+        "sen support but no specialist assessment of type of need": "NSA", "no specialist assessment": "NSA",
+    ].map { (letters($0.key), $0.value) })
+
+    /// Lower-case letters only, singular, so "Speech, Language and Communication Needs" and
+    /// "speech language & communication needs", or "Moderate Learning Difficulties" and
+    /// "moderate learning difficulty", compare equal.
     private static func letters(_ text: String) -> String {
         String(text.lowercased().unicodeScalars.filter { $0.properties.isAlphabetic }.map(Character.init))
             .replacingOccurrences(of: "and", with: "")
+            .replacingOccurrences(of: "difficulties", with: "difficulty")
+            .replacingOccurrences(of: "disabilities", with: "disability")
+            .replacingOccurrences(of: "impairments", with: "impairment")
     }
 
     /// Yes/No style text → Bool.

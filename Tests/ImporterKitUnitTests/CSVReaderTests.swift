@@ -97,6 +97,21 @@ struct CSVReaderTests {
         #expect(SchoolVocabulary.needCode("Autistic Spectrum Disorder") == "ASD")
         #expect(SchoolVocabulary.needCode("asd") == "ASD")
         #expect(SchoolVocabulary.senProvision("EHC Plan") == "E")
+        // How other MIS and older CTFs write them.
+        #expect(SchoolVocabulary.needCode("Moderate Learning Difficulties") == "MLD")
+        #expect(SchoolVocabulary.needCode("ASD - Autistic Spectrum Disorder") == "ASD")
+        #expect(SchoolVocabulary.needCode("Specific Learning Difficulty (SpLD)") == "SPLD")
+        #expect(SchoolVocabulary.needCode("SpLD/Dyslexia") == "SPLD")
+        #expect(SchoolVocabulary.needCode("Autism Spectrum Condition") == "ASD")
+        #expect(SchoolVocabulary.needCode("Social, Emotional and Mental Health Difficulties") == "SEMH")
+        #expect(SchoolVocabulary.needCode("Physical Disabilities") == "PD")
+        #expect(SchoolVocabulary.needCode("Other difficulty or disability") == "OTH")
+        for text in ["Dyslexia", "Learning", "Hi there", "Speech", "ADHD", ""] {
+            #expect(SchoolVocabulary.needCode(text) == nil, "\(text)")
+        }
+        #expect(SchoolVocabulary.senProvision("P") == "K")  // School Action Plus, before 2014
+        #expect(SchoolVocabulary.senProvision(" School Action ") == "K")
+        #expect(SchoolVocabulary.senProvision("X") == nil)
         #expect(DateLayout.dayMonthYear.parse("31/09/2025") == nil)
         #expect(DateLayout.dayMonthYear.parse("29/02/2024")?.iso == "2024-02-29")
     }

@@ -196,6 +196,60 @@ struct BuiltInPluginCheckTests {
         #expect(!inFolder.standardOutput.contains("Provision map"), "a file's name may be a pupil's")
     }
 
+    /// An open SEN period whose status cannot be read rejects the pupil (it was taken for no
+    /// SEN, and a pupil with a plan dropped out of every check of it); a need type that is
+    /// not one is left out and counted, not dropped without a word.
+    @Test func aCTFsUnreadableSENStatusRejectsThePupilAndUnknownNeedsAreCounted() async throws {
+        let folder = try TestProcess.temporaryDirectory("ctf-sen")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let ctf = try String(contentsOfFile: Self.root + "/Plugins/ctf/fixtures/good/ctf-v19-sims.xml", encoding: .utf8)
+        func check(_ file: String, replacing old: String, with new: String) async throws -> TestProcess.Result {
+            try ctf.replacingOccurrences(of: old, with: new).write(toFile: folder + "/" + file, atomically: true, encoding: .utf8)
+            return try await TestProcess.run(
+                program, ["plugin", "check", "\(Self.root)/Plugins/ctf", folder + "/" + file, "--school", "139001", "--max-rejected", "0.5"])
+        }
+        let status = try await check("status.xml", replacing: "<SENprovision>E</SENprovision>", with: "<SENprovision>Q</SENprovision>")
+        #expect(status.standardOutput.contains("pupil        sent 2, valid 2"), "\(status.standardOutput)")
+        #expect(status.standardOutput.contains("SENprovision 'Q' of the open SEN period is not N, K or E"), "\(status.standardOutput)")
+        let need = try await check("need.xml", replacing: "<SENtype> SLCN </SENtype>", with: "<SENtype>DYSLEXIA</SENtype>")
+        #expect(need.standardOutput.contains("pupil        sent 3, valid 3"), "\(need.standardOutput)")
+        #expect(need.standardOutput.contains("1 SENtype values not a need type (left out)"), "\(need.standardOutput)")
+
+        // Before 2014's codes, School Action Plus is SEN support now.
+        let old = try await check("old.xml", replacing: "<SENprovision>E</SENprovision>", with: "<SENprovision>P</SENprovision>")
+        #expect(old.standardOutput.contains("pupil        sent 3, valid 3"), "\(old.standardOutput)")
+        #expect(old.standardOutput.contains("Rejected: 0"), "\(old.standardOutput)")
+    }
+
+    /// A mapping's own wordings for needs; a wording mapped to something that is not a code
+    /// is refused when the mapping is read, naming the key, not row by row.
+    @Test func aMappingNamesItsOwnWordingsForNeeds() async throws {
+        let folder = try TestProcess.temporaryDirectory("mapping-needs")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let preset = try String(contentsOfFile: Self.root + "/config/mappings/sims-pupils-sen.toml", encoding: .utf8)
+        let pupils = try String(contentsOfFile: Self.root + "/Plugins/mis-csv/fixtures/good/sims-pupils-sen.csv", encoding: .windowsCP1252)
+        try pupils.replacingOccurrences(of: "Specific Learning Difficulty", with: "Dyslexia")
+            .write(toFile: folder + "/pupils.csv", atomically: true, encoding: .windowsCP1252)
+        func check(_ mapping: String) async throws -> TestProcess.Result {
+            try (preset + "\n[values.needs]\n" + mapping + "\n").write(toFile: folder + "/m.toml", atomically: true, encoding: .utf8)
+            return try await TestProcess.run(
+                program, ["plugin", "check", "\(Self.root)/Plugins/mis-csv", folder + "/pupils.csv", "--school", "139001",
+                          "--env", "MAPPING=\(folder)/m.toml", "--max-rejected", "0.5"])
+        }
+        let without = try await check("")
+        #expect(without.standardOutput.contains("'Dyslexia' is not a School Census need type; add it under [values.needs] in the mapping"),
+                "\(without.standardOutput)")
+        let with = try await check("\"dyslexia\" = \"SPLD\"")
+        #expect(with.exitCode == 0, "\(with.standardOutput)")
+        #expect(with.standardOutput.contains("pupil        sent 5, valid 5"), "\(with.standardOutput)")
+        let wrong = try await check("\"Dyslexia\" = \"DYS\"")
+        #expect(wrong.exitCode == 1)
+        #expect(wrong.standardOutput.contains("key 'values.needs.Dyslexia': 'DYS' is not one of ASD, HI,"), "\(wrong.standardOutput)")
+        let twice = try await check("\"Dyslexia\" = \"SPLD\"\n\"dyslexia\" = \"MLD\"")
+        #expect(twice.exitCode == 1)
+        #expect(twice.standardOutput.contains("is the same wording as another key but for case, with another code"), "\(twice.standardOutput)")
+    }
+
     @Test func aBrokenMappingIsNamedWithItsLine() async throws {
         let folder = try TestProcess.temporaryDirectory("mapping")
         defer { try? FileManager.default.removeItem(atPath: folder) }
