@@ -4,7 +4,9 @@ import ProvisionModel
 /// Turns one CSV row into records. Throws a message for the row's `error` record; messages
 /// name the column and never repeat personal values.
 enum RowConverter {
-    static func convert(_ row: CSVRecord, mapping: CSVMapping, schools: [String], writer: RecordWriter) throws {
+    static func convert(
+        _ row: CSVRecord, mapping: CSVMapping, schools: [String], writer: RecordWriter, resultsNotTaken: inout Int
+    ) throws {
         func column(_ field: String) -> String? { row[mapping.columns[field]] }
         guard let upn = column("upn") else { throw ImporterError("the UPN column is empty") }
         let urn = column("school_urn") ?? schools.first ?? ""
@@ -59,8 +61,13 @@ enum RowConverter {
         case .assessment:
             // Validate the whole row first, so a bad cell never leaves half a row's records.
             var records: [[String: JSONValue?]] = []
+            var notTaken = 0
             for assessment in mapping.assessments {
                 guard let text = row[assessment.valueColumn] else { continue }  // not tested: no record
+                if SchoolVocabulary.notTaken(text) {  // absent, n/a: no record either
+                    notTaken += 1
+                    continue
+                }
                 guard let value = SpreadsheetNumber.parse(text) else {
                     throw ImporterError("\(assessment.valueColumn) '\(text.prefix(20))' is not a number")
                 }
@@ -82,6 +89,7 @@ enum RowConverter {
                 ])
             }
             for record in records { writer.record("assessment", record) }
+            resultsNotTaken += notTaken
         }
     }
 }

@@ -23,6 +23,7 @@ if mapping.columns["school_urn"] == nil && invocation.schools.count != 1 {
 }
 
 let writer = RecordWriter(plugin: "mis-csv")
+var resultsNotTaken = 0
 for file in files {
     let name = URL(fileURLWithPath: file).lastPathComponent
     guard let (reader, names) = CSVReader.openWithHeader(file, encoding: mapping.encoding, delimiter: mapping.delimiter, plugin: "mis-csv")
@@ -34,9 +35,11 @@ for file in files {
             "mis-csv: \(name): missing columns \(missing.map { "'\($0)'" }.joined(separator: ", ")) that mapping '\(mapping.name)' expects; check the export's columns or the mapping")
     }
     reader.convertRows(header: header, file: name, writer: writer) { row in
-        try RowConverter.convert(row, mapping: mapping, schools: invocation.schools, writer: writer)
+        try RowConverter.convert(row, mapping: mapping, schools: invocation.schools, writer: writer, resultsNotTaken: &resultsNotTaken)
     }
 }
 writer.finish()
 let total = writer.written.values.reduce(0, +)
-Diagnostics.note("mis-csv: \(files.count) file(s), \(total) records, mapping '\(mapping.name)'")
+Diagnostics.note(
+    "mis-csv: \(files.count) file(s), \(total) records, mapping '\(mapping.name)'"
+        + (resultsNotTaken > 0 ? "; \(resultsNotTaken) scores marked as not taken (absent, n/a) skipped" : ""))

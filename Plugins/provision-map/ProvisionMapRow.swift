@@ -5,7 +5,7 @@ import ProvisionModel
 enum ProvisionMapRow {
     static func convert(
         _ row: CSVRecord, schools: [String], writer: RecordWriter, provisionsSeen: inout Set<String>,
-        staffSeen: inout Set<String>
+        staffSeen: inout Set<String>, scoresNotTaken: inout Int
     ) throws {
         typealias Columns = ProvisionMapColumns
         func cell(_ column: String) -> String? { row[column] }
@@ -69,7 +69,12 @@ enum ProvisionMapRow {
             ]
         }
         var point: [String: JSONValue] = [:]
+        var notTaken = 0
         func measurement(_ scoreColumn: String, _ dateColumn: String) throws -> JSONValue? {
+            if let text = cell(scoreColumn), SchoolVocabulary.notTaken(text) {
+                notTaken += 1
+                return nil
+            }
             guard let score = try number(scoreColumn) else { return nil }
             point = ["value": score]
             if let when = try date(dateColumn) { point["date"] = when }
@@ -94,5 +99,6 @@ enum ProvisionMapRow {
             writer.record("provision", provision)
         }
         writer.record("enrolment", enrolment)
+        scoresNotTaken += notTaken
     }
 }

@@ -13,6 +13,7 @@ let files = invocation.requireFiles(matching: ["*.csv", "*.CSV"], plugin: "provi
 let writer = RecordWriter(plugin: "provision-map")
 var provisionsSeen: Set<String> = []
 var staffSeen: Set<String> = []
+var scoresNotTaken = 0
 for file in files {
     guard let (reader, header, name) = SpreadsheetFile.open(
         file, invocation: invocation, plugin: "provision-map", required: ProvisionMapColumns.required, known: ProvisionMapColumns.all,
@@ -20,8 +21,11 @@ for file in files {
     else { continue }
     reader.convertRows(header: header, file: name, writer: writer) { row in
         try ProvisionMapRow.convert(
-            row, schools: invocation.schools, writer: writer, provisionsSeen: &provisionsSeen, staffSeen: &staffSeen)
+            row, schools: invocation.schools, writer: writer, provisionsSeen: &provisionsSeen, staffSeen: &staffSeen,
+            scoresNotTaken: &scoresNotTaken)
     }
 }
 writer.finish()
-Diagnostics.note("provision-map: \(provisionsSeen.count) provisions, \(staffSeen.count) staff, \(writer.written["enrolment"] ?? 0) enrolments")
+Diagnostics.note(
+    "provision-map: \(provisionsSeen.count) provisions, \(staffSeen.count) staff, \(writer.written["enrolment"] ?? 0) enrolments"
+        + (scoresNotTaken > 0 ? "; \(scoresNotTaken) entry or exit scores marked as not taken (absent, n/a) left empty" : ""))

@@ -87,6 +87,16 @@ public enum SchoolVocabulary {
             .replacingOccurrences(of: "impairments", with: "impairment")
     }
 
+    /// Whether a score cell holds the mark of a test not taken ("A", "Abs", "Absent", "N/A",
+    /// "-", "X", "Disapplied", "Not taken") rather than a score: read as no score, where it
+    /// made the whole row an error (a provision-map row, and with it the pupil's place in
+    /// the intervention, was lost for an exit test they were absent from).
+    public static func notTaken(_ text: String) -> Bool {
+        let lower = text.lowercased().trimmedWhitespace
+        return ["a", "abs", "absent", "n/a", "na", "-", "–", "x", "d", "disapplied", "not taken", "not tested", "nt"]
+            .contains(lower)
+    }
+
     /// Yes/No style text → Bool.
     public static func flag(_ text: String) -> Bool? {
         switch text.lowercased() {

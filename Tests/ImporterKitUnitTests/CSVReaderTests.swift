@@ -112,6 +112,8 @@ struct CSVReaderTests {
         #expect(SchoolVocabulary.senProvision("P") == "K")  // School Action Plus, before 2014
         #expect(SchoolVocabulary.senProvision(" School Action ") == "K")
         #expect(SchoolVocabulary.senProvision("X") == nil)
+        for text in ["A", " Absent ", "N/A", "-", "x", "Not taken"] { #expect(SchoolVocabulary.notTaken(text), "\(text)") }
+        for text in ["0", "", "AB", "Absent today", "na na"] { #expect(!SchoolVocabulary.notTaken(text), "\(text)") }
         #expect(DateLayout.dayMonthYear.parse("31/09/2025") == nil)
         #expect(DateLayout.dayMonthYear.parse("29/02/2024")?.iso == "2024-02-29")
     }

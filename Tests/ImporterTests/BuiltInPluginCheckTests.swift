@@ -250,6 +250,33 @@ struct BuiltInPluginCheckTests {
         #expect(twice.standardOutput.contains("is the same wording as another key but for case, with another code"), "\(twice.standardOutput)")
     }
 
+    /// A score cell marking a test not taken ("Absent", "n/a") is no score: it made the whole
+    /// row an error, and a provision-map row lost the pupil's place in the intervention for
+    /// an exit test they missed. Anything else that is not a number still is an error.
+    @Test func aTestNotTakenIsNoScoreAndTheRowIsKept() async throws {
+        let folder = try TestProcess.temporaryDirectory("not-taken")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let map = try String(contentsOfFile: Self.root + "/Plugins/provision-map/fixtures/good/provision-map.csv", encoding: .utf8)
+        try map.replacingOccurrences(of: ",83,15/12/2025,", with: ",Absent,15/12/2025,")
+            .replacingOccurrences(of: "Amélie Brown,69,", with: "Amélie Brown,n/a,")
+            .write(toFile: folder + "/map.csv", atomically: true, encoding: .utf8)
+        let kept = try await TestProcess.run(program, ["plugin", "check", "\(Self.root)/Plugins/provision-map", folder + "/map.csv", "--school", "139001"])
+        #expect(kept.exitCode == 0, "\(kept.standardOutput)")
+        #expect(kept.standardOutput.contains("enrolment    sent 4, valid 4"), "\(kept.standardOutput)")
+        #expect(kept.standardOutput.contains("2 entry or exit scores marked as not taken (absent, n/a) left empty"), "\(kept.standardOutput)")
+
+        let marks = try String(contentsOfFile: Self.root + "/Plugins/mis-csv/fixtures/good/sims-assessments.csv", encoding: .windowsCP1252)
+        try marks.replacingOccurrences(of: "O'Neill,84,", with: "O'Neill,A,").replacingOccurrences(of: "Nowak,80,15/09/2025,80,", with: "Nowak,8O,15/09/2025,80,")
+            .write(toFile: folder + "/marks.csv", atomically: true, encoding: .windowsCP1252)
+        let skipped = try await TestProcess.run(
+            program, ["plugin", "check", "\(Self.root)/Plugins/mis-csv", folder + "/marks.csv", "--school", "139001",
+                      "--env", "MAPPING=sims-assessments", "--max-rejected", "0.5"])
+        // Six results less the one not taken and the two of the row with a mistyped score.
+        #expect(skipped.standardOutput.contains("assessment   sent 3, valid 3"), "\(skipped.standardOutput)")
+        #expect(skipped.standardOutput.contains("1 scores marked as not taken (absent, n/a) skipped"), "\(skipped.standardOutput)")
+        #expect(skipped.standardOutput.contains("NGRT SAS '8O' is not a number"), "\(skipped.standardOutput)")
+    }
+
     @Test func aBrokenMappingIsNamedWithItsLine() async throws {
         let folder = try TestProcess.temporaryDirectory("mapping")
         defer { try? FileManager.default.removeItem(atPath: folder) }
