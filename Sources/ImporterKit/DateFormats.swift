@@ -6,7 +6,8 @@ public enum DateLayout: String, Sendable, CaseIterable {
     case iso = "yyyy-mm-dd"
     /// 15/09/2025 or 15-09-2025 or 15.09.2025 (UK order); also as Excel writes dates
     /// formatted otherwise: a month's name (15-Sep-25, 15 September 2025) and a two-digit
-    /// year (15/09/25), read as Excel reads one: 00–29 are 2000–2029, 30–99 are 1930–1999.
+    /// year (15/09/25), read as Excel reads one: 00–29 are 2000–2029, 30–99 are 1930–1999;
+    /// a time of day after it (15/09/2025 00:00) is left aside.
     case dayMonthYear = "dd/mm/yyyy"
 
     /// Parses `text`, or nil when it is not a real date in this layout.
@@ -16,13 +17,24 @@ public enum DateLayout: String, Sendable, CaseIterable {
         case .iso:
             return SchoolDate(iso: String(trimmed.prefix(10)))
         case .dayMonthYear:
-            let parts = trimmed.split(whereSeparator: { $0 == "/" || $0 == "-" || $0 == "." || $0 == " " }).map(String.init)
+            var parts = trimmed.split(whereSeparator: { $0 == "/" || $0 == "-" || $0 == "." || $0 == " " }).map(String.init)
+            // A time of day after the date, as a date-and-time column is exported: 15/09/2025 00:00.
+            if parts.count == 4, let time = parts.last, Self.isTimeOfDay(time) { parts.removeLast() }
             guard parts.count == 3, let day = Int(parts[0]), (1...2).contains(parts[0].count),
                 let month = Int(parts[1]).flatMap({ parts[1].count <= 2 ? $0 : nil }) ?? Self.month(named: parts[1]),
                 let year = Int(parts[2]), parts[2].count == 4 || parts[2].count == 2
             else { return nil }
             return SchoolDate(year: parts[2].count == 2 ? (year < 30 ? 2000 : 1900) + year : year, month: month, day: day)
         }
+    }
+
+    /// "9:05", "09:05" or "09:05:00": hours and minutes (and seconds) of a day.
+    private static func isTimeOfDay(_ text: String) -> Bool {
+        let fields = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard (2...3).contains(fields.count), fields.allSatisfy({ (1...2).contains($0.count) && $0.allSatisfy { ("0"..."9").contains($0) } }),
+            let hours = Int(fields[0]), hours < 24
+        else { return false }
+        return fields.dropFirst().allSatisfy { $0.count == 2 && (Int($0) ?? 60) < 60 }
     }
 
     private static let monthNames = [

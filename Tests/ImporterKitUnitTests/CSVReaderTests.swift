@@ -150,6 +150,11 @@ struct CSVReaderTests {
         #expect(read("19/001/2025") == nil)
         #expect(read("19/01/025") == nil)
         #expect(read("2025-01-19") == nil)  // ISO is the other layout
+        #expect(read("19/01/2025 00:00") == "2025-01-19")  // a date-and-time column
+        #expect(read("19/01/2025 9:05:30") == "2025-01-19")
+        for text in ["19/01/2025 25:00", "19/01/2025 10:60", "19/01/2025 noon", "19/01/2025 1:2"] {
+            #expect(read(text) == nil, "\(text)")
+        }
     }
 
     @Test func aReadErrorIsAFailureNotTheEndOfTheFile() throws {
