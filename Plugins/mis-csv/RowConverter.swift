@@ -8,7 +8,8 @@ enum RowConverter {
         _ row: CSVRecord, mapping: CSVMapping, schools: [String], writer: RecordWriter, resultsNotTaken: inout Int
     ) throws {
         func column(_ field: String) -> String? { row[mapping.columns[field]] }
-        guard let upn = column("upn") else { throw ImporterError("the UPN column is empty") }
+        // UPNs are upper case; one typed into a marksheet by hand may not be (the other template importers do the same).
+        guard let upn = column("upn")?.uppercased() else { throw ImporterError("the UPN column is empty") }
         let urn = column("school_urn") ?? schools.first ?? ""
 
         func date(_ field: String, personal: Bool = false) throws -> JSONValue? {

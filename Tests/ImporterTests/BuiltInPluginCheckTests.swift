@@ -162,6 +162,10 @@ struct BuiltInPluginCheckTests {
                 .write(toFile: folder + "/" + name, atomically: true, encoding: .windowsCP1252)
             #expect(try await records(folder + "/" + name, "sims-assessments") == marksAsSaved, "\(name)")
         }
+        // A UPN typed in lower case is the same pupil's.
+        try marks.replacingOccurrences(of: "W801200025001", with: "w801200025001")
+            .write(toFile: folder + "/lower.csv", atomically: true, encoding: .windowsCP1252)
+        #expect(try await records(folder + "/lower.csv", "sims-assessments") == marksAsSaved)
         // A UTF-16 file says what it is and what to save instead, not which columns it lacks.
         try pupils.write(toFile: folder + "/unicode.csv", atomically: true, encoding: .utf16)
         let refused = try await TestProcess.run(
