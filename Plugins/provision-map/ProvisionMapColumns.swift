@@ -14,28 +14,54 @@ enum ProvisionMapColumns {
         "Entry score", "Entry date", "Exit score", "Exit date", "Target", "Status", "Parent informed",
     ]
 
-    static func areaOfNeed(_ text: String) -> String? {
-        let key = text.lowercased().filter(\.isLetter)
-        let words: [String: String] = [
-            "ci": "CI", "communicationandinteraction": "CI", "cl": "CL", "cognitionandlearning": "CL",
-            "semh": "SEMH", "socialemotionalandmentalhealth": "SEMH", "sp": "SP", "sensoryandorphysical": "SP",
-            "sensoryandphysical": "SP", "sensoryorphysical": "SP",
-        ]
-        return words[key]
+    /// The words of a cell, lower case, without the joining ones: "Sensory and/or Physical
+    /// Needs" and "sensory & physical" are both `sensoryphysical`.
+    private static func key(_ text: String) -> String {
+        text.lowercased().split { !$0.isLetter }.filter { !["and", "or", "needs", "need"].contains($0) }.joined()
     }
 
+    /// One of the four broad areas of the SEND Code of Practice, by code, name or (as a
+    /// SENCO may write the pupil's need instead) a need type the Code places in it.
+    /// A code beside the name ("Cognition & Learning (CL)", "CL - Cognition and learning") is
+    /// read when its parts agree.
+    static func areaOfNeed(_ text: String) -> String? {
+        if let area = areas[key(text)] { return area }
+        let found = Set(text.split { "()-–:".contains($0) }.compactMap { areas[key(String($0))] })
+        return found.count == 1 ? found.first : nil
+    }
+
+    private static let areas: [String: String] = [
+        "ci": "CI", "communicationinteraction": "CI", "slcn": "CI", "asd": "CI", "asc": "CI",
+        "cl": "CL", "cognitionlearning": "CL", "spld": "CL", "mld": "CL", "sld": "CL", "pmld": "CL",
+        "semh": "SEMH", "socialemotionalmentalhealth": "SEMH",
+        "sp": "SP", "sensoryphysical": "SP", "physicalsensory": "SP", "hi": "SP", "vi": "SP", "msi": "SP", "pd": "SP",
+    ]
+
+    /// 1, 2 or 3, from "Wave 2", "2", "Tier 2", or the words the waves go by: universal,
+    /// targeted, specialist.
     static func wave(_ text: String) -> Int? {
+        switch key(text) {
+        case "universal", "qualityfirstteaching": return 1
+        case "targeted": return 2
+        case "specialist", "specialised", "personalised": return 3
+        default: break
+        }
         let digits = text.filter(\.isNumber)
         guard let wave = Int(digits), (1...3).contains(wave) else { return nil }
         return wave
     }
 
     static func delivery(_ text: String) -> String? {
-        switch text.lowercased().trimmedWhitespace {
-        case "individual", "1:1", "1-1", "one to one", "one-to-one": return "individual"
-        case "group", "small group": return "group"
-        case "class", "whole class": return "class"
-        default: return nil
+        let lower = text.lowercased().trimmedWhitespace
+        switch lower {
+        case "individual", "individually", "1:1", "1-1", "1 to 1", "one to one", "one-to-one": return "individual"
+        case "group", "small group", "pair", "paired", "pairs": return "group"
+        case "class", "whole class", "whole-class": return "class"
+        default:
+            // 1:2, 1:4 …: an adult with a small group.
+            let parts = lower.split(separator: ":")
+            if parts.count == 2, parts[0] == "1", let size = Int(parts[1]), (2...30).contains(size) { return "group" }
+            return nil
         }
     }
 
@@ -51,8 +77,16 @@ enum ProvisionMapColumns {
     }
 
     static func role(_ text: String) -> String? {
-        let roles = ["teacher": "teacher", "ta": "TA", "teaching assistant": "TA", "hlta": "HLTA", "senco": "SENCO", "external": "external"]
-        return roles[text.lowercased().trimmedWhitespace]
+        let roles = [
+            "teacher": "teacher", "classteacher": "teacher", "specialistteacher": "teacher",
+            "ta": "TA", "teachingassistant": "TA", "lsa": "TA", "learningsupportassistant": "TA",
+            "hlta": "HLTA", "higherlevelteachingassistant": "HLTA",
+            "senco": "SENCO", "sendco": "SENCO",
+            "external": "external", "outsideagency": "external", "salt": "external", "slt": "external",
+            "speechlanguagetherapist": "external", "ep": "external", "educationalpsychologist": "external",
+            "ot": "external", "occupationaltherapist": "external",
+        ]
+        return roles[key(text)]
     }
 
     /// `Reading Catch-Up` started 2025-09-08 → `reading-catch-up-2025-09-08`.

@@ -281,6 +281,32 @@ struct BuiltInPluginCheckTests {
         #expect(skipped.standardOutput.contains("NGRT SAS '8O' is not a number"), "\(skipped.standardOutput)")
     }
 
+    /// The words schools write in a provision map's columns beside the template's: each row
+    /// of this sheet was an error record, and the pupil's place in the intervention lost.
+    @Test func aProvisionMapInASchoolsOwnWordsIsRead() async throws {
+        let folder = try TestProcess.temporaryDirectory("map-words")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let sheet = """
+            Intervention,Start date,UPN,Area of need,Wave,Delivery,Staff,Staff role
+            Reading,08/09/2025,W801200025001,Cognition & Learning (CL),Targeted,1:3,A. Smith,Class Teacher
+            Talk,08/09/2025,K801200025002,Communication & Interaction,Wave 2,Paired,B. Jones,LSA
+            Sensory circuit,08/09/2025,C801200025005,Sensory and/or Physical Needs,Specialist,1 to 1,OT service,Occupational Therapist
+            Nurture,08/09/2025,R801200025006,"Social, Emotional & Mental Health",Universal,Whole-class,C. Brown,SENDCo
+            Speech,08/09/2025,Z801200025003,SLCN,Tier 3,Individual,SALT,Speech and Language Therapist
+            Mixed,08/09/2025,W801200025001,CL - SEMH,2,group,,
+
+            """
+        try sheet.write(toFile: folder + "/map.csv", atomically: true, encoding: .utf8)
+        let result = try await TestProcess.run(
+            program, ["plugin", "check", "\(Self.root)/Plugins/provision-map", folder + "/map.csv", "--school", "139001", "--max-rejected", "0.5"])
+        #expect(result.standardOutput.contains("enrolment    sent 5, valid 5"), "\(result.standardOutput)")
+        #expect(result.standardOutput.contains("staff        sent 5, valid 5"), "\(result.standardOutput)")
+        #expect(result.standardOutput.contains("Rejected: 1 "), "\(result.standardOutput)")
+        // Two areas at once is not a guess to make.
+        #expect(result.standardOutput.contains("Area of need 'CL - SEMH' is not an area of need (CI, CL, SEMH, SP) [map.csv:7]"),
+                "\(result.standardOutput)")
+    }
+
     @Test func aBrokenMappingIsNamedWithItsLine() async throws {
         let folder = try TestProcess.temporaryDirectory("mapping")
         defer { try? FileManager.default.removeItem(atPath: folder) }
