@@ -65,6 +65,17 @@ enum ProvisionMapColumns {
         }
     }
 
+    /// An enrolment's status, from the protocol's words or those a provision map uses.
+    static func status(_ text: String) -> String? {
+        let words: [String: String] = [
+            "planned": "planned", "notstarted": "planned", "tostart": "planned", "waiting": "planned",
+            "active": "active", "ongoing": "active", "inprogress": "active", "current": "active",
+            "completed": "completed", "complete": "completed", "finished": "completed", "ended": "completed",
+            "withdrawn": "withdrawn", "stopped": "withdrawn", "discontinued": "withdrawn",
+        ]
+        return words[key(text)]
+    }
+
     static func measure(_ text: String) -> String? {
         let key = text.lowercased().filter(\.isLetter)
         let words: [String: String] = [

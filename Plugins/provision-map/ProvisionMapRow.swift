@@ -83,7 +83,7 @@ enum ProvisionMapRow {
         let enrolment: [String: JSONValue?] = [
             "school_urn": .string(urn), "provision_id": .string(provisionID), "upn": .string(upn.uppercased()),
             "start_date": .string(start.iso), "end_date": try date("End date"),
-            "status": try read("Status", { ["planned", "active", "completed", "withdrawn"].contains($0.lowercased()) ? $0.lowercased() : nil }, "planned, active, completed or withdrawn").map { .string($0) },
+            "status": try read("Status", Columns.status, "planned, active, completed or withdrawn").map { .string($0) },
             "target": .text(cell("Target")), "entry": try measurement("Entry score", "Entry date"),
             "exit": try measurement("Exit score", "Exit date"), "parent_informed": try date("Parent informed"),
         ]

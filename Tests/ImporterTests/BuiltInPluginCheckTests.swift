@@ -287,13 +287,13 @@ struct BuiltInPluginCheckTests {
         let folder = try TestProcess.temporaryDirectory("map-words")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let sheet = """
-            Intervention,Start date,UPN,Area of need,Wave,Delivery,Staff,Staff role
-            Reading,08/09/2025,W801200025001,Cognition & Learning (CL),Targeted,1:3,A. Smith,Class Teacher
-            Talk,08/09/2025,K801200025002,Communication & Interaction,Wave 2,Paired,B. Jones,LSA
-            Sensory circuit,08/09/2025,C801200025005,Sensory and/or Physical Needs,Specialist,1 to 1,OT service,Occupational Therapist
-            Nurture,08/09/2025,R801200025006,"Social, Emotional & Mental Health",Universal,Whole-class,C. Brown,SENDCo
-            Speech,08/09/2025,Z801200025003,SLCN,Tier 3,Individual,SALT,Speech and Language Therapist
-            Mixed,08/09/2025,W801200025001,CL - SEMH,2,group,,
+            Intervention,Start date,UPN,Area of need,Wave,Delivery,Staff,Staff role,Status
+            Reading,08/09/2025,W801200025001,Cognition & Learning (CL),Targeted,1:3,A. Smith,Class Teacher,Ongoing
+            Talk,08/09/2025,K801200025002,Communication & Interaction,Wave 2,Paired,B. Jones,LSA,In progress
+            Sensory circuit,08/09/2025,C801200025005,Sensory and/or Physical Needs,Specialist,1 to 1,OT service,Occupational Therapist,Finished
+            Nurture,08/09/2025,R801200025006,"Social, Emotional & Mental Health",Universal,Whole-class,C. Brown,SENDCo,Not started
+            Speech,08/09/2025,Z801200025003,SLCN,Tier 3,Individual,SALT,Speech and Language Therapist,Stopped
+            Mixed,08/09/2025,W801200025001,CL - SEMH,2,group,,,active
 
             """
         try sheet.write(toFile: folder + "/map.csv", atomically: true, encoding: .utf8)
