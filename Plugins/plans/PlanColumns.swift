@@ -20,7 +20,7 @@ enum PlanColumns {
         let words: [String: String] = [
             "sensupport": "sen_support", "sensupportplan": "sen_support", "iep": "sen_support", "individualeducationplan": "sen_support",
             "supportplan": "sen_support", "ehcp": "ehcp", "ehcplan": "ehcp", "ehcplanoutcomes": "ehcp", "ehcpoutcomes": "ehcp",
-            "educationhealthandcareplan": "ehcp",
+            "educationhealthandcareplan": "ehcp", "educationhealthcareplan": "ehcp",
         ]
         return words[key]
     }
