@@ -307,6 +307,19 @@ struct BuiltInPluginCheckTests {
                 "\(result.standardOutput)")
     }
 
+    /// "&" for "and" in a plan's kind: an EHC plan, not an error row.
+    @Test func aPlanKindWrittenWithAnAmpersandIsRead() async throws {
+        let folder = try TestProcess.temporaryDirectory("plan-kind")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let plans = try String(contentsOfFile: Self.root + "/Plugins/plans/fixtures/good/plans.csv", encoding: .utf8)
+        #expect(plans.contains(",SEN support,"))
+        try plans.replacingOccurrences(of: ",SEN support,", with: ",\"Education, Health & Care Plan\",")
+            .write(toFile: folder + "/plans.csv", atomically: true, encoding: .utf8)
+        let result = try await TestProcess.run(program, ["plugin", "check", "\(Self.root)/Plugins/plans", folder + "/plans.csv", "--school", "139001"])
+        #expect(result.exitCode == 0, "\(result.standardOutput)")
+        #expect(result.standardOutput.contains("Rejected: 0 "), "\(result.standardOutput)")
+    }
+
     @Test func aBrokenMappingIsNamedWithItsLine() async throws {
         let folder = try TestProcess.temporaryDirectory("mapping")
         defer { try? FileManager.default.removeItem(atPath: folder) }
