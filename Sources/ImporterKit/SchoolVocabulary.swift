@@ -15,18 +15,25 @@ public enum SchoolVocabulary {
         return String(number)
     }
 
-    /// "K", "SEN Support", "E", "EHC Plan", "Statement", "N", "No SEN" → `K`, `E`, `N`; the
-    /// codes before 2014, School Action (`A`) and School Action Plus (`P`), → `K`, which
-    /// replaced both (an older CTF's periods still carry them).
+    /// "K", "SEN Support", "E", "EHC Plan", "Education, Health & Care Plan", "Statement", "N",
+    /// "No SEN", or a code with its words ("K - SEN Support") → `K`, `E`, `N`; the codes before
+    /// 2014, School Action (`A`) and School Action Plus (`P`), → `K`, which replaced both (an
+    /// older CTF's periods still carry them).
     public static func senProvision(_ text: String) -> String? {
-        let lower = text.lowercased().trimmedWhitespace
-        switch lower {
-        case "k", "sen support", "sen-support", "support": return "K"
-        case "a", "p", "school action", "school action plus", "sa", "sa+": return "K"
-        case "e", "ehc plan", "ehcp", "ehc", "education, health and care plan", "s", "statement": return "E"
-        case "n", "no sen", "none", "no special educational need", "no": return "N"
-        default: return nil
-        }
+        let words = text.lowercased().split { !$0.isLetter }.filter { !["and", "or"].contains($0) }
+        let key = words.joined()
+        let provisions: [String: String] = [
+            "k": "K", "sensupport": "K", "support": "K", "a": "K", "p": "K", "sa": "K", "schoolaction": "K",
+            "schoolactionplus": "K",
+            "e": "E", "ehcplan": "E", "ehcp": "E", "ehc": "E", "educationhealthcareplan": "E", "s": "E", "statement": "E",
+            "n": "N", "nosen": "N", "none": "N", "nospecialeducationalneed": "N", "nospecialeducationalneeds": "N", "no": "N",
+        ]
+        if let provision = provisions[key] { return provision }
+        // "K - SEN Support": the code, then the same status in words.
+        guard let code = words.first, code.count == 1, let first = provisions[String(code)],
+            provisions[words.dropFirst().joined()] == first
+        else { return nil }
+        return first
     }
 
     /// "M", "Male", "F", "Female", … → `M`, `F`, `U`, `X`.

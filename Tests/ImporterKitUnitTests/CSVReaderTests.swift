@@ -112,6 +112,11 @@ struct CSVReaderTests {
         #expect(SchoolVocabulary.senProvision("P") == "K")  // School Action Plus, before 2014
         #expect(SchoolVocabulary.senProvision(" School Action ") == "K")
         #expect(SchoolVocabulary.senProvision("X") == nil)
+        #expect(SchoolVocabulary.senProvision("Education, Health & Care Plan") == "E")
+        #expect(SchoolVocabulary.senProvision("K - SEN Support") == "K")
+        #expect(SchoolVocabulary.senProvision("E: EHC plan") == "E")
+        #expect(SchoolVocabulary.senProvision("K - EHC plan") == nil)  // the code and the words disagree
+        #expect(SchoolVocabulary.senProvision("SA+") == "K")
         for text in ["A", " Absent ", "N/A", "-", "x", "Not taken"] { #expect(SchoolVocabulary.notTaken(text), "\(text)") }
         for text in ["0", "", "AB", "Absent today", "na na"] { #expect(!SchoolVocabulary.notTaken(text), "\(text)") }
         #expect(DateLayout.dayMonthYear.parse("31/09/2025") == nil)
