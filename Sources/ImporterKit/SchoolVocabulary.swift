@@ -1,18 +1,25 @@
 /// Turns the wording MIS exports use into the protocol's codes.
 public enum SchoolVocabulary {
-    /// "Year 3", "Y3", "3", "Reception", "Rec", "N1", "Nursery 2" → `3`, `R`, `N1`, `N2`.
+    /// "Year 3", "Y3", "3", "Reception", "Rec", "Year R", "N1", "Nursery 2" → `3`, `R`, `N1`, `N2`.
     public static func yearGroup(_ text: String) -> String? {
         let lower = text.lowercased().replacingOccurrences(of: " ", with: "")
-        if ["r", "rec", "reception", "yr"].contains(lower) { return "R" }
-        if ["n1", "nursery1", "nurs1"].contains(lower) { return "N1" }
-        if ["n2", "nursery2", "nurs2", "nursery"].contains(lower) { return "N2" }
+        if let early = earlyYears(lower) { return early }
         var digits = lower
         for prefix in ["year", "yr", "y"] where digits.hasPrefix(prefix) {
             digits = String(digits.dropFirst(prefix.count))
             break
         }
+        // "Year R", "Yr N2"
+        if let early = earlyYears(digits) { return early }
         guard let number = Int(digits), (1...14).contains(number) else { return nil }
         return String(number)
+    }
+
+    private static func earlyYears(_ lower: String) -> String? {
+        if ["r", "rec", "reception", "yr"].contains(lower) { return "R" }
+        if ["n1", "nursery1", "nurs1"].contains(lower) { return "N1" }
+        if ["n2", "nursery2", "nurs2", "nursery"].contains(lower) { return "N2" }
+        return nil
     }
 
     /// "K", "SEN Support", "E", "EHC Plan", "Education, Health & Care Plan", "Statement", "N",

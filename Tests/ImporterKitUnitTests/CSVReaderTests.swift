@@ -93,6 +93,9 @@ struct CSVReaderTests {
         #expect(SchoolVocabulary.yearGroup("Reception") == "R")
         #expect(SchoolVocabulary.yearGroup("Y11") == "11")
         #expect(SchoolVocabulary.yearGroup("Year 15") == nil)
+        #expect(SchoolVocabulary.yearGroup("Year R") == "R")  // once nil: "r" is not a number
+        #expect(SchoolVocabulary.yearGroup("Yr N2") == "N2")
+        #expect(SchoolVocabulary.yearGroup("Year") == nil)
         #expect(SchoolVocabulary.needCode("Speech, Language and Communication Needs") == "SLCN")
         #expect(SchoolVocabulary.needCode("Autistic Spectrum Disorder") == "ASD")
         #expect(SchoolVocabulary.needCode("asd") == "ASD")
