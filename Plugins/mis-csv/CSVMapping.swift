@@ -103,8 +103,12 @@ struct CSVMapping {
         var values: [String: [String: String]] = [:]
         if let section = try root.section("values") {
             // A wording mapped to something that is not a code would reject every row using it.
-            let codes = ["gender": Codes.genders, "year_group": Codes.yearGroups, "sen_provision": Codes.senProvision, "needs": Codes.needTypes]
-            for field in ["gender", "year_group", "sen_provision", "needs"] {
+            let yesOrNo: Set<String> = ["yes", "no"]
+            let codes = [
+                "gender": Codes.genders, "year_group": Codes.yearGroups, "sen_provision": Codes.senProvision, "needs": Codes.needTypes,
+                "fsm": yesOrNo, "pupil_premium": yesOrNo, "eal": yesOrNo, "looked_after": yesOrNo,
+            ]
+            for field in ["gender", "year_group", "sen_provision", "needs", "fsm", "pupil_premium", "eal", "looked_after"] {
                 guard let table = try section.stringTable(field) else { continue }
                 var mapped: [String: String] = [:]
                 for (wording, code) in table.sorted(by: { $0.key < $1.key }) {

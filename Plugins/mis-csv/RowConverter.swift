@@ -30,8 +30,8 @@ enum RowConverter {
         }
         func flag(_ field: String) throws -> JSONValue? {
             guard let text = column(field) else { return nil }
-            guard let value = SchoolVocabulary.flag(text) else {
-                throw ImporterError("\(mapping.columns[field] ?? field) '\(text.prefix(20))' is not yes or no")
+            guard let value = mapping.values[field]?[text.lowercased()].flatMap(SchoolVocabulary.flag) ?? SchoolVocabulary.flag(text) else {
+                throw ImporterError("\(mapping.columns[field] ?? field) '\(text.prefix(20))' is not yes or no; add it under [values.\(field)] in the mapping")
             }
             return .bool(value)
         }

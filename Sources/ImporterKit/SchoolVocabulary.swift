@@ -114,8 +114,8 @@ public enum SchoolVocabulary {
     /// Yes/No style text → Bool.
     public static func flag(_ text: String) -> Bool? {
         switch text.lowercased() {
-        case "y", "yes", "true", "1", "t": return true
-        case "n", "no", "false", "0", "f": return false
+        case "y", "yes", "true", "1", "t", "eligible": return true
+        case "n", "no", "false", "0", "f", "not eligible", "ineligible": return false
         default: return nil
         }
     }

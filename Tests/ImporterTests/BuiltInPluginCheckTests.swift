@@ -252,6 +252,21 @@ struct BuiltInPluginCheckTests {
         let twice = try await check("\"Dyslexia\" = \"SPLD\"\n\"dyslexia\" = \"MLD\"")
         #expect(twice.exitCode == 1)
         #expect(twice.standardOutput.contains("is the same wording as another key but for case, with another code"), "\(twice.standardOutput)")
+
+        // Yes-or-no columns take the school's words too.
+        #expect(pupils.contains(",01/09/2021,Yes,Yes,No,No,"))
+        try pupils.replacingOccurrences(of: "Specific Learning Difficulty", with: "Dyslexia")
+            .replacingOccurrences(of: ",01/09/2021,Yes,Yes,No,No,", with: ",01/09/2021,FSM,Yes,No,No,")
+            .write(toFile: folder + "/pupils.csv", atomically: true, encoding: .windowsCP1252)
+        let flagged = try await check("\"dyslexia\" = \"SPLD\"\n[values.fsm]\n\"FSM\" = \"yes\"")
+        #expect(flagged.exitCode == 0, "\(flagged.standardOutput)")
+        #expect(flagged.standardOutput.contains("pupil        sent 5, valid 5"), "\(flagged.standardOutput)")
+        let unflagged = try await check("\"dyslexia\" = \"SPLD\"")
+        #expect(unflagged.standardOutput.contains("FSM Eligible 'FSM' is not yes or no; add it under [values.fsm] in the mapping"),
+                "\(unflagged.standardOutput)")
+        let maybe = try await check("\"dyslexia\" = \"SPLD\"\n[values.fsm]\n\"FSM\" = \"maybe\"")
+        #expect(maybe.exitCode == 1)
+        #expect(maybe.standardOutput.contains("key 'values.fsm.FSM': 'maybe' is not one of no, yes"), "\(maybe.standardOutput)")
     }
 
     /// A score cell marking a test not taken ("Absent", "n/a") is no score: it made the whole
