@@ -48,7 +48,7 @@ public enum SchoolVocabulary {
         switch text.lowercased() {
         case "m", "male", "boy": return "M"
         case "f", "female", "girl": return "F"
-        case "u", "unknown", "not known": return "U"
+        case "u", "unknown", "not known", "not stated", "not specified", "prefer not to say": return "U"
         case "x", "other", "indeterminate": return "X"
         default: return nil
         }

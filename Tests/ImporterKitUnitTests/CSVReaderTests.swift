@@ -93,6 +93,7 @@ struct CSVReaderTests {
         #expect(SchoolVocabulary.yearGroup("Reception") == "R")
         #expect(SchoolVocabulary.yearGroup("Y11") == "11")
         #expect(SchoolVocabulary.yearGroup("Year 15") == nil)
+        #expect(SchoolVocabulary.gender("Prefer not to say") == "U")
         #expect(SchoolVocabulary.yearGroup("Year R") == "R")  // once nil: "r" is not a number
         #expect(SchoolVocabulary.yearGroup("Yr N2") == "N2")
         #expect(SchoolVocabulary.yearGroup("Year") == nil)
