@@ -19,8 +19,8 @@ public enum CSVItem: Sendable {
 }
 
 /// Reads a CSV file as a stream of rows, in constant memory: RFC 4180 quoting (fields
-/// holding commas, quotes and line breaks), CRLF or LF line ends, a UTF-8 byte-order mark,
-/// UTF-8 or Windows-1252 text. Blank rows are skipped. A row that cannot be read is
+/// holding commas, quotes and line breaks), CRLF or LF line ends, UTF-8 or Windows-1252
+/// text, and UTF-16 text with its byte-order mark (Excel's "Unicode Text"). Blank rows are skipped. A row that cannot be read is
 /// returned as ``CSVItem/bad(line:reason:)`` and reading goes on with the next row.
 public final class CSVReader {
     private let handle: FileHandle
@@ -37,10 +37,15 @@ public final class CSVReader {
     /// Set when reading the file failed; reported once as ``CSVItem/failed(line:reason:)``.
     private var readFailure: String?
     private var failureReported = false
+    /// Set for a UTF-16 file (found by its byte-order mark): its bytes are turned into UTF-8
+    /// as they are read, and the rows decoded as UTF-8.
+    private var utf16: UTF16Transcoding?
+    /// Whether the file is UTF-16 text, read as the UTF-8 it is turned into (``encoding`` is then `.utf8`).
+    public var isUTF16: Bool { utf16 != nil }
 
-    /// Opens `path` for reading rows in `encoding` (or UTF-8, when the file's byte-order mark
-    /// says so), split on `delimiter`; throws when it cannot be opened or is not CSV text
-    /// (``EncodingSniffer/notCSVText(_:startingWith:)``).
+    /// Opens `path` for reading rows in `encoding` (or UTF-8 or UTF-16, when the file's
+    /// byte-order mark says so), split on `delimiter`; throws when it cannot be opened or is
+    /// not CSV text (``EncodingSniffer/notCSVText(_:startingWith:)``).
     public init(path: String, encoding: CSVEncoding, delimiter: Character = ",") throws {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw ImporterError("cannot open \(path)")
@@ -53,6 +58,11 @@ public final class CSVReader {
         if chunk.starts(with: EncodingSniffer.utf8Mark) {
             position = EncodingSniffer.utf8Mark.count
             self.encoding = .utf8
+        } else if let bigEndian = EncodingSniffer.utf16Mark(chunk) {
+            var transcoding = UTF16Transcoding(bigEndian: bigEndian)
+            chunk = transcoding.transcode(chunk.dropFirst(2))
+            utf16 = transcoding
+            self.encoding = .utf8
         } else if let refusal = EncodingSniffer.notCSVText(path, startingWith: chunk) {
             throw refusal
         }
@@ -62,18 +72,24 @@ public final class CSVReader {
 
     /// Makes sure a byte is buffered; false at the end of the file.
     private func fill() -> Bool {
-        if position < chunk.count { return true }
-        if atEnd { return false }
-        do {
-            chunk = [UInt8](try handle.read(upToCount: 1 << 16) ?? Data())
-        } catch {
-            // Not the end of the file: an I/O error must never look like one.
-            chunk = []
-            readFailure = error.localizedDescription
+        while position >= chunk.count {
+            if atEnd { return false }
+            var read: [UInt8]
+            do {
+                read = [UInt8](try handle.read(upToCount: 1 << 16) ?? Data())
+            } catch {
+                // Not the end of the file: an I/O error must never look like one.
+                read = []
+                readFailure = error.localizedDescription
+            }
+            atEnd = read.isEmpty
+            if utf16 != nil {
+                // A chunk of one byte may give no character yet: read on.
+                read = atEnd ? (utf16?.finish() ?? []) : (utf16?.transcode(read) ?? [])
+            }
+            (chunk, position) = (read, 0)
         }
-        position = 0
-        atEnd = chunk.isEmpty
-        return !atEnd
+        return true
     }
 
     private func nextByte() -> UInt8? {
@@ -181,12 +197,12 @@ public final class CSVReader {
 extension CSVReader {
     /// Opens the CSV file at `path` for an importer and reads its header row: the reader
     /// (after the header) and the header's names, nil for an empty file. Stops the run
-    /// (exit 65) naming the file when it cannot be opened, is not CSV text (a workbook,
-    /// UTF-16) or its header cannot be read.
+    /// (exit 65) naming the file when it cannot be opened, is not CSV text (a workbook) or
+    /// its header cannot be read.
     ///
     /// - Parameters:
-    ///   - encoding: the file's encoding; nil to detect it (``EncodingSniffer``). A UTF-8
-    ///     byte-order mark overrides it either way.
+    ///   - encoding: the file's encoding; nil to detect it (``EncodingSniffer``). A UTF-8 or
+    ///     UTF-16 byte-order mark overrides it either way.
     ///   - delimiter: what separates the columns; nil for commas, or semicolons or tabs when
     ///     the header says so (a spreadsheet saved where the decimal mark is a comma, or as
     ///     tab-separated text): a header that is one column holding one of those, and not a
@@ -209,7 +225,9 @@ extension CSVReader {
             }
         }
         var reader = opened(splitOn: delimiter ?? ",")
-        if reader.encoding != chosen {
+        if reader.isUTF16 {
+            Diagnostics.note("\(plugin): \(name): read as UTF-16 text (Excel's \"Unicode Text\"), which its byte-order mark says it is")
+        } else if reader.encoding != chosen {
             Diagnostics.note("\(plugin): \(name): read as UTF-8, which its byte-order mark says it is")
         }
         guard var names = reader.headerRow(plugin: plugin, file: name) else { return nil }
