@@ -26,7 +26,9 @@ let writer = RecordWriter(plugin: "mis-csv")
 var resultsNotTaken = 0
 for file in files {
     let name = URL(fileURLWithPath: file).lastPathComponent
-    guard let (reader, names) = CSVReader.openWithHeader(file, encoding: mapping.encoding, delimiter: mapping.delimiter, plugin: "mis-csv")
+    guard
+        let (reader, names) = CSVReader.openWithHeader(
+            file, encoding: mapping.encoding, delimiter: mapping.delimiter, plugin: "mis-csv", required: mapping.requiredColumns)
     else { continue }
     let header = CSVHeader(names)
     let missing = header.missing(mapping.requiredColumns)

@@ -207,8 +207,12 @@ extension CSVReader {
     ///     the header says so (a spreadsheet saved where the decimal mark is a comma, or as
     ///     tab-separated text): a header that is one column holding one of those, and not a
     ///     comma, is read again split on it.
+    ///   - required: columns the header must have. When the first row lacks them, a row
+    ///     within the next ``titleRowLimit`` that has them all is the header (a MIS report
+    ///     exported with its title and date above the columns); when none has, the first
+    ///     row is, and the caller reports what is missing from it.
     public static func openWithHeader(
-        _ path: String, encoding: CSVEncoding?, delimiter: Character?, plugin: String
+        _ path: String, encoding: CSVEncoding?, delimiter: Character?, plugin: String, required: [String] = []
     ) -> (reader: CSVReader, names: [String])? {
         let name = URL(fileURLWithPath: path).lastPathComponent
         let chosen: CSVEncoding
@@ -224,7 +228,8 @@ extension CSVReader {
                 Diagnostics.fail("\(plugin): \(error)")
             }
         }
-        var reader = opened(splitOn: delimiter ?? ",")
+        var separator = delimiter ?? ","
+        var reader = opened(splitOn: separator)
         if reader.isUTF16 {
             Diagnostics.note("\(plugin): \(name): read as UTF-16 text (Excel's \"Unicode Text\"), which its byte-order mark says it is")
         } else if reader.encoding != chosen {
@@ -234,13 +239,27 @@ extension CSVReader {
         if delimiter == nil, names.count == 1, let only = names.first,
             let other = [Character(";"), "\t"].max(by: { a, b in only.count(of: a) < only.count(of: b) }), only.contains(other)
         {
+            separator = other
             reader = opened(splitOn: other)
             guard let split = reader.headerRow(plugin: plugin, file: name) else { return nil }
             names = split
             Diagnostics.note("\(plugin): \(name): columns separated by \(other == ";" ? "semicolons" : "tabs")")
         }
-        return (reader, names)
+        guard !CSVHeader(names).missing(required).isEmpty else { return (reader, names) }
+        for _ in 0..<titleRowLimit {
+            guard case .row(let line, let fields)? = reader.next() else { break }
+            if CSVHeader(fields).missing(required).isEmpty {
+                Diagnostics.note("\(plugin): \(name): the columns' names are on line \(line); the lines above them are left out")
+                return (reader, fields)
+            }
+        }
+        let again = opened(splitOn: separator)
+        guard let first = again.headerRow(plugin: plugin, file: name) else { return nil }
+        return (again, first)
     }
+
+    /// How many rows under the first are looked at for the header (``openWithHeader``).
+    public static let titleRowLimit = 10
 
     /// The header row's fields, nil for an empty file. A header that cannot be read stops the
     /// run (exit 65) naming its line and why: without it no row can be read, and taking the

@@ -15,7 +15,7 @@ public enum SpreadsheetFile {
     ) -> (reader: CSVReader, header: CSVHeader, name: String)? {
         let name = URL(fileURLWithPath: file).lastPathComponent
         let encoding = invocation.environment["ENCODING"].flatMap { CSVEncoding(rawValue: $0.lowercased()) }
-        guard let (reader, names) = CSVReader.openWithHeader(file, encoding: encoding, delimiter: nil, plugin: plugin) else {
+        guard let (reader, names) = CSVReader.openWithHeader(file, encoding: encoding, delimiter: nil, plugin: plugin, required: required) else {
             return nil
         }
         let header = CSVHeader(names)

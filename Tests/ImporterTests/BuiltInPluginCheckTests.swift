@@ -335,6 +335,32 @@ struct BuiltInPluginCheckTests {
         #expect(result.standardOutput.contains("Rejected: 0 "), "\(result.standardOutput)")
     }
 
+    /// A MIS report exported with its title and date above the columns: the header is the
+    /// first of the next rows that has the columns needed (it once stopped the run saying
+    /// they were all missing), and the data's line numbers are the file's.
+    @Test func titleLinesAboveTheHeaderAreLeftOut() async throws {
+        let folder = try TestProcess.temporaryDirectory("title-lines")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let marks = try String(contentsOfFile: Self.root + "/Plugins/mis-csv/fixtures/good/sims-assessments.csv", encoding: .windowsCP1252)
+        try ("Marksheet: Reading,,,,,\r\nPrinted 01/12/2025 09:14,,,,,\r\n\r\n" + marks.replacingOccurrences(of: "Nowak,80,", with: "Nowak,8O,"))
+            .write(toFile: folder + "/marks.csv", atomically: true, encoding: .windowsCP1252)
+        let result = try await TestProcess.run(
+            program, ["plugin", "check", "\(Self.root)/Plugins/mis-csv", folder + "/marks.csv", "--school", "139001",
+                      "--env", "MAPPING=sims-assessments", "--max-rejected", "0.5"])
+        #expect(result.standardOutput.contains("assessment   sent 4, valid 4"), "\(result.standardOutput)")
+        #expect(result.standardOutput.contains("marks.csv: the columns' names are on line 4; the lines above them are left out"),
+                "\(result.standardOutput)")
+        #expect(result.standardOutput.contains("NGRT SAS '8O' is not a number [marks.csv:8]"), "\(result.standardOutput)")
+
+        let map = try String(contentsOfFile: Self.root + "/Plugins/provision-map/fixtures/good/provision-map.csv", encoding: .utf8)
+        #expect(map.hasPrefix("School URN,"), "Foundation leaves out the byte-order mark")
+        try ("Provision map, autumn 2025\n" + map).write(toFile: folder + "/map.csv", atomically: true, encoding: .utf8)
+        let read = try await TestProcess.run(program, ["plugin", "check", "\(Self.root)/Plugins/provision-map", folder + "/map.csv", "--school", "139001"])
+        #expect(read.exitCode == 0, "\(read.standardOutput)")
+        #expect(read.standardOutput.contains("enrolment    sent 4, valid 4"), "\(read.standardOutput)")
+        #expect(!read.standardOutput.contains("ignoring columns"), "\(read.standardOutput)")
+    }
+
     @Test func aBrokenMappingIsNamedWithItsLine() async throws {
         let folder = try TestProcess.temporaryDirectory("mapping")
         defer { try? FileManager.default.removeItem(atPath: folder) }
