@@ -69,9 +69,7 @@ enum RowConverter {
                     notTaken += 1
                     continue
                 }
-                guard let value = SpreadsheetNumber.parse(text) else {
-                    throw ImporterError("\(assessment.valueColumn) '\(text.prefix(20))' is not a number")
-                }
+                let value = try SpreadsheetNumber.score(text, measure: assessment.measure, column: assessment.valueColumn)
                 let when: String
                 if let fixed = assessment.fixedDate {
                     when = fixed

@@ -5,7 +5,7 @@ import ProvisionModel
 enum ProvisionMapRow {
     static func convert(
         _ row: CSVRecord, schools: [String], writer: RecordWriter, provisionsSeen: inout Set<String>,
-        staffSeen: inout Set<String>, scoresNotTaken: inout Int
+        staffSeen: inout Set<String>, outcomeMeasures: inout [String: String], scoresNotTaken: inout Int
     ) throws {
         typealias Columns = ProvisionMapColumns
         func cell(_ column: String) -> String? { row[column] }
@@ -40,15 +40,18 @@ enum ProvisionMapRow {
         // Everything in the row is checked before any record is written for it.
         let provisionKey = urn + "/" + provisionID
         var provision: [String: JSONValue?]?
+        // The provision's outcome measure, from its first row: how its scores are read.
+        var measure = outcomeMeasures[provisionKey]
         if !provisionsSeen.contains(provisionKey) {
             var outcome: JSONValue?
             if let instrument = cell("Outcome instrument") {
-                guard let measure = try read("Outcome measure", Columns.measure, "a measure (reading age months, standardised, scaled, raw, steps)") else {
+                guard let outcomeMeasure = try read("Outcome measure", Columns.measure, "a measure (reading age months, standardised, scaled, raw, steps)") else {
                     throw ImporterError("Outcome measure is empty but Outcome instrument is given")
                 }
+                measure = outcomeMeasure
                 outcome = .object([
                     "instrument": .string(instrument), "subject": .string(cell("Outcome subject") ?? "unknown"),
-                    "measure": .string(measure), "target_gain": try number("Target gain") ?? .null,
+                    "measure": .string(outcomeMeasure), "target_gain": try number("Target gain") ?? .null,
                 ].filter { $0.value != .null })
             }
             provision = [
@@ -75,8 +78,8 @@ enum ProvisionMapRow {
                 notTaken += 1
                 return nil
             }
-            guard let score = try number(scoreColumn) else { return nil }
-            point = ["value": score]
+            guard let text = cell(scoreColumn) else { return nil }
+            point = ["value": .number(try SpreadsheetNumber.score(text, measure: measure, column: scoreColumn))]
             if let when = try date(dateColumn) { point["date"] = when }
             return .object(point)
         }
@@ -96,6 +99,7 @@ enum ProvisionMapRow {
         }
         if let provision {
             provisionsSeen.insert(provisionKey)
+            outcomeMeasures[provisionKey] = measure
             writer.record("provision", provision)
         }
         writer.record("enrolment", enrolment)

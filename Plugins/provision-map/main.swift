@@ -14,6 +14,7 @@ let writer = RecordWriter(plugin: "provision-map")
 var provisionsSeen: Set<String> = []
 var staffSeen: Set<String> = []
 var scoresNotTaken = 0
+var outcomeMeasures: [String: String] = [:]
 for file in files {
     guard let (reader, header, name) = SpreadsheetFile.open(
         file, invocation: invocation, plugin: "provision-map", required: ProvisionMapColumns.required, known: ProvisionMapColumns.all,
@@ -22,7 +23,7 @@ for file in files {
     reader.convertRows(header: header, file: name, writer: writer) { row in
         try ProvisionMapRow.convert(
             row, schools: invocation.schools, writer: writer, provisionsSeen: &provisionsSeen, staffSeen: &staffSeen,
-            scoresNotTaken: &scoresNotTaken)
+            outcomeMeasures: &outcomeMeasures, scoresNotTaken: &scoresNotTaken)
     }
 }
 writer.finish()

@@ -171,6 +171,23 @@ struct CSVReaderTests {
         }
     }
 
+    /// Reading ages as schools write them, in months or years and months; a bare number too
+    /// small to be months is years, refused rather than stored as months.
+    @Test func agesAreReadInMonthsOrYearsAndMonths() {
+        #expect(AgeInMonths.read("88") == .months(88))
+        #expect(AgeInMonths.read("7:04") == .months(88))
+        #expect(AgeInMonths.read("7y 4m") == .months(88))
+        #expect(AgeInMonths.read("7y4m") == .months(88))
+        #expect(AgeInMonths.read("7 years 4 months") == .months(88))
+        #expect(AgeInMonths.read("7yrs, 4mths") == .months(88))
+        #expect(AgeInMonths.read("9y") == .months(108))
+        #expect(AgeInMonths.read("7.04") == .looksLikeYears(7.04))
+        #expect(AgeInMonths.read("8") == .looksLikeYears(8))
+        for text in ["7:4", "7:12", "7y 12m", "4m 7y", "7 4", "seven", "7y 4", "7:04:00", "", "7.04y"] {
+            #expect(AgeInMonths.read(text) == .notAnAge, "\(text)")
+        }
+    }
+
     /// Dates as Excel writes a column formatted otherwise than dd/mm/yyyy; still a real
     /// calendar date or nothing.
     @Test func excelsOtherDateFormatsAreRead() {

@@ -361,6 +361,37 @@ struct BuiltInPluginCheckTests {
         #expect(!read.standardOutput.contains("ignoring columns"), "\(read.standardOutput)")
     }
 
+    /// Reading ages written as years and months (7:04, 7y 10m) in a provision measured in
+    /// months, and in a marksheet's months column, are months; one written as 7.04 is
+    /// refused with the reason instead of being stored as seven months.
+    @Test func readingAgesInYearsAndMonthsAreMonths() async throws {
+        let folder = try TestProcess.temporaryDirectory("ages")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let map = try String(contentsOfFile: Self.root + "/Plugins/provision-map/fixtures/good/provision-map.csv", encoding: .utf8)
+        #expect(map.contains("Zoé O'Neill,74,05/09/2025,83,") && map.contains("Amélie Brown,69,"))
+        try map.replacingOccurrences(of: "Zoé O'Neill,74,05/09/2025,83,", with: "Zoé O'Neill,6:02,05/09/2025,6y 11m,")
+            .replacingOccurrences(of: "Amélie Brown,69,", with: "Amélie Brown,5.09,")
+            .write(toFile: folder + "/map.csv", atomically: true, encoding: .utf8)
+        let result = try await TestProcess.run(
+            program, ["plugin", "check", "\(Self.root)/Plugins/provision-map", folder + "/map.csv", "--school", "139001", "--max-rejected", "0.5"])
+        #expect(result.standardOutput.contains("enrolment    sent 3, valid 3"), "\(result.standardOutput)")
+        #expect(result.standardOutput.contains(
+            "Entry score '5.09' is under 18 months, so it is most likely years: write the age in months (7 years 4 months is 88) or as years:months (7:04)"),
+                "\(result.standardOutput)")
+
+        let marks = try String(contentsOfFile: Self.root + "/Plugins/mis-csv/fixtures/good/sims-assessments.csv", encoding: .windowsCP1252)
+        let asMonths = try await TestProcess.run(
+            TestProcess.executable("import-mis-csv"), ["--source", Self.root + "/Plugins/mis-csv/fixtures/good/sims-assessments.csv"],
+            environment: ["MAPPING": "sims-assessments", "PROVISION_SCHOOLS": "139001"])
+        try marks.replacingOccurrences(of: "O'Neill,84,15/09/2025,74,", with: "O'Neill,84,15/09/2025,6:02,")
+            .write(toFile: folder + "/marks.csv", atomically: true, encoding: .windowsCP1252)
+        let asYears = try await TestProcess.run(
+            TestProcess.executable("import-mis-csv"), ["--source", folder + "/marks.csv"],
+            environment: ["MAPPING": "sims-assessments", "PROVISION_SCHOOLS": "139001"])
+        #expect(asYears.exitCode == 0, "\(asYears.standardError)")
+        #expect(asYears.standardOutput == asMonths.standardOutput)
+    }
+
     @Test func aBrokenMappingIsNamedWithItsLine() async throws {
         let folder = try TestProcess.temporaryDirectory("mapping")
         defer { try? FileManager.default.removeItem(atPath: folder) }
