@@ -175,6 +175,14 @@ struct RecordValidationTests {
         #expect(try reason(with(base, ["measure": "percent"]))?.hasPrefix("assessment.measure 'percent' is not one of") == true)
         #expect(try reason(with(base, ["measure": "age_months", "value": 400]))?.contains("impossible for an age-equivalent") == true)
         #expect(try reason(with(base, ["date": nil])) == "assessment.date is required")
+        // An age in years sent as months is kept with a warning saying so.
+        for (value, warned) in [(7.04, true), (17.9, true), (18.0, false), (88.0, false)] {
+            guard case .accepted(let record) = try results([ProtocolFixture.line(with(base, ["measure": "age_months", "value": value]))])[0] else {
+                Issue.record("\(value) was rejected")
+                continue
+            }
+            #expect((record.warning?.contains("months is under 18 for an age-equivalent score") == true) == warned, "\(value)")
+        }
     }
 
     @Test func provisionsAndEnrolmentsAreChecked() throws {

@@ -70,6 +70,12 @@ enum RecordRules {
             if measure == "age_months", let value, !(0...300).contains(value) {
                 throw RecordProblem("assessment.value \(FieldReader.format(value)) is outside 0–300 months, impossible for an age-equivalent score")
             }
+            // Kept (a nursery pupil's language age can be this low), but most such values are
+            // a reading age written in years: 7.04 for 88 months.
+            if measure == "age_months", let value, value < 18 {
+                warning = "assessment.value \(FieldReader.format(value)) months is under 18 for an age-equivalent score: "
+                    + "if it is years (7.04 for 7 years 4 months), send months (88)"
+            }
             _ = try reader.date("date", required: true)
         case "staff":
             urn = try reader.urn("school_urn")
