@@ -47,15 +47,33 @@ final class CTFReader: NSObject, XMLParserDelegate {
     /// The first parse error, with the element path it happened in.
     private(set) var failure: String?
 
-    /// Whether the file is read in a single-byte encoding, whose text is taken as
-    /// Windows-1252 (``Windows1252/repairingLatin1(_:)``).
-    private let singleByte: Bool
+    /// How text the parser read in a single-byte encoding is taken.
+    enum SingleByteText {
+        /// As Windows-1252 (``Windows1252/repairingLatin1(_:)``): what Windows software that
+        /// says ISO-8859-1 writes.
+        case windows1252
+        /// As the UTF-8 its bytes are: a file that says ISO-8859-1 but is UTF-8 throughout,
+        /// which read as labelled turned Łukasz into Åukasz.
+        case utf8
+    }
 
-    init(writer: RecordWriter, fileName: String, boundSchools: [String], singleByte: Bool = false) {
+    /// Set when the file is read in a single-byte encoding: how its text is taken.
+    private let singleByte: SingleByteText?
+
+    init(writer: RecordWriter, fileName: String, boundSchools: [String], singleByte: SingleByteText? = nil) {
         self.writer = writer
         self.fileName = fileName
         self.boundSchools = boundSchools
         self.singleByte = singleByte
+    }
+
+    /// `text` as the file's bytes mean it.
+    private func repaired(_ text: String) -> String {
+        switch singleByte {
+        case nil: text
+        case .windows1252: Windows1252.repairingLatin1(text)
+        case .utf8: Windows1252.bytes(of: text).flatMap { String(validating: $0, as: UTF8.self) } ?? Windows1252.repairingLatin1(text)
+        }
     }
 
     /// The element path for messages: `CTfile/CTFpupilData/Pupil[12]/DOB`.
@@ -124,7 +142,7 @@ final class CTFReader: NSObject, XMLParserDelegate {
             suppInfoDepth -= 1
             return
         }
-        let value = singleByte ? Windows1252.repairingLatin1(text.trimmedWhitespace) : text.trimmedWhitespace
+        let value = repaired(text.trimmedWhitespace)
         let container = parent()
         if path.contains("SourceSchool"), container == "SourceSchool" {
             sourceSchool[name] = value

@@ -86,6 +86,27 @@ enum PreRead {
         return nil
     }
 
+    /// Whether the file at `path` is valid UTF-8 with at least one character beyond ASCII.
+    static func isUTF8BeyondASCII(_ path: String) throws -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw ImporterError("cannot open \(path)") }
+        defer { try? handle.close() }
+        var bytes = ChunkedBytes(handle: handle)
+        var parser = Unicode.UTF8.ForwardParser()
+        var beyondASCII = false
+        while true {
+            switch parser.parseScalar(from: &bytes) {
+            case .valid(let encoded):
+                if encoded.count > 1 { beyondASCII = true }
+            case .emptyInput:
+                if let failure = bytes.failure { throw failure }
+                return beyondASCII
+            case .error:
+                if let failure = bytes.failure { throw failure }
+                return false
+            }
+        }
+    }
+
     /// Follows the markup character by character, as far as finding tags needs: comments,
     /// CDATA sections and processing instructions may hold `<`, `>` and quotes that are not
     /// markup, and so may an attribute's quoted value. (Plain variables, not an enum with

@@ -17,11 +17,22 @@ let files = invocation.requireFiles(matching: ["*.xml", "*.XML"], plugin: "ctf")
 // of the school's roll: a partial CTF (some pupils only) is a delta, so nobody missing from
 // it is marked as left. A file that does not say is treated as partial.
 var allFull = true
-var singleByte: Set<String> = []
+var singleByte: [String: CTFReader.SingleByteText] = [:]
 for file in files {
     do {
         let prolog = try DoctypeGuard.check(file)
-        if prolog.encoding == .singleByte { singleByte.insert(file) }
+        if prolog.encoding == .singleByte {
+            // Bytes that are UTF-8 throughout, some of them not ASCII, are not Latin-1 text:
+            // Latin-1 letters are single bytes, which UTF-8 does not allow alone.
+            if try PreRead.isUTF8BeyondASCII(file) {
+                singleByte[file] = .utf8
+                Diagnostics.note(
+                    "ctf: \(URL(fileURLWithPath: file).lastPathComponent): declares a single-byte encoding (such as ISO-8859-1) "
+                        + "but is UTF-8 throughout; read as UTF-8")
+            } else {
+                singleByte[file] = .windows1252
+            }
+        }
         switch try PreRead.firstProblem(in: file, encoding: prolog.encoding) {
         case .notUTF8(let position):
             Diagnostics.fail(
@@ -53,7 +64,7 @@ for file in files {
     let parser = XMLParser(stream: stream)
     parser.shouldResolveExternalEntities = false
     parser.shouldProcessNamespaces = false
-    let reader = CTFReader(writer: writer, fileName: name, boundSchools: invocation.schools, singleByte: singleByte.contains(file))
+    let reader = CTFReader(writer: writer, fileName: name, boundSchools: invocation.schools, singleByte: singleByte[file])
     parser.delegate = reader
     let parsed = parser.parse()
     if let failure = reader.failure {

@@ -28,6 +28,23 @@ public enum Windows1252 {
         return String(scalars)
     }
 
+    /// The bytes `text` was decoded from as Latin-1 or Windows-1252; nil when a character is
+    /// in neither. For a file that says it is one of those but whose bytes are UTF-8.
+    public static func bytes(of text: String) -> [UInt8]? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        for scalar in text.unicodeScalars {
+            if scalar.value <= 0xFF {
+                bytes.append(UInt8(scalar.value))
+            } else if let index = high.firstIndex(of: scalar) {
+                bytes.append(0x80 + UInt8(index))
+            } else {
+                return nil
+            }
+        }
+        return bytes
+    }
+
     private static let high: [Unicode.Scalar?] = [
         "\u{20AC}", nil, "\u{201A}", "\u{0192}", "\u{201E}", "\u{2026}", "\u{2020}", "\u{2021}",
         "\u{02C6}", "\u{2030}", "\u{0160}", "\u{2039}", "\u{0152}", nil, "\u{017D}", nil,

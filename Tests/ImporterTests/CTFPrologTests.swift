@@ -117,6 +117,20 @@ struct CTFPrologTests {
         #expect(report.passes, "\(report.rejections)")
     }
 
+    /// A file that says ISO-8859-1 but is UTF-8 throughout (a MIS that labels its export
+    /// wrongly): read as labelled, Łukasz was Åukasz; UTF-8 bytes beyond ASCII cannot be
+    /// Latin-1 text, so it is read as UTF-8 and the log says so.
+    @Test func utf8InAFileThatSaysLatin1IsReadAsUTF8() async throws {
+        let good = try String(contentsOfFile: Self.root + "/Plugins/ctf/fixtures/good/ctf-v25-arbor.xml", encoding: .utf8)
+        #expect(good.contains("Łukasz"))
+        let path = try write(Array(good.replacingOccurrences(of: "encoding=\"UTF-8\"", with: "encoding=\"ISO-8859-1\"").utf8), "mislabelled.xml")
+        let run = try await TestProcess.run(
+            TestProcess.executable("import-ctf"), ["--source", path], environment: ["PROVISION_SCHOOLS": "139001"])
+        #expect(run.exitCode == 0, "\(run.standardError)")
+        #expect(run.standardOutput.contains(#""forename":"Łukasz""#), "\(run.standardOutput)")
+        #expect(run.standardError.contains("mislabelled.xml: declares a single-byte encoding (such as ISO-8859-1) but is UTF-8 throughout; read as UTF-8"))
+    }
+
     @Test func theSameByteInALatin1FileIsACharacter() async throws {
         let report = try await check(try write(try withLatin1Comment(declaration: "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>"), "latin1.xml"))
         #expect(report.passes, "\(report.outcome?.standardError ?? "")")
