@@ -14,7 +14,7 @@ enum RowConverter {
 
         func date(_ field: String, personal: Bool = false) throws -> JSONValue? {
             guard let text = column(field) else { return nil }
-            guard let parsed = mapping.dates.parse(text) else {
+            guard let parsed = mapping.dates.parseEitherWay(text) else {
                 let shown = personal ? "" : " ('\(text)')"
                 throw ImporterError("\(mapping.columns[field] ?? field)\(shown) is not a date in \(mapping.dates.rawValue)")
             }
@@ -74,7 +74,7 @@ enum RowConverter {
                 if let fixed = assessment.fixedDate {
                     when = fixed
                 } else if let dateColumn = assessment.dateColumn, let dateText = row[dateColumn] {
-                    guard let parsed = mapping.dates.parse(dateText) else {
+                    guard let parsed = mapping.dates.parseEitherWay(dateText) else {
                         throw ImporterError("\(dateColumn) ('\(dateText.prefix(20))') is not a date in \(mapping.dates.rawValue)")
                     }
                     when = parsed.iso

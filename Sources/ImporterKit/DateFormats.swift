@@ -28,6 +28,25 @@ public enum DateLayout: String, Sendable, CaseIterable {
         }
     }
 
+    /// Parses `text` in this layout or, when it is written with a four-digit year, in the
+    /// other: 2025-09-15 and 15/09/2025 cannot be misread either way, and a file opened and
+    /// saved again in Excel has its dates rewritten in the computer's own layout.
+    public func parseEitherWay(_ text: String) -> SchoolDate? {
+        if let date = parse(text) { return date }
+        switch self {
+        case .iso:
+            let parts = text.trimmedWhitespace.split(whereSeparator: { $0 == "/" || $0 == "-" || $0 == "." })
+            guard parts.count == 3, parts[2].count == 4 else { return nil }
+            return DateLayout.dayMonthYear.parse(text)
+        case .dayMonthYear:
+            let trimmed = text.trimmedWhitespace
+            guard trimmed.count >= 10, trimmed.prefix(4).allSatisfy({ ("0"..."9").contains($0) }), trimmed.dropFirst(4).first == "-" else {
+                return nil
+            }
+            return DateLayout.iso.parse(text)
+        }
+    }
+
     /// "9:05", "09:05" or "09:05:00": hours and minutes (and seconds) of a day.
     private static func isTimeOfDay(_ text: String) -> Bool {
         let fields = text.split(separator: ":", omittingEmptySubsequences: false)

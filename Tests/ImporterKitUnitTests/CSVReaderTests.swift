@@ -203,7 +203,13 @@ struct CSVReaderTests {
         #expect(read("19-Foo-2025") == nil)
         #expect(read("19/001/2025") == nil)
         #expect(read("19/01/025") == nil)
-        #expect(read("2025-01-19") == nil)  // ISO is the other layout
+        #expect(read("2025-01-19") == nil)  // ISO is the other layout…
+        #expect(DateLayout.dayMonthYear.parseEitherWay("2025-01-19")?.iso == "2025-01-19")  // …read when asked for either
+        #expect(DateLayout.iso.parseEitherWay("19/01/2025")?.iso == "2025-01-19")
+        #expect(DateLayout.iso.parseEitherWay("19-01-2025")?.iso == "2025-01-19")
+        #expect(DateLayout.iso.parseEitherWay("25-01-19") == nil)  // a two-digit year could be either
+        #expect(DateLayout.dayMonthYear.parseEitherWay("25-01-19")?.iso == "2019-01-25")  // as the layout says
+        #expect(DateLayout.dayMonthYear.parseEitherWay("2025-13-01") == nil)
         #expect(read("19/01/2025 00:00") == "2025-01-19")  // a date-and-time column
         #expect(read("19/01/2025 9:05:30") == "2025-01-19")
         for text in ["19/01/2025 25:00", "19/01/2025 10:60", "19/01/2025 noon", "19/01/2025 1:2"] {

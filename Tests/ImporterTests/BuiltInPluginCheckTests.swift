@@ -163,6 +163,11 @@ struct BuiltInPluginCheckTests {
                 .write(toFile: folder + "/" + name, atomically: true, encoding: .windowsCP1252)
             #expect(try await records(folder + "/" + name, "sims-assessments") == marksAsSaved, "\(name)")
         }
+        // Dates written year first (an export set up so, or a computer's own layout) under a
+        // preset for dd/mm/yyyy: every row was an error.
+        try marks.replacingOccurrences(of: "15/09/2025", with: "2025-09-15").replacingOccurrences(of: "16/09/2025", with: "2025-09-16")
+            .write(toFile: folder + "/iso.csv", atomically: true, encoding: .windowsCP1252)
+        #expect(try await records(folder + "/iso.csv", "sims-assessments") == marksAsSaved)
         // A UPN typed in lower case is the same pupil's.
         try marks.replacingOccurrences(of: "W801200025001", with: "w801200025001")
             .write(toFile: folder + "/lower.csv", atomically: true, encoding: .windowsCP1252)
