@@ -252,6 +252,18 @@ extension CSVReader {
                 Diagnostics.note("\(plugin): \(name): the columns' names are on line \(line); the lines above them are left out")
                 return (reader, fields)
             }
+            // The title said nothing of the separator: the header may be the first to.
+            guard delimiter == nil, separator == ",", fields.count == 1, let only = fields.first else { continue }
+            for other in [Character(";"), "\t"] where CSVHeader(only.split(separator: other).map(String.init)).missing(required).isEmpty {
+                let split = opened(splitOn: other)
+                while case .row(let at, let names)? = split.next() {
+                    guard at == line else { continue }
+                    Diagnostics.note(
+                        "\(plugin): \(name): the columns' names are on line \(line), separated by \(other == ";" ? "semicolons" : "tabs"); "
+                            + "the lines above them are left out")
+                    return (split, names)
+                }
+            }
         }
         let again = opened(splitOn: separator)
         guard let first = again.headerRow(plugin: plugin, file: name) else { return nil }

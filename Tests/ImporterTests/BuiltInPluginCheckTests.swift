@@ -357,6 +357,15 @@ struct BuiltInPluginCheckTests {
                 "\(result.standardOutput)")
         #expect(result.standardOutput.contains("NGRT SAS '8O' is not a number [marks.csv:8]"), "\(result.standardOutput)")
 
+        // The same with semicolons between the columns: the title says nothing of them.
+        try ("Marksheet: Reading\r\n\r\n" + marks.replacingOccurrences(of: ",", with: ";"))
+            .write(toFile: folder + "/semicolons.csv", atomically: true, encoding: .windowsCP1252)
+        let semicolons = try await TestProcess.run(
+            program, ["plugin", "check", "\(Self.root)/Plugins/mis-csv", folder + "/semicolons.csv", "--school", "139001",
+                      "--env", "MAPPING=sims-assessments"])
+        #expect(semicolons.standardOutput.contains("assessment   sent 6, valid 6"), "\(semicolons.standardOutput)")
+        #expect(semicolons.standardOutput.contains("the columns' names are on line 3, separated by semicolons"), "\(semicolons.standardOutput)")
+
         let map = try String(contentsOfFile: Self.root + "/Plugins/provision-map/fixtures/good/provision-map.csv", encoding: .utf8)
         #expect(map.hasPrefix("School URN,"), "Foundation leaves out the byte-order mark")
         try ("Provision map, autumn 2025\n" + map).write(toFile: folder + "/map.csv", atomically: true, encoding: .utf8)
