@@ -76,6 +76,17 @@ enum ProvisionMapColumns {
         return words[key(text)]
     }
 
+    /// A target gain as SENCOs write one: `6`, `+6`, `6 months`, `+5 points`, `2 steps`.
+    static func gain(_ text: String) -> Double? {
+        var rest = text.trimmedWhitespace.lowercased()
+        if rest.hasPrefix("+") { rest.removeFirst() }
+        for unit in ["months", "month", "mths", "mth", "points", "point", "pts", "steps", "step"] where rest.hasSuffix(unit) {
+            rest = String(rest.dropLast(unit.count))
+            break
+        }
+        return SpreadsheetNumber.parse(rest)
+    }
+
     static func measure(_ text: String) -> String? {
         let key = text.lowercased().filter(\.isLetter)
         let words: [String: String] = [

@@ -51,7 +51,7 @@ enum ProvisionMapRow {
                 measure = outcomeMeasure
                 outcome = .object([
                     "instrument": .string(instrument), "subject": .string(cell("Outcome subject") ?? "unknown"),
-                    "measure": .string(outcomeMeasure), "target_gain": try number("Target gain") ?? .null,
+                    "measure": .string(outcomeMeasure), "target_gain": try read("Target gain", Columns.gain, "a number (6, +6 or 6 months)").map { .number($0) } ?? .null,
                 ].filter { $0.value != .null })
             }
             provision = [

@@ -383,12 +383,15 @@ struct BuiltInPluginCheckTests {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let map = try String(contentsOfFile: Self.root + "/Plugins/provision-map/fixtures/good/provision-map.csv", encoding: .utf8)
         #expect(map.contains("Zoé O'Neill,74,05/09/2025,83,") && map.contains("Amélie Brown,69,"))
+        #expect(map.contains(",reading age months,6,"))
         try map.replacingOccurrences(of: "Zoé O'Neill,74,05/09/2025,83,", with: "Zoé O'Neill,6:02,05/09/2025,6y 11m,")
+            .replacingOccurrences(of: ",reading age months,6,", with: ",reading age months,+6 months,")
             .replacingOccurrences(of: "Amélie Brown,69,", with: "Amélie Brown,5.09,")
             .write(toFile: folder + "/map.csv", atomically: true, encoding: .utf8)
         let result = try await TestProcess.run(
             program, ["plugin", "check", "\(Self.root)/Plugins/provision-map", folder + "/map.csv", "--school", "139001", "--max-rejected", "0.5"])
         #expect(result.standardOutput.contains("enrolment    sent 3, valid 3"), "\(result.standardOutput)")
+        #expect(result.standardOutput.contains("provision    sent 3, valid 3"), "a target gain of +6 months: \(result.standardOutput)")
         #expect(result.standardOutput.contains(
             "Entry score '5.09' is under 18 months, so it is most likely years: write the age in months (7 years 4 months is 88) or as years:months (7:04)"),
                 "\(result.standardOutput)")
