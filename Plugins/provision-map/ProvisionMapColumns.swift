@@ -76,6 +76,37 @@ enum ProvisionMapColumns {
         return words[key(text)]
     }
 
+    /// A group's size as maps write it: `4`, `4 pupils`, `6 children`.
+    static func groupSize(_ text: String) -> Double? {
+        SpreadsheetNumber.parse(strip(text, units: ["pupils", "pupil", "children", "child", "students", "student"]))
+    }
+
+    /// Sessions a week as maps write them: `3`, `3x`, `x3`, `3 times`, `3 per week`, `3x weekly`,
+    /// `daily` (five).
+    static func sessionsPerWeek(_ text: String) -> Double? {
+        var rest = text.trimmedWhitespace.lowercased()
+        if rest == "daily" || rest == "every day" { return 5 }
+        if rest == "weekly" || rest == "once a week" { return 1 }
+        if rest.hasPrefix("x") { rest.removeFirst() }
+        rest = strip(rest, units: ["per week", "a week", "weekly", "times", "sessions", "session"])
+        if rest.hasSuffix("x") { rest.removeLast() }
+        return SpreadsheetNumber.parse(rest)
+    }
+
+    /// Minutes a session as maps write them: `30`, `30 mins`, `30 minutes`, `1 hour`, `1.5 hrs`.
+    static func minutesPerSession(_ text: String) -> Double? {
+        let hours = strip(text, units: ["hours", "hour", "hrs", "hr"])
+        if hours != text.trimmedWhitespace.lowercased() { return SpreadsheetNumber.parse(hours).map { $0 * 60 } }
+        return SpreadsheetNumber.parse(strip(text, units: ["minutes", "minute", "mins", "min"]))
+    }
+
+    /// `text`, lower case, without the first of `units` it ends with (and the space before it).
+    private static func strip(_ text: String, units: [String]) -> String {
+        let lower = text.trimmedWhitespace.lowercased()
+        for unit in units where lower.hasSuffix(unit) { return String(lower.dropLast(unit.count)).trimmedWhitespace }
+        return lower
+    }
+
     /// A target gain as SENCOs write one: `6`, `+6`, `6 months`, `+5 points`, `2 steps`.
     static func gain(_ text: String) -> Double? {
         var rest = text.trimmedWhitespace.lowercased()

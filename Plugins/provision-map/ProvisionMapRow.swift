@@ -62,8 +62,11 @@ enum ProvisionMapRow {
                 "statutory": try read("Statutory (EHCP)", SchoolVocabulary.flag, "yes or no").map { .bool($0) },
                 "delivery": try read("Delivery", Columns.delivery, "individual, group or class").map { .string($0) },
                 "staff_ids": staffIDs.isEmpty ? nil : .array(staffIDs.map { .string($0) }),
-                "group_size": try number("Group size"), "sessions_per_week": try number("Sessions per week"),
-                "minutes_per_session": try number("Minutes per session"), "start_date": .string(start.iso),
+                "group_size": try read("Group size", Columns.groupSize, "a number of pupils").map { .number($0) },
+                "sessions_per_week": try read("Sessions per week", Columns.sessionsPerWeek, "a number of sessions (3, 3x, daily)").map { .number($0) },
+                "minutes_per_session": try read("Minutes per session", Columns.minutesPerSession, "a number of minutes (30, 30 mins, 1 hour)")
+                    .map { .number($0) },
+                "start_date": .string(start.iso),
                 // An hourly cost for staff not named on the map (an external therapist, say)
                 // is the provision's own: otherwise the time would cost nothing.
                 "end_date": try date("End date"), "hourly_cost": try number("Hourly cost") ?? (staffIDs.isEmpty ? staffCost : nil),

@@ -307,13 +307,13 @@ struct BuiltInPluginCheckTests {
         let folder = try TestProcess.temporaryDirectory("map-words")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let sheet = """
-            Intervention,Start date,UPN,Area of need,Wave,Delivery,Staff,Staff role,Status
-            Reading,08/09/2025,W801200025001,Cognition & Learning (CL),Targeted,1:3,A. Smith,Class Teacher,Ongoing
-            Talk,08/09/2025,K801200025002,Communication & Interaction,Wave 2,Paired,B. Jones,LSA,In progress
-            Sensory circuit,08/09/2025,C801200025005,Sensory and/or Physical Needs,Specialist,1 to 1,OT service,Occupational Therapist,Finished
-            Nurture,08/09/2025,R801200025006,"Social, Emotional & Mental Health",Universal,Whole-class,C. Brown,SENDCo,Not started
-            Speech,08/09/2025,Z801200025003,SLCN,Tier 3,Individual,SALT,Speech and Language Therapist,Stopped
-            Mixed,08/09/2025,W801200025001,CL - SEMH,2,group,,,active
+            Intervention,Start date,UPN,Area of need,Wave,Delivery,Staff,Staff role,Status,Group size,Sessions per week,Minutes per session
+            Reading,08/09/2025,W801200025001,Cognition & Learning (CL),Targeted,1:3,A. Smith,Class Teacher,Ongoing,3 pupils,3x weekly,30 mins
+            Talk,08/09/2025,K801200025002,Communication & Interaction,Wave 2,Paired,B. Jones,LSA,In progress,2,x2,20 minutes
+            Sensory circuit,08/09/2025,C801200025005,Sensory and/or Physical Needs,Specialist,1 to 1,OT service,Occupational Therapist,Finished,1,daily,15
+            Nurture,08/09/2025,R801200025006,"Social, Emotional & Mental Health",Universal,Whole-class,C. Brown,SENDCo,Not started,28 children,1 per week,1 hour
+            Speech,08/09/2025,Z801200025003,SLCN,Tier 3,Individual,SALT,Speech and Language Therapist,Stopped,,2 times,1.5 hrs
+            Mixed,08/09/2025,W801200025001,CL - SEMH,2,group,,,active,,,
 
             """
         try sheet.write(toFile: folder + "/map.csv", atomically: true, encoding: .utf8)
@@ -325,6 +325,21 @@ struct BuiltInPluginCheckTests {
         // Two areas at once is not a guess to make.
         #expect(result.standardOutput.contains("Area of need 'CL - SEMH' is not an area of need (CI, CL, SEMH, SP) [map.csv:7]"),
                 "\(result.standardOutput)")
+        // The numbers with their words, as the provisions carry them.
+        let run = try await TestProcess.run(
+            TestProcess.executable("import-provision-map"), ["--source", folder + "/map.csv"], environment: ["PROVISION_SCHOOLS": "139001"])
+        let provisions = run.standardOutput.split(separator: "\n").filter { $0.contains(#""type":"provision""#) }
+        func figures(_ name: String) -> [String] {
+            guard let line = provisions.first(where: { $0.contains(#""name":"\#(name)""#) }) else { return ["no provision \(name)"] }
+            return ["group_size", "sessions_per_week", "minutes_per_session"].map { key in
+                line.firstRange(of: #""\#(key)":"#).map { String(line[$0.upperBound...].prefix { $0 != "," && $0 != "}" }) } ?? "-"
+            }
+        }
+        #expect(figures("Reading") == ["3", "3", "30"])
+        #expect(figures("Talk") == ["2", "2", "20"])
+        #expect(figures("Sensory circuit") == ["1", "5", "15"])
+        #expect(figures("Nurture") == ["28", "1", "60"])
+        #expect(figures("Speech") == ["-", "2", "90"])
     }
 
     /// "&" for "and" in a plan's kind: an EHC plan, not an error row.
