@@ -15,7 +15,8 @@ import ImporterKit
 ///   element names; its longest, the root with its namespace declarations, is a few
 ///   hundred characters.
 ///
-/// Either is refused with the line and column where it starts.
+/// Either is refused with the line and column where it starts. The same pass tells whether
+/// a file that declares a single-byte encoding is UTF-8 after all (``Findings``).
 enum PreRead {
     /// A place in the file: 1-based line, and character within it.
     struct Position: Equatable, CustomStringConvertible {
@@ -41,41 +42,69 @@ enum PreRead {
     /// libxml2 seconds.
     static let maxTagLength = 1 << 16
 
-    /// The first problem in the file at `path`, read as `encoding`, or nil when there is none.
-    static func firstProblem(in path: String, encoding: Encoding) throws -> Problem? {
+    /// What reading a file found.
+    struct Findings {
+        /// The first problem, if any.
+        var problem: Problem?
+        /// For a file read in a single-byte encoding: whether its bytes are UTF-8 throughout,
+        /// with characters beyond ASCII. Then they are not Latin-1 text: Latin-1's letters
+        /// are single bytes, which UTF-8 never allows alone.
+        var singleByteIsUTF8 = false
+    }
+
+    /// What reading the file at `path` as `encoding` finds, in one pass.
+    static func read(_ path: String, encoding: Encoding) throws -> Findings {
         guard let handle = FileHandle(forReadingAtPath: path) else { throw ImporterError("cannot open \(path)") }
         defer { try? handle.close() }
         var bytes = ChunkedBytes(handle: handle)
         var tags = TagScanner()
+        var findings = Findings()
         switch encoding {
         case .utf8:
             var parser = Unicode.UTF8.ForwardParser()
             while true {
                 switch parser.parseScalar(from: &bytes) {
                 case .valid(let encoded):
-                    if let problem = tags.take(Unicode.UTF8.decode(encoded)) { return problem }
+                    if let problem = tags.take(Unicode.UTF8.decode(encoded)) { return Findings(problem: problem) }
                 case .emptyInput:
                     if let failure = bytes.failure { throw failure }
-                    return nil
+                    return findings
                 case .error:
                     if let failure = bytes.failure { throw failure }
-                    return .notUTF8(tags.position)
+                    return Findings(problem: .notUTF8(tags.position))
                 }
             }
         case .singleByte:
-            while let byte = bytes.next() {
-                if let problem = tags.take(Unicode.Scalar(byte)) { return problem }
+            // Each byte is a character to the parser; the tags see each as it passes on its
+            // way to a UTF-8 decoder, which says whether the bytes are UTF-8 after all.
+            var scan = SingleByteScan(bytes: bytes, tags: tags)
+            var parser = Unicode.UTF8.ForwardParser()
+            var (utf8, beyondASCII) = (true, false)
+            decoding: while true {
+                switch parser.parseScalar(from: &scan) {
+                case .valid(let encoded):
+                    if encoded.count > 1 { beyondASCII = true }
+                case .error:
+                    utf8 = false
+                    while scan.next() != nil {}
+                    break decoding
+                case .emptyInput:
+                    break decoding
+                }
             }
+            if let problem = scan.problem { return Findings(problem: problem) }
+            bytes = scan.bytes
+            findings.singleByteIsUTF8 = utf8 && beyondASCII
         case .utf16(let bigEndian):
             var units = CodeUnits(bytes: bytes, bigEndian: bigEndian)
             var parser = Unicode.UTF16.ForwardParser()
             decoding: while true {
                 switch parser.parseScalar(from: &units) {
                 case .valid(let encoded):
-                    if let problem = tags.take(Unicode.UTF16.decode(encoded)) { return problem }
+                    if let problem = tags.take(Unicode.UTF16.decode(encoded)) { return Findings(problem: problem) }
                 case .error:
                     // The parser's own error to report; the tags go on being counted.
-                    if let problem = tags.take("\u{FFFD}") { return problem }
+                    if let problem = tags.take("\u{FFFD}") { return Findings(problem: problem) }
                 case .emptyInput:
                     break decoding
                 }
@@ -83,27 +112,24 @@ enum PreRead {
             bytes = units.bytes
         }
         if let failure = bytes.failure { throw failure }
-        return nil
+        return findings
     }
 
-    /// Whether the file at `path` is valid UTF-8 with at least one character beyond ASCII.
-    static func isUTF8BeyondASCII(_ path: String) throws -> Bool {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw ImporterError("cannot open \(path)") }
-        defer { try? handle.close() }
-        var bytes = ChunkedBytes(handle: handle)
-        var parser = Unicode.UTF8.ForwardParser()
-        var beyondASCII = false
-        while true {
-            switch parser.parseScalar(from: &bytes) {
-            case .valid(let encoded):
-                if encoded.count > 1 { beyondASCII = true }
-            case .emptyInput:
-                if let failure = bytes.failure { throw failure }
-                return beyondASCII
-            case .error:
-                if let failure = bytes.failure { throw failure }
-                return false
-            }
+    /// A single-byte file's bytes, each also taken by the tag scanner as the character it
+    /// is; none after the first problem.
+    private struct SingleByteScan: IteratorProtocol {
+        var bytes: ChunkedBytes
+        var tags: TagScanner
+        private(set) var problem: Problem?
+
+        init(bytes: ChunkedBytes, tags: TagScanner) {
+            (self.bytes, self.tags) = (bytes, tags)
+        }
+
+        mutating func next() -> UInt8? {
+            guard problem == nil, let byte = bytes.next() else { return nil }
+            problem = tags.take(Unicode.Scalar(byte))
+            return byte
         }
     }
 

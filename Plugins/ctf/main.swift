@@ -21,19 +21,8 @@ var singleByte: [String: CTFReader.SingleByteText] = [:]
 for file in files {
     do {
         let prolog = try DoctypeGuard.check(file)
-        if prolog.encoding == .singleByte {
-            // Bytes that are UTF-8 throughout, some of them not ASCII, are not Latin-1 text:
-            // Latin-1 letters are single bytes, which UTF-8 does not allow alone.
-            if try PreRead.isUTF8BeyondASCII(file) {
-                singleByte[file] = .utf8
-                Diagnostics.note(
-                    "ctf: \(URL(fileURLWithPath: file).lastPathComponent): declares a single-byte encoding (such as ISO-8859-1) "
-                        + "but is UTF-8 throughout; read as UTF-8")
-            } else {
-                singleByte[file] = .windows1252
-            }
-        }
-        switch try PreRead.firstProblem(in: file, encoding: prolog.encoding) {
+        let findings = try PreRead.read(file, encoding: prolog.encoding)
+        switch findings.problem {
         case .notUTF8(let position):
             Diagnostics.fail(
                 "ctf: \(URL(fileURLWithPath: file).lastPathComponent): \(position) is not UTF-8 text, which the file is read as "
@@ -45,6 +34,14 @@ for file in files {
                     + "which no CTF has; refusing it. Ask the MIS to export it again.")
         case nil:
             break
+        }
+        if prolog.encoding == .singleByte {
+            singleByte[file] = findings.singleByteIsUTF8 ? .utf8 : .windows1252
+            if findings.singleByteIsUTF8 {
+                Diagnostics.note(
+                    "ctf: \(URL(fileURLWithPath: file).lastPathComponent): declares a single-byte encoding (such as ISO-8859-1) "
+                        + "but is UTF-8 throughout; read as UTF-8")
+            }
         }
         if prolog.documentQualifier != "full" {
             allFull = false
