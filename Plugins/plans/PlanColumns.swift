@@ -37,6 +37,6 @@ enum PlanColumns {
 
     /// Reads a date written either way SENCOs write them.
     static func date(_ text: String) -> SchoolDate? {
-        DateLayout.dayMonthYear.parse(text) ?? DateLayout.iso.parse(text)
+        DateLayout.dayMonthYear.parseEitherWay(text)
     }
 }

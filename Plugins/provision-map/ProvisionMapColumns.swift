@@ -158,6 +158,6 @@ enum ProvisionMapColumns {
 
     /// Reads a date written either way SENCOs write them.
     static func date(_ text: String) -> SchoolDate? {
-        DateLayout.dayMonthYear.parse(text) ?? DateLayout.iso.parse(text)
+        DateLayout.dayMonthYear.parseEitherWay(text)
     }
 }

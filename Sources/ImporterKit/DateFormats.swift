@@ -39,10 +39,7 @@ public enum DateLayout: String, Sendable, CaseIterable {
             guard parts.count == 3, parts[2].count == 4 else { return nil }
             return DateLayout.dayMonthYear.parse(text)
         case .dayMonthYear:
-            let trimmed = text.trimmedWhitespace
-            guard trimmed.count >= 10, trimmed.prefix(4).allSatisfy({ ("0"..."9").contains($0) }), trimmed.dropFirst(4).first == "-" else {
-                return nil
-            }
+            // The ISO layout's year always has four digits.
             return DateLayout.iso.parse(text)
         }
     }
