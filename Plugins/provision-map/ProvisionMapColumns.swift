@@ -17,7 +17,7 @@ enum ProvisionMapColumns {
     /// The words of a cell, lower case, without the joining ones: "Sensory and/or Physical
     /// Needs" and "sensory & physical" are both `sensoryphysical`.
     private static func key(_ text: String) -> String {
-        text.lowercased().split { !$0.isLetter }.filter { !["and", "or", "needs", "need"].contains($0) }.joined()
+        SchoolVocabulary.words(text).filter { $0 != "needs" && $0 != "need" }.joined()
     }
 
     /// One of the four broad areas of the SEND Code of Practice, by code, name or (as a

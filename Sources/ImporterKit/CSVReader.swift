@@ -237,13 +237,13 @@ extension CSVReader {
         }
         guard var names = reader.headerRow(plugin: plugin, file: name) else { return nil }
         if delimiter == nil, names.count == 1, let only = names.first,
-            let other = [Character(";"), "\t"].max(by: { a, b in only.count(of: a) < only.count(of: b) }), only.contains(other)
+            let (other, separators) = otherSeparators.max(by: { a, b in only.count(of: a.0) < only.count(of: b.0) }), only.contains(other)
         {
             separator = other
             reader = opened(splitOn: other)
             guard let split = reader.headerRow(plugin: plugin, file: name) else { return nil }
             names = split
-            Diagnostics.note("\(plugin): \(name): columns separated by \(other == ";" ? "semicolons" : "tabs")")
+            Diagnostics.note("\(plugin): \(name): columns separated by \(separators)")
         }
         guard !CSVHeader(names).missing(required).isEmpty else { return (reader, names) }
         for _ in 0..<titleRowLimit {
@@ -254,12 +254,12 @@ extension CSVReader {
             }
             // The title said nothing of the separator: the header may be the first to.
             guard delimiter == nil, separator == ",", fields.count == 1, let only = fields.first else { continue }
-            for other in [Character(";"), "\t"] where CSVHeader(only.split(separator: other).map(String.init)).missing(required).isEmpty {
+            for (other, separators) in otherSeparators where CSVHeader(only.split(separator: other).map(String.init)).missing(required).isEmpty {
                 let split = opened(splitOn: other)
                 while case .row(let at, let names)? = split.next() {
                     guard at == line else { continue }
                     Diagnostics.note(
-                        "\(plugin): \(name): the columns' names are on line \(line), separated by \(other == ";" ? "semicolons" : "tabs"); "
+                        "\(plugin): \(name): the columns' names are on line \(line), separated by \(separators); "
                             + "the lines above them are left out")
                     return (split, names)
                 }
@@ -269,6 +269,10 @@ extension CSVReader {
         guard let first = again.headerRow(plugin: plugin, file: name) else { return nil }
         return (again, first)
     }
+
+    /// What separates columns in a file saved where the decimal mark is a comma, or as
+    /// tab-separated text, when a mapping does not say: each, with its name for the log.
+    private static let otherSeparators: [(Character, String)] = [(";", "semicolons"), ("\t", "tabs")]
 
     /// How many rows under the first are looked at for the header (``openWithHeader``).
     public static let titleRowLimit = 10

@@ -22,12 +22,18 @@ public enum SchoolVocabulary {
         return nil
     }
 
+    /// The words of `text`, lower case, letters only, without the joining "and" and "or":
+    /// "Sensory and/or Physical" and "sensory & physical" have the same words.
+    public static func words(_ text: String) -> [Substring] {
+        text.lowercased().split { !$0.isLetter }.filter { $0 != "and" && $0 != "or" }
+    }
+
     /// "K", "SEN Support", "E", "EHC Plan", "Education, Health & Care Plan", "Statement", "N",
     /// "No SEN", or a code with its words ("K - SEN Support") → `K`, `E`, `N`; the codes before
     /// 2014, School Action (`A`) and School Action Plus (`P`), → `K`, which replaced both (an
     /// older CTF's periods still carry them).
     public static func senProvision(_ text: String) -> String? {
-        let words = text.lowercased().split { !$0.isLetter }.filter { !["and", "or"].contains($0) }
+        let words = Self.words(text)
         let key = words.joined()
         let provisions: [String: String] = [
             "k": "K", "sensupport": "K", "support": "K", "a": "K", "p": "K", "sa": "K", "schoolaction": "K",
