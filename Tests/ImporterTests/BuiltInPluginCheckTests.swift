@@ -10,9 +10,20 @@ struct BuiltInPluginCheckTests {
     let program = TestProcess.executable("provisionctl")
 
     func check(_ plugin: String, _ fixture: String, env: [String] = []) async throws -> TestProcess.Result {
-        var arguments = ["plugin", "check", "\(Self.root)/Plugins/\(plugin)", "\(Self.root)/Plugins/\(plugin)/fixtures/\(fixture)", "--school", "139001"]
-        for pair in env { arguments += ["--env", pair] }
-        return try await TestProcess.run(program, arguments)
+        try await checkFile(plugin, "\(Self.root)/Plugins/\(plugin)/fixtures/\(fixture)", env.flatMap { ["--env", $0] })
+    }
+
+    /// `provisionctl plugin check` of `plugin` on the file or folder `path`, bound to school
+    /// 139001, with `options` after (`--env`, `--max-rejected`).
+    func checkFile(_ plugin: String, _ path: String, _ options: [String] = []) async throws -> TestProcess.Result {
+        try await TestProcess.run(program, ["plugin", "check", "\(Self.root)/Plugins/\(plugin)", path, "--school", "139001"] + options)
+    }
+
+    /// What the plugin program `executable` writes for `path`, run directly as the supervisor
+    /// runs it, bound to school 139001, with `environment` beside.
+    func output(_ executable: String, _ path: String, environment: [String: String] = [:]) async throws -> TestProcess.Result {
+        try await TestProcess.run(
+            TestProcess.executable(executable), ["--source", path], environment: environment.merging(["PROVISION_SCHOOLS": "139001"]) { own, _ in own })
     }
 
     @Test(arguments: [
@@ -85,7 +96,7 @@ struct BuiltInPluginCheckTests {
         let folder = try TestProcess.temporaryDirectory("ctf-tags")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         func check(_ file: String) async throws -> TestProcess.Result {
-            try await TestProcess.run(program, ["plugin", "check", "\(Self.root)/Plugins/ctf", folder + "/" + file, "--school", "139001"])
+            try await checkFile("ctf", folder + "/" + file)
         }
         let ctf = try String(contentsOfFile: Self.root + "/Plugins/ctf/fixtures/good/ctf-v19-sims.xml", encoding: .utf8)
         let attributes = (1...8_000).map { "a\($0)=\"x\"" }.joined(separator: " ")
@@ -140,9 +151,7 @@ struct BuiltInPluginCheckTests {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let fixtures = Self.root + "/Plugins/mis-csv/fixtures/good/"
         func records(_ path: String, _ preset: String) async throws -> [String] {
-            let run = try await TestProcess.run(
-                TestProcess.executable("import-mis-csv"), ["--source", path],
-                environment: ["MAPPING": preset, "PROVISION_SCHOOLS": "139001"])
+            let run = try await output("import-mis-csv", path, environment: ["MAPPING": preset])
             #expect(run.exitCode == 0, "\(path): \(run.standardError)")
             return run.standardOutput.split(separator: "\n").map(String.init)
         }
@@ -187,19 +196,15 @@ struct BuiltInPluginCheckTests {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try Data([0x50, 0x4B, 0x03, 0x04, 0x14, 0x00]).write(to: URL(fileURLWithPath: folder + "/Provision map.xlsx"))
         try Data([0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0x00]).write(to: URL(fileURLWithPath: folder + "/old.csv"))
-        func check(_ plugin: String, _ path: String, env: [String] = []) async throws -> TestProcess.Result {
-            try await TestProcess.run(
-                program, ["plugin", "check", "\(Self.root)/Plugins/\(plugin)", path, "--school", "139001"] + env.flatMap { ["--env", $0] })
-        }
-        let file = try await check("provision-map", folder + "/Provision map.xlsx")
+        let file = try await checkFile("provision-map", folder + "/Provision map.xlsx")
         #expect(file.exitCode == 1, "\(file.standardOutput)")
         #expect(file.standardOutput.contains(
             "Provision map.xlsx is an Excel workbook (.xlsx, or another zip file), which is not read: save it as \"CSV UTF-8 (Comma delimited)\""))
-        let old = try await check("mis-csv", folder + "/old.csv", env: ["MAPPING=sims-assessments"])
+        let old = try await checkFile("mis-csv", folder + "/old.csv", ["--env", "MAPPING=sims-assessments"])
         #expect(old.exitCode == 1, "\(old.standardOutput)")
         #expect(old.standardOutput.contains("old.csv is an Excel 97–2003 workbook (.xls), which is not read"))
         try FileManager.default.removeItem(atPath: folder + "/old.csv")
-        let inFolder = try await check("plans", folder)
+        let inFolder = try await checkFile("plans", folder)
         #expect(inFolder.exitCode == 1, "\(inFolder.standardOutput)")
         #expect(inFolder.standardOutput.contains("it holds 1 workbook(s), which are not read: save each as \"CSV UTF-8 (Comma delimited)\""))
         #expect(!inFolder.standardOutput.contains("Provision map"), "a file's name may be a pupil's")
@@ -214,8 +219,7 @@ struct BuiltInPluginCheckTests {
         let ctf = try String(contentsOfFile: Self.root + "/Plugins/ctf/fixtures/good/ctf-v19-sims.xml", encoding: .utf8)
         func check(_ file: String, replacing old: String, with new: String) async throws -> TestProcess.Result {
             try ctf.replacingOccurrences(of: old, with: new).write(toFile: folder + "/" + file, atomically: true, encoding: .utf8)
-            return try await TestProcess.run(
-                program, ["plugin", "check", "\(Self.root)/Plugins/ctf", folder + "/" + file, "--school", "139001", "--max-rejected", "0.5"])
+            return try await checkFile("ctf", folder + "/" + file, ["--max-rejected", "0.5"])
         }
         let status = try await check("status.xml", replacing: "<SENprovision>E</SENprovision>", with: "<SENprovision>Q</SENprovision>")
         #expect(status.standardOutput.contains("pupil        sent 2, valid 2"), "\(status.standardOutput)")
@@ -241,9 +245,7 @@ struct BuiltInPluginCheckTests {
             .write(toFile: folder + "/pupils.csv", atomically: true, encoding: .windowsCP1252)
         func check(_ mapping: String) async throws -> TestProcess.Result {
             try (preset + "\n[values.needs]\n" + mapping + "\n").write(toFile: folder + "/m.toml", atomically: true, encoding: .utf8)
-            return try await TestProcess.run(
-                program, ["plugin", "check", "\(Self.root)/Plugins/mis-csv", folder + "/pupils.csv", "--school", "139001",
-                          "--env", "MAPPING=\(folder)/m.toml", "--max-rejected", "0.5"])
+            return try await checkFile("mis-csv", folder + "/pupils.csv", ["--env", "MAPPING=\(folder)/m.toml", "--max-rejected", "0.5"])
         }
         let without = try await check("")
         #expect(without.standardOutput.contains("'Dyslexia' is not a School Census need type; add it under [values.needs] in the mapping"),
@@ -284,7 +286,7 @@ struct BuiltInPluginCheckTests {
         try map.replacingOccurrences(of: ",83,15/12/2025,", with: ",Absent,15/12/2025,")
             .replacingOccurrences(of: "Amélie Brown,69,", with: "Amélie Brown,n/a,")
             .write(toFile: folder + "/map.csv", atomically: true, encoding: .utf8)
-        let kept = try await TestProcess.run(program, ["plugin", "check", "\(Self.root)/Plugins/provision-map", folder + "/map.csv", "--school", "139001"])
+        let kept = try await checkFile("provision-map", folder + "/map.csv")
         #expect(kept.exitCode == 0, "\(kept.standardOutput)")
         #expect(kept.standardOutput.contains("enrolment    sent 4, valid 4"), "\(kept.standardOutput)")
         #expect(kept.standardOutput.contains("2 entry or exit scores marked as not taken (absent, n/a) left empty"), "\(kept.standardOutput)")
@@ -292,9 +294,7 @@ struct BuiltInPluginCheckTests {
         let marks = try String(contentsOfFile: Self.root + "/Plugins/mis-csv/fixtures/good/sims-assessments.csv", encoding: .windowsCP1252)
         try marks.replacingOccurrences(of: "O'Neill,84,", with: "O'Neill,A,").replacingOccurrences(of: "Nowak,80,15/09/2025,80,", with: "Nowak,8O,15/09/2025,80,")
             .write(toFile: folder + "/marks.csv", atomically: true, encoding: .windowsCP1252)
-        let skipped = try await TestProcess.run(
-            program, ["plugin", "check", "\(Self.root)/Plugins/mis-csv", folder + "/marks.csv", "--school", "139001",
-                      "--env", "MAPPING=sims-assessments", "--max-rejected", "0.5"])
+        let skipped = try await checkFile("mis-csv", folder + "/marks.csv", ["--env", "MAPPING=sims-assessments", "--max-rejected", "0.5"])
         // Six results less the one not taken and the two of the row with a mistyped score.
         #expect(skipped.standardOutput.contains("assessment   sent 3, valid 3"), "\(skipped.standardOutput)")
         #expect(skipped.standardOutput.contains("1 scores marked as not taken (absent, n/a) skipped"), "\(skipped.standardOutput)")
@@ -317,8 +317,7 @@ struct BuiltInPluginCheckTests {
 
             """
         try sheet.write(toFile: folder + "/map.csv", atomically: true, encoding: .utf8)
-        let result = try await TestProcess.run(
-            program, ["plugin", "check", "\(Self.root)/Plugins/provision-map", folder + "/map.csv", "--school", "139001", "--max-rejected", "0.5"])
+        let result = try await checkFile("provision-map", folder + "/map.csv", ["--max-rejected", "0.5"])
         #expect(result.standardOutput.contains("enrolment    sent 5, valid 5"), "\(result.standardOutput)")
         #expect(result.standardOutput.contains("staff        sent 5, valid 5"), "\(result.standardOutput)")
         #expect(result.standardOutput.contains("Rejected: 1 "), "\(result.standardOutput)")
@@ -326,8 +325,7 @@ struct BuiltInPluginCheckTests {
         #expect(result.standardOutput.contains("Area of need 'CL - SEMH' is not an area of need (CI, CL, SEMH, SP) [map.csv:7]"),
                 "\(result.standardOutput)")
         // The numbers with their words, as the provisions carry them.
-        let run = try await TestProcess.run(
-            TestProcess.executable("import-provision-map"), ["--source", folder + "/map.csv"], environment: ["PROVISION_SCHOOLS": "139001"])
+        let run = try await output("import-provision-map", folder + "/map.csv")
         let provisions = run.standardOutput.split(separator: "\n").filter { $0.contains(#""type":"provision""#) }
         func figures(_ name: String) -> [String] {
             guard let line = provisions.first(where: { $0.contains(#""name":"\#(name)""#) }) else { return ["no provision \(name)"] }
@@ -350,7 +348,7 @@ struct BuiltInPluginCheckTests {
         #expect(plans.contains(",SEN support,"))
         try plans.replacingOccurrences(of: ",SEN support,", with: ",\"Education, Health & Care Plan\",")
             .write(toFile: folder + "/plans.csv", atomically: true, encoding: .utf8)
-        let result = try await TestProcess.run(program, ["plugin", "check", "\(Self.root)/Plugins/plans", folder + "/plans.csv", "--school", "139001"])
+        let result = try await checkFile("plans", folder + "/plans.csv")
         #expect(result.exitCode == 0, "\(result.standardOutput)")
         #expect(result.standardOutput.contains("Rejected: 0 "), "\(result.standardOutput)")
     }
@@ -364,9 +362,7 @@ struct BuiltInPluginCheckTests {
         let marks = try String(contentsOfFile: Self.root + "/Plugins/mis-csv/fixtures/good/sims-assessments.csv", encoding: .windowsCP1252)
         try ("Marksheet: Reading,,,,,\r\nPrinted 01/12/2025 09:14,,,,,\r\n\r\n" + marks.replacingOccurrences(of: "Nowak,80,", with: "Nowak,8O,"))
             .write(toFile: folder + "/marks.csv", atomically: true, encoding: .windowsCP1252)
-        let result = try await TestProcess.run(
-            program, ["plugin", "check", "\(Self.root)/Plugins/mis-csv", folder + "/marks.csv", "--school", "139001",
-                      "--env", "MAPPING=sims-assessments", "--max-rejected", "0.5"])
+        let result = try await checkFile("mis-csv", folder + "/marks.csv", ["--env", "MAPPING=sims-assessments", "--max-rejected", "0.5"])
         #expect(result.standardOutput.contains("assessment   sent 4, valid 4"), "\(result.standardOutput)")
         #expect(result.standardOutput.contains("marks.csv: the columns' names are on line 4; the lines above them are left out"),
                 "\(result.standardOutput)")
@@ -375,16 +371,14 @@ struct BuiltInPluginCheckTests {
         // The same with semicolons between the columns: the title says nothing of them.
         try ("Marksheet: Reading\r\n\r\n" + marks.replacingOccurrences(of: ",", with: ";"))
             .write(toFile: folder + "/semicolons.csv", atomically: true, encoding: .windowsCP1252)
-        let semicolons = try await TestProcess.run(
-            program, ["plugin", "check", "\(Self.root)/Plugins/mis-csv", folder + "/semicolons.csv", "--school", "139001",
-                      "--env", "MAPPING=sims-assessments"])
+        let semicolons = try await checkFile("mis-csv", folder + "/semicolons.csv", ["--env", "MAPPING=sims-assessments"])
         #expect(semicolons.standardOutput.contains("assessment   sent 6, valid 6"), "\(semicolons.standardOutput)")
         #expect(semicolons.standardOutput.contains("the columns' names are on line 3, separated by semicolons"), "\(semicolons.standardOutput)")
 
         let map = try String(contentsOfFile: Self.root + "/Plugins/provision-map/fixtures/good/provision-map.csv", encoding: .utf8)
         #expect(map.hasPrefix("School URN,"), "Foundation leaves out the byte-order mark")
         try ("Provision map, autumn 2025\n" + map).write(toFile: folder + "/map.csv", atomically: true, encoding: .utf8)
-        let read = try await TestProcess.run(program, ["plugin", "check", "\(Self.root)/Plugins/provision-map", folder + "/map.csv", "--school", "139001"])
+        let read = try await checkFile("provision-map", folder + "/map.csv")
         #expect(read.exitCode == 0, "\(read.standardOutput)")
         #expect(read.standardOutput.contains("enrolment    sent 4, valid 4"), "\(read.standardOutput)")
         #expect(!read.standardOutput.contains("ignoring columns"), "\(read.standardOutput)")
@@ -403,8 +397,7 @@ struct BuiltInPluginCheckTests {
             .replacingOccurrences(of: ",reading age months,6,", with: ",reading age months,+6 months,")
             .replacingOccurrences(of: "Amélie Brown,69,", with: "Amélie Brown,5.09,")
             .write(toFile: folder + "/map.csv", atomically: true, encoding: .utf8)
-        let result = try await TestProcess.run(
-            program, ["plugin", "check", "\(Self.root)/Plugins/provision-map", folder + "/map.csv", "--school", "139001", "--max-rejected", "0.5"])
+        let result = try await checkFile("provision-map", folder + "/map.csv", ["--max-rejected", "0.5"])
         #expect(result.standardOutput.contains("enrolment    sent 3, valid 3"), "\(result.standardOutput)")
         #expect(result.standardOutput.contains("provision    sent 3, valid 3"), "a target gain of +6 months: \(result.standardOutput)")
         #expect(result.standardOutput.contains(
@@ -412,14 +405,10 @@ struct BuiltInPluginCheckTests {
                 "\(result.standardOutput)")
 
         let marks = try String(contentsOfFile: Self.root + "/Plugins/mis-csv/fixtures/good/sims-assessments.csv", encoding: .windowsCP1252)
-        let asMonths = try await TestProcess.run(
-            TestProcess.executable("import-mis-csv"), ["--source", Self.root + "/Plugins/mis-csv/fixtures/good/sims-assessments.csv"],
-            environment: ["MAPPING": "sims-assessments", "PROVISION_SCHOOLS": "139001"])
+        let asMonths = try await output("import-mis-csv", Self.root + "/Plugins/mis-csv/fixtures/good/sims-assessments.csv", environment: ["MAPPING": "sims-assessments"])
         try marks.replacingOccurrences(of: "O'Neill,84,15/09/2025,74,", with: "O'Neill,84,15/09/2025,6:02,")
             .write(toFile: folder + "/marks.csv", atomically: true, encoding: .windowsCP1252)
-        let asYears = try await TestProcess.run(
-            TestProcess.executable("import-mis-csv"), ["--source", folder + "/marks.csv"],
-            environment: ["MAPPING": "sims-assessments", "PROVISION_SCHOOLS": "139001"])
+        let asYears = try await output("import-mis-csv", folder + "/marks.csv", environment: ["MAPPING": "sims-assessments"])
         #expect(asYears.exitCode == 0, "\(asYears.standardError)")
         #expect(asYears.standardOutput == asMonths.standardOutput)
     }
