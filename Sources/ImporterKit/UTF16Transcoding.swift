@@ -54,14 +54,6 @@ struct UTF16Transcoding {
     }
 
     private func append(_ value: UInt32, to output: inout [UInt8]) {
-        guard let scalar = Unicode.Scalar(value) else {
-            output.append(Self.notText)
-            return
-        }
-        if let encoded = Unicode.UTF8.encode(scalar) {
-            output.append(contentsOf: encoded)
-        } else {
-            output.append(Self.notText)
-        }
+        if let scalar = Unicode.Scalar(value) { output.append(contentsOf: scalar.utf8) } else { output.append(Self.notText) }
     }
 }
