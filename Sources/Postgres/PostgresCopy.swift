@@ -48,6 +48,10 @@ extension PostgresConnection {
         try sendCopyData(buffer)
     }
 
+    /// Sends rows of an open COPY already encoded in COPY text format (``CopyText``), each
+    /// ending in its newline.
+    public func copyEncodedRows(_ bytes: [UInt8]) throws { try sendCopyData(bytes) }
+
     /// Ends an open COPY and returns the number of rows stored; throws the server's error
     /// (a bad value, a constraint) if the COPY failed.
     public func finishCopy() throws -> Int {
@@ -141,29 +145,47 @@ extension PostgresConnection {
 public enum CopyText {
     /// Appends one row, with its newline, to `buffer`.
     public static func appendRow(_ row: [String?], to buffer: inout [UInt8]) {
-        for (index, value) in row.enumerated() {
-            if index > 0 { buffer.append(0x09) }
-            guard let value else {
-                buffer.append(contentsOf: [0x5C, 0x4E])  // \N
-                continue
-            }
-            // Most values need no escape: copy them whole.
-            let copied = value.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
-                guard !bytes.contains(where: { $0 == 0x5C || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) else { return false }
-                buffer.append(contentsOf: bytes)
-                return true
-            }
-            if copied == true { continue }
-            for byte in value.utf8 {
-                switch byte {
-                case 0x5C: buffer.append(contentsOf: [0x5C, 0x5C])
-                case 0x09: buffer.append(contentsOf: [0x5C, 0x74])
-                case 0x0A: buffer.append(contentsOf: [0x5C, 0x6E])
-                case 0x0D: buffer.append(contentsOf: [0x5C, 0x72])
-                default: buffer.append(byte)
-                }
+        for (index, value) in row.enumerated() { appendField(value, to: &buffer, first: index == 0) }
+        endRow(&buffer)
+    }
+
+    /// Appends one value of a row to `buffer`, escaped, after a tab unless it is the row's
+    /// `first`; `nil` is NULL. A caller that knows its columns writes a row field by field
+    /// this way, without building a list of them first (``appendRow(_:to:)``).
+    public static func appendField(_ value: String?, to buffer: inout [UInt8], first: Bool = false) {
+        if !first { buffer.append(0x09) }
+        guard let value else {
+            buffer.append(0x5C)  // \N
+            buffer.append(0x4E)
+            return
+        }
+        // Most values need no escape: copy them whole.
+        let copied = value.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
+            guard !bytes.contains(where: { $0 == 0x5C || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) else { return false }
+            buffer.append(contentsOf: bytes)
+            return true
+        }
+        if copied == true { return }
+        for byte in value.utf8 {
+            switch byte {
+            case 0x5C: buffer.append(contentsOf: [0x5C, 0x5C])
+            case 0x09: buffer.append(contentsOf: [0x5C, 0x74])
+            case 0x0A: buffer.append(contentsOf: [0x5C, 0x6E])
+            case 0x0D: buffer.append(contentsOf: [0x5C, 0x72])
+            default: buffer.append(byte)
             }
         }
-        buffer.append(0x0A)
     }
+
+    /// Appends `count` NULL values to `buffer`, each after a tab (none is a row's first).
+    public static func appendNulls(_ count: Int, to buffer: inout [UInt8]) {
+        for _ in 0..<count {
+            buffer.append(0x09)
+            buffer.append(0x5C)
+            buffer.append(0x4E)
+        }
+    }
+
+    /// Ends the row being written in `buffer`.
+    public static func endRow(_ buffer: inout [UInt8]) { buffer.append(0x0A) }
 }

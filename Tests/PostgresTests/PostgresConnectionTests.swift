@@ -201,6 +201,31 @@ struct PostgresConnectionTests {
         await db.close()
     }
 
+    /// Rows written field by field (as the import stages records) arrive as the same values,
+    /// escapes and NULLs included, as rows given as lists.
+    @Test func rowsEncodedFieldByFieldArriveAsWritten() async throws {
+        let (db, _) = try await TestPostgres.shared.freshConnection("copy-fields")
+        try await db.execute("CREATE TABLE staged (n int, name text, note text, extra text)")
+        try await db.startCopy("COPY staged (n, name, note, extra) FROM STDIN")
+        var bytes: [UInt8] = []
+        CopyText.appendField("1", to: &bytes, first: true)
+        CopyText.appendField("Zoë\\back\ttab", to: &bytes)
+        CopyText.appendNulls(2, to: &bytes)
+        CopyText.endRow(&bytes)
+        CopyText.appendField("2", to: &bytes, first: true)
+        CopyText.appendField(nil, to: &bytes)
+        CopyText.appendField("line\r\nbreak", to: &bytes)
+        CopyText.appendField("", to: &bytes)
+        CopyText.endRow(&bytes)
+        try await db.copyEncodedRows(bytes)
+        #expect(try await db.finishCopy() == 2)
+        let rows = try await db.query(
+            "SELECT coalesce(name, '<null>') || '|' || coalesce(note, '<null>') || '|' || coalesce(extra, '<null>') AS row FROM staged ORDER BY n"
+        ).rows.map { try $0.decode("row", as: String.self) }
+        #expect(rows == ["Zoë\\back\ttab|<null>|<null>", "<null>|line\r\nbreak|"])
+        await db.close()
+    }
+
     @Test func failedCopyReportsServerErrorAndLeavesConnectionUsable() async throws {
         let (db, _) = try await TestPostgres.shared.freshConnection("copyfail")
         try await db.execute("CREATE TABLE staged (n int NOT NULL)")

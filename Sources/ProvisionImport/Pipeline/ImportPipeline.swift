@@ -130,6 +130,8 @@ public struct ImportPipeline: Sendable {
     var storedEntryLimit = StoredRecords.entryLimit
     /// Records per COPY batch.
     static let batchSize = 1000
+    /// Room reserved for a batch's encoded rows: a result's row is about 120 bytes.
+    static let batchBytes = 256 * 1024
     /// Lines prepared together, one batch ahead of the reader: that keeps both cores busy
     /// (the reader and one preparer); two batches ahead were slower on a two-core server.
     static let preparedBatch = 2000
@@ -298,8 +300,10 @@ public struct ImportPipeline: Sendable {
         let db = try await database.connect(applicationName: "provision-import")
         var validator = RecordStreamValidator(
             pluginName: request.plugin.name, boundSchools: Set(request.schools.map(\.urn)), today: .today())
-        var batch: [[String?]] = []
-        batch.reserveCapacity(Self.batchSize)
+        // Staging rows in COPY text format, written as records are taken (``StagingMerge``).
+        var batch: [UInt8] = []
+        batch.reserveCapacity(Self.batchBytes)
+        var batchRows = 0
         var rejections: [Rejection] = []
         var storedRejections = 0
         var firstReasons: [String] = []
@@ -317,12 +321,12 @@ public struct ImportPipeline: Sendable {
             rejections.removeAll(keepingCapacity: true)
         }
 
-        // Each batch is encoded and sent on the connection's own thread while the next is
+        // Each batch is sent on the connection's own thread while the next is
         // validated here, so the two share the cores rather than wait for each other.
         var sending: Task<Void, any Error>?
-        func send(_ rows: [[String?]]) async throws {
+        func send(_ rows: [UInt8]) async throws {
             try await sending?.value
-            sending = Task { try await db.copyRows(rows) }
+            sending = Task { try await db.copyEncodedRows(rows) }
         }
         func sent() async throws {
             defer { sending = nil }
@@ -422,21 +426,27 @@ public struct ImportPipeline: Sendable {
                     // listed for the leaver rule by recordSkippedPupils).
                     let skipped = prepared.digest.map { stored?.skips(record.type, $0) == true } ?? false
                     if !skipped {
-                        batch.append(StagingMerge.stagingRow(line: number, record))
+                        StagingMerge.appendStagingRow(line: number, record, to: &batch)
+                        batchRows += 1
                         if let key = prepared.key { stagedKeys.note(record.type, key: key) }
                     }
                     if let warning = record.warning {
                         rejections.append(Rejection(line: number, type: record.type, severity: .warning, reason: warning, ref: nil))
                     }
-                    if batch.count >= Self.batchSize {
+                    if batchRows >= Self.batchSize {
                         try await send(batch)
-                        batch.removeAll(keepingCapacity: true)
+                        batch = []
+                        batch.reserveCapacity(Self.batchBytes)
+                        batchRows = 0
                     }
                 case .rejected(let rejection):
                     if firstReasons.count < 10 { firstReasons.append("line \(rejection.line): \(rejection.reason)") }
                     rejections.append(rejection)
                     // Staged so the merge knows never to mark this pupil as left.
-                    if let pupil = rejection.pupil { batch.append(StagingMerge.rejectedPupilRow(line: number, pupil)) }
+                    if let pupil = rejection.pupil {
+                        StagingMerge.appendRejectedPupilRow(line: number, pupil, to: &batch)
+                        batchRows += 1
+                    }
                 case .header, .end, .ignored:
                     break
                 }

@@ -114,12 +114,14 @@ enum StagingMerge {
     /// A pupil record's values for ``pupilFieldColumns``, as staged: text as it is, flags as
     /// `t` or `f`, absent ones nil.
     static func pupilFieldValues(_ fields: JSONMembers) -> [String?] {
-        pupilFieldColumns.map { column in
-            switch fields[column] {
-            case .string(let text): text
-            case .bool(let flag): flag ? "t" : "f"
-            default: nil
-            }
+        pupilFieldColumns.map { pupilFieldValue(fields[$0]) }
+    }
+
+    private static func pupilFieldValue(_ value: JSONValue?) -> String? {
+        switch value {
+        case .string(let text): text
+        case .bool(let flag): flag ? "t" : "f"
+        default: nil
         }
     }
 
@@ -127,48 +129,53 @@ enum StagingMerge {
         COPY import_staging (line, record_type, school_urn, doc, upn, \((resultColumns + pupilColumns).joined(separator: ", "))) FROM STDIN
         """
 
-    private static let noResult = [String?](repeating: nil, count: resultColumns.count)
-    private static let noPupil = [String?](repeating: nil, count: pupilColumns.count)
-
-    /// A staging row: the common columns, then the result columns, then the pupil columns.
-    private static func row(
-        line: Int, type: String, school: String, document: String? = nil, upn: String? = nil,
-        result: [String?] = noResult, pupil: [String?] = noPupil
-    ) -> [String?] {
-        var row: [String?] = []
-        row.reserveCapacity(5 + resultColumns.count + pupilColumns.count)
-        row.append(contentsOf: [String(line), type, school, document, upn])
-        row.append(contentsOf: result)
-        row.append(contentsOf: pupil)
-        return row
-    }
-
-    /// The staging row of a validated record at `line`.
-    static func stagingRow(line: Int, _ record: ValidRecord) -> [String?] {
+    /// Appends the staging row of a validated record at `line` to `buffer` in COPY text
+    /// format: the common columns, then the result columns, then the pupil columns. Written
+    /// field by field: building each row as a list of values, encoding it on the
+    /// connection's thread and freeing it was an eighth of the supervisor's time in a first
+    /// import.
+    static func appendStagingRow(line: Int, _ record: ValidRecord, to buffer: inout [UInt8]) {
         // The validator made every required one of these present and canonical; were one
         // missing, the staging table's check would fail the run rather than stage half a record.
         let fields = record.fields
+        appendCommonColumns(line: line, type: record.type, school: record.schoolURN, to: &buffer)
         switch record.type {
         case "assessment":
-            return row(
-                line: line, type: record.type, school: record.schoolURN, upn: fields["upn"]?.stringValue,
-                result: [
-                    fields["instrument"]?.stringValue, fields["subject"]?.stringValue, fields["measure"]?.stringValue,
-                    fields["value"].map(\.serialized), fields["date"]?.stringValue,
-                ])
+            CopyText.appendField(nil, to: &buffer)
+            CopyText.appendField(fields["upn"]?.stringValue, to: &buffer)
+            CopyText.appendField(fields["instrument"]?.stringValue, to: &buffer)
+            CopyText.appendField(fields["subject"]?.stringValue, to: &buffer)
+            CopyText.appendField(fields["measure"]?.stringValue, to: &buffer)
+            CopyText.appendField(fields["value"].map(\.serialized), to: &buffer)
+            CopyText.appendField(fields["date"]?.stringValue, to: &buffer)
+            CopyText.appendNulls(pupilColumns.count, to: &buffer)
         case "pupil":
-            var pupil = pupilFieldValues(fields)
-            pupil.append(fields["needs"].map(\.serialized))
-            return row(line: line, type: record.type, school: record.schoolURN, upn: fields["upn"]?.stringValue, pupil: pupil)
+            CopyText.appendField(nil, to: &buffer)
+            CopyText.appendField(fields["upn"]?.stringValue, to: &buffer)
+            CopyText.appendNulls(resultColumns.count, to: &buffer)
+            for column in pupilFieldColumns { CopyText.appendField(pupilFieldValue(fields[column]), to: &buffer) }
+            CopyText.appendField(fields["needs"].map(\.serialized), to: &buffer)
         default:
-            return row(line: line, type: record.type, school: record.schoolURN, document: record.document)
+            CopyText.appendField(record.document, to: &buffer)
+            CopyText.appendNulls(1 + resultColumns.count + pupilColumns.count, to: &buffer)
         }
+        CopyText.endRow(&buffer)
     }
 
-    /// The staging row that marks a rejected pupil record at `line` (see ``RejectedPupil``).
-    static func rejectedPupilRow(line: Int, _ pupil: RejectedPupil) -> [String?] {
+    /// Appends the staging row that marks a rejected pupil record at `line` (see
+    /// ``RejectedPupil``) to `buffer`.
+    static func appendRejectedPupilRow(line: Int, _ pupil: RejectedPupil, to buffer: inout [UInt8]) {
         let identity = JSONValue.object(["upn": pupil.upn.map(JSONValue.string) ?? .null]).serialized
-        return row(line: line, type: "rejected_pupil", school: pupil.schoolURN ?? "", document: identity)
+        appendCommonColumns(line: line, type: "rejected_pupil", school: pupil.schoolURN ?? "", to: &buffer)
+        CopyText.appendField(identity, to: &buffer)
+        CopyText.appendNulls(1 + resultColumns.count + pupilColumns.count, to: &buffer)
+        CopyText.endRow(&buffer)
+    }
+
+    private static func appendCommonColumns(line: Int, type: String, school: String, to buffer: inout [UInt8]) {
+        CopyText.appendField(String(line), to: &buffer, first: true)
+        CopyText.appendField(type, to: &buffer)
+        CopyText.appendField(school, to: &buffer)
     }
 
     /// Runs the merge. `$1` in every statement is the import run id. The temporary table
