@@ -76,7 +76,7 @@ echo "Evaluating the trust: every school, then nothing changed, then one school 
 /usr/bin/time -f "%e" -o "$work/eval2.time" "$bin/provisionctl" --config "$config" evaluate --as-of 2026-11-29 --timings > "$work/eval2.out"
 diff <(grep "^  flags:" "$work/eval1.out") <(grep "^  flags:" "$work/eval2.out") >/dev/null || { echo "the run with nothing changed differs"; exit 1; }
 # One school's data changes (a statement any import might run): that school alone is evaluated.
-psql -qAt "$url" -c "UPDATE assessments SET value = value WHERE id = (SELECT min(a.id) FROM assessments a JOIN schools s ON s.id = a.school_id WHERE s.urn = '139001')" >/dev/null
+psql -qAt "$url" -c "UPDATE assessments SET value = value WHERE ctid = (SELECT a.ctid FROM assessments a JOIN schools s ON s.id = a.school_id WHERE s.urn = '139001' LIMIT 1)" >/dev/null
 /usr/bin/time -f "%e" -o "$work/eval3.time" "$bin/provisionctl" --config "$config" evaluate --as-of 2026-11-29 --timings > "$work/eval3.out"
 # Every school again, with the first run's alerts open.
 /usr/bin/time -f "%e" -o "$work/eval4.time" "$bin/provisionctl" --config "$config" evaluate --as-of 2026-11-29 --full > "$work/eval4.out"
