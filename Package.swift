@@ -296,7 +296,7 @@ let package = Package(
         .testTarget(
             name: "ImporterTests",
             dependencies: [
-                "ProvisionImport", "ProvisionStore", "ProvisionTestSupport", "Postgres", "provisionctl",
+                "ProvisionImport", "ProvisionStore", "ProvisionTestSupport", "Postgres", "SampleTrust", "provisionctl",
                 "import-ctf", "import-mis-csv", "import-provision-map", "import-plans",
             ]
         ),

@@ -321,8 +321,8 @@ public struct ImportPipeline: Sendable {
             rejections.removeAll(keepingCapacity: true)
         }
 
-        // Each batch is sent on the connection's own thread while the next is
-        // validated here, so the two share the cores rather than wait for each other.
+        // Each batch is sent on the connection's own thread while the next is validated
+        // here, so the two share the cores rather than wait for each other.
         var sending: Task<Void, any Error>?
         func send(_ rows: [UInt8]) async throws {
             try await sending?.value
