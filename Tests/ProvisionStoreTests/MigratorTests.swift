@@ -90,9 +90,6 @@ struct MigratorTests {
         await db.close()
     }
 
-    /// A school's pupils, on roll or not, are found through an index (migration 18): an import
-    /// lists every pupil of its schools, and a partial index of those on roll left it reading
-    /// the whole table, one school's share of which shrinks as a deployment grows.
     /// Migration 22 gives the duplicated-provision alerts already raised the subject the
     /// rule now keys them by, so they carry on rather than being opened again as new.
     @Test func duplicateAlertsGetTheirSubjectInTheirKey() async throws {
@@ -126,6 +123,58 @@ struct MigratorTests {
         await db.close()
     }
 
+    /// Migration 23 keys results by their natural key: the results already stored keep
+    /// every value, the id is gone, a second result with the same key is refused by the
+    /// primary key (and merged by an upsert naming it), and a result naming a pupil who does
+    /// not exist is still refused, by pupil and date.
+    @Test func resultsKeepTheirRowsAndAreKeyedByTheirNaturalKey() async throws {
+        let (db, _) = try await TestPostgres.shared.freshConnection("results-natural-key")
+        try await Migrator(migrations: Array(Migration.all.prefix { $0.version < 23 })).migrate(db)
+        let school = try await db.query("INSERT INTO schools (urn, name) VALUES ('139001', 'S') RETURNING id").scalar(as: Int64.self)
+        let pupil = try await db.query(
+            """
+            INSERT INTO pupils (upn, school_id, surname, forename, dob) VALUES ('A123456789012', $1, 'S', 'F', '2016-05-01') RETURNING id
+            """, school
+        ).scalar(as: Int64.self)
+        let insert = """
+            INSERT INTO assessments (pupil_id, school_id, instrument, subject, measure, value, assessed_on)
+            VALUES ($1, $2, 'Salford', 'reading', 'age_months', $3, $4::date)
+            """
+        try await db.execute(insert, pupil, school, 80, "2025-01-15")
+        try await db.execute(insert, pupil, school, 86.5, "2025-06-15")
+        try await Migrator().migrate(db)
+
+        let stored = try await db.query("SELECT value::text || '@' || assessed_on::text AS row FROM assessments ORDER BY assessed_on")
+            .rows.map { try $0.decode("row", as: String.self) }
+        #expect(stored == ["80@2025-01-15", "86.5@2025-06-15"])
+        let columns = try await db.query(
+            "SELECT string_agg(column_name::text, ',' ORDER BY ordinal_position) AS names FROM information_schema.columns WHERE table_name = 'assessments'"
+        ).scalar(as: String.self)
+        #expect(columns == "pupil_id,school_id,instrument,subject,measure,value,assessed_on,import_run_id")
+        let key = try await db.query(
+            """
+            SELECT string_agg(a.attname::text, ',' ORDER BY k.n) AS names
+              FROM pg_constraint c CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k (attnum, n)
+              JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+             WHERE c.conrelid = 'assessments'::regclass AND c.contype = 'p'
+            """
+        ).scalar(as: String.self)
+        #expect(key == "pupil_id,instrument,subject,measure,assessed_on")
+
+        let repeated = await #expect(throws: PostgresError.self) { try await db.execute(insert, pupil, school, 90, "2025-06-15") }
+        #expect(repeated?.sqlState == SQLState.uniqueViolation)
+        try await db.execute(insert + " ON CONFLICT (pupil_id, instrument, subject, measure, assessed_on) DO UPDATE SET value = EXCLUDED.value",
+                             pupil, school, 90, "2025-06-15")
+        #expect(try await db.query("SELECT value::text AS v FROM assessments WHERE assessed_on = '2025-06-15'").scalar(as: String.self) == "90")
+        let orphan = await #expect(throws: PostgresError.self) { try await db.execute(insert, pupil + 99, school, 70, "2025-09-15") }
+        #expect(orphan?.sqlState == SQLState.foreignKeyViolation)
+        #expect(orphan?.message.contains("a result of 2025-09-15 names pupil \(pupil + 99)") == true, "\(orphan?.message ?? "")")
+        await db.close()
+    }
+
+    /// A school's pupils, on roll or not, are found through an index (migration 18): an import
+    /// lists every pupil of its schools, and a partial index of those on roll left it reading
+    /// the whole table, one school's share of which shrinks as a deployment grows.
     @Test func aSchoolsPupilsOnRollOrNotAreFoundThroughAnIndex() async throws {
         let (db, _) = try await TestPostgres.shared.freshConnection("pupils-by-school")
         try await Migrator().migrate(db)
