@@ -104,17 +104,16 @@ struct CSVMapping {
         if let section = try root.section("values") {
             // A wording mapped to something that is not a code would reject every row using it.
             let yesOrNo: Set<String> = ["yes", "no"]
-            let codes = [
-                "gender": Codes.genders, "year_group": Codes.yearGroups, "sen_provision": Codes.senProvision, "needs": Codes.needTypes,
-                "fsm": yesOrNo, "pupil_premium": yesOrNo, "eal": yesOrNo, "looked_after": yesOrNo,
+            let fields: [(String, Set<String>)] = [
+                ("gender", Codes.genders), ("year_group", Codes.yearGroups), ("sen_provision", Codes.senProvision),
+                ("needs", Codes.needTypes), ("fsm", yesOrNo), ("pupil_premium", yesOrNo), ("eal", yesOrNo), ("looked_after", yesOrNo),
             ]
-            for field in ["gender", "year_group", "sen_provision", "needs", "fsm", "pupil_premium", "eal", "looked_after"] {
+            for (field, codes) in fields {
                 guard let table = try section.stringTable(field) else { continue }
                 var mapped: [String: String] = [:]
                 for (wording, code) in table.sorted(by: { $0.key < $1.key }) {
-                    guard codes[field]?.contains(code) == true else {
-                        throw section.error(
-                            "\(field).\(wording)", "'\(code)' is not one of \(codes[field, default: []].sorted().joined(separator: ", "))")
+                    guard codes.contains(code) else {
+                        throw section.error("\(field).\(wording)", "'\(code)' is not one of \(codes.sorted().joined(separator: ", "))")
                     }
                     // Wordings are matched ignoring case: "Boy" and "boy" must agree.
                     if let other = mapped.updateValue(code, forKey: wording.lowercased()), other != code {

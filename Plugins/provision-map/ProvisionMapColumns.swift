@@ -109,12 +109,8 @@ enum ProvisionMapColumns {
 
     /// A target gain as SENCOs write one: `6`, `+6`, `6 months`, `+5 points`, `2 steps`.
     static func gain(_ text: String) -> Double? {
-        var rest = text.trimmedWhitespace.lowercased()
+        var rest = strip(text, units: ["months", "month", "mths", "mth", "points", "point", "pts", "steps", "step"])
         if rest.hasPrefix("+") { rest.removeFirst() }
-        for unit in ["months", "month", "mths", "mth", "points", "point", "pts", "steps", "step"] where rest.hasSuffix(unit) {
-            rest = String(rest.dropLast(unit.count))
-            break
-        }
         return SpreadsheetNumber.parse(rest)
     }
 

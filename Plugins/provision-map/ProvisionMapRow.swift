@@ -77,11 +77,11 @@ enum ProvisionMapRow {
         var point: [String: JSONValue] = [:]
         var notTaken = 0
         func measurement(_ scoreColumn: String, _ dateColumn: String) throws -> JSONValue? {
-            if let text = cell(scoreColumn), SchoolVocabulary.notTaken(text) {
+            guard let text = cell(scoreColumn) else { return nil }
+            if SchoolVocabulary.notTaken(text) {
                 notTaken += 1
                 return nil
             }
-            guard let text = cell(scoreColumn) else { return nil }
             point = ["value": .number(try SpreadsheetNumber.score(text, measure: measure, column: scoreColumn))]
             if let when = try date(dateColumn) { point["date"] = when }
             return .object(point)

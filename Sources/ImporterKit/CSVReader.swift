@@ -20,8 +20,9 @@ public enum CSVItem: Sendable {
 
 /// Reads a CSV file as a stream of rows, in constant memory: RFC 4180 quoting (fields
 /// holding commas, quotes and line breaks), CRLF or LF line ends, UTF-8 or Windows-1252
-/// text, and UTF-16 text with its byte-order mark (Excel's "Unicode Text"). Blank rows are skipped. A row that cannot be read is
-/// returned as ``CSVItem/bad(line:reason:)`` and reading goes on with the next row.
+/// text, and UTF-16 text with its byte-order mark (Excel's "Unicode Text"). Blank rows are
+/// skipped. A row that cannot be read is returned as ``CSVItem/bad(line:reason:)`` and
+/// reading goes on with the next row.
 public final class CSVReader {
     private let handle: FileHandle
     /// The encoding the rows are decoded in: the one asked for, unless the file starts with
@@ -83,10 +84,8 @@ public final class CSVReader {
                 readFailure = error.localizedDescription
             }
             atEnd = read.isEmpty
-            if utf16 != nil {
-                // A chunk of one byte may give no character yet: read on.
-                read = atEnd ? (utf16?.finish() ?? []) : (utf16?.transcode(read) ?? [])
-            }
+            // A chunk of one byte may give no character yet: read on.
+            if utf16 != nil { read = (atEnd ? utf16?.finish() : utf16?.transcode(read)) ?? [] }
             (chunk, position) = (read, 0)
         }
         return true
