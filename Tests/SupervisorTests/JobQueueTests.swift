@@ -144,6 +144,10 @@ struct JobQueueTests {
 
     @Test func failuresBackOffExponentiallyThenGiveUp() async throws {
         let (db, _) = try await database("jobs-backoff")
+        // Minutes, not seconds: "not due yet" must hold however long a busy machine keeps
+        // this test waiting between recording a failure and the next claim (a CI run once
+        // saw more than ten seconds pass there).
+        let queue = JobQueue(retryBase: .seconds(600), retryMax: .seconds(3600))
         let id = try #require(try await queue.enqueue(db, kind: .importSource, payload: ["source": "a"], uniqueKey: nil, maxAttempts: 3))
         // Each wait is bracketed by clocks read just before and just after the failure is
         // recorded (the server takes its own time between them), so a slow machine cannot
@@ -165,19 +169,19 @@ struct JobQueueTests {
             }
         }
         #expect(waits.count == 2)
-        // base × 2^(attempt−1), less up to a fifth of it for jitter: 8–10 s, then 16–20 s.
-        // The backoff itself, exactly; the recorded retry, within its bracket (and a
-        // twentieth of a second for the clocks' rounding).
-        for (attempt, range) in [(1, 8.0...10.0), (2, 16.0...20.0)] {
+        // base × 2^(attempt−1), less up to a fifth of it for jitter: 480–600 s, then
+        // 960–1,200 s. The backoff itself, exactly; the recorded retry, within its bracket
+        // (and a twentieth of a second for the clocks' rounding).
+        for (attempt, range) in [(1, 480.0...600.0), (2, 960.0...1200.0)] {
             let drawn = (0..<50).map { _ in queue.backoff(afterAttempt: attempt).seconds }
             #expect(drawn.allSatisfy { range.contains(Double($0)) }, "attempt \(attempt): \(drawn)")
         }
-        #expect(waits[0].atMost >= 7.95 && waits[0].atLeast <= 10.05, "\(waits)")
-        #expect(waits[1].atMost >= 15.95 && waits[1].atLeast <= 20.05, "\(waits)")
+        #expect(waits[0].atMost >= 479.95 && waits[0].atLeast <= 600.05, "\(waits)")
+        #expect(waits[1].atMost >= 959.95 && waits[1].atLeast <= 1200.05, "\(waits)")
         #expect(try await db.query("SELECT state, last_error FROM jobs WHERE id = $1", id).singleRow()?.decode("state", as: String.self) == "failed")
         // Capped: at most the cap, at least 80% of it, and not the same every time.
         let capped = (0..<50).map { _ in queue.backoff(afterAttempt: 10).seconds }
-        #expect(capped.allSatisfy { (48...60).contains($0) }, "\(capped)")
+        #expect(capped.allSatisfy { (2880...3600).contains($0) }, "\(capped)")
         #expect(Set(capped).count > 1, "jitter spreads retries out")
     }
 
