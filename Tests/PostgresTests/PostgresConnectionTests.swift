@@ -305,7 +305,7 @@ struct PostgresConnectionTests {
         // cancellation not woken the wait, the result would be nil, ten minutes late).
         let (started, startedWriter) = AsyncStream.makeStream(of: Void.self)
         let waiting = Task {
-            _ = try await listener.nextNotification(timeout: .seconds(10))
+            _ = try await listener.nextNotification(timeout: .seconds(60))
             startedWriter.yield()
             return try await listener.nextNotification(timeout: .seconds(600))
         }

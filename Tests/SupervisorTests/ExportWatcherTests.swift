@@ -6,9 +6,10 @@ import Testing
 /// The export watcher against the real kernel (inotify): what it reports for folder and file
 /// sources, and what it ignores.
 @Suite struct ExportWatcherTests {
-    /// The events until `stop` holds for one (or the stream ends), at most `seconds`.
+    /// The events until `stop` holds for one (or the stream ends), at most `seconds`: a
+    /// minute, since a busy CI machine has held this process's tasks up for over ten seconds.
     static func events(
-        _ watcher: ExportWatcher, seconds: Double = 10, until stop: @escaping @Sendable (ExportWatcher.Event) -> Bool
+        _ watcher: ExportWatcher, seconds: Double = 60, until stop: @escaping @Sendable (ExportWatcher.Event) -> Bool
     ) async -> [ExportWatcher.Event] {
         await withTaskGroup(of: [ExportWatcher.Event]?.self) { group in
             group.addTask {
@@ -88,14 +89,14 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let watcher = try ExportWatcher(sources: [("drop", folder)], settle: .milliseconds(200), tickEvery: .seconds(60))
         watcher.stop()
-        // The stream ends (the reading thread returned) long before the 60 s tick.
+        // The stream ends (the reading thread returned); the 60 s tick would not end it.
         let ended = await withTaskGroup(of: Bool.self) { group in
             group.addTask {
                 for await _ in watcher.events {}
                 return true
             }
             group.addTask {
-                try? await Task.sleep(for: .seconds(10))
+                try? await Task.sleep(for: .seconds(50))
                 return false
             }
             let first = await group.next() ?? false
