@@ -26,8 +26,15 @@ struct ImportPipelineTests {
         #expect(forced.status == .succeeded)
         #expect(forced.merge.changedRows == 0)
         #expect(try await h.fingerprint() == before)
-        let runs = try await h.query("SELECT status FROM import_runs ORDER BY id").rows.map { try $0.decode("status", as: String.self) }
-        #expect(runs == ["succeeded", "unchanged", "succeeded"])
+        // The forced run hashed its input beside the run and recorded it: unforced, the same
+        // input is unchanged again.
+        let third = try await h.pipeline.run(h.request(plugin, source: source))
+        #expect(third.status == .unchanged)
+        let runs = try await h.query("SELECT status, input_checksum FROM import_runs ORDER BY id").rows.map {
+            (try $0.decode("status", as: String.self), try $0.decode("input_checksum", as: String?.self))
+        }
+        #expect(runs.map(\.0) == ["succeeded", "unchanged", "succeeded", "unchanged"])
+        #expect(runs.compactMap(\.1).count == 4 && Set(runs.compactMap(\.1)).count == 1, "\(runs)")
     }
 
     @Test func progressIsReportedWhileReadingAndWhenTheMergeStarts() async throws {
@@ -456,9 +463,15 @@ struct ImportPipelineTests {
         let h = try await ImportHarness.make("import-missing")
         defer { h.cleanUp() }
         let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
-        let summary = try await h.pipeline.run(h.request(plugin, source: h.folder + "/nope.ndjson"))
-        #expect(summary.status == .failed)
-        #expect(summary.failure?.contains("does not exist") == true)
+        // Forced, the input is hashed beside the run, and its absence still stops the run
+        // before the plugin starts (whose own complaint would name no source).
+        for force in [false, true] {
+            let summary = try await h.pipeline.run(h.request(plugin, source: h.folder + "/nope.ndjson", force: force))
+            #expect(summary.status == .failed)
+            #expect(summary.inputRejected)
+            #expect(summary.failure?.contains("the source \(h.folder)/nope.ndjson does not exist") == true, "\(summary.failure ?? "")")
+            #expect(summary.stderr.isEmpty, "the plugin did not run: \(summary.stderr)")
+        }
     }
 
     /// Statistics are refreshed after a run that changed a table by a tenth or more, and
