@@ -95,6 +95,12 @@ struct TrimmingTests {
         #expect("   ".trimmedWhitespace == "")
         #expect("".trimmedWhitespace == "")
         #expect("\u{200B}x".trimmedWhitespace == "\u{200B}x", "a zero-width space is not White_Space")
+        // White space at one end only, the other end a visible ASCII character.
+        #expect("\u{3000}Kai".trimmedWhitespace == "Kai")
+        #expect("Kai\u{00A0}".trimmedWhitespace == "Kai")
+        #expect("Kai\n".trimmedWhitespace == "Kai")
+        #expect("\u{1F}Kai~".trimmedWhitespace == "\u{1F}Kai~", "a unit separator is not White_Space")
+        #expect("x".trimmedWhitespace == "x")
     }
 
     @Test func asciiAnswersMatchTheUnicodeProperty() {
