@@ -298,6 +298,45 @@ struct ImportPipelineTests {
         #expect(reason.contains("not a pupil known to the trust"))
     }
 
+    /// The results the merge rejects for their pupil are found in one pass: each is recorded
+    /// with the first reason it meets, and the reasons are summed in the rules' order.
+    @Test func eachResultRejectedAtMergeHasItsFirstReason() async throws {
+        let h = try await ImportHarness.make("import-merge-reasons")
+        defer { h.cleanUp() }
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        // Pupil 7 is the other school's.
+        let theirs = [ProtocolFixture.header(kind: "delta"), ProtocolFixture.pupil(7, school: ProtocolFixture.otherSchool),
+                      ProtocolFixture.end(["pupil": 1])]
+        let first = try await h.pipeline.run(h.request(plugin, source: try h.source(theirs, name: "b.ndjson"), schools: [ProtocolFixture.otherSchool]))
+        #expect(first.status == .succeeded, "\(first.failure ?? "")")
+        // Pupil 2 is born on 2016-09-03. Lines 2–4 are pupils, 5–10 results.
+        let lines = [
+            ProtocolFixture.header(kind: "delta"), ProtocolFixture.pupil(1), ProtocolFixture.pupil(2), ProtocolFixture.pupil(3),
+            ProtocolFixture.assessment(2, value: 70, date: "2016-09-01"),  // before birth
+            ProtocolFixture.assessment(7, value: 70),  // another school's pupil
+            ProtocolFixture.assessment(500, value: 70),  // unknown
+            ProtocolFixture.assessment(1, value: 70),
+            ProtocolFixture.assessment(501, value: 70, date: "2001-01-01"),  // unknown, whatever its date
+            ProtocolFixture.assessment(2, value: 70),
+            ProtocolFixture.end(["pupil": 3, "assessment": 6]),
+        ]
+        let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(lines, name: "a.ndjson"), maxRejected: 0.9))
+        #expect(summary.status == .succeeded, "\(summary.failure ?? "")")
+        #expect(summary.merge.rejectedAtMergeByType == ["assessment": 4])
+        #expect(summary.merge.reasons == [
+            "2 assessment record(s): assessment.upn is not a pupil known to the trust; import the pupils (CTF) first",
+            "1 assessment record(s): assessment.upn is a pupil of another school of the trust, which this source is not bound to",
+            "1 assessment record(s): assessment.date is before the pupil's date of birth",
+        ])
+        let recorded = try await h.query(
+            "SELECT line, reason FROM rejected_records WHERE import_run_id = $1 ORDER BY line", summary.runID
+        ).rows.map { "\(try $0.decode("line", as: Int.self)): \(try $0.decode("reason", as: String.self).prefix(22))" }
+        #expect(recorded == [
+            "5: assessment.date is bef", "6: assessment.upn is a pu", "7: assessment.upn is not ", "9: assessment.upn is not ",
+        ])
+        #expect(try await h.query("SELECT count(*) FROM assessments").scalar(as: Int.self) == 2)
+    }
+
     /// A result dated before its pupil was born (whether the pupil came in the same run or
     /// an earlier one) is rejected with the reason, and the pupil's other results are kept.
     @Test func resultsDatedBeforeThePupilsBirthAreRejectedAtMerge() async throws {

@@ -523,17 +523,17 @@ enum StagingMerge {
             \(staged > 0 ? "" : "WITH NO DATA")
             """)
         stats.duplicates += staged - kept
+        // The last rule is a mistyped year the record alone cannot show: the pupil's age at
+        // the result, which the growth model reckons, would be negative. (The date of birth
+        // is not repeated.)
         try await rejectMissing(
-            db, runID, &stats, table: "staged_assessment", type: "assessment", condition: "s.pupil_id IS NULL",
-            reason: "assessment.upn is not a pupil known to the trust; import the pupils (CTF) first")
-        try await rejectMissing(
-            db, runID, &stats, table: "staged_assessment", type: "assessment", condition: "NOT s.pupil_of_bound_school",
-            reason: "assessment.upn is a pupil of another school of the trust, which this source is not bound to")
-        // A mistyped year the record alone cannot show: the pupil's age at the result, which
-        // the growth model reckons, would be negative. (The date of birth is not repeated.)
-        try await rejectMissing(
-            db, runID, &stats, table: "staged_assessment", type: "assessment", condition: "s.assessed_on < s.dob",
-            reason: "assessment.date is before the pupil's date of birth")
+            db, runID, &stats, table: "staged_assessment", type: "assessment",
+            rules: [
+                ("s.pupil_id IS NULL", "assessment.upn is not a pupil known to the trust; import the pupils (CTF) first"),
+                ("NOT s.pupil_of_bound_school",
+                 "assessment.upn is a pupil of another school of the trust, which this source is not bound to"),
+                ("s.assessed_on < s.dob", "assessment.date is before the pupil's date of birth"),
+            ])
         // A plain insert for new pupils' results: checking each for a conflict that cannot
         // happen was a third of inserting them.
         stats.inserted["assessments", default: 0] += try await db.execute(
@@ -757,17 +757,33 @@ enum StagingMerge {
         _ db: PostgresConnection, _ runID: Int64, _ stats: inout MergeStatistics, table: String, type: String,
         condition: String, reason: String
     ) async throws {
-        let count = try await db.query(
+        try await rejectMissing(db, runID, &stats, table: table, type: type, rules: [(condition, reason)])
+    }
+
+    /// Rejects the rows of `table` that meet any of `rules`' conditions, each for the reason of
+    /// the first it meets, in one pass over the table (three passes over a million-record
+    /// run's results were 0.3 s).
+    private static func rejectMissing(
+        _ db: PostgresConnection, _ runID: Int64, _ stats: inout MergeStatistics, table: String, type: String,
+        rules: [(condition: String, reason: String)]
+    ) async throws {
+        let which = rules.enumerated().map { "WHEN \($0.element.condition) THEN \($0.offset + 1)" }.joined(separator: " ")
+        let rows = try await db.query(
             """
-            WITH missing AS (DELETE FROM \(table) s WHERE \(condition) RETURNING line),
+            WITH missing AS (DELETE FROM \(table) s WHERE \(rules.map { "(\($0.condition))" }.joined(separator: " OR "))
+                             RETURNING line, CASE \(which) END AS rule),
                  recorded AS (INSERT INTO rejected_records (import_run_id, line, record_type, severity, reason)
-                              SELECT $1, line, $2, 'rejected', $3 FROM missing RETURNING 1)
-            SELECT count(*) FROM recorded
-            """, runID, type, reason
-        ).scalar(as: Int.self)
-        guard count > 0 else { return }
-        stats.rejectedAtMerge += count
-        stats.rejectedAtMergeByType[type, default: 0] += count
-        stats.reasons.append("\(count) \(type) record(s): \(reason)")
+                              SELECT $1, line, $2, 'rejected', ($3::text[])[rule] FROM missing RETURNING reason)
+            SELECT reason, count(*) AS n FROM recorded GROUP BY reason
+            """, runID, type, rules.map(\.reason)
+        ).rows
+        var counts: [String: Int] = [:]
+        for row in rows { counts[try row.decode("reason", as: String.self)] = try row.decode("n", as: Int.self) }
+        for rule in rules {
+            guard let count = counts[rule.reason] else { continue }
+            stats.rejectedAtMerge += count
+            stats.rejectedAtMergeByType[type, default: 0] += count
+            stats.reasons.append("\(count) \(type) record(s): \(rule.reason)")
+        }
     }
 }
