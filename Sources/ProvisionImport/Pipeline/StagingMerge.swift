@@ -523,6 +523,7 @@ enum StagingMerge {
             \(staged > 0 ? "" : "WITH NO DATA")
             """)
         stats.duplicates += staged - kept
+        let rejectedBefore = stats.rejectedAtMergeByType["assessment", default: 0]
         // The last rule is a mistyped year the record alone cannot show: the pupil's age at
         // the result, which the growth model reckons, would be negative. (The date of birth
         // is not repeated.)
@@ -536,12 +537,16 @@ enum StagingMerge {
             ])
         // A plain insert for new pupils' results: checking each for a conflict that cannot
         // happen was a third of inserting them.
-        stats.inserted["assessments", default: 0] += try await db.execute(
+        let ofNewPupils = try await db.execute(
             """
             INSERT INTO assessments (pupil_id, school_id, instrument, subject, measure, value, assessed_on, import_run_id)
             SELECT s.pupil_id, s.school_id, s.instrument, s.subject, s.measure, s.value, s.assessed_on, $1
               FROM staged_assessment s WHERE s.new_pupil
             """, runID)
+        stats.inserted["assessments", default: 0] += ofNewPupils
+        // A first import's results are all of new pupils: no other is left to read for.
+        let rejected = stats.rejectedAtMergeByType["assessment", default: 0] - rejectedBefore
+        guard kept - rejected - ofNewPupils > 0 else { return }
         try await upsert(db, runID, &stats, table: "assessments", sql: """
             INSERT INTO assessments AS t (pupil_id, school_id, instrument, subject, measure, value, assessed_on, import_run_id)
             SELECT s.pupil_id, s.school_id, s.instrument, s.subject, s.measure, s.value, s.assessed_on, $1
