@@ -317,6 +317,7 @@ public struct ImportPipeline: Sendable {
         batch.reserveCapacity(Self.batchBytes)
         var batchRows = 0
         var rejections: [Rejection] = []
+        var rejectedPupilsStaged = 0
         var storedRejections = 0
         var firstReasons: [String] = []
 
@@ -465,6 +466,7 @@ public struct ImportPipeline: Sendable {
                     if let pupil = rejection.pupil {
                         StagingMerge.appendRejectedPupilRow(line: number, pupil, to: &batch)
                         batchRows += 1
+                        rejectedPupilsStaged += 1
                     }
                 case .header, .end, .ignored:
                     break
@@ -512,7 +514,8 @@ public struct ImportPipeline: Sendable {
                 let skipped = stored?.skipped ?? [:]
                 summary.merge = try await StagingMerge.merge(
                     db, runID: runID, schools: request.schools,
-                    staged: validator.accepted.merging(skipped) { accepted, skipped in accepted - skipped },
+                    staged: validator.accepted.merging(skipped) { accepted, skipped in accepted - skipped }
+                        .merging([StagingMerge.rejectedPupilType: rejectedPupilsStaged]) { _, rows in rows },
                     keysMayRepeat: stagedKeys.mayRepeat,
                     snapshotPupils: validator.sourceKind == "snapshot" && validator.sent["pupil", default: 0] > 0,
                     consoleEdit: request.consoleLines != nil,

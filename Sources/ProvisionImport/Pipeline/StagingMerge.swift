@@ -164,9 +164,13 @@ enum StagingMerge {
 
     /// Appends the staging row that marks a rejected pupil record at `line` (see
     /// ``RejectedPupil``) to `buffer`.
+    /// The record type of the rows ``appendRejectedPupilRow(line:_:to:)`` stages; ``merge``
+    /// takes their count under it in `staged`.
+    static let rejectedPupilType = "rejected_pupil"
+
     static func appendRejectedPupilRow(line: Int, _ pupil: RejectedPupil, to buffer: inout [UInt8]) {
         let identity = JSONValue.object(["upn": pupil.upn.map(JSONValue.string) ?? .null]).serialized
-        appendCommonColumns(line: line, type: "rejected_pupil", school: pupil.schoolURN ?? "", to: &buffer)
+        appendCommonColumns(line: line, type: rejectedPupilType, school: pupil.schoolURN ?? "", to: &buffer)
         CopyText.appendField(identity, to: &buffer)
         CopyText.appendNulls(1 + resultColumns.count + pupilColumns.count, to: &buffer)
         CopyText.endRow(&buffer)
@@ -184,7 +188,8 @@ enum StagingMerge {
     ///
     /// - Parameters:
     ///   - staged: how many records of each type were staged (the validator's accepted
-    ///     counts, less those ``StoredRecords`` kept out of staging).
+    ///     counts, less those ``StoredRecords`` kept out of staging), and under
+    ///     ``rejectedPupilType`` how many rows of rejected pupil records.
     ///   - keysMayRepeat: the types among pupils and results whose staged records may repeat
     ///     a natural key (``StagedKeys``); the others are merged without sorting them by key.
     ///   - snapshotPupils: the run is a snapshot carrying pupil records, so pupils of the
@@ -336,7 +341,8 @@ enum StagingMerge {
         stats.updated["pupil_needs", default: 0] += removedNeeds
 
         if snapshotPupils {
-            try await markLeavers(db, runID: runID, stats: &stats, maxLeavers: maxLeavers)
+            try await markLeavers(
+                db, runID: runID, stats: &stats, rejectedPupils: staged[rejectedPupilType, default: 0], maxLeavers: maxLeavers)
         }
 
         try await mergeAssessments(
@@ -653,15 +659,18 @@ enum StagingMerge {
     /// pupils whose record was rejected, and no one at a school with a rejected pupil record
     /// that named no usable UPN. Refuses (throws) when a school would lose more than
     /// `maxLeavers` of its pupils on roll.
+    /// `rejectedPupils` is how many rows of rejected pupil records were staged: without any,
+    /// the staging table is not read for them (0.1 s of a million records).
     private static func markLeavers(
-        _ db: PostgresConnection, runID: Int64, stats: inout MergeStatistics, maxLeavers: Double?
+        _ db: PostgresConnection, runID: Int64, stats: inout MergeStatistics, rejectedPupils: Int, maxLeavers: Double?
     ) async throws {
         try await db.execute(
             """
             CREATE TEMP TABLE rejected_pupil ON COMMIT DROP AS
             SELECT nullif(school_urn, '') AS school_urn, doc->>'upn' AS upn
-              FROM import_staging WHERE record_type = 'rejected_pupil'
-            """)
+              FROM import_staging WHERE record_type = $1
+            \(rejectedPupils > 0 ? "" : "WITH NO DATA")
+            """, rejectedPupilType)
         stats.leaversWithheld = try await db.query(
             """
             SELECT DISTINCT b.urn FROM bound_school b JOIN rejected_pupil r
