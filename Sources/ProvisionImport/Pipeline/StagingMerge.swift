@@ -162,12 +162,12 @@ enum StagingMerge {
         CopyText.endRow(&buffer)
     }
 
-    /// Appends the staging row that marks a rejected pupil record at `line` (see
-    /// ``RejectedPupil``) to `buffer`.
     /// The record type of the rows ``appendRejectedPupilRow(line:_:to:)`` stages; ``merge``
     /// takes their count under it in `staged`.
     static let rejectedPupilType = "rejected_pupil"
 
+    /// Appends the staging row that marks a rejected pupil record at `line` (see
+    /// ``RejectedPupil``) to `buffer`.
     static func appendRejectedPupilRow(line: Int, _ pupil: RejectedPupil, to buffer: inout [UInt8]) {
         let identity = JSONValue.object(["upn": pupil.upn.map(JSONValue.string) ?? .null]).serialized
         appendCommonColumns(line: line, type: rejectedPupilType, school: pupil.schoolURN ?? "", to: &buffer)
@@ -659,6 +659,7 @@ enum StagingMerge {
     /// pupils whose record was rejected, and no one at a school with a rejected pupil record
     /// that named no usable UPN. Refuses (throws) when a school would lose more than
     /// `maxLeavers` of its pupils on roll.
+    ///
     /// `rejectedPupils` is how many rows of rejected pupil records were staged: without any,
     /// the staging table is not read for them (0.1 s of a million records).
     private static func markLeavers(
