@@ -511,11 +511,10 @@ public struct ImportPipeline: Sendable {
 
             progress(.merging, records: outcome.lines)
             do {
-                let skipped = stored?.skipped ?? [:]
+                var staged = validator.accepted.merging(stored?.skipped ?? [:]) { accepted, skipped in accepted - skipped }
+                staged[StagingMerge.rejectedPupilType] = rejectedPupilsStaged
                 summary.merge = try await StagingMerge.merge(
-                    db, runID: runID, schools: request.schools,
-                    staged: validator.accepted.merging(skipped) { accepted, skipped in accepted - skipped }
-                        .merging([StagingMerge.rejectedPupilType: rejectedPupilsStaged]) { _, rows in rows },
+                    db, runID: runID, schools: request.schools, staged: staged,
                     keysMayRepeat: stagedKeys.mayRepeat,
                     snapshotPupils: validator.sourceKind == "snapshot" && validator.sent["pupil", default: 0] > 0,
                     consoleEdit: request.consoleLines != nil,
