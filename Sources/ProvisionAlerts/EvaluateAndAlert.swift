@@ -22,3 +22,12 @@ public func evaluateAndAlert(
     }
     return (summary, changes)
 }
+
+/// The evaluation run that an evaluation of `school` (a URN) today would only repeat, if any
+/// (``Evaluator/upToDateRun(_:school:asOf:)``): what follows an import asks this before
+/// evaluating a school again.
+public func upToDateEvaluation(
+    _ db: PostgresConnection, config: Configuration, school: String, asOf: SchoolDate
+) async throws -> Int64? {
+    try await Evaluator(settings: config.evaluation).upToDateRun(db, school: school, asOf: asOf)
+}

@@ -3,6 +3,12 @@ import ProvisionModel
 
 /// An evaluation summary as printed for a person: counts only, no pupil data.
 public enum EvaluationText {
+    /// The line printed instead of an evaluation of `scope` that would only repeat `run`
+    /// (``Evaluator/upToDateRun(_:school:asOf:)``).
+    public static func upToDate(run: Int64, scope: String) -> String {
+        "Evaluation of \(scope): not run again; evaluation run \(run) already saw this data, today, under these settings."
+    }
+
     /// The lines `provisionctl evaluate` prints for one evaluation of `scope`: counts only, no
     /// pupil; with `steps`, how long each step of the evaluation took.
     public static func render(_ summary: EvaluationSummary, alerts: AlertChanges, scope: String, steps: Bool = false) -> String {

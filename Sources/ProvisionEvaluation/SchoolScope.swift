@@ -28,9 +28,12 @@ struct SchoolScope: Sendable {
     /// The evaluated schools' ids, as the steps' `bigint[]` parameters take them.
     var evaluatedIDs: [String] { evaluated.map { String($0.id) } }
 
-    /// Decides for every school in scope (`school`, or every school with data).
+    /// Decides for every school in scope (`school`, or every school with data). With
+    /// `lockingReused` (an evaluation about to copy from them), the runs the unchanged
+    /// schools' results would be copied from are locked until the transaction ends.
     static func decide(
-        _ db: PostgresConnection, school: Int64?, asOf: SchoolDate, fingerprint: String, full: Bool
+        _ db: PostgresConnection, school: Int64?, asOf: SchoolDate, fingerprint: String, full: Bool,
+        lockingReused: Bool = true
     ) async throws -> SchoolScope {
         let rows = try await db.query(
             """
@@ -62,7 +65,7 @@ struct SchoolScope: Sendable {
         // locked as a flag's run is: pruning old runs (``EvaluationHistory``) waits for this
         // evaluation instead of deleting them from under it.
         let reused = Set(unchanged.flatMap { school in school.previous.map { [$0.run, $0.origin] } ?? [] })
-        if !reused.isEmpty {
+        if lockingReused, !reused.isEmpty {
             let locked = try await db.query(
                 "SELECT id FROM evaluation_runs WHERE id = ANY($1::bigint[]) FOR KEY SHARE", [reused.map(String.init)]
             ).rows.count

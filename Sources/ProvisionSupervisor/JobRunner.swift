@@ -84,8 +84,15 @@ struct JobRunner: Sendable {
         case .unchanged:
             return
         case .succeeded:
-            // New data: each of the source's schools is evaluated again.
+            // New data: each of the source's schools is evaluated again, but for a school whose
+            // evaluation today already saw exactly this data (the import changed none of it).
             for urn in source.schools {
+                if let run = try await upToDateEvaluation(control, config: config, school: urn, asOf: SchoolDate.today()) {
+                    logger.info(
+                        "school not evaluated again: its data is as its evaluation saw it",
+                        metadata: ["school": "\(urn)", "evaluation_run": "\(run)", "import_run": "\(summary.runID)"])
+                    continue
+                }
                 try await supervisor.queue.enqueue(
                     control, kind: .evaluate, payload: ["school": urn, "after_import": "\(summary.runID)"],
                     uniqueKey: JobKind.evaluationKey(school: urn), maxAttempts: config.daemon.maxAttempts)

@@ -18,7 +18,8 @@ struct ImportCommand: AsyncParsableCommand {
 
             The run is all or nothing: when the plugin fails, breaks the protocol or too many
             records are rejected, nothing is written. After a successful import the source's
-            schools are evaluated (unless --no-evaluate). An input identical to the source's last
+            schools are evaluated (unless --no-evaluate), but for a school whose evaluation
+            today already saw exactly this data. An input identical to the source's last
             successful run is skipped as unchanged unless --force is given.
 
             Exit status: 0 imported (or unchanged), 1 the run failed, 65 the input was rejected.
@@ -80,10 +81,15 @@ struct ImportCommand: AsyncParsableCommand {
                 let summary = try await pipeline.run(request)
                 terminal.finish()
                 print(ImportSummaryText.render(summary, source: request.sourceName))
-                // A successful import changes what the evaluation sees: evaluate its schools now.
+                // A successful import changes what the evaluation sees: evaluate its schools now,
+                // but for a school whose evaluation today already saw exactly this data.
                 if summary.status == .succeeded && !noEvaluate {
                     let db = try await database.connect(applicationName: "provision-evaluate")
                     for school in request.schools {
+                        if let run = try await upToDateEvaluation(db, config: config, school: school.urn, asOf: SchoolDate.today()) {
+                            print(EvaluationText.upToDate(run: run, scope: "school \(school.urn)"))
+                            continue
+                        }
                         let (result, alerts) = try await evaluateAndAlert(
                             db, config: config, school: school.urn, asOf: SchoolDate.today(),
                             openHelper: { try await database.connect(applicationName: "provision-evaluate-stalls") })

@@ -49,6 +49,18 @@ struct ImportCommandTests {
             program, ["--config", config, "import", "--plugin", "fixture", "--school", "139001", folder + "/input.ndjson"])
         #expect(manual.exitCode == 0, "\(manual.standardError)")
         #expect(manual.standardOutput.contains("Changed: nothing"))
+        // Nothing the evaluation reads changed since run 1, today: no run repeats it.
+        #expect(manual.standardOutput.contains(
+            "Evaluation of school 139001: not run again; evaluation run 1 already saw this data, today, under these settings."),
+            "\(manual.standardOutput)")
+        #expect(!manual.standardOutput.contains("Evaluation run 2"))
+        let forced = try await TestProcess.run(program, ["--config", config, "import", "--source", "fenland", "--force"])
+        #expect(forced.standardOutput.contains("not run again; evaluation run 1"), "\(forced.standardOutput)")
+        // Once the data changes, the school is evaluated again.
+        try (ProtocolFixture.run(pupils: 5).joined(separator: "\n") + "\n").write(
+            toFile: folder + "/input.ndjson", atomically: true, encoding: .utf8)
+        let changed = try await TestProcess.run(program, ["--config", config, "import", "--source", "fenland"])
+        #expect(changed.standardOutput.contains("Evaluation run 2 of school 139001"), "\(changed.standardOutput)")
     }
 
     @Test func aFailingPluginExitsOneAndRejectedInputExits65() async throws {

@@ -241,6 +241,34 @@ struct DaemonProcessTests {
         await db.close()
     }
 
+    @Test func anImportThatChangedNothingOfAnEvaluatedSchoolQueuesNoEvaluation() async throws {
+        let url = try await TestPostgres.shared.freshDatabase("daemon-nothing-new")
+        let setup = try DaemonSetup.make("daemon-nothing-new", url: url, sources: [DaemonSetup.Source(name: "alpha")])
+        defer { setup.remove() }
+        let first = try await setup.provisionctl(["import", "--source", "alpha"])
+        #expect(first.standardOutput.contains("Evaluation run 1 of school 139001"), "\(first.standardOutput)")
+        // The same records in another order: a new file, the same data.
+        let export = setup.folder + "/data/alpha.ndjson"
+        var lines = try String(contentsOfFile: export, encoding: .utf8).split(separator: "\n").map(String.init)
+        lines[1...3].reverse()
+        try (lines.joined(separator: "\n") + "\n").write(toFile: export, atomically: true, encoding: .utf8)
+        _ = try await setup.provisionctl(["enqueue", "--source", "alpha"])
+        let daemon = try RunningDaemon(config: setup.config)
+        #expect(await daemon.waitFor("msg=\"job completed\" job=1 kind=import"), "\(daemon.log)")
+        #expect(daemon.log.contains("msg=\"school not evaluated again: its data is as its evaluation saw it\" evaluation_run=1 import_run=2"), "\(daemon.log)")
+        let db = try await setup.connect()
+        #expect(try await db.count("SELECT count(*) FROM import_runs WHERE status = 'succeeded'") == 2)
+        #expect(try await db.count("SELECT count(*) FROM jobs WHERE kind = 'evaluate'") == 0)
+
+        // New data: the school is evaluated again.
+        try DaemonSetup.records(source: .init(name: "alpha", pupils: 4)).write(toFile: export, atomically: true, encoding: .utf8)
+        _ = try await setup.provisionctl(["enqueue", "--source", "alpha"])
+        #expect(await daemon.waitFor("msg=\"evaluation finished\""), "\(daemon.log)")
+        #expect(try await db.count("SELECT count(*) FROM evaluation_runs WHERE school_id IS NOT NULL AND status = 'succeeded'") == 2)
+        #expect(await daemon.stop() == 0)
+        await db.close()
+    }
+
     @Test func twoDaemonsOnOneDatabaseShareTheWorkAndRunEachJobOnce() async throws {
         let url = try await TestPostgres.shared.freshDatabase("daemon-pair")
         let sources = (0..<6).map { DaemonSetup.Source(name: "source-\($0)", body: "sleep 1\ncat \"$2\"", firstPupil: 1 + $0 * 10) }
