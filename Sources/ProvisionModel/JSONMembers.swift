@@ -32,8 +32,15 @@ public struct JSONMembers: Sendable, Equatable {
         // Most keys scanned past differ in length, which a short string answers from its own
         // bits; comparing them as strings took the slower path for every one.
         let length = key.utf8.count
-        for member in members.reversed() where member.key.utf8.count == length && member.key == key { return member.value }
-        return nil
+        return members.withUnsafeBufferPointer { members in
+            // By index, so a member is not copied (nor its value retained) to compare its key.
+            var index = members.count
+            while index > 0 {
+                index -= 1
+                if members[index].key.utf8.count == length && members[index].key == key { return members[index].value }
+            }
+            return nil
+        }
     }
 
     /// How many members were written, counting a repeated key each time.
