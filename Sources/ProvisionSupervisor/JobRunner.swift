@@ -86,8 +86,24 @@ struct JobRunner: Sendable {
         case .succeeded:
             // New data: each of the source's schools is evaluated again, but for a school whose
             // evaluation today already saw exactly this data (the import changed none of it).
+            // The import is committed: should the question fail, the schools are evaluated
+            // (a failed job would re-run as unchanged and queue nothing).
+            var upToDate: [String: Int64] = [:]
+            do {
+                upToDate = try await supervisor.database.withConnection(applicationName: "provisiond-import") { db in
+                    var runs: [String: Int64] = [:]
+                    for urn in source.schools {
+                        runs[urn] = try await upToDateEvaluation(db, config: config, school: urn, asOf: SchoolDate.today())
+                    }
+                    return runs
+                }
+            } catch {
+                logger.warning(
+                    "could not tell whether the schools' evaluations saw this data; evaluating them",
+                    metadata: ["error": "\(error)", "import_run": "\(summary.runID)"])
+            }
             for urn in source.schools {
-                if let run = try await upToDateEvaluation(control, config: config, school: urn, asOf: SchoolDate.today()) {
+                if let run = upToDate[urn] {
                     logger.info(
                         "school not evaluated again: its data is as its evaluation saw it",
                         metadata: ["school": "\(urn)", "evaluation_run": "\(run)", "import_run": "\(summary.runID)"])

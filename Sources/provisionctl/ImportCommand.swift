@@ -86,7 +86,8 @@ struct ImportCommand: AsyncParsableCommand {
                 if summary.status == .succeeded && !noEvaluate {
                     let db = try await database.connect(applicationName: "provision-evaluate")
                     for school in request.schools {
-                        if let run = try await upToDateEvaluation(db, config: config, school: school.urn, asOf: SchoolDate.today()) {
+                        // Should the question fail, the school is evaluated (which reports the failure).
+                        if let run = try? await upToDateEvaluation(db, config: config, school: school.urn, asOf: SchoolDate.today()) {
                             print(EvaluationText.upToDate(run: run, scope: "school \(school.urn)"))
                             continue
                         }
