@@ -111,21 +111,25 @@ public struct Evaluator: Sendable {
     /// time (0.5 s of an unchanged million-record re-import's 7 s, copying the school's 23,810
     /// flags and keeping their alerts open).
     public func upToDateRun(_ db: PostgresConnection, school: String, asOf: SchoolDate) async throws -> Int64? {
-        guard let id = try await db.query("SELECT id FROM schools WHERE urn = $1", school).singleRow() else { return nil }
+        guard let id = try await Self.schoolID(db, urn: school) else { return nil }
         let scope = try await SchoolScope.decide(
-            db, school: try id.decode("id", as: Int64.self), asOf: asOf, fingerprint: settings.fingerprint, full: false,
-            lockingReused: false)
+            db, school: id, asOf: asOf, fingerprint: settings.fingerprint, full: false, lockingReused: false)
         guard scope.evaluated.isEmpty, scope.unchanged.count == 1 else { return nil }
         return scope.unchanged[0].previous?.run
+    }
+
+    /// The id of the school with URN `urn`; nil when it has no data yet.
+    private static func schoolID(_ db: PostgresConnection, urn: String) async throws -> Int64? {
+        try await db.query("SELECT id FROM schools WHERE urn = $1", urn).singleRow()?.decode("id", as: Int64.self)
     }
 
     private func evaluate(_ db: PostgresConnection, school: String?, asOf: SchoolDate, full: Bool) async throws -> EvaluationSummary {
         var schoolID: Int64?
         if let school {
-            guard let id = try await db.query("SELECT id FROM schools WHERE urn = $1", school).singleRow() else {
+            guard let id = try await Self.schoolID(db, urn: school) else {
                 throw EvaluationError("school \(school) has no data yet: import it first")
             }
-            schoolID = try id.decode("id", as: Int64.self)
+            schoolID = id
         }
         let settingsJSON = """
             {"entry_window_days":\(settings.entryWindowDays),"exit_window_days":\(settings.exitWindowDays),\
