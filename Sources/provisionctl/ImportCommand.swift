@@ -168,6 +168,7 @@ enum ImportSummaryText {
             }
             lines.append("Changed: " + (changes.isEmpty ? "nothing (already up to date)" : changes.joined(separator: ", ")))
             if merge.markedLeft > 0 { lines.append("Marked as left (missing from this snapshot): \(merge.markedLeft)") }
+            if merge.writtenDirectly > 0 { lines.append("Written straight into their tables (new pupils and their results): \(merge.writtenDirectly) records") }
             if merge.alreadyStored > 0 { lines.append("Already stored as they are (not staged): \(merge.alreadyStored) records") }
             if merge.duplicates > 0 { lines.append("Repeated records (the last one was kept): \(merge.duplicates)") }
         }

@@ -39,7 +39,7 @@ struct ImportHarness {
     let folder: String
     let url: String
     let database: ProvisionDatabase
-    let pipeline: ImportPipeline
+    var pipeline: ImportPipeline
 
     static func make(_ label: String) async throws -> ImportHarness {
         let folder = try TestProcess.temporaryDirectory(label)

@@ -128,6 +128,9 @@ public struct ImportPipeline: Sendable {
     /// The most hash entries a run's list of stored rows holds (``StoredRecords``); tests
     /// make it small.
     var storedEntryLimit = StoredRecords.entryLimit
+    /// Pupils and results a first run stages at least before it writes the rest directly
+    /// (``DirectWrites/threshold``); nil never writes directly. Tests change it.
+    var directWriteThreshold: Int? = DirectWrites.threshold
     /// Records per COPY batch.
     static let batchSize = 1000
     /// Room reserved for a batch's encoded rows: a result's row is about 120 bytes.
@@ -335,11 +338,17 @@ public struct ImportPipeline: Sendable {
         }
 
         // Each batch is sent on the connection's own thread while the next is validated
-        // here, so the two share the cores rather than wait for each other.
+        // here, so the two share the cores rather than wait for each other. Rows written
+        // directly go between two staging COPYs.
         var sending: Task<Void, any Error>?
-        func send(_ rows: [UInt8]) async throws {
+        func send(_ rows: [UInt8], direct: DirectWrites.Rows? = nil) async throws {
             try await sending?.value
-            sending = Task { try await db.copyEncodedRows(rows) }
+            sending = Task {
+                if let direct {
+                    try await db.withIsolation { try DirectWrites.copy(direct, into: $0, reopening: StagingMerge.copyStaging) }
+                }
+                try await db.copyEncodedRows(rows)
+            }
         }
         func sent() async throws {
             defer { sending = nil }
@@ -389,6 +398,22 @@ public struct ImportPipeline: Sendable {
             }
             // The two lists of hashes share one budget, so the supervisor's memory stays bounded.
             var stagedKeys = StagedKeys(limit: max(0, StagedKeys.defaultLimit - (stored?.rowCount ?? 0)))
+            let schoolIDs = try await StagingMerge.insertBoundSchools(db, runID: runID, schools: request.schools)
+            var direct: DirectWrites?
+            if request.consoleLines == nil, stored == nil, let threshold = directWriteThreshold {
+                // The planner's estimate of the stored pupils is enough to tell a small run
+                // in a large deployment (reltuples is -1 before the table's first analysis).
+                let facts = try await db.query(
+                    "SELECT current_date::text AS today, greatest(reltuples, 0)::bigint AS pupils FROM pg_class WHERE oid = 'pupils'::regclass"
+                ).singleRow()
+                if let facts {
+                    let storedPupils = try facts.decode("pupils", as: Int.self)
+                    direct = DirectWrites(
+                        runID: runID, today: try facts.decode("today"), schoolIDs: schoolIDs, book: book,
+                        threshold: max(threshold, storedPupils / 4))
+                }
+            }
+            var stagedBulk = 0
             try await db.execute(StagingMerge.createStaging)
             try await db.startCopy(StagingMerge.copyStaging)
             // Lines are parsed and validated a batch ahead, on another core, while the batch
@@ -445,10 +470,20 @@ public struct ImportPipeline: Sendable {
                     // A record stored as it is is not staged (a snapshot's skipped pupils are
                     // listed for the leaver rule by recordSkippedPupils).
                     let skipped = prepared.digest.map { stored?.skips(record.type, $0) == true } ?? false
-                    if !skipped {
+                    if !skipped, try await direct?.take(record, key: prepared.key, staged: stagedBulk, stagedKeys: stagedKeys) == true {
+                        if direct?.rows.count ?? 0 >= DirectWrites.batchRows {
+                            try await send(batch, direct: direct?.takeRows())
+                            batch = []
+                            batch.reserveCapacity(Self.batchBytes)
+                            batchRows = 0
+                        }
+                    } else if !skipped {
                         StagingMerge.appendStagingRow(line: number, record, to: &batch)
                         batchRows += 1
-                        if let key = prepared.key { stagedKeys.note(record.type, key: key) }
+                        if let key = prepared.key {
+                            stagedKeys.note(record.type, key: key)
+                            stagedBulk += 1
+                        }
                     }
                     if let warning = record.warning {
                         rejections.append(Rejection(line: number, type: record.type, severity: .warning, reason: warning, ref: nil))
@@ -485,7 +520,7 @@ public struct ImportPipeline: Sendable {
                     onLine: read)
             }
             try await readAll()
-            try await send(batch)
+            try await send(batch, direct: direct?.takeRows())
             try await sent()
             _ = try await db.finishCopy()
             try await StoredRecords.recordSkippedPupils(stored, db)
@@ -512,6 +547,7 @@ public struct ImportPipeline: Sendable {
             progress(.merging, records: outcome.lines)
             do {
                 var staged = validator.accepted.merging(stored?.skipped ?? [:]) { accepted, skipped in accepted - skipped }
+                    .merging(direct?.written ?? [:]) { accepted, written in accepted - written }
                 staged[StagingMerge.rejectedPupilType] = rejectedPupilsStaged
                 summary.merge = try await StagingMerge.merge(
                     db, runID: runID, schools: request.schools, staged: staged,
@@ -523,7 +559,11 @@ public struct ImportPipeline: Sendable {
                 throw ImportFailure(refused.description, inputRejected: true)
             }
             summary.merge.alreadyStored = stored?.skipped.values.reduce(0, +) ?? 0
-            summary.merge.duplicates += stored?.duplicates ?? 0
+            summary.merge.duplicates += (stored?.duplicates ?? 0) + (direct?.repeats ?? 0)
+            if let direct {
+                summary.merge.inserted.merge(direct.inserted, uniquingKeysWith: +)
+                summary.merge.writtenDirectly = direct.written.values.reduce(0, +)
+            }
             summary.rejected += summary.merge.rejectedAtMerge
             summary.firstReasons += summary.merge.reasons
             for urn in summary.merge.leaversWithheld {

@@ -21,6 +21,13 @@ struct StagedKeys {
 
     init(limit: Int = defaultLimit) { self.limit = limit }
 
+    /// Whether every key noted so far is kept, so that ``contains(_:)`` misses none.
+    var knowsEveryKey: Bool { seen.count < limit }
+
+    /// Whether a staged record's key hashed to `key` (a record written directly must not
+    /// follow a staged one of its key: the merge would let the earlier line win).
+    func contains(_ key: Int) -> Bool { seen.contains(key) }
+
     /// Notes a staged record of `type` whose key hashes to `key`.
     mutating func note(_ type: String, key: Int) {
         guard seen.count < limit else {

@@ -24,6 +24,10 @@ public struct MergeStatistics: Sendable, Equatable {
     /// school was rejected without a usable UPN (it might have been any of its pupils).
     public var leaversWithheld: [String] = []
 
+    /// Pupils and results written straight into their tables during the stream
+    /// (``DirectWrites``), counted in ``inserted`` as well.
+    public var writtenDirectly = 0
+
     /// Provision and enrolment records left unapplied because a SENCO edited the row in the
     /// console and the import disagrees (recorded as warnings).
     public var keptConsoleEdits = 0
@@ -182,7 +186,25 @@ enum StagingMerge {
         CopyText.appendField(school, to: &buffer)
     }
 
-    /// Runs the merge. `$1` in every statement is the import run id. The temporary table
+    /// Adds the bound schools not yet stored, before the run stages or writes anything that
+    /// refers to them, and returns every bound school's id by URN.
+    static func insertBoundSchools(
+        _ db: PostgresConnection, runID: Int64, schools: [(urn: String, name: String)]
+    ) async throws -> [String: Int64] {
+        try await db.execute(
+            """
+            INSERT INTO schools (urn, name, import_run_id)
+            SELECT urn, name, $1 FROM unnest($2::text[], $3::text[]) AS bound (urn, name)
+            ON CONFLICT (urn) DO NOTHING
+            """, runID, schools.map(\.urn), schools.map(\.name))
+        var ids: [String: Int64] = [:]
+        for row in try await db.query("SELECT id, urn FROM schools WHERE urn = ANY($1::text[])", schools.map(\.urn)).rows {
+            ids[try row.decode("urn", as: String.self)] = try row.decode("id", as: Int64.self)
+        }
+        return ids
+    }
+
+    /// Runs the merge, after ``insertBoundSchools(_:runID:schools:)``. `$1` in every statement is the import run id. The temporary table
     /// `skipped_pupil` must hold the pupils whose records were not staged
     /// (``StoredRecords/recordSkippedPupils(_:_:)``): a snapshot lists them.
     ///
@@ -204,13 +226,6 @@ enum StagingMerge {
     ) async throws -> MergeStatistics {
         var stats = MergeStatistics()
 
-        // The bound schools exist before anything refers to them.
-        try await db.execute(
-            """
-            INSERT INTO schools (urn, name, import_run_id)
-            SELECT urn, name, $1 FROM unnest($2::text[], $3::text[]) AS bound (urn, name)
-            ON CONFLICT (urn) DO NOTHING
-            """, runID, schools.map(\.urn), schools.map(\.name))
         try await db.execute(
             """
             CREATE TEMP TABLE bound_school ON COMMIT DROP AS
@@ -253,11 +268,12 @@ enum StagingMerge {
             """
             CREATE TEMP TABLE staged_pupil ON COMMIT DROP AS
             SELECT \(pupilsRepeat ? "DISTINCT ON (s.upn)" : "") s.line, s.school_urn, s.upn, \(pupilColumns.map { "s.\($0)" }.joined(separator: ", ")),
-                   p.id AS stored_id, p.school_id AS stored_school, p.on_roll AS stored_on_roll
+                   p.id AS stored_id, p.school_id AS stored_school, p.on_roll AS stored_on_roll,
+                   p.import_run_id = $1 AS written_directly
               FROM import_staging s LEFT JOIN pupils p ON p.upn = s.upn
              WHERE s.record_type = 'pupil' \(pupilsRepeat ? "ORDER BY s.upn, s.line DESC" : "")
             \(stagedPupils > 0 ? "" : "WITH NO DATA")
-            """)
+            """, runID)
         stats.duplicates += stagedPupils - keptPupils
         try await db.execute("ANALYZE staged_pupil")
 
@@ -325,11 +341,13 @@ enum StagingMerge {
              CROSS JOIN LATERAL jsonb_array_elements(s.needs) AS n
              WHERE s.needs IS NOT NULL AND s.needs <> '[]'::jsonb
             """)
-        // A pupil this run inserted has no needs yet.
+        // A pupil this run inserted has no needs yet. A pupil it wrote directly
+        // (``DirectWrites``) has the needs of an earlier line, which a later one replaces
+        // whole, as if the earlier line had never been.
         let removedNeeds = try await db.execute(
             """
             DELETE FROM pupil_needs pn USING staged_pupil s
-             WHERE s.needs IS NOT NULL AND pn.pupil_id = s.stored_id
+             WHERE (s.needs IS NOT NULL OR s.written_directly) AND pn.pupil_id = s.stored_id
                AND NOT EXISTS (SELECT 1 FROM wanted_needs w WHERE w.pupil_id = pn.pupil_id AND w.code = pn.code)
             """)
         try await upsert(db, runID, &stats, table: "pupil_needs", sql: """

@@ -1,0 +1,247 @@
+import Postgres
+import ProvisionModel
+
+/// New pupils, their needs and their results written by COPY straight into their tables while
+/// a source's first import streams, instead of staged and merged after the stream.
+///
+/// A first import is nearly all new pupils and their results. Staged, each of them was
+/// written three times (the staging table, a sorted copy joined to its pupil, the table) and
+/// inserted only once the plugin had finished, with one core idle while the server merged.
+/// Written directly, the server inserts them while this process validates the lines that
+/// follow.
+///
+/// A record is written directly only where the merge would have inserted it as it stands, so
+/// the stored rows are those the merge would give:
+/// - a pupil whose UPN no stored pupil holds (a hash list of every stored UPN, read once; a
+///   hash shared with another UPN only stages the record) and no earlier record of the run
+///   named; its id is drawn from the pupils' sequence ahead;
+/// - a result of such a pupil, not dated before their birth, whose key no earlier record of
+///   the run had.
+///
+/// Everything else is staged and merged as before. A later record repeating the key of one
+/// written directly is staged, so the merge updates the row with it and the last line still
+/// wins; it is counted as a repeat (``repeats``), and the merge counts its update. Another
+/// import adding one of these UPNs meanwhile fails this run at the unique index, and its retry
+/// merges the pupil, as with the merge's plain insert of new pupils.
+///
+/// Only runs without a list of stored rows (``StoredRecords``: a source whose recent runs
+/// carried no pupils or results) and not console edits write directly, and only once they
+/// have staged enough pupils and results (``threshold``) for listing every stored UPN to pay.
+struct DirectWrites {
+    /// Pupils and results a run stages before it starts writing directly, at least. Past
+    /// it, a run also stages as many as a quarter of the pupils stored: listing a stored UPN
+    /// costs about a seventeenth of what writing a record directly saves (0.4 against 6.8 µs),
+    /// so a school's small import into a large deployment keeps staging.
+    static let threshold = 5_000
+    /// The most stored UPNs listed: past it, a run stages everything (16 bytes each).
+    static let storedUPNLimit = 2_000_000
+    /// The most pupils and result keys a run remembers as written directly; past them, it
+    /// stages the rest. About 48 and 16 bytes each.
+    static let pupilLimit = 500_000
+    static let resultKeyLimit = 1_000_000
+    /// Rows sent in one go: each batch ends the staging COPY, copies into the three tables
+    /// (their statement triggers run once per batch) and reopens it.
+    static let batchRows = 20_000
+    /// Pupil ids drawn from the sequence at a time.
+    static let idBlock = 10_000
+
+    static let copyPupils = """
+        COPY pupils (id, upn, school_id, \(StagingMerge.pupilFieldColumns.joined(separator: ", ")), on_roll, import_run_id) FROM STDIN
+        """
+    static let copyNeeds = "COPY pupil_needs (pupil_id, code, rank, import_run_id) FROM STDIN"
+    static let copyResults = """
+        COPY assessments (pupil_id, school_id, instrument, subject, measure, value, assessed_on, import_run_id) FROM STDIN
+        """
+
+    /// Rows encoded in COPY text format, ready for ``copy(_:into:reopening:)``.
+    struct Rows: Sendable {
+        var pupils: [UInt8] = []
+        var needs: [UInt8] = []
+        var results: [UInt8] = []
+        var count = 0
+    }
+
+    private struct Pupil {
+        let id: Int64
+        let dob: String
+        /// A later record of this pupil was staged: their later results are staged too, for
+        /// the merge to check against the last record.
+        var repeated = false
+    }
+
+    private let runID: String
+    /// `current_date` of the import's transaction, as YYYY-MM-DD.
+    private let today: String
+    private let schoolIDs: [String: String]
+    private let book: PostgresConnection
+    private let threshold: Int
+    /// Hashes of the UPNs stored when the run started writing directly; nil until then.
+    private var storedUPNs: Set<Int>?
+    private var pupils: [String: Pupil] = [:]
+    private var resultKeys: Set<Int> = []
+    private var ids: [Int64] = []
+    private var nextID = 0
+    private var moreIDs: Task<[Int64], any Error>?
+    private(set) var rows = Rows()
+    /// Records written directly, by type.
+    private(set) var written: [String: Int] = [:]
+    /// Rows inserted, by table.
+    private(set) var inserted: [String: Int] = [:]
+    /// Records staged because they repeat the key of one written directly.
+    private(set) var repeats = 0
+    /// Set when there were too many stored UPNs to list: the rest of the run is staged.
+    private var off = false
+
+    /// `schoolIDs` maps the bound schools' URNs to their ids; `book` is a connection outside
+    /// the import's transaction (stored UPNs and sequence values need no transaction).
+    init(runID: Int64, today: String, schoolIDs: [String: Int64], book: PostgresConnection, threshold: Int = Self.threshold) {
+        self.threshold = threshold
+        self.runID = String(runID)
+        self.today = today
+        self.schoolIDs = schoolIDs.mapValues { String($0) }
+        self.book = book
+    }
+
+    /// Writes `record` (with its key hash, ``StoredRecords/key(_:)``) into ``rows`` when the
+    /// rules above allow; returns false when it must be staged. `staged` is how many pupils
+    /// and results the run has staged so far, `stagedKeys` their keys.
+    mutating func take(_ record: ValidRecord, key: Int?, staged: Int, stagedKeys: StagedKeys) async throws -> Bool {
+        guard !off, let key, staged >= threshold || storedUPNs != nil, stagedKeys.knowsEveryKey else { return false }
+        guard let upn = record.fields["upn"]?.stringValue, let school = schoolIDs[record.schoolURN] else { return false }
+        switch record.type {
+        case "pupil":
+            if pupils[upn] != nil {
+                if pupils[upn]?.repeated == false { repeats += 1 }
+                pupils[upn]?.repeated = true
+                return false
+            }
+            guard pupils.count < Self.pupilLimit, !stagedKeys.contains(key), try await isNew(upn),
+                  let dob = record.fields["dob"]?.stringValue, let id = try await nextPupilID()
+            else { return false }
+            pupils[upn] = Pupil(id: id, dob: dob)
+            appendPupil(record, upn: upn, id: id, school: school)
+        case "assessment":
+            guard let pupil = pupils[upn], !pupil.repeated, !stagedKeys.contains(key) else { return false }
+            if resultKeys.contains(key) {
+                resultKeys.remove(key)
+                repeats += 1
+                return false
+            }
+            guard resultKeys.count < Self.resultKeyLimit, let date = record.fields["date"]?.stringValue, date >= pupil.dob
+            else { return false }
+            resultKeys.insert(key)
+            appendResult(record, pupil: pupil.id, school: school)
+        default:
+            return false
+        }
+        written[record.type, default: 0] += 1
+        rows.count += 1
+        return true
+    }
+
+    /// The rows written since the last call, leaving ``rows`` empty.
+    mutating func takeRows() -> Rows {
+        defer { rows = Rows() }
+        return rows
+    }
+
+    /// Ends the open staging COPY on `db`, copies `rows` into their tables (pupils first, as
+    /// their needs and results refer to them) and opens the staging COPY `reopening` again.
+    static func copy(_ rows: Rows, into db: isolated PostgresConnection, reopening staging: String) throws {
+        guard rows.count > 0 else { return }
+        _ = try db.finishCopy()
+        for (sql, bytes) in [(copyPupils, rows.pupils), (copyNeeds, rows.needs), (copyResults, rows.results)] where !bytes.isEmpty {
+            try db.startCopy(sql)
+            try db.copyEncodedRows(bytes)
+            _ = try db.finishCopy()
+        }
+        try db.startCopy(staging)
+    }
+
+    /// Whether no stored pupil holds `upn` (as far as the hashes tell); lists them first.
+    private mutating func isNew(_ upn: String) async throws -> Bool {
+        if storedUPNs == nil {
+            let count = try await book.query("SELECT count(*) FROM pupils").scalar(as: Int.self)
+            guard count <= Self.storedUPNLimit else {
+                off = true
+                return false
+            }
+            var hashes = Set<Int>(minimumCapacity: count)
+            _ = try await book.copyOut("COPY (SELECT upn FROM pupils) TO STDOUT") { line in
+                hashes.insert(Self.hash(UnsafeRawBufferPointer(line)))
+            }
+            storedUPNs = hashes
+        }
+        var upn = upn
+        return upn.withUTF8 { storedUPNs?.contains(Self.hash(UnsafeRawBufferPointer($0))) == false }
+    }
+
+    private static func hash(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var hasher = Hasher()
+        hasher.combine(bytes: bytes)
+        return hasher.finalize()
+    }
+
+    /// The next id of the pupils' sequence drawn ahead; the next block is drawn while half
+    /// of this one is left.
+    private mutating func nextPupilID() async throws -> Int64? {
+        if nextID == ids.count {
+            ids = try await (moreIDs ?? Self.drawIDs(book)).value
+            nextID = 0
+            moreIDs = nil
+            guard !ids.isEmpty else { return nil }
+        }
+        if moreIDs == nil, nextID >= ids.count / 2 { moreIDs = Self.drawIDs(book) }
+        defer { nextID += 1 }
+        return ids[nextID]
+    }
+
+    private static func drawIDs(_ book: PostgresConnection) -> Task<[Int64], any Error> {
+        Task {
+            try await book.query(
+                "SELECT nextval(pg_get_serial_sequence('pupils', 'id')) AS id FROM generate_series(1, $1)", idBlock
+            ).rows.map { try $0.decode("id", as: Int64.self) }
+        }
+    }
+
+    /// As the merge's insert writes a new pupil: no SEN provision is `N`, and the pupil is
+    /// on roll unless their leaving date has passed.
+    private mutating func appendPupil(_ record: ValidRecord, upn: String, id: Int64, school: String) {
+        var values = StagingMerge.pupilFieldValues(record.fields)
+        if let sen = StagingMerge.pupilFieldColumns.firstIndex(of: "sen_provision"), values[sen] == nil { values[sen] = "N" }
+        let leaving = StagingMerge.pupilFieldColumns.firstIndex(of: "leaving_date").flatMap { values[$0] }
+        let pupilID = String(id)
+        CopyText.appendField(pupilID, to: &rows.pupils, first: true)
+        CopyText.appendField(upn, to: &rows.pupils)
+        CopyText.appendField(school, to: &rows.pupils)
+        for value in values { CopyText.appendField(value, to: &rows.pupils) }
+        CopyText.appendField(leaving.map { $0 > today } ?? true ? "t" : "f", to: &rows.pupils)
+        CopyText.appendField(runID, to: &rows.pupils)
+        CopyText.endRow(&rows.pupils)
+        guard case .array(let needs) = record.fields["needs"] else { return }
+        for case .object(let need) in needs {
+            guard let code = need["code"]?.stringValue, case .number(let rank) = need["rank"] else { continue }
+            CopyText.appendField(pupilID, to: &rows.needs, first: true)
+            CopyText.appendField(code, to: &rows.needs)
+            CopyText.appendField(String(Int(rank)), to: &rows.needs)
+            CopyText.appendField(runID, to: &rows.needs)
+            CopyText.endRow(&rows.needs)
+            inserted["pupil_needs", default: 0] += 1
+        }
+        inserted["pupils", default: 0] += 1
+    }
+
+    private mutating func appendResult(_ record: ValidRecord, pupil: Int64, school: String) {
+        let fields = record.fields
+        CopyText.appendField(String(pupil), to: &rows.results, first: true)
+        CopyText.appendField(school, to: &rows.results)
+        CopyText.appendField(fields["instrument"]?.stringValue, to: &rows.results)
+        CopyText.appendField(fields["subject"]?.stringValue, to: &rows.results)
+        CopyText.appendField(fields["measure"]?.stringValue, to: &rows.results)
+        CopyText.appendField(fields["value"].map(\.serialized), to: &rows.results)
+        CopyText.appendField(fields["date"]?.stringValue, to: &rows.results)
+        CopyText.appendField(runID, to: &rows.results)
+        CopyText.endRow(&rows.results)
+        inserted["assessments", default: 0] += 1
+    }
+}
