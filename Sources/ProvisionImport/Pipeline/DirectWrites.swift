@@ -196,11 +196,16 @@ struct DirectWrites {
         return ids[nextID]
     }
 
+    /// One text of ids, not a row each: ten thousand rows kept the server sending for 0.1 s.
     private static func drawIDs(_ book: PostgresConnection) -> Task<[Int64], any Error> {
         Task {
-            try await book.query(
-                "SELECT nextval(pg_get_serial_sequence('pupils', 'id')) AS id FROM generate_series(1, $1)", idBlock
-            ).rows.map { try $0.decode("id", as: Int64.self) }
+            let ids = try await book.query(
+                """
+                SELECT string_agg(nextval(pg_get_serial_sequence('pupils', 'id'))::text, ',') AS ids
+                  FROM generate_series(1, $1)
+                """, idBlock
+            ).scalar(as: String.self)
+            return ids.split(separator: ",").compactMap { Int64($0) }
         }
     }
 
