@@ -33,12 +33,15 @@ struct DirectWrites {
     /// costs about a seventeenth of what writing a record directly saves (0.4 against 6.8 µs),
     /// so a school's small import into a large deployment keeps staging.
     static let threshold = 5_000
-    /// The most stored UPNs listed: past it, a run stages everything (16 bytes each).
-    static let storedUPNLimit = 2_000_000
+    /// The most stored UPNs listed (a hash table of 2^21 eight-byte buckets, 16 MiB): a run
+    /// of a larger deployment stages everything.
+    static let storedUPNLimit = 1_500_000
     /// The most pupils and result keys a run remembers as written directly; past them, it
-    /// stages the rest. About 48 and 16 bytes each.
-    static let pupilLimit = 500_000
-    static let resultKeyLimit = 1_000_000
+    /// stages the rest. The pupils' table holds 2^19 buckets of 48 bytes (24 MiB), the
+    /// keys' 2^21 of 8 (16 MiB): with the staged keys (``StagedKeys``) the supervisor stays
+    /// within its 200 MiB.
+    static let pupilLimit = 300_000
+    static let resultKeyLimit = 1_500_000
     /// Rows sent in one go: each batch ends the staging COPY, copies into the three tables
     /// (their statement triggers run once per batch) and reopens it.
     static let batchRows = 20_000
@@ -106,28 +109,34 @@ struct DirectWrites {
     /// rules above allow; returns false when it must be staged. `staged` is how many pupils
     /// and results the run has staged so far, `stagedKeys` their keys.
     mutating func take(_ record: ValidRecord, key: Int?, staged: Int, stagedKeys: StagedKeys) async throws -> Bool {
-        guard !off, let key, staged >= threshold || storedUPNs != nil, stagedKeys.knowsEveryKey else { return false }
-        guard let upn = record.fields["upn"]?.stringValue, let school = schoolIDs[record.schoolURN] else { return false }
+        guard let key, let upn = record.fields["upn"]?.stringValue else { return false }
+        // A repeat of a key written directly is staged whatever else holds, and counted once
+        // (the merge counts any further repeats among the staged).
+        switch record.type {
+        case "pupil" where pupils[upn] != nil:
+            if pupils[upn]?.repeated == false { repeats += 1 }
+            pupils[upn]?.repeated = true
+            return false
+        case "assessment" where resultKeys.contains(key):
+            resultKeys.remove(key)
+            repeats += 1
+            return false
+        default:
+            break
+        }
+        guard !off, staged >= threshold || storedUPNs != nil, stagedKeys.knowsEveryKey, !stagedKeys.contains(key),
+              let school = schoolIDs[record.schoolURN]
+        else { return false }
         switch record.type {
         case "pupil":
-            if pupils[upn] != nil {
-                if pupils[upn]?.repeated == false { repeats += 1 }
-                pupils[upn]?.repeated = true
-                return false
-            }
-            guard pupils.count < Self.pupilLimit, !stagedKeys.contains(key), try await isNew(upn),
-                  let dob = record.fields["dob"]?.stringValue, let id = try await nextPupilID()
+            guard pupils.count < Self.pupilLimit, try await isNew(upn), let dob = record.fields["dob"]?.stringValue,
+                  let id = try await nextPupilID()
             else { return false }
             pupils[upn] = Pupil(id: id, dob: dob)
             appendPupil(record, upn: upn, id: id, school: school)
         case "assessment":
-            guard let pupil = pupils[upn], !pupil.repeated, !stagedKeys.contains(key) else { return false }
-            if resultKeys.contains(key) {
-                resultKeys.remove(key)
-                repeats += 1
-                return false
-            }
-            guard resultKeys.count < Self.resultKeyLimit, let date = record.fields["date"]?.stringValue, date >= pupil.dob
+            guard let pupil = pupils[upn], !pupil.repeated, resultKeys.count < Self.resultKeyLimit,
+                  let date = record.fields["date"]?.stringValue, date >= pupil.dob
             else { return false }
             resultKeys.insert(key)
             appendResult(record, pupil: pupil.id, school: school)

@@ -301,6 +301,7 @@ public struct ImportPipeline: Sendable {
             metadata: [
                 "source": "\(request.sourceName)", "run": "\(runID)", "status": "\(summary.status.rawValue)",
                 "records": "\(summary.sent.values.reduce(0, +))", "rejected": "\(summary.rejected)",
+                "written_directly": "\(summary.merge.writtenDirectly)",
             ])
         return summary
     }
