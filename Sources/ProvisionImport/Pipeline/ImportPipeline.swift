@@ -229,28 +229,26 @@ public struct ImportPipeline: Sendable {
 
         var checksum: String?
         var checksumFailure: String?
-        // A forced run imports whatever the checksum says, so it needs it only to record it:
-        // the input is hashed on its own thread while the stored rows are listed, and the
-        // run waits for it before its plugin starts (0.2–0.4 s of an unchanged million-record
-        // re-import, which waited for it first).
+        // A run with nothing to compare its checksum with (forced, or the source's first)
+        // needs it only to record it: the input is hashed on its own thread while the run
+        // starts, and the run waits for it before its plugin starts (0.2–0.4 s of a
+        // million-record import, which waited for it first).
         let hashing = request.consoleLines == nil
             ? Task { [path = request.path, plugin = request.plugin] in try await InputChecksum.computeOffPool(path: path, plugin: plugin) }
             : nil
-        if let hashing, !request.force {
+        let lastChecksum: String? = request.force || hashing == nil ? nil : try await book.query(
+            """
+            SELECT input_checksum FROM import_runs
+             WHERE source = $1 AND status = 'succeeded' ORDER BY id DESC LIMIT 1
+            """, request.sourceName
+        ).singleRow()?.decode("input_checksum", as: String?.self) ?? nil
+        if let hashing, let lastChecksum {
             do {
                 checksum = try await hashing.value
             } catch {
                 checksumFailure = "\(error)"
             }
-        }
-        if let checksum, !request.force {
-            let last = try await book.query(
-                """
-                SELECT input_checksum FROM import_runs
-                 WHERE source = $1 AND status = 'succeeded' ORDER BY id DESC LIMIT 1
-                """, request.sourceName
-            ).singleRow()
-            if try last?.decode("input_checksum", as: String?.self) == checksum {
+            if checksum == lastChecksum {
                 let id = try await book.query(
                     """
                     INSERT INTO import_runs (source, plugin, plugin_version, schools, status, input_checksum, finished_at)
@@ -281,7 +279,7 @@ public struct ImportPipeline: Sendable {
         } else {
             do {
                 try await stageAndMerge(
-                    request, runID: runID, book: book, hashing: request.force ? hashing : nil, summary: &summary)
+                    request, runID: runID, book: book, hashing: lastChecksum == nil ? hashing : nil, summary: &summary)
             } catch let error as PostgresError where error.isConnectionProblem {
                 summary.failure = "the database connection was lost: \(error.message)"
                 try? await record(summary, book: book)
@@ -306,9 +304,9 @@ public struct ImportPipeline: Sendable {
         return summary
     }
 
-    /// Stages the plugin's records and merges them in one transaction. `hashing`, for a
-    /// forced run, is the input's checksum still being computed: it is waited for before
-    /// the plugin starts, and a failure stops the run as it would have before.
+    /// Stages the plugin's records and merges them in one transaction. `hashing`, for a run
+    /// with no checksum to compare with, is the input's checksum still being computed: it is
+    /// waited for before the plugin starts, and a failure stops the run as it would have before.
     private func stageAndMerge(
         _ request: ImportRequest, runID: Int64, book: PostgresConnection, hashing: Task<String, any Error>?,
         summary: inout ImportSummary
