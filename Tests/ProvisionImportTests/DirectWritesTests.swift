@@ -140,6 +140,28 @@ import Testing
         #expect(try await h.query("SELECT count(*) FROM pupils").scalar(as: Int.self) == pupils)
     }
 
+    /// A run stages at least a quarter as many pupils and results as the deployment has
+    /// pupils stored before it lists their UPNs and writes directly.
+    @Test func aRunStagesAQuarterOfTheStoredPupilsFirst() async throws {
+        var h = try await ImportHarness.make("direct-writes-quarter")
+        defer { h.cleanUp() }
+        h.pipeline.directWriteThreshold = 0
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        let others = [ProtocolFixture.header(kind: "delta")]
+            + (101...140).map { ProtocolFixture.pupil($0, school: ProtocolFixture.otherSchool) } + [ProtocolFixture.end(["pupil": 40])]
+        var other = h.request(plugin, source: try h.source(others, name: "other.ndjson"), schools: [ProtocolFixture.otherSchool])
+        other.sourceName = "other"
+        #expect(try await h.pipeline.run(other).status == .succeeded)
+        _ = try await h.query("ANALYZE pupils")
+        // 40 stored: the first 10 pupils and results (pupils 1 to 5 and theirs) are staged.
+        let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(ProtocolFixture.run(pupils: 20))))
+        #expect(summary.status == .succeeded, "\(summary.failure ?? "")")
+        #expect(summary.merge.writtenDirectly == 30)
+        #expect(summary.merge.inserted["pupils"] == 20)
+        #expect(summary.merge.inserted["assessments"] == 20)
+        #expect(try await h.query("SELECT count(*) FROM assessments a JOIN pupils p ON p.id = a.pupil_id").scalar(as: Int.self) == 20)
+    }
+
     /// Distinct valid UPNs past the fixture's thousand.
     static func upn(_ n: Int) -> String {
         UPN.withCheckLetter("801" + String(format: "%04d", n / 1000) + "25" + String(format: "%03d", n % 1000))!

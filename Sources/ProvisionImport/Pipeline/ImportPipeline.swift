@@ -107,9 +107,10 @@ public struct ImportSummary: Sendable {
 /// The import pipeline of DESIGN §4, the same for the daemon and `provisionctl import`.
 ///
 /// A run is all or nothing: valid records are streamed through COPY into a temporary
-/// staging table inside one transaction, merged by set-based SQL, and committed only if the
-/// plugin exited 0 within its limits, its output kept the protocol and the rejected share is
-/// within the threshold. Otherwise the transaction rolls back and the data is exactly as it
+/// staging table inside one transaction (a source's first run writes most of its new pupils
+/// and their results straight into their tables, ``DirectWrites``), merged by set-based
+/// SQL, and committed only if the plugin exited 0 within its limits, its output kept the
+/// protocol and the rejected share is within the threshold. Otherwise the transaction rolls back and the data is exactly as it
 /// was. The run itself, its counts and rejected records are recorded on a second connection
 /// so they survive a rollback.
 public struct ImportPipeline: Sendable {
