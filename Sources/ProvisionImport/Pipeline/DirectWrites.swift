@@ -16,7 +16,9 @@ import ProvisionModel
 ///   hash shared with another UPN only stages the record) and no earlier record of the run
 ///   named; its id is drawn from the pupils' sequence ahead;
 /// - a result of such a pupil, not dated before their birth, whose key no earlier record of
-///   the run had.
+///   the run had. (Should a later line of the pupil change the date of birth, the results
+///   already written are not checked again, as a stored pupil's results are not when a
+///   later run changes theirs; the pupil's results after that line are staged and checked.)
 ///
 /// Everything else is staged and merged as before. A later record repeating the key of one
 /// written directly is staged, so the merge updates the row with it and the last line still
