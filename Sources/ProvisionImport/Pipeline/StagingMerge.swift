@@ -204,9 +204,10 @@ enum StagingMerge {
         return ids
     }
 
-    /// Runs the merge, after ``insertBoundSchools(_:runID:schools:)``. `$1` in every statement is the import run id. The temporary table
-    /// `skipped_pupil` must hold the pupils whose records were not staged
-    /// (``StoredRecords/recordSkippedPupils(_:_:)``): a snapshot lists them.
+    /// Runs the merge, after ``insertBoundSchools(_:runID:schools:)``. `$1` in every
+    /// statement is the import run id. The temporary table `skipped_pupil` must hold the
+    /// pupils whose records were not staged (``StoredRecords/recordSkippedPupils(_:_:)``):
+    /// a snapshot lists them.
     ///
     /// - Parameters:
     ///   - staged: how many records of each type were staged (the validator's accepted
