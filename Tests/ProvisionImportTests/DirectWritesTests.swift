@@ -137,6 +137,9 @@ import Testing
         let run = try await h.pipeline.run(h.request(good, source: try h.source(lines + [ProtocolFixture.end(["pupil": pupils])])))
         #expect(run.status == .succeeded, "\(run.failure ?? "")")
         #expect(run.merge.writtenDirectly == pupils)
+        let recorded = try await h.query("SELECT counts->>'written_directly' AS n FROM import_runs WHERE id = $1", run.runID)
+            .scalar(as: String.self)
+        #expect(recorded == String(pupils))
         #expect(try await h.query("SELECT count(*) FROM pupils").scalar(as: Int.self) == pupils)
     }
 

@@ -646,7 +646,7 @@ enum JSONCounts {
         }
         return "{\"sent\":\(object(sent)),\"accepted\":\(object(accepted)),\"inserted\":\(object(merge.inserted)),"
             + "\"updated\":\(object(merge.updated)),\"marked_left\":\(merge.markedLeft),\"duplicates\":\(merge.duplicates),"
-            + "\"already_stored\":\(merge.alreadyStored)}"
+            + "\"already_stored\":\(merge.alreadyStored),\"written_directly\":\(merge.writtenDirectly)}"
     }
 
     static func quote(_ text: String) -> String { JSONValue.string(text).serialized }
