@@ -71,6 +71,8 @@ echo "Import through the pipeline (provisionctl import, the daemon's code path).
 # time is their sum, as before.
 read -r import_secs import_rss import_cpu import_busy < <(measure import "$bin/provisionctl" --config "$work/provision.toml" import --source bench --no-evaluate)
 grep -q "succeeded" "$work/import.out" || { cat "$work/import.out"; exit 1; }
+# A first run writes its new pupils and results straight into their tables (DirectWrites).
+grep -q "Written straight into their tables" "$work/import.out" || { echo "the first run wrote nothing directly:"; cat "$work/import.out"; exit 1; }
 read -r evaluate_secs evaluate_rss _ _ < <(measure evaluate "$bin/provisionctl" --config "$work/provision.toml" evaluate --school 139001)
 import_secs=$(awk -v a="$import_secs" -v b="$evaluate_secs" 'BEGIN { printf "%.2f", a + b }')
 import_rss=$(( import_rss > evaluate_rss ? import_rss : evaluate_rss ))
