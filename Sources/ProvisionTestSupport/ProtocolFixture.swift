@@ -9,9 +9,10 @@ public enum ProtocolFixture {
     /// A second school, for boundary tests.
     public static let otherSchool = "139002"
 
-    /// A valid UPN for pupil number `n` (LA 801, establishment 2000, year 25).
+    /// A valid UPN for pupil number `n` (LA 801, establishment 2000 for the first thousand,
+    /// 2001 for the next and so on, year 25), distinct for `n` up to 7,999,999.
     public static func upn(_ n: Int) -> String {
-        UPN.withCheckLetter("8012000" + "25" + String(format: "%03d", n % 1000))!
+        UPN.withCheckLetter("801" + String(format: "%04d", 2000 + n / 1000) + "25" + String(format: "%03d", n % 1000))!
     }
 
     /// `object` as one NDJSON line with sorted keys.

@@ -1,7 +1,6 @@
 import Foundation
 import Postgres
 @testable import ProvisionImport
-import ProvisionModel
 import ProvisionTestSupport
 import Testing
 
@@ -124,7 +123,7 @@ import Testing
         // Past one batch of direct rows, so some reached the tables before the plugin failed.
         let pupils = DirectWrites.batchRows
         var lines = [ProtocolFixture.header()]
-        for n in 1...pupils { lines.append(ProtocolFixture.pupil(n, upn: Self.upn(n))) }
+        for n in 1...pupils { lines.append(ProtocolFixture.pupil(n)) }
         let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2"; exit 3"#)
         let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(lines)))
         #expect(summary.status == .failed)
@@ -163,10 +162,5 @@ import Testing
         #expect(summary.merge.inserted["pupils"] == 20)
         #expect(summary.merge.inserted["assessments"] == 20)
         #expect(try await h.query("SELECT count(*) FROM assessments a JOIN pupils p ON p.id = a.pupil_id").scalar(as: Int.self) == 20)
-    }
-
-    /// Distinct valid UPNs past the fixture's thousand.
-    static func upn(_ n: Int) -> String {
-        UPN.withCheckLetter("801" + String(format: "%04d", n / 1000) + "25" + String(format: "%03d", n % 1000))!
     }
 }

@@ -90,8 +90,13 @@ struct DirectWrites {
     private(set) var rows = Rows()
     /// Records written directly, by type.
     private(set) var written: [String: Int] = [:]
+    /// Needs written with the pupils written directly.
+    private var needsWritten = 0
     /// Rows inserted, by table.
-    private(set) var inserted: [String: Int] = [:]
+    var inserted: [String: Int] {
+        ["pupils": written["pupil", default: 0], "pupil_needs": needsWritten, "assessments": written["assessment", default: 0]]
+            .filter { $0.value > 0 }
+    }
     /// Records staged because they repeat the key of one written directly.
     private(set) var repeats = 0
     /// Set when there were too many stored UPNs to list: the rest of the run is staged.
@@ -108,9 +113,9 @@ struct DirectWrites {
     }
 
     /// Writes `record` (with its key hash, ``StoredRecords/key(_:)``) into ``rows`` when the
-    /// rules above allow; returns false when it must be staged. `staged` is how many pupils
-    /// and results the run has staged so far, `stagedKeys` their keys.
-    mutating func take(_ record: ValidRecord, key: Int?, staged: Int, stagedKeys: StagedKeys) async throws -> Bool {
+    /// rules above allow; returns false when it must be staged. `stagedKeys` are the keys of
+    /// the pupils and results the run has staged so far.
+    mutating func take(_ record: ValidRecord, key: Int?, stagedKeys: StagedKeys) async throws -> Bool {
         guard let key, let upn = record.fields["upn"]?.stringValue else { return false }
         // A repeat of a key written directly is staged whatever else holds, and counted once
         // (the merge counts any further repeats among the staged).
@@ -126,7 +131,7 @@ struct DirectWrites {
         default:
             break
         }
-        guard !off, staged >= threshold || storedUPNs != nil, stagedKeys.knowsEveryKey, !stagedKeys.contains(key),
+        guard !off, stagedKeys.count >= threshold || storedUPNs != nil, stagedKeys.knowsEveryKey, !stagedKeys.contains(key),
               let school = schoolIDs[record.schoolURN]
         else { return false }
         switch record.type {
@@ -169,17 +174,17 @@ struct DirectWrites {
         try db.startCopy(staging)
     }
 
-    /// Whether no stored pupil holds `upn` (as far as the hashes tell); lists them first.
+    /// Whether no stored pupil holds `upn` (as far as the hashes tell); lists them first, in
+    /// one read that stops one past the limit.
     private mutating func isNew(_ upn: String) async throws -> Bool {
         if storedUPNs == nil {
-            let count = try await book.query("SELECT count(*) FROM pupils").scalar(as: Int.self)
-            guard count <= Self.storedUPNLimit else {
+            var hashes = Set<Int>()
+            let listed = try await book.copyOut("COPY (SELECT upn FROM pupils LIMIT \(Self.storedUPNLimit + 1)) TO STDOUT") { line in
+                hashes.insert(Self.hash(UnsafeRawBufferPointer(line)))
+            }
+            guard listed <= Self.storedUPNLimit else {
                 off = true
                 return false
-            }
-            var hashes = Set<Int>(minimumCapacity: count)
-            _ = try await book.copyOut("COPY (SELECT upn FROM pupils) TO STDOUT") { line in
-                hashes.insert(Self.hash(UnsafeRawBufferPointer(line)))
             }
             storedUPNs = hashes
         }
@@ -242,9 +247,8 @@ struct DirectWrites {
             CopyText.appendField(String(Int(rank)), to: &rows.needs)
             CopyText.appendField(runID, to: &rows.needs)
             CopyText.endRow(&rows.needs)
-            inserted["pupil_needs", default: 0] += 1
+            needsWritten += 1
         }
-        inserted["pupils", default: 0] += 1
     }
 
     private mutating func appendResult(_ record: ValidRecord, pupil: Int64, school: String) {
@@ -258,6 +262,5 @@ struct DirectWrites {
         CopyText.appendField(fields["date"]?.stringValue, to: &rows.results)
         CopyText.appendField(runID, to: &rows.results)
         CopyText.endRow(&rows.results)
-        inserted["assessments", default: 0] += 1
     }
 }

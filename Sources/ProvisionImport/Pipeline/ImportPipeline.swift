@@ -110,8 +110,8 @@ public struct ImportSummary: Sendable {
 /// staging table inside one transaction (a source's first run writes most of its new pupils
 /// and their results straight into their tables, ``DirectWrites``), merged by set-based
 /// SQL, and committed only if the plugin exited 0 within its limits, its output kept the
-/// protocol and the rejected share is within the threshold. Otherwise the transaction rolls back and the data is exactly as it
-/// was. The run itself, its counts and rejected records are recorded on a second connection
+/// protocol and the rejected share is within the threshold. Otherwise the transaction rolls
+/// back and the data is exactly as it was. The run itself, its counts and rejected records are recorded on a second connection
 /// so they survive a rollback.
 public struct ImportPipeline: Sendable {
     /// The database runs are written to.
@@ -413,7 +413,6 @@ public struct ImportPipeline: Sendable {
                         threshold: max(threshold, storedPupils / 4))
                 }
             }
-            var stagedBulk = 0
             try await db.execute(StagingMerge.createStaging)
             try await db.startCopy(StagingMerge.copyStaging)
             // Lines are parsed and validated a batch ahead, on another core, while the batch
@@ -470,26 +469,17 @@ public struct ImportPipeline: Sendable {
                     // A record stored as it is is not staged (a snapshot's skipped pupils are
                     // listed for the leaver rule by recordSkippedPupils).
                     let skipped = prepared.digest.map { stored?.skips(record.type, $0) == true } ?? false
-                    if !skipped, try await direct?.take(record, key: prepared.key, staged: stagedBulk, stagedKeys: stagedKeys) == true {
-                        if direct?.rows.count ?? 0 >= DirectWrites.batchRows {
-                            try await send(batch, direct: direct?.takeRows())
-                            batch = []
-                            batch.reserveCapacity(Self.batchBytes)
-                            batchRows = 0
-                        }
-                    } else if !skipped {
+                    if !skipped, try await direct?.take(record, key: prepared.key, stagedKeys: stagedKeys) != true {
                         StagingMerge.appendStagingRow(line: number, record, to: &batch)
                         batchRows += 1
-                        if let key = prepared.key {
-                            stagedKeys.note(record.type, key: key)
-                            stagedBulk += 1
-                        }
+                        if let key = prepared.key { stagedKeys.note(record.type, key: key) }
                     }
                     if let warning = record.warning {
                         rejections.append(Rejection(line: number, type: record.type, severity: .warning, reason: warning, ref: nil))
                     }
-                    if batchRows >= Self.batchSize {
-                        try await send(batch)
+                    let directFull = (direct?.rows.count ?? 0) >= DirectWrites.batchRows
+                    if batchRows >= Self.batchSize || directFull {
+                        try await send(batch, direct: directFull ? direct?.takeRows() : nil)
                         batch = []
                         batch.reserveCapacity(Self.batchBytes)
                         batchRows = 0

@@ -21,6 +21,9 @@ struct StagedKeys {
 
     init(limit: Int = defaultLimit) { self.limit = limit }
 
+    /// How many distinct keys are kept.
+    var count: Int { seen.count }
+
     /// Whether every key noted so far is kept, so that ``contains(_:)`` misses none.
     var knowsEveryKey: Bool { seen.count < limit }
 
