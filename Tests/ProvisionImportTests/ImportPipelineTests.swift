@@ -37,6 +37,29 @@ struct ImportPipelineTests {
         #expect(runs.compactMap(\.1).count == 4 && Set(runs.compactMap(\.1)).count == 1, "\(runs)")
     }
 
+    /// A plugin writes what it likes when it likes: the supervisor cuts the stream into
+    /// lines at its newlines wherever its reads end, counts blank lines, and takes a last
+    /// line with no newline after it.
+    @Test func linesAreReadWholeHoweverThePluginWritesThem() async throws {
+        let h = try await ImportHarness.make("line-split")
+        defer { h.cleanUp() }
+        let lines = [
+            ProtocolFixture.header(), ProtocolFixture.pupil(1), "", ProtocolFixture.pupil(2),
+            ProtocolFixture.pupil(3, upn: "BAD"), ProtocolFixture.pupil(4), ProtocolFixture.end(["pupil": 4]),
+        ]
+        let path = h.folder + "/input.ndjson"
+        try lines.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        // Thirteen bytes a write: every line arrives in pieces, some pieces hold a newline.
+        let plugin = try TestPlugin.make(in: h.folder, body: #"dd if="$2" bs=13 2>/dev/null"#)
+        let summary = try await h.pipeline.run(h.request(plugin, source: path, maxRejected: 0.5))
+        #expect(summary.status == .succeeded, "\(summary.failure ?? "")")
+        #expect(summary.sent["pupil"] == 4)
+        #expect(summary.accepted["pupil"] == 3)
+        #expect(summary.rejected == 1)
+        #expect(summary.firstReasons.first?.hasPrefix("line 5: pupil.upn") == true, "\(summary.firstReasons)")
+        #expect(try await h.query("SELECT count(*) FROM pupils").scalar(as: Int.self) == 3)
+    }
+
     @Test func progressIsReportedWhileReadingAndWhenTheMergeStarts() async throws {
         let h = try await ImportHarness.make("import-progress")
         defer { h.cleanUp() }

@@ -142,7 +142,8 @@ public struct RecordStreamValidator: Sendable {
     public static func prepare(_ line: some Collection<UInt8>) -> PreparedLine {
         if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return PreparedLine(content: .blank) }
         guard line.count <= maxLineBytes else { return PreparedLine(content: .tooLong) }
-        guard let parsed = try? JSONValue.parseTopLevel(line) else { return PreparedLine(content: .notJSON) }
+        let parsedInPlace = line.withContiguousStorageIfAvailable { try? JSONValue.parseTopLevel($0) }
+        guard let parsed = parsedInPlace ?? (try? JSONValue.parseTopLevel(line)) else { return PreparedLine(content: .notJSON) }
         guard case .members(let fields) = parsed, let type = fields["type"]?.stringValue, RecordRules.dataTypes.contains(type) else {
             return PreparedLine(content: .parsed(parsed, validated: nil))
         }
