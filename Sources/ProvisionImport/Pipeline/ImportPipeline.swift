@@ -387,8 +387,9 @@ public struct ImportPipeline: Sendable {
             try await db.execute("SET LOCAL random_page_cost = 1.1")
             // Console edits are a few records, and mark what they write as the SENCO's.
             let kinds = request.consoleLines == nil ? try await StoredRecords.kinds(carriedBy: request.sourceName, db) : []
+            // The run's second connection is idle until the plugin starts: it reads the results.
             var stored = kinds.isEmpty ? nil : try await StoredRecords.load(
-                db, schools: request.schools.map(\.urn), kinds: kinds, limit: storedEntryLimit)
+                db, alongside: book, schools: request.schools.map(\.urn), kinds: kinds, limit: storedEntryLimit)
             if let hashing {
                 do {
                     summary.checksum = try await hashing.value

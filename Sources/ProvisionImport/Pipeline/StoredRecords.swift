@@ -25,8 +25,10 @@ import ProvisionModel
 /// the list did not know them, which only costs time), and pupils are listed all or none
 /// (the leaver rule needs every one), so with more than the bound holds only results are.
 struct StoredRecords {
-    /// Key hash → content hash, its lowest bit set once a record matched it (and was not staged).
-    private var contents: [Int: Int] = [:]
+    /// Key hash → content hash, its lowest bit set once a record matched it (and was not
+    /// staged): pupils and results apart, since the two lists are read at the same time.
+    private var pupilContents: [Int: Int] = [:]
+    private var resultContents: [Int: Int] = [:]
     /// Pupil key hash → hash of the pupil's stored needs, for pupils with any (most have
     /// none: ``noNeeds`` stands for theirs, and the table stays small).
     private var needs: [Int: Int] = [:]
@@ -47,7 +49,7 @@ struct StoredRecords {
     /// Records repeating the key of a record that was not staged.
     private(set) var duplicates = 0
     /// Stored rows listed.
-    var rowCount: Int { contents.count }
+    var rowCount: Int { pupilContents.count + resultContents.count }
 
     /// The most hash entries kept: one for a result, three for a pupil (its row, its needs,
     /// its id). Three million is at most about 96 MiB of hash tables (the supervisor peaked at
@@ -88,8 +90,15 @@ struct StoredRecords {
     /// those pupils' results) of the `kinds` wanted, up to `limit` entries in all (a pupil
     /// counts three). Pupils are listed all or none (the leaver rule needs every one): when
     /// they alone would pass the bound, only results are.
+    ///
+    /// With a `helper` connection (idle, outside any transaction), the results are read on
+    /// it while the pupils are read on `db`: two server processes, and this process hashing
+    /// on both connections' threads (a 250,000-pupil school's list in 0.75–0.9 s instead of
+    /// 1.1–1.25 s, with `psql` as the client). The two reads see the data as two statements
+    /// of `db` would: a result listed or not only decides whether its record is staged.
     static func load(
-        _ db: PostgresConnection, schools urns: [String], kinds: Kinds = [.pupils, .results], limit: Int = entryLimit
+        _ db: PostgresConnection, alongside helper: PostgresConnection? = nil, schools urns: [String],
+        kinds: Kinds = [.pupils, .results], limit: Int = entryLimit
     ) async throws -> StoredRecords {
         var stored = StoredRecords(today: try await db.query("SELECT current_date::text AS today").scalar(as: String.self))
         // COPY takes no parameters: the schools' pupils go in a table first. Pupils whose
@@ -111,14 +120,6 @@ struct StoredRecords {
         let allPupils = try sizes?.decode("pupils", as: Double.self) ?? 0
         let allResults = try sizes?.decode("results", as: Double.self) ?? 0
         let mostPupils = Double(schoolPupils) > 0.25 * allPupils
-        if mostPupils {
-            // Without statistics the planner took the list for fewer pupils than it holds and
-            // hashed the schools' results instead, in 16 batches on disk at the default
-            // `work_mem` (0.59 s → 0.44 s for 750,000 results, with the import's `work_mem`).
-            // Its size and the join column are all it needs (the whole table: 0.1 s). A few
-            // pupils are read one by one and need neither.
-            try await db.execute("ANALYZE stored_pupil (id)")
-        }
         // The needs of most of the pupils: aggregated once (looked up pupil by pupil, three
         // times slower). Of a few schools of a large deployment: pupil by pupil through the key,
         // since aggregating hashed every need of the deployment (36 ms per source at a million
@@ -141,32 +142,78 @@ struct StoredRecords {
         // `schoolPupils` counts those not listed too: a bound it passes by a little lists no pupils.
         let readPupils = kinds.contains(.pupils) && 3 * schoolPupils <= limit
         let pupilRoom = readPupils ? schoolPupils : 0
-        stored.reserve(pupils: pupilRoom, results: kinds.contains(.results) ? Int(min(expectedResults, Double(limit - 3 * pupilRoom))) : 0)
-        var entries = 0
-        if readPupils {
-            stored.pupilRowsSent = try await db.copyOut(pupils) { line in stored.add(line, columns: 19) }
-            entries = 3 * stored.pupilRowsSent
-        }
-        if kinds.contains(.results), entries < limit {
-            // A few schools of a large deployment: each pupil's results through the unique
-            // index (OFFSET 0 keeps the lookup per pupil). As a join the planner scanned every
-            // result of the deployment for one school's: 600 sources of a million-pupil
-            // deployment were re-imported in 1,034 s, three times their first import. Most of
-            // the pupils: one scan, which is then cheaper (0.3 s for 750,000 results). At most
-            // what the bound leaves: the server stops there, rather than send rows to be dropped.
+        // What the bound leaves the results: the server stops there, rather than send rows to
+        // be dropped.
+        let resultLimit = limit - 3 * pupilRoom
+        stored.pupilContents.reserveCapacity(pupilRoom)
+        stored.needs.reserveCapacity(pupilRoom / 4)
+        stored.pupilIDs.reserveCapacity(pupilRoom)
+
+        var readingResults: Task<[Int: Int], any Error>?
+        if kinds.contains(.results), resultLimit > 0 {
+            // The schools' pupils' results. A few schools of a large deployment: each pupil's
+            // results through the unique index (OFFSET 0 keeps the lookup per pupil). As a join
+            // the planner scanned every result of the deployment for one school's: 600 sources
+            // of a million-pupil deployment were re-imported in 1,034 s, three times their first
+            // import. Most of the pupils: one scan, which is then cheaper (0.3 s for 750,000
+            // results). COPY takes no parameters: the schools are given by their ids, numbers
+            // read from the database.
+            let schoolIDs = try await db.query("SELECT id FROM schools WHERE urn = ANY($1::text[]) ORDER BY id", urns).rows
+                .map { String(try $0.decode("id", as: Int64.self)) }.joined(separator: ", ")
             let theirResults = mostPupils
-                ? "JOIN assessments a ON a.pupil_id = sp.id"
+                ? "JOIN assessments a ON a.pupil_id = p.id"
                 : """
                 CROSS JOIN LATERAL (SELECT r.instrument, r.subject, r.measure, r.assessed_on, r.value, r.school_id
-                                      FROM assessments r WHERE r.pupil_id = sp.id OFFSET 0) a
+                                      FROM assessments r WHERE r.pupil_id = p.id OFFSET 0) a
                 """
             let results = """
-                COPY (SELECT sp.upn, a.instrument, a.subject, a.measure, a.assessed_on, a.value, sc.urn
-                        FROM stored_pupil sp \(theirResults)
-                        JOIN schools sc ON sc.id = a.school_id LIMIT \(limit - entries)) TO STDOUT
+                COPY (SELECT p.upn, a.instrument, a.subject, a.measure, a.assessed_on, a.value, sc.urn
+                        FROM pupils p \(theirResults)
+                        JOIN schools sc ON sc.id = a.school_id
+                       WHERE p.school_id IN (\(schoolIDs.isEmpty ? "NULL" : schoolIDs)) LIMIT \(resultLimit)) TO STDOUT
                 """
-            _ = try await db.copyOut(results) { line in stored.add(line, columns: 7) }
+            let room = Int(min(expectedResults, Double(resultLimit)))
+            let reader = helper ?? db
+            let separate = helper != nil
+            readingResults = Task {
+                var table: [Int: Int] = [:]
+                table.reserveCapacity(room)
+                if separate {
+                    // As the import's transaction plans its statements (``ImportPipeline``):
+                    // hashing a school's pupils at the default `work_mem` went to disk.
+                    try await reader.begin()
+                    try await reader.execute("SET LOCAL work_mem = '128MB'")
+                    try await reader.execute("SET LOCAL random_page_cost = 1.1")
+                }
+                do {
+                    _ = try await reader.copyOut(results) { line in
+                        if let row = hashRow(line, columns: 7) { table[row.key] = row.content }
+                    }
+                } catch {
+                    if separate { await reader.rollback() }
+                    throw error
+                }
+                if separate { try await reader.commit() }
+                return table
+            }
+            // Without a second connection the results are read first, then the pupils.
+            if helper == nil, let readingResults { stored.resultContents = try await readingResults.value }
         }
+        do {
+            if readPupils {
+                stored.pupilRowsSent = try await db.copyOut(pupils) { line in
+                    guard let row = hashRow(line, columns: 19) else { return }
+                    stored.pupilContents[row.key] = row.content
+                    if let needs = row.needs { stored.needs[row.key] = needs }
+                    if let id = row.id { stored.pupilIDs[row.key] = id }
+                }
+            }
+        } catch {
+            // The helper's read is the caller's connection: it ends before the error is told.
+            _ = try? await readingResults?.value
+            throw error
+        }
+        if helper != nil, let readingResults { stored.resultContents = try await readingResults.value }
         // For recordSkippedPupils: the pupils listed, by id.
         stored.listsPupils = readPupils
         return stored
@@ -187,7 +234,7 @@ struct StoredRecords {
             return
         }
         var unmatched: [String] = []
-        for (key, id) in stored.pupilIDs where (stored.contents[key] ?? 0) & 1 == 0 { unmatched.append(String(id)) }
+        for (key, id) in stored.pupilIDs where (stored.pupilContents[key] ?? 0) & 1 == 0 { unmatched.append(String(id)) }
         try await db.execute(
             """
             CREATE TEMP TABLE unmatched_pupil ON COMMIT DROP AS
@@ -278,31 +325,35 @@ struct StoredRecords {
     /// Whether the record of `type` with `digest` is already stored exactly as the merge
     /// would write it; if so it is counted as skipped and must not be staged.
     mutating func skips(_ type: String, _ digest: Digest) -> Bool {
+        type == "assessment"
+            ? Self.skips(digest, in: &resultContents, needs: nil, count: &skippedResults, duplicates: &duplicates)
+            : Self.skips(digest, in: &pupilContents, needs: needs, count: &skippedPupils, duplicates: &duplicates)
+    }
+
+    private static func skips(
+        _ digest: Digest, in contents: inout [Int: Int], needs: [Int: Int]?, count: inout Int, duplicates: inout Int
+    ) -> Bool {
         // Found once and then changed in place: a million records are looked up per run.
         guard let index = contents.index(forKey: digest.key) else { return false }
         let stored = contents.values[index]
         if stored & 1 == 1 { duplicates += 1 }
-        guard digest.content == stored & ~1, digest.needs.map({ $0 == needs[digest.key] ?? Self.noNeeds }) ?? true else {
+        guard digest.content == stored & ~1, digest.needs.map({ $0 == needs?[digest.key] ?? Self.noNeeds }) ?? true else {
             // Staged: a later record of this key must be staged too, or this one would win.
             contents.remove(at: index)
             return false
         }
         contents.values[index] = digest.content | 1
-        if type == "assessment" { skippedResults += 1 } else { skippedPupils += 1 }
+        count += 1
         return true
     }
 
-    /// Makes room for about `pupils` and `results` stored rows.
-    private mutating func reserve(pupils: Int, results: Int) {
-        contents.reserveCapacity(pupils + results)
-        needs.reserveCapacity(pupils / 4)
-        pupilIDs.reserveCapacity(pupils)
-    }
-
-    /// Adds a row read by COPY: a result (7 columns) or a pupil (19, the last its id). Values are hashed as
-    /// COPY writes them: a value it escapes (a tab, a backslash) then differs from its record,
-    /// which is only staged as before. A row of another width is left out (its record is staged).
-    private mutating func add(_ line: UnsafeBufferPointer<UInt8>, columns: Int) {
+    /// A row read by COPY, hashed: a result (7 columns) or a pupil (19, the last its id).
+    /// Values are hashed as COPY writes them: a value it escapes (a tab, a backslash) then
+    /// differs from its record, which is only staged as before. A row of another width is
+    /// left out (its record is staged).
+    private static func hashRow(
+        _ line: UnsafeBufferPointer<UInt8>, columns: Int
+    ) -> (key: Int, content: Int, needs: Int?, id: Int64?)? {
         let isResult = columns == 7
         let keyColumns = isResult ? 5 : 1
         let contentColumns = isResult ? 7 : 17
@@ -330,12 +381,8 @@ struct StoredRecords {
             }
             column += 1
         }
-        guard column == columns else { return }
-        contents[key] = hasher.finalize() & ~1
-        if !isResult {
-            if let needsHash { needs[key] = needsHash }
-            if let id { pupilIDs[key] = id }
-        }
+        guard column == columns else { return nil }
+        return (key, hasher.finalize() & ~1, needsHash, id)
     }
 
     /// The staged pupil columns, prefixed with `table`, in the order the digest hashes them.
