@@ -178,14 +178,14 @@ struct StoredRecords {
             readingResults = Task {
                 var table: [Int: Int] = [:]
                 table.reserveCapacity(room)
-                if separate {
-                    // As the import's transaction plans its statements (``ImportPipeline``):
-                    // hashing a school's pupils at the default `work_mem` went to disk.
-                    try await reader.begin()
-                    try await reader.execute("SET LOCAL work_mem = '128MB'")
-                    try await reader.execute("SET LOCAL random_page_cost = 1.1")
-                }
+                if separate { try await reader.begin() }
                 do {
+                    if separate {
+                        // As the import's transaction plans its statements (``ImportPipeline``):
+                        // hashing a school's pupils at the default `work_mem` went to disk.
+                        try await reader.execute("SET LOCAL work_mem = '128MB'")
+                        try await reader.execute("SET LOCAL random_page_cost = 1.1")
+                    }
                     _ = try await reader.copyOut(results) { line in
                         if let row = hashRow(line, columns: 7) { table[row.key] = row.content }
                     }
