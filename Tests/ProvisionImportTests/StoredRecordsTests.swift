@@ -219,10 +219,11 @@ struct StoredRecordsTests {
         let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
         #expect(try await h.pipeline.run(h.request(plugin, source: try h.source(ProtocolFixture.run(pupils: 5)))).status == .succeeded)
         let db = try await PostgresConnection.connect(h.url)
+        let helper = try await PostgresConnection.connect(h.url)
         // Five pupils (three entries each) and their five results (one each).
         func listed(limit: Int) async throws -> (rows: Int, pupils: Bool) {
             try await db.begin()
-            let stored = try await StoredRecords.load(db, schools: [ProtocolFixture.school], limit: limit)
+            let stored = try await StoredRecords.load(db, alongside: helper, schools: [ProtocolFixture.school], limit: limit)
             await db.rollback()
             return (stored.rowCount, stored.listsPupils)
         }
@@ -232,6 +233,7 @@ struct StoredRecordsTests {
         let resultsOnly = try await listed(limit: 14)
         let fewResults = try await listed(limit: 3)
         await db.close()
+        await helper.close()
         #expect(all.rows == 10 && all.pupils)
         #expect(cut.rows == 7 && cut.pupils)
         #expect(pupilsOnly.rows == 5 && pupilsOnly.pupils)

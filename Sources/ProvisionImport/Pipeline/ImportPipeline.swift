@@ -124,6 +124,19 @@ public struct ImportPipeline: Sendable {
     /// starts. Called on the importing task; keep it quick.
     public var onProgress: (@Sendable (ImportProgress) -> Void)?
 
+    /// How an import's transactions are planned, set in each (`SET LOCAL`, so they end with
+    /// it): the import's own and the one listing a school's stored results beside it.
+    ///
+    /// The merge sorts and hashes every record of the run, and a large school's stored rows
+    /// are hashed to be listed: at the server's default `work_mem` of 4 MB they spilled to
+    /// disk in up to 16 batches (0.7 s of a million-record import; docs/operations.md says
+    /// what it asks of the server). A school's few thousand records are matched with a
+    /// deployment's million pupils by index; at PostgreSQL's default cost of a random page
+    /// (4, for spinning disks) the planner hashed the whole table instead, in several
+    /// statements and triggers, so a source's import grew with the deployment. A database
+    /// this size is read from memory or SSD, where 1.1 is the usual setting.
+    static let plannerSettings = ["SET LOCAL work_mem = '128MB'", "SET LOCAL random_page_cost = 1.1"]
+
     /// How many rejected records are stored per run; the rest are counted.
     static let storedRejectionLimit = 1000
     /// The most hash entries a run's list of stored rows holds (``StoredRecords``); tests
@@ -369,22 +382,13 @@ public struct ImportPipeline: Sendable {
 
         try await db.begin()
         do {
-            // This transaction's settings; they end with it. The merge sorts and hashes every
-            // record of the run, and a large school's stored rows are hashed to be listed: at
-            // the server's default 4 MB they spilled to disk in up to 16 batches (0.7 s of a
-            // million-record import; docs/operations.md says what it asks of the server).
-            // The run's temporary tables are analysed so the planner knows their sizes and
-            // rough shapes, which a 3,000-row sample gives as well as the default 30,000:
-            // analysing a million staged records took 0.12 s, now 0.015 s (0.2 s of a first
-            // run in all); the tables' own statistics after it keep the server's setting.
-            try await db.execute("SET LOCAL work_mem = '128MB'")
+            // This transaction's settings; they end with it (``plannerSettings``). The run's
+            // temporary tables are analysed so the planner knows their sizes and rough shapes,
+            // which a 3,000-row sample gives as well as the default 30,000: analysing a million
+            // staged records took 0.12 s, now 0.015 s (0.2 s of a first run in all); the
+            // tables' own statistics after it keep the server's setting.
+            for setting in Self.plannerSettings { try await db.execute(setting) }
             try await db.execute("SET LOCAL default_statistics_target = 10")
-            // A school's few thousand records are matched with a deployment's million pupils
-            // by index; at PostgreSQL's default cost of a random page (4, for spinning disks)
-            // the planner hashed the whole table instead, in several statements and triggers,
-            // so a source's import grew with the deployment. A database this size is read from
-            // memory or SSD, where 1.1 is the usual setting.
-            try await db.execute("SET LOCAL random_page_cost = 1.1")
             // Console edits are a few records, and mark what they write as the SENCO's.
             let kinds = request.consoleLines == nil ? try await StoredRecords.kinds(carriedBy: request.sourceName, db) : []
             // The run's second connection is idle until the plugin starts: it reads the results.

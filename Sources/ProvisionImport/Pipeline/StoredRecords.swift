@@ -91,13 +91,13 @@ struct StoredRecords {
     /// counts three). Pupils are listed all or none (the leaver rule needs every one): when
     /// they alone would pass the bound, only results are.
     ///
-    /// With a `helper` connection (idle, outside any transaction), the results are read on
-    /// it while the pupils are read on `db`: two server processes, and this process hashing
-    /// on both connections' threads (a 250,000-pupil school's list in 0.75–0.9 s instead of
-    /// 1.1–1.25 s, with `psql` as the client). The two reads see the data as two statements
+    /// The results are read on `helper` (idle, outside any transaction) while the pupils are
+    /// read on `db`: two server processes, and this process hashing on both connections'
+    /// threads (a 250,000-pupil school's list in 0.75–0.9 s instead of 1.1–1.25 s one after
+    /// the other, with `psql` as the client). The two reads see the data as two statements
     /// of `db` would: a result listed or not only decides whether its record is staged.
     static func load(
-        _ db: PostgresConnection, alongside helper: PostgresConnection? = nil, schools urns: [String],
+        _ db: PostgresConnection, alongside helper: PostgresConnection, schools urns: [String],
         kinds: Kinds = [.pupils, .results], limit: Int = entryLimit
     ) async throws -> StoredRecords {
         var stored = StoredRecords(today: try await db.query("SELECT current_date::text AS today").scalar(as: String.self))
@@ -173,31 +173,17 @@ struct StoredRecords {
                        WHERE p.school_id IN (\(schoolIDs.isEmpty ? "NULL" : schoolIDs)) LIMIT \(resultLimit)) TO STDOUT
                 """
             let room = Int(min(expectedResults, Double(resultLimit)))
-            let reader = helper ?? db
-            let separate = helper != nil
             readingResults = Task {
-                var table: [Int: Int] = [:]
-                table.reserveCapacity(room)
-                if separate { try await reader.begin() }
-                do {
-                    if separate {
-                        // As the import's transaction plans its statements (``ImportPipeline``):
-                        // hashing a school's pupils at the default `work_mem` went to disk.
-                        try await reader.execute("SET LOCAL work_mem = '128MB'")
-                        try await reader.execute("SET LOCAL random_page_cost = 1.1")
-                    }
-                    _ = try await reader.copyOut(results) { line in
+                try await helper.transaction { helper in
+                    for setting in ImportPipeline.plannerSettings { try helper.execute(setting) }
+                    var table: [Int: Int] = [:]
+                    table.reserveCapacity(room)
+                    _ = try helper.copyOut(results) { line in
                         if let row = hashRow(line, columns: 7) { table[row.key] = row.content }
                     }
-                } catch {
-                    if separate { await reader.rollback() }
-                    throw error
+                    return table
                 }
-                if separate { try await reader.commit() }
-                return table
             }
-            // Without a second connection the results are read first, then the pupils.
-            if helper == nil, let readingResults { stored.resultContents = try await readingResults.value }
         }
         do {
             if readPupils {
@@ -213,7 +199,7 @@ struct StoredRecords {
             _ = try? await readingResults?.value
             throw error
         }
-        if helper != nil, let readingResults { stored.resultContents = try await readingResults.value }
+        if let readingResults { stored.resultContents = try await readingResults.value }
         // For recordSkippedPupils: the pupils listed, by id.
         stored.listsPupils = readPupils
         return stored
