@@ -97,14 +97,16 @@ enum StallDetection {
             // a 250,000-pupil school). `next` is the page's next pupil not yet met.
             var next = 0
             var pupil: (id: Int64, school: Int64, born: Int)?
-            // A pupil of the page with no results at all (a new arrival) cannot be judged.
-            func skipPupils(before id: Int64?) throws {
+            // Passes the page's pupils before `id` (all that are left when nil): they have no
+            // results at all (a new arrival), so they cannot be judged. Whether the next is `id`.
+            func skipPupils(before id: Int64?) throws -> Bool {
                 while next < page.rowCount {
                     let listed = try page.int64(next, 0)
-                    if let id, listed >= id { return }
+                    if let id, listed >= id { return listed == id }
                     findings.cannotJudge[try page.int64(next, 1), default: 0] += 1
                     next += 1
                 }
+                return false
             }
             // The row where the current series began: a row of the same series has the same
             // three cells, compared in place (no strings are made for them).
@@ -115,9 +117,8 @@ enum StallDetection {
                     if let pupil { closePupil(pupil.id, school: pupil.school) }
                     pupil = nil
                     key = nil
-                    try skipPupils(before: id)
                     // A pupil in the range but not judged here (another school's, or off roll).
-                    guard next < page.rowCount, try page.int64(next, 0) == id else { continue }
+                    guard try skipPupils(before: id) else { continue }
                     pupil = (id, try page.int64(next, 1), try page.int(next, 2))
                     next += 1
                     key = try SeriesKey(rows, row)
@@ -135,7 +136,7 @@ enum StallDetection {
             // The page's last pupil is judged before the next page is read.
             if let pupil { closePupil(pupil.id, school: pupil.school) }
             key = nil
-            try skipPupils(before: nil)
+            _ = try skipPupils(before: nil)
         }
         return findings
     }
