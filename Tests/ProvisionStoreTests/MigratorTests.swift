@@ -172,6 +172,41 @@ struct MigratorTests {
         await db.close()
     }
 
+    /// Migration 24 looks each inserted result's pupil up by key: one statement of results for
+    /// several pupils still refuses a result whose pupil does not exist, naming it, and raises
+    /// the version of each pupil's school and of the school the results are filed under.
+    @Test func insertedResultsLookTheirPupilsUpOneByOne() async throws {
+        let (db, _) = try await TestPostgres.shared.freshConnection("result-pupils-looked-up")
+        try await Migrator().migrate(db)
+        let schools = try await db.query("INSERT INTO schools (urn, name) VALUES ('139001', 'A'), ('139002', 'B'), ('139003', 'C') RETURNING id")
+            .rows.map { try $0.decode("id", as: Int64.self) }
+        let pupils = try await db.query(
+            """
+            INSERT INTO pupils (upn, school_id, surname, forename, dob)
+            VALUES ('A123456789012', $1, 'S', 'F', '2016-05-01'), ('B123456789012', $2, 'S', 'F', '2016-05-01') RETURNING id
+            """, schools[0], schools[1]
+        ).rows.map { try $0.decode("id", as: Int64.self) }
+        func versions() async throws -> [Int64] {
+            try await db.query("SELECT data_version FROM schools ORDER BY id").rows.map { try $0.decode("data_version", as: Int64.self) }
+        }
+        let insert = """
+            INSERT INTO assessments (pupil_id, school_id, instrument, subject, measure, value, assessed_on)
+            SELECT p, $2, 'Salford', 'reading', 'age_months', 80, d FROM unnest($1::bigint[]) AS p, unnest($3::date[]) AS d
+            """
+        let before = try await versions()
+        let orphan = await #expect(throws: PostgresError.self) {
+            try await db.execute(insert, [pupils[0], pupils[1] + 99, pupils[1]].map(String.init), schools[2], ["2025-01-15"])
+        }
+        #expect(orphan?.sqlState == SQLState.foreignKeyViolation)
+        #expect(orphan?.message.contains("names pupil \(pupils[1] + 99)") == true, "\(orphan?.message ?? "")")
+        #expect(try await versions() == before, "the refused statement raised nothing")
+        try await db.execute(insert, [pupils[0], pupils[1]].map(String.init), schools[2], ["2025-01-15", "2025-03-15"])
+        #expect(try await db.query("SELECT count(*) FROM assessments").scalar(as: Int.self) == 4)
+        let after = try await versions()
+        #expect(zip(after, before).allSatisfy { $0 > $1 }, "both pupils' schools and the filing school: \(before) → \(after)")
+        await db.close()
+    }
+
     /// A school's pupils, on roll or not, are found through an index (migration 18): an import
     /// lists every pupil of its schools, and a partial index of those on roll left it reading
     /// the whole table, one school's share of which shrinks as a deployment grows.

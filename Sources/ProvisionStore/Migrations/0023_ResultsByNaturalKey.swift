@@ -64,7 +64,7 @@ extension Migration {
             """)
 
     /// How both checks refuse a result naming a pupil or school that does not exist.
-    private static let refuseOrphan = """
+    static let refuseOrphan = """
         RAISE EXCEPTION 'a result of % names pupil % and school %, and one of them does not exist',
                                 orphan.assessed_on, orphan.pupil_id, orphan.school_id
                                 USING ERRCODE = 'foreign_key_violation';
