@@ -49,12 +49,19 @@ public enum SourceSchedules {
         _ db: PostgresConnection, sources: [Configuration.Source], timeZone: TimeZone, queue: JobQueue,
         maxAttempts: Int, now: Date = Date()
     ) async throws -> [QueuedSlot] {
+        // Slots that fall together are queued in the order the sources are configured, which
+        // is then the order a school's sources run in (JobQueue.claim): its CTF, listed first,
+        // before the marksheets that name its pupils.
+        let position = Dictionary(sources.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
         let due = try await db.query(
-            "SELECT source FROM source_schedules WHERE next_slot <= to_timestamp($1::float8) ORDER BY next_slot",
-            now.timeIntervalSince1970)
+            """
+            SELECT source, extract(epoch FROM next_slot)::float8 AS slot FROM source_schedules
+             WHERE next_slot <= to_timestamp($1::float8)
+            """, now.timeIntervalSince1970
+        ).rows.map { (name: try $0.decode("source", as: String.self), slot: try $0.decode("slot", as: Double.self)) }
+            .sorted { ($0.slot, position[$0.name] ?? Int.max) < ($1.slot, position[$1.name] ?? Int.max) }
         var queued: [QueuedSlot] = []
-        for row in due.rows {
-            let name = try row.decode("source", as: String.self)
+        for (name, _) in due {
             guard let source = sources.first(where: { $0.name == name }), let schedule = source.schedule,
                 let next = schedule.nextFire(after: now, in: timeZone)
             else { continue }
@@ -71,7 +78,7 @@ public enum SourceSchedules {
                 ).singleRow()
                 if let claimed {
                     let jobID = try await queue.enqueue(
-                        db, kind: .importSource, payload: ["source": name, "reason": "schedule"],
+                        db, kind: .importSource, payload: JobKind.importPayload(source: name, schools: source.schools, reason: "schedule"),
                         uniqueKey: JobKind.importKey(source: name), maxAttempts: maxAttempts)
                     try await db.execute("UPDATE source_schedules SET last_job_id = $2 WHERE source = $1", name, jobID)
                     let slot = Date(timeIntervalSince1970: try claimed.decode("slot", as: Double.self))

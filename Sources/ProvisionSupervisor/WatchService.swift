@@ -68,11 +68,15 @@ struct WatchService: Service {
     /// Queues the source's import; a database that is away is tried again a few times.
     private func queueImport(_ source: String) async {
         let config = supervisor.configuration
+        guard let schools = config.source(named: source)?.schools else {
+            supervisor.logger.info("export changed of a source no longer configured; not queued", metadata: ["source": "\(source)"])
+            return
+        }
         for attempt in 1...5 {
             do {
                 let job = try await supervisor.database.withConnection(applicationName: "provisiond-watch") { db in
                     let job = try await supervisor.queue.enqueue(
-                        db, kind: .importSource, payload: ["source": source, "reason": "watch"],
+                        db, kind: .importSource, payload: JobKind.importPayload(source: source, schools: schools, reason: "watch"),
                         uniqueKey: JobKind.importKey(source: source), maxAttempts: config.daemon.maxAttempts)
                     try await db.notify(JobQueue.channel)
                     return job

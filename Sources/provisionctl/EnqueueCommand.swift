@@ -38,20 +38,22 @@ struct EnqueueCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let config = try options.load()
-            let sources = allSources ? config.sources.map(\.name) : source
-            for name in sources where config.source(named: name) == nil {
-                throw UsageProblem("No source named '\(name)' is configured in \(config.file).")
+            let sources = try allSources ? config.sources : source.map { name in
+                guard let configured = config.source(named: name) else {
+                    throw UsageProblem("No source named '\(name)' is configured in \(config.file).")
+                }
+                return configured
             }
             for urn in school where config.school(urn: urn) == nil {
                 throw UsageProblem("School \(urn) is not declared in \(config.file).")
             }
             let queue = JobQueue()
             try await withConnection(config, applicationName: "provisionctl-enqueue", migrated: true) { _, db in
-                for name in sources {
+                for source in sources {
                     let id = try await queue.enqueue(
-                        db, kind: .importSource, payload: ["source": name, "reason": "provisionctl"],
-                        uniqueKey: JobKind.importKey(source: name), maxAttempts: config.daemon.maxAttempts)
-                    print(id.map { "import of \(name) queued as job \($0)" } ?? "import of \(name) is already waiting")
+                        db, kind: .importSource, payload: JobKind.importPayload(source: source.name, schools: source.schools, reason: "provisionctl"),
+                        uniqueKey: JobKind.importKey(source: source.name), maxAttempts: config.daemon.maxAttempts)
+                    print(id.map { "import of \(source.name) queued as job \($0)" } ?? "import of \(source.name) is already waiting")
                 }
                 for urn in school {
                     let id = try await queue.enqueue(

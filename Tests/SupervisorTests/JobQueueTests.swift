@@ -100,6 +100,74 @@ struct JobQueueTests {
         #expect(next.id == again)
     }
 
+    /// An import waits while another import bound to one of its schools runs, and the other
+    /// workers take other schools' imports meanwhile.
+    @Test func importsOfOneSchoolRunOneAtATime() async throws {
+        let (db, _) = try await database("jobs-one-school")
+        func queueImport(_ source: String, _ schools: [String]) async throws -> Int64 {
+            try #require(try await queue.enqueue(
+                db, kind: .importSource, payload: JobKind.importPayload(source: source, schools: schools, reason: "test"),
+                uniqueKey: JobKind.importKey(source: source), maxAttempts: 3))
+        }
+        let ctf = try await queueImport("a-ctf", ["139001"])
+        let marks = try await queueImport("a-marksheets", ["139001"])
+        let other = try await queueImport("b-ctf", ["139002"])
+        let both = try await queueImport("trust-sheet", ["139002", "139001"])
+        try await queue.enqueue(db, kind: .evaluate, payload: ["school": "139001"], uniqueKey: "evaluate:139001", maxAttempts: 3)
+
+        let first = try #require(try await queue.claim(db, worker: "w1"))
+        #expect(first.id == ctf)
+        let second = try #require(try await queue.claim(db, worker: "w2"))
+        #expect(second.id == other, "the marksheets wait for their school's CTF; the next school's import runs")
+        let third = try #require(try await queue.claim(db, worker: "w3"))
+        #expect(third.kind == .evaluate, "only imports wait for imports")
+        #expect(try await queue.claim(db, worker: "w3") == nil)
+        try await queue.complete(db, first, worker: "w1")
+        let fourth = try #require(try await queue.claim(db, worker: "w1"))
+        #expect(fourth.id == marks)
+        try await queue.complete(db, second, worker: "w2")
+        #expect(try await queue.claim(db, worker: "w2") == nil, "the import bound to both schools waits for the marksheets")
+        try await queue.complete(db, fourth, worker: "w1")
+        #expect(try await queue.claim(db, worker: "w2")?.id == both)
+    }
+
+    /// Workers claiming at once never run two imports of one school together.
+    @Test func concurrentClaimsNeverRunTwoImportsOfOneSchool() async throws {
+        let (db, url) = try await database("jobs-one-school-race")
+        for n in 0..<30 {
+            try await queue.enqueue(
+                db, kind: .importSource, payload: JobKind.importPayload(source: "s\(n)", schools: ["13900\(n % 3)"], reason: "test"),
+                uniqueKey: JobKind.importKey(source: "s\(n)"), maxAttempts: 3)
+        }
+        let queue = self.queue
+        let overlaps = try await withThrowingTaskGroup(of: (runs: Int, overlaps: Int).self) { group in
+            for worker in 0..<4 {
+                group.addTask {
+                    let connection = try await PostgresConnection.connect(url)
+                    var (runs, overlaps) = (0, 0)
+                    while true {
+                        guard let job = try await queue.claim(connection, worker: "w\(worker)") else {
+                            // Waiting for a school another worker imports, or nothing left.
+                            if try await connection.count("SELECT count(*) FROM jobs WHERE state <> 'completed'") == 0 { break }
+                            await Task.yield()
+                            continue
+                        }
+                        runs += 1
+                        overlaps += try await connection.count(
+                            "SELECT count(*) FROM jobs WHERE state = 'running' AND payload->>'schools' = $1", job.payload["schools"] ?? "")
+                            - 1
+                        try await queue.complete(connection, job, worker: "w\(worker)")
+                    }
+                    await connection.close()
+                    return (runs, overlaps)
+                }
+            }
+            return try await group.reduce(into: (runs: 0, overlaps: 0)) { $0.runs += $1.runs; $0.overlaps += $1.overlaps }
+        }
+        #expect(overlaps.runs == 30)
+        #expect(overlaps.overlaps == 0)
+    }
+
     @Test func aJobPutBackWhileADuplicateWaitsGivesWayToIt() async throws {
         let (db, _) = try await database("jobs-superseded")
         for outcome in ["postpone", "fail", "release"] {
@@ -243,9 +311,31 @@ struct JobQueueTests {
         }
         #expect(queued == 1)
         #expect(try await db.count("SELECT count(*) FROM jobs WHERE kind = 'import'") == 1)
+        #expect(try await db.count("SELECT count(*) FROM jobs WHERE payload->>'schools' = '139001'") == 1)
         #expect(try await SourceSchedules.nextSlots(db)["fenland-ctf"] == ISO8601DateFormatter().date(from: "2026-11-30T02:00:00Z"))
         // Removed from the configuration: its schedule goes.
         try await SourceSchedules.synchronise(db, sources: [], timeZone: zone, now: at)
         #expect(try await SourceSchedules.nextSlots(db).isEmpty)
+    }
+
+    /// Sources whose slots fall together are queued in the order they are configured, so a
+    /// school's CTF, listed first, runs before the marksheets that name its pupils.
+    @Test func slotsFallingTogetherAreQueuedInTheConfiguredOrder() async throws {
+        let (db, _) = try await database("jobs-slot-order")
+        let zone = try #require(TimeZone(identifier: "Europe/London"))
+        let sources = try ["b-ctf", "a-marksheets", "c-map", "a-ctf"].map { name in
+            Configuration.Source(
+                name: name, plugin: "ctf", path: "/srv/x", schools: ["139001"], schedule: try CronSchedule("0 2 * * *"),
+                environment: [:], timeoutSeconds: 60, maxRejected: 0.02)
+        }
+        let before = try #require(ISO8601DateFormatter().date(from: "2026-11-29T01:00:00Z"))
+        // Synchronised in another order: the rows' order says nothing.
+        try await SourceSchedules.synchronise(db, sources: sources.reversed(), timeZone: zone, now: before)
+        let at = try #require(ISO8601DateFormatter().date(from: "2026-11-29T02:00:30Z"))
+        let queued = try await SourceSchedules.queueDue(db, sources: sources, timeZone: zone, queue: queue, maxAttempts: 3, now: at)
+        #expect(queued.map(\.source) == sources.map(\.name))
+        let byID = try await db.query("SELECT payload->>'source' AS source FROM jobs ORDER BY id").rows
+            .map { try $0.decode("source", as: String.self) }
+        #expect(byID == sources.map(\.name))
     }
 }
