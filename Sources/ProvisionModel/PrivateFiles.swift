@@ -61,6 +61,18 @@ public enum PrivateFiles {
     /// the same folder, opened with `O_EXCL | O_NOFOLLOW`, synced, then renamed over `path`.
     /// A symbolic link at `path` is refused rather than followed or replaced.
     public static func write(_ bytes: some Collection<UInt8>, to path: String, mode: mode_t = 0o600) throws(Failure) {
+        let contiguous = Array(bytes)
+        try write(to: path, mode: mode) { write in contiguous.withUnsafeBytes { write($0) } }
+    }
+
+    /// As ``write(_:to:mode:)``, with the bytes handed over in pieces by `produce`, which
+    /// calls the function it is given once per piece: a large file need not be whole in
+    /// memory. A piece that cannot be written makes the later calls do nothing. Without
+    /// `sync`, the file is renamed into place unsynced: for a cache, which a crash may leave
+    /// empty or cut short but never half-replaced by another's bytes under its name.
+    public static func write(
+        to path: String, mode: mode_t = 0o600, sync: Bool = true, _ produce: ((UnsafeRawBufferPointer) -> Void) -> Void
+    ) throws(Failure) {
         var status = stat()
         if lstat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFLNK {
             throw Failure(path: path, reason: "is a symbolic link; refusing to write through it")
@@ -72,9 +84,8 @@ public enum PrivateFiles {
             throw Failure(path: path, reason: "cannot create the file: \(String(cString: strerror(errno)))")
         }
         var failure: String?
-        let contiguous = Array(bytes)
-        contiguous.withUnsafeBytes { buffer in
-            guard let base = buffer.baseAddress else { return }
+        produce { buffer in
+            guard failure == nil, let base = buffer.baseAddress else { return }
             var offset = 0
             while offset < buffer.count {
                 let written = Foundation.write(descriptor, base + offset, buffer.count - offset)
@@ -87,7 +98,7 @@ public enum PrivateFiles {
             }
         }
         if failure == nil && fchmod(descriptor, mode) != 0 { failure = String(cString: strerror(errno)) }
-        if failure == nil && fsync(descriptor) != 0 { failure = String(cString: strerror(errno)) }
+        if failure == nil && sync && fsync(descriptor) != 0 { failure = String(cString: strerror(errno)) }
         close(descriptor)
         if failure == nil && rename(temporary, path) != 0 { failure = String(cString: strerror(errno)) }
         if let failure {

@@ -20,7 +20,7 @@ extension Supervisor {
         let pool = ConnectionPool(database: database, capacity: config.daemon.httpConnections)
         var services: [any Service] = [pool]
         if let operations = OperationsServer.make(supervisor: self, pool: pool, registry: registry) { services.append(operations) }
-        let pipeline = ImportPipeline(database: database, scratchRoot: config.stateDirectory + "/scratch", logger: logger)
+        let pipeline = ImportPipeline(database: database, stateDirectory: config.stateDirectory, logger: logger)
         if let console = try await ConsoleServer.make(
             configuration: { [self] in self.configuration }, pool: pool, pipeline: pipeline, logger: logger,
             onListening: { [self] address in await recordConsoleAddress(address) })

@@ -54,8 +54,7 @@ struct JobRunner: Sendable {
         }
         var logger = supervisor.logger
         logger[metadataKey: "job"] = "\(job.id)"
-        var pipeline = ImportPipeline(
-            database: supervisor.database, scratchRoot: config.stateDirectory + "/scratch", logger: logger)
+        var pipeline = ImportPipeline(database: supervisor.database, stateDirectory: config.stateDirectory, logger: logger)
         // What a terminal shows for `provisionctl import`, as gauges while the import runs.
         let records = Gauge(label: "provision_import_progress_records", dimensions: [("source", name)])
         let bytes = Gauge(label: "provision_import_progress_bytes", dimensions: [("source", name)])

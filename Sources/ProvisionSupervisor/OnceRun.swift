@@ -27,7 +27,7 @@ public struct OnceRun {
         PluginSandbox.warnIfWeak(config.plugins, logger: logger)
         let catalog = PluginCatalog.discover(in: config.plugins.directories)
         for problem in catalog.problems { logger.warning("plugin problem", metadata: ["problem": "\(problem)"]) }
-        let pipeline = ImportPipeline(database: database, scratchRoot: config.stateDirectory + "/scratch", logger: logger)
+        let pipeline = ImportPipeline(database: database, stateDirectory: config.stateDirectory, logger: logger)
         var failures = 0
         print("Imports:")
         for source in config.sources {

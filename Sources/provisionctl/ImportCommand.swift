@@ -63,7 +63,7 @@ struct ImportCommand: AsyncParsableCommand {
             let catalog = PluginCatalog.discover(in: config.plugins.directories)
             let request = try makeRequest(config: config, catalog: catalog)
             let summary = try await withMigratedDatabase(config) { database in
-                var pipeline = ImportPipeline(database: database, scratchRoot: config.stateDirectory + "/scratch")
+                var pipeline = ImportPipeline(database: database, stateDirectory: config.stateDirectory)
                 let terminal = TerminalProgress(quiet: quiet)
                 if terminal.enabled {
                     pipeline.onProgress = { progress in
@@ -170,6 +170,9 @@ enum ImportSummaryText {
             if merge.markedLeft > 0 { lines.append("Marked as left (missing from this snapshot): \(merge.markedLeft)") }
             if merge.writtenDirectly > 0 { lines.append("Written straight into their tables (new pupils and their results): \(merge.writtenDirectly) records") }
             if merge.alreadyStored > 0 { lines.append("Already stored as they are (not staged): \(merge.alreadyStored) records") }
+            if summary.rememberedLines > 0 {
+                lines.append("  of which lines as the last run sent them (not read again): \(summary.rememberedLines)")
+            }
             if merge.duplicates > 0 { lines.append("Repeated records (the last one was kept): \(merge.duplicates)") }
         }
         if !summary.firstReasons.isEmpty {

@@ -50,7 +50,7 @@ struct ImportHarness {
         let database = ProvisionDatabase.external(url)
         return ImportHarness(
             folder: folder, url: url, database: database,
-            pipeline: ImportPipeline(database: database, scratchRoot: folder + "/scratch"))
+            pipeline: ImportPipeline(database: database, stateDirectory: folder))
     }
 
     /// Writes `lines` as the source file and returns its path.

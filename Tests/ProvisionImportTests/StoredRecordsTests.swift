@@ -223,7 +223,7 @@ struct StoredRecordsTests {
         // Five pupils (three entries each) and their five results (one each).
         func listed(limit: Int) async throws -> (rows: Int, pupils: Bool) {
             try await db.begin()
-            let stored = try await StoredRecords.load(db, alongside: helper, schools: [ProtocolFixture.school], limit: limit)
+            let stored = try await StoredRecords.load(db, alongside: helper, schools: [ProtocolFixture.school], limit: limit, hashing: .fresh())
             await db.rollback()
             return (stored.rowCount, stored.listsPupils)
         }

@@ -97,6 +97,9 @@ public struct ImportSummary: Sendable {
     public var firstReasons: [String] = []
     /// What the merge changed.
     public var merge = MergeStatistics()
+    /// Lines taken as the last run's, byte for byte, without being read again
+    /// (``RememberedLines``); their records are among `merge.alreadyStored`.
+    public var rememberedLines = 0
     /// The start of the plugin's stderr, escaped.
     public var stderr = ""
     public var checksum: String?
@@ -123,6 +126,10 @@ public struct ImportPipeline: Sendable {
     /// Told how far a run has got: every 10,000 records while reading, and when the merge
     /// starts. Called on the importing task; keep it quick.
     public var onProgress: (@Sendable (ImportProgress) -> Void)?
+    /// The folder where each source's remembered lines are kept (``RememberedLines``), made
+    /// when first needed; nil remembers none (``init(database:stateDirectory:logger:)`` sets
+    /// `<state.dir>/remembered-lines`).
+    public var memoryRoot: String?
 
     /// How an import's transactions are planned, set in each (`SET LOCAL`, so they end with
     /// it): the import's own and the one listing a school's stored results beside it.
@@ -153,10 +160,21 @@ public struct ImportPipeline: Sendable {
     /// (the reader and one preparer); two batches ahead were slower on a two-core server.
     static let preparedBatch = 2000
     /// A line as prepared ahead of the reader, with its record's key hash (pupils and
-    /// results) and its digest when there is a list of stored records to compare it with.
-    private typealias Prepared = (
-        number: Int, line: RecordStreamValidator.PreparedLine, key: Int?, digest: StoredRecords.Digest?
-    )
+    /// results) and its digest when there is a list of stored records to compare it with or
+    /// lines to remember. A remembered line (``RememberedLines``) is not parsed: `line` is
+    /// nil, and its record's hashes are those remembered.
+    private struct Prepared {
+        let number: Int
+        /// Where the line's bytes are in its batch's.
+        let range: Range<Int>
+        var line: RecordStreamValidator.PreparedLine?
+        let key: Int?
+        let digest: StoredRecords.Digest?
+        /// The hash the line is remembered by, when the run remembers lines.
+        let lineHash: UInt64?
+        /// For a remembered line: its index among them, and its record's type.
+        let remembered: (index: Int, type: String)?
+    }
 
     /// Prepared lines handed from a preparer to the reader, and back to the next preparer to
     /// be freed there. A chunk freed by a thread other than the one that allocated it takes
@@ -165,7 +183,12 @@ public struct ImportPipeline: Sendable {
     /// were the two threads waiting on that lock. Only one task holds a batch at a time.
     private final class PreparedBatch: @unchecked Sendable {
         var lines: [Prepared]
-        init(_ lines: [Prepared]) { self.lines = lines }
+        /// The lines' bytes, for a remembered line that must be read after all.
+        var bytes: [UInt8]
+        init(_ lines: [Prepared], bytes: [UInt8]) {
+            self.lines = lines
+            self.bytes = bytes
+        }
     }
 
     /// A pipeline writing to `database`, with plugins' scratch folders under `scratchRoot`.
@@ -173,6 +196,13 @@ public struct ImportPipeline: Sendable {
         self.database = database
         self.scratchRoot = scratchRoot
         self.logger = logger
+    }
+
+    /// The daemon's and `provisionctl`'s pipeline: scratch folders and remembered lines in
+    /// the state folder (`state.dir`).
+    public init(database: ProvisionDatabase, stateDirectory: String, logger: Logger = Logger(label: "provision.import")) {
+        self.init(database: database, scratchRoot: stateDirectory + "/scratch", logger: logger)
+        memoryRoot = stateDirectory + "/remembered-lines"
     }
 
     /// Advisory-lock class of "an import of this source is running" (the second key is the
@@ -313,7 +343,7 @@ public struct ImportPipeline: Sendable {
             metadata: [
                 "source": "\(request.sourceName)", "run": "\(runID)", "status": "\(summary.status.rawValue)",
                 "records": "\(summary.sent.values.reduce(0, +))", "rejected": "\(summary.rejected)",
-                "written_directly": "\(summary.merge.writtenDirectly)",
+                "written_directly": "\(summary.merge.writtenDirectly)", "remembered_lines": "\(summary.rememberedLines)",
             ])
         return summary
     }
@@ -391,9 +421,23 @@ public struct ImportPipeline: Sendable {
             try await db.execute("SET LOCAL default_statistics_target = 10")
             // Console edits are a few records, and mark what they write as the SENCO's.
             let kinds = request.consoleLines == nil ? try await StoredRecords.kinds(carriedBy: request.sourceName, db) : []
+            // The lines the source's last run remembered (not for console edits), and today.
+            let runToday = try await db.query("SELECT current_date::text AS today").scalar(as: String.self)
+            let memoryPath = request.consoleLines == nil ? memoryRoot.map { "\($0)/\(request.sourceName).lines" } : nil
+            let runDay = SchoolDate(iso: runToday)?.daysSince1970
+            // Off the pool: the first run of a process reads its own executable to know its build.
+            let (remembered, memoryContext) = try await InputChecksum.offPool { [plugin = request.plugin.name, schools = request.schools.map(\.urn)] in
+                guard let memoryPath, let runDay, let context = RememberedLines.context(plugin: plugin, schools: schools) else {
+                    return (RememberedLines?.none, String?.none)
+                }
+                return (RememberedLines.load(path: memoryPath, context: context, today: runDay), context)
+            }
+            let recordHashing = remembered?.hashing ?? .fresh()
+            var recorder = memoryContext == nil || runDay == nil
+                ? nil : RememberedLines.Recorder(old: remembered, today: runToday, hashing: recordHashing)
             // The run's second connection is idle until the plugin starts: it reads the results.
             var stored = kinds.isEmpty ? nil : try await StoredRecords.load(
-                db, alongside: book, schools: request.schools.map(\.urn), kinds: kinds, limit: storedEntryLimit)
+                db, alongside: book, schools: request.schools.map(\.urn), kinds: kinds, limit: storedEntryLimit, hashing: recordHashing)
             if let hashing {
                 do {
                     summary.checksum = try await hashing.value
@@ -430,7 +474,11 @@ public struct ImportPipeline: Sendable {
             var preparing: Task<PreparedBatch, Never>?
             // The batch last taken, for the next preparer to free (``PreparedBatch``).
             var taken: PreparedBatch?
-            let today = stored?.today
+            // Records are hashed to be compared with the stored rows, or to be remembered; a
+            // remembered line is looked up only when there are stored rows to compare it with.
+            let today = stored != nil || recorder != nil ? runToday : nil
+            let hashesLines = recorder != nil
+            let lookup = stored == nil ? nil : remembered
             func read(_ line: ArraySlice<UInt8>, _ number: Int) async throws {
                 bytesRead += line.count + 1
                 if number % 10_000 == 0 { progress(.reading, records: number) }
@@ -450,27 +498,52 @@ public struct ImportPipeline: Sendable {
                 taken = nil
                 preparing = Task {
                     done?.lines = []
+                    done?.bytes = []
                     return PreparedBatch(lines.map { line in
+                        let lineHash = hashesLines
+                            ? bytes.withUnsafeBytes { RememberedLines.lineHash(UnsafeRawBufferPointer(rebasing: $0[line.range]), recordHashing) }
+                            : nil
+                        if let lineHash, let lookup, let index = lookup.find(lineHash) {
+                            let (type, digest) = lookup.record(at: index)
+                            return Prepared(
+                                number: line.number, range: line.range, line: nil, key: digest.key, digest: digest,
+                                lineHash: lineHash, remembered: (index, type))
+                        }
                         let prepared = RecordStreamValidator.prepare(bytes[line.range])
-                        let digest = today.flatMap { today in prepared.record.flatMap { StoredRecords.digest($0, today: today) } }
-                        return (line.number, prepared, digest?.key ?? prepared.record.flatMap(StoredRecords.key), digest)
-                    })
+                        let digest = today.flatMap { today in prepared.record.flatMap { recordHashing.digest($0, today: today) } }
+                        return Prepared(
+                            number: line.number, range: line.range, line: prepared,
+                            key: digest?.key ?? prepared.record.flatMap(recordHashing.key), digest: digest, lineHash: lineHash,
+                            remembered: nil)
+                    }, bytes: bytes)
                 }
                 guard let previous else { return }
                 let batch = await previous.value
-                for line in batch.lines { try await take(line) }
+                for line in batch.lines { try await take(line, from: batch) }
                 taken = batch
             }
             func readAll() async throws {
                 try await prepareNext()
                 guard let last = preparing else { return }
                 preparing = nil
-                for line in await last.value.lines { try await take(line) }
+                let batch = await last.value
+                for line in batch.lines { try await take(line, from: batch) }
             }
-            func take(_ prepared: Prepared) async throws {
+            func take(_ prepared: Prepared, from lines: PreparedBatch) async throws {
                 let number = prepared.number
-                switch try validator.consume(prepared.line, number: number) {
+                if let memo = prepared.remembered, let digest = prepared.digest {
+                    if validator.takesRecords, stored?.skips(memo.type, digest) == true {
+                        validator.countRemembered(memo.type)
+                        recorder?.keep(memo.index)
+                        summary.rememberedLines += 1
+                        return
+                    }
+                    // Not stored as its record would write it: read as any other line.
+                }
+                let line = prepared.line ?? RecordStreamValidator.prepare(lines.bytes[prepared.range])
+                switch try validator.consume(line, number: number) {
                 case .accepted(let record):
+                    if let lineHash = prepared.lineHash, let digest = prepared.digest { recorder?.note(line: lineHash, record, digest) }
                     // A record stored as it is is not staged (a snapshot's skipped pupils are
                     // listed for the leaver rule by recordSkippedPupils).
                     let skipped = prepared.digest.map { stored?.skips(record.type, $0) == true } ?? false
@@ -570,7 +643,24 @@ public struct ImportPipeline: Sendable {
             if let within = request.consoleWithin { try await db.withIsolation(within) }
             try await db.commit()
             summary.status = .succeeded
+            // The lines to remember are written while the server analyses what changed.
+            var remembering: Task<Void, any Error>?
+            if let finished = recorder, !finished.changesNothing, let memoryRoot, let memoryPath, let memoryContext, let runDay {
+                recorder = nil
+                remembering = Task {
+                    try await InputChecksum.offPool {
+                        try PrivateFiles.createFolder(memoryRoot)
+                        try finished.write(to: memoryPath, hashing: recordHashing, context: memoryContext, today: runDay)
+                    }
+                }
+            }
             try await refreshStatistics(db, after: summary.merge)
+            do {
+                try await remembering?.value
+            } catch {
+                // Only time is lost: the next run reads every line.
+                logger.warning("could not remember the run's lines", metadata: ["source": "\(request.sourceName)", "error": "\(error)"])
+            }
         } catch let failure as ImportFailure {
             await abandon()
             summary.failure = failure.message
@@ -610,7 +700,8 @@ public struct ImportPipeline: Sendable {
     }
 
     private func record(_ summary: ImportSummary, book: PostgresConnection) async throws {
-        let counts = JSONCounts.encode(sent: summary.sent, accepted: summary.accepted, merge: summary.merge)
+        let counts = JSONCounts.encode(
+            sent: summary.sent, accepted: summary.accepted, merge: summary.merge, rememberedLines: summary.rememberedLines)
         let reasons = "[" + summary.firstReasons.map { JSONCounts.quote($0) }.joined(separator: ",") + "]"
         try await book.execute(
             """
@@ -635,13 +726,14 @@ struct ImportFailure: Error {
 }
 
 enum JSONCounts {
-    static func encode(sent: [String: Int], accepted: [String: Int], merge: MergeStatistics) -> String {
+    static func encode(sent: [String: Int], accepted: [String: Int], merge: MergeStatistics, rememberedLines: Int) -> String {
         func object(_ values: [String: Int]) -> String {
             "{" + values.sorted { $0.key < $1.key }.map { "\(quote($0.key)):\($0.value)" }.joined(separator: ",") + "}"
         }
         return "{\"sent\":\(object(sent)),\"accepted\":\(object(accepted)),\"inserted\":\(object(merge.inserted)),"
             + "\"updated\":\(object(merge.updated)),\"marked_left\":\(merge.markedLeft),\"duplicates\":\(merge.duplicates),"
-            + "\"already_stored\":\(merge.alreadyStored),\"written_directly\":\(merge.writtenDirectly)}"
+            + "\"already_stored\":\(merge.alreadyStored),\"written_directly\":\(merge.writtenDirectly),"
+            + "\"remembered_lines\":\(rememberedLines)}"
     }
 
     static func quote(_ text: String) -> String { JSONValue.string(text).serialized }

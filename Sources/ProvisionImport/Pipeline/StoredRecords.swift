@@ -10,8 +10,9 @@ import ProvisionModel
 /// compares, with `on_roll` as the record would set it today, and the needs apart, since a
 /// record without `needs` leaves them alone). Both sides are hashed in this process from
 /// the same text: a number or date written differently only means the record is staged as
-/// before and the merge finds it unchanged. Hashes are 64-bit `Hasher` values: a changed
-/// record is taken for its stored row only if its 64-bit hash equals that row's.
+/// before and the merge finds it unchanged. Hashes are 64-bit SipHash values under the run's
+/// key (``RecordHashing``): a changed record is taken for its stored row only if its 64-bit
+/// hash equals that row's.
 ///
 /// The last line of a key still wins: once a record of a key is staged, every later record
 /// of that key is staged too (the merge keeps the last), and a record repeating a key whose
@@ -40,6 +41,8 @@ struct StoredRecords {
     private var pupilRowsSent = 0
     /// `current_date` of the import's transaction, as YYYY-MM-DD.
     let today: String
+    /// How records and rows are hashed in this run.
+    let hashing: RecordHashing
     /// Records not staged, by type.
     var skipped: [String: Int] {
         ["assessment": skippedResults, "pupil": skippedPupils].filter { $0.value > 0 }
@@ -56,7 +59,10 @@ struct StoredRecords {
     /// 133 MiB re-importing two million records, 500,000 of them pupils, all listed).
     static let entryLimit = 3_000_000
 
-    private init(today: String) { self.today = today }
+    private init(today: String, hashing: RecordHashing) {
+        self.today = today
+        self.hashing = hashing
+    }
 
     /// What a source's recent runs carried: reading stored rows pays only for a source that
     /// sends them again (a provision map sends no pupils or results; a first run has nothing
@@ -98,9 +104,10 @@ struct StoredRecords {
     /// of `db` would: a result listed or not only decides whether its record is staged.
     static func load(
         _ db: PostgresConnection, alongside helper: PostgresConnection, schools urns: [String],
-        kinds: Kinds = [.pupils, .results], limit: Int = entryLimit
+        kinds: Kinds = [.pupils, .results], limit: Int = entryLimit, hashing: RecordHashing
     ) async throws -> StoredRecords {
-        var stored = StoredRecords(today: try await db.query("SELECT current_date::text AS today").scalar(as: String.self))
+        var stored = StoredRecords(
+            today: try await db.query("SELECT current_date::text AS today").scalar(as: String.self), hashing: hashing)
         // COPY takes no parameters: the schools' pupils go in a table first. Pupils whose
         // `marked_left_at` is set would be changed by any record (the upsert clears it), so
         // they are not listed; their results are.
@@ -179,7 +186,7 @@ struct StoredRecords {
                     var table: [Int: Int] = [:]
                     table.reserveCapacity(room)
                     _ = try helper.copyOut(results) { line in
-                        if let row = hashRow(line, columns: 7) { table[row.key] = row.content }
+                        if let row = hashing.hashRow(line, columns: 7) { table[row.key] = row.content }
                     }
                     return table
                 }
@@ -188,7 +195,7 @@ struct StoredRecords {
         do {
             if readPupils {
                 stored.pupilRowsSent = try await db.copyOut(pupils) { line in
-                    guard let row = hashRow(line, columns: 19) else { return }
+                    guard let row = hashing.hashRow(line, columns: 19) else { return }
                     stored.pupilContents[row.key] = row.content
                     if let needs = row.needs { stored.needs[row.key] = needs }
                     if let id = row.id { stored.pupilIDs[row.key] = id }
@@ -247,83 +254,22 @@ struct StoredRecords {
         let needs: Int?
     }
 
-    /// The digest of a result or pupil record, nil for other types. Needs no state but
-    /// `today` (``today``), so a reader computes it on another core, ahead of ``skips(_:_:)``.
-    static func digest(_ record: ValidRecord, today: String) -> Digest? {
-        let fields = record.fields
-        // The content hash goes on from the key's: the key's values are hashed once.
-        guard var hasher = keyHasher(record) else { return nil }
-        let key = hasher.finalized
-        var needs: Int?
-        switch record.type {
-        case "assessment":
-            var value: [UInt8] = []
-            fields["value"]?.write(to: &value)
-            value.withUnsafeBufferPointer { add($0, to: &hasher) }
-            add(record.schoolURN, to: &hasher)
-        case "pupil":
-            // As staged, then as the upsert writes them: no SEN provision is `N`, and the
-            // pupil is on roll unless the leaving date has passed.
-            var values = StagingMerge.pupilFieldValues(fields)
-            values[senProvision] = values[senProvision] ?? "N"
-            let onRoll = values[leavingDate].map { $0 > today } ?? true
-            add(record.schoolURN, to: &hasher)
-            for value in values { add(value, to: &hasher) }
-            add(onRoll ? "t" : "f", to: &hasher)
-            if case .array(let listed) = fields["needs"] {
-                let codes = listed.compactMap { need -> String? in
-                    guard case .object(let members) = need, let code = members["code"]?.stringValue, let rank = members["rank"] else { return nil }
-                    return "\(code):\(rank.serialized)"
-                }
-                var needsHasher = Hasher()
-                add(codes.sorted().joined(separator: ","), to: &needsHasher)
-                needs = needsHasher.finalize()
-            }
-        default:
-            return nil
-        }
-        return Digest(key: key, content: hasher.finalize() & ~1, needs: needs)
-    }
-
-    /// The hash of a result or pupil record's natural key (as ``Digest/key``), nil for
-    /// other types. Records whose keys the merge takes for equal hash equally: the key's
-    /// values are staged as the validator wrote them (a date always as YYYY-MM-DD).
-    static func key(_ record: ValidRecord) -> Int? {
-        keyHasher(record)?.finalize()
-    }
-
-    /// A hasher that has taken a result or pupil record's kind and natural key.
-    private static func keyHasher(_ record: ValidRecord) -> Hasher? {
-        var hasher = Hasher()
-        switch record.type {
-        case "assessment":
-            hasher.combine(resultKind)
-            for name in resultKey { add(record.fields[name]?.stringValue, to: &hasher) }
-        case "pupil":
-            hasher.combine(pupilKind)
-            add(record.fields["upn"]?.stringValue, to: &hasher)
-        default:
-            return nil
-        }
-        return hasher
-    }
-
     /// Whether the record of `type` with `digest` is already stored exactly as the merge
     /// would write it; if so it is counted as skipped and must not be staged.
     mutating func skips(_ type: String, _ digest: Digest) -> Bool {
         type == "assessment"
-            ? Self.skips(digest, in: &resultContents, needs: nil, count: &skippedResults, duplicates: &duplicates)
-            : Self.skips(digest, in: &pupilContents, needs: needs, count: &skippedPupils, duplicates: &duplicates)
+            ? Self.skips(digest, in: &resultContents, needs: nil, noNeeds: hashing.noNeeds, count: &skippedResults, duplicates: &duplicates)
+            : Self.skips(digest, in: &pupilContents, needs: needs, noNeeds: hashing.noNeeds, count: &skippedPupils, duplicates: &duplicates)
     }
 
     private static func skips(
-        _ digest: Digest, in contents: inout [Int: Int], needs: [Int: Int]?, count: inout Int, duplicates: inout Int
+        _ digest: Digest, in contents: inout [Int: Int], needs: [Int: Int]?, noNeeds: Int, count: inout Int, duplicates: inout Int
     ) -> Bool {
         // Found once and then changed in place: a million records are looked up per run.
         guard let index = contents.index(forKey: digest.key) else { return false }
         let stored = contents.values[index]
         if stored & 1 == 1 { duplicates += 1 }
-        guard digest.content == stored & ~1, digest.needs.map({ $0 == needs?[digest.key] ?? Self.noNeeds }) ?? true else {
+        guard digest.content == stored & ~1, digest.needs.map({ $0 == needs?[digest.key] ?? noNeeds }) ?? true else {
             // Staged: a later record of this key must be staged too, or this one would win.
             contents.remove(at: index)
             return false
@@ -333,81 +279,9 @@ struct StoredRecords {
         return true
     }
 
-    /// A row read by COPY, hashed: a result (7 columns) or a pupil (19, the last its id).
-    /// Values are hashed as COPY writes them: a value it escapes (a tab, a backslash) then
-    /// differs from its record, which is only staged as before. A row of another width is
-    /// left out (its record is staged).
-    private static func hashRow(
-        _ line: UnsafeBufferPointer<UInt8>, columns: Int
-    ) -> (key: Int, content: Int, needs: Int?, id: Int64?)? {
-        let isResult = columns == 7
-        let keyColumns = isResult ? 5 : 1
-        let contentColumns = isResult ? 7 : 17
-        var hasher = Hasher()
-        hasher.combine(isResult ? Self.resultKind : Self.pupilKind)
-        var key = 0
-        var needsHash: Int?
-        var id: Int64?
-        var column = 0
-        var start = 0
-        // Each value is hashed as its tab is reached: no array of fields per row.
-        for index in 0...line.count where index == line.count || line[index] == 0x09 {
-            let raw = UnsafeBufferPointer(rebasing: line[start..<index])
-            let field = raw.count == 2 && raw[0] == 0x5C && raw[1] == 0x4E ? nil : raw
-            start = index + 1
-            if column < contentColumns {
-                Self.add(field, to: &hasher)
-                if column == keyColumns - 1 { key = hasher.finalized }
-            } else if column == 17, let field, !field.isEmpty {
-                var needsHasher = Hasher()
-                Self.add(field, to: &needsHasher)
-                needsHash = needsHasher.finalize()
-            } else if column == 18 {
-                id = field.flatMap { Int64(String(decoding: $0, as: UTF8.self)) }
-            }
-            column += 1
-        }
-        guard column == columns else { return nil }
-        return (key, hasher.finalize() & ~1, needsHash, id)
-    }
-
     /// The staged pupil columns, prefixed with `table`, in the order the digest hashes them.
     private static func pupilColumns(_ table: String) -> String {
         StagingMerge.pupilFieldColumns.map { "\(table).\($0)" }.joined(separator: ", ")
-    }
-
-    /// The hash of a pupil's needs when they have none: as a record listing none hashes them.
-    private static let noNeeds: Int = {
-        var hasher = Hasher()
-        add("", to: &hasher)
-        return hasher.finalize()
-    }()
-
-    private static let senProvision = StagingMerge.pupilFieldColumns.firstIndex(of: "sen_provision") ?? 0
-    private static let leavingDate = StagingMerge.pupilFieldColumns.firstIndex(of: "leaving_date") ?? 0
-
-    /// A result's natural key, in the order of the columns COPY reads.
-    private static let resultKey = ["upn", "instrument", "subject", "measure", "date"]
-    private static let resultKind: UInt8 = 1
-    private static let pupilKind: UInt8 = 2
-
-    /// Hashes one value as its length and its UTF-8 bytes, or NULL as -1: records are hashed
-    /// from their strings, stored rows from COPY's bytes, by the same calls.
-    private static func add(_ value: UnsafeBufferPointer<UInt8>?, to hasher: inout Hasher) {
-        guard let value else {
-            hasher.combine(-1)
-            return
-        }
-        hasher.combine(value.count)
-        hasher.combine(bytes: UnsafeRawBufferPointer(value))
-    }
-
-    private static func add(_ value: String?, to hasher: inout Hasher) {
-        guard var text = value else {
-            hasher.combine(-1)
-            return
-        }
-        text.withUTF8 { add($0, to: &hasher) }
     }
 }
 
@@ -418,13 +292,5 @@ struct StoredPupilsMismatch: Error, CustomStringConvertible {
     let read: Int
     var description: String {
         "internal error: \(listed) stored pupils were listed for this run but \(read) were read; nothing was imported (please report this)"
-    }
-}
-
-extension Hasher {
-    /// The hash of what was combined so far, leaving the hasher to take more.
-    fileprivate var finalized: Int {
-        let copy = self
-        return copy.finalize()
     }
 }

@@ -235,6 +235,16 @@ public struct RecordStreamValidator: Sendable {
         }
     }
 
+    /// Whether the next line may be a record: the header has been read and the end has not.
+    var takesRecords: Bool { state == .records }
+
+    /// Counts a line of `type` taken as accepted without being read again: a line this
+    /// source sent and had accepted before, byte for byte (``takesRecords`` must hold).
+    mutating func countRemembered(_ type: String) {
+        sent[type, default: 0] += 1
+        accepted[type, default: 0] += 1
+    }
+
     /// Checks that the output ended properly; call after the last line.
     public func finish() throws(ProtocolViolation) {
         switch state {

@@ -1,0 +1,156 @@
+import Foundation
+import ProvisionModel
+
+/// How an import hashes records and stored rows to compare them (``StoredRecords``): SipHash
+/// under a key of the run's, so the hashes one run remembers of its lines
+/// (``RememberedLines``) can be compared with the rows the next run lists. A run without
+/// remembered lines draws a fresh key. Key and content hashes have their lowest bit clear,
+/// for the list of stored rows and the remembered lines to mark things with.
+struct RecordHashing: Sendable {
+    /// The SipHash key.
+    let secret: (UInt64, UInt64)
+
+    /// The hash of a pupil's needs when they have none: as a record listing none hashes them.
+    let noNeeds: Int
+
+    init(secret: (UInt64, UInt64)) {
+        self.secret = secret
+        var hasher = KeyedHasher(key: secret)
+        Self.add("", to: &hasher)
+        noNeeds = hasher.finalize()
+    }
+
+    /// Hashing under a key from the system's random source.
+    static func fresh() -> RecordHashing {
+        var generator = SystemRandomNumberGenerator()
+        return RecordHashing(secret: (generator.next(), generator.next()))
+    }
+
+    /// The digest of a result or pupil record, nil for other types. Needs no state but
+    /// `today` (``today``), so a reader computes it on another core, ahead of ``skips(_:_:)``.
+    func digest(_ record: ValidRecord, today: String) -> StoredRecords.Digest? {
+        let fields = record.fields
+        // The content hash goes on from the key's: the key's values are hashed once.
+        guard var hasher = keyHasher(record) else { return nil }
+        let key = hasher.finalized & ~1
+        var needs: Int?
+        switch record.type {
+        case "assessment":
+            var value: [UInt8] = []
+            fields["value"]?.write(to: &value)
+            value.withUnsafeBufferPointer { Self.add($0, to: &hasher) }
+            Self.add(record.schoolURN, to: &hasher)
+        case "pupil":
+            // As staged, then as the upsert writes them: no SEN provision is `N`, and the
+            // pupil is on roll unless the leaving date has passed.
+            var values = StagingMerge.pupilFieldValues(fields)
+            values[Self.senProvision] = values[Self.senProvision] ?? "N"
+            let onRoll = values[Self.leavingDate].map { $0 > today } ?? true
+            Self.add(record.schoolURN, to: &hasher)
+            for value in values { Self.add(value, to: &hasher) }
+            Self.add(onRoll ? "t" : "f", to: &hasher)
+            if case .array(let listed) = fields["needs"] {
+                let codes = listed.compactMap { need -> String? in
+                    guard case .object(let members) = need, let code = members["code"]?.stringValue, let rank = members["rank"] else { return nil }
+                    return "\(code):\(rank.serialized)"
+                }
+                var needsHasher = KeyedHasher(key: secret)
+                Self.add(codes.sorted().joined(separator: ","), to: &needsHasher)
+                needs = needsHasher.finalize()
+            }
+        default:
+            return nil
+        }
+        return StoredRecords.Digest(key: key, content: hasher.finalize() & ~1, needs: needs)
+    }
+
+    /// The hash of a result or pupil record's natural key (as ``Digest/key``), nil for
+    /// other types. Records whose keys the merge takes for equal hash equally: the key's
+    /// values are staged as the validator wrote them (a date always as YYYY-MM-DD).
+    func key(_ record: ValidRecord) -> Int? {
+        keyHasher(record).map { $0.finalize() & ~1 }
+    }
+
+    /// A hasher that has taken a result or pupil record's kind and natural key.
+    private func keyHasher(_ record: ValidRecord) -> KeyedHasher? {
+        var hasher = KeyedHasher(key: secret)
+        switch record.type {
+        case "assessment":
+            hasher.combine(Self.resultKind)
+            for name in Self.resultKey { Self.add(record.fields[name]?.stringValue, to: &hasher) }
+        case "pupil":
+            hasher.combine(Self.pupilKind)
+            Self.add(record.fields["upn"]?.stringValue, to: &hasher)
+        default:
+            return nil
+        }
+        return hasher
+    }
+
+    /// A row read by COPY, hashed: a result (7 columns) or a pupil (19, the last its id).
+    /// Values are hashed as COPY writes them: a value it escapes (a tab, a backslash) then
+    /// differs from its record, which is only staged as before. A row of another width is
+    /// left out (its record is staged).
+    func hashRow(
+        _ line: UnsafeBufferPointer<UInt8>, columns: Int
+    ) -> (key: Int, content: Int, needs: Int?, id: Int64?)? {
+        let isResult = columns == 7
+        let keyColumns = isResult ? 5 : 1
+        let contentColumns = isResult ? 7 : 17
+        var hasher = KeyedHasher(key: secret)
+        hasher.combine(isResult ? Self.resultKind : Self.pupilKind)
+        var key = 0
+        var needsHash: Int?
+        var id: Int64?
+        var column = 0
+        var start = 0
+        // Each value is hashed as its tab is reached: no array of fields per row.
+        for index in 0...line.count where index == line.count || line[index] == 0x09 {
+            let raw = UnsafeBufferPointer(rebasing: line[start..<index])
+            let field = raw.count == 2 && raw[0] == 0x5C && raw[1] == 0x4E ? nil : raw
+            start = index + 1
+            if column < contentColumns {
+                Self.add(field, to: &hasher)
+                if column == keyColumns - 1 { key = hasher.finalized & ~1 }
+            } else if column == 17, let field, !field.isEmpty {
+                var needsHasher = KeyedHasher(key: secret)
+                Self.add(field, to: &needsHasher)
+                needsHash = needsHasher.finalize()
+            } else if column == 18 {
+                id = field.flatMap { Int64(String(decoding: $0, as: UTF8.self)) }
+            }
+            column += 1
+        }
+        guard column == columns else { return nil }
+        return (key, hasher.finalize() & ~1, needsHash, id)
+    }
+
+    /// The hash of a pupil's needs when they have none: as a record listing none hashes them.
+
+    private static let senProvision = StagingMerge.pupilFieldColumns.firstIndex(of: "sen_provision") ?? 0
+    private static let leavingDate = StagingMerge.pupilFieldColumns.firstIndex(of: "leaving_date") ?? 0
+
+    /// A result's natural key, in the order of the columns COPY reads.
+    private static let resultKey = ["upn", "instrument", "subject", "measure", "date"]
+    private static let resultKind: UInt8 = 1
+    private static let pupilKind: UInt8 = 2
+
+    /// Hashes one value as its length and its UTF-8 bytes, or NULL as -1: records are hashed
+    /// from their strings, stored rows from COPY's bytes, by the same calls.
+    private static func add(_ value: UnsafeBufferPointer<UInt8>?, to hasher: inout KeyedHasher) {
+        guard let value else {
+            hasher.combine(-1)
+            return
+        }
+        hasher.combine(value.count)
+        hasher.combine(bytes: UnsafeRawBufferPointer(value))
+    }
+
+    private static func add(_ value: String?, to hasher: inout KeyedHasher) {
+        guard var text = value else {
+            hasher.combine(-1)
+            return
+        }
+        text.withUTF8 { Self.add($0, to: &hasher) }
+    }
+}
