@@ -81,6 +81,9 @@ echo "Re-import of the unchanged input, forced (nothing may change)..."
 read -r again_secs again_rss again_cpu again_busy < <(measure again "$bin/provisionctl" --config "$work/provision.toml" import --source bench --force)
 grep -q "Changed: nothing" "$work/again.out" || { cat "$work/again.out"; exit 1; }
 grep -q "not run again" "$work/again.out" || { echo "the unchanged re-import evaluated the school again:"; cat "$work/again.out"; exit 1; }
+# Lines the first run remembered are not read again (state.dir/remembered-lines).
+remembered=$(grep -o 'not read again): [0-9]*' "$work/again.out" | grep -o '[0-9]*$' || echo 0)
+[[ $remembered -gt 0 ]] || { echo "the re-import read every line again:"; cat "$work/again.out"; exit 1; }
 
 echo "Floor: the rows the import wrote, \\copy'd into empty copies of the tables (their indexes and checks only)..."
 # A lower bound for any import of these records into these tables: no validation, no
@@ -108,6 +111,7 @@ import_only=$(grep -o 'succeeded in [0-9.]* s' "$work/import.out" | grep -o '[0-
 again_only=$(grep -o 'succeeded in [0-9.]* s' "$work/again.out" | grep -o '[0-9.]*' | head -1)
 printf '%-44s %10s %12s %12s %12s\n' "  of which the import (first run)" "$import_only" "" "$import_cpu" "$import_busy"
 printf '%-44s %10s\n' "  of which the import (forced, unchanged)" "$again_only"
+printf '%-44s %10s\n' "  lines it took as remembered, not read" "$remembered"
 awk -v a="$import_secs" -v b="$copy_secs" -v n="$records" -v m="$bytes" 'BEGIN {
   printf "\nimport / \\copy time ratio: %.1fx   import rate: %.0f records/s (%.1f MB/s of NDJSON)\n", a / b, n / a, m / a / 1e6 }'
 awk -v a="$floor_secs" -v b="$copy_secs" 'BEGIN { printf "floor / \\copy time ratio: %.1fx (no import of these rows can be faster)\n", a / b }'
