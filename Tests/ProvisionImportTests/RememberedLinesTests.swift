@@ -139,6 +139,30 @@ struct RememberedLinesTests {
         }
     }
 
+    /// A pupil leaving after today is not remembered (on a later day the same line marks
+    /// them as left); one who has left already is.
+    @Test func aPupilStillToLeaveIsReadEveryRun() async throws {
+        let h = try await ImportHarness.make("remembered-leaving")
+        defer { h.cleanUp() }
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        let today = SchoolDate.today()
+        func leaving(_ n: Int, _ date: SchoolDate) throws -> String {
+            let pupil = try #require(JSONSerialization.jsonObject(with: Data(ProtocolFixture.pupil(n).utf8)) as? [String: Any])
+            return ProtocolFixture.line(pupil.merging(["leaving_date": date.iso]) { $1 })
+        }
+        let lines = [
+            ProtocolFixture.header(), try leaving(1, SchoolDate(daysSince1970: today.daysSince1970 + 30)),
+            try leaving(2, SchoolDate(daysSince1970: today.daysSince1970 - 30)), ProtocolFixture.pupil(3),
+            ProtocolFixture.end(["pupil": 3]),
+        ]
+        let source = try h.source(lines)
+        #expect(try await h.pipeline.run(h.request(plugin, source: source)).status == .succeeded)
+        let again = try await h.pipeline.run(h.request(plugin, source: source, force: true))
+        #expect(again.status == .succeeded, "\(again.failure ?? "")")
+        #expect(again.rememberedLines == 2)
+        #expect(again.merge.alreadyStored == 3)
+    }
+
     /// A remembered line where the protocol takes no record is read, and breaks it.
     @Test func aRememberedLineBeforeTheHeaderStillBreaksTheProtocol() async throws {
         let h = try await ImportHarness.make("remembered-protocol")

@@ -103,11 +103,7 @@ struct RememberedLines: Sendable {
         return RememberedLines(hashing: hashing, entries: entries)
     }
 
-    /// The hash a line is remembered by.
-    func lineHash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
-        Self.lineHash(bytes, hashing)
-    }
-
+    /// The hash a line is remembered by, under `hashing`'s key.
     static func lineHash(_ bytes: UnsafeRawBufferPointer, _ hashing: RecordHashing) -> UInt64 {
         var hasher = KeyedHasher(key: hashing.secret)
         hasher.combine(UInt8(0xFF))  // apart from every record hash
@@ -253,12 +249,14 @@ struct RememberedLines: Sendable {
             fresh.withUnsafeMutableBufferPointer { RememberedLines.sortByLine($0) }
             let oldEntries = old?.entries ?? []
             let (kept, fresh) = (kept, fresh)
-            // The kept old entries and the fresh ones, merged in order, each line once: counted
-            // first for the header, then written a few thousand at a time.
+            // The kept old entries and the fresh ones, merged in order, each line once and no
+            // more than the limit (a run may keep many and add many): counted first for the
+            // header, then written a few thousand at a time.
             func merged(_ visit: (Entry) -> Void) {
                 var (o, f) = (0, 0)
                 var last: UInt64?
-                while o < oldEntries.count || f < fresh.count {
+                var visited = 0
+                while o < oldEntries.count || f < fresh.count, visited < RememberedLines.limit {
                     let entry: Entry
                     if f == fresh.count || (o < oldEntries.count && oldEntries[o].line <= fresh[f].line) {
                         defer { o += 1 }
@@ -270,6 +268,7 @@ struct RememberedLines: Sendable {
                     }
                     guard entry.line != last else { continue }
                     last = entry.line
+                    visited += 1
                     visit(entry)
                 }
             }
