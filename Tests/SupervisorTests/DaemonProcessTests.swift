@@ -276,7 +276,12 @@ struct DaemonProcessTests {
 
     @Test func twoDaemonsOnOneDatabaseShareTheWorkAndRunEachJobOnce() async throws {
         let url = try await TestPostgres.shared.freshDatabase("daemon-pair")
-        let sources = (0..<6).map { DaemonSetup.Source(name: "source-\($0)", body: "sleep 1\ncat \"$2\"", firstPupil: 1 + $0 * 10) }
+        // Three schools of two sources each: a school's two imports run one after the other,
+        // and the daemons share the schools.
+        let sources = (0..<6).map {
+            DaemonSetup.Source(
+                name: "source-\($0)", body: "sleep 1\ncat \"$2\"", firstPupil: 1 + $0 * 10, school: ["139001", "139002", "139003"][$0 % 3])
+        }
         let setup = try DaemonSetup.make("daemon-pair", url: url, sources: sources)
         defer { setup.remove() }
         let one = try RunningDaemon(config: setup.config)
@@ -301,6 +306,12 @@ struct DaemonProcessTests {
         let daemons = try await db.count(
             "SELECT count(DISTINCT split_part(locked_by, '/', 2)) FROM jobs WHERE kind = 'import'")
         #expect(daemons == 2, "both daemons took imports")
+        let overlapping = try await db.count(
+            """
+            SELECT count(*) FROM import_runs a JOIN import_runs b ON a.id < b.id AND a.schools && b.schools
+             WHERE a.started_at < b.finished_at AND b.started_at < a.finished_at
+            """)
+        #expect(overlapping == 0, "no two imports of one school ran at once")
         #expect(try await db.count("SELECT count(*) FROM mail_outbox WHERE state <> 'sent'") == 0)
         let messages = try await db.count("SELECT count(*) FROM mail_outbox")
         #expect(Self.mailFiles(setup).count == messages, "each message delivered once")
