@@ -425,7 +425,7 @@ public struct ImportPipeline: Sendable {
             let runToday = try await db.query("SELECT current_date::text AS today").scalar(as: String.self)
             let memoryPath = request.consoleLines == nil ? memoryRoot.map { "\($0)/\(request.sourceName).lines" } : nil
             let runDay = SchoolDate(iso: runToday)?.daysSince1970
-            // Off the pool: the first run of a process reads its own executable to know its build.
+            // Off the pool: the file is read whole.
             let (remembered, memoryContext) = try await InputChecksum.offPool { [plugin = request.plugin.name, schools = request.schools.map(\.urn)] in
                 guard let memoryPath, let runDay, let context = RememberedLines.context(plugin: plugin, schools: schools) else {
                     return (RememberedLines?.none, String?.none)
