@@ -1,4 +1,3 @@
-import Foundation
 import ProvisionModel
 
 /// How an import hashes records and stored rows to compare them (``StoredRecords``): SipHash
@@ -27,7 +26,8 @@ struct RecordHashing: Sendable {
     }
 
     /// The digest of a result or pupil record, nil for other types. Needs no state but
-    /// `today` (``today``), so a reader computes it on another core, ahead of ``skips(_:_:)``.
+    /// `today` (``StoredRecords/today``), so a reader computes it on another core, ahead of
+    /// ``StoredRecords/skips(_:_:)``.
     func digest(_ record: ValidRecord, today: String) -> StoredRecords.Digest? {
         let fields = record.fields
         // The content hash goes on from the key's: the key's values are hashed once.
