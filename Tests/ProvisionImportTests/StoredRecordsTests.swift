@@ -223,7 +223,9 @@ struct StoredRecordsTests {
         // Five pupils (three entries each) and their five results (one each).
         func listed(limit: Int) async throws -> (rows: Int, pupils: Bool) {
             try await db.begin()
-            let stored = try await StoredRecords.load(db, alongside: helper, schools: [ProtocolFixture.school], limit: limit, hashing: .fresh())
+            let today = try await db.query("SELECT current_date::text AS today").scalar(as: String.self)
+            let stored = try await StoredRecords.load(
+                db, alongside: helper, schools: [ProtocolFixture.school], limit: limit, today: today, hashing: .fresh())
             await db.rollback()
             return (stored.rowCount, stored.listsPupils)
         }

@@ -421,7 +421,9 @@ public struct ImportPipeline: Sendable {
             try await db.execute("SET LOCAL default_statistics_target = 10")
             // Console edits are a few records, and mark what they write as the SENCO's.
             let kinds = request.consoleLines == nil ? try await StoredRecords.kinds(carriedBy: request.sourceName, db) : []
-            // The lines the source's last run remembered (not for console edits), and today.
+            // `current_date` of this transaction, which the stored rows, direct writes and
+            // remembered lines all go by; and the lines the source's last run remembered (not
+            // for console edits).
             let runToday = try await db.query("SELECT current_date::text AS today").scalar(as: String.self)
             let memoryPath = request.consoleLines == nil ? memoryRoot.map { "\($0)/\(request.sourceName).lines" } : nil
             let runDay = SchoolDate(iso: runToday)?.daysSince1970
@@ -433,11 +435,11 @@ public struct ImportPipeline: Sendable {
                 return (RememberedLines.load(path: memoryPath, context: context, today: runDay), context)
             }
             let recordHashing = remembered?.hashing ?? .fresh()
-            var recorder = memoryContext == nil || runDay == nil
-                ? nil : RememberedLines.Recorder(old: remembered, today: runToday, hashing: recordHashing)
+            var recorder = memoryContext == nil ? nil : RememberedLines.Recorder(old: remembered, today: runToday, hashing: recordHashing)
             // The run's second connection is idle until the plugin starts: it reads the results.
             var stored = kinds.isEmpty ? nil : try await StoredRecords.load(
-                db, alongside: book, schools: request.schools.map(\.urn), kinds: kinds, limit: storedEntryLimit, hashing: recordHashing)
+                db, alongside: book, schools: request.schools.map(\.urn), kinds: kinds, limit: storedEntryLimit, today: runToday,
+                hashing: recordHashing)
             if let hashing {
                 do {
                     summary.checksum = try await hashing.value
@@ -452,14 +454,12 @@ public struct ImportPipeline: Sendable {
             if request.consoleLines == nil, stored == nil, let threshold = directWriteThreshold {
                 // The planner's estimate of the stored pupils is enough to tell a small run
                 // in a large deployment (reltuples is -1 before the table's first analysis).
-                let facts = try await db.query(
-                    "SELECT current_date::text AS today, greatest(reltuples, 0)::bigint AS pupils FROM pg_class WHERE oid = 'pupils'::regclass"
-                ).singleRow()
-                if let facts {
-                    let storedPupils = try facts.decode("pupils", as: Int.self)
+                let storedPupils = try await db.query(
+                    "SELECT greatest(reltuples, 0)::bigint AS pupils FROM pg_class WHERE oid = 'pupils'::regclass"
+                ).singleRow()?.decode("pupils", as: Int.self)
+                if let storedPupils {
                     direct = DirectWrites(
-                        runID: runID, today: try facts.decode("today"), schoolIDs: schoolIDs, book: book,
-                        threshold: max(threshold, storedPupils / 4))
+                        runID: runID, today: runToday, schoolIDs: schoolIDs, book: book, threshold: max(threshold, storedPupils / 4))
                 }
             }
             try await db.execute(StagingMerge.createStaging)

@@ -31,7 +31,7 @@ struct StoredRecords {
     private var pupilContents: [Int: Int] = [:]
     private var resultContents: [Int: Int] = [:]
     /// Pupil key hash → hash of the pupil's stored needs, for pupils with any (most have
-    /// none: ``noNeeds`` stands for theirs, and the table stays small).
+    /// none: ``RecordHashing/noNeeds`` stands for theirs, and the table stays small).
     private var needs: [Int: Int] = [:]
     /// Pupil key hash → the pupil's id, for ``recordSkippedPupils(_:_:)``.
     private var pupilIDs: [Int: Int64] = [:]
@@ -95,7 +95,8 @@ struct StoredRecords {
     /// The stored pupils and results of the schools `urns` (pupils at those schools now, and
     /// those pupils' results) of the `kinds` wanted, up to `limit` entries in all (a pupil
     /// counts three). Pupils are listed all or none (the leaver rule needs every one): when
-    /// they alone would pass the bound, only results are.
+    /// they alone would pass the bound, only results are. `today` is `current_date` of
+    /// `db`'s transaction.
     ///
     /// The results are read on `helper` (idle, outside any transaction) while the pupils are
     /// read on `db`: two server processes, and this process hashing on both connections'
@@ -104,10 +105,9 @@ struct StoredRecords {
     /// of `db` would: a result listed or not only decides whether its record is staged.
     static func load(
         _ db: PostgresConnection, alongside helper: PostgresConnection, schools urns: [String],
-        kinds: Kinds = [.pupils, .results], limit: Int = entryLimit, hashing: RecordHashing
+        kinds: Kinds = [.pupils, .results], limit: Int = entryLimit, today: String, hashing: RecordHashing
     ) async throws -> StoredRecords {
-        var stored = StoredRecords(
-            today: try await db.query("SELECT current_date::text AS today").scalar(as: String.self), hashing: hashing)
+        var stored = StoredRecords(today: today, hashing: hashing)
         // COPY takes no parameters: the schools' pupils go in a table first. Pupils whose
         // `marked_left_at` is set would be changed by any record (the upsert clears it), so
         // they are not listed; their results are.
