@@ -4,7 +4,7 @@ import ProvisionModel
 
 /// What a job does. The payload of each kind is a flat object of strings.
 public enum JobKind: String, Sendable, CaseIterable {
-    /// Import one source: payload `source`.
+    /// Import one source: payload `source`, `schools` (comma-separated URNs) and `reason`.
     case importSource = "import"
     /// Evaluate one school (and queue its digests): payload `school`.
     case evaluate
@@ -13,13 +13,6 @@ public enum JobKind: String, Sendable, CaseIterable {
 extension JobKind {
     /// The unique key that keeps one import of a source waiting and one running at a time.
     public static func importKey(source: String) -> String { "import:\(source)" }
-
-    /// The payload of an import of `source`, bound to `schools`, queued for `reason`
-    /// (`schedule`, `watch`, `provisionctl`). The schools keep two imports of one school
-    /// from running at once (``JobQueue/claim(_:worker:)``).
-    public static func importPayload(source: String, schools: [String], reason: String) -> [String: String] {
-        ["source": source, "schools": schools.joined(separator: ","), "reason": reason]
-    }
 
     /// The unique key of a school's evaluation, or of the trust-wide one (`school` nil).
     public static func evaluationKey(school: String?) -> String { "evaluate:\(school ?? "trust")" }
@@ -105,6 +98,19 @@ public struct JobQueue: Sendable {
         guard let row = try result.singleRow() else { return nil }
         try await db.notify(Self.channel, payload: kind.rawValue)
         return try row.decode("id", as: Int64.self)
+    }
+
+    /// Queues an import of `source`, bound to `schools`, for `reason` (`schedule`, `watch`,
+    /// `provisionctl`): under the source's unique key (``JobKind/importKey(source:)``), with
+    /// the schools in its payload, which keep two imports of one school from running at once
+    /// (``claim(_:worker:)``). Returns the job's id, or nil when one is already waiting.
+    @discardableResult
+    public func enqueueImport(
+        _ db: PostgresConnection, source: String, schools: [String], reason: String, maxAttempts: Int
+    ) async throws -> Int64? {
+        try await enqueue(
+            db, kind: .importSource, payload: ["source": source, "schools": schools.joined(separator: ","), "reason": reason],
+            uniqueKey: JobKind.importKey(source: source), maxAttempts: maxAttempts)
     }
 
     /// Claims the next due job for `worker`, or nil when none is due. A job whose unique

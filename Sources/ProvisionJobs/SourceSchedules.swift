@@ -77,9 +77,8 @@ public enum SourceSchedules {
                     """, name, next.timeIntervalSince1970, now.timeIntervalSince1970
                 ).singleRow()
                 if let claimed {
-                    let jobID = try await queue.enqueue(
-                        db, kind: .importSource, payload: JobKind.importPayload(source: name, schools: source.schools, reason: "schedule"),
-                        uniqueKey: JobKind.importKey(source: name), maxAttempts: maxAttempts)
+                    let jobID = try await queue.enqueueImport(
+                        db, source: name, schools: source.schools, reason: "schedule", maxAttempts: maxAttempts)
                     try await db.execute("UPDATE source_schedules SET last_job_id = $2 WHERE source = $1", name, jobID)
                     let slot = Date(timeIntervalSince1970: try claimed.decode("slot", as: Double.self))
                     queued.append(QueuedSlot(source: name, slot: slot, jobID: jobID))

@@ -75,9 +75,8 @@ struct WatchService: Service {
         for attempt in 1...5 {
             do {
                 let job = try await supervisor.database.withConnection(applicationName: "provisiond-watch") { db in
-                    let job = try await supervisor.queue.enqueue(
-                        db, kind: .importSource, payload: JobKind.importPayload(source: source, schools: schools, reason: "watch"),
-                        uniqueKey: JobKind.importKey(source: source), maxAttempts: config.daemon.maxAttempts)
+                    let job = try await supervisor.queue.enqueueImport(
+                        db, source: source, schools: schools, reason: "watch", maxAttempts: config.daemon.maxAttempts)
                     try await db.notify(JobQueue.channel)
                     return job
                 }

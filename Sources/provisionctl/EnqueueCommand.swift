@@ -50,9 +50,8 @@ struct EnqueueCommand: AsyncParsableCommand {
             let queue = JobQueue()
             try await withConnection(config, applicationName: "provisionctl-enqueue", migrated: true) { _, db in
                 for source in sources {
-                    let id = try await queue.enqueue(
-                        db, kind: .importSource, payload: JobKind.importPayload(source: source.name, schools: source.schools, reason: "provisionctl"),
-                        uniqueKey: JobKind.importKey(source: source.name), maxAttempts: config.daemon.maxAttempts)
+                    let id = try await queue.enqueueImport(
+                        db, source: source.name, schools: source.schools, reason: "provisionctl", maxAttempts: config.daemon.maxAttempts)
                     print(id.map { "import of \(source.name) queued as job \($0)" } ?? "import of \(source.name) is already waiting")
                 }
                 for urn in school {

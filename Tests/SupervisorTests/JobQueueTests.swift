@@ -105,9 +105,7 @@ struct JobQueueTests {
     @Test func importsOfOneSchoolRunOneAtATime() async throws {
         let (db, _) = try await database("jobs-one-school")
         func queueImport(_ source: String, _ schools: [String]) async throws -> Int64 {
-            try #require(try await queue.enqueue(
-                db, kind: .importSource, payload: JobKind.importPayload(source: source, schools: schools, reason: "test"),
-                uniqueKey: JobKind.importKey(source: source), maxAttempts: 3))
+            try #require(try await queue.enqueueImport(db, source: source, schools: schools, reason: "test", maxAttempts: 3))
         }
         let ctf = try await queueImport("a-ctf", ["139001"])
         let marks = try await queueImport("a-marksheets", ["139001"])
@@ -135,9 +133,7 @@ struct JobQueueTests {
     @Test func concurrentClaimsNeverRunTwoImportsOfOneSchool() async throws {
         let (db, url) = try await database("jobs-one-school-race")
         for n in 0..<30 {
-            try await queue.enqueue(
-                db, kind: .importSource, payload: JobKind.importPayload(source: "s\(n)", schools: ["13900\(n % 3)"], reason: "test"),
-                uniqueKey: JobKind.importKey(source: "s\(n)"), maxAttempts: 3)
+            try await queue.enqueueImport(db, source: "s\(n)", schools: ["13900\(n % 3)"], reason: "test", maxAttempts: 3)
         }
         let queue = self.queue
         let overlaps = try await withThrowingTaskGroup(of: (runs: Int, overlaps: Int).self) { group in
