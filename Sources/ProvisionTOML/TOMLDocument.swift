@@ -92,7 +92,7 @@ public final class TOMLSection {
     /// The string at `key`; an error naming the section when it is absent.
     public func requiredString(_ key: String) throws(ConfigError) -> String {
         guard let text = try string(key) else { throw missing(key) }
-        guard !text.trimmingCharacters(in: .whitespaces).isEmpty else { throw error(key, "must not be empty") }
+        guard !text.allSatisfy(\.isWhitespace) else { throw error(key, "must not be empty") }
         return text
     }
 

@@ -109,6 +109,25 @@ struct ConfigurationTests {
         #expect(problem(Self.valid.replacingOccurrences(of: "0 2 * * *", with: "0 25 * * *"))?.message.contains("hour field '25'") == true)
     }
 
+    @Test func relativePathsAreResolvedAgainstTheFilesFolder() throws {
+        func sourcePath(_ written: String) throws -> String? {
+            try parse(Self.valid.replacingOccurrences(of: "path = \"drop/fenland\"", with: "path = \"\(written)\"")).sources.first?.path
+        }
+        #expect(try sourcePath("./drop//fenland/") == "/etc/provision/drop/fenland")
+        #expect(try sourcePath("../drop/./fenland") == "/etc/drop/fenland")
+        #expect(try sourcePath("../../../../drop") == "/drop")
+        #expect(try sourcePath("/srv/drop/../fenland") == "/srv/drop/../fenland")
+        #expect(try parse(Self.valid + "\n[state]\ndir = \"..\"").stateDirectory == "/etc")
+    }
+
+    @Test func namesDeclaredTwiceOrBlankAreRefused() {
+        let school = "\n[[schools]]\nurn = \"139001\"\nname = \"Again\"\n"
+        #expect(problem(Self.valid + school)?.key == "schools[2].urn")
+        let source = "\n[[sources]]\nname = \"fenland-ctf\"\nplugin = \"ctf\"\npath = \"x\"\nschools = [\"139001\"]\n"
+        #expect(problem(Self.valid + source)?.message.contains("declared twice") == true)
+        #expect(problem(Self.valid.replacingOccurrences(of: "name = \"Fenland Primary\"", with: "name = \" \\t\\n\""))?.key == "schools[1].name")
+    }
+
     @Test func smtpCredentialsNeedTLSAndAReadablePasswordFile() throws {
         let folder = NSTemporaryDirectory() + "/smtp-config-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
