@@ -173,11 +173,15 @@ struct StoredRecords {
                 CROSS JOIN LATERAL (SELECT r.instrument, r.subject, r.measure, r.assessed_on, r.value, r.school_id
                                       FROM assessments r WHERE r.pupil_id = p.id OFFSET 0) a
                 """
+            // The results are found first and their schools' URNs joined after (OFFSET 0):
+            // left to itself, the planner of a 200-school deployment joined each pupil's dozen
+            // results to every school, 5,000 times for one school's pupils (182 ms; 74 ms so).
             let results = """
-                COPY (SELECT p.upn, a.instrument, a.subject, a.measure, a.assessed_on, a.value, sc.urn
-                        FROM pupils p \(theirResults)
-                        JOIN schools sc ON sc.id = a.school_id
-                       WHERE p.school_id IN (\(schoolIDs.isEmpty ? "NULL" : schoolIDs)) LIMIT \(resultLimit)) TO STDOUT
+                COPY (SELECT found.upn, found.instrument, found.subject, found.measure, found.assessed_on, found.value, sc.urn
+                        FROM (SELECT p.upn, a.instrument, a.subject, a.measure, a.assessed_on, a.value, a.school_id
+                                FROM pupils p \(theirResults)
+                               WHERE p.school_id IN (\(schoolIDs.isEmpty ? "NULL" : schoolIDs)) OFFSET 0) found
+                        JOIN schools sc ON sc.id = found.school_id LIMIT \(resultLimit)) TO STDOUT
                 """
             let room = Int(min(expectedResults, Double(resultLimit)))
             readingResults = Task {
