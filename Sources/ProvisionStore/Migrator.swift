@@ -25,7 +25,7 @@ public struct Migration: Sendable {
         schema, evaluation, daemon, growthModel, alertAnswers, digestPolicy, alertIndexes, console, plans, importedPlans,
         incrementalEvaluation, unusedIndex, setBasedResultReferences, setBasedPupilSchool, setBasedFlagReferences,
         pupilsSchoolDataVersion, setBasedFlagRun, pupilsBySchool, schoolsOfChangedRows, pupilsOfChangedRows,
-        resultsCheckedOnce, duplicateAlertsBySubject, resultsByNaturalKey, resultPupilsLookedUp,
+        resultsCheckedOnce, duplicateAlertsBySubject, resultsByNaturalKey, resultPupilsLookedUp, consoleEditsIndexed,
     ]
 }
 
