@@ -224,12 +224,9 @@ struct MigratorTests {
         // Told that reading the table costs more than anything, the planner still reads it
         // when no index can answer.
         try await db.execute("SET enable_seqscan = off")
-        func plan(_ query: String) async throws -> String {
-            try await db.query("EXPLAIN " + query).rows.map { try $0.decode("QUERY PLAN", as: String.self) }.joined(separator: "\n")
-        }
-        let everyPupil = try await plan("SELECT id FROM pupils WHERE school_id = 1")
+        let everyPupil = try await Self.plan(db, "SELECT id FROM pupils WHERE school_id = 1")
         #expect(everyPupil.contains("pupils_by_school") && !everyPupil.contains("Seq Scan"), "\(everyPupil)")
-        let onRoll = try await plan("SELECT id FROM pupils WHERE school_id = 1 AND on_roll")
+        let onRoll = try await Self.plan(db, "SELECT id FROM pupils WHERE school_id = 1 AND on_roll")
         #expect(onRoll.contains("pupils_by_school") && onRoll.contains("on_roll = true"), "\(onRoll)")
         #expect(try await db.query("SELECT count(*) FROM pupils WHERE school_id = 1").scalar(as: Int.self) == 150)
         await db.close()
@@ -259,12 +256,9 @@ struct MigratorTests {
             """)
         try await db.execute("ANALYZE provisions, enrolments")
         try await db.execute("SET enable_seqscan = off")
-        func plan(_ query: String) async throws -> String {
-            try await db.query("EXPLAIN " + query).rows.map { try $0.decode("QUERY PLAN", as: String.self) }.joined(separator: "\n")
-        }
-        let provisions = try await plan("SELECT id FROM provisions WHERE edited_in_console IS NOT NULL")
+        let provisions = try await Self.plan(db, "SELECT id FROM provisions WHERE edited_in_console IS NOT NULL")
         #expect(provisions.contains("provisions_edited_in_console") && !provisions.contains("Seq Scan"), "\(provisions)")
-        let enrolments = try await plan("SELECT id FROM enrolments WHERE edited_in_console IS NOT NULL")
+        let enrolments = try await Self.plan(db, "SELECT id FROM enrolments WHERE edited_in_console IS NOT NULL")
         #expect(enrolments.contains("enrolments_edited_in_console") && !enrolments.contains("Seq Scan"), "\(enrolments)")
         #expect(try await db.query("SELECT provision_id FROM provisions WHERE edited_in_console IS NOT NULL").scalar(as: String.self) == "P7")
         #expect(try await db.query("SELECT pupil_id FROM enrolments WHERE edited_in_console IS NOT NULL").scalar(as: Int64.self) == 9)
@@ -287,17 +281,19 @@ struct MigratorTests {
             """)
         try await db.execute("ANALYZE alerts")
         try await db.execute("SET enable_seqscan = off")
-        func plan(_ query: String) async throws -> String {
-            try await db.query("EXPLAIN " + query).rows.map { try $0.decode("QUERY PLAN", as: String.self) }.joined(separator: "\n")
-        }
         let sencos = "SELECT subject_key FROM alerts WHERE school_id = 1 AND status = 'open' AND notified_at IS NULL AND answer IS NULL"
-        let sencosPlan = try await plan(sencos)
+        let sencosPlan = try await Self.plan(db, sencos)
         #expect(sencosPlan.contains("alerts_untold_sencos") && !sencosPlan.contains("Seq Scan"), "\(sencosPlan)")
         let lead = "SELECT subject_key FROM alerts WHERE status = 'open' AND lead_notified_at IS NULL"
-        let leadPlan = try await plan(lead)
+        let leadPlan = try await Self.plan(db, lead)
         #expect(leadPlan.contains("alerts_untold_lead") && !leadPlan.contains("Seq Scan"), "\(leadPlan)")
         #expect(try await db.query(sencos).rows.map { try $0.decode("subject_key", as: String.self) } == ["pupil:2"])
         #expect(try await db.query(lead).rows.map { try $0.decode("subject_key", as: String.self) } == ["pupil:1"])
         await db.close()
+    }
+
+    /// The plan the server would choose for `query`, as EXPLAIN prints it.
+    static func plan(_ db: PostgresConnection, _ query: String) async throws -> String {
+        try await db.query("EXPLAIN " + query).rows.map { try $0.decode("QUERY PLAN", as: String.self) }.joined(separator: "\n")
     }
 }
