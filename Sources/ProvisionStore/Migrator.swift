@@ -26,7 +26,6 @@ public struct Migration: Sendable {
         incrementalEvaluation, unusedIndex, setBasedResultReferences, setBasedPupilSchool, setBasedFlagReferences,
         pupilsSchoolDataVersion, setBasedFlagRun, pupilsBySchool, schoolsOfChangedRows, pupilsOfChangedRows,
         resultsCheckedOnce, duplicateAlertsBySubject, resultsByNaturalKey, resultPupilsLookedUp, consoleEditsIndexed,
-        untoldAlertsIndexed,
     ]
 }
 

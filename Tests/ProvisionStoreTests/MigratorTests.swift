@@ -265,33 +265,6 @@ struct MigratorTests {
         await db.close()
     }
 
-    /// The open alerts a school's SENCOs or the SEND lead have not been sent are found
-    /// through partial indexes of those alone (migration 26): the mailer asks at every
-    /// wake-up, and once the day's digests are out the answer is none, which without the
-    /// indexes meant reading every open alert.
-    @Test func untoldAlertsAreFoundWithoutReadingTheToldOnes() async throws {
-        let (db, _) = try await TestPostgres.shared.freshConnection("untold-alerts-indexed")
-        try await Migrator().migrate(db)
-        try await db.execute("INSERT INTO schools (id, urn, name) VALUES (1, '100001', 'School'), (2, '100002', 'Other')")
-        try await db.execute(
-            """
-            INSERT INTO alerts (rule, school_id, subject_key, reason, notified_at, lead_notified_at)
-            SELECT 'stalled', 1 + n % 2, 'pupil:' || n, 'Stalled', CASE WHEN n > 3 THEN now() END, CASE WHEN n > 1 THEN now() END
-              FROM generate_series(1, 400) AS n
-            """)
-        try await db.execute("ANALYZE alerts")
-        try await db.execute("SET enable_seqscan = off")
-        let sencos = "SELECT subject_key FROM alerts WHERE school_id = 1 AND status = 'open' AND notified_at IS NULL AND answer IS NULL"
-        let sencosPlan = try await Self.plan(db, sencos)
-        #expect(sencosPlan.contains("alerts_untold_sencos") && !sencosPlan.contains("Seq Scan"), "\(sencosPlan)")
-        let lead = "SELECT subject_key FROM alerts WHERE status = 'open' AND lead_notified_at IS NULL"
-        let leadPlan = try await Self.plan(db, lead)
-        #expect(leadPlan.contains("alerts_untold_lead") && !leadPlan.contains("Seq Scan"), "\(leadPlan)")
-        #expect(try await db.query(sencos).rows.map { try $0.decode("subject_key", as: String.self) } == ["pupil:2"])
-        #expect(try await db.query(lead).rows.map { try $0.decode("subject_key", as: String.self) } == ["pupil:1"])
-        await db.close()
-    }
-
     /// The plan the server would choose for `query`, as EXPLAIN prints it.
     static func plan(_ db: PostgresConnection, _ query: String) async throws -> String {
         try await db.query("EXPLAIN " + query).rows.map { try $0.decode("QUERY PLAN", as: String.self) }.joined(separator: "\n")
