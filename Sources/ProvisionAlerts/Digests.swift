@@ -95,8 +95,16 @@ public enum Digests {
         let digestTime = config.mail.digestTime.hour * 60 + config.mail.digestTime.minute
         let schoolDay = config.mail.digestWeekdays.contains(parts.weekday ?? 0)
         var queued = 0
+        // The mailer asks at least every 30 seconds; once a scope's digest of the day is sent,
+        // no other can be that day (``claim(_:scope:day:again:)``), so its alerts are not
+        // looked at again: at a million pupils, finding none untold read every open alert,
+        // 130 ms for the lead and 3-10 ms for each of 200 schools, at every wake-up.
+        let sentToday = asIfDigestTime ? [] : Set(
+            try await db.query("SELECT scope FROM digest_sends WHERE day = $1::date", day).rows.map {
+                try $0.decode("scope", as: String.self)
+            })
 
-        for school in config.schools where !school.sencos.isEmpty {
+        for school in config.schools where !school.sencos.isEmpty && !sentToday.contains("school:" + school.urn) {
             guard asIfDigestTime || (schoolDay && minutes >= digestTime) else { continue }
             // The day is claimed only by a digest that has something to say.
             let items = try await newAlerts(db, school: school.urn)
@@ -104,15 +112,17 @@ public enum Digests {
             queued += try await sencoDigest(db, school: school, items: items, config: config, templates: templates, now: now, day: day)
         }
 
-        if !config.trust.sendLead.isEmpty {
+        if !config.trust.sendLead.isEmpty, !sentToday.contains("trust") {
             let trustEvaluatedToday = try await db.query(
                 """
                 SELECT 1 FROM evaluation_runs WHERE school_id IS NULL AND status = 'succeeded'
                    AND (finished_at AT TIME ZONE $1)::date = $2::date LIMIT 1
                 """, config.daemon.timeZone.identifier, day
             ).singleRow() != nil
-            let untold = try await db.query("SELECT 1 FROM alerts WHERE status = 'open' AND lead_notified_at IS NULL LIMIT 1").singleRow() != nil
-            if (asIfDigestTime || trustEvaluatedToday) && untold, try await claim(db, scope: "trust", day: day, again: asIfDigestTime) {
+            if asIfDigestTime || trustEvaluatedToday,
+                try await db.query("SELECT 1 FROM alerts WHERE status = 'open' AND lead_notified_at IS NULL LIMIT 1").singleRow() != nil,
+                try await claim(db, scope: "trust", day: day, again: asIfDigestTime)
+            {
                 queued += try await leadDigest(db, config: config, templates: templates, now: now, day: day)
             }
         }
