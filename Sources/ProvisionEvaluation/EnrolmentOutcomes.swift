@@ -8,7 +8,7 @@ import ProvisionModel
 enum EnrolmentOutcomes {
     static func compute(
         _ db: PostgresConnection, runID: Int64, schools: [String], asOf: SchoolDate, settings: Configuration.Evaluation,
-        pageSize: Int
+        helpers: [PostgresConnection] = [], pageSize: Int
     ) async throws {
         // Entry: the recorded value, else the latest assessment on or before the start
         // (within the entry window). Exit: the recorded value, else the first assessment on
@@ -51,7 +51,7 @@ enum EnrolmentOutcomes {
         try await db.execute("UPDATE eval_enrolment SET exit_value = NULL, exit_date = NULL, exit_source = NULL WHERE exit_date <= entry_date")
         try await db.execute("ANALYZE eval_enrolment")
 
-        try await PeerComparison.compute(db, pageSize: pageSize)
+        try await PeerComparison.compute(db, helpers: helpers, pageSize: pageSize)
 
         // The three answers, each with the numbers behind it stored beside it.
         try await db.execute(

@@ -170,6 +170,8 @@ public struct Evaluator: Sendable {
                 await helper.close()
                 throw error
             }
+            // A third connection reads half of the peer comparison's pages (``PupilBatches``).
+            let peerReader = await Self.reader(openHelper, on: snapshot)
             let (settings, pageSize) = (self.settings, pupilsPerPage)
             async let beside = { () async throws -> (StallDetection.Findings, Duration) in
                 let started = ContinuousClock.now
@@ -179,10 +181,14 @@ public struct Evaluator: Sendable {
             }()
             let took: Duration
             do {
-                try await runSQLSteps(db, runID: runID, schoolID: schoolID, scope: scope, asOf: asOf, into: &summary, begin: begin)
+                try await runSQLSteps(
+                    db, runID: runID, schoolID: schoolID, scope: scope, asOf: asOf, peerReaders: peerReader.map { [$0] } ?? [],
+                    into: &summary, begin: begin)
+                await peerReader?.close()
                 begin(nil)
                 (stalls, took) = try await beside
             } catch {
+                await peerReader?.close()
                 _ = try? await beside
                 await helper.close()
                 throw error
@@ -203,17 +209,31 @@ public struct Evaluator: Sendable {
         return summary
     }
 
+    /// A connection opened by `open` in a read-only transaction on `snapshot`; nil when one
+    /// cannot be had (the steps then read on fewer connections). Closing it ends the
+    /// transaction.
+    private static func reader(_ open: @Sendable () async throws -> PostgresConnection, on snapshot: String) async -> PostgresConnection? {
+        guard let connection = try? await open() else { return nil }
+        do {
+            try await SharedSnapshot.join(connection, snapshot: snapshot)
+            return connection
+        } catch {
+            await connection.close()
+            return nil
+        }
+    }
+
     /// The steps in SQL on the main transaction: outcomes, value added, verdicts and flags.
     /// Outcomes and flags are computed for the schools `scope` evaluates and carried over for
     /// the others; verdicts are judged for every school the run covers.
     private func runSQLSteps(
         _ db: PostgresConnection, runID: Int64, schoolID: Int64?, scope: SchoolScope, asOf: SchoolDate,
-        into summary: inout EvaluationSummary, begin: (Int?) -> Void
+        peerReaders: [PostgresConnection] = [], into summary: inout EvaluationSummary, begin: (Int?) -> Void
     ) async throws {
         let evaluated = scope.evaluatedIDs
         begin(0)
         try await EnrolmentOutcomes.compute(
-            db, runID: runID, schools: evaluated, asOf: asOf, settings: settings, pageSize: pupilsPerPage)
+            db, runID: runID, schools: evaluated, asOf: asOf, settings: settings, helpers: peerReaders, pageSize: pupilsPerPage)
         begin(1)
         try await ValueAdded.compute(db, runID: runID, settings: settings)
         try await scope.carryOverOutcomes(db, runID: runID)

@@ -55,7 +55,9 @@ enum PeerComparison {
         let gain: Double
     }
 
-    static func compute(_ db: PostgresConnection, pageSize: Int) async throws {
+    /// Computes the figures into `eval_enrolment` on `db`; `helpers` (on `db`'s snapshot)
+    /// read some of the pages of results.
+    static func compute(_ db: PostgresConnection, helpers: [PostgresConnection] = [], pageSize: Int) async throws {
         let enrolments = try await db.query(
             """
             SELECT enrolment_id, school_id, pupil_id, instrument, subject, measure, year_group,
@@ -144,10 +146,10 @@ enum PeerComparison {
         var gains = [[Gain]](repeating: [], count: windowNumber.count)
         let (testInstruments, testSubjects, testMeasures) = (tests.map(\.instrument), tests.map(\.subject), tests.map(\.measure))
         try await PupilBatches.forEachPage(
-            db, size: pageSize,
+            db, helpers: helpers, size: pageSize,
             """
             SELECT id, school_id, coalesce(year_group, '') AS year_group FROM pupils
-             WHERE id > $1 AND coalesce(year_group, '') = ANY($3::text[]) ORDER BY id LIMIT $2
+             WHERE id > $1 AND id <= $3 AND coalesce(year_group, '') = ANY($4::text[]) ORDER BY id LIMIT $2
             """, [yearGroups],
             results: { batch in
                 ("""

@@ -25,16 +25,23 @@ struct PupilBatches {
         return Batch(first: first, last: last, only: dense ? nil : ids.map(String.init))
     }
 
-    /// Calls `body` with each page of the pupils `select` lists, in id order, and the
-    /// results `results` selects for that page's batch, both read in place (``PostgresCells``).
-    /// `select` must return `id` first and take `$1` (list only ids above it) and `$2` (the
-    /// most to list) before `parameters`.
+    /// Calls `body` with each page of the pupils `select` lists, and the results `results`
+    /// selects for that page's batch, both read in place (``PostgresCells``). `select` must
+    /// return `id` first and take `$1` (list only ids above it), `$2` (the most to list) and
+    /// `$3` (list only ids up to it) before `parameters`.
     ///
     /// The next page and its results are read while `body` takes the page before: the server
     /// reads and this process judges at the same time, instead of each waiting for the other
-    /// (`body` must not use `db`).
+    /// (`body` must not use `db` or `helpers`).
     ///
-    /// Must run in a transaction: the pages are read without parallel plans, and the
+    /// With `helpers` (connections in transactions on `db`'s snapshot, which see what it
+    /// sees), the pupils' ids are cut into as many equal ranges as there are connections, each
+    /// read on its own, and `body` takes their pages in turn, one at a time. A page's wait was
+    /// most of a pass: the peer comparison of a 60,000-pupil trust spent 0.4 s of its 0.66 s
+    /// waiting for the server to read and send the next page, while `body` took 20–40 ms of
+    /// each 70 ms.
+    ///
+    /// Must run in transactions: the pages are read without parallel plans, and each
     /// transaction's setting is put back when the last page has been read.
     /// A page is a slice of the pupils, yet right after an import (before autovacuum had been
     /// by) the planner chose a parallel scan of every result of the deployment for each page
@@ -42,41 +49,79 @@ struct PupilBatches {
     /// pupils), three processes' work where the evaluation's two passes already keep two
     /// cores busy.
     static func forEachPage(
-        _ db: PostgresConnection, size: Int, _ select: String, _ parameters: [any PostgresEncodable],
+        _ db: PostgresConnection, helpers: [PostgresConnection] = [], size: Int, _ select: String,
+        _ parameters: [any PostgresEncodable],
         results: @escaping @Sendable (Batch) -> (sql: String, parameters: [any PostgresEncodable]),
         _ body: (_ page: PostgresCells, _ results: PostgresCells) async throws -> Void
     ) async throws {
-        let workers = try await db.query("SELECT current_setting('max_parallel_workers_per_gather')").scalar(as: String.self)
-        try await db.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-        try await readPages(db, size: size, select, parameters, results: results, body)
-        try await db.execute("SELECT set_config('max_parallel_workers_per_gather', $1, true)", workers)
+        let connections = [db] + helpers
+        var workers: [String] = []
+        for connection in connections {
+            workers.append(try await connection.query("SELECT current_setting('max_parallel_workers_per_gather')").scalar(as: String.self))
+            try await connection.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        }
+        var ranges = [(first: Int64(1), last: Int64.max)]
+        if !helpers.isEmpty,
+           let bounds = try await db.query("SELECT min(id) AS first, max(id) AS last FROM pupils").singleRow(),
+           let first = try bounds.decode("first", as: Int64?.self), let last = try bounds.decode("last", as: Int64?.self) {
+            ranges = split(first...last, into: connections.count)
+        }
+        try await readPages(
+            Array(zip(connections, ranges).map { ($0, $1.first, $1.last) }), size: size, select, parameters, results: results, body)
+        for (connection, setting) in zip(connections, workers) {
+            try await connection.execute("SELECT set_config('max_parallel_workers_per_gather', $1, true)", setting)
+        }
     }
 
+    /// `ids` cut into `count` ranges of (nearly) equal width, in order; fewer when there are
+    /// fewer ids than that.
+    static func split(_ ids: ClosedRange<Int64>, into count: Int) -> [(first: Int64, last: Int64)] {
+        let width = (ids.upperBound - ids.lowerBound) / Int64(count) + 1
+        return stride(from: ids.lowerBound, through: ids.upperBound, by: Int(width)).map { first in
+            (first, first + min(width - 1, ids.upperBound - first))
+        }
+    }
+
+    private typealias Page = (page: PostgresCells, results: PostgresCells)
+
     private static func readPages(
-        _ db: PostgresConnection, size: Int, _ select: String, _ parameters: [any PostgresEncodable],
+        _ ranges: [(connection: PostgresConnection, first: Int64, last: Int64)], size: Int, _ select: String,
+        _ parameters: [any PostgresEncodable],
         results: @escaping @Sendable (Batch) -> (sql: String, parameters: [any PostgresEncodable]),
         _ body: (_ page: PostgresCells, _ results: PostgresCells) async throws -> Void
     ) async throws {
-        @Sendable func read(after: Int64) async throws -> (page: PostgresCells, results: PostgresCells)? {
-            let page = try await db.queryCells(select, [after, size] + parameters)
+        @Sendable func read(_ db: PostgresConnection, after: Int64, upTo last: Int64) async throws -> Page? {
+            let page = try await db.queryCells(select, [after, size, last] + parameters)
             guard page.rowCount > 0 else { return nil }
             let query = results(batch(try (0..<page.rowCount).map { try page.int64($0, 0) }))
             return (page, try await db.queryCells(query.sql, query.parameters))
         }
-        var next = Task { try await read(after: 0) }
-        // A failed page still waits for the read in flight: the connection is the caller's.
+        // Each range's next page, read on its own connection; `body` takes the ranges' pages
+        // in turn.
+        var readers = ranges.map { range in
+            (range.connection, range.last, next: Task { try await read(range.connection, after: range.first - 1, upTo: range.last) })
+        }
+        var turn = 0
+        // A failed page still waits for the reads in flight: the connections are the caller's.
         do {
-            while let current = try await next.value {
-                let more = current.page.rowCount == size
-                if more {
+            while !readers.isEmpty {
+                turn %= readers.count
+                guard let current = try await readers[turn].next.value else {
+                    readers.remove(at: turn)
+                    continue
+                }
+                if current.page.rowCount == size {
+                    let (connection, last) = (readers[turn].0, readers[turn].1)
                     let after = try current.page.int64(current.page.rowCount - 1, 0)
-                    next = Task { try await read(after: after) }
+                    readers[turn].next = Task { try await read(connection, after: after, upTo: last) }
+                    turn += 1
+                } else {
+                    readers.remove(at: turn)
                 }
                 try await body(current.page, current.results)
-                if !more { return }
             }
         } catch {
-            _ = try? await next.value
+            for reader in readers { _ = try? await reader.next.value }
             throw error
         }
     }

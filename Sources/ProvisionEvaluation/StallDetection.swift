@@ -80,7 +80,8 @@ enum StallDetection {
             db, size: pageSize,
             """
             SELECT p.id, p.school_id, (p.dob - DATE '1970-01-01') AS born FROM pupils p
-             WHERE p.id > $1 AND p.on_roll AND p.dob IS NOT NULL AND p.school_id = ANY($3::bigint[]) ORDER BY p.id LIMIT $2
+             WHERE p.id > $1 AND p.id <= $3 AND p.on_roll AND p.dob IS NOT NULL AND p.school_id = ANY($4::bigint[])
+             ORDER BY p.id LIMIT $2
             """, [schools],
             results: { batch in
                 ("""
@@ -148,14 +149,8 @@ enum StallDetection {
         on helper: PostgresConnection, snapshot: String, schools: [String], asOf: SchoolDate,
         settings: Configuration.Evaluation, pageSize: Int = PupilBatches.pageSize
     ) async throws -> Findings {
-        // SET TRANSACTION SNAPSHOT takes no parameters; the id is the server's own
-        // (hex digits and dashes), checked before it is written into the statement.
-        guard !snapshot.isEmpty, snapshot.allSatisfy({ $0.isHexDigit || $0 == "-" }) else {
-            throw EvaluationError("unexpected snapshot id '\(snapshot.prefix(40))'")
-        }
-        try await helper.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try await SharedSnapshot.join(helper, snapshot: snapshot)
         do {
-            try await helper.execute("SET TRANSACTION SNAPSHOT '\(snapshot)'")
             // Walk the index. A page's range looks to the planner like scattered reads, so it
             // chose a bitmap scan and a sort (to disk, past work_mem) of rows that lie in
             // pupil order anyway: 37 ms a page of 5,000 pupils against 19.

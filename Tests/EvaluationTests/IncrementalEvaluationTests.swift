@@ -47,6 +47,13 @@ struct IncrementalEvaluationTests {
         let pagedRun = try await paged.run(db, asOf: Self.asOf, full: true)
         #expect(try await runPicture(db, run: pagedRun.runID) == firstPicture)
         #expect(pagedRun.stallNotJudged == first.stallNotJudged)
+        // The same pages read on three connections, as the daemon and the command line read
+        // them: the same results again.
+        var shared = paged
+        shared.openHelper = { try await PostgresConnection.connect(trust.url) }
+        let sharedRun = try await shared.run(db, asOf: Self.asOf, full: true)
+        #expect(try await runPicture(db, run: sharedRun.runID) == firstPicture)
+        #expect(sharedRun.stallNotJudged == first.stallNotJudged)
 
         // Nothing changed: every school carried over, with exactly the same results.
         let second = try await evaluator.run(db, asOf: Self.asOf)

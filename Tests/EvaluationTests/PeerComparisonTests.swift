@@ -109,6 +109,36 @@ struct PeerComparisonTests {
         #expect(try row.decode("peer", as: Double.self) == 3)
     }
 
+    /// With a helper, the pupils are cut into two ranges, each read on its own connection:
+    /// every pupil comes in exactly one page, both connections read, and `body` gets their
+    /// pages in turn.
+    @Test func pagesAreSharedBetweenConnections() async throws {
+        let f = try await EvaluationFixture.make("eval-pages-shared")
+        var ids: [Int64] = []
+        for n in 1...7 { ids.append(try await f.pupil(n)) }
+        let helper = try await PostgresConnection.connect(f.url)
+        try await f.db.begin()
+        let snapshot = try await f.db.query("SELECT pg_export_snapshot()").scalar(as: String.self)
+        try await helper.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try await helper.execute("SET TRANSACTION SNAPSHOT '\(snapshot)'")
+        var seen: [Int64] = []
+        var readers: [Int] = []
+        try await PupilBatches.forEachPage(
+            f.db, helpers: [helper], size: 2, "SELECT id FROM pupils WHERE id > $1 AND id <= $3 ORDER BY id LIMIT $2", [],
+            results: { _ in ("SELECT pg_backend_pid() AS reader", []) }
+        ) { page, results in
+            for row in 0..<page.rowCount { seen.append(try page.int64(row, 0)) }
+            readers.append(try results.int(0, 0))
+        }
+        await f.db.rollback()
+        await helper.close()
+        #expect(seen.sorted() == ids)
+        // Seven pupils in ranges of four and three, two to a page: 2 + 2, then 2 + 1.
+        #expect(readers.count == 4)
+        #expect(Set(readers).count == 2)
+        #expect(readers[0] != readers[1] && readers[0] == readers[2] && readers[1] == readers[3])
+    }
+
     /// A page is read without parallel plans (a parallel scan of every result for each page
     /// cost three times a bitmap scan of its pupils), and the transaction's setting is put
     /// back once the pages are read, for the statements after them.
@@ -119,7 +149,7 @@ struct PeerComparisonTests {
         try await f.db.execute("SET LOCAL max_parallel_workers_per_gather = 3")
         var seen: [String] = []
         try await PupilBatches.forEachPage(
-            f.db, size: 2, "SELECT id FROM pupils WHERE id > $1 ORDER BY id LIMIT $2", [],
+            f.db, size: 2, "SELECT id FROM pupils WHERE id > $1 AND id <= $3 ORDER BY id LIMIT $2", [],
             results: { _ in ("SELECT current_setting('max_parallel_workers_per_gather') AS workers", []) }
         ) { _, results in
             seen.append(try results.text(0, 0))

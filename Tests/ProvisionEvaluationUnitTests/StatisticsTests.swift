@@ -59,6 +59,15 @@ struct PupilBatchesTests {
         #expect(scattered.only == ["3", "40", "41", "900"])
     }
 
+    /// Connections share the ids in ranges that cover each id once, none empty.
+    @Test func idsAreCutIntoEqualRangesForTheConnections() {
+        func pairs(_ ranges: [(first: Int64, last: Int64)]) -> [[Int64]] { ranges.map { [$0.first, $0.last] } }
+        #expect(pairs(PupilBatches.split(1...10, into: 2)) == [[1, 5], [6, 10]])
+        #expect(pairs(PupilBatches.split(1...10, into: 3)) == [[1, 4], [5, 8], [9, 10]])
+        #expect(pairs(PupilBatches.split(7...7, into: 2)) == [[7, 7]])
+        #expect(pairs(PupilBatches.split(5...6, into: 3)) == [[5, 5], [6, 6]])
+    }
+
     @Test func theMedianIsPercentileContsHalf() {
         #expect(PeerComparison.median([]) == nil)
         #expect(PeerComparison.median([5, 1, 3]) == 3)
