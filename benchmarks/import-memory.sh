@@ -2,8 +2,9 @@
 # Import benchmark: one run of RECORDS records (default 1,000,000) through the real pipeline
 # (plugin process -> validation -> COPY staging -> merge), measuring the supervisor's wall
 # time and peak resident memory, against a baseline measured in the same run: psql's
-# \copy of the same lines into a bare staging table (no validation, no merge). Also prints a
-# floor: the rows the import wrote, \copy'd into empty copies of the tables.
+# \copy of the same lines into a bare staging table (no validation, no merge), the median of
+# three runs (since 2026-12-02, late: before, one run). Also prints a floor: the rows the
+# import wrote, \copy'd into empty copies of the tables.
 #
 #   benchmarks/import-memory.sh [RECORDS]
 set -euo pipefail
@@ -63,7 +64,15 @@ measure() { # label, command...: prints wall seconds, peak RSS in MiB, the comma
 
 echo "Baseline: psql \\copy of the same lines into a bare staging table..."
 psql -q "$url" -c "CREATE UNLOGGED TABLE baseline_staging (doc jsonb)" >/dev/null
-read -r copy_secs copy_rss _ copy_busy < <(measure copy psql -q "$url" -c "\\copy baseline_staging (doc) FROM '$work/input.ndjson' WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')")
+# Three times into an emptied table; the run of median time is the baseline (one run moved
+# by a quarter from one to the next, and every ratio below with it).
+copies=()
+for _ in 1 2 3; do
+  psql -q "$url" -c "TRUNCATE baseline_staging" >/dev/null
+  copies+=("$(measure copy psql -q "$url" -c "\\copy baseline_staging (doc) FROM '$work/input.ndjson' WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')")")
+done
+read -r copy_secs copy_rss _ copy_busy < <(printf '%s\n' "${copies[@]}" | sort -g | sed -n 2p)
+copy_runs=$(printf '%s\n' "${copies[@]}" | cut -d' ' -f1 | paste -sd' ')
 
 echo "Import through the pipeline (provisionctl import, the daemon's code path)..."
 # The import and the school's evaluation after it (which `import` does unless told not to)
@@ -100,7 +109,7 @@ read -r floor_secs floor_rss _ floor_busy < <(measure floor psql -q "$url" -c "\
 # CPU: the command's own (for provisionctl, the supervisor: reading, validating, encoding)
 # and the machine's while it ran (the server's backends and the plugin as well).
 printf '\n%-44s %10s %12s %12s %12s\n' "" "seconds" "peak RSS MiB" "own CPU s" "machine CPU s"
-printf '%-44s %10s %12s %12s %12s\n' "psql \\copy of $records lines (baseline)" "$copy_secs" "$copy_rss" "" "$copy_busy"
+printf '%-44s %10s %12s %12s %12s   median of %s\n' "psql \\copy of $records lines (baseline)" "$copy_secs" "$copy_rss" "" "$copy_busy" "$copy_runs"
 printf '%-44s %10s %12s %12s %12s\n' "floor: \\copy of the written rows (indexes)" "$floor_secs" "$floor_rss" "" "$floor_busy"
 printf '%-44s %10s %12s %12s %12s\n' "provisionctl import, first run" "$import_secs" "$import_rss" "" ""
 printf '%-44s %10s %12s %12s %12s\n' "provisionctl import --force, unchanged" "$again_secs" "$again_rss" "$again_cpu" "$again_busy"
