@@ -99,7 +99,8 @@ struct PupilBatches {
         // Each range's next page, read on its own connection; `body` takes the ranges' pages
         // in turn.
         var readers = ranges.map { range in
-            (range.connection, range.last, next: Task { try await read(range.connection, after: range.first - 1, upTo: range.last) })
+            (connection: range.connection, last: range.last,
+             next: Task { try await read(range.connection, after: range.first - 1, upTo: range.last) })
         }
         var turn = 0
         // A failed page still waits for the reads in flight: the connections are the caller's.
@@ -111,7 +112,7 @@ struct PupilBatches {
                     continue
                 }
                 if current.page.rowCount == size {
-                    let (connection, last) = (readers[turn].0, readers[turn].1)
+                    let (connection, last) = (readers[turn].connection, readers[turn].last)
                     let after = try current.page.int64(current.page.rowCount - 1, 0)
                     readers[turn].next = Task { try await read(connection, after: after, upTo: last) }
                     turn += 1
