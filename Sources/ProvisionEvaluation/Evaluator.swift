@@ -53,10 +53,12 @@ public struct Evaluator: Sendable {
     public var logger: Logger
     /// Told the name of each step as it starts (for a progress line at a terminal).
     public var onStep: (@Sendable (String) -> Void)?
-    /// Opens a second connection. With one, stall detection (which only reads pupils and
-    /// assessments) runs beside the SQL steps, on the main transaction's snapshot, instead of
-    /// after them. Closed when the evaluation ends; if it cannot be opened, the steps run one
-    /// after another on the main connection.
+    /// Opens another connection; called twice a run. With the first, stall detection (which
+    /// only reads pupils and assessments) runs beside the SQL steps, on the main transaction's
+    /// snapshot, instead of after them; the second reads half of the peer comparison's pages.
+    /// Each is closed when its pass ends. If the first cannot be opened, the steps run one
+    /// after another on the main connection; without the second, the peer comparison reads
+    /// on the main connection alone.
     public var openHelper: (@Sendable () async throws -> PostgresConnection)?
 
     /// Pupils read per page by the passes over everyone's results; tests make it small to
