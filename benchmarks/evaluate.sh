@@ -60,10 +60,9 @@ SQL
 for n in 1 2 3; do
   /usr/bin/time -f "%e" -o "$work/baseline$n.time" psql -qAt "$url" -f "$work/baseline.sql" >/dev/null
 done
-median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
 base_runs="$(cat "$work/baseline1.time") $(cat "$work/baseline2.time") $(cat "$work/baseline3.time")"
 # shellcheck disable=SC2086
-median $base_runs > "$work/baseline.time"
+bench_median $base_runs > "$work/baseline.time"
 # Evaluation v1's baseline: the last 240 days' results only.
 cat > "$work/baseline-v1.sql" <<'SQL'
 SELECT count(*) FROM (
@@ -97,7 +96,7 @@ diff <(grep "^  flags:" "$work/eval1.out") <(grep "^  flags:" "$work/eval4.out")
 read -r eval_first eval_kib < "$work/eval.time"
 eval_runs="$eval_first $(cat "$work/eval4.time") $(cat "$work/eval5.time")"
 # shellcheck disable=SC2086
-eval_secs=$(median $eval_runs)
+eval_secs=$(bench_median $eval_runs)
 base_secs=$(cat "$work/baseline.time")
 printf '\n%s pupils, %s\n' "$pupils" "$rows"
 printf '%-52s %8s s\n' "generate" "$(cat "$work/gen.time")"

@@ -71,7 +71,7 @@ for _ in 1 2 3; do
   psql -q "$url" -c "TRUNCATE baseline_staging" >/dev/null
   copies+=("$(measure copy psql -q "$url" -c "\\copy baseline_staging (doc) FROM '$work/input.ndjson' WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')")")
 done
-read -r copy_secs copy_rss _ copy_busy < <(printf '%s\n' "${copies[@]}" | sort -g | sed -n 2p)
+read -r copy_secs copy_rss _ copy_busy < <(bench_median "${copies[@]}")
 copy_runs=$(printf '%s\n' "${copies[@]}" | cut -d' ' -f1 | paste -sd' ')
 
 echo "Import through the pipeline (provisionctl import, the daemon's code path)..."

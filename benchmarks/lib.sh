@@ -33,3 +33,9 @@ bench_database_url() { # STATE
   socket=$(grep -o "unix_socket_directories = '[^']*'" "$1/postgres/data/postgresql.conf" | tail -1 | cut -d"'" -f2)
   echo "postgresql:///provision?host=$socket&user=provision&passfile=$1/postgres/pgpass"
 }
+
+# The median of its arguments, each a number or a line led by one (then the whole line of
+# the median number): baselines and short measurements are taken as the median of a few runs.
+bench_median() { # VALUE...
+  printf '%s\n' "$@" | sort -g | awk '{ line[NR] = $0 } END { print line[int((NR + 1) / 2)] }'
+}
