@@ -45,8 +45,9 @@ extension ClaimedJob {
 
 /// What became of a job that failed.
 public enum JobFailureOutcome: Sendable, Equatable {
-    /// It will run again at this time.
-    case retrying(at: Date)
+    /// It will run again at this time, `after` the backoff chosen for it (the wait to report:
+    /// the time left until `at` shrinks with every moment spent before it is read).
+    case retrying(at: Date, after: Duration)
     /// It has used its attempts and is marked failed.
     case failed
     /// Someone else owns the job now (it was rescued while we ran it): nothing was changed.
@@ -214,7 +215,8 @@ public struct JobQueue: Sendable {
         _ db: PostgresConnection, _ job: ClaimedJob, worker: String, error: String
     ) async throws -> JobFailureOutcome {
         let finalAttempt = job.attempt >= job.maxAttempts
-        let retryAt = Date().addingTimeInterval(backoff(afterAttempt: job.attempt).seconds)
+        let wait = backoff(afterAttempt: job.attempt)
+        let retryAt = Date().addingTimeInterval(wait.seconds)
         let result = try await Self.retryingOnceOnConflict {
             try await db.query(
                 """
@@ -230,7 +232,7 @@ public struct JobQueue: Sendable {
         switch try row.decode("state", as: String.self) {
         case "failed": return .failed
         case "discarded": return .superseded
-        default: return .retrying(at: retryAt)
+        default: return .retrying(at: retryAt, after: wait)
         }
     }
 

@@ -129,10 +129,10 @@ struct Worker {
             let outcome = try await queue.fail(db, job, worker: worker, error: "\(error)")
             Counter(label: "provision_jobs_total", dimensions: [("kind", job.kind.rawValue), ("outcome", "failed")]).increment()
             switch outcome {
-            case .retrying(let at):
+            case .retrying(_, let wait):
                 logger.warning(
                     "job failed; will retry",
-                    metadata: ["error": "\(error)", "retry_in_seconds": "\(Int(at.timeIntervalSinceNow.rounded()))"])
+                    metadata: ["error": "\(error)", "retry_in_seconds": "\(Int(wait.seconds.rounded()))"])
             case .failed:
                 logger.error("job failed for the last time; giving up", metadata: ["error": "\(error)", "attempts": "\(job.attempt)"])
             case .superseded:

@@ -223,7 +223,8 @@ struct JobQueueTests {
             let before = Date()
             let outcome = try await queue.fail(db, job, worker: "w", error: "plugin exited with status 3")
             let after = Date()
-            if case .retrying(let at) = outcome {
+            if case .retrying(let at, let wait) = outcome {
+                #expect(abs(at.timeIntervalSince(before) - wait.seconds) < 0.05 + after.timeIntervalSince(before))
                 waits.append((at.timeIntervalSince(before), at.timeIntervalSince(after)))
                 // Not due yet: nothing to claim until the backoff has passed.
                 #expect(try await queue.claim(db, worker: "w") == nil)
