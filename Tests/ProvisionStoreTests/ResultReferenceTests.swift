@@ -6,8 +6,9 @@ import Testing
 
 /// Results refer to pupils and schools (migration 13), pupils to their school (migration 14),
 /// flags and alerts to their school, pupil and provision (migration 15) and flags to their
-/// run (migration 17) through set-based checks, not foreign keys: these show the checks
-/// refuse everything a foreign key would, and take the locks it took.
+/// run (migration 17), and needs to their pupil (migration 26) through set-based checks, not
+/// foreign keys: these show the checks refuse everything a foreign key would, and take the
+/// locks it took.
 @Suite("result references")
 struct ResultReferenceTests {
     /// A migrated database with one school, pupils 1 (with a result) and 2 (without).
@@ -228,6 +229,85 @@ struct ResultReferenceTests {
         #expect(error?.sqlState == SQLState.foreignKeyViolation)
         #expect(try await db.query("SELECT count(*) FROM pupils WHERE id = 2").scalar(as: Int.self) == 1)
         #expect(try await resultCount(db) == 2)
+        await adding.close()
+        await removing.close()
+        await db.close()
+    }
+
+    private static func insertNeed(pupil: Int, code: String = "SPLD") -> String {
+        "INSERT INTO pupil_needs (pupil_id, code, rank) VALUES (\(pupil), '\(code)', 1)"
+    }
+
+    private func needCount(_ db: PostgresConnection) async throws -> Int {
+        try await db.query("SELECT count(*) FROM pupil_needs").scalar(as: Int.self)
+    }
+
+    @Test func aNeedNamingAMissingPupilIsRefusedWithEveryRowOfItsStatement() async throws {
+        let (db, _) = try await database("refs-needs")
+        try await db.execute(Self.insertNeed(pupil: 2))
+        await expectRefused(db, [
+            Self.insertNeed(pupil: 99),
+            "INSERT INTO pupil_needs (pupil_id, code, rank) VALUES (1, 'SPLD', 1), (99, 'MLD', 2)",
+            "UPDATE pupil_needs SET pupil_id = 99",
+        ])
+        #expect(try await needCount(db) == 1)
+        #expect(try await db.query("SELECT pupil_id FROM pupil_needs").scalar(as: Int.self) == 2)
+        // Refused by the statement's check (the foreign key, row by row, is gone).
+        let error = await #expect(throws: PostgresError.self) { try await db.execute(Self.insertNeed(pupil: 98)) }
+        #expect(error?.message.contains("a need names pupil 98, which does not exist") == true, "\(error?.message ?? "")")
+        await db.close()
+    }
+
+    @Test func removingAPupilRemovesTheirNeedsAndEmptyingThePupilsIsRefusedWhileNeedsRemain() async throws {
+        let (db, _) = try await database("refs-needs-removed")
+        try await db.execute(Self.insertNeed(pupil: 1))
+        try await db.execute(Self.insertNeed(pupil: 2))
+        try await db.execute(Self.insertNeed(pupil: 2, code: "SEMH"))
+        #expect(try await db.execute("DELETE FROM pupils WHERE id = 2") == 1)
+        #expect(try await db.query("SELECT string_agg(pupil_id || code, ',') FROM pupil_needs").scalar(as: String.self) == "1SPLD")
+        // Without results to keep them, the pupils could be emptied but for the need (the
+        // tables whose keys name pupils go with them under CASCADE; the needs have none).
+        try await db.execute("DELETE FROM assessments")
+        await expectRefused(db, ["TRUNCATE pupils CASCADE"])
+        #expect(try await needCount(db) == 1)
+        #expect(try await db.query("SELECT count(*) FROM pupils").scalar(as: Int.self) == 1)
+        await db.close()
+    }
+
+    /// The race the key's row lock closed: a removal of a pupil waits for their need being
+    /// written by an open transaction and then removes it; a need written while a removal is
+    /// open waits for it and then finds its pupil gone.
+    @Test func aRemovalAndANewNeedOfItsPupilWaitForEachOther() async throws {
+        let (db, url) = try await database("refs-needs-race")
+        let adding = try await PostgresConnection.connect(url)
+        let removing = try await PostgresConnection.connect(url)
+        // Each connection's process, asked before it is busy: a waiting statement holds it.
+        let addingPID = try await adding.query("SELECT pg_backend_pid()").scalar(as: Int.self)
+        let removingPID = try await removing.query("SELECT pg_backend_pid()").scalar(as: Int.self)
+        func waits(_ pid: Int) -> () async throws -> Bool {
+            {
+                try await db.query("SELECT coalesce(wait_event_type = 'Lock', false) FROM pg_stat_activity WHERE pid = $1", pid)
+                    .scalar(as: Bool.self)
+            }
+        }
+
+        try await adding.execute("BEGIN")
+        try await adding.execute(Self.insertNeed(pupil: 2))
+        let removal = Task { try await removing.execute("DELETE FROM pupils WHERE id = 2") }
+        #expect(try await Self.eventually(waits(removingPID)), "the removal did not wait for the need's transaction")
+        try await adding.execute("COMMIT")
+        #expect(try await removal.value == 1)
+        #expect(try await needCount(db) == 0, "the need written meanwhile went with its pupil")
+
+        try await db.execute("INSERT INTO pupils (id, upn, school_id, surname, forename, dob) VALUES (3, 'C801200100003', 1, 'S', 'F', '2015-01-01')")
+        try await removing.execute("BEGIN")
+        #expect(try await removing.execute("DELETE FROM pupils WHERE id = 3") == 1)
+        let need = Task { try await adding.execute(Self.insertNeed(pupil: 3)) }
+        #expect(try await Self.eventually(waits(addingPID)), "the need did not wait for the removal's transaction")
+        try await removing.execute("COMMIT")
+        let error = await #expect(throws: PostgresError.self) { try await need.value }
+        #expect(error?.sqlState == SQLState.foreignKeyViolation)
+        #expect(try await needCount(db) == 0)
         await adding.close()
         await removing.close()
         await db.close()
