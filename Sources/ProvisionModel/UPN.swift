@@ -15,7 +15,14 @@ public enum UPN {
 
     /// Reads `upn` once, without copying it (an import reads one per record).
     public static func read(_ upn: String) -> Reading {
-        guard upn.utf8.count == 13 else { return .malformed("UPN must be 13 characters, got \(upn.count)") }
+        guard upn.utf8.count == 13 else {
+            // Thirteen characters in more bytes: one of them is not a plain letter or digit
+            // ("13 characters, got 13" told nobody what was wrong).
+            let characters = upn.count
+            return .malformed(characters == 13
+                ? "UPN must be 13 letters and digits; it has a character outside A–Z and 0–9"
+                : "UPN must be 13 characters, got \(characters)")
+        }
         var upn = upn
         return upn.withUTF8 { bytes in
             guard letters.contains(bytes[0]) else {

@@ -146,6 +146,8 @@ struct RecordValidationTests {
         #expect(UPN.shapeProblem("B80120000500I") != nil)
         #expect(UPN.shapeProblem("I801200005001") != nil)
         #expect(UPN.shapeProblem("B8012000050") == "UPN must be 13 characters, got 11")
+        // Thirteen characters, one of them not ASCII (fourteen bytes).
+        #expect(UPN.shapeProblem("A80120010000\u{E9}") == "UPN must be 13 letters and digits; it has a character outside A–Z and 0–9")
         #expect(UPN.shapeProblem("B8012X0005001") == "UPN characters 2–12 must be digits")
         // Lower case is accepted and stored upper case.
         guard case .accepted(let valid) = try results([ProtocolFixture.line(with(Self.pupil, ["upn": ProtocolFixture.upn(1).lowercased()]))])[0] else {
