@@ -232,6 +232,21 @@ struct ImportPipelineTests {
         #expect(summary.stderr.contains("more bytes of stderr not kept"))
     }
 
+    @Test func aByteOrderMarkBeforeTheFirstLineIsIgnoredAndOneLaterIsNot() async throws {
+        let h = try await ImportHarness.make("import-bom")
+        defer { h.cleanUp() }
+        let source = try h.source(ProtocolFixture.run(pupils: 3))
+        let first = try TestPlugin.make(in: h.folder, body: #"printf '\357\273\277'; cat "$2""#)
+        let summary = try await h.pipeline.run(h.request(first, source: source))
+        #expect(summary.status == .succeeded, "\(summary.failure ?? "")")
+        #expect(try await h.fingerprint()["pupils"]?.hasPrefix("3:") == true)
+        // Only the output's start may carry one: before the second line it is bad JSON.
+        let second = try TestPlugin.make(in: h.folder + "/later", body: #"head -n 1 "$2"; printf '\357\273\277'; tail -n +2 "$2""#)
+        let later = try await h.pipeline.run(h.request(second, source: source, force: true))
+        #expect(later.status == .failed)
+        #expect(later.failure?.contains("line 2: not valid JSON") == true, "\(later.failure ?? "")")
+    }
+
     @Test func anOversizedStdoutIsCutOff() async throws {
         let h = try await ImportHarness.make("import-stdout")
         defer { h.cleanUp() }

@@ -240,6 +240,7 @@ public enum PluginRunner {
             }
             var result = ReaderResult()
             var pending: [UInt8] = []
+            var startSeen = false
             do {
                 for try await chunk in stdoutStream {
                     result.stdoutBytes += chunk.count
@@ -249,6 +250,13 @@ public enum PluginRunner {
                         break
                     }
                     chunk.withUnsafeBytes { pending.append(contentsOf: $0) }
+                    if !startSeen, pending.count >= 3 || pending.contains(0x0A) {
+                        startSeen = true
+                        // A UTF-8 byte-order mark before the first line, as Windows
+                        // PowerShell's `Out-File -Encoding utf8` writes, is ignored (RFC 8259
+                        // lets a parser ignore one); it made the header "not valid JSON".
+                        if pending.starts(with: [0xEF, 0xBB, 0xBF]) { pending.removeFirst(3) }
+                    }
                     var start = 0
                     while let newline = newlineIndex(in: pending, from: start) {
                         result.lines += 1
