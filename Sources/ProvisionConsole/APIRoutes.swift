@@ -133,9 +133,13 @@ struct APIRoutes {
         var request = request
         let buffer = try await request.collectBody(upTo: 256 * 1024)
         if emptyAllowed && buffer.readableBytes == 0 { return [:] }
-        guard case .object(let fields) = try? JSONValue.parse(Array(buffer.readableBytesView)) else {
-            throw ConsoleError.badRequest("the body must be a JSON object")
+        let body: JSONValue
+        do {
+            body = try JSONValue.parse(Array(buffer.readableBytesView))
+        } catch {
+            throw ConsoleError.badRequest("the body is not valid JSON: \(error)")
         }
+        guard case .object(let fields) = body else { throw ConsoleError.badRequest("the body must be a JSON object") }
         return fields
     }
 

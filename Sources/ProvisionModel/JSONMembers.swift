@@ -75,7 +75,7 @@ extension JSONValue {
         do {
             return try JSONParser.parseTopLevel(bytes)
         } catch {
-            throw InvalidJSON()
+            throw InvalidJSON(error)
         }
     }
 }

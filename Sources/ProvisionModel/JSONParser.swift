@@ -4,7 +4,14 @@
 /// per attempted type as a `Decodable` enum would need. Nesting is limited so a hostile
 /// line cannot exhaust the stack.
 struct JSONParser {
-    struct Failure: Error {}
+    /// Where and why parsing stopped: a fixed phrase and a byte offset, never the text itself
+    /// (a line of pupil data may be what failed).
+    struct Failure: Error {
+        let reason: StaticString
+        let offset: Int
+        /// The text ended first (`offset` is its length).
+        let atEnd: Bool
+    }
 
     static let maxDepth = 64
 
@@ -20,7 +27,7 @@ struct JSONParser {
         parser.skipWhitespace()
         let value = try parser.value(depth: 0)
         parser.skipWhitespace()
-        guard parser.index == bytes.count else { throw Failure() }
+        guard parser.index == bytes.count else { throw parser.failure("text follows the JSON value") }
         return value
     }
 
@@ -38,7 +45,7 @@ struct JSONParser {
             top = .other(try parser.value(depth: 0))
         }
         parser.skipWhitespace()
-        guard parser.index == bytes.count else { throw Failure() }
+        guard parser.index == bytes.count else { throw parser.failure("text follows the JSON value") }
         return top
     }
 
@@ -53,16 +60,23 @@ struct JSONParser {
 
     private func peek() -> UInt8? { index < bytes.count ? bytes[index] : nil }
 
+    private func failure(_ reason: StaticString, at offset: Int? = nil) -> Failure {
+        let offset = offset ?? index
+        return Failure(reason: reason, offset: offset, atEnd: offset >= bytes.count)
+    }
+
     private mutating func expect(_ literal: StaticString) throws(Failure) {
         let count = literal.utf8CodeUnitCount
-        guard index + count <= bytes.count else { throw Failure() }
         let start = literal.utf8Start
-        for offset in 0..<count where bytes[index + offset] != start[offset] { throw Failure() }
+        for offset in 0..<count where index + offset >= bytes.count || bytes[index + offset] != start[offset] {
+            throw failure("not a JSON value (true, false and null are lower case; strings need double quotes)")
+        }
         index += count
     }
 
     private mutating func value(depth: Int) throws(Failure) -> JSONValue {
-        guard depth < Self.maxDepth, let byte = peek() else { throw Failure() }
+        guard depth < Self.maxDepth else { throw failure("nested more than 64 levels deep") }
+        guard let byte = peek() else { throw failure("ends where a value was expected") }
         switch byte {
         case UInt8(ascii: "{"): return try object(depth: depth)
         case UInt8(ascii: "["): return try array(depth: depth)
@@ -97,10 +111,10 @@ struct JSONParser {
         }
         while true {
             skipWhitespace()
-            guard peek() == UInt8(ascii: "\"") else { throw Failure() }
+            guard peek() == UInt8(ascii: "\"") else { throw failure("an object's key must be a string in double quotes") }
             let key = try string()
             skipWhitespace()
-            guard peek() == UInt8(ascii: ":") else { throw Failure() }
+            guard peek() == UInt8(ascii: ":") else { throw failure("expected ':' after an object's key") }
             index += 1
             skipWhitespace()
             add(key, try value(depth: depth + 1))
@@ -110,7 +124,7 @@ struct JSONParser {
             case UInt8(ascii: "}"):
                 index += 1
                 return
-            default: throw Failure()
+            default: throw failure("expected ',' or '}' after an object's member")
             }
         }
     }
@@ -132,7 +146,7 @@ struct JSONParser {
             case UInt8(ascii: "]"):
                 index += 1
                 return .array(elements)
-            default: throw Failure()
+            default: throw failure("expected ',' or ']' after an array's element")
             }
         }
     }
@@ -149,12 +163,12 @@ struct JSONParser {
                 let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])
                 index += 1
                 if ascii { return String(decoding: slice, as: UTF8.self) }
-                guard let text = String(validating: slice, as: UTF8.self) else { throw Failure() }
+                guard let text = String(validating: slice, as: UTF8.self) else { throw failure("a string is not valid UTF-8", at: start) }
                 return text
             }
             ascii = ascii && byte < 0x80
             if byte == UInt8(ascii: "\\") { break }
-            if byte < 0x20 { throw Failure() }
+            if byte < 0x20 { throw failure("a string holds a control character (a raw tab or line break?): escape it") }
             index += 1
         }
         var scalars: [UInt8] = Array(UnsafeBufferPointer(rebasing: bytes[start..<index]))
@@ -163,10 +177,10 @@ struct JSONParser {
             index += 1
             switch byte {
             case UInt8(ascii: "\""):
-                guard let text = String(validating: scalars, as: UTF8.self) else { throw Failure() }
+                guard let text = String(validating: scalars, as: UTF8.self) else { throw failure("a string is not valid UTF-8", at: start) }
                 return text
             case UInt8(ascii: "\\"):
-                guard let escape = peek() else { throw Failure() }
+                guard let escape = peek() else { throw failure("a string is not closed") }
                 index += 1
                 switch escape {
                 case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): scalars.append(escape)
@@ -178,27 +192,30 @@ struct JSONParser {
                 case UInt8(ascii: "u"):
                     var code = try hex4()
                     if (0xD800...0xDBFF).contains(code) {
-                        try expect("\\u")
+                        guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+                            throw failure("a string has an unpaired surrogate (\\uD800–\\uDFFF)")
+                        }
+                        index += 2
                         let low = try hex4()
-                        guard (0xDC00...0xDFFF).contains(low) else { throw Failure() }
+                        guard (0xDC00...0xDFFF).contains(low) else { throw failure("a string has an unpaired surrogate (\\uD800–\\uDFFF)") }
                         code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                     } else if (0xDC00...0xDFFF).contains(code) {
-                        throw Failure()
+                        throw failure("a string has an unpaired surrogate (\\uD800–\\uDFFF)")
                     }
-                    guard let scalar = Unicode.Scalar(code) else { throw Failure() }
+                    guard let scalar = Unicode.Scalar(code) else { throw failure("a string has an unpaired surrogate (\\uD800–\\uDFFF)") }
                     scalars.append(contentsOf: Array(String(Character(scalar)).utf8))
-                default: throw Failure()
+                default: throw failure("a string has an unknown escape after a backslash", at: index - 2)
                 }
             default:
-                if byte < 0x20 { throw Failure() }
+                if byte < 0x20 { throw failure("a string holds a control character (a raw tab or line break?): escape it", at: index - 1) }
                 scalars.append(byte)
             }
         }
-        throw Failure()
+        throw failure("a string is not closed", at: start - 1)
     }
 
     private mutating func hex4() throws(Failure) -> UInt32 {
-        guard index + 4 <= bytes.count else { throw Failure() }
+        guard index + 4 <= bytes.count else { throw failure("a \\u escape needs four hex digits") }
         var value: UInt32 = 0
         for _ in 0..<4 {
             let byte = bytes[index]
@@ -208,7 +225,7 @@ struct JSONParser {
             case 0x30...0x39: digit = byte - 0x30
             case 0x41...0x46: digit = byte - 0x41 + 10
             case 0x61...0x66: digit = byte - 0x61 + 10
-            default: throw Failure()
+            default: throw failure("a \\u escape needs four hex digits", at: index - 1)
             }
             value = value << 4 | UInt32(digit)
         }
@@ -219,22 +236,22 @@ struct JSONParser {
     private mutating func number() throws(Failure) -> Double {
         let start = index
         if peek() == UInt8(ascii: "-") { index += 1 }
-        guard let first = peek(), first >= 0x30, first <= 0x39 else { throw Failure() }
+        guard let first = peek(), first >= 0x30, first <= 0x39 else { throw failure("not a JSON value (true, false and null are lower case; strings need double quotes)") }
         index += 1
         if first != 0x30 { digits() }
         if peek() == UInt8(ascii: ".") {
             index += 1
-            guard let digit = peek(), digit >= 0x30, digit <= 0x39 else { throw Failure() }
+            guard let digit = peek(), digit >= 0x30, digit <= 0x39 else { throw failure("a number needs digits after its decimal point") }
             digits()
         }
         if let e = peek(), e == UInt8(ascii: "e") || e == UInt8(ascii: "E") {
             index += 1
             if let sign = peek(), sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") { index += 1 }
-            guard let digit = peek(), digit >= 0x30, digit <= 0x39 else { throw Failure() }
+            guard let digit = peek(), digit >= 0x30, digit <= 0x39 else { throw failure("a number needs digits in its exponent") }
             digits()
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-        guard let value = Double(text), value.isFinite else { throw Failure() }
+        guard let value = Double(text), value.isFinite else { throw failure("a number is too large", at: start) }
         return value
     }
 

@@ -8,8 +8,22 @@ public enum JSONValue: Sendable, Equatable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    /// Thrown for text that is not exactly one valid JSON value.
-    public struct InvalidJSON: Error, Sendable {}
+    /// Thrown for text that is not exactly one valid JSON value: what was wrong and where,
+    /// never the text itself (it may be a line of pupil data).
+    public struct InvalidJSON: Error, Sendable, CustomStringConvertible {
+        /// What was wrong, as a fixed phrase ("a number is too large").
+        public let reason: String
+        /// The byte of the text where it was found, counted from 1; nil when the text ended
+        /// first.
+        public let byte: Int?
+
+        init(_ failure: JSONParser.Failure) {
+            reason = failure.reason.description
+            byte = failure.atEnd ? nil : failure.offset + 1
+        }
+
+        public var description: String { byte.map { "\(reason) (at byte \($0))" } ?? "\(reason) (at the end)" }
+    }
 
     /// Parses one JSON text (strictly: no trailing data, no invalid UTF-8, nesting ≤ 64).
     public static func parse(_ bytes: some Collection<UInt8>) throws(InvalidJSON) -> JSONValue {
@@ -25,8 +39,10 @@ public enum JSONValue: Sendable, Equatable {
         } ?? Array(bytes).withUnsafeBufferPointer { buffer in
             Result { () throws(JSONParser.Failure) -> Parsed in try parser(buffer) }
         }
-        guard case .success(let value) = result else { throw InvalidJSON() }
-        return value
+        switch result {
+        case .success(let value): return value
+        case .failure(let failure): throw InvalidJSON(failure)
+        }
     }
 
     /// Compact JSON text with keys sorted, so equal values serialise identically.

@@ -51,6 +51,12 @@ import Testing
             let enrol = try await browser.request(
                 .post, "/api/v1/schools/\(south)/provisions/reading-1/pupils", json: .object(["upn": .string(ConsoleHarness.southPupil)]))
             #expect(enrol.status == .forbidden)
+            // A body that is not JSON is refused saying what is wrong and where.
+            let broken = try await browser.request(.post, "/api/v1/alerts/\(northAlert)/acknowledge", rawJSON: #"{"note": "on it""#)
+            #expect(broken.status == .badRequest)
+            #expect(broken.json == .object(["error": .string("the body is not valid JSON: expected ',' or '}' after an object's member (at the end)")]), "\(broken.body)")
+            let notObject = try await browser.request(.post, "/api/v1/alerts/\(northAlert)/acknowledge", rawJSON: "[1]")
+            #expect(notObject.json == .object(["error": .string("the body must be a JSON object")]), "\(notObject.body)")
             // Their own school's alert they may answer.
             let own = try await browser.request(.post, "/api/v1/alerts/\(northAlert)/acknowledge", json: .object(["note": .string("on it")]))
             #expect(own.status == .ok)

@@ -195,7 +195,7 @@ final class Browser: @unchecked Sendable {
     @discardableResult
     func request(
         _ method: HTTPRequest.Method, _ uri: String, form: [String: String]? = nil, json: JSONValue? = nil,
-        headers extra: HTTPFields = [:], sendCSRF: Bool = true
+        rawJSON: String? = nil, headers extra: HTTPFields = [:], sendCSRF: Bool = true
     ) async throws -> Page {
         var headers = extra
         if let cookie { headers[.cookie] = "\(SignInMiddleware.cookieName)=\(cookie)" }
@@ -208,12 +208,12 @@ final class Browser: @unchecked Sendable {
             body = ByteBuffer(string: fields.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }
                 .joined(separator: "&"))
         }
-        if let json {
+        if let text = json?.serialized ?? rawJSON {
             headers[.contentType] = "application/json"
             if sendCSRF, let csrf, headers[SignInMiddleware.csrfHeader] == nil, headers[.authorization] == nil {
                 headers[SignInMiddleware.csrfHeader] = csrf
             }
-            body = ByteBuffer(string: json.serialized)
+            body = ByteBuffer(string: text)
         }
         headers[.connection] = "keep-alive"
         let response = try await client.execute(TestClient.Request(uri, method: method, authority: "localhost", headers: headers, body: body))

@@ -139,7 +139,7 @@ struct ImportIntegrityTests {
         let cases = [
             (#"{"type":"end","counts":{"x":1e300}}"#, "end.counts.x must be a whole number from 0 to 1000000000000"),
             (#"{"type":"end","counts":{"pupil":-1e300}}"#, "end.counts.pupil must be a whole number from 0 to"),
-            (#"{"type":"end","counts":{"pupil":1e999}}"#, "line 3: not valid JSON"),
+            (#"{"type":"end","counts":{"pupil":1e999}}"#, "line 3: not valid JSON: a number is too large (at byte 33)"),
         ]
         for (end, expected) in cases {
             let lines = [ProtocolFixture.header(), ProtocolFixture.pupil(1), end]

@@ -127,7 +127,7 @@ struct ImportPipelineTests {
         let before = try await h.fingerprint()
         let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(lines)))
         #expect(summary.status == .failed)
-        #expect(summary.failure == "protocol error: line 6: not valid JSON")
+        #expect(summary.failure == "protocol error: line 6: not valid JSON: ends where a value was expected (at the end)")
         #expect(summary.inputRejected)
         #expect(try await h.fingerprint() == before)
     }

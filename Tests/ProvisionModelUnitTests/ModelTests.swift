@@ -43,6 +43,40 @@ struct ModelTests {
         }
     }
 
+    /// A plugin's author is told what is wrong and at which byte, never the text (a line may
+    /// be a pupil's record).
+    @Test func invalidJSONSaysWhatAndWhereWithoutTheText() {
+        let cases: [(String, String)] = [
+            (#"{"type": "pupil", "upn": "#, "ends where a value was expected (at the end)"),
+            (#"{"value": 1e999}"#, "a number is too large (at byte 11)"),
+            (#"{"surname": "S\ud800"}"#, "a string has an unpaired surrogate (\\uD800–\\uDFFF) (at byte 21)"),
+            ("{\"surname\": \"Tab\there\"}", "a string holds a control character (a raw tab or line break?): escape it (at byte 17)"),
+            (#"{"a": 1} {"b": 2}"#, "text follows the JSON value (at byte 10)"),
+            (#"{"a": True}"#, "not a JSON value (true, false and null are lower case; strings need double quotes) (at byte 7)"),
+            (#"{'a': 1}"#, "an object's key must be a string in double quotes (at byte 2)"),
+            (#"{"a" 1}"#, "expected ':' after an object's key (at byte 6)"),
+            (#"{"a": 1 "b": 2}"#, "expected ',' or '}' after an object's member (at byte 9)"),
+            (#"[1 2]"#, "expected ',' or ']' after an array's element (at byte 4)"),
+            (#"{"a": "open"#, "a string is not closed (at byte 7)"),
+            (#"{"a": "\q"}"#, "a string has an unknown escape after a backslash (at byte 8)"),
+            (#"{"a": 1.}"#, "a number needs digits after its decimal point (at byte 9)"),
+            (String(repeating: "[", count: 65) + String(repeating: "]", count: 65), "nested more than 64 levels deep (at byte 65)"),
+        ]
+        for (text, expected) in cases {
+            do {
+                _ = try JSONValue.parseTopLevel(Array(text.utf8))
+                Issue.record("\(text) was read")
+            } catch {
+                #expect(error.description == expected, "\(text)")
+            }
+        }
+        let invalidUTF8: [UInt8] = Array(#"{"a": "S"#.utf8) + [0xFF, 0x22, 0x7D]
+        #expect(throws: JSONValue.InvalidJSON.self) { try JSONValue.parseTopLevel(invalidUTF8) }
+        do { _ = try JSONValue.parseTopLevel(invalidUTF8) } catch {
+            #expect(error.description == "a string is not valid UTF-8 (at byte 8)")
+        }
+    }
+
     /// A record's top level keeps its members in order; they answer as a dictionary built
     /// from the same text would (the last of a repeated key), and anything else is refused
     /// or returned as the value it is.

@@ -125,7 +125,7 @@ public struct RecordStreamValidator: Sendable {
         fileprivate enum Content: Sendable {
             case blank
             case tooLong
-            case notJSON
+            case notJSON(JSONValue.InvalidJSON)
             case parsed(JSONValue.TopLevel, validated: Result<ValidRecord, RecordProblem>?)
         }
         fileprivate let content: Content
@@ -142,8 +142,14 @@ public struct RecordStreamValidator: Sendable {
     public static func prepare(_ line: some Collection<UInt8>) -> PreparedLine {
         if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return PreparedLine(content: .blank) }
         guard line.count <= maxLineBytes else { return PreparedLine(content: .tooLong) }
-        let parsedInPlace = line.withContiguousStorageIfAvailable { try? JSONValue.parseTopLevel($0) }
-        guard let parsed = parsedInPlace ?? (try? JSONValue.parseTopLevel(line)) else { return PreparedLine(content: .notJSON) }
+        let parsing = line.withContiguousStorageIfAvailable { bytes in
+            Result { () throws(JSONValue.InvalidJSON) in try JSONValue.parseTopLevel(bytes) }
+        } ?? Result { () throws(JSONValue.InvalidJSON) in try JSONValue.parseTopLevel(line) }
+        let parsed: JSONValue.TopLevel
+        switch parsing {
+        case .success(let value): parsed = value
+        case .failure(let invalid): return PreparedLine(content: .notJSON(invalid))
+        }
         guard case .members(let fields) = parsed, let type = fields["type"]?.stringValue, RecordRules.dataTypes.contains(type) else {
             return PreparedLine(content: .parsed(parsed, validated: nil))
         }
@@ -160,8 +166,8 @@ public struct RecordStreamValidator: Sendable {
             return .ignored
         case .tooLong:
             throw ProtocolViolation(line: number, "line is longer than \(Self.maxLineBytes) bytes")
-        case .notJSON:
-            throw ProtocolViolation(line: number, "not valid JSON")
+        case .notJSON(let invalid):
+            throw ProtocolViolation(line: number, "not valid JSON: \(invalid)")
         case .parsed(let value, let result):
             (parsed, validated) = (value, result)
         }
