@@ -11,10 +11,11 @@ public enum CSVEncoding: String, Sendable, CaseIterable {
 /// One item a ``CSVReader`` reads: a row with the line it starts on, or a row it could not read.
 public enum CSVItem: Sendable {
     case row(line: Int, fields: [String])
-    /// A row that could not be read (bad encoding, unterminated quote) and why.
+    /// A row that could not be read (bad encoding) and why.
     case bad(line: Int, reason: String)
-    /// The file itself could not be read on (an I/O error): the last item, and the import
-    /// must fail rather than take what was read so far for the whole file.
+    /// The file itself could not be read on (an I/O error, or a stray quote that swallowed
+    /// the rest of it): the last item, and the import must fail rather than take what was
+    /// read so far for the whole file.
     case failed(line: Int, reason: String)
 }
 
@@ -22,7 +23,9 @@ public enum CSVItem: Sendable {
 /// holding commas, quotes and line breaks), CRLF or LF line ends, UTF-8 or Windows-1252
 /// text, and UTF-16 text with its byte-order mark (Excel's "Unicode Text"). Blank rows are
 /// skipped. A row that cannot be read is returned as ``CSVItem/bad(line:reason:)`` and
-/// reading goes on with the next row.
+/// reading goes on with the next row. A quoted field still open at the end of the file, or
+/// longer than ``maxQuotedFieldBytes``, is a stray quote that swallowed the rows after it:
+/// ``CSVItem/failed(line:reason:)``, so the import fails rather than lose them unseen.
 public final class CSVReader {
     private let handle: FileHandle
     /// The encoding the rows are decoded in: the one asked for, unless the file starts with
@@ -38,6 +41,12 @@ public final class CSVReader {
     /// Set when reading the file failed; reported once as ``CSVItem/failed(line:reason:)``.
     private var readFailure: String?
     private var failureReported = false
+    /// Set once a stray quote was reported: nothing after it can be read as rows.
+    private var stopped = false
+
+    /// The longest quoted field read, in bytes: no field of a template holds more than 5,000
+    /// characters, so a longer one is a stray quote running on through the rows after it.
+    public static let maxQuotedFieldBytes = 64 * 1024
     /// Set for a UTF-16 file (found by its byte-order mark): its bytes are turned into UTF-8
     /// as they are read, and the rows decoded as UTF-8.
     private var utf16: UTF16Transcoding?
@@ -104,7 +113,7 @@ public final class CSVReader {
     /// The next row, or nil at the end of the file.
     public func next() -> CSVItem? {
         while true {
-            guard peekByte() != nil else {
+            guard !stopped, peekByte() != nil else {
                 if let readFailure, !failureReported {
                     failureReported = true
                     return .failed(line: line, reason: "the file could not be read past line \(line): \(readFailure)")
@@ -116,12 +125,24 @@ public final class CSVReader {
             var field: [UInt8] = []
             var quoted = false
             var inQuotes = false
-            var problem: String?
             rowLoop: while true {
                 guard let byte = nextByte() else {
-                    if inQuotes { problem = "a quoted field is not closed before the end of the file" }
+                    if inQuotes {
+                        stopped = true
+                        return .failed(
+                            line: startLine,
+                            reason: "a quoted field opened on line \(startLine) is not closed before the end of the file "
+                                + "(a stray quote?): the rows after it cannot be read")
+                    }
                     fields.append(field)
                     break rowLoop
+                }
+                if inQuotes && field.count > Self.maxQuotedFieldBytes {
+                    stopped = true
+                    return .failed(
+                        line: startLine,
+                        reason: "a quoted field opened on line \(startLine) runs on past line \(line) "
+                            + "(over \(Self.maxQuotedFieldBytes / 1024) KiB; a stray quote?): the rows after it cannot be read")
                 }
                 if inQuotes {
                     if byte == UInt8(ascii: "\"") {
@@ -158,7 +179,6 @@ public final class CSVReader {
                     field.append(byte)
                 }
             }
-            if let problem { return .bad(line: startLine, reason: problem) }
             if fields.allSatisfy({ $0.allSatisfy { $0 == 0x20 || $0 == 0x09 } }) { continue }
             var texts: [String] = []
             texts.reserveCapacity(fields.count)

@@ -45,15 +45,39 @@ struct CSVReaderTests {
         #expect(reason.contains("column 1 is not valid utf-8"))
     }
 
-    @Test func anUnterminatedQuoteIsABadRowNamingItsLine() throws {
-        let items = try rows(Array("a,b\nok,1\n\"never closed,2\nmore\n".utf8))
+    /// A stray quote swallows every row after it: that fails the file, naming the line, where
+    /// one bad row would have let the rows it swallowed go unseen.
+    @Test func aQuoteNeverClosedFailsTheFileNamingItsLine() throws {
+        let items = try rows(Array("a,b\nok,1\n\"never closed,2\nmore,3\nrows,4\n".utf8))
+        #expect(items.count == 3)
         #expect(fields(items[1]) == ["ok", "1"])
-        guard case .bad(let line, let reason) = items[2] else {
-            Issue.record("expected a bad row")
+        guard case .failed(let line, let reason) = items[2] else {
+            Issue.record("expected the file to fail: \(items)")
             return
         }
         #expect(line == 3)
-        #expect(reason.contains("not closed"))
+        #expect(reason == "a quoted field opened on line 3 is not closed before the end of the file (a stray quote?): the rows after it cannot be read")
+    }
+
+    /// A quote closed far on by another stray one: past the longest field a template holds,
+    /// it fails the file too, and reading stops there.
+    @Test func aQuotedFieldLongerThanAnyTemplateHoldsFailsTheFile() throws {
+        let swallowed = String(repeating: "A801200100001,Surname,Forename,2015-01-01\n", count: 2000)
+        let items = try rows(Array(("a,b\n\"stray," + swallowed + "closed\",1\nafter,2\n").utf8))
+        #expect(items.count == 2, "\(items.count) items")
+        #expect(fields(items[0]) == ["a", "b"])
+        guard case .failed(2, let reason)? = items.last else {
+            Issue.record("expected the file to fail: \(items.last.map { "\($0)" } ?? "")")
+            return
+        }
+        // 64 KiB of the swallowed rows, 42 bytes each, from line 3.
+        #expect(reason.hasPrefix("a quoted field opened on line 2 runs on past line 1562 "), "\(reason)")
+        #expect(reason.hasSuffix("(over 64 KiB; a stray quote?): the rows after it cannot be read"))
+        // A long quoted field within the limit is read (a plan's text over several lines).
+        let text = String(repeating: "Works best in a small group.\n", count: 150)
+        let long = try rows(Array(("a,b\n\"" + text + "\",1\n").utf8))
+        #expect(long.count == 2)
+        #expect(fields(long[1]) == [text, "1"])
     }
 
     @Test func encodingIsSniffed() throws {

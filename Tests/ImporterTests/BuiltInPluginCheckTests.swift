@@ -65,9 +65,9 @@ struct BuiltInPluginCheckTests {
         ("provision-map", "bad/missing-columns.csv", [], 1, "missing columns 'Start date'"),
         // A header that cannot be read stops the run: it once counted as an empty file.
         ("provision-map", "bad/unreadable-header.csv", [], 1,
-         "unreadable-header.csv: the header row (line 1) cannot be read: a quoted field is not closed before the end of the file"),
+         "unreadable-header.csv: a quoted field opened on line 1 is not closed before the end of the file (a stray quote?)"),
         ("mis-csv", "bad/unreadable-header.csv", ["MAPPING=sims-pupils-sen"], 1,
-         "unreadable-header.csv: the header row (line 1) cannot be read: a quoted field is not closed before the end of the file"),
+         "unreadable-header.csv: a quoted field opened on line 1 is not closed before the end of the file (a stray quote?)"),
         ("provision-map", "bad/impossible-values.csv", [], 65, "Wave '4' is not a wave (1, 2 or 3)"),
         // A decimal comma is not a thousands separator: it was read as 1850.
         ("provision-map", "bad/impossible-values.csv", [], 65, "Staff hourly cost '18,50' is not a number [impossible-values.csv:7]"),
