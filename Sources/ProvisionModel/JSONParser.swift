@@ -11,6 +11,14 @@ struct JSONParser {
         let offset: Int
         /// The text ended first (`offset` is its length).
         let atEnd: Bool
+
+        // The reasons given at more than one place.
+        static let notAValue: StaticString = "not a JSON value (true, false and null are lower case; strings need double quotes)"
+        static let notUTF8: StaticString = "a string is not valid UTF-8"
+        static let controlCharacter: StaticString = "a string holds a control character (a raw tab or line break?): escape it"
+        static let unpairedSurrogate: StaticString = "a string has an unpaired surrogate (\\uD800–\\uDFFF)"
+        static let notClosed: StaticString = "a string is not closed"
+        static let shortEscape: StaticString = "a \\u escape needs four hex digits"
     }
 
     static let maxDepth = 64
@@ -26,8 +34,7 @@ struct JSONParser {
         var parser = JSONParser(bytes)
         parser.skipWhitespace()
         let value = try parser.value(depth: 0)
-        parser.skipWhitespace()
-        guard parser.index == bytes.count else { throw parser.failure("text follows the JSON value") }
+        try parser.expectEnd()
         return value
     }
 
@@ -44,8 +51,7 @@ struct JSONParser {
         } else {
             top = .other(try parser.value(depth: 0))
         }
-        parser.skipWhitespace()
-        guard parser.index == bytes.count else { throw parser.failure("text follows the JSON value") }
+        try parser.expectEnd()
         return top
     }
 
@@ -65,11 +71,17 @@ struct JSONParser {
         return Failure(reason: reason, offset: offset, atEnd: offset >= bytes.count)
     }
 
+    /// Nothing but whitespace may follow the one value a text holds.
+    private mutating func expectEnd() throws(Failure) {
+        skipWhitespace()
+        guard index == bytes.count else { throw failure("text follows the JSON value") }
+    }
+
     private mutating func expect(_ literal: StaticString) throws(Failure) {
         let count = literal.utf8CodeUnitCount
         let start = literal.utf8Start
         for offset in 0..<count where index + offset >= bytes.count || bytes[index + offset] != start[offset] {
-            throw failure("not a JSON value (true, false and null are lower case; strings need double quotes)")
+            throw failure(Failure.notAValue)
         }
         index += count
     }
@@ -163,12 +175,12 @@ struct JSONParser {
                 let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])
                 index += 1
                 if ascii { return String(decoding: slice, as: UTF8.self) }
-                guard let text = String(validating: slice, as: UTF8.self) else { throw failure("a string is not valid UTF-8", at: start) }
+                guard let text = String(validating: slice, as: UTF8.self) else { throw failure(Failure.notUTF8, at: start) }
                 return text
             }
             ascii = ascii && byte < 0x80
             if byte == UInt8(ascii: "\\") { break }
-            if byte < 0x20 { throw failure("a string holds a control character (a raw tab or line break?): escape it") }
+            if byte < 0x20 { throw failure(Failure.controlCharacter) }
             index += 1
         }
         var scalars: [UInt8] = Array(UnsafeBufferPointer(rebasing: bytes[start..<index]))
@@ -177,10 +189,10 @@ struct JSONParser {
             index += 1
             switch byte {
             case UInt8(ascii: "\""):
-                guard let text = String(validating: scalars, as: UTF8.self) else { throw failure("a string is not valid UTF-8", at: start) }
+                guard let text = String(validating: scalars, as: UTF8.self) else { throw failure(Failure.notUTF8, at: start) }
                 return text
             case UInt8(ascii: "\\"):
-                guard let escape = peek() else { throw failure("a string is not closed") }
+                guard let escape = peek() else { throw failure(Failure.notClosed) }
                 index += 1
                 switch escape {
                 case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): scalars.append(escape)
@@ -193,29 +205,29 @@ struct JSONParser {
                     var code = try hex4()
                     if (0xD800...0xDBFF).contains(code) {
                         guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
-                            throw failure("a string has an unpaired surrogate (\\uD800–\\uDFFF)")
+                            throw failure(Failure.unpairedSurrogate)
                         }
                         index += 2
                         let low = try hex4()
-                        guard (0xDC00...0xDFFF).contains(low) else { throw failure("a string has an unpaired surrogate (\\uD800–\\uDFFF)") }
+                        guard (0xDC00...0xDFFF).contains(low) else { throw failure(Failure.unpairedSurrogate) }
                         code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                     } else if (0xDC00...0xDFFF).contains(code) {
-                        throw failure("a string has an unpaired surrogate (\\uD800–\\uDFFF)")
+                        throw failure(Failure.unpairedSurrogate)
                     }
-                    guard let scalar = Unicode.Scalar(code) else { throw failure("a string has an unpaired surrogate (\\uD800–\\uDFFF)") }
+                    guard let scalar = Unicode.Scalar(code) else { throw failure(Failure.unpairedSurrogate) }
                     scalars.append(contentsOf: Array(String(Character(scalar)).utf8))
                 default: throw failure("a string has an unknown escape after a backslash", at: index - 2)
                 }
             default:
-                if byte < 0x20 { throw failure("a string holds a control character (a raw tab or line break?): escape it", at: index - 1) }
+                if byte < 0x20 { throw failure(Failure.controlCharacter, at: index - 1) }
                 scalars.append(byte)
             }
         }
-        throw failure("a string is not closed", at: start - 1)
+        throw failure(Failure.notClosed, at: start - 1)
     }
 
     private mutating func hex4() throws(Failure) -> UInt32 {
-        guard index + 4 <= bytes.count else { throw failure("a \\u escape needs four hex digits") }
+        guard index + 4 <= bytes.count else { throw failure(Failure.shortEscape) }
         var value: UInt32 = 0
         for _ in 0..<4 {
             let byte = bytes[index]
@@ -225,7 +237,7 @@ struct JSONParser {
             case 0x30...0x39: digit = byte - 0x30
             case 0x41...0x46: digit = byte - 0x41 + 10
             case 0x61...0x66: digit = byte - 0x61 + 10
-            default: throw failure("a \\u escape needs four hex digits", at: index - 1)
+            default: throw failure(Failure.shortEscape, at: index - 1)
             }
             value = value << 4 | UInt32(digit)
         }
@@ -236,7 +248,7 @@ struct JSONParser {
     private mutating func number() throws(Failure) -> Double {
         let start = index
         if peek() == UInt8(ascii: "-") { index += 1 }
-        guard let first = peek(), first >= 0x30, first <= 0x39 else { throw failure("not a JSON value (true, false and null are lower case; strings need double quotes)") }
+        guard let first = peek(), first >= 0x30, first <= 0x39 else { throw failure(Failure.notAValue) }
         index += 1
         if first != 0x30 { digits() }
         if peek() == UInt8(ascii: ".") {
