@@ -127,24 +127,15 @@ public final class CSVReader {
             var inQuotes = false
             rowLoop: while true {
                 guard let byte = nextByte() else {
-                    if inQuotes {
-                        stopped = true
-                        return .failed(
-                            line: startLine,
-                            reason: "a quoted field opened on line \(startLine) is not closed before the end of the file "
-                                + "(a stray quote?): the rows after it cannot be read")
-                    }
+                    if inQuotes { return strayQuote(openedOn: startLine, "is not closed before the end of the file (a stray quote?)") }
                     fields.append(field)
                     break rowLoop
                 }
-                if inQuotes && field.count > Self.maxQuotedFieldBytes {
-                    stopped = true
-                    return .failed(
-                        line: startLine,
-                        reason: "a quoted field opened on line \(startLine) runs on past line \(line) "
-                            + "(over \(Self.maxQuotedFieldBytes / 1024) KiB; a stray quote?): the rows after it cannot be read")
-                }
                 if inQuotes {
+                    guard field.count <= Self.maxQuotedFieldBytes else {
+                        return strayQuote(
+                            openedOn: startLine, "runs on past line \(line) (over \(Self.maxQuotedFieldBytes / 1024) KiB; a stray quote?)")
+                    }
                     if byte == UInt8(ascii: "\"") {
                         if peekByte() == UInt8(ascii: "\"") {
                             _ = nextByte()
@@ -192,6 +183,13 @@ public final class CSVReader {
             }
             return .row(line: startLine, fields: texts)
         }
+    }
+
+    /// Ends reading at a quoted field opened on line `line` that `how` says swallowed the rows
+    /// after it.
+    private func strayQuote(openedOn line: Int, _ how: String) -> CSVItem {
+        stopped = true
+        return .failed(line: line, reason: "a quoted field opened on line \(line) \(how): the rows after it cannot be read")
     }
 
     private func decode(_ bytes: [UInt8]) -> String? {
