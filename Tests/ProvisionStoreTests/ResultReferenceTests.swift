@@ -181,16 +181,12 @@ struct ResultReferenceTests {
         let flag = "INSERT INTO evaluation_flags (evaluation_run_id, rule, school_id, subject_key, reason) VALUES (\(run), 'stalled_pupil', 1, 'a', 'r')"
         let first = try await PostgresConnection.connect(url)
         let second = try await PostgresConnection.connect(url)
-        let secondPID = try await second.query("SELECT pg_backend_pid()").scalar(as: Int.self)
-        let secondWaits = {
-            try await db.query("SELECT coalesce(wait_event_type = 'Lock', false) FROM pg_stat_activity WHERE pid = $1", secondPID)
-                .scalar(as: Bool.self)
-        }
+        let secondPID = try await Self.processID(second)
 
         try await first.execute("BEGIN")
         try await first.execute(flag)
         let deletion = Task { try await second.execute("DELETE FROM evaluation_runs WHERE id = $1", run) }
-        #expect(try await Self.eventually(secondWaits), "the deletion did not wait for the flag's transaction")
+        #expect(try await Self.waitsForALock(secondPID, seenBy: db), "the deletion did not wait for the flag's transaction")
         try await first.execute("COMMIT")
         #expect(try await deletion.value == 1)
         #expect(try await db.query("SELECT count(*) FROM evaluation_flags").scalar(as: Int.self) == 0)
@@ -199,7 +195,7 @@ struct ResultReferenceTests {
         try await first.execute("BEGIN")
         #expect(try await first.execute("DELETE FROM evaluation_runs WHERE id = $1", again) == 1)
         let adding = Task { try await second.execute(flag.replacingOccurrences(of: "(\(run),", with: "(\(again),")) }
-        #expect(try await Self.eventually(secondWaits), "the flag did not wait for the deletion's transaction")
+        #expect(try await Self.waitsForALock(secondPID, seenBy: db), "the flag did not wait for the deletion's transaction")
         try await first.execute("COMMIT")
         let error = await #expect(throws: PostgresError.self) { try await adding.value }
         #expect(error?.sqlState == SQLState.foreignKeyViolation)
@@ -217,13 +213,9 @@ struct ResultReferenceTests {
         let removing = try await PostgresConnection.connect(url)
         try await adding.execute("BEGIN")
         try await adding.execute(Self.insertResult(pupil: 2, school: 1, on: "2025-02-15"))
-        let removingPID = try await removing.query("SELECT pg_backend_pid()").scalar(as: Int.self)
+        let removingPID = try await Self.processID(removing)
         let removal = Task { try await removing.execute("DELETE FROM pupils WHERE id = 2") }
-        let waiting = try await Self.eventually {
-            try await db.query("SELECT coalesce(wait_event_type = 'Lock', false) FROM pg_stat_activity WHERE pid = $1", removingPID)
-                .scalar(as: Bool.self)
-        }
-        #expect(waiting, "the removal did not wait for the open transaction's lock")
+        #expect(try await Self.waitsForALock(removingPID, seenBy: db), "the removal did not wait for the open transaction's lock")
         try await adding.execute("COMMIT")
         let error = await #expect(throws: PostgresError.self) { try await removal.value }
         #expect(error?.sqlState == SQLState.foreignKeyViolation)
@@ -281,20 +273,13 @@ struct ResultReferenceTests {
         let (db, url) = try await database("refs-needs-race")
         let adding = try await PostgresConnection.connect(url)
         let removing = try await PostgresConnection.connect(url)
-        // Each connection's process, asked before it is busy: a waiting statement holds it.
-        let addingPID = try await adding.query("SELECT pg_backend_pid()").scalar(as: Int.self)
-        let removingPID = try await removing.query("SELECT pg_backend_pid()").scalar(as: Int.self)
-        func waits(_ pid: Int) -> () async throws -> Bool {
-            {
-                try await db.query("SELECT coalesce(wait_event_type = 'Lock', false) FROM pg_stat_activity WHERE pid = $1", pid)
-                    .scalar(as: Bool.self)
-            }
-        }
+        let addingPID = try await Self.processID(adding)
+        let removingPID = try await Self.processID(removing)
 
         try await adding.execute("BEGIN")
         try await adding.execute(Self.insertNeed(pupil: 2))
         let removal = Task { try await removing.execute("DELETE FROM pupils WHERE id = 2") }
-        #expect(try await Self.eventually(waits(removingPID)), "the removal did not wait for the need's transaction")
+        #expect(try await Self.waitsForALock(removingPID, seenBy: db), "the removal did not wait for the need's transaction")
         try await adding.execute("COMMIT")
         #expect(try await removal.value == 1)
         #expect(try await needCount(db) == 0, "the need written meanwhile went with its pupil")
@@ -303,7 +288,7 @@ struct ResultReferenceTests {
         try await removing.execute("BEGIN")
         #expect(try await removing.execute("DELETE FROM pupils WHERE id = 3") == 1)
         let need = Task { try await adding.execute(Self.insertNeed(pupil: 3)) }
-        #expect(try await Self.eventually(waits(addingPID)), "the need did not wait for the removal's transaction")
+        #expect(try await Self.waitsForALock(addingPID, seenBy: db), "the need did not wait for the removal's transaction")
         try await removing.execute("COMMIT")
         let error = await #expect(throws: PostgresError.self) { try await need.value }
         #expect(error?.sqlState == SQLState.foreignKeyViolation)
@@ -311,6 +296,20 @@ struct ResultReferenceTests {
         await adding.close()
         await removing.close()
         await db.close()
+    }
+
+    /// The server process of `connection`, asked before it is busy: a waiting statement
+    /// holds the connection.
+    private static func processID(_ connection: PostgresConnection) async throws -> Int {
+        try await connection.query("SELECT pg_backend_pid()").scalar(as: Int.self)
+    }
+
+    /// Whether server process `pid` comes to wait for a lock, as `db` sees it, within two minutes.
+    private static func waitsForALock(_ pid: Int, seenBy db: PostgresConnection) async throws -> Bool {
+        try await eventually {
+            try await db.query("SELECT coalesce(wait_event_type = 'Lock', false) FROM pg_stat_activity WHERE pid = $1", pid)
+                .scalar(as: Bool.self)
+        }
     }
 
     /// Checks `condition` every 100 ms for up to two minutes.
