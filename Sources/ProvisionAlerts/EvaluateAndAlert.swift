@@ -15,9 +15,12 @@ public func evaluateAndAlert(
     var evaluator = Evaluator(settings: config.evaluation)
     evaluator.onStep = onStep
     evaluator.openHelper = openHelper
-    let summary = try await evaluator.run(db, school: school, asOf: asOf, full: full) { db, runID in
-        onStep?("alerts and mail")
-        changes = try await AlertLifecycle.apply(db, runID: runID)
+    // Each rule's alerts as soon as its flags are in: most while stall detection still runs.
+    let alerts = FlagFollowUp(name: "alerts") { db, runID, rules in
+        changes.add(try await AlertLifecycle.apply(db, runID: runID, rules: rules))
+    }
+    let summary = try await evaluator.run(db, school: school, asOf: asOf, full: full, followUp: alerts) { db, runID in
+        onStep?("mail")
         changes.messagesQueued = try await Digests.queue(db, runID: runID, config: config, templates: templates)
     }
     return (summary, changes)

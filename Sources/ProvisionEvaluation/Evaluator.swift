@@ -79,11 +79,13 @@ public struct Evaluator: Sendable {
     /// - Parameters:
     ///   - full: evaluate every school in scope, even those unchanged since their latest
     ///     evaluation.
-    ///   - beforeCommit: work that must commit with the results, or not at all (the alert
-    ///     lifecycle); it gets the connection and the run's id.
+    ///   - followUp: work on the run's flags that must commit with them (the alert
+    ///     lifecycle), given each rule's flags as soon as they are all recorded.
+    ///   - beforeCommit: work that must commit with the results, or not at all (the digests
+    ///     of new alerts); it gets the connection and the run's id.
     public func run(
         _ db: PostgresConnection, school: String? = nil, asOf: SchoolDate, full: Bool = false,
-        beforeCommit: (PostgresConnection, Int64) async throws -> Void = { _, _ in }
+        followUp: FlagFollowUp? = nil, beforeCommit: (PostgresConnection, Int64) async throws -> Void = { _, _ in }
     ) async throws -> EvaluationSummary {
         let started = ContinuousClock.now
         try await db.begin()
@@ -91,7 +93,7 @@ public struct Evaluator: Sendable {
             // The run's new flags have no statistics, so their sorts and hashes are planned for
             // a few rows: at the default 4 MB a school's 23,800 flags and alerts spilled to disk.
             try await db.execute("SET LOCAL work_mem = '64MB'")
-            var summary = try await evaluate(db, school: school, asOf: asOf, full: full)
+            var summary = try await evaluate(db, school: school, asOf: asOf, full: full, followUp: followUp)
             try await beforeCommit(db, summary.runID)
             try await db.commit()
             summary.duration = ContinuousClock.now - started
@@ -125,7 +127,9 @@ public struct Evaluator: Sendable {
         try await db.query("SELECT id FROM schools WHERE urn = $1", urn).singleRow()?.decode("id", as: Int64.self)
     }
 
-    private func evaluate(_ db: PostgresConnection, school: String?, asOf: SchoolDate, full: Bool) async throws -> EvaluationSummary {
+    private func evaluate(
+        _ db: PostgresConnection, school: String?, asOf: SchoolDate, full: Bool, followUp followUpWork: FlagFollowUp?
+    ) async throws -> EvaluationSummary {
         var schoolID: Int64?
         if let school {
             guard let id = try await Self.schoolID(db, urn: school) else {
@@ -158,6 +162,14 @@ public struct Evaluator: Sendable {
             running = index.map { ($0, now) }
             if let index { onStep?("\(Self.stepNames[index]) (\(index + 1) of \(Self.stepNames.count))") }
         }
+        // The follow-up of the SQL steps' rules, then of the stall rule's (``FlagFollowUp``).
+        let stallRule = FlagFollowUp.stallRule
+        func followUp(on rules: RuleSelection, part: String? = nil) async throws {
+            guard let work = followUpWork else { return }
+            let started = ContinuousClock.now
+            try await work.work(db, runID, rules)
+            timings.append((part.map { "\(work.name) (\($0))" } ?? work.name, ContinuousClock.now - started))
+        }
 
         let stalls: StallDetection.Findings
         // A second connection that cannot be had (the server's connection limit, say) only
@@ -188,6 +200,7 @@ public struct Evaluator: Sendable {
                     into: &summary, begin: begin)
                 await peerReader?.close()
                 begin(nil)
+                try await followUp(on: .allBut([stallRule]))
                 (stalls, took) = try await beside
             } catch {
                 await peerReader?.close()
@@ -199,12 +212,15 @@ public struct Evaluator: Sendable {
             timings.append(("\(Self.stepNames[4]) (beside the others)", took))
         } else {
             try await runSQLSteps(db, runID: runID, schoolID: schoolID, scope: scope, asOf: asOf, into: &summary, begin: begin)
+            begin(nil)
+            try await followUp(on: .allBut([stallRule]))
             begin(4)
             stalls = try await StallDetection.judgeAll(db, schools: evaluated, asOf: asOf, settings: settings, pageSize: pupilsPerPage)
             begin(nil)
         }
+        summary.flags[stallRule, default: 0] += try await StallDetection.record(db, stalls, runID: runID, asOf: asOf)
+        try await followUp(on: .only([stallRule]), part: "stall rule")
         summary.steps = timings
-        summary.flags["stalled_pupil", default: 0] += try await StallDetection.record(db, stalls, runID: runID, asOf: asOf)
         summary.stallNotJudged = try await scope.record(db, runID: runID, stallsNotJudged: stalls.cannotJudge)
         try await db.execute("UPDATE evaluation_runs SET stall_not_judged = $2 WHERE id = $1", runID, summary.stallNotJudged)
         try await db.execute("UPDATE evaluation_runs SET finished_at = now(), status = 'succeeded' WHERE id = $1", runID)

@@ -13,8 +13,11 @@ struct AlertAnswerTests {
     func evaluate(_ f: EvaluationFixture, _ config: Configuration, asOf: SchoolDate = EvaluationFixture.asOf) async throws -> AlertChanges {
         var changes = AlertChanges()
         let templates = try await DigestTemplates.load(config)
-        _ = try await Evaluator(settings: .init()).run(f.db, asOf: asOf) { db, run in
-            changes = try await AlertLifecycle.apply(db, runID: run)
+        // Each rule's alerts in turn, as every caller applies them (``evaluateAndAlert``).
+        let alerts = FlagFollowUp(name: "alerts") { db, run, rules in
+            changes.add(try await AlertLifecycle.apply(db, runID: run, rules: rules))
+        }
+        _ = try await Evaluator(settings: .init()).run(f.db, asOf: asOf, followUp: alerts) { db, run in
             changes.messagesQueued = try await Digests.queue(db, runID: run, config: config, templates: templates)
             changes.messagesQueued += try await Digests.queueDue(db, config: config, templates: templates, asIfDigestTime: true)
         }

@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import ProvisionAlerts
+import ProvisionConfig
 import ProvisionEvaluation
 import ProvisionModel
 import Testing
@@ -13,6 +14,21 @@ struct AlertLifecycleTests {
             changes = try await AlertLifecycle.apply(db, runID: run)
         }
         return changes
+    }
+
+    /// Evaluates as the daemon does: stall detection on a second connection, and each rule's
+    /// alerts applied as soon as its flags are in (the stall rule's last). The changes, and
+    /// the steps' names.
+    func evaluateInParts(_ f: EvaluationFixture, _ settings: Configuration.Evaluation) async throws -> (AlertChanges, [String]) {
+        var changes = AlertChanges()
+        var evaluator = Evaluator(settings: settings)
+        let url = f.url
+        evaluator.openHelper = { try await PostgresConnection.connect(url) }
+        let alerts = FlagFollowUp(name: "alerts") { db, run, rules in
+            changes.add(try await AlertLifecycle.apply(db, runID: run, rules: rules))
+        }
+        let summary = try await evaluator.run(f.db, asOf: EvaluationFixture.asOf, followUp: alerts)
+        return (changes, summary.steps.map(\.name))
     }
 
     func alerts(_ f: EvaluationFixture) async throws -> [(rule: String, status: String, pupil: Int64?)] {
@@ -43,6 +59,37 @@ struct AlertLifecycleTests {
         try await f.db.execute("UPDATE enrolments SET status = 'withdrawn'")
         #expect(try await evaluate(f) == AlertChanges(opened: 1, kept: 0, resolved: 0))
         #expect(try await alerts(f).map(\.status) == ["resolved", "open"])
+    }
+
+    @Test func rulesAppliedInPartsKeepEachOthersAlerts() async throws {
+        let f = try await EvaluationFixture.make("alerts-parts")
+        // A pupil whose reading age has stood still since April 2025 (a stall), and a pupil on
+        // SEN support with no provision.
+        let stalled = try await f.pupil(1)
+        let needy = try await f.pupil(2, sen: "K")
+        let history = [("2024-01-15", 92.0), ("2024-04-20", 96), ("2024-06-10", 97), ("2024-09-15", 100), ("2024-11-05", 102),
+                       ("2025-01-14", 104), ("2025-04-22", 107), ("2025-06-09", 107), ("2025-09-15", 106), ("2025-11-03", 108),
+                       ("2026-01-12", 107)]
+        for (day, value) in history { try await f.assessment(stalled, "age_months", value, day) }
+        var settings = Configuration.Evaluation()
+        settings.instruments["Salford"] = Configuration.InstrumentScale(error: 2, floor: 48, ceiling: 190)
+
+        let (first, steps) = try await evaluateInParts(f, settings)
+        #expect(first == AlertChanges(opened: 2, kept: 0, resolved: 0))
+        #expect(steps.contains("alerts") && steps.contains("alerts (stall rule)"), "\(steps)")
+        #expect(try await alerts(f).map(\.rule).sorted() == ["need_without_provision", "stalled_pupil"])
+        // Again: the part without the stall rule must not resolve the stall's alert (nor the
+        // stall's part the other's), so both are kept, not resolved and opened anew.
+        let (second, _) = try await evaluateInParts(f, settings)
+        #expect(second == AlertChanges(opened: 0, kept: 2, resolved: 0))
+        // Provision starts for the pupil with SEN: only that alert is resolved.
+        let group = try await f.provision("TALK", measure: nil, start: "2026-01-05", end: "2026-03-27")
+        try await f.enrol(group, needy, start: "2026-01-05", end: "2026-03-27", status: "active")
+        let (third, _) = try await evaluateInParts(f, settings)
+        #expect(third == AlertChanges(opened: 0, kept: 1, resolved: 1))
+        let states = try await alerts(f)
+        #expect(states.map(\.status) == ["open", "resolved"] || states.map(\.status) == ["resolved", "open"])
+        #expect(states.first { $0.status == "open" }?.pupil == stalled)
     }
 
     @Test func aSchoolEvaluationLeavesOtherSchoolsAlertsAlone() async throws {
