@@ -63,6 +63,46 @@ struct ResultReferenceTests {
         await db.close()
     }
 
+    /// A statement's pupils with ids close together are read as a range of the pupils' key,
+    /// ids far apart each by key (migration 27): both are checked, and raise, alike.
+    @Test(arguments: [4, 1_000_000])
+    func resultsOfPupilsWithCloseOrDistantIdsAreCheckedAndRaiseTheSameSchools(secondPupil: Int) async throws {
+        let (db, _) = try await database("refs-range-\(secondPupil)")
+        try await db.execute("INSERT INTO schools (id, urn, name) VALUES (2, '100002', 'Other')")
+        try await db.execute(
+            "INSERT INTO pupils (id, upn, school_id, surname, forename, dob) VALUES ($1, 'C801200100003', 1, 'S', 'F', '2015-01-01')",
+            secondPupil)
+        // The second pupil is in a provision of the other school, whose evaluation reads their results.
+        try await db.execute("INSERT INTO provisions (id, school_id, provision_id, name) VALUES (1, 2, 'CLUB', 'Lunch club')")
+        try await db.execute(
+            "INSERT INTO enrolments (provision_id, pupil_id, start_date, status) VALUES (1, $1, '2025-09-15', 'active')", secondPupil)
+        func versions() async throws -> [Int] {
+            try await db.query("SELECT data_version FROM schools ORDER BY id").rows.map { try $0.decode("data_version") }
+        }
+        func results(_ pupils: [Int], on date: String) -> String {
+            "INSERT INTO assessments (pupil_id, school_id, instrument, subject, measure, value, assessed_on) VALUES "
+                + pupils.map { "(\($0), 1, 'Salford', 'reading', 'age_months', 80, '\(date)')" }.joined(separator: ", ")
+        }
+        let before = try await versions()
+        try await db.execute(results([1, 2, secondPupil], on: "2025-03-15"))
+        #expect(try await versions() == before.map { $0 + 1 })
+        // Only the pupils' own school when none of them is in the other's provision.
+        try await db.execute(results([1, 2], on: "2025-04-15"))
+        #expect(try await versions() == [before[0] + 2, before[1] + 1])
+
+        // A missing pupil beside them (its id within the range, or beyond it), or at either
+        // end of bigint (whose range would overflow bigint), is refused and named.
+        for missing in [secondPupil + 1, secondPupil - 1, Int.min, Int.max] {
+            let error = await #expect(throws: PostgresError.self) {
+                try await db.execute(results([1, 2, secondPupil, missing], on: "2025-05-15"))
+            }
+            #expect(error?.sqlState == SQLState.foreignKeyViolation)
+            #expect(error?.message == "a result of 2025-05-15 names pupil \(missing) and school 1, and one of them does not exist")
+        }
+        #expect(try await resultCount(db) == 6)
+        await db.close()
+    }
+
     @Test func aPupilOrSchoolWithResultsCannotBeRemovedOrRenumbered() async throws {
         let (db, _) = try await database("refs-delete")
         await expectRefused(db, [
