@@ -166,6 +166,7 @@ public struct Evaluator: Sendable {
         let stallRule = FlagFollowUp.stallRule
         func followUp(on rules: RuleSelection, part: String? = nil) async throws {
             guard let work = followUpWork else { return }
+            if part == nil { onStep?(work.name) }
             let started = ContinuousClock.now
             try await work.work(db, runID, rules)
             timings.append((part.map { "\(work.name) (\($0))" } ?? work.name, ContinuousClock.now - started))
