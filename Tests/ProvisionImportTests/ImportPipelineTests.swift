@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 import ProvisionImport
 import ProvisionTestSupport
 import Synchronization
@@ -425,18 +426,23 @@ struct ImportPipelineTests {
         #expect(rows == ["\(ProtocolFixture.upn(1)) 81.5 2025-09-15", "\(ProtocolFixture.upn(2)) 90.25 2026-02-28"])
     }
 
-    /// A new pupil's results take the plain insert and an existing pupil's the upsert: in one
-    /// run both land, a repeat of the new pupil's key keeps its last line, and running the
-    /// same input again changes nothing.
+    /// Imports pupil 1 with a result of 80 on 15 September 2025.
+    private func storePupilOneWithAResult(_ h: ImportHarness, _ plugin: TestPlugin) async throws {
+        let lines = [
+            ProtocolFixture.header(), ProtocolFixture.pupil(1), ProtocolFixture.assessment(1, value: 80),
+            ProtocolFixture.end(["pupil": 1, "assessment": 1]),
+        ]
+        #expect(try await h.pipeline.run(h.request(plugin, source: try h.source(lines))).status == .succeeded)
+    }
+
+    /// A new pupil's results and an existing pupil's of a new key take a plain insert, and an
+    /// existing pupil's of a stored key the upsert: in one run all land, a repeat of the new
+    /// pupil's key keeps its last line, and running the same input again changes nothing.
     @Test func resultsOfNewAndExistingPupilsLandTogether() async throws {
         let h = try await ImportHarness.make("import-results-mixed")
         defer { h.cleanUp() }
         let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
-        let first = [
-            ProtocolFixture.header(), ProtocolFixture.pupil(1), ProtocolFixture.assessment(1, value: 80),
-            ProtocolFixture.end(["pupil": 1, "assessment": 1]),
-        ]
-        #expect(try await h.pipeline.run(h.request(plugin, source: try h.source(first))).status == .succeeded)
+        try await storePupilOneWithAResult(h, plugin)
         let second = [
             ProtocolFixture.header(), ProtocolFixture.pupil(1), ProtocolFixture.pupil(2),
             ProtocolFixture.assessment(1, value: 82), ProtocolFixture.assessment(1, value: 88, date: "2026-01-15"),
@@ -458,6 +464,62 @@ struct ImportPipelineTests {
         let again = try await h.pipeline.run(h.request(plugin, source: source, force: true))
         #expect(again.status == .succeeded, "\(again.failure ?? "")")
         #expect(again.merge.changedRows == 0)
+    }
+
+    /// A result whose key was not stored when it was staged takes a plain insert; if another
+    /// transaction stores that key meanwhile (a source filing the pupil's result under another
+    /// school), the insert fails on the key, is undone to its savepoint, and the results take
+    /// the checked insert: the run succeeds, and the later line wins as it would have.
+    @Test func aResultStoredMeanwhileByAnotherTransactionTakesTheCheckedInsert() async throws {
+        let h = try await ImportHarness.make("import-results-race")
+        defer { h.cleanUp() }
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        try await storePupilOneWithAResult(h, plugin)
+
+        // Another transaction stores pupil 1's result of 15 January and stays open. Its
+        // triggers are off, so that it holds no lock on the school's row (whose data version
+        // they raise) and the run reaches its results before waiting for it.
+        let other = try await PostgresConnection.connect(h.url)
+        let watcher = try await PostgresConnection.connect(h.url)
+        try await other.execute("BEGIN")
+        try await other.execute("SET LOCAL session_replication_role = replica")
+        try await other.execute(
+            """
+            INSERT INTO assessments (pupil_id, school_id, instrument, subject, measure, value, assessed_on)
+            SELECT id, school_id, 'Salford', 'reading', 'age_months', 60, '2026-01-15' FROM pupils
+            """)
+        let otherPID = try await other.query("SELECT pg_backend_pid()").scalar(as: Int.self)
+        let second = [
+            ProtocolFixture.header(), ProtocolFixture.pupil(1), ProtocolFixture.assessment(1, value: 88, date: "2026-01-15"),
+            ProtocolFixture.assessment(1, value: 90, date: "2026-03-15"), ProtocolFixture.end(["pupil": 1, "assessment": 2]),
+        ]
+        let request = h.request(plugin, source: try h.source(second))
+        let pipeline = h.pipeline
+        let running = Task { try await pipeline.run(request) }
+        // The run's plain insert of the results comes to wait for the other transaction's row
+        // of the same key; the other then commits.
+        var waiting: String?
+        let deadline = Date().addingTimeInterval(120)
+        while waiting == nil, Date() < deadline {
+            waiting = try await watcher.query(
+                """
+                SELECT query FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> $1
+                """, otherPID
+            ).rows.first?.decode("query", as: String.self)
+            if waiting == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(waiting?.contains("NOT s.stored") == true, "\(waiting ?? "the run never waited")")
+        try await other.execute("COMMIT")
+        let summary = try await running.value
+        #expect(summary.status == .succeeded, "\(summary.failure ?? "")")
+        #expect(summary.merge.inserted["assessments"] == 1)
+        #expect(summary.merge.updated["assessments"] == 1)
+        let rows = try await h.query("SELECT a.value::text || ' ' || a.assessed_on::text AS row FROM assessments a ORDER BY a.assessed_on")
+            .rows.map { try $0.decode("row", as: String.self) }
+        #expect(rows == ["80 2025-09-15", "88 2026-01-15", "90 2026-03-15"])
+        await other.close()
+        await watcher.close()
     }
 
     /// Pupils are staged in typed columns: every field arrives as sent, a record that lists no
