@@ -10,15 +10,6 @@ public enum RuleSelection: Sendable, Equatable {
     /// Every rule but these.
     case allBut([String])
 
-    /// Whether `rule` is selected.
-    public func contains(_ rule: String) -> Bool {
-        switch self {
-        case .all: true
-        case .only(let rules): rules.contains(rule)
-        case .allBut(let rules): !rules.contains(rule)
-        }
-    }
-
     /// A SQL condition on `column` selecting these rules, which reads the rules named from
     /// the text array parameter `$parameter` (bind ``names`` to it).
     public func condition(on column: String, parameter: Int) -> String {
