@@ -499,15 +499,14 @@ struct ImportPipelineTests {
         // The run's plain insert of the results comes to wait for the other transaction's row
         // of the same key; the other then commits.
         var waiting: String?
-        let deadline = Date().addingTimeInterval(120)
-        while waiting == nil, Date() < deadline {
+        _ = try await eventually {
             waiting = try await watcher.query(
                 """
                 SELECT query FROM pg_stat_activity
                  WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> $1
                 """, otherPID
             ).rows.first?.decode("query", as: String.self)
-            if waiting == nil { try await Task.sleep(for: .milliseconds(50)) }
+            return waiting != nil
         }
         #expect(waiting?.contains("NOT s.stored") == true, "\(waiting ?? "the run never waited")")
         try await other.execute("COMMIT")

@@ -131,7 +131,7 @@ struct PluginSandboxTests {
         request.environment = ["GATE": gate]
         let first = Task { try await h.pipeline.run(request) }
         // The first holds the source's lock while its plugin waits at the gate.
-        let running = await eventuallyTrue {
+        let running = await eventually(seconds: 30, every: .milliseconds(50)) {
             (try? await h.query("SELECT count(*) FROM import_runs WHERE status = 'running'").scalar(as: Int.self)) == 1
         }
         #expect(running)
@@ -143,16 +143,6 @@ struct PluginSandboxTests {
         #expect(done.status == .succeeded, "\(done.failure ?? "")")
         #expect(try await h.query("SELECT count(*) FROM pupils").scalar(as: Int.self) == 3)
     }
-}
-
-/// Polls `condition` every 50 ms until it holds or 30 s pass.
-func eventuallyTrue(_ condition: () async -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + .seconds(30)
-    while ContinuousClock.now < deadline {
-        if await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(50))
-    }
-    return await condition()
 }
 
 /// A TCP listener on 127.0.0.1 that records whether anyone connected.

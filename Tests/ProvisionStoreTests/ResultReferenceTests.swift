@@ -351,14 +351,4 @@ struct ResultReferenceTests {
                 .scalar(as: Bool.self)
         }
     }
-
-    /// Checks `condition` every 100 ms for up to two minutes.
-    private static func eventually(_ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = Date().addingTimeInterval(120)
-        while Date() < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        return try await condition()
-    }
 }

@@ -207,16 +207,6 @@ extension PostgresConnection {
     }
 }
 
-/// Waits until `condition` holds, checking every 200 ms; false on timeout.
-func eventually(seconds: Double = 120, _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(200))
-    }
-    return try await condition()
-}
-
 /// GET on the daemon's loopback endpoint: status code and body.
 func httpGet(port: Int, path: String) async throws -> (Int, String) {
     guard let url = URL(string: "http://127.0.0.1:\(port)\(path)") else { return (0, "") }
