@@ -163,7 +163,7 @@ public struct Evaluator: Sendable {
             if let index { onStep?("\(Self.stepNames[index]) (\(index + 1) of \(Self.stepNames.count))") }
         }
         // The follow-up of the SQL steps' rules, then of the stall rule's (``FlagFollowUp``).
-        let stallRule = FlagFollowUp.stallRule
+        let stallRule = StallDetection.rule
         func followUp(on rules: RuleSelection, part: String? = nil) async throws {
             guard let work = followUpWork else { return }
             if part == nil { onStep?(work.name) }

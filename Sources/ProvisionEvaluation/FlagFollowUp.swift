@@ -47,7 +47,4 @@ public struct FlagFollowUp {
         self.name = name
         self.work = work
     }
-
-    /// The rule whose flags come last, from the pass beside the SQL steps.
-    static let stallRule = "stalled_pupil"
 }

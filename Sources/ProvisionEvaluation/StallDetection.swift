@@ -15,6 +15,9 @@ import ProvisionModel
 ///
 /// One query streams every result in order; the arithmetic is O(results) in Swift.
 enum StallDetection {
+    /// The rule's name, on its flags and alerts.
+    static let rule = "stalled_pupil"
+
     /// What the model found, before it is stored with a run: the pupils to flag, with their
     /// reasons and figures, and how many could not be judged.
     struct Findings: Sendable {
@@ -169,7 +172,7 @@ enum StallDetection {
         try await db.execute(
             """
             INSERT INTO evaluation_flags (evaluation_run_id, rule, school_id, subject_key, pupil_id, priority, reason, numbers)
-            SELECT $1, 'stalled_pupil', p.school_id, 'pupil:' || p.upn, p.id,
+            SELECT $1, '\(rule)', p.school_id, 'pupil:' || p.upn, p.id,
                    CASE WHEN p.sen_provision <> 'N' OR EXISTS (
                              SELECT 1 FROM enrolments e WHERE e.pupil_id = p.id AND coalesce(e.end_date, $5::date) >= $5::date - 240)
                         THEN 2 ELSE 1 END,
