@@ -26,10 +26,13 @@ struct ResultReferenceTests {
     }
 
     private static func insertResult(pupil: Int, school: Int, on date: String) -> String {
-        """
-        INSERT INTO assessments (pupil_id, school_id, instrument, subject, measure, value, assessed_on)
-        VALUES (\(pupil), \(school), 'Salford', 'reading', 'age_months', 80, '\(date)')
-        """
+        insertResults(pupils: [pupil], school: school, on: date)
+    }
+
+    /// One statement inserting a result of each of `pupils`, filed under `school`.
+    private static func insertResults(pupils: [Int], school: Int, on date: String) -> String {
+        "INSERT INTO assessments (pupil_id, school_id, instrument, subject, measure, value, assessed_on) VALUES "
+            + pupils.map { "(\($0), \(school), 'Salford', 'reading', 'age_months', 80, '\(date)')" }.joined(separator: ", ")
     }
 
     /// Runs each statement, expecting the server to refuse it as a foreign key would (23503).
@@ -79,22 +82,18 @@ struct ResultReferenceTests {
         func versions() async throws -> [Int] {
             try await db.query("SELECT data_version FROM schools ORDER BY id").rows.map { try $0.decode("data_version") }
         }
-        func results(_ pupils: [Int], on date: String) -> String {
-            "INSERT INTO assessments (pupil_id, school_id, instrument, subject, measure, value, assessed_on) VALUES "
-                + pupils.map { "(\($0), 1, 'Salford', 'reading', 'age_months', 80, '\(date)')" }.joined(separator: ", ")
-        }
         let before = try await versions()
-        try await db.execute(results([1, 2, secondPupil], on: "2025-03-15"))
+        try await db.execute(Self.insertResults(pupils: [1, 2, secondPupil], school: 1, on: "2025-03-15"))
         #expect(try await versions() == before.map { $0 + 1 })
         // Only the pupils' own school when none of them is in the other's provision.
-        try await db.execute(results([1, 2], on: "2025-04-15"))
+        try await db.execute(Self.insertResults(pupils: [1, 2], school: 1, on: "2025-04-15"))
         #expect(try await versions() == [before[0] + 2, before[1] + 1])
 
         // A missing pupil beside them (its id within the range, or beyond it), or at either
         // end of bigint (whose range would overflow bigint), is refused and named.
         for missing in [secondPupil + 1, secondPupil - 1, Int.min, Int.max] {
             let error = await #expect(throws: PostgresError.self) {
-                try await db.execute(results([1, 2, secondPupil, missing], on: "2025-05-15"))
+                try await db.execute(Self.insertResults(pupils: [1, 2, secondPupil, missing], school: 1, on: "2025-05-15"))
             }
             #expect(error?.sqlState == SQLState.foreignKeyViolation)
             #expect(error?.message == "a result of 2025-05-15 names pupil \(missing) and school 1, and one of them does not exist")
