@@ -16,18 +16,15 @@ struct AlertLifecycleTests {
         return changes
     }
 
-    /// Evaluates as the daemon does: stall detection on a second connection, and each rule's
-    /// alerts applied as soon as its flags are in (the stall rule's last). The changes, and
-    /// the steps' names.
+    /// Evaluates as the daemon does (``evaluateAndAlert``): stall detection on a second
+    /// connection, and each rule's alerts applied as soon as its flags are in (the stall
+    /// rule's last). The changes, and the steps' names.
     func evaluateInParts(_ f: EvaluationFixture, _ settings: Configuration.Evaluation) async throws -> (AlertChanges, [String]) {
-        var changes = AlertChanges()
-        var evaluator = Evaluator(settings: settings)
+        var config = try MailTests.config(maildir: "/nonexistent")
+        config.evaluation = settings
         let url = f.url
-        evaluator.openHelper = { try await PostgresConnection.connect(url) }
-        let alerts = FlagFollowUp(name: "alerts") { db, run, rules in
-            changes.add(try await AlertLifecycle.apply(db, runID: run, rules: rules))
-        }
-        let summary = try await evaluator.run(f.db, asOf: EvaluationFixture.asOf, followUp: alerts)
+        let (summary, changes) = try await evaluateAndAlert(
+            f.db, config: config, asOf: EvaluationFixture.asOf, openHelper: { try await PostgresConnection.connect(url) })
         return (changes, summary.steps.map(\.name))
     }
 
