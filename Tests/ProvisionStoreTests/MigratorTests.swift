@@ -265,6 +265,43 @@ struct MigratorTests {
         await db.close()
     }
 
+    /// Pupils' names and UPNs are kept out of the planner's statistics (migration 28): what
+    /// an earlier analysis sampled of them is removed, a later one samples none, the columns
+    /// plans filter on are still sampled, and a UPN is still known to be one pupil.
+    @Test func pupilNamesAndUPNsAreNotSampledIntoStatistics() async throws {
+        let (db, _) = try await TestPostgres.shared.freshConnection("identifiers-not-sampled")
+        try await Migrator(migrations: Array(Migration.all.prefix { $0.version < 28 })).migrate(db)
+        try await db.execute("INSERT INTO schools (id, urn, name) VALUES (1, '100001', 'School')")
+        func addPupils(_ range: ClosedRange<Int>) async throws {
+            try await db.execute(
+                """
+                INSERT INTO pupils (upn, school_id, surname, forename, dob, year_group)
+                SELECT 'A8012001' || lpad(n::text, 5, '0'), 1, 'Surname' || n, 'Forename' || n, DATE '2015-01-01' + n % 300, (n % 6)::text
+                  FROM generate_series($1::int, $2::int) AS n
+                """, range.lowerBound, range.upperBound)
+            try await db.execute("ANALYZE pupils")
+        }
+        func sampled() async throws -> [String] {
+            try await db.query("SELECT attname::text AS name FROM pg_stats WHERE tablename = 'pupils' AND schemaname = 'public' ORDER BY 1")
+                .rows.map { try $0.decode("name", as: String.self) }
+        }
+        let identifying = ["forename", "import_run_id", "marked_left_at", "surname", "upn", "updated_at", "upn_warning"]
+        try await addPupils(1...400)
+        let before = try await sampled()
+        #expect(Set(identifying).isSubset(of: before), "before: \(before)")
+
+        try await Migrator().migrate(db)
+        let migrated = try await sampled()
+        #expect(Set(identifying).isDisjoint(with: migrated), "after migrating: \(migrated)")
+        try await addPupils(401...800)
+        let after = try await sampled()
+        #expect(Set(identifying).isDisjoint(with: after), "after analysing again: \(after)")
+        #expect(Set(["dob", "id", "on_roll", "school_id", "sen_provision", "year_group"]).isSubset(of: after), "\(after)")
+        let byUPN = try await Self.plan(db, "SELECT id FROM pupils WHERE upn = 'A801200100007'")
+        #expect(byUPN.contains("pupils_upn_key") && byUPN.contains("rows=1 "), "\(byUPN)")
+        await db.close()
+    }
+
     /// The plan the server would choose for `query`, as EXPLAIN prints it.
     static func plan(_ db: PostgresConnection, _ query: String) async throws -> String {
         try await db.query("EXPLAIN " + query).rows.map { try $0.decode("QUERY PLAN", as: String.self) }.joined(separator: "\n")
