@@ -10,17 +10,11 @@ import Testing
 /// Alerts a SENCO answers: acknowledged, snoozed, dismissed, each kept with who and why.
 @Suite("answering alerts")
 struct AlertAnswerTests {
+    /// What every caller runs (``evaluateAndAlert``), then the digests due at digest time.
     func evaluate(_ f: EvaluationFixture, _ config: Configuration, asOf: SchoolDate = EvaluationFixture.asOf) async throws -> AlertChanges {
-        var changes = AlertChanges()
+        var (_, changes) = try await evaluateAndAlert(f.db, config: config, asOf: asOf)
         let templates = try await DigestTemplates.load(config)
-        // Each rule's alerts in turn, as every caller applies them (``evaluateAndAlert``).
-        let alerts = FlagFollowUp(name: "alerts") { db, run, rules in
-            changes.add(try await AlertLifecycle.apply(db, runID: run, rules: rules))
-        }
-        _ = try await Evaluator(settings: .init()).run(f.db, asOf: asOf, followUp: alerts) { db, run in
-            changes.messagesQueued = try await Digests.queue(db, runID: run, config: config, templates: templates)
-            changes.messagesQueued += try await Digests.queueDue(db, config: config, templates: templates, asIfDigestTime: true)
-        }
+        changes.messagesQueued += try await Digests.queueDue(f.db, config: config, templates: templates, asIfDigestTime: true)
         return changes
     }
 
