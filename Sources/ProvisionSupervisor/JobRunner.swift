@@ -58,13 +58,17 @@ struct JobRunner: Sendable {
         // What a terminal shows for `provisionctl import`, as gauges while the import runs.
         let records = Gauge(label: "provision_import_progress_records", dimensions: [("source", name)])
         let bytes = Gauge(label: "provision_import_progress_bytes", dimensions: [("source", name)])
+        // The last run's size, from which the time left follows (0 for a source's first run).
+        let expected = Gauge(label: "provision_import_progress_expected_records", dimensions: [("source", name)])
         pipeline.onProgress = { progress in
             records.record(progress.records)
             bytes.record(progress.bytes)
+            expected.record(progress.expectedRecords ?? 0)
         }
         defer {
             records.record(0)
             bytes.record(0)
+            expected.record(0)
         }
         let summary = try await pipeline.run(ImportRequest(source: source, config: config, plugin: plugin))
 

@@ -69,9 +69,11 @@ struct ImportCommand: AsyncParsableCommand {
                     pipeline.onProgress = { progress in
                         switch progress.phase {
                         case .reading:
+                            // Time left only when the last run's size gives it (not on a first run).
+                            let left = progress.timeLeft.map { ", about \(Int($0.seconds.rounded(.up))) s left" } ?? ""
                             terminal.show(
                                 "importing \(progress.source): \(progress.records.groupedDigits) records, "
-                                    + "\(TerminalProgress.bytes(progress.bytes)), \(Int(progress.rate).groupedDigits) records/s")
+                                    + "\(TerminalProgress.bytes(progress.bytes)), \(Int(progress.rate).groupedDigits) records/s\(left)")
                         case .merging:
                             terminal.show(
                                 "importing \(progress.source): merging \(progress.records.groupedDigits) records…", force: true)

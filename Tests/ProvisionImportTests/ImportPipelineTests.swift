@@ -78,6 +78,19 @@ struct ImportPipelineTests {
         // Bytes are the lines read, newlines included: all of them by the merge.
         #expect(reports.last?.bytes == lines.reduce(0) { $0 + $1.utf8.count + 1 })
         #expect(reports.allSatisfy { $0.source == "test-source" })
+        // Nothing tells a source's first run how long it is.
+        #expect(reports.allSatisfy { $0.expectedRecords == nil && $0.timeLeft == nil })
+
+        // The next run expects the last one's lines, and says how long reading has left
+        // while it is short of them.
+        seen.withLock { $0 = [] }
+        let again = try await pipeline.run(h.request(plugin, source: source, force: true))
+        #expect(again.status == .succeeded, "\(again.failure ?? "")")
+        let next = seen.withLock { $0 }
+        #expect(next.map(\.phase) == [.reading, .reading, .merging])
+        #expect(next.map(\.expectedRecords) == Array(repeating: lines.count, count: 3))
+        #expect(next.prefix(2).allSatisfy { $0.timeLeft != nil }, "\(next.map(\.timeLeft))")
+        #expect(next.last?.timeLeft == nil)
     }
 
     @Test func aPluginThatCrashesHalfWayLeavesTheDatabaseAsItWas() async throws {

@@ -280,12 +280,18 @@ public struct ImportPipeline: Sendable {
         let hashing = request.consoleLines == nil
             ? Task { [path = request.path, plugin = request.plugin] in try await InputChecksum.computeOffPool(path: path, plugin: plugin) }
             : nil
-        let lastChecksum: String? = request.force || hashing == nil ? nil : try await book.query(
+        // The source's last successful run: its checksum (unless forced) and how many lines
+        // it read, for the progress's time left.
+        let lastRun = hashing == nil ? nil : try await book.query(
             """
-            SELECT input_checksum FROM import_runs
+            SELECT input_checksum, (SELECT sum(n.value::bigint) FROM jsonb_each_text(counts->'sent') AS n)::bigint AS sent
+              FROM import_runs
              WHERE source = $1 AND status = 'succeeded' ORDER BY id DESC LIMIT 1
             """, request.sourceName
-        ).singleRow()?.decode("input_checksum", as: String?.self) ?? nil
+        ).singleRow()
+        let lastChecksum: String? = request.force ? nil : try lastRun?.decode("input_checksum", as: String?.self) ?? nil
+        // Its records, the header and the end.
+        let expectedLines = try lastRun?.decode("sent", as: Int?.self).map { $0 + 2 }
         if let hashing, let lastChecksum {
             do {
                 checksum = try await hashing.value
@@ -323,7 +329,8 @@ public struct ImportPipeline: Sendable {
         } else {
             do {
                 try await stageAndMerge(
-                    request, runID: runID, book: book, hashing: lastChecksum == nil ? hashing : nil, summary: &summary)
+                    request, runID: runID, book: book, hashing: lastChecksum == nil ? hashing : nil, expectedLines: expectedLines,
+                    summary: &summary)
             } catch let error as PostgresError where error.isConnectionProblem {
                 summary.failure = "the database connection was lost: \(error.message)"
                 try? await record(summary, book: book)
@@ -353,7 +360,7 @@ public struct ImportPipeline: Sendable {
     /// waited for before the plugin starts, and a failure stops the run as it would have before.
     private func stageAndMerge(
         _ request: ImportRequest, runID: Int64, book: PostgresConnection, hashing: Task<String, any Error>?,
-        summary: inout ImportSummary
+        expectedLines: Int?, summary: inout ImportSummary
     ) async throws {
         let db = try await database.connect(applicationName: "provision-import")
         var validator = RecordStreamValidator(
@@ -407,7 +414,8 @@ public struct ImportPipeline: Sendable {
         var bytesRead = 0
         func progress(_ phase: ImportProgress.Phase, records: Int) {
             onProgress?(ImportProgress(
-                source: request.sourceName, phase: phase, records: records, bytes: bytesRead, elapsed: ContinuousClock.now - started))
+                source: request.sourceName, phase: phase, records: records, bytes: bytesRead, elapsed: ContinuousClock.now - started,
+                expectedRecords: expectedLines))
         }
 
         try await db.begin()

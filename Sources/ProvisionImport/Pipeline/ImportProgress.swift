@@ -21,9 +21,21 @@ public struct ImportProgress: Sendable, Equatable {
     public var bytes: Int
     /// Time since the plugin started.
     public var elapsed: Duration
+    /// Lines the source's last successful run read (its records, the header and the end),
+    /// which a nightly export of the same school is nearly always close to; nil for a
+    /// source's first run, whose size nothing tells.
+    public var expectedRecords: Int? = nil
 
     /// Records per second so far (0 before the first second has any).
     public var rate: Double {
         elapsed.seconds > 0 ? Double(records) / elapsed.seconds : 0
+    }
+
+    /// About how long reading will take yet, at the rate so far, if this run is the size of
+    /// the last; nil when that cannot be told (a first run, no rate yet, or already past the
+    /// last run's size).
+    public var timeLeft: Duration? {
+        guard let expectedRecords, expectedRecords > records, rate > 0 else { return nil }
+        return .seconds(Double(expectedRecords - records) / rate)
     }
 }
