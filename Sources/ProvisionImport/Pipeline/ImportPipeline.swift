@@ -410,11 +410,15 @@ public struct ImportPipeline: Sendable {
             await db.rollback()
         }
 
-        let started = ContinuousClock.now
+        // From the plugin's first line: the rate, and the time left from it, are the reading's
+        // alone. Counted from before the stored rows were listed (1.7 s of a forced
+        // million-record re-import), 10,000 lines in said "about 174 s left" of a 3 s read.
+        var firstLine: ContinuousClock.Instant?
         var bytesRead = 0
         func progress(_ phase: ImportProgress.Phase, records: Int) {
+            let now = ContinuousClock.now
             onProgress?(ImportProgress(
-                source: request.sourceName, phase: phase, records: records, bytes: bytesRead, elapsed: ContinuousClock.now - started,
+                source: request.sourceName, phase: phase, records: records, bytes: bytesRead, elapsed: now - (firstLine ?? now),
                 expectedRecords: expectedLines))
         }
 
@@ -488,6 +492,7 @@ public struct ImportPipeline: Sendable {
             let hashesLines = recorder != nil
             let lookup = stored == nil ? nil : remembered
             func read(_ line: ArraySlice<UInt8>, _ number: Int) async throws {
+                if firstLine == nil { firstLine = .now }
                 bytesRead += line.count + 1
                 if number % 10_000 == 0 { progress(.reading, records: number) }
                 let start = readBytes.count

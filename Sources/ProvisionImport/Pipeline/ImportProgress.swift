@@ -19,7 +19,7 @@ public struct ImportProgress: Sendable, Equatable {
     public var records: Int
     /// Bytes of plugin output read so far.
     public var bytes: Int
-    /// Time since the plugin started.
+    /// Time since the plugin's first line was read.
     public var elapsed: Duration
     /// Lines the source's last successful run read (its records, the header and the end),
     /// which a nightly export of the same school is nearly always close to; nil for a
