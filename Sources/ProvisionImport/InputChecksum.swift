@@ -55,6 +55,15 @@ public enum InputChecksum {
         }
     }
 
+    /// Throws what ``compute(path:plugin:)`` would throw before reading a byte: the input is
+    /// missing, or a file of it is not a regular file that can be opened. Checked before a
+    /// plugin starts while the checksum is computed beside it.
+    public static func checkReadable(path: String, accepts: [String]) throws {
+        for file in try files(at: path, accepts: accepts) {
+            try openRegularFile(file).close()
+        }
+    }
+
     /// Hashes the plugin and the input in 1 MiB reads, so any size takes constant memory.
     public static func compute(path: String, plugin: PluginManifest) throws -> String {
         var hash = SHA256()

@@ -625,6 +625,25 @@ struct ImportPipelineTests {
         }
     }
 
+    /// A source's first run hashes its input while the plugin runs; what the hash would refuse
+    /// is still refused before the plugin starts, and nothing is written.
+    @Test func aFIFOInAFirstRunsSourceIsRefusedBeforeThePluginStarts() async throws {
+        let h = try await ImportHarness.make("import-fifo")
+        defer { h.cleanUp() }
+        let plugin = try TestPlugin.make(in: h.folder, body: #"echo started >&2; cat "$2"/*.ndjson"#)
+        try FileManager.default.createDirectory(atPath: h.folder + "/drop", withIntermediateDirectories: true)
+        _ = try h.source(ProtocolFixture.run(pupils: 3), name: "drop/a.ndjson")
+        #expect(mkfifo(h.folder + "/drop/b.ndjson", 0o600) == 0)
+        let before = try await h.fingerprint()
+        // The plugin, had it started, would wait on the FIFO until this limit.
+        let summary = try await h.pipeline.run(h.request(plugin, source: h.folder + "/drop", timeout: .seconds(60)))
+        #expect(summary.status == .failed)
+        #expect(summary.inputRejected)
+        #expect(summary.failure?.contains("drop/b.ndjson is a FIFO, not a regular file") == true, "\(summary.failure ?? "")")
+        #expect(summary.stderr.isEmpty, "the plugin ran: \(summary.stderr)")
+        #expect(try await h.fingerprint() == before)
+    }
+
     /// Statistics are refreshed after a run that changed a table by a tenth or more, and
     /// left to autovacuum after a smaller one.
     @Test func statisticsFollowLargeChangesOnly() async throws {

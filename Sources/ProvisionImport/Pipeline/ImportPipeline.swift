@@ -356,8 +356,9 @@ public struct ImportPipeline: Sendable {
     }
 
     /// Stages the plugin's records and merges them in one transaction. `hashing`, for a run
-    /// with no checksum to compare with, is the input's checksum still being computed: it is
-    /// waited for before the plugin starts, and a failure stops the run as it would have before.
+    /// with no checksum to compare with, is the input's checksum still being computed: the
+    /// input's files are checked before the plugin starts, the checksum is waited for before
+    /// the run commits, and a failure of either stops the run as it would have before.
     private func stageAndMerge(
         _ request: ImportRequest, runID: Int64, book: PostgresConnection, hashing: Task<String, any Error>?,
         expectedLines: Int?, summary: inout ImportSummary
@@ -452,9 +453,15 @@ public struct ImportPipeline: Sendable {
             var stored = kinds.isEmpty ? nil : try await StoredRecords.load(
                 db, alongside: book, schools: request.schools.map(\.urn), kinds: kinds, limit: storedEntryLimit, today: runToday,
                 hashing: recordHashing)
-            if let hashing {
+            // The checksum is still being computed: what it would refuse (a missing file, a
+            // FIFO, a device) is refused before the plugin starts, and the run waits for it
+            // only before it commits. Waiting for it here kept a first import of a million
+            // records on one core for 0.2 s more.
+            if hashing != nil {
                 do {
-                    summary.checksum = try await hashing.value
+                    try await InputChecksum.offPool { [path = request.path, accepts = request.plugin.accepts] in
+                        try InputChecksum.checkReadable(path: path, accepts: accepts)
+                    }
                 } catch {
                     throw ImportFailure("\(error)", inputRejected: true)
                 }
@@ -653,6 +660,13 @@ public struct ImportPipeline: Sendable {
             }
             let rejectedByType = validator.rejectedByType.merging(summary.merge.rejectedAtMergeByType, uniquingKeysWith: +)
             try checkThresholds(rejectedByType, total: summary.rejected, validator: validator, max: request.maxRejected)
+            if let hashing {
+                do {
+                    summary.checksum = try await hashing.value
+                } catch {
+                    throw ImportFailure("\(error)", inputRejected: true)
+                }
+            }
             if let within = request.consoleWithin { try await db.withIsolation(within) }
             try await db.commit()
             summary.status = .succeeded
