@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Import benchmark: one run of RECORDS records (default 1,000,000) through the real pipeline
-# (plugin process -> validation -> COPY staging -> merge), measuring the supervisor's wall
-# time and peak resident memory, against a baseline measured in the same run: psql's
-# \copy of the same lines into a bare staging table (no validation, no merge), the median of
-# three runs (since 2026-12-02, late: before, one run). Also prints a floor: the rows the
+# Import benchmark: RECORDS records (default 1,000,000) through the real pipeline (plugin
+# process -> validation -> COPY staging -> merge), measuring the supervisor's wall time and
+# peak resident memory, against a baseline measured in the same run: psql's \copy of the
+# same lines into a bare staging table (no validation, no merge). Each is the median of three
+# runs, taken in turn (since 2026-12-03: before, the first import ran once, after the three
+# baseline runs; before 2026-12-02, late, the baseline too). Also prints a floor: the rows the
 # import wrote, \copy'd into empty copies of the tables.
 #
 #   benchmarks/import-memory.sh [RECORDS]
@@ -62,29 +63,46 @@ measure() { # label, command...: prints wall seconds, peak RSS in MiB, the comma
   echo "$secs $((kib / 1024)) $(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }') $(awk -v a="$before" -v b="$after" 'BEGIN { printf "%.2f", (b - a) / 100 }')"
 }
 
-echo "Baseline: psql \\copy of the same lines into a bare staging table..."
+# The first run is measured three times, each into a database of its own (migrated before it is
+# timed, with a state folder of its own so it remembers no lines), and each after one of the
+# three baseline runs: a single pair moved by a third from one run of this script to the next
+# on a machine whose speed changes by the minute, and the ratio with it.
+first_runs=3
+configs=("$work/provision.toml")
+for n in $(seq 2 $first_runs); do
+  psql -q "$url" -c "CREATE DATABASE bench_$n" >/dev/null
+  # The same configuration on that database, its folder of state beside the first's.
+  { printf '[database]\nurl = "postgresql:///bench_%s?%s"\n' "$n" "${url#*\?}"
+    sed 's|^dir = "state"$|dir = "state-'"$n"'"|' "$work/provision.toml"; } > "$work/provision-$n.toml"
+  configs+=("$work/provision-$n.toml")
+  "$bin/provisionctl" --config "$work/provision-$n.toml" db migrate >/dev/null
+done
+
+echo "Baseline: psql \\copy of the same lines into a bare staging table, and the first import (provisionctl import, the daemon's code path), three times each..."
 psql -q "$url" -c "CREATE UNLOGGED TABLE baseline_staging (doc jsonb)" >/dev/null
-# Three times into an emptied table; the run of median time is the baseline (one run moved
-# by a quarter from one to the next, and every ratio below with it).
-copies=()
-for _ in 1 2 3; do
+copies=() firsts=() imports=() cpus=() busies=() alones=() evaluations=()
+for n in $(seq 1 $first_runs); do
   psql -q "$url" -c "TRUNCATE baseline_staging" >/dev/null
   copies+=("$(measure copy psql -q "$url" -c "\\copy baseline_staging (doc) FROM '$work/input.ndjson' WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')")")
+  # The import and the school's evaluation after it (which `import` does unless told not to)
+  # are measured apart, so the supervisor's CPU below is the import's own; the first run's
+  # time is their sum, as before.
+  config=${configs[$((n - 1))]}
+  read -r secs rss cpu busy < <(measure import "$bin/provisionctl" --config "$config" import --source bench --no-evaluate)
+  grep -q "succeeded" "$work/import.out" || { cat "$work/import.out"; exit 1; }
+  # A first run writes its new pupils and results straight into their tables (DirectWrites).
+  grep -q "Written straight into their tables" "$work/import.out" || { echo "the first run wrote nothing directly:"; cat "$work/import.out"; exit 1; }
+  alone=$(grep -o 'succeeded in [0-9.]* s' "$work/import.out" | grep -o '[0-9.]*' | head -1)
+  read -r evaluate_secs evaluate_rss _ _ < <(measure evaluate "$bin/provisionctl" --config "$config" evaluate --school 139001)
+  firsts+=("$(awk -v a="$secs" -v b="$evaluate_secs" 'BEGIN { printf "%.2f", a + b }')")
+  imports+=("$(( rss > evaluate_rss ? rss : evaluate_rss ))")
+  cpus+=("$cpu") busies+=("$busy") alones+=("$alone") evaluations+=("$evaluate_secs")
 done
 read -r copy_secs copy_rss _ copy_busy < <(bench_median "${copies[@]}")
 copy_runs=$(printf '%s\n' "${copies[@]}" | cut -d' ' -f1 | paste -sd' ')
-
-echo "Import through the pipeline (provisionctl import, the daemon's code path)..."
-# The import and the school's evaluation after it (which `import` does unless told not to)
-# are measured apart, so the supervisor's CPU below is the import's own; the first run's
-# time is their sum, as before.
-read -r import_secs import_rss import_cpu import_busy < <(measure import "$bin/provisionctl" --config "$work/provision.toml" import --source bench --no-evaluate)
-grep -q "succeeded" "$work/import.out" || { cat "$work/import.out"; exit 1; }
-# A first run writes its new pupils and results straight into their tables (DirectWrites).
-grep -q "Written straight into their tables" "$work/import.out" || { echo "the first run wrote nothing directly:"; cat "$work/import.out"; exit 1; }
-read -r evaluate_secs evaluate_rss _ _ < <(measure evaluate "$bin/provisionctl" --config "$work/provision.toml" evaluate --school 139001)
-import_secs=$(awk -v a="$import_secs" -v b="$evaluate_secs" 'BEGIN { printf "%.2f", a + b }')
-import_rss=$(( import_rss > evaluate_rss ? import_rss : evaluate_rss ))
+import_secs=$(bench_median "${firsts[@]}") import_only=$(bench_median "${alones[@]}")
+import_cpu=$(bench_median "${cpus[@]}") import_busy=$(bench_median "${busies[@]}") evaluate_secs=$(bench_median "${evaluations[@]}")
+import_rss=$(printf '%s\n' "${imports[@]}" | sort -n | tail -1)
 
 echo "Re-import of the unchanged input, forced (nothing may change)..."
 read -r again_secs again_rss again_cpu again_busy < <(measure again "$bin/provisionctl" --config "$work/provision.toml" import --source bench --force)
@@ -111,14 +129,13 @@ read -r floor_secs floor_rss _ floor_busy < <(measure floor psql -q "$url" -c "\
 printf '\n%-44s %10s %12s %12s %12s\n' "" "seconds" "peak RSS MiB" "own CPU s" "machine CPU s"
 printf '%-44s %10s %12s %12s %12s   median of %s\n' "psql \\copy of $records lines (baseline)" "$copy_secs" "$copy_rss" "" "$copy_busy" "$copy_runs"
 printf '%-44s %10s %12s %12s %12s\n' "floor: \\copy of the written rows (indexes)" "$floor_secs" "$floor_rss" "" "$floor_busy"
-printf '%-44s %10s %12s %12s %12s\n' "provisionctl import, first run" "$import_secs" "$import_rss" "" ""
+printf '%-44s %10s %12s %12s %12s   median of %s\n' "provisionctl import, first run" "$import_secs" "$import_rss" "" "" "${firsts[*]}"
 printf '%-44s %10s %12s %12s %12s\n' "provisionctl import --force, unchanged" "$again_secs" "$again_rss" "$again_cpu" "$again_busy"
 # The first run is followed by the school's evaluation (as the daemon does after an import); the
 # forced one is not, as its evaluation would only repeat that one (it checks). The pipeline's own
 # summary says how long the import itself took.
-import_only=$(grep -o 'succeeded in [0-9.]* s' "$work/import.out" | grep -o '[0-9.]*' | head -1)
 again_only=$(grep -o 'succeeded in [0-9.]* s' "$work/again.out" | grep -o '[0-9.]*' | head -1)
-printf '%-44s %10s %12s %12s %12s\n' "  of which the import (first run)" "$import_only" "" "$import_cpu" "$import_busy"
+printf '%-44s %10s %12s %12s %12s   medians of %s\n' "  of which the import (first run)" "$import_only" "" "$import_cpu" "$import_busy" "${alones[*]}"
 printf '%-44s %10s\n' "  of which the import (forced, unchanged)" "$again_only"
 printf '%-44s %10s\n' "  lines it took as remembered, not read" "$remembered"
 awk -v a="$import_secs" -v b="$copy_secs" -v n="$records" -v m="$bytes" 'BEGIN {
