@@ -635,7 +635,8 @@ struct ImportPipelineTests {
         _ = try h.source(ProtocolFixture.run(pupils: 3), name: "drop/a.ndjson")
         #expect(mkfifo(h.folder + "/drop/b.ndjson", 0o600) == 0)
         let before = try await h.fingerprint()
-        // The plugin, had it started, would wait on the FIFO until this limit.
+        // Had the plugin started, its stderr would say so; the limit only bounds a plugin
+        // stuck opening the FIFO.
         let summary = try await h.pipeline.run(h.request(plugin, source: h.folder + "/drop", timeout: .seconds(60)))
         #expect(summary.status == .failed)
         #expect(summary.inputRejected)
