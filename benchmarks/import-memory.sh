@@ -80,7 +80,7 @@ done
 
 echo "Baseline: psql \\copy of the same lines into a bare staging table, and the first import (provisionctl import, the daemon's code path), three times each..."
 psql -q "$url" -c "CREATE UNLOGGED TABLE baseline_staging (doc jsonb)" >/dev/null
-copies=() firsts=() imports=() cpus=() busies=() alones=() evaluations=()
+copies=() firsts=() peaks=() cpus=() busies=() alones=() evaluations=()
 for n in $(seq 1 $first_runs); do
   psql -q "$url" -c "TRUNCATE baseline_staging" >/dev/null
   copies+=("$(measure copy psql -q "$url" -c "\\copy baseline_staging (doc) FROM '$work/input.ndjson' WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')")")
@@ -95,14 +95,14 @@ for n in $(seq 1 $first_runs); do
   alone=$(grep -o 'succeeded in [0-9.]* s' "$work/import.out" | grep -o '[0-9.]*' | head -1)
   read -r evaluate_secs evaluate_rss _ _ < <(measure evaluate "$bin/provisionctl" --config "$config" evaluate --school 139001)
   firsts+=("$(awk -v a="$secs" -v b="$evaluate_secs" 'BEGIN { printf "%.2f", a + b }')")
-  imports+=("$(( rss > evaluate_rss ? rss : evaluate_rss ))")
+  peaks+=("$(( rss > evaluate_rss ? rss : evaluate_rss ))")
   cpus+=("$cpu") busies+=("$busy") alones+=("$alone") evaluations+=("$evaluate_secs")
 done
 read -r copy_secs copy_rss _ copy_busy < <(bench_median "${copies[@]}")
 copy_runs=$(printf '%s\n' "${copies[@]}" | cut -d' ' -f1 | paste -sd' ')
 import_secs=$(bench_median "${firsts[@]}") import_only=$(bench_median "${alones[@]}")
 import_cpu=$(bench_median "${cpus[@]}") import_busy=$(bench_median "${busies[@]}") evaluate_secs=$(bench_median "${evaluations[@]}")
-import_rss=$(printf '%s\n' "${imports[@]}" | sort -n | tail -1)
+import_rss=$(printf "%s\n" "${peaks[@]}" | sort -n | tail -1)
 
 echo "Re-import of the unchanged input, forced (nothing may change)..."
 read -r again_secs again_rss again_cpu again_busy < <(measure again "$bin/provisionctl" --config "$work/provision.toml" import --source bench --force)
