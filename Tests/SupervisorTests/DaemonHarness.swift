@@ -34,19 +34,15 @@ final class RunningDaemon: @unchecked Sendable {
     /// Waits until the log holds `text` at least `count` times; false on timeout or exit.
     @discardableResult
     func waitFor(_ text: String, count: Int = 1, seconds: Double = 120) async -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if log.components(separatedBy: text).count - 1 >= count { return true }
-            if !process.isRunning { return log.components(separatedBy: text).count - 1 >= count }
-            try? await Task.sleep(for: .milliseconds(100))
-        }
-        return false
+        func seen() -> Bool { log.components(separatedBy: text).count - 1 >= count }
+        // An exited process writes no more: stop waiting then too.
+        _ = await eventually(seconds: seconds) { seen() || !process.isRunning }
+        return seen()
     }
 
     /// Waits for the process to end; its exit status, or nil on timeout.
     func waitForExit(seconds: Double = 120) async -> Int32? {
-        let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning && Date() < deadline { try? await Task.sleep(for: .milliseconds(100)) }
+        _ = await eventually(seconds: seconds) { !process.isRunning }
         return process.isRunning ? nil : process.terminationStatus
     }
 
