@@ -58,12 +58,7 @@ public enum JSONValue: Sendable, Equatable {
         switch self {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let value): out.append(contentsOf: (value ? "true" : "false").utf8)
-        case .number(let value):
-            if value.rounded() == value && abs(value) < 1e15 {
-                out.append(contentsOf: String(Int64(value)).utf8)
-            } else {
-                out.append(contentsOf: "\(value)".utf8)
-            }
+        case .number(let value): out.append(contentsOf: Self.numberText(value).utf8)
         case .string(let value): Self.writeString(value, to: &out)
         case .array(let values):
             out.append(UInt8(ascii: "["))
@@ -75,6 +70,11 @@ public enum JSONValue: Sendable, Equatable {
         case .object(let members):
             Self.writeObject(members.sorted { $0.key < $1.key }, to: &out)
         }
+    }
+
+    /// A number as JSON text, as ``write(to:)`` writes it: a whole number without a fraction.
+    public static func numberText(_ value: Double) -> String {
+        value.rounded() == value && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
     }
 
     /// Appends an object of `members` in the order given, which must be by key with no key

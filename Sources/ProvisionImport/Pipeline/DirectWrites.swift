@@ -116,7 +116,7 @@ struct DirectWrites {
     /// rules above allow; returns false when it must be staged. `stagedKeys` are the keys of
     /// the pupils and results the run has staged so far.
     mutating func take(_ record: ValidRecord, key: Int?, stagedKeys: StagedKeys) async throws -> Bool {
-        guard let key, let upn = record.fields["upn"]?.stringValue else { return false }
+        guard let key, let upn = record.result?.upn ?? record.fields["upn"]?.stringValue else { return false }
         // A repeat of a key written directly is staged whatever else holds, and counted once
         // (the merge counts any further repeats among the staged).
         switch record.type {
@@ -143,10 +143,10 @@ struct DirectWrites {
             appendPupil(record, upn: upn, id: id, school: school)
         case "assessment":
             guard let pupil = pupils[upn], !pupil.repeated, resultKeys.count < Self.resultKeyLimit,
-                  let date = record.fields["date"]?.stringValue, date >= pupil.dob
+                  let result = record.result, result.date >= pupil.dob
             else { return false }
             resultKeys.insert(key)
-            appendResult(record, pupil: pupil.id, school: school)
+            appendResult(result, pupil: pupil.id, school: school)
         default:
             return false
         }
@@ -254,15 +254,14 @@ struct DirectWrites {
         }
     }
 
-    private mutating func appendResult(_ record: ValidRecord, pupil: Int64, school: String) {
-        let fields = record.fields
+    private mutating func appendResult(_ result: ResultFields, pupil: Int64, school: String) {
         CopyText.appendField(String(pupil), to: &rows.results, first: true)
         CopyText.appendField(school, to: &rows.results)
-        CopyText.appendField(fields["instrument"]?.stringValue, to: &rows.results)
-        CopyText.appendField(fields["subject"]?.stringValue, to: &rows.results)
-        CopyText.appendField(fields["measure"]?.stringValue, to: &rows.results)
-        CopyText.appendField(fields["value"].map(\.serialized), to: &rows.results)
-        CopyText.appendField(fields["date"]?.stringValue, to: &rows.results)
+        CopyText.appendField(result.instrument, to: &rows.results)
+        CopyText.appendField(result.subject, to: &rows.results)
+        CopyText.appendField(result.measure, to: &rows.results)
+        CopyText.appendField(result.valueText, to: &rows.results)
+        CopyText.appendField(result.date, to: &rows.results)
         CopyText.appendField(runID, to: &rows.results)
         CopyText.endRow(&rows.results)
     }

@@ -29,20 +29,18 @@ struct RecordHashing: Sendable {
     /// `today` (``StoredRecords/today``), so a reader computes it on another core, ahead of
     /// ``StoredRecords/skips(_:_:)``.
     func digest(_ record: ValidRecord, today: String) -> StoredRecords.Digest? {
-        let fields = record.fields
         // The content hash goes on from the key's: the key's values are hashed once.
         guard var hasher = keyHasher(record) else { return nil }
         let key = hasher.finalized & ~1
         var needs: Int?
         switch record.type {
         case "assessment":
-            var value: [UInt8] = []
-            fields["value"]?.write(to: &value)
-            value.withUnsafeBufferPointer { Self.add($0, to: &hasher) }
+            Self.add(record.result?.valueText, to: &hasher)
             Self.add(record.schoolURN, to: &hasher)
         case "pupil":
             // As staged, then as the upsert writes them: no SEN provision is `N`, and the
             // pupil is on roll unless the leaving date has passed.
+            let fields = record.fields
             var values = StagingMerge.pupilFieldValues(fields)
             values[Self.senProvision] = values[Self.senProvision] ?? "N"
             let onRoll = values[Self.leavingDate].map { $0 > today } ?? true
@@ -76,8 +74,14 @@ struct RecordHashing: Sendable {
         var hasher = KeyedHasher(key: secret)
         switch record.type {
         case "assessment":
+            // In the order of the columns COPY reads.
+            let result = record.result
             hasher.combine(Self.resultKind)
-            for name in Self.resultKey { Self.add(record.fields[name]?.stringValue, to: &hasher) }
+            Self.add(result?.upn, to: &hasher)
+            Self.add(result?.instrument, to: &hasher)
+            Self.add(result?.subject, to: &hasher)
+            Self.add(result?.measure, to: &hasher)
+            Self.add(result?.date, to: &hasher)
         case "pupil":
             hasher.combine(Self.pupilKind)
             Self.add(record.fields["upn"]?.stringValue, to: &hasher)
@@ -130,8 +134,6 @@ struct RecordHashing: Sendable {
     private static let senProvision = StagingMerge.pupilFieldColumns.firstIndex(of: "sen_provision") ?? 0
     private static let leavingDate = StagingMerge.pupilFieldColumns.firstIndex(of: "leaving_date") ?? 0
 
-    /// A result's natural key, in the order of the columns COPY reads.
-    private static let resultKey = ["upn", "instrument", "subject", "measure", "date"]
     private static let resultKind: UInt8 = 1
     private static let pupilKind: UInt8 = 2
 

@@ -141,18 +141,21 @@ enum StagingMerge {
     static func appendStagingRow(line: Int, _ record: ValidRecord, to buffer: inout [UInt8]) {
         // The validator made every required one of these present and canonical; were one
         // missing, the staging table's check would fail the run rather than stage half a record.
-        let fields = record.fields
         appendCommonColumns(line: line, type: record.type, school: record.schoolURN, to: &buffer)
-        switch record.type {
-        case "assessment":
+        if let result = record.result {
             CopyText.appendField(nil, to: &buffer)
-            CopyText.appendField(fields["upn"]?.stringValue, to: &buffer)
-            CopyText.appendField(fields["instrument"]?.stringValue, to: &buffer)
-            CopyText.appendField(fields["subject"]?.stringValue, to: &buffer)
-            CopyText.appendField(fields["measure"]?.stringValue, to: &buffer)
-            CopyText.appendField(fields["value"].map(\.serialized), to: &buffer)
-            CopyText.appendField(fields["date"]?.stringValue, to: &buffer)
+            CopyText.appendField(result.upn, to: &buffer)
+            CopyText.appendField(result.instrument, to: &buffer)
+            CopyText.appendField(result.subject, to: &buffer)
+            CopyText.appendField(result.measure, to: &buffer)
+            CopyText.appendField(result.valueText, to: &buffer)
+            CopyText.appendField(result.date, to: &buffer)
             CopyText.appendNulls(pupilColumns.count, to: &buffer)
+            CopyText.endRow(&buffer)
+            return
+        }
+        let fields = record.fields
+        switch record.type {
         case "pupil":
             CopyText.appendField(nil, to: &buffer)
             CopyText.appendField(fields["upn"]?.stringValue, to: &buffer)

@@ -127,24 +127,40 @@ public struct RecordStreamValidator: Sendable {
             case tooLong
             case notJSON(JSONValue.InvalidJSON)
             case parsed(JSONValue.TopLevel, validated: Result<ValidRecord, RecordProblem>?)
+            /// A valid result read without parsing (``PlainResultLine``).
+            case plainResult(ValidRecord)
         }
         fileprivate let content: Content
+
+        /// Whether the line was read as a plain result, without a JSON tree.
+        var readPlain: Bool {
+            if case .plainResult = content { return true }
+            return false
+        }
 
         /// The record, when the line is one of a known data type that passed its type's rules
         /// (the school's binding is checked when the line is taken).
         public var record: ValidRecord? {
-            guard case .parsed(_, .success(let record)) = content else { return nil }
-            return record
+            switch content {
+            case .parsed(_, .success(let record)), .plainResult(let record): return record
+            default: return nil
+            }
         }
     }
 
     /// Parses `line` and validates it if it is a data record (see ``PreparedLine``).
-    public static func prepare(_ line: some Collection<UInt8>) -> PreparedLine {
+    /// `plainResults` false parses every line, for tests to compare with.
+    public static func prepare(_ line: some Collection<UInt8>, plainResults: Bool = true) -> PreparedLine {
         if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return PreparedLine(content: .blank) }
         guard line.count <= maxLineBytes else { return PreparedLine(content: .tooLong) }
-        let parsing = line.withContiguousStorageIfAvailable { bytes in
-            Result { () throws(JSONValue.InvalidJSON) in try JSONValue.parseTopLevel(bytes) }
-        } ?? Result { () throws(JSONValue.InvalidJSON) in try JSONValue.parseTopLevel(line) }
+        let read = line.withContiguousStorageIfAvailable { bytes -> PreparedLine in
+            if plainResults, let result = PlainResultLine.read(bytes) { return PreparedLine(content: .plainResult(result)) }
+            return prepare(parsing: Result { () throws(JSONValue.InvalidJSON) in try JSONValue.parseTopLevel(bytes) })
+        }
+        return read ?? prepare(parsing: Result { () throws(JSONValue.InvalidJSON) in try JSONValue.parseTopLevel(line) })
+    }
+
+    private static func prepare(parsing: Result<JSONValue.TopLevel, JSONValue.InvalidJSON>) -> PreparedLine {
         let parsed: JSONValue.TopLevel
         switch parsing {
         case .success(let value): parsed = value
@@ -170,6 +186,18 @@ public struct RecordStreamValidator: Sendable {
             throw ProtocolViolation(line: number, "not valid JSON: \(invalid)")
         case .parsed(let value, let result):
             (parsed, validated) = (value, result)
+        case .plainResult(let record):
+            switch state {
+            case .ended: throw ProtocolViolation(line: number, "output continues after the end record")
+            case .expectingHeader: throw ProtocolViolation(line: number, "the first line must be a header record, got type 'assessment'")
+            case .records: break
+            }
+            sent[record.type, default: 0] += 1
+            do throws(RecordProblem) {
+                return try take(record, line: number, ref: nil)
+            } catch {
+                return reject(line: number, type: record.type, error.message, ref: nil)
+            }
         }
         if state == .ended {
             throw ProtocolViolation(line: number, "output continues after the end record")
@@ -208,7 +236,7 @@ public struct RecordStreamValidator: Sendable {
             let message = fields["message"]?.stringValue ?? "no message"
             return reject(
                 line: number, type: "error", "the plugin could not read a record: \(EscapedText.escaped(message.prefix(300)))",
-                ref: ref(fields))
+                ref: Self.ref(fields))
         default:
             // Type names become keys of the run's counts: escaped like every other plugin text
             // (the known ones need none; escaping every record's type was one in twenty of the
@@ -220,17 +248,9 @@ public struct RecordStreamValidator: Sendable {
                 let record = try (validated ?? Result { () throws(RecordProblem) -> ValidRecord in
                     try RecordRules.validate(type: type, fields: fields)
                 }).get()
-                if let boundSchools, !boundSchools.contains(record.schoolURN) {
-                    return reject(
-                        line: number, type: type,
-                        "\(type) is for school \(record.schoolURN), which this source is not bound to", ref: ref(fields))
-                }
-                if let latestDate, let problem = RecordRules.futureDate(in: record, latest: latestDate) { throw problem }
-                accepted[type, default: 0] += 1
-                if record.warning != nil { warningCount += 1 }
-                return .accepted(record)
+                return try take(record, line: number, ref: Self.ref(fields))
             } catch {
-                var rejection = reject(line: number, type: type, error.message, ref: ref(fields))
+                var rejection = reject(line: number, type: type, error.message, ref: Self.ref(fields))
                 if type == "pupil", case .rejected(let inner) = rejection {
                     var identified = inner
                     identified.pupil = Self.identity(of: fields, bound: boundSchools)
@@ -239,6 +259,20 @@ public struct RecordStreamValidator: Sendable {
                 return rejection
             }
         }
+    }
+
+    /// Takes a valid record sent (and counted) at `line`: rejected when its school is not
+    /// bound to the source, thrown when it is dated in the future, else accepted.
+    private mutating func take(_ record: ValidRecord, line: Int, ref: @autoclosure () -> String?) throws(RecordProblem) -> LineResult {
+        if let boundSchools, !boundSchools.contains(record.schoolURN) {
+            return reject(
+                line: line, type: record.type,
+                "\(record.type) is for school \(record.schoolURN), which this source is not bound to", ref: ref())
+        }
+        if let latestDate, let problem = RecordRules.futureDate(in: record, latest: latestDate) { throw problem }
+        accepted[record.type, default: 0] += 1
+        if record.warning != nil { warningCount += 1 }
+        return .accepted(record)
     }
 
     /// Whether the next line may be a record: the header has been read and the end has not.
@@ -277,7 +311,7 @@ public struct RecordStreamValidator: Sendable {
         return .rejected(Rejection(line: line, type: type, severity: .rejected, reason: reason, ref: ref))
     }
 
-    private func ref(_ fields: JSONMembers) -> String? {
+    private static func ref(_ fields: JSONMembers) -> String? {
         guard let ref = fields["ref"] else { return nil }
         switch ref {
         case .string(let text): return EscapedText.escaped(text.prefix(300))

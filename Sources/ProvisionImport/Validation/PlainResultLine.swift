@@ -1,0 +1,217 @@
+import ProvisionModel
+
+/// A valid result line of the plain shape read straight from its bytes, without a JSON tree.
+///
+/// Three in four lines of a large import are results, nearly all written the same way: one
+/// object of the eight members a result has, each once, strings of printable ASCII with no
+/// escape, no space around a value, and a value the validator takes without a warning.
+/// Parsing such a line into members and reading them back by name was most of the
+/// supervisor's work for it. A line of that shape is read here in one pass and checked by the
+/// same rules as ``RecordRules`` (the test `PlainResultLineTests` holds the two to the same
+/// records). Any other line, and any line that would be rejected or warned about, is
+/// answered nil and takes the general path, which words the reason.
+enum PlainResultLine {
+    /// The record `line` holds when it is a valid result of the plain shape, else nil.
+    static func read(_ line: UnsafeBufferPointer<UInt8>) -> ValidRecord? {
+        var scanner = Scanner(bytes: line)
+        var found = Found()
+        scanner.skipWhitespace()
+        guard scanner.take(UInt8(ascii: "{")) else { return nil }
+        repeat {
+            scanner.skipWhitespace()
+            guard let key = scanner.plainString(), let member = Member(line, key), found[member] == nil else { return nil }
+            scanner.skipWhitespace()
+            guard scanner.take(UInt8(ascii: ":")) else { return nil }
+            scanner.skipWhitespace()
+            guard let value = member == .value ? scanner.number() : scanner.plainString() else { return nil }
+            found[member] = value
+            scanner.skipWhitespace()
+        } while scanner.take(UInt8(ascii: ","))
+        guard scanner.take(UInt8(ascii: "}")) else { return nil }
+        scanner.skipWhitespace()
+        guard scanner.atEnd else { return nil }
+
+        func text(_ member: Member) -> UnsafeBufferPointer<UInt8>? {
+            found[member].map { UnsafeBufferPointer(rebasing: line[$0]) }
+        }
+        guard let type = text(.type), type.elementsEqual("assessment".utf8),
+              let urn = text(.schoolURN), urn.count == 6, urn.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+              let upn = text(.upn), upn.count == 13, !upn.contains(where: { $0 >= 0x61 && $0 <= 0x7A }),
+              let instrument = text(.instrument).flatMap({ Self.trimmed($0, maxLength: 60) }),
+              let subject = text(.subject).flatMap({ Self.trimmed($0, maxLength: 60) }),
+              let measure = text(.measure).map(Self.string), Codes.measures.contains(measure),
+              let value = text(.value).flatMap(Self.number), Self.takesWithoutWarning(value, measure: measure),
+              let date = text(.date), date.count == 10
+        else { return nil }
+        let upnText = Self.string(upn)
+        let dateText = Self.string(date)
+        guard case .wellFormed = UPN.read(upnText), SchoolDate(iso: dateText) != nil else { return nil }
+        return ValidRecord(
+            schoolURN: Self.string(urn),
+            result: ResultFields(
+                upn: upnText, instrument: Self.string(instrument), subject: Self.string(subject), measure: measure, value: value,
+                date: dateText),
+            warning: nil)
+    }
+
+    /// The members a result has.
+    private enum Member {
+        case type, schoolURN, upn, instrument, subject, measure, value, date
+
+        /// The member `key` (a range of `line`) names; nil for any other key.
+        init?(_ line: UnsafeBufferPointer<UInt8>, _ key: Range<Int>) {
+            let name = UnsafeBufferPointer(rebasing: line[key])
+            let member: Member
+            switch name.count {
+            case 3: member = .upn
+            case 4: member = name.first == UInt8(ascii: "t") ? .type : .date
+            case 5: member = .value
+            case 7: member = name.first == UInt8(ascii: "s") ? .subject : .measure
+            case 10: member = name.first == UInt8(ascii: "s") ? .schoolURN : .instrument
+            default: return nil
+            }
+            guard name.elementsEqual(member.name) else { return nil }
+            self = member
+        }
+
+        var name: UnsafeBufferPointer<UInt8> {
+            let name: StaticString =
+                switch self {
+                case .type: "type"
+                case .schoolURN: "school_urn"
+                case .upn: "upn"
+                case .instrument: "instrument"
+                case .subject: "subject"
+                case .measure: "measure"
+                case .value: "value"
+                case .date: "date"
+                }
+            return UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
+        }
+    }
+
+    /// Where each member's value was found in the line (held inline: a list would be an
+    /// allocation per line).
+    private struct Found {
+        var type, schoolURN, upn, instrument, subject, measure, value, date: Range<Int>?
+
+        subscript(member: Member) -> Range<Int>? {
+            get {
+                switch member {
+                case .type: type
+                case .schoolURN: schoolURN
+                case .upn: upn
+                case .instrument: instrument
+                case .subject: subject
+                case .measure: measure
+                case .value: value
+                case .date: date
+                }
+            }
+            set {
+                switch member {
+                case .type: type = newValue
+                case .schoolURN: schoolURN = newValue
+                case .upn: upn = newValue
+                case .instrument: instrument = newValue
+                case .subject: subject = newValue
+                case .measure: measure = newValue
+                case .value: value = newValue
+                case .date: date = newValue
+                }
+            }
+        }
+    }
+
+    /// `text` when it needs no trimming and fits `maxLength` (printable ASCII: a byte is a
+    /// character).
+    private static func trimmed(_ text: UnsafeBufferPointer<UInt8>, maxLength: Int) -> UnsafeBufferPointer<UInt8>? {
+        guard let first = text.first, let last = text.last, first != 0x20, last != 0x20, text.count <= maxLength else { return nil }
+        return text
+    }
+
+    private static func string(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// A JSON number's value as the parser reads it (``JSONParser``): a whole number of up
+    /// to fifteen digits exactly, any other through `Double(_:)` as there.
+    private static func number(_ text: UnsafeBufferPointer<UInt8>) -> Double? {
+        if text.count <= 15, text.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
+            return Double(text.reduce(0) { $0 * 10 + Int($1 - 0x30) })
+        }
+        guard let value = Double(string(text)), value.isFinite else { return nil }
+        return value
+    }
+
+    /// Whether ``RecordRules`` takes `value` for `measure` with no rejection or warning.
+    private static func takesWithoutWarning(_ value: Double, measure: String) -> Bool {
+        switch measure {
+        case "standardised": (40...160).contains(value)
+        case "age_months": (18...300).contains(value)
+        default: (-1000...100_000).contains(value)
+        }
+    }
+
+    /// A cursor over a line that takes only the plain shape: strings of printable ASCII
+    /// without escapes, and numbers as JSON writes them.
+    private struct Scanner {
+        let bytes: UnsafeBufferPointer<UInt8>
+        var index = 0
+
+        var atEnd: Bool { index == bytes.count }
+
+        mutating func skipWhitespace() {
+            while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == 0x0D || bytes[index] == 0x0A {
+                index += 1
+            }
+        }
+
+        mutating func take(_ byte: UInt8) -> Bool {
+            guard index < bytes.count, bytes[index] == byte else { return false }
+            index += 1
+            return true
+        }
+
+        /// The range of a string's text; nil at anything else, or at a string holding an
+        /// escape, a control character or a byte outside ASCII.
+        mutating func plainString() -> Range<Int>? {
+            guard take(UInt8(ascii: "\"")) else { return nil }
+            let start = index
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte == UInt8(ascii: "\"") {
+                    index += 1
+                    return start..<(index - 1)
+                }
+                guard byte >= 0x20, byte < 0x7F, byte != UInt8(ascii: "\\") else { return nil }
+                index += 1
+            }
+            return nil
+        }
+
+        /// The range of a number's text, as JSON's grammar has it (RFC 8259, section 6).
+        mutating func number() -> Range<Int>? {
+            let start = index
+            _ = take(UInt8(ascii: "-"))
+            guard index < bytes.count, isDigit(bytes[index]) else { return nil }
+            if bytes[index] == 0x30 { index += 1 } else { digits() }
+            if take(UInt8(ascii: ".")) {
+                guard index < bytes.count, isDigit(bytes[index]) else { return nil }
+                digits()
+            }
+            if take(UInt8(ascii: "e")) || take(UInt8(ascii: "E")) {
+                if !take(UInt8(ascii: "+")) { _ = take(UInt8(ascii: "-")) }
+                guard index < bytes.count, isDigit(bytes[index]) else { return nil }
+                digits()
+            }
+            return start..<index
+        }
+
+        private func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
+
+        private mutating func digits() {
+            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+        }
+    }
+}
