@@ -116,7 +116,7 @@ struct DirectWrites {
     /// rules above allow; returns false when it must be staged. `stagedKeys` are the keys of
     /// the pupils and results the run has staged so far.
     mutating func take(_ record: ValidRecord, key: Int?, stagedKeys: StagedKeys) async throws -> Bool {
-        guard let key, let upn = record.result?.upn ?? record.fields["upn"]?.stringValue else { return false }
+        guard let key, let upn = record.result?.upn ?? record.pupil?.upn else { return false }
         // A repeat of a key written directly is staged whatever else holds, and counted once
         // (the merge counts any further repeats among the staged).
         switch record.type {
@@ -136,11 +136,10 @@ struct DirectWrites {
         else { return false }
         switch record.type {
         case "pupil":
-            guard pupils.count < Self.pupilLimit, try await isNew(upn), let dob = record.fields["dob"]?.stringValue,
-                  let id = try await nextPupilID()
+            guard let pupil = record.pupil, pupils.count < Self.pupilLimit, try await isNew(upn), let id = try await nextPupilID()
             else { return false }
-            pupils[upn] = Pupil(id: id, dob: dob)
-            appendPupil(record, upn: upn, id: id, school: school)
+            pupils[upn] = Pupil(id: id, dob: pupil.dob)
+            appendPupil(pupil, id: id, school: school)
         case "assessment":
             guard let pupil = pupils[upn], !pupil.repeated, resultKeys.count < Self.resultKeyLimit,
                   let result = record.result, result.date >= pupil.dob
@@ -230,24 +229,21 @@ struct DirectWrites {
 
     /// As the merge's insert writes a new pupil: no SEN provision is `N`, and the pupil is
     /// on roll unless their leaving date has passed.
-    private mutating func appendPupil(_ record: ValidRecord, upn: String, id: Int64, school: String) {
-        var values = StagingMerge.pupilFieldValues(record.fields)
-        if let sen = StagingMerge.pupilFieldColumns.firstIndex(of: "sen_provision"), values[sen] == nil { values[sen] = "N" }
-        let leaving = StagingMerge.pupilFieldColumns.firstIndex(of: "leaving_date").flatMap { values[$0] }
+    private mutating func appendPupil(_ pupil: PupilFields, id: Int64, school: String) {
         let pupilID = String(id)
         CopyText.appendField(pupilID, to: &rows.pupils, first: true)
-        CopyText.appendField(upn, to: &rows.pupils)
+        CopyText.appendField(pupil.upn, to: &rows.pupils)
         CopyText.appendField(school, to: &rows.pupils)
-        for value in values { CopyText.appendField(value, to: &rows.pupils) }
-        CopyText.appendField(leaving.map { $0 > today } ?? true ? "t" : "f", to: &rows.pupils)
+        for (column, value) in pupil.values.enumerated() {
+            CopyText.appendField(column == PupilFields.senProvision ? value ?? "N" : value, to: &rows.pupils)
+        }
+        CopyText.appendField(pupil.leavingDate.map { $0 > today } ?? true ? "t" : "f", to: &rows.pupils)
         CopyText.appendField(runID, to: &rows.pupils)
         CopyText.endRow(&rows.pupils)
-        guard case .array(let needs) = record.fields["needs"] else { return }
-        for case .object(let need) in needs {
-            guard let code = need["code"]?.stringValue, case .number(let rank) = need["rank"] else { continue }
+        for need in pupil.needs ?? [] {
             CopyText.appendField(pupilID, to: &rows.needs, first: true)
-            CopyText.appendField(code, to: &rows.needs)
-            CopyText.appendField(String(Int(rank)), to: &rows.needs)
+            CopyText.appendField(need.code, to: &rows.needs)
+            CopyText.appendField(String(need.rank), to: &rows.needs)
             CopyText.appendField(runID, to: &rows.needs)
             CopyText.endRow(&rows.needs)
             needsWritten += 1

@@ -40,18 +40,15 @@ struct RecordHashing: Sendable {
         case "pupil":
             // As staged, then as the upsert writes them: no SEN provision is `N`, and the
             // pupil is on roll unless the leaving date has passed.
-            let fields = record.fields
-            var values = StagingMerge.pupilFieldValues(fields)
-            values[Self.senProvision] = values[Self.senProvision] ?? "N"
-            let onRoll = values[Self.leavingDate].map { $0 > today } ?? true
+            guard let pupil = record.pupil else { return nil }
             Self.add(record.schoolURN, to: &hasher)
-            for value in values { Self.add(value, to: &hasher) }
+            for (column, value) in pupil.values.enumerated() {
+                Self.add(column == PupilFields.senProvision ? value ?? "N" : value, to: &hasher)
+            }
+            let onRoll = pupil.leavingDate.map { $0 > today } ?? true
             Self.add(onRoll ? "t" : "f", to: &hasher)
-            if case .array(let listed) = fields["needs"] {
-                let codes = listed.compactMap { need -> String? in
-                    guard case .object(let members) = need, let code = members["code"]?.stringValue, let rank = members["rank"] else { return nil }
-                    return "\(code):\(rank.serialized)"
-                }
+            if let listed = pupil.needs {
+                let codes = listed.map { "\($0.code):\($0.rank)" }
                 var needsHasher = KeyedHasher(key: secret)
                 Self.add(codes.sorted().joined(separator: ","), to: &needsHasher)
                 needs = needsHasher.finalize()
@@ -84,7 +81,7 @@ struct RecordHashing: Sendable {
             Self.add(result?.date, to: &hasher)
         case "pupil":
             hasher.combine(Self.pupilKind)
-            Self.add(record.fields["upn"]?.stringValue, to: &hasher)
+            Self.add(record.pupil?.upn, to: &hasher)
         default:
             return nil
         }
@@ -131,8 +128,6 @@ struct RecordHashing: Sendable {
 
     /// The hash of a pupil's needs when they have none: as a record listing none hashes them.
 
-    private static let senProvision = StagingMerge.pupilFieldColumns.firstIndex(of: "sen_provision") ?? 0
-    private static let leavingDate = StagingMerge.pupilFieldColumns.firstIndex(of: "leaving_date") ?? 0
 
     private static let resultKind: UInt8 = 1
     private static let pupilKind: UInt8 = 2

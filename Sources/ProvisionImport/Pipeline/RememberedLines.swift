@@ -233,7 +233,7 @@ struct RememberedLines: Sendable {
                 fresh.append(Entry(line: line, key: digest.key, content: digest.content))
             case "pupil":
                 // On roll today and later, or left for good: the day cannot change the record.
-                if let leaving = record.fields["leaving_date"]?.stringValue, leaving > today { return }
+                if let leaving = record.pupil?.leavingDate, leaving > today { return }
                 guard digest.needs == nil || digest.needs == noNeeds else { return }
                 fresh.append(Entry(line: line, key: digest.key | (digest.needs == nil ? 0 : 1), content: digest.content | 1))
             default:

@@ -108,26 +108,9 @@ enum StagingMerge {
 
     /// The typed columns of results and of pupils, in the order of ``copyStaging``.
     private static let resultColumns = ["instrument", "subject", "measure", "value", "assessed_on"]
-    private static let pupilColumns = [
-        "surname", "forename", "dob", "gender", "year_group", "admission_date", "leaving_date", "sen_provision",
-        "sen_start_date", "fsm", "pupil_premium", "eal", "looked_after", "upn_warning", "needs",
-    ]
+    private static let pupilColumns = PupilFields.columns + ["needs"]
     /// The pupil fields staged in the columns of the same names (the rest differ: `needs` is JSON).
-    static let pupilFieldColumns = Array(pupilColumns.dropLast())
-
-    /// A pupil record's values for ``pupilFieldColumns``, as staged: text as it is, flags as
-    /// `t` or `f`, absent ones nil.
-    static func pupilFieldValues(_ fields: JSONMembers) -> [String?] {
-        pupilFieldColumns.map { pupilFieldValue(fields[$0]) }
-    }
-
-    private static func pupilFieldValue(_ value: JSONValue?) -> String? {
-        switch value {
-        case .string(let text): text
-        case .bool(let flag): flag ? "t" : "f"
-        default: nil
-        }
-    }
+    static let pupilFieldColumns = PupilFields.columns
 
     static let copyStaging = """
         COPY import_staging (line, record_type, school_urn, doc, upn, \((resultColumns + pupilColumns).joined(separator: ", "))) FROM STDIN
@@ -154,15 +137,13 @@ enum StagingMerge {
             CopyText.endRow(&buffer)
             return
         }
-        let fields = record.fields
-        switch record.type {
-        case "pupil":
+        if let pupil = record.pupil {
             CopyText.appendField(nil, to: &buffer)
-            CopyText.appendField(fields["upn"]?.stringValue, to: &buffer)
+            CopyText.appendField(pupil.upn, to: &buffer)
             CopyText.appendNulls(resultColumns.count, to: &buffer)
-            for column in pupilFieldColumns { CopyText.appendField(pupilFieldValue(fields[column]), to: &buffer) }
-            CopyText.appendField(fields["needs"].map(\.serialized), to: &buffer)
-        default:
+            for value in pupil.values { CopyText.appendField(value, to: &buffer) }
+            CopyText.appendField(pupil.needsValue.map(\.serialized), to: &buffer)
+        } else {
             CopyText.appendField(record.document, to: &buffer)
             CopyText.appendNulls(1 + resultColumns.count + pupilColumns.count, to: &buffer)
         }

@@ -1,82 +1,5 @@
 import ProvisionModel
 
-/// A record that passed validation, in canonical form, ready to stage.
-public struct ValidRecord: Sendable {
-    /// The record's type.
-    public let type: String
-    /// The school it belongs to.
-    public let schoolURN: String
-    /// A data-quality warning that does not stop the record (a UPN check letter, say).
-    public let warning: String?
-    /// A result's fields, typed (every `assessment` record); nil for other types.
-    public let result: ResultFields?
-    /// The fields of a record of another type.
-    private let members: JSONMembers?
-
-    init(type: String, schoolURN: String, fields: JSONMembers, warning: String?) {
-        (self.type, self.schoolURN, self.warning, result, members) = (type, schoolURN, warning, nil, fields)
-    }
-
-    init(schoolURN: String, result: ResultFields, warning: String?) {
-        (type, self.schoolURN, self.warning, self.result, members) = ("assessment", schoolURN, warning, result, nil)
-    }
-
-    /// The known, normalised fields (unknown fields dropped). A result's are made on demand:
-    /// the pipeline reads its typed ``result``.
-    public var fields: JSONMembers {
-        if let members { return members }
-        guard let result else { return JSONMembers(capacity: 0) }
-        var fields = JSONMembers(capacity: 8)
-        fields.set("school_urn", .string(schoolURN))
-        fields.set("upn", .string(result.upn))
-        fields.set("instrument", .string(result.instrument))
-        fields.set("subject", .string(result.subject))
-        fields.set("measure", .string(result.measure))
-        fields.set("value", .number(result.value))
-        fields.set("date", .string(result.date))
-        if let warning { fields.set("upn_warning", .string(warning)) }
-        return fields
-    }
-
-    /// Canonical JSON of ``fields``; made on demand, since the bulk types are staged as
-    /// typed columns instead.
-    public var document: String { JSONValue.object(fields.dictionary).serialized }
-}
-
-/// The fields of a valid result (an `assessment` record), as the validator wrote them: a
-/// large import is three results to every pupil, and reading them from a list of JSON members
-/// by name, at every step from validation to COPY, was a third of the supervisor's time.
-/// A class: a line's record is handed from step to step, and copying the fields inline
-/// each time was a twentieth of the supervisor's time.
-public final class ResultFields: Sendable, Equatable, CustomStringConvertible {
-    /// Upper case, well-formed (its check letter may not match).
-    public let upn: String
-    /// The test, as the MIS names it (`Salford`, `NGRT`).
-    public let instrument: String
-    /// What it tests (`reading`, `spelling`).
-    public let subject: String
-    /// One of ``Codes/measures``.
-    public let measure: String
-    /// The score, in the measure's units.
-    public let value: Double
-    /// YYYY-MM-DD.
-    public let date: String
-
-    init(upn: String, instrument: String, subject: String, measure: String, value: Double, date: String) {
-        (self.upn, self.instrument, self.subject, self.measure, self.value, self.date) = (upn, instrument, subject, measure, value, date)
-    }
-
-    /// The value as JSON writes it, as it is hashed and staged.
-    public var valueText: String { JSONValue.numberText(value) }
-
-    public static func == (lhs: ResultFields, rhs: ResultFields) -> Bool {
-        (lhs.upn, lhs.instrument, lhs.subject, lhs.measure, lhs.value, lhs.date)
-            == (rhs.upn, rhs.instrument, rhs.subject, rhs.measure, rhs.value, rhs.date)
-    }
-
-    public var description: String { "\(upn) \(instrument) \(subject) \(measure) \(value) \(date)" }
-}
-
 /// The per-type rules of protocol v1 (DESIGN §4).
 enum RecordRules {
     /// Record types that carry data (everything but header, end and error).
@@ -98,26 +21,27 @@ enum RecordRules {
             _ = try reader.string("phase", maxLength: 40)
         case "pupil":
             urn = try reader.urn("school_urn")
-            warning = try reader.upn("upn").warning
-            _ = try reader.requiredString("surname", maxLength: 100)
-            _ = try reader.requiredString("forename", maxLength: 100)
-            let dob = try reader.date("dob", required: true, personal: true)
-            _ = try reader.code("gender", in: Codes.genders)
-            _ = try reader.code("year_group", in: Codes.yearGroups)
+            let (upn, upnWarning) = try reader.upn("upn")
+            let surname = try reader.requiredString("surname", maxLength: 100)
+            let forename = try reader.requiredString("forename", maxLength: 100)
+            guard let dob = try reader.date("dob", required: true, personal: true) else { throw RecordProblem("pupil.dob is required") }
+            let gender = try reader.code("gender", in: Codes.genders)
+            let yearGroup = try reader.code("year_group", in: Codes.yearGroups)
             let admitted = try reader.date("admission_date")
             let left = try reader.date("leaving_date")
             if let admitted, let left, left < admitted {
                 throw RecordProblem("pupil.leaving_date is before admission_date")
             }
-            if let dob, let admitted, admitted < dob {
+            if let admitted, admitted < dob {
                 throw RecordProblem("pupil.admission_date is before the date of birth")
             }
-            _ = try reader.code("sen_provision", in: Codes.senProvision)
-            _ = try reader.date("sen_start_date")
-            if let needs = try reader.array("needs") {
-                reader.set("needs", try validateNeeds(needs))
-            }
-            for flag in ["fsm", "pupil_premium", "eal", "looked_after"] { _ = try reader.bool(flag) }
+            let sen = try reader.code("sen_provision", in: Codes.senProvision)
+            let senStart = try reader.date("sen_start_date")
+            let needs = try reader.array("needs").map(validateNeeds)
+            var flags: [String?] = []
+            for flag in ["fsm", "pupil_premium", "eal", "looked_after"] { flags.append(try reader.bool(flag).map { $0 ? "t" : "f" }) }
+            let values = [surname, forename, dob.iso, gender, yearGroup, admitted?.iso, left?.iso, sen, senStart?.iso] + flags + [upnWarning]
+            return ValidRecord(schoolURN: urn, pupil: PupilFields(upn: upn, values: values, needs: needs))
         case "assessment":
             urn = try reader.urn("school_urn")
             let upn = try reader.upn("upn").upn
@@ -244,7 +168,7 @@ enum RecordRules {
         switch record.type {
         case "pupil":
             // A date of birth is personal data: the message does not repeat it.
-            if let dob = record.fields["dob"]?.stringValue, dob > latest { return RecordProblem("pupil.dob is in the future") }
+            if let dob = record.pupil?.dob, dob > latest { return RecordProblem("pupil.dob is in the future") }
         case "assessment":
             if let date = record.result?.date, date > latest {
                 return RecordProblem("assessment.date \(date) is in the future: a result is dated on the day it was taken")
@@ -261,9 +185,9 @@ enum RecordRules {
         return nil
     }
 
-    private static func validateNeeds(_ needs: [JSONValue]) throws(RecordProblem) -> JSONValue {
+    private static func validateNeeds(_ needs: [JSONValue]) throws(RecordProblem) -> [PupilFields.Need] {
         var seen: Set<String> = []
-        var result: [JSONValue] = []
+        var result: [PupilFields.Need] = []
         for (index, element) in needs.enumerated() {
             guard case .object(let members) = element else {
                 throw RecordProblem("pupil.needs[\(index + 1)] must be an object {code, rank}")
@@ -271,12 +195,11 @@ enum RecordRules {
             var inner = FieldReader(type: "pupil.needs[\(index + 1)]", fields: members)
             guard let code = try inner.code("code", in: Codes.needTypes, required: true) else { continue }
             let rank = try inner.integer("rank", range: 1...20) ?? index + 1
-            inner.set("rank", .number(Double(rank)))
             guard seen.insert(code).inserted else {
                 throw RecordProblem("pupil.needs lists \(code) twice")
             }
-            result.append(.object(inner.output.dictionary))
+            result.append(PupilFields.Need(code: code, rank: rank))
         }
-        return .array(result)
+        return result
     }
 }
