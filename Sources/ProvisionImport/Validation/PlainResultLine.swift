@@ -13,7 +13,7 @@ import ProvisionModel
 enum PlainResultLine {
     /// The record `line` holds when it is a valid result of the plain shape, else nil.
     static func read(_ line: UnsafeBufferPointer<UInt8>) -> ValidRecord? {
-        var scanner = Scanner(bytes: line)
+        var scanner = PlainLineScanner(bytes: line)
         var found = Found()
         scanner.skipWhitespace()
         guard scanner.take(UInt8(ascii: "{")) else { return nil }
@@ -150,68 +150,6 @@ enum PlainResultLine {
         case "standardised": (40...160).contains(value)
         case "age_months": (18...300).contains(value)
         default: (-1000...100_000).contains(value)
-        }
-    }
-
-    /// A cursor over a line that takes only the plain shape: strings of printable ASCII
-    /// without escapes, and numbers as JSON writes them.
-    private struct Scanner {
-        let bytes: UnsafeBufferPointer<UInt8>
-        var index = 0
-
-        var atEnd: Bool { index == bytes.count }
-
-        mutating func skipWhitespace() {
-            while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == 0x0D || bytes[index] == 0x0A {
-                index += 1
-            }
-        }
-
-        mutating func take(_ byte: UInt8) -> Bool {
-            guard index < bytes.count, bytes[index] == byte else { return false }
-            index += 1
-            return true
-        }
-
-        /// The range of a string's text; nil at anything else, or at a string holding an
-        /// escape, a control character or a byte outside ASCII.
-        mutating func plainString() -> Range<Int>? {
-            guard take(UInt8(ascii: "\"")) else { return nil }
-            let start = index
-            while index < bytes.count {
-                let byte = bytes[index]
-                if byte == UInt8(ascii: "\"") {
-                    index += 1
-                    return start..<(index - 1)
-                }
-                guard byte >= 0x20, byte < 0x7F, byte != UInt8(ascii: "\\") else { return nil }
-                index += 1
-            }
-            return nil
-        }
-
-        /// The range of a number's text, as JSON's grammar has it (RFC 8259, section 6).
-        mutating func number() -> Range<Int>? {
-            let start = index
-            _ = take(UInt8(ascii: "-"))
-            guard index < bytes.count, isDigit(bytes[index]) else { return nil }
-            if bytes[index] == 0x30 { index += 1 } else { digits() }
-            if take(UInt8(ascii: ".")) {
-                guard index < bytes.count, isDigit(bytes[index]) else { return nil }
-                digits()
-            }
-            if take(UInt8(ascii: "e")) || take(UInt8(ascii: "E")) {
-                if !take(UInt8(ascii: "+")) { _ = take(UInt8(ascii: "-")) }
-                guard index < bytes.count, isDigit(bytes[index]) else { return nil }
-                digits()
-            }
-            return start..<index
-        }
-
-        private func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
-
-        private mutating func digits() {
-            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
         }
     }
 }

@@ -127,14 +127,14 @@ public struct RecordStreamValidator: Sendable {
             case tooLong
             case notJSON(JSONValue.InvalidJSON)
             case parsed(JSONValue.TopLevel, validated: Result<ValidRecord, RecordProblem>?)
-            /// A valid result read without parsing (``PlainResultLine``).
-            case plainResult(ValidRecord)
+            /// A valid result or pupil read without parsing (``PlainResultLine``, ``PlainPupilLine``).
+            case plain(ValidRecord)
         }
         fileprivate let content: Content
 
-        /// Whether the line was read as a plain result, without a JSON tree.
+        /// Whether the line was read as a plain result or pupil, without a JSON tree.
         var readPlain: Bool {
-            if case .plainResult = content { return true }
+            if case .plain = content { return true }
             return false
         }
 
@@ -142,19 +142,21 @@ public struct RecordStreamValidator: Sendable {
         /// (the school's binding is checked when the line is taken).
         public var record: ValidRecord? {
             switch content {
-            case .parsed(_, .success(let record)), .plainResult(let record): return record
+            case .parsed(_, .success(let record)), .plain(let record): return record
             default: return nil
             }
         }
     }
 
     /// Parses `line` and validates it if it is a data record (see ``PreparedLine``).
-    /// `plainResults` false parses every line, for tests to compare with.
-    public static func prepare(_ line: some Collection<UInt8>, plainResults: Bool = true) -> PreparedLine {
+    /// `plainLines` false parses every line, for tests to compare with.
+    public static func prepare(_ line: some Collection<UInt8>, plainLines: Bool = true) -> PreparedLine {
         if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return PreparedLine(content: .blank) }
         guard line.count <= maxLineBytes else { return PreparedLine(content: .tooLong) }
         let read = line.withContiguousStorageIfAvailable { bytes -> PreparedLine in
-            if plainResults, let result = PlainResultLine.read(bytes) { return PreparedLine(content: .plainResult(result)) }
+            if plainLines, let record = PlainResultLine.read(bytes) ?? PlainPupilLine.read(bytes) {
+                return PreparedLine(content: .plain(record))
+            }
             return prepare(parsing: Result { () throws(JSONValue.InvalidJSON) in try JSONValue.parseTopLevel(bytes) })
         }
         return read ?? prepare(parsing: Result { () throws(JSONValue.InvalidJSON) in try JSONValue.parseTopLevel(line) })
@@ -186,17 +188,17 @@ public struct RecordStreamValidator: Sendable {
             throw ProtocolViolation(line: number, "not valid JSON: \(invalid)")
         case .parsed(let value, let result):
             (parsed, validated) = (value, result)
-        case .plainResult(let record):
+        case .plain(let record):
             switch state {
             case .ended: throw ProtocolViolation(line: number, "output continues after the end record")
-            case .expectingHeader: throw ProtocolViolation(line: number, "the first line must be a header record, got type 'assessment'")
+            case .expectingHeader: throw ProtocolViolation(line: number, "the first line must be a header record, got type '\(record.type)'")
             case .records: break
             }
             sent[record.type, default: 0] += 1
             do throws(RecordProblem) {
                 return try take(record, line: number, ref: nil)
             } catch {
-                return reject(line: number, type: record.type, error.message, ref: nil)
+                return reject(line: number, type: record.type, error, fields: record.fields)
             }
         }
         if state == .ended {
@@ -250,13 +252,7 @@ public struct RecordStreamValidator: Sendable {
                 }).get()
                 return try take(record, line: number, ref: Self.ref(fields))
             } catch {
-                var rejection = reject(line: number, type: type, error.message, ref: Self.ref(fields))
-                if type == "pupil", case .rejected(let inner) = rejection {
-                    var identified = inner
-                    identified.pupil = Self.identity(of: fields, bound: boundSchools)
-                    rejection = .rejected(identified)
-                }
-                return rejection
+                return reject(line: number, type: type, error, fields: fields)
             }
         }
     }
@@ -305,10 +301,22 @@ public struct RecordStreamValidator: Sendable {
         return RejectedPupil(schoolURN: school, upn: upn.flatMap { UPN.shapeProblem($0) == nil ? $0 : nil })
     }
 
+    /// Rejects a record of a data type for `problem`; a pupil's rejection says who it was
+    /// about, as far as `fields` tell.
+    private mutating func reject(line: Int, type: String, _ problem: RecordProblem, fields: JSONMembers) -> LineResult {
+        var rejection = Rejection(line: line, type: type, severity: .rejected, reason: problem.message, ref: Self.ref(fields))
+        if type == "pupil" { rejection.pupil = Self.identity(of: fields, bound: boundSchools) }
+        return reject(rejection)
+    }
+
     private mutating func reject(line: Int, type: String?, _ reason: String, ref: String?) -> LineResult {
+        reject(Rejection(line: line, type: type, severity: .rejected, reason: reason, ref: ref))
+    }
+
+    private mutating func reject(_ rejection: Rejection) -> LineResult {
         rejectedCount += 1
-        if let type, RecordRules.dataTypes.contains(type) { rejectedByType[type, default: 0] += 1 }
-        return .rejected(Rejection(line: line, type: type, severity: .rejected, reason: reason, ref: ref))
+        if let type = rejection.type, RecordRules.dataTypes.contains(type) { rejectedByType[type, default: 0] += 1 }
+        return .rejected(rejection)
     }
 
     private static func ref(_ fields: JSONMembers) -> String? {

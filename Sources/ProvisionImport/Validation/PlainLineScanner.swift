@@ -1,0 +1,81 @@
+/// A cursor over one line that takes only the plain shape of a record (``PlainResultLine``,
+/// ``PlainPupilLine``): strings of printable ASCII without escapes, numbers as JSON writes
+/// them, `true` and `false`. Anything else it answers nil, for the line to be parsed as JSON.
+struct PlainLineScanner {
+    let bytes: UnsafeBufferPointer<UInt8>
+    var index = 0
+
+    var atEnd: Bool { index == bytes.count }
+
+    mutating func skipWhitespace() {
+        while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == 0x0D || bytes[index] == 0x0A {
+            index += 1
+        }
+    }
+
+    mutating func take(_ byte: UInt8) -> Bool {
+        guard index < bytes.count, bytes[index] == byte else { return false }
+        index += 1
+        return true
+    }
+
+    /// The range of a string's text; nil at anything else, or at a string holding an
+    /// escape, a control character or a byte outside ASCII.
+    mutating func plainString() -> Range<Int>? {
+        guard take(UInt8(ascii: "\"")) else { return nil }
+        let start = index
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                index += 1
+                return start..<(index - 1)
+            }
+            guard byte >= 0x20, byte < 0x7F, byte != UInt8(ascii: "\\") else { return nil }
+            index += 1
+        }
+        return nil
+    }
+
+    /// The range of a number's text, as JSON's grammar has it (RFC 8259, section 6).
+    mutating func number() -> Range<Int>? {
+        let start = index
+        _ = take(UInt8(ascii: "-"))
+        guard index < bytes.count, isDigit(bytes[index]) else { return nil }
+        if bytes[index] == 0x30 { index += 1 } else { digits() }
+        if take(UInt8(ascii: ".")) {
+            guard index < bytes.count, isDigit(bytes[index]) else { return nil }
+            digits()
+        }
+        if take(UInt8(ascii: "e")) || take(UInt8(ascii: "E")) {
+            if !take(UInt8(ascii: "+")) { _ = take(UInt8(ascii: "-")) }
+            guard index < bytes.count, isDigit(bytes[index]) else { return nil }
+            digits()
+        }
+        return start..<index
+    }
+
+    /// `true` or `false`; nil at anything else.
+    mutating func bool() -> Bool? {
+        if take(literal: "true") { return true }
+        if take(literal: "false") { return false }
+        return nil
+    }
+
+    /// Whether `text` (a key, say) is the bytes at `range`.
+    func text(_ range: Range<Int>, is text: StaticString) -> Bool {
+        UnsafeBufferPointer(rebasing: bytes[range]).elementsEqual(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    private mutating func take(literal: StaticString) -> Bool {
+        let count = literal.utf8CodeUnitCount
+        guard bytes.count - index >= count, text(index..<(index + count), is: literal) else { return false }
+        index += count
+        return true
+    }
+
+    private func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
+
+    private mutating func digits() {
+        while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+    }
+}
