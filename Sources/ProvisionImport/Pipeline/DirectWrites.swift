@@ -67,7 +67,8 @@ struct DirectWrites {
     }
 
     private struct Pupil {
-        let id: Int64
+        /// The pupil's id, as COPY writes it.
+        let id: String
         let dob: String
         /// A later record of this pupil was staged: their later results are staged too, for
         /// the merge to check against the last record.
@@ -138,8 +139,9 @@ struct DirectWrites {
         case "pupil":
             guard let pupil = record.pupil, pupils.count < Self.pupilLimit, try await isNew(upn), let id = try await nextPupilID()
             else { return false }
-            pupils[upn] = Pupil(id: id, dob: pupil.dob)
-            appendPupil(pupil, id: id, school: school)
+            let idText = String(id)
+            pupils[upn] = Pupil(id: idText, dob: pupil.dob)
+            appendPupil(pupil, id: idText, school: school)
         case "assessment":
             guard let pupil = pupils[upn], !pupil.repeated, resultKeys.count < Self.resultKeyLimit,
                   let result = record.result, result.date >= pupil.dob
@@ -229,8 +231,7 @@ struct DirectWrites {
 
     /// As the merge's insert writes a new pupil: no SEN provision is `N`, and the pupil is
     /// on roll unless their leaving date has passed.
-    private mutating func appendPupil(_ pupil: PupilFields, id: Int64, school: String) {
-        let pupilID = String(id)
+    private mutating func appendPupil(_ pupil: PupilFields, id pupilID: String, school: String) {
         CopyText.appendField(pupilID, to: &rows.pupils, first: true)
         CopyText.appendField(pupil.upn, to: &rows.pupils)
         CopyText.appendField(school, to: &rows.pupils)
@@ -250,8 +251,8 @@ struct DirectWrites {
         }
     }
 
-    private mutating func appendResult(_ result: ResultFields, pupil: Int64, school: String) {
-        CopyText.appendField(String(pupil), to: &rows.results, first: true)
+    private mutating func appendResult(_ result: ResultFields, pupil: String, school: String) {
+        CopyText.appendField(pupil, to: &rows.results, first: true)
         CopyText.appendField(school, to: &rows.results)
         CopyText.appendField(result.instrument, to: &rows.results)
         CopyText.appendField(result.subject, to: &rows.results)

@@ -34,13 +34,13 @@ enum PlainResultLine {
         func text(_ member: Member) -> UnsafeBufferPointer<UInt8>? {
             found[member].map { UnsafeBufferPointer(rebasing: line[$0]) }
         }
-        guard let type = text(.type), type.elementsEqual("assessment".utf8),
+        guard let type = text(.type), PlainLineScanner.equal(type, "assessment"),
               let urn = text(.schoolURN), urn.count == 6, urn.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
               let upn = text(.upn), upn.count == 13, !upn.contains(where: { $0 >= 0x61 && $0 <= 0x7A }),
               let instrument = text(.instrument).flatMap({ Self.trimmed($0, maxLength: 60) }),
               let subject = text(.subject).flatMap({ Self.trimmed($0, maxLength: 60) }),
-              let measure = text(.measure).map(Self.string), Codes.measures.contains(measure),
-              let value = text(.value).flatMap(Self.number), Self.takesWithoutWarning(value, measure: measure),
+              let measure = text(.measure).flatMap(Self.measure),
+              let valueBytes = text(.value), let value = Self.number(valueBytes), Self.takesWithoutWarning(value, measure: measure),
               let date = text(.date), date.count == 10
         else { return nil }
         let upnText = Self.string(upn)
@@ -50,7 +50,7 @@ enum PlainResultLine {
             schoolURN: Self.string(urn),
             result: ResultFields(
                 upn: upnText, instrument: Self.string(instrument), subject: Self.string(subject), measure: measure, value: value,
-                date: dateText),
+                valueText: Self.isWhole(valueBytes) ? Self.string(valueBytes) : JSONValue.numberText(value), date: dateText),
             warning: nil)
     }
 
@@ -70,23 +70,21 @@ enum PlainResultLine {
             case 10: member = name.first == UInt8(ascii: "s") ? .schoolURN : .instrument
             default: return nil
             }
-            guard name.elementsEqual(member.name) else { return nil }
+            guard PlainLineScanner.equal(name, member.name) else { return nil }
             self = member
         }
 
-        var name: UnsafeBufferPointer<UInt8> {
-            let name: StaticString =
-                switch self {
-                case .type: "type"
-                case .schoolURN: "school_urn"
-                case .upn: "upn"
-                case .instrument: "instrument"
-                case .subject: "subject"
-                case .measure: "measure"
-                case .value: "value"
-                case .date: "date"
-                }
-            return UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
+        var name: StaticString {
+            switch self {
+            case .type: "type"
+            case .schoolURN: "school_urn"
+            case .upn: "upn"
+            case .instrument: "instrument"
+            case .subject: "subject"
+            case .measure: "measure"
+            case .value: "value"
+            case .date: "date"
+            }
         }
     }
 
@@ -134,10 +132,25 @@ enum PlainResultLine {
         String(decoding: bytes, as: UTF8.self)
     }
 
+    /// One of ``Codes/measures`` (compared as bytes: hashing it to look it up in the set
+    /// cost more).
+    private static func measure(_ text: UnsafeBufferPointer<UInt8>) -> String? {
+        measures.first { PlainLineScanner.equal(text, $0) }?.description
+    }
+
+    private static let measures: [StaticString] = ["age_months", "standardised", "scaled", "raw", "steps"]
+
+    /// Whether a number's text is a whole number of up to fifteen digits, no sign: then it is
+    /// also the text JSON writes for its value (``JSONValue/numberText(_:)``), since JSON
+    /// allows no leading zero.
+    private static func isWhole(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        text.count <= 15 && text.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+    }
+
     /// A JSON number's value as the parser reads it (``JSONParser``): a whole number of up
     /// to fifteen digits exactly, any other through `Double(_:)` as there.
     private static func number(_ text: UnsafeBufferPointer<UInt8>) -> Double? {
-        if text.count <= 15, text.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
+        if isWhole(text) {
             return Double(text.reduce(0) { $0 * 10 + Int($1 - 0x30) })
         }
         guard let value = Double(string(text)), value.isFinite else { return nil }

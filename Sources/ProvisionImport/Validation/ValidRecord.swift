@@ -95,19 +95,20 @@ public final class ResultFields: Sendable, Equatable {
     public let measure: String
     /// The score, in the measure's units.
     public let value: Double
+    /// The value as JSON writes it (``JSONValue/numberText(_:)``), as it is hashed and staged.
+    public let valueText: String
     /// YYYY-MM-DD.
     public let date: String
 
-    init(upn: String, instrument: String, subject: String, measure: String, value: Double, date: String) {
+    /// `valueText` must be `value` as JSON writes it; by default it is made from it.
+    init(upn: String, instrument: String, subject: String, measure: String, value: Double, valueText: String? = nil, date: String) {
         (self.upn, self.instrument, self.subject, self.measure, self.value, self.date) = (upn, instrument, subject, measure, value, date)
+        self.valueText = valueText ?? JSONValue.numberText(value)
     }
 
-    /// The value as JSON writes it, as it is hashed and staged.
-    public var valueText: String { JSONValue.numberText(value) }
-
     public static func == (lhs: ResultFields, rhs: ResultFields) -> Bool {
-        (lhs.upn, lhs.instrument, lhs.subject, lhs.measure, lhs.value, lhs.date)
-            == (rhs.upn, rhs.instrument, rhs.subject, rhs.measure, rhs.value, rhs.date)
+        (lhs.upn, lhs.instrument, lhs.subject, lhs.measure, lhs.date) == (rhs.upn, rhs.instrument, rhs.subject, rhs.measure, rhs.date)
+            && (lhs.value, lhs.valueText) == (rhs.value, rhs.valueText)
     }
 }
 
