@@ -68,13 +68,13 @@ measure() { # label, command...: prints wall seconds, peak RSS in MiB, the comma
 # three baseline runs: a single pair moved by a third from one run of this script to the next
 # on a machine whose speed changes by the minute, and the ratio with it.
 first_runs=3
-configs=("$work/provision.toml")
+configs=("$work/provision.toml") urls=("$url")
 for n in $(seq 2 $first_runs); do
   psql -q "$url" -c "CREATE DATABASE bench_$n" >/dev/null
   # The same configuration on that database, its folder of state beside the first's.
   { printf '[database]\nurl = "postgresql:///bench_%s?%s"\n' "$n" "${url#*\?}"
     sed 's|^dir = "state"$|dir = "state-'"$n"'"|' "$work/provision.toml"; } > "$work/provision-$n.toml"
-  configs+=("$work/provision-$n.toml")
+  configs+=("$work/provision-$n.toml") urls+=("${url/\/provision\?//bench_$n?}")
   "$bin/provisionctl" --config "$work/provision-$n.toml" db migrate >/dev/null
 done
 
@@ -84,6 +84,7 @@ copies=() firsts=() peaks=() cpus=() busies=() alones=() evaluations=()
 for n in $(seq 1 $first_runs); do
   psql -q "$url" -c "TRUNCATE baseline_staging" >/dev/null
   copies+=("$(measure copy psql -q "$url" -c "\\copy baseline_staging (doc) FROM '$work/input.ndjson' WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')")")
+  bench_settle "$url"
   # The import and the school's evaluation after it (which `import` does unless told not to)
   # are measured apart, so the supervisor's CPU below is the import's own; the first run's
   # time is their sum, as before.
@@ -94,6 +95,7 @@ for n in $(seq 1 $first_runs); do
   grep -q "Written straight into their tables" "$work/import.out" || { echo "the first run wrote nothing directly:"; cat "$work/import.out"; exit 1; }
   alone=$(grep -o 'succeeded in [0-9.]* s' "$work/import.out" | grep -o '[0-9.]*' | head -1)
   read -r evaluate_secs evaluate_rss _ _ < <(measure evaluate "$bin/provisionctl" --config "$config" evaluate --school 139001)
+  bench_settle "${urls[$((n - 1))]}"
   firsts+=("$(awk -v a="$secs" -v b="$evaluate_secs" 'BEGIN { printf "%.2f", a + b }')")
   peaks+=("$(( rss > evaluate_rss ? rss : evaluate_rss ))")
   cpus+=("$cpu") busies+=("$busy") alones+=("$alone") evaluations+=("$evaluate_secs")

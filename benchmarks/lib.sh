@@ -39,3 +39,11 @@ bench_database_url() { # STATE
 bench_median() { # VALUE...
   printf '%s\n' "$@" | sort -g | awk '{ line[NR] = $0 } END { print line[int((NR + 1) / 2)] }'
 }
+
+# Vacuums the database at URL, untimed, so the tables a step has just filled are not vacuumed
+# by autovacuum while the next step is timed: within a minute of a million-row import or
+# \copy, autovacuum read and wrote every page of those tables again, beside whatever was
+# being measured then (a baseline's \copy, the next first import, an evaluation).
+bench_settle() { # URL
+  psql -q "$1" -c "VACUUM" >/dev/null
+}
