@@ -26,7 +26,7 @@ public struct Migration: Sendable {
         incrementalEvaluation, unusedIndex, setBasedResultReferences, setBasedPupilSchool, setBasedFlagReferences,
         pupilsSchoolDataVersion, setBasedFlagRun, pupilsBySchool, schoolsOfChangedRows, pupilsOfChangedRows,
         resultsCheckedOnce, duplicateAlertsBySubject, resultsByNaturalKey, resultPupilsLookedUp, consoleEditsIndexed,
-        needsCheckedPerStatement, resultPupilsReadByRange, pupilIdentifiersNotSampled,
+        needsCheckedPerStatement, resultPupilsReadByRange, pupilIdentifiersNotSampled, consecutivePupilsCounted,
     ]
 }
 

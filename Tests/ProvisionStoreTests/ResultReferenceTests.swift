@@ -102,6 +102,40 @@ struct ResultReferenceTests {
         await db.close()
     }
 
+    /// A statement's pupils with consecutive ids, all of one school, are checked by counting
+    /// them (migration 29): it raises the schools the join raised (their own, and that of a
+    /// provision elsewhere one of them is in), a block with a pupil of another school raises
+    /// that school too, and a result filed at a school that does not exist is refused.
+    @Test func resultsOfABlockOfConsecutivePupilsRaiseTheSchoolsTheJoinDid() async throws {
+        let (db, _) = try await database("refs-block")
+        try await db.execute("INSERT INTO schools (id, urn, name) VALUES (2, '100002', 'Other'), (3, '100003', 'Third')")
+        try await db.execute(
+            """
+            INSERT INTO pupils (id, upn, school_id, surname, forename, dob)
+            VALUES (3, 'C801200100003', 1, 'S', 'F', '2015-01-01'), (4, 'D801200100004', 2, 'S', 'F', '2015-01-01')
+            """)
+        try await db.execute("INSERT INTO provisions (id, school_id, provision_id, name) VALUES (1, 3, 'CLUB', 'Lunch club')")
+        try await db.execute("INSERT INTO enrolments (provision_id, pupil_id, start_date, status) VALUES (1, 3, '2025-09-15', 'active')")
+        func versions() async throws -> [Int] {
+            try await db.query("SELECT data_version FROM schools ORDER BY id").rows.map { try $0.decode("data_version") }
+        }
+        let before = try await versions()
+        try await db.execute(Self.insertResults(pupils: [1, 2, 3], school: 1, on: "2025-03-15"))
+        #expect(try await versions() == [before[0] + 1, before[1], before[2] + 1])
+        try await db.execute(Self.insertResults(pupils: [1, 2], school: 1, on: "2025-04-15"))
+        #expect(try await versions() == [before[0] + 2, before[1], before[2] + 1])
+        try await db.execute(Self.insertResults(pupils: [2, 3, 4], school: 1, on: "2025-05-15"))
+        #expect(try await versions() == [before[0] + 3, before[1] + 1, before[2] + 2])
+
+        let error = await #expect(throws: PostgresError.self) {
+            try await db.execute(Self.insertResults(pupils: [1, 2], school: 99, on: "2025-06-15"))
+        }
+        #expect(error?.sqlState == SQLState.foreignKeyViolation)
+        #expect(error?.message == "a result of 2025-06-15 names pupil 1 and school 99, and one of them does not exist")
+        #expect(try await resultCount(db) == 9)
+        await db.close()
+    }
+
     @Test func aPupilOrSchoolWithResultsCannotBeRemovedOrRenumbered() async throws {
         let (db, _) = try await database("refs-delete")
         await expectRefused(db, [
