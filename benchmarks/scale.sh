@@ -28,6 +28,7 @@ run() { # label pupils schools: prints "import_s import_peak_mib eval_s eval_pea
     local rss; rss=$(tail -1 "$dir/import.rss"); (( rss > peak )) && peak=$rss
   done
   end=$(date +%s.%N)
+  bench_settle "$(bench_database_url "$dir/state")"
   # The nightly case: every source exported again with nothing changed (forced, since the
   # files are byte for byte the same).
   local again_start again_end again_peak=0
@@ -39,6 +40,7 @@ run() { # label pupils schools: prints "import_s import_peak_mib eval_s eval_pea
     local rss; rss=$(tail -1 "$dir/import.rss"); (( rss > again_peak )) && again_peak=$rss
   done
   again_end=$(date +%s.%N)
+  bench_settle "$(bench_database_url "$dir/state")"
   /usr/bin/time -f "%e %M" -o "$dir/eval.time" "$bin/provisionctl" --config "$config" evaluate --as-of 2026-11-29 --timings \
     > "$dir/eval.out" 2>/dev/null
   local eval_s eval_kib; read -r eval_s eval_kib < "$dir/eval.time"
