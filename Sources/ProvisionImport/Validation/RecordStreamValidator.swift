@@ -78,9 +78,11 @@ public struct RecordStreamValidator: Sendable {
     /// `snapshot` or `delta`, once the header is read.
     public private(set) var sourceKind = "snapshot"
     /// Records sent, by type, as the `end` counts must report them.
-    public private(set) var sent: [String: Int] = [:]
+    public var sent: [String: Int] { sentCounts.byType }
     /// Records accepted, by type.
-    public private(set) var accepted: [String: Int] = [:]
+    public var accepted: [String: Int] { acceptedCounts.byType }
+    private var sentCounts = TypeCounts()
+    private var acceptedCounts = TypeCounts()
     /// Records rejected so far.
     public private(set) var rejectedCount = 0
     /// Records rejected, by type (data types only: `error` records have no type of their own).
@@ -103,7 +105,7 @@ public struct RecordStreamValidator: Sendable {
     }
 
     /// Records sent other than header and end.
-    public var recordCount: Int { sent.values.reduce(0, +) }
+    public var recordCount: Int { sentCounts.total }
 
     /// Share of sent records that were rejected (0 when none were sent).
     public var rejectedShare: Double {
@@ -111,7 +113,7 @@ public struct RecordStreamValidator: Sendable {
     }
 
     /// Whether the run contains records of `type` (snapshot semantics apply per type).
-    public func contains(_ type: String) -> Bool { (accepted[type] ?? 0) > 0 }
+    public func contains(_ type: String) -> Bool { acceptedCounts[type] > 0 }
 
     /// Checks one line (without its newline).
     public mutating func consume(_ line: some Collection<UInt8>, number: Int) throws(ProtocolViolation) -> LineResult {
@@ -194,7 +196,7 @@ public struct RecordStreamValidator: Sendable {
             case .expectingHeader: throw ProtocolViolation(line: number, "the first line must be a header record, got type '\(record.type)'")
             case .records: break
             }
-            sent[record.type, default: 0] += 1
+            sentCounts.add(record.type)
             do throws(RecordProblem) {
                 return try take(record, line: number, ref: nil)
             } catch {
@@ -234,7 +236,7 @@ public struct RecordStreamValidator: Sendable {
             state = .ended
             return .end
         case "error":
-            sent["error", default: 0] += 1
+            sentCounts.add("error")
             let message = fields["message"]?.stringValue ?? "no message"
             return reject(
                 line: number, type: "error", "the plugin could not read a record: \(EscapedText.escaped(message.prefix(300)))",
@@ -244,7 +246,7 @@ public struct RecordStreamValidator: Sendable {
             // (the known ones need none; escaping every record's type was one in twenty of the
             // supervisor's samples).
             let type = RecordRules.dataTypes.contains(type) ? type : EscapedText.escaped(type.prefix(40))
-            sent[type, default: 0] += 1
+            sentCounts.add(type)
             do throws(RecordProblem) {
                 // Known types were validated when the line was prepared.
                 let record = try (validated ?? Result { () throws(RecordProblem) -> ValidRecord in
@@ -266,7 +268,7 @@ public struct RecordStreamValidator: Sendable {
                 "\(record.type) is for school \(record.schoolURN), which this source is not bound to", ref: ref())
         }
         if let latestDate, let problem = RecordRules.futureDate(in: record, latest: latestDate) { throw problem }
-        accepted[record.type, default: 0] += 1
+        acceptedCounts.add(record.type)
         if record.warning != nil { warningCount += 1 }
         return .accepted(record)
     }
@@ -277,8 +279,8 @@ public struct RecordStreamValidator: Sendable {
     /// Counts a line of `type` taken as accepted without being read again: a line this
     /// source sent and had accepted before, byte for byte (``takesRecords`` must hold).
     mutating func countRemembered(_ type: String) {
-        sent[type, default: 0] += 1
-        accepted[type, default: 0] += 1
+        sentCounts.add(type)
+        acceptedCounts.add(type)
     }
 
     /// Checks that the output ended properly; call after the last line.
@@ -373,5 +375,39 @@ public struct RecordStreamValidator: Sendable {
             }
             throw ProtocolViolation(line: line, "end.counts do not match what was sent (\(differences.joined(separator: "; ")))")
         }
+    }
+}
+
+/// Records counted by type, results and pupils each in a field of their own: counted in a
+/// dictionary, every line hashed its type twice.
+private struct TypeCounts: Sendable {
+    private var results = 0
+    private var pupils = 0
+    private var others: [String: Int] = [:]
+
+    mutating func add(_ type: String) {
+        switch type {
+        case "assessment": results += 1
+        case "pupil": pupils += 1
+        default: others[type, default: 0] += 1
+        }
+    }
+
+    subscript(type: String) -> Int {
+        switch type {
+        case "assessment": results
+        case "pupil": pupils
+        default: others[type, default: 0]
+        }
+    }
+
+    var total: Int { results + pupils + others.values.reduce(0, +) }
+
+    /// The counts by type; a type never counted is absent.
+    var byType: [String: Int] {
+        var counts = others
+        if results > 0 { counts["assessment"] = results }
+        if pupils > 0 { counts["pupil"] = pupils }
+        return counts
     }
 }
