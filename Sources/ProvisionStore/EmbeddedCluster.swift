@@ -164,7 +164,7 @@ public struct EmbeddedCluster: Sendable {
     /// server's pid file and whether that process is alive, without starting `pg_ctl` as the
     /// server's user (through `runuser`, that took 80 ms of every command's start).
     public func isRunning() async throws -> Bool {
-        guard FileManager.default.fileExists(atPath: dataDirectory + "/PG_VERSION"),
+        guard isInitialised,
               let file = try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8),
               let line = file.split(separator: "\n").first, let pid = pid_t(line.trimmingCharacters(in: .whitespaces)), pid > 0,
               pid != getpid(), pid != getppid()

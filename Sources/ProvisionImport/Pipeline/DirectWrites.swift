@@ -51,7 +51,7 @@ struct DirectWrites {
     static let idBlock = 10_000
 
     static let copyPupils = """
-        COPY pupils (id, upn, school_id, \(StagingMerge.pupilFieldColumns.joined(separator: ", ")), on_roll, import_run_id) FROM STDIN
+        COPY pupils (id, upn, school_id, \(PupilFields.columns.joined(separator: ", ")), on_roll, import_run_id) FROM STDIN
         """
     static let copyNeeds = "COPY pupil_needs (pupil_id, code, rank, import_run_id) FROM STDIN"
     static let copyResults = """
@@ -235,10 +235,8 @@ struct DirectWrites {
         CopyText.appendField(pupilID, to: &rows.pupils, first: true)
         CopyText.appendField(pupil.upn, to: &rows.pupils)
         CopyText.appendField(school, to: &rows.pupils)
-        for (column, value) in pupil.values.enumerated() {
-            CopyText.appendField(column == PupilFields.senProvision ? value ?? "N" : value, to: &rows.pupils)
-        }
-        CopyText.appendField(pupil.leavingDate.map { $0 > today } ?? true ? "t" : "f", to: &rows.pupils)
+        pupil.forEachStoredValue { CopyText.appendField($0, to: &rows.pupils) }
+        CopyText.appendField(pupil.isOnRoll(today: today) ? "t" : "f", to: &rows.pupils)
         CopyText.appendField(runID, to: &rows.pupils)
         CopyText.endRow(&rows.pupils)
         for need in pupil.needs ?? [] {

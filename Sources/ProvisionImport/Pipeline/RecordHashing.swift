@@ -42,11 +42,8 @@ struct RecordHashing: Sendable {
             // pupil is on roll unless the leaving date has passed.
             guard let pupil = record.pupil else { return nil }
             Self.add(record.schoolURN, to: &hasher)
-            for (column, value) in pupil.values.enumerated() {
-                Self.add(column == PupilFields.senProvision ? value ?? "N" : value, to: &hasher)
-            }
-            let onRoll = pupil.leavingDate.map { $0 > today } ?? true
-            Self.add(onRoll ? "t" : "f", to: &hasher)
+            pupil.forEachStoredValue { Self.add($0, to: &hasher) }
+            Self.add(pupil.isOnRoll(today: today) ? "t" : "f", to: &hasher)
             if let listed = pupil.needs {
                 let codes = listed.map { "\($0.code):\($0.rank)" }
                 var needsHasher = KeyedHasher(key: secret)
@@ -125,9 +122,6 @@ struct RecordHashing: Sendable {
         guard column == columns else { return nil }
         return (key, hasher.finalize() & ~1, needsHash, id)
     }
-
-    /// The hash of a pupil's needs when they have none: as a record listing none hashes them.
-
 
     private static let resultKind: UInt8 = 1
     private static let pupilKind: UInt8 = 2

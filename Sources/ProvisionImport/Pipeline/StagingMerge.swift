@@ -109,8 +109,6 @@ enum StagingMerge {
     /// The typed columns of results and of pupils, in the order of ``copyStaging``.
     private static let resultColumns = ["instrument", "subject", "measure", "value", "assessed_on"]
     private static let pupilColumns = PupilFields.columns + ["needs"]
-    /// The pupil fields staged in the columns of the same names (the rest differ: `needs` is JSON).
-    static let pupilFieldColumns = PupilFields.columns
 
     static let copyStaging = """
         COPY import_staging (line, record_type, school_urn, doc, upn, \((resultColumns + pupilColumns).joined(separator: ", "))) FROM STDIN
@@ -134,10 +132,7 @@ enum StagingMerge {
             CopyText.appendField(result.valueText, to: &buffer)
             CopyText.appendField(result.date, to: &buffer)
             CopyText.appendNulls(pupilColumns.count, to: &buffer)
-            CopyText.endRow(&buffer)
-            return
-        }
-        if let pupil = record.pupil {
+        } else if let pupil = record.pupil {
             CopyText.appendField(nil, to: &buffer)
             CopyText.appendField(pupil.upn, to: &buffer)
             CopyText.appendNulls(resultColumns.count, to: &buffer)

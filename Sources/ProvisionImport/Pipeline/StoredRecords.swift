@@ -291,7 +291,7 @@ struct StoredRecords {
 
     /// The staged pupil columns, prefixed with `table`, in the order the digest hashes them.
     private static func pupilColumns(_ table: String) -> String {
-        StagingMerge.pupilFieldColumns.map { "\(table).\($0)" }.joined(separator: ", ")
+        PupilFields.columns.map { "\(table).\($0)" }.joined(separator: ", ")
     }
 }
 

@@ -152,6 +152,15 @@ public final class PupilFields: Sendable, Equatable {
     /// The leaving date, YYYY-MM-DD, when there is one.
     public var leavingDate: String? { values[Self.leavingDate] }
 
+    /// ``values`` as the upsert stores them, in order: no SEN provision is `N`.
+    func forEachStoredValue(_ body: (String?) -> Void) {
+        for (column, value) in values.enumerated() { body(column == Self.senProvision ? value ?? "N" : value) }
+    }
+
+    /// Whether the upsert stores the pupil as on roll on `today` (YYYY-MM-DD): unless their
+    /// leaving date has passed.
+    func isOnRoll(today: String) -> Bool { leavingDate.map { $0 > today } ?? true }
+
     /// The needs as JSON, as the record's `needs` member is stored.
     public var needsValue: JSONValue? {
         needs.map { needs in .array(needs.map { .object(["code": .string($0.code), "rank": .number(Double($0.rank))]) }) }
