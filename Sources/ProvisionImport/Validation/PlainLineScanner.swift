@@ -1,6 +1,10 @@
+import ProvisionModel
+
 /// A cursor over one line that takes only the plain shape of a record (``PlainResultLine``,
 /// ``PlainPupilLine``): strings of printable ASCII without escapes, numbers as JSON writes
 /// them, `true` and `false`. Anything else it answers nil, for the line to be parsed as JSON.
+/// Its static functions take a value as the rules would keep it unchanged (``FieldReader``
+/// trims and upper-cases; a value that needs either is not plain).
 struct PlainLineScanner {
     let bytes: UnsafeBufferPointer<UInt8>
     var index = 0
@@ -80,6 +84,36 @@ struct PlainLineScanner {
         guard bytes.count - index >= count, text(index..<(index + count), is: literal) else { return false }
         index += count
         return true
+    }
+
+    // MARK: Values
+
+    static func string(_ value: UnsafeBufferPointer<UInt8>) -> String {
+        String(decoding: value, as: UTF8.self)
+    }
+
+    /// `value` when it is not empty, has no space at either end and fits `maxLength`
+    /// (printable ASCII: a byte is a character).
+    static func asIs(_ value: UnsafeBufferPointer<UInt8>, maxLength: Int) -> String? {
+        guard let first = value.first, let last = value.last, first != 0x20, last != 0x20, value.count <= maxLength else { return nil }
+        return string(value)
+    }
+
+    /// A URN: six digits.
+    static func urn(_ value: UnsafeBufferPointer<UInt8>) -> String? {
+        value.count == 6 && value.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } ? string(value) : nil
+    }
+
+    /// Thirteen bytes with no lower-case letter, for ``UPN/read(_:)`` to check the shape of.
+    static func upn(_ value: UnsafeBufferPointer<UInt8>) -> String? {
+        value.count == 13 && !value.contains { $0 >= 0x61 && $0 <= 0x7A } ? string(value) : nil
+    }
+
+    /// A real date in the form YYYY-MM-DD.
+    static func date(_ value: UnsafeBufferPointer<UInt8>) -> String? {
+        guard value.count == 10 else { return nil }
+        let text = string(value)
+        return SchoolDate(iso: text) == nil ? nil : text
     }
 
     private func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }

@@ -93,24 +93,13 @@ enum PlainPupilLine {
 
     /// A string member's text when the validator takes it as it is, else nil.
     private static func check(_ value: UnsafeBufferPointer<UInt8>, as kind: Kind) -> String? {
-        guard let first = value.first, let last = value.last, first != 0x20, last != 0x20 else { return nil }
         switch kind {
-        case .urn:
-            guard value.count == 6, value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
-        case .upn:
-            guard value.count == 13, !value.contains(where: { $0 >= 0x61 && $0 <= 0x7A }) else { return nil }
-        case .name:
-            guard value.count <= 100 else { return nil }
-        case .date:
-            guard value.count == 10 else { return nil }
-        default:
-            guard value.count <= 40 else { return nil }
-        }
-        let text = String(decoding: value, as: UTF8.self)
-        switch kind {
-        case .date: return SchoolDate(iso: text) == nil ? nil : text
-        case .code(let allowed): return allowed.contains(text) ? text : nil
-        default: return text
+        case .urn: PlainLineScanner.urn(value)
+        case .upn: PlainLineScanner.upn(value)
+        case .name: PlainLineScanner.asIs(value, maxLength: 100)
+        case .date: PlainLineScanner.date(value)
+        case .code(let allowed): PlainLineScanner.asIs(value, maxLength: 40).flatMap { allowed.contains($0) ? $0 : nil }
+        case .type, .flag, .needs: PlainLineScanner.asIs(value, maxLength: 40)
         }
     }
 
@@ -133,7 +122,7 @@ enum PlainPupilLine {
                 scanner.skipWhitespace()
                 if code == nil, scanner.text(key, is: "code") {
                     guard let range = scanner.plainString() else { return nil }
-                    let text = String(decoding: UnsafeBufferPointer(rebasing: scanner.bytes[range]), as: UTF8.self)
+                    let text = PlainLineScanner.string(UnsafeBufferPointer(rebasing: scanner.bytes[range]))
                     guard Codes.needTypes.contains(text), !needs.contains(where: { $0.code == text }) else { return nil }
                     code = text
                 } else if rank == nil, scanner.text(key, is: "rank") {

@@ -35,22 +35,19 @@ enum PlainResultLine {
             found[member].map { UnsafeBufferPointer(rebasing: line[$0]) }
         }
         guard let type = text(.type), PlainLineScanner.equal(type, "assessment"),
-              let urn = text(.schoolURN), urn.count == 6, urn.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-              let upn = text(.upn), upn.count == 13, !upn.contains(where: { $0 >= 0x61 && $0 <= 0x7A }),
-              let instrument = text(.instrument).flatMap({ Self.trimmed($0, maxLength: 60) }),
-              let subject = text(.subject).flatMap({ Self.trimmed($0, maxLength: 60) }),
+              let urn = text(.schoolURN).flatMap(PlainLineScanner.urn),
+              let upn = text(.upn).flatMap(PlainLineScanner.upn), case .wellFormed = UPN.read(upn),
+              let instrument = text(.instrument).flatMap({ PlainLineScanner.asIs($0, maxLength: 60) }),
+              let subject = text(.subject).flatMap({ PlainLineScanner.asIs($0, maxLength: 60) }),
               let measure = text(.measure).flatMap(Self.measure),
               let valueBytes = text(.value), let value = Self.number(valueBytes), Self.takesWithoutWarning(value, measure: measure),
-              let date = text(.date), date.count == 10
+              let date = text(.date).flatMap(PlainLineScanner.date)
         else { return nil }
-        let upnText = Self.string(upn)
-        let dateText = Self.string(date)
-        guard case .wellFormed = UPN.read(upnText), SchoolDate(iso: dateText) != nil else { return nil }
         return ValidRecord(
-            schoolURN: Self.string(urn),
+            schoolURN: urn,
             result: ResultFields(
-                upn: upnText, instrument: Self.string(instrument), subject: Self.string(subject), measure: measure, value: value,
-                valueText: Self.isWhole(valueBytes) ? Self.string(valueBytes) : JSONValue.numberText(value), date: dateText),
+                upn: upn, instrument: instrument, subject: subject, measure: measure, value: value,
+                valueText: Self.isWhole(valueBytes) ? PlainLineScanner.string(valueBytes) : JSONValue.numberText(value), date: date),
             warning: nil)
     }
 
@@ -121,17 +118,6 @@ enum PlainResultLine {
         }
     }
 
-    /// `text` when it needs no trimming and fits `maxLength` (printable ASCII: a byte is a
-    /// character).
-    private static func trimmed(_ text: UnsafeBufferPointer<UInt8>, maxLength: Int) -> UnsafeBufferPointer<UInt8>? {
-        guard let first = text.first, let last = text.last, first != 0x20, last != 0x20, text.count <= maxLength else { return nil }
-        return text
-    }
-
-    private static func string(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
-        String(decoding: bytes, as: UTF8.self)
-    }
-
     /// One of ``Codes/measures`` (compared as bytes: hashing it to look it up in the set
     /// cost more).
     private static func measure(_ text: UnsafeBufferPointer<UInt8>) -> String? {
@@ -153,7 +139,7 @@ enum PlainResultLine {
         if isWhole(text) {
             return Double(text.reduce(0) { $0 * 10 + Int($1 - 0x30) })
         }
-        guard let value = Double(string(text)), value.isFinite else { return nil }
+        guard let value = Double(PlainLineScanner.string(text)), value.isFinite else { return nil }
         return value
     }
 
