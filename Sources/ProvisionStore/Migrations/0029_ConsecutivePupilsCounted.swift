@@ -53,43 +53,7 @@ extension Migration {
                 -- `raised`: the pupils' schools, and those of provisions elsewhere they are in.
                 IF filed IS NOT NULL THEN
                     NULL;
-                ELSIF highest::numeric - lowest < 4 * written THEN
-                    WITH seen AS MATERIALIZED (
-                             SELECT n.school_id AS filed, p.school_id AS pupil_school,
-                                    min(n.pupil_id) FILTER (WHERE p.id IS NULL) AS missing
-                               FROM new_rows n
-                               LEFT JOIN (SELECT id, school_id FROM pupils WHERE id BETWEEN lowest AND highest) p
-                                      ON p.id = n.pupil_id
-                              GROUP BY 1, 2)
-                    SELECT (SELECT min(missing) FROM seen), ARRAY(SELECT DISTINCT s.filed FROM seen s),
-                           ARRAY(SELECT pupil_school FROM seen WHERE pupil_school IS NOT NULL
-                                 UNION SELECT pr.school_id FROM enrolments e JOIN pupils p ON p.id = e.pupil_id
-                                         JOIN provisions pr ON pr.id = e.provision_id
-                                        WHERE e.pupil_id BETWEEN lowest AND highest AND pr.school_id <> p.school_id
-                                          AND e.pupil_id IN (SELECT pupil_id FROM new_rows))
-                      INTO missing_pupil, filed, raised;
-                ELSE
-                    WITH result_pupil AS MATERIALIZED (
-                             SELECT r.pupil_id AS id, (SELECT p.school_id FROM pupils p WHERE p.id = r.pupil_id) AS school_id
-                               FROM (SELECT DISTINCT pupil_id FROM new_rows) r)
-                    SELECT (SELECT c.id FROM result_pupil c WHERE c.school_id IS NULL LIMIT 1),
-                           ARRAY(SELECT DISTINCT school_id FROM new_rows),
-                           ARRAY(SELECT school_id FROM result_pupil WHERE school_id IS NOT NULL
-                                 UNION SELECT pr.school_id FROM result_pupil c
-                                         JOIN enrolments e ON e.pupil_id = c.id JOIN provisions pr ON pr.id = e.provision_id
-                                        WHERE pr.school_id <> c.school_id)
-                      INTO missing_pupil, filed, raised;
-                END IF;
-                SELECT f INTO missing_school FROM unnest(filed) f WHERE NOT EXISTS (SELECT 1 FROM schools s WHERE s.id = f) LIMIT 1;
-                IF missing_pupil IS NOT NULL OR missing_school IS NOT NULL THEN
-                    SELECT n.pupil_id, n.school_id, n.assessed_on INTO orphan FROM new_rows n
-                     WHERE n.pupil_id = missing_pupil OR n.school_id = missing_school
-                     LIMIT 1;
-                    \(refuseOrphan)
-                END IF;
-                UPDATE schools SET data_version = data_version + 1 WHERE id = ANY (filed || raised);
-                RETURN NULL;
-            END $$;
+                ELSIF \(resultPupilsByRangeOrKey)
 
             """)
 }
