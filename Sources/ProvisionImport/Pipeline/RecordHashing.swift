@@ -45,10 +45,8 @@ struct RecordHashing: Sendable {
             pupil.forEachStoredValue { Self.add($0, to: &hasher) }
             Self.add(pupil.isOnRoll(today: today) ? "t" : "f", to: &hasher)
             if let listed = pupil.needs {
-                let codes = listed.map { "\($0.code):\($0.rank)" }
-                var needsHasher = KeyedHasher(key: secret)
-                Self.add(codes.sorted().joined(separator: ","), to: &needsHasher)
-                needs = needsHasher.finalize()
+                var text = listed.map { "\($0.code):\($0.rank)" }.sorted().joined(separator: ",")
+                needs = text.withUTF8 { needsHash($0) }
             }
         default:
             return nil
@@ -85,20 +83,25 @@ struct RecordHashing: Sendable {
         return hasher
     }
 
-    /// A row read by COPY, hashed: a result (7 columns) or a pupil (19, the last its id).
+    /// The hash of a pupil's needs written as their `code:rank` pairs in order, joined by
+    /// commas: as a record lists them, or as the stored ones are read.
+    func needsHash(_ text: UnsafeBufferPointer<UInt8>) -> Int {
+        var hasher = KeyedHasher(key: secret)
+        Self.add(text, to: &hasher)
+        return hasher.finalize()
+    }
+
+    /// A row read by COPY, hashed: a result (7 columns) or a pupil (18, the last its id).
     /// Values are hashed as COPY writes them: a value it escapes (a tab, a backslash) then
     /// differs from its record, which is only staged as before. A row of another width is
     /// left out (its record is staged).
-    func hashRow(
-        _ line: UnsafeBufferPointer<UInt8>, columns: Int
-    ) -> (key: Int, content: Int, needs: Int?, id: Int64?)? {
+    func hashRow(_ line: UnsafeBufferPointer<UInt8>, columns: Int) -> (key: Int, content: Int, id: Int64?)? {
         let isResult = columns == 7
         let keyColumns = isResult ? 5 : 1
         let contentColumns = isResult ? 7 : 17
         var hasher = KeyedHasher(key: secret)
         hasher.combine(isResult ? Self.resultKind : Self.pupilKind)
         var key = 0
-        var needsHash: Int?
         var id: Int64?
         var column = 0
         var start = 0
@@ -110,17 +113,13 @@ struct RecordHashing: Sendable {
             if column < contentColumns {
                 Self.add(field, to: &hasher)
                 if column == keyColumns - 1 { key = hasher.finalized & ~1 }
-            } else if column == 17, let field, !field.isEmpty {
-                var needsHasher = KeyedHasher(key: secret)
-                Self.add(field, to: &needsHasher)
-                needsHash = needsHasher.finalize()
-            } else if column == 18 {
-                id = field.flatMap { Int64(String(decoding: $0, as: UTF8.self)) }
+            } else if column == 17 {
+                id = field.flatMap(StoredRecords.id)
             }
             column += 1
         }
         guard column == columns else { return nil }
-        return (key, hasher.finalize() & ~1, needsHash, id)
+        return (key, hasher.finalize() & ~1, id)
     }
 
     private static let resultKind: UInt8 = 1
