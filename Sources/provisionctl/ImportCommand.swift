@@ -175,6 +175,9 @@ enum ImportSummaryText {
             if summary.rememberedLines > 0 {
                 lines.append("  of which lines as the last run sent them (not read again): \(summary.rememberedLines)")
             }
+            if summary.resultsVouched {
+                lines.append("Stored results not listed: unchanged since the last run, which vouched for them")
+            }
             if merge.duplicates > 0 { lines.append("Repeated records (the last one was kept): \(merge.duplicates)") }
         }
         if !summary.firstReasons.isEmpty {

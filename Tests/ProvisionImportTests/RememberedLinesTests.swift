@@ -33,7 +33,7 @@ struct RememberedLinesTests {
         #expect(first.rememberedLines == 0)
         // Nineteen lines: every record but the pupil who lists needs.
         let size = try #require(try FileManager.default.attributesOfItem(atPath: memoryFile(h))[.size] as? Int)
-        #expect(size == 56 + 19 * 24)
+        #expect(size == 64 + 19 * 24)
         let before = try await h.fingerprint()
         let again = try await h.pipeline.run(h.request(plugin, source: source, force: true))
         #expect(again.status == .succeeded, "\(again.failure ?? "")")
@@ -105,14 +105,14 @@ struct RememberedLinesTests {
         let source = try h.source(export())
         #expect(try await h.pipeline.run(h.request(plugin, source: source)).status == .succeeded)
         let file = try #require(FileHandle(forUpdatingAtPath: memoryFile(h)))
-        try file.truncate(atOffset: 56 + 19 * 24 - 10)
+        try file.truncate(atOffset: 64 + 19 * 24 - 10)
         try file.close()
         let damaged = try await h.pipeline.run(h.request(plugin, source: source, force: true))
         #expect(damaged.status == .succeeded, "\(damaged.failure ?? "")")
         #expect(damaged.rememberedLines == 0)
         #expect(damaged.merge.alreadyStored == 20)
         let size = try #require(try FileManager.default.attributesOfItem(atPath: memoryFile(h))[.size] as? Int)
-        #expect(size == 56 + 19 * 24)
+        #expect(size == 64 + 19 * 24)
         #expect(try await h.pipeline.run(h.request(plugin, source: source, force: true)).rememberedLines == 19)
     }
 
@@ -194,7 +194,7 @@ struct RememberedLinesTests {
         #expect(Set(entries.map(\.key)).count == 20_000)
         var unique: [RememberedLines.Entry] = []
         for entry in entries where unique.last?.line != entry.line { unique.append(entry) }
-        let lines = RememberedLines(hashing: .fresh(), entries: unique)
+        let lines = RememberedLines(hashing: .fresh(), stamp: 1, entries: unique)
         for (index, entry) in unique.enumerated() { #expect(lines.find(entry.line) == index) }
         let known = Set(unique.map(\.line))
         let others = (0..<20_000).map { _ in generator.next() as UInt64 }.filter { !known.contains($0) }

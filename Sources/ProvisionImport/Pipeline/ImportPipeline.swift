@@ -100,6 +100,11 @@ public struct ImportSummary: Sendable {
     /// Lines taken as the last run's, byte for byte, without being read again
     /// (``RememberedLines``); their records are among `merge.alreadyStored`.
     public var rememberedLines = 0
+    /// Whether the stored results were not listed because the source's last run vouched for
+    /// them and nothing has changed them since (``StoredResultsVouch``).
+    public var resultsVouched = false
+    /// Whether this run vouches for its remembered lines' results, for the next run.
+    public var vouchesForResults = false
     /// The start of the plugin's stderr, escaped.
     public var stderr = ""
     public var checksum: String?
@@ -149,6 +154,9 @@ public struct ImportPipeline: Sendable {
     /// The most hash entries a run's list of stored rows holds (``StoredRecords``); tests
     /// make it small.
     var storedEntryLimit = StoredRecords.entryLimit
+    /// Whether a run takes the results its source's last run vouched for as stored, unlisted
+    /// (``StoredResultsVouch``); tests turn it off to exercise the list.
+    var takesVouchedResults = true
     /// Pupils and results a first run stages at least before it writes the rest directly
     /// (``DirectWrites/threshold``); nil never writes directly. Tests change it.
     var directWriteThreshold: Int? = DirectWrites.threshold
@@ -351,6 +359,7 @@ public struct ImportPipeline: Sendable {
                 "source": "\(request.sourceName)", "run": "\(runID)", "status": "\(summary.status.rawValue)",
                 "records": "\(summary.sent.values.reduce(0, +))", "rejected": "\(summary.rejected)",
                 "written_directly": "\(summary.merge.writtenDirectly)", "remembered_lines": "\(summary.rememberedLines)",
+                "results_vouched": "\(summary.resultsVouched)",
             ])
         return summary
     }
@@ -449,10 +458,19 @@ public struct ImportPipeline: Sendable {
             }
             let recordHashing = remembered?.hashing ?? .fresh()
             var recorder = memoryContext == nil ? nil : RememberedLines.Recorder(old: remembered, today: runToday, hashing: recordHashing)
+            // The schools' data versions before anything is listed or judged stored, and whether
+            // the last run vouched for the remembered lines' results at them.
+            let startVersions = recorder == nil ? nil : try await StoredResultsVouch.read(db, schools: request.schools.map(\.urn))
+            var resultsVouched = false
+            if let startVersions, let remembered, kinds.contains(.results), takesVouchedResults {
+                resultsVouched = try await startVersions.isVouched(by: request.sourceName, stamp: remembered.stamp, db)
+            }
             // The run's second connection is idle until the plugin starts: it reads the results.
             var stored = kinds.isEmpty ? nil : try await StoredRecords.load(
-                db, alongside: book, schools: request.schools.map(\.urn), kinds: kinds, limit: storedEntryLimit, today: runToday,
-                hashing: recordHashing)
+                db, alongside: book, schools: request.schools.map(\.urn), kinds: kinds,
+                vouched: resultsVouched ? remembered.map { ($0.entries.count, $0.resultCount) } : nil,
+                limit: storedEntryLimit, today: runToday, hashing: recordHashing)
+            summary.resultsVouched = stored?.resultsVouched == true
             // The checksum is still being computed: what it would refuse (a missing file, a
             // FIFO, a device) is refused before the plugin starts, and the run waits for it
             // only before it commits. Waiting for it here kept a first import of a million
@@ -498,6 +516,7 @@ public struct ImportPipeline: Sendable {
             let today = stored != nil || recorder != nil ? runToday : nil
             let hashesLines = recorder != nil
             let lookup = stored == nil ? nil : remembered
+            let vouched = stored?.resultsVouched == true
             func read(_ line: ArraySlice<UInt8>, _ number: Int) async throws {
                 if firstLine == nil { firstLine = .now }
                 bytesRead += line.count + 1
@@ -552,7 +571,8 @@ public struct ImportPipeline: Sendable {
             func take(_ prepared: Prepared, from lines: PreparedBatch) async throws {
                 let number = prepared.number
                 if let memo = prepared.remembered, let digest = prepared.digest {
-                    if validator.takesRecords, stored?.skips(memo.type, digest) == true {
+                    let keyStaged = vouched && (!stagedKeys.knowsEveryKey || stagedKeys.contains(digest.key))
+                    if validator.takesRecords, stored?.skipsRemembered(memo.type, digest, index: memo.index, keyStaged: keyStaged) == true {
                         validator.countRemembered(memo.type)
                         recorder?.keep(memo.index)
                         summary.rememberedLines += 1
@@ -612,6 +632,7 @@ public struct ImportPipeline: Sendable {
             try await sent()
             _ = try await db.finishCopy()
             try await StoredRecords.recordSkippedPupils(stored, db)
+            if let remembered { stored?.countVouchedRepeats(of: remembered, staged: stagedKeys) }
             try await flushRejections()
             summary.stderr = outcome.standardError
                 + (outcome.stderrBytesDropped > 0 ? "\n[… \(outcome.stderrBytesDropped) more bytes of stderr not kept]" : "")
@@ -633,6 +654,10 @@ public struct ImportPipeline: Sendable {
             try checkThresholds(validator.rejectedByType, total: summary.rejected, validator: validator, max: request.maxRejected)
 
             progress(.merging, records: outcome.lines)
+            // From here until the commit no other transaction changes these schools' data: a run
+            // that judged records stored (from the list or a vouch) vouches only if nobody did
+            // since it started.
+            let unchangedSinceStart = try await startVersions?.lockUnchanged(db, schools: request.schools.map(\.urn))
             do {
                 var staged = validator.accepted.merging(stored?.skipped ?? [:]) { accepted, skipped in accepted - skipped }
                     .merging(direct?.written ?? [:]) { accepted, written in accepted - written }
@@ -667,17 +692,32 @@ public struct ImportPipeline: Sendable {
                     throw ImportFailure("\(error)", inputRejected: true)
                 }
             }
+            // Drawn for a file written afresh; a file left as it is keeps its stamp.
+            var stamp: UInt64?
+            if let recorder {
+                stamp = recorder.changesNothing ? remembered?.stamp : UInt64.random(in: .min ... .max)
+                let vouches = stamp != nil && (stored == nil || unchangedSinceStart == true) && summary.merge.duplicates == 0
+                    && summary.merge.rejectedAtMergeByType["assessment", default: 0] == 0
+                if let stamp, vouches {
+                    try await StoredResultsVouch.vouch(
+                        for: request.sourceName, run: runID, stamp: stamp, schools: request.schools.map(\.urn), db)
+                    summary.vouchesForResults = true
+                } else {
+                    try await StoredResultsVouch.forget(request.sourceName, db)
+                }
+            }
             if let within = request.consoleWithin { try await db.withIsolation(within) }
             try await db.commit()
             summary.status = .succeeded
             // The lines to remember are written while the server analyses what changed.
             var remembering: Task<Void, any Error>?
-            if let finished = recorder, !finished.changesNothing, let memoryRoot, let memoryPath, let memoryContext, let runDay {
+            if let finished = recorder, !finished.changesNothing, let memoryRoot, let memoryPath, let memoryContext, let runDay,
+               let stamp {
                 recorder = nil
                 remembering = Task {
                     try await InputChecksum.offPool {
                         try PrivateFiles.createFolder(memoryRoot)
-                        try finished.write(to: memoryPath, hashing: recordHashing, context: memoryContext, today: runDay)
+                        try finished.write(to: memoryPath, hashing: recordHashing, context: memoryContext, today: runDay, stamp: stamp)
                     }
                 }
             }

@@ -10,7 +10,8 @@ import ProvisionModel
 /// listed as before), and when the row is stored as that record would write it, the line is
 /// skipped as an unchanged record always was. Otherwise, or when the protocol is not in the
 /// state to take a record, the line is read as any other. The list is a record of facts about
-/// lines, not about the database: what is stored is still checked row by row.
+/// lines, not about the database: what is stored is checked row by row, or, for results, by
+/// the data versions the run that wrote this file vouched at (``StoredResultsVouch``).
 ///
 /// The hashes are SipHash under a key drawn when the file is first written and kept in it
 /// (``RecordHashing``), so this run's list of stored rows is hashed as that run's records
@@ -36,23 +37,31 @@ struct RememberedLines: Sendable {
 
     /// "SPRLINES", then the format's version.
     private static let magic: UInt64 = 0x5345_4E49_4C52_5053
-    private static let formatVersion: UInt64 = 2
-    private static let headerWords = 7
+    private static let formatVersion: UInt64 = 3
+    private static let headerWords = 8
 
     /// The hashing the lines' records were hashed with.
     let hashing: RecordHashing
+    /// Drawn afresh for each file written, and recorded beside the data versions of the run
+    /// that wrote it when that run vouches for its lines' results (``StoredResultsVouch``).
+    let stamp: UInt64
     /// Sorted by line hash.
     let entries: [Entry]
+    /// How many of them are results.
+    let resultCount: Int
     /// Where the entries whose line hash starts with each `bits`-bit prefix start, and one
     /// past the last: a lookup reads one of these and a few neighbouring entries. The hashes
     /// are keyed, so spread evenly: about four entries share a prefix.
     private let starts: [UInt32]
     private let bits: Int
 
-    /// `entries`, sorted by line hash, each line once, remembered under `hashing`.
-    init(hashing: RecordHashing, entries: [Entry]) {
+    /// `entries`, sorted by line hash, each line once, remembered under `hashing` in the file
+    /// stamped `stamp`.
+    init(hashing: RecordHashing, stamp: UInt64, entries: [Entry]) {
         self.hashing = hashing
+        self.stamp = stamp
         self.entries = entries
+        resultCount = entries.reduce(0) { $0 + Int(1 - $1.content & 1) }
         var bits = 1
         while bits < 30, 1 << (bits + 2) < entries.count { bits += 1 }
         self.bits = bits
@@ -101,7 +110,7 @@ struct RememberedLines: Sendable {
             initialised = complete ? count : 0
         }
         guard complete else { return nil }
-        return RememberedLines(hashing: hashing, entries: entries)
+        return RememberedLines(hashing: hashing, stamp: header[7], entries: entries)
     }
 
     /// The hash a line is remembered by, under `hashing`'s key.
@@ -245,8 +254,10 @@ struct RememberedLines: Sendable {
         var changesNothing: Bool { fresh.isEmpty && keptCount == kept.count }
 
         /// Writes the lines to `path` (a new file renamed over the old) with `hashing`'s key,
-        /// for `context`, dated `today` (days since 1970).
-        consuming func write(to path: String, hashing: RecordHashing, context: String, today: Int) throws(PrivateFiles.Failure) {
+        /// for `context`, dated `today` (days since 1970), stamped `stamp`.
+        consuming func write(
+            to path: String, hashing: RecordHashing, context: String, today: Int, stamp: UInt64
+        ) throws(PrivateFiles.Failure) {
             fresh.withUnsafeMutableBufferPointer { RememberedLines.sortByLine($0) }
             let oldEntries = old?.entries ?? []
             let (kept, fresh) = (kept, fresh)
@@ -277,7 +288,7 @@ struct RememberedLines: Sendable {
             merged { _ in count += 1 }
             let header: [UInt64] = [
                 RememberedLines.magic, RememberedLines.formatVersion, hashing.secret.0, hashing.secret.1,
-                RememberedLines.contextHash(context, hashing), UInt64(truncatingIfNeeded: today), UInt64(count),
+                RememberedLines.contextHash(context, hashing), UInt64(truncatingIfNeeded: today), UInt64(count), stamp,
             ].map(\.littleEndian)
             // Entries in this machine's byte order: the file never leaves it.
             try PrivateFiles.write(to: path, sync: false) { write in

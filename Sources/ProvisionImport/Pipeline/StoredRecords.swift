@@ -37,6 +37,14 @@ struct StoredRecords {
     private var pupilIDs: [Int: Int64] = [:]
     /// Whether the schools' stored pupils are listed (all of them), not only results.
     private(set) var listsPupils = false
+    /// Whether the results were not listed because the source's last run vouches for its
+    /// remembered lines' results (``StoredResultsVouch``): each such line's result is then
+    /// taken as stored when the line is met (``skipsRemembered(_:_:index:keyStaged:)``).
+    var resultsVouched: Bool { vouchedTaken != nil }
+    /// With the results vouched for, one bit per remembered line: set once its result was
+    /// taken as stored. A line met twice is a repeat of its key; so is a later record staged
+    /// with that key (``countVouchedRepeats(of:staged:)``).
+    private var vouchedTaken: [UInt64]?
     /// `current_date` of the import's transaction, as YYYY-MM-DD.
     let today: String
     /// How records and rows are hashed in this run.
@@ -101,20 +109,28 @@ struct StoredRecords {
     /// threads (a 250,000-pupil school's list in 0.75–0.9 s instead of 1.1–1.25 s one after
     /// the other, with `psql` as the client). The two reads see the data as two statements
     /// of `db` would: a result listed or not only decides whether its record is staged.
+    ///
+    /// With `vouched`, the source's last run vouches for the results of its remembered lines
+    /// (``StoredResultsVouch``; `lines` of them, `results` results): they are not read when
+    /// those are most of the results the schools are expected to hold.
     static func load(
         _ db: PostgresConnection, alongside helper: PostgresConnection, schools urns: [String],
-        kinds: Kinds = [.pupils, .results], limit: Int = entryLimit, today: String, hashing: RecordHashing
+        kinds: Kinds = [.pupils, .results], vouched: (lines: Int, results: Int)? = nil, limit: Int = entryLimit, today: String,
+        hashing: RecordHashing
     ) async throws -> StoredRecords {
         var stored = StoredRecords(today: today, hashing: hashing)
         // The schools' pupils counted first, so the results' read can start on `helper` with
         // the room the pupils leave it while `db` reads the pupils. COPY takes no parameters:
-        // the schools are given by their ids, numbers read from the database.
+        // the schools are given by their ids, numbers read from the database. The tables'
+        // sizes are the planner's estimates, or counted before their first analysis (-1).
         let counts = try await db.query(
             """
             SELECT (SELECT count(*) FROM pupils p JOIN schools b ON b.id = p.school_id WHERE b.urn = ANY($1::text[])) AS school_pupils,
                    (SELECT string_agg(id::text, ', ' ORDER BY id) FROM schools WHERE urn = ANY($1::text[])) AS school_ids,
-                   (SELECT reltuples::float8 FROM pg_class WHERE oid = 'pupils'::regclass) AS pupils,
-                   (SELECT reltuples::float8 FROM pg_class WHERE oid = 'assessments'::regclass) AS results
+                   (SELECT CASE WHEN reltuples >= 0 THEN reltuples::float8 ELSE (SELECT count(*) FROM pupils) END
+                      FROM pg_class WHERE oid = 'pupils'::regclass) AS pupils,
+                   (SELECT CASE WHEN reltuples >= 0 THEN reltuples::float8 ELSE (SELECT count(*) FROM assessments) END
+                      FROM pg_class WHERE oid = 'assessments'::regclass) AS results
             """, urns
         ).singleRow()
         let schoolPupils = try counts?.decode("school_pupils", as: Int.self) ?? 0
@@ -151,7 +167,13 @@ struct StoredRecords {
         let resultLimit = limit - 3 * pupilRoom
 
         var readingResults: Task<[Int: Int], any Error>?
-        if kinds.contains(.results), resultLimit > 0 {
+        // A stored result the remembered lines do not name is staged if a record names it (its
+        // merge changes nothing), which costs about two and a half times what listing it
+        // does: the list is left unread only when the lines name three quarters of the
+        // results expected or more.
+        if kinds.contains(.results), let vouched, Double(vouched.results) >= 0.75 * expectedResults {
+            stored.vouchedTaken = Array(repeating: 0, count: (vouched.lines + 63) / 64)
+        } else if kinds.contains(.results), resultLimit > 0 {
             // The schools' pupils' results. A few schools of a large deployment: each pupil's
             // results through the unique index (OFFSET 0 keeps the lookup per pupil). As a join
             // the planner scanned every result of the deployment for one school's: 600 sources
@@ -299,6 +321,40 @@ struct StoredRecords {
         let key: Int
         let content: Int
         let needs: Int?
+    }
+
+    /// Whether the record of the remembered line at `index`, of `type` with `digest`, is
+    /// already stored exactly as the merge would write it; if so it is counted as skipped and
+    /// must not be staged. `keyStaged`: a record of its key may have been staged earlier in
+    /// the run.
+    ///
+    /// With the results vouched for, a remembered result is stored as its line says, unless a
+    /// record of its key was staged before it: that one is stored by the merge, and this line
+    /// must follow it. (The vouching run repeated no key, so two remembered lines never share
+    /// one.)
+    mutating func skipsRemembered(_ type: String, _ digest: Digest, index: Int, keyStaged: Bool) -> Bool {
+        guard type == "assessment", vouchedTaken != nil, !keyStaged else { return skips(type, digest) }
+        let (word, bit) = (index >> 6, UInt64(1) << UInt64(index & 63))
+        if vouchedTaken![word] & bit != 0 { duplicates += 1 }
+        vouchedTaken![word] |= bit
+        skippedResults += 1
+        return true
+    }
+
+    /// Counts as repeats the results taken as vouched for whose key a record staged after
+    /// them also had (the merge lets that one win, as a list's marks would have told): the
+    /// run then cannot vouch for its lines.
+    mutating func countVouchedRepeats(of remembered: RememberedLines, staged: StagedKeys) {
+        guard let taken = vouchedTaken, staged.count > 0 else { return }
+        guard staged.knowsEveryKey else {
+            duplicates += 1
+            return
+        }
+        for (word, bits) in taken.enumerated() where bits != 0 {
+            for bit in 0..<64 where bits & (1 << UInt64(bit)) != 0 {
+                if staged.contains(remembered.record(at: word * 64 + bit).digest.key) { duplicates += 1 }
+            }
+        }
     }
 
     /// Whether the record of `type` with `digest` is already stored exactly as the merge
