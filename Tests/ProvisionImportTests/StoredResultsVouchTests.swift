@@ -109,7 +109,8 @@ struct StoredResultsVouchTests {
     /// A result changed by another transaction while a run streams (after it judged what is
     /// stored, before it merges) stops that run vouching: the next lists the results and
     /// writes the line's value back. The plugin waits on a FIFO the test opens once it has
-    /// changed the row.
+    /// changed the row. (The change also means the run tells the leaver rule its skipped
+    /// pupils one by one.)
     @Test func aChangeCommittedWhileARunStreamsStopsItVouching() async throws {
         let h = try await ImportHarness.make("vouch-concurrent")
         defer { h.cleanUp() }
@@ -136,6 +137,9 @@ struct StoredResultsVouchTests {
         #expect(during.resultsVouched)
         #expect(!during.vouchesForResults)
         #expect(try await storedValue(h) == "1")
+        // Its pupil, skipped as stored, was told to the leaver rule by id: still on roll.
+        #expect(during.merge.alreadyStored == 2)
+        #expect(during.merge.markedLeft == 0)
         try FileManager.default.removeItem(atPath: gate)
 
         let after = try await h.pipeline.run(h.request(plugin, source: source, force: true))

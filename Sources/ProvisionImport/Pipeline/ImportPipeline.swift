@@ -631,7 +631,11 @@ public struct ImportPipeline: Sendable {
             try await send(batch, direct: direct?.takeRows())
             try await sent()
             _ = try await db.finishCopy()
-            try await StoredRecords.recordSkippedPupils(stored, db)
+            // From here until the commit no other transaction changes these schools' data: a run
+            // that judged records stored (from the lists or a vouch) vouches only if nobody did
+            // since it started, and then tells the merge only the listed pupils it did not skip.
+            let unchangedSinceStart = try await startVersions?.lockUnchanged(db, schools: request.schools.map(\.urn))
+            let skippedPupils = try await StoredRecords.recordSkippedPupils(stored, db, listedUnchanged: unchangedSinceStart == true)
             if let remembered { stored?.countVouchedRepeats(of: remembered, staged: stagedKeys) }
             try await flushRejections()
             summary.stderr = outcome.standardError
@@ -654,10 +658,6 @@ public struct ImportPipeline: Sendable {
             try checkThresholds(validator.rejectedByType, total: summary.rejected, validator: validator, max: request.maxRejected)
 
             progress(.merging, records: outcome.lines)
-            // From here until the commit no other transaction changes these schools' data: a run
-            // that judged records stored (from the list or a vouch) vouches only if nobody did
-            // since it started.
-            let unchangedSinceStart = try await startVersions?.lockUnchanged(db, schools: request.schools.map(\.urn))
             do {
                 var staged = validator.accepted.merging(stored?.skipped ?? [:]) { accepted, skipped in accepted - skipped }
                     .merging(direct?.written ?? [:]) { accepted, written in accepted - written }
@@ -666,6 +666,7 @@ public struct ImportPipeline: Sendable {
                     db, runID: runID, schools: request.schools, staged: staged,
                     keysMayRepeat: stagedKeys.mayRepeat,
                     snapshotPupils: validator.sourceKind == "snapshot" && validator.sent["pupil", default: 0] > 0,
+                    skippedPupils: skippedPupils,
                     consoleEdit: request.consoleLines != nil,
                     maxLeavers: request.force ? nil : request.maxLeavers)
             } catch let refused as MassLeaversRefused {

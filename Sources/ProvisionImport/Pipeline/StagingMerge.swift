@@ -184,9 +184,9 @@ enum StagingMerge {
     }
 
     /// Runs the merge, after ``insertBoundSchools(_:runID:schools:)``. `$1` in every
-    /// statement is the import run id. The temporary table `skipped_pupil` must hold the
-    /// pupils whose records were not staged (``StoredRecords/recordSkippedPupils(_:_:)``):
-    /// a snapshot lists them.
+    /// statement is the import run id. `skippedPupils` tells the pupils whose records were not
+    /// staged (``StoredRecords/recordSkippedPupils(_:_:listedUnchanged:)``): a snapshot lists
+    /// them.
     ///
     /// - Parameters:
     ///   - staged: how many records of each type were staged (the validator's accepted
@@ -202,7 +202,8 @@ enum StagingMerge {
     ///     are marked so that imports do not overwrite them (``keepConsoleEdits``).
     static func merge(
         _ db: PostgresConnection, runID: Int64, schools: [(urn: String, name: String)], staged: [String: Int],
-        keysMayRepeat: Set<String>, snapshotPupils: Bool, consoleEdit: Bool = false, maxLeavers: Double?
+        keysMayRepeat: Set<String>, snapshotPupils: Bool, skippedPupils: StoredRecords.SkippedPupils = .inTable,
+        consoleEdit: Bool = false, maxLeavers: Double?
     ) async throws -> MergeStatistics {
         var stats = MergeStatistics()
 
@@ -340,7 +341,8 @@ enum StagingMerge {
 
         if snapshotPupils {
             try await markLeavers(
-                db, runID: runID, stats: &stats, rejectedPupils: staged[rejectedPupilType, default: 0], maxLeavers: maxLeavers)
+                db, runID: runID, stats: &stats, rejectedPupils: staged[rejectedPupilType, default: 0], skipped: skippedPupils,
+                maxLeavers: maxLeavers)
         }
 
         try await mergeAssessments(
@@ -679,7 +681,8 @@ enum StagingMerge {
     /// `rejectedPupils` is how many rows of rejected pupil records were staged: without any,
     /// the staging table is not read for them (0.1 s of a million records).
     private static func markLeavers(
-        _ db: PostgresConnection, runID: Int64, stats: inout MergeStatistics, rejectedPupils: Int, maxLeavers: Double?
+        _ db: PostgresConnection, runID: Int64, stats: inout MergeStatistics, rejectedPupils: Int,
+        skipped: StoredRecords.SkippedPupils, maxLeavers: Double?
     ) async throws {
         try await db.execute(
             """
@@ -703,7 +706,7 @@ enum StagingMerge {
             SELECT p.id, p.school_id FROM pupils p JOIN bound_school b ON b.id = p.school_id
              WHERE p.on_roll AND b.urn <> ALL($1::text[]) AND p.import_run_id IS DISTINCT FROM $2
                AND NOT EXISTS (SELECT 1 FROM staged_pupil s WHERE s.upn = p.upn)
-               AND NOT EXISTS (SELECT 1 FROM skipped_pupil k WHERE k.id = p.id)
+               AND NOT \(skipped.condition)
                AND NOT EXISTS (SELECT 1 FROM rejected_pupil r WHERE r.upn = p.upn)
             """, stats.leaversWithheld, runID)
         if let maxLeavers {

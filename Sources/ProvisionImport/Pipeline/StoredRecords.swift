@@ -286,20 +286,48 @@ struct StoredRecords {
         return byID
     }
 
-    /// Creates `skipped_pupil (id)`: the pupils whose record this run did not stage because it
-    /// was stored as it is (empty without a list of stored pupils). A snapshot's leaver rule
-    /// counts them as listed.
+    /// How the merge's leaver rule tells the pupils whose record a run did not stage because
+    /// it was stored as it is: a snapshot counts them as listed.
+    enum SkippedPupils: Sendable {
+        /// The temporary table `skipped_pupil (id)` holds them (none without a list of stored
+        /// pupils).
+        case inTable
+        /// Every pupil listed at the run's start (at a bound school, not marked as left) but
+        /// those in the temporary table `unmatched_pupil (id)`: the schools' data has not
+        /// changed since (the run holds their rows' locks), and a pupil the run changed itself
+        /// was staged.
+        case allListedBut
+
+        /// Whether the pupil `p` was skipped, as SQL.
+        var condition: String {
+            switch self {
+            case .inTable: "EXISTS (SELECT 1 FROM skipped_pupil k WHERE k.id = p.id)"
+            case .allListedBut: "(p.marked_left_at IS NULL AND NOT EXISTS (SELECT 1 FROM unmatched_pupil u WHERE u.id = p.id))"
+            }
+        }
+    }
+
+    /// Tells the merge which pupils this run skipped (``SkippedPupils``). `listedUnchanged`:
+    /// the bound schools' data has not changed since the run listed their pupils, and cannot
+    /// until it commits.
     ///
-    /// Most of a snapshot's pupils are skipped, so they are copied in as numbers, one a line:
-    /// 250,000 of them in about 50 ms, where staging them as records was a tenth of an
-    /// unchanged re-import.
-    static func recordSkippedPupils(_ stored: StoredRecords?, _ db: PostgresConnection) async throws {
-        try await db.execute("CREATE TEMP TABLE skipped_pupil (id bigint NOT NULL) ON COMMIT DROP")
-        guard let stored, stored.listsPupils else { return }
+    /// Most of a snapshot's pupils are skipped. With the schools unchanged, only the listed
+    /// pupils no record matched (usually a few) are sent: the leaver rule then reads no list of
+    /// 250,000 ids (0.13–0.25 s of an unchanged re-import, and 0.07 s copying them in).
+    /// Otherwise the skipped pupils are copied in as numbers, one a line.
+    static func recordSkippedPupils(
+        _ stored: StoredRecords?, _ db: PostgresConnection, listedUnchanged: Bool
+    ) async throws -> SkippedPupils {
+        guard let stored, stored.listsPupils else {
+            try await db.execute("CREATE TEMP TABLE skipped_pupil (id bigint NOT NULL) ON COMMIT DROP")
+            return .inTable
+        }
+        let (table, skipped): (String, SkippedPupils) = listedUnchanged ? ("unmatched_pupil", .allListedBut) : ("skipped_pupil", .inTable)
+        try await db.execute("CREATE TEMP TABLE \(table) (id bigint NOT NULL) ON COMMIT DROP")
         var lines: [UInt8] = []
-        lines.reserveCapacity(stored.pupilIDs.count * 8)
+        lines.reserveCapacity(listedUnchanged ? 64 : stored.pupilIDs.count * 8)
         var digits: [UInt8] = []
-        for (key, id) in stored.pupilIDs where (stored.pupilContents[key] ?? 0) & 1 == 1 {
+        for (key, id) in stored.pupilIDs where ((stored.pupilContents[key] ?? 0) & 1 == 1) != listedUnchanged {
             // Ids are positive (a sequence's).
             var rest = id
             digits.removeAll(keepingCapacity: true)
@@ -310,9 +338,11 @@ struct StoredRecords {
             lines.append(contentsOf: digits.reversed())
             lines.append(UInt8(ascii: "\n"))
         }
-        try await db.startCopy("COPY skipped_pupil (id) FROM STDIN")
+        try await db.startCopy("COPY \(table) (id) FROM STDIN")
         try await db.copyEncodedRows(lines)
         _ = try await db.finishCopy()
+        if listedUnchanged { try await db.execute("ANALYZE unmatched_pupil") }
+        return skipped
     }
 
     /// A record's hashes: of its natural key, of what the merge would write from it, and of
