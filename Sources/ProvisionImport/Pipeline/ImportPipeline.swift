@@ -517,14 +517,17 @@ public struct ImportPipeline: Sendable {
             let hashesLines = recorder != nil
             let lookup = stored == nil ? nil : remembered
             let vouched = stored?.resultsVouched == true
-            func read(_ line: ArraySlice<UInt8>, _ number: Int) async throws {
+            func read(_ bytes: [UInt8], _ lines: [Range<Int>], _ first: Int) async throws {
                 if firstLine == nil { firstLine = .now }
-                bytesRead += line.count + 1
-                if number % 10_000 == 0 { progress(.reading, records: number) }
-                let start = readBytes.count
-                readBytes.append(contentsOf: line)
-                readLines.append((number, start..<readBytes.count))
-                if readLines.count >= Self.preparedBatch { try await prepareNext() }
+                for (offset, line) in lines.enumerated() {
+                    let number = first + offset
+                    bytesRead += line.count + 1
+                    if number % 10_000 == 0 { progress(.reading, records: number) }
+                    let start = readBytes.count
+                    readBytes.append(contentsOf: bytes[line])
+                    readLines.append((number, start..<readBytes.count))
+                    if readLines.count >= Self.preparedBatch { try await prepareNext() }
+                }
             }
             func prepareNext() async throws {
                 let (bytes, lines) = (readBytes, readLines)
@@ -618,14 +621,14 @@ public struct ImportPipeline: Sendable {
             }
             let outcome: PluginRunOutcome
             if let lines = request.consoleLines {
-                for (index, line) in lines.enumerated() { try await read(ArraySlice(line.utf8), index + 1) }
+                for (index, line) in lines.enumerated() { try await read(Array(line.utf8), [0..<line.utf8.count], index + 1) }
                 outcome = PluginRunOutcome(
                     ending: .exited(0), standardError: "", stderrBytesDropped: 0, stdoutBytes: bytesRead, lines: lines.count)
             } else {
                 outcome = try await PluginRunner.run(
                     request.plugin, source: request.path, schools: request.schools.map(\.urn),
                     extraEnvironment: request.environment, limits: request.limits, scratchRoot: scratchRoot,
-                    onLine: read)
+                    onLines: read)
             }
             try await readAll()
             try await send(batch, direct: direct?.takeRows())

@@ -51,18 +51,18 @@ public enum PluginCheck {
         do {
             report.outcome = try await PluginRunner.run(
                 manifest, source: source, schools: schools, extraEnvironment: environment, limits: limits,
-                scratchRoot: scratch
-            ) { line, number in
-                switch try validator.consume(line, number: number) {
-                case .rejected(let rejection):
-                    if kept.count < keep { kept.append(rejection) }
-                case .accepted(let record):
-                    if let warning = record.warning, kept.count < keep {
-                        kept.append(Rejection(line: number, type: record.type, severity: .warning, reason: warning, ref: nil))
+                scratchRoot: scratch,
+                onLine: { line, number in
+                    switch try validator.consume(line, number: number) {
+                    case .rejected(let rejection):
+                        if kept.count < keep { kept.append(rejection) }
+                    case .accepted(let record):
+                        if let warning = record.warning, kept.count < keep {
+                            kept.append(Rejection(line: number, type: record.type, severity: .warning, reason: warning, ref: nil))
+                        }
+                    default: break
                     }
-                default: break
-                }
-            }
+                })
             if report.outcome?.succeeded == true {
                 do { try validator.finish() } catch { report.protocolError = error.description }
             }

@@ -106,6 +106,27 @@ public enum PluginRunner {
     /// Runs the plugin and hands each stdout line (without its newline) to `onLine` in order.
     ///
     /// If `onLine` throws, the plugin's process group is killed and the error is rethrown
+    /// once the child has been reaped. Parameters as for the other `run`.
+    public static func run(
+        _ manifest: PluginManifest, source: String, schools: [String], extraEnvironment: [String: String] = [:],
+        limits: PluginLimits, scratchRoot: String, maxLineBytes: Int = 1 << 20,
+        onLine: (ArraySlice<UInt8>, Int) async throws -> Void
+    ) async throws -> PluginRunOutcome {
+        try await run(
+            manifest, source: source, schools: schools, extraEnvironment: extraEnvironment, limits: limits,
+            scratchRoot: scratchRoot, maxLineBytes: maxLineBytes
+        ) { bytes, lines, first in
+            for (offset, range) in lines.enumerated() { try await onLine(bytes[range], first + offset) }
+        }
+    }
+
+    /// Runs the plugin and hands its stdout lines to `onLines` in order, as many at a time as
+    /// a read of its output completed: `bytes` holds them, `lines` are their ranges in it
+    /// (without newlines), and `first` is the number of the first. One call per read rather
+    /// than one per line: a call per line cost about 0.35 s of the supervisor's 2.1 s of CPU
+    /// re-importing a million unchanged lines.
+    ///
+    /// If `onLines` throws, the plugin's process group is killed and the error is rethrown
     /// once the child has been reaped.
     ///
     /// - Parameters:
@@ -116,11 +137,11 @@ public enum PluginRunner {
     ///   - limits: time and output limits.
     ///   - scratchRoot: a folder under which a fresh scratch folder is made and removed after.
     ///   - maxLineBytes: a line longer than this fails the run.
-    ///   - onLine: called with each line and its 1-based number.
+    ///   - onLines: called with lines, their ranges and the 1-based number of the first.
     public static func run(
         _ manifest: PluginManifest, source: String, schools: [String], extraEnvironment: [String: String] = [:],
         limits: PluginLimits, scratchRoot: String, maxLineBytes: Int = 1 << 20,
-        onLine: (ArraySlice<UInt8>, Int) async throws -> Void
+        onLines: ([UInt8], [Range<Int>], Int) async throws -> Void
     ) async throws -> PluginRunOutcome {
         // Sandboxed plugins get a private tmpfs; only an unsandboxed one needs a folder on disk.
         var scratch: String?
@@ -154,7 +175,7 @@ public enum PluginRunner {
                 return await withTaskCancellationHandler {
                     await readOutput(
                         execution, group: group, limits: limits, maxLineBytes: maxLineBytes, monitor: monitor,
-                        onLine: onLine)
+                        onLines: onLines)
                 } onCancel: {
                     kill(-group, SIGKILL)
                 }
@@ -210,7 +231,7 @@ public enum PluginRunner {
 
     private static func readOutput(
         _ execution: Execution<NoInput, SequenceOutput, SequenceOutput>, group: pid_t, limits: PluginLimits,
-        maxLineBytes: Int, monitor: RunMonitor, onLine: (ArraySlice<UInt8>, Int) async throws -> Void
+        maxLineBytes: Int, monitor: RunMonitor, onLines: ([UInt8], [Range<Int>], Int) async throws -> Void
     ) async -> ReaderResult {
         let stderrStream = execution.standardError
         let stdoutStream = execution.standardOutput
@@ -240,6 +261,7 @@ public enum PluginRunner {
             }
             var result = ReaderResult()
             var pending: [UInt8] = []
+            var complete: [Range<Int>] = []
             var startSeen = false
             do {
                 for try await chunk in stdoutStream {
@@ -258,10 +280,14 @@ public enum PluginRunner {
                         if pending.starts(with: [0xEF, 0xBB, 0xBF]) { pending.removeFirst(3) }
                     }
                     var start = 0
+                    complete.removeAll(keepingCapacity: true)
                     while let newline = newlineIndex(in: pending, from: start) {
-                        result.lines += 1
-                        try await onLine(pending[start..<newline], result.lines)
+                        complete.append(start..<newline)
                         start = newline + 1
+                    }
+                    if !complete.isEmpty {
+                        try await onLines(pending, complete, result.lines + 1)
+                        result.lines += complete.count
                     }
                     pending.removeFirst(start)
                     if pending.count > maxLineBytes {
@@ -269,8 +295,8 @@ public enum PluginRunner {
                     }
                 }
                 if !pending.isEmpty && monitor.forcedEnding == nil {
+                    try await onLines(pending, [0..<pending.count], result.lines + 1)
                     result.lines += 1
-                    try await onLine(pending[...], result.lines)
                 }
             } catch {
                 result.failure = error
