@@ -28,6 +28,19 @@ struct StoredRecordsTests {
         #expect(try counts.scalar(as: String.self) == "40")
     }
 
+    /// A row's id as COPY writes it is read as digits alone, up to the largest `bigint`; a
+    /// pupil whose id cannot be read is left out of the list (their record is staged).
+    @Test func rowIdsAreReadAsDigitsUpToTheLargestBigint() {
+        func id(_ text: String) -> Int64? { Array(text.utf8).withUnsafeBufferPointer(StoredRecords.id) }
+        #expect(id("1") == 1)
+        #expect(id("250000") == 250_000)
+        #expect(id("9223372036854775807") == .max)
+        #expect(id("9223372036854775808") == nil)
+        #expect(id("") == nil)
+        #expect(id("-1") == nil)
+        #expect(id("12a") == nil)
+    }
+
     /// Each case is a second export of pupil 1's result of 2025-09-15 (stored as 80), and
     /// what must be stored after it.
     @Test(arguments: [

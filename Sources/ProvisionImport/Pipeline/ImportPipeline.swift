@@ -698,6 +698,7 @@ public struct ImportPipeline: Sendable {
             }
             // Drawn for a file written afresh; a file left as it is keeps its stamp.
             var stamp: UInt64?
+            var vouching = false
             if let recorder {
                 stamp = recorder.changesNothing ? remembered?.stamp : UInt64.random(in: .min ... .max)
                 let vouches = stamp != nil && (stored == nil || unchangedSinceStart == true) && summary.merge.duplicates == 0
@@ -705,7 +706,7 @@ public struct ImportPipeline: Sendable {
                 if let stamp, vouches {
                     try await StoredResultsVouch.vouch(
                         for: request.sourceName, run: runID, stamp: stamp, schools: request.schools.map(\.urn), db)
-                    summary.vouchesForResults = true
+                    vouching = true
                 } else {
                     try await StoredResultsVouch.forget(request.sourceName, db)
                 }
@@ -713,6 +714,7 @@ public struct ImportPipeline: Sendable {
             if let within = request.consoleWithin { try await db.withIsolation(within) }
             try await db.commit()
             summary.status = .succeeded
+            summary.vouchesForResults = vouching
             // The lines to remember are written while the server analyses what changed.
             var remembering: Task<Void, any Error>?
             if let finished = recorder, !finished.changesNothing, let memoryRoot, let memoryPath, let memoryContext, let runDay,

@@ -37,6 +37,9 @@ struct StoredRecords {
     private var pupilIDs: [Int: Int64] = [:]
     /// Whether the schools' stored pupils are listed (all of them), not only results.
     private(set) var listsPupils = false
+    /// How many pupil rows the server sent for the list: ``pupilIDs`` holds one per row unless
+    /// a row could not be read, or two UPNs shared a hash.
+    private var pupilRowsListed = 0
     /// Whether the results were not listed because the source's last run vouches for its
     /// remembered lines' results (``StoredResultsVouch``): each such line's result is then
     /// taken as stored when the line is met (``skipsRemembered(_:_:index:keyStaged:)``).
@@ -227,8 +230,8 @@ struct StoredRecords {
     /// comma-separated) not marked as left, with the hashes of their needs read by `needs`
     /// (a COPY of each need's pupil id and `code:rank`, in order of pupil and then as a
     /// record's needs are sorted), unless there are more than `room`: then none is listed.
-    private mutating func listPupils(_ db: PostgresConnection, schoolIDs: String, needs: String, room: Int) async throws {
-        let needsByID = try await Self.readNeeds(db, needs, hashing)
+    private mutating func listPupils(_ db: PostgresConnection, schoolIDs: String, needs query: String, room: Int) async throws {
+        let needsByID = try await Self.readNeeds(db, query, hashing)
         // One row past the room tells that the schools gained pupils since they were counted.
         let pupils = """
             COPY (SELECT p.upn, b.urn, \(Self.pupilColumns("p")), p.on_roll, p.id
@@ -251,17 +254,21 @@ struct StoredRecords {
         }
         // More than the room: the bound holds by listing none.
         guard listed <= room else { return }
-        (pupilContents, pupilIDs, self.needs) = (contents, ids, needsByKey)
+        (pupilContents, pupilIDs, needs) = (contents, ids, needsByKey)
+        pupilRowsListed = listed
         listsPupils = true
     }
 
     /// A row id as COPY writes it: digits only, nil for anything else (or one too large).
     static func id(_ text: UnsafeBufferPointer<UInt8>) -> Int64? {
-        guard !text.isEmpty, text.count <= 18 else { return nil }
+        guard !text.isEmpty else { return nil }
         var value: Int64 = 0
         for byte in text {
             guard (0x30...0x39).contains(byte) else { return nil }
-            value = value * 10 + Int64(byte - 0x30)
+            let (tens, overflowed) = value.multipliedReportingOverflow(by: 10)
+            let (next, overflowedAgain) = tens.addingReportingOverflow(Int64(byte - 0x30))
+            guard !overflowed, !overflowedAgain else { return nil }
+            value = next
         }
         return value
     }
@@ -314,7 +321,9 @@ struct StoredRecords {
     /// Most of a snapshot's pupils are skipped. With the schools unchanged, only the listed
     /// pupils no record matched (usually a few) are sent: the leaver rule then reads no list of
     /// 250,000 ids (0.13–0.25 s of an unchanged re-import, and 0.07 s copying them in).
-    /// Otherwise the skipped pupils are copied in as numbers, one a line.
+    /// Otherwise, or when a listed row is missing from ``pupilIDs`` (it would count as
+    /// skipped and escape the leaver rule), the skipped pupils are copied in as numbers, one
+    /// a line.
     static func recordSkippedPupils(
         _ stored: StoredRecords?, _ db: PostgresConnection, listedUnchanged: Bool
     ) async throws -> SkippedPupils {
@@ -322,12 +331,13 @@ struct StoredRecords {
             try await db.execute("CREATE TEMP TABLE skipped_pupil (id bigint NOT NULL) ON COMMIT DROP")
             return .inTable
         }
-        let (table, skipped): (String, SkippedPupils) = listedUnchanged ? ("unmatched_pupil", .allListedBut) : ("skipped_pupil", .inTable)
+        let unmatchedOnly = listedUnchanged && stored.pupilIDs.count == stored.pupilRowsListed
+        let (table, skipped): (String, SkippedPupils) = unmatchedOnly ? ("unmatched_pupil", .allListedBut) : ("skipped_pupil", .inTable)
         try await db.execute("CREATE TEMP TABLE \(table) (id bigint NOT NULL) ON COMMIT DROP")
         var lines: [UInt8] = []
-        lines.reserveCapacity(listedUnchanged ? 64 : stored.pupilIDs.count * 8)
+        lines.reserveCapacity(unmatchedOnly ? 64 : stored.pupilIDs.count * 8)
         var digits: [UInt8] = []
-        for (key, id) in stored.pupilIDs where ((stored.pupilContents[key] ?? 0) & 1 == 1) != listedUnchanged {
+        for (key, id) in stored.pupilIDs where ((stored.pupilContents[key] ?? 0) & 1 == 1) != unmatchedOnly {
             // Ids are positive (a sequence's).
             var rest = id
             digits.removeAll(keepingCapacity: true)
@@ -341,7 +351,7 @@ struct StoredRecords {
         try await db.startCopy("COPY \(table) (id) FROM STDIN")
         try await db.copyEncodedRows(lines)
         _ = try await db.finishCopy()
-        if listedUnchanged { try await db.execute("ANALYZE unmatched_pupil") }
+        if unmatchedOnly { try await db.execute("ANALYZE unmatched_pupil") }
         return skipped
     }
 
