@@ -61,12 +61,16 @@ struct RememberedLines: Sendable {
         self.hashing = hashing
         self.stamp = stamp
         self.entries = entries
-        resultCount = entries.reduce(0) { $0 + Int(1 - $1.content & 1) }
         var bits = 1
         while bits < 30, 1 << (bits + 2) < entries.count { bits += 1 }
         self.bits = bits
         var starts = [UInt32](repeating: 0, count: (1 << bits) + 1)
-        for entry in entries { starts[Int(entry.line >> UInt64(64 - bits)) + 1] += 1 }
+        var pupils = 0
+        for entry in entries {
+            starts[Int(entry.line >> UInt64(64 - bits)) + 1] += 1
+            pupils += entry.content & 1
+        }
+        resultCount = entries.count - pupils
         for prefix in 0..<(1 << bits) { starts[prefix + 1] += starts[prefix] }
         self.starts = starts
     }

@@ -336,17 +336,9 @@ struct StoredRecords {
         try await db.execute("CREATE TEMP TABLE \(table) (id bigint NOT NULL) ON COMMIT DROP")
         var lines: [UInt8] = []
         lines.reserveCapacity(unmatchedOnly ? 64 : stored.pupilIDs.count * 8)
-        var digits: [UInt8] = []
         for (key, id) in stored.pupilIDs where ((stored.pupilContents[key] ?? 0) & 1 == 1) != unmatchedOnly {
-            // Ids are positive (a sequence's).
-            var rest = id
-            digits.removeAll(keepingCapacity: true)
-            repeat {
-                digits.append(UInt8(ascii: "0") + UInt8(rest % 10))
-                rest /= 10
-            } while rest > 0
-            lines.append(contentsOf: digits.reversed())
-            lines.append(UInt8(ascii: "\n"))
+            CopyText.appendField(String(id), to: &lines, first: true)
+            CopyText.endRow(&lines)
         }
         try await db.startCopy("COPY \(table) (id) FROM STDIN")
         try await db.copyEncodedRows(lines)
@@ -375,8 +367,9 @@ struct StoredRecords {
     mutating func skipsRemembered(_ type: String, _ digest: Digest, index: Int, keyStaged: Bool) -> Bool {
         guard type == "assessment", vouchedTaken != nil, !keyStaged else { return skips(type, digest) }
         let (word, bit) = (index >> 6, UInt64(1) << UInt64(index & 63))
-        if vouchedTaken![word] & bit != 0 { duplicates += 1 }
-        vouchedTaken![word] |= bit
+        // Changed in place through the optional: no copy of the table.
+        if (vouchedTaken?[word] ?? 0) & bit != 0 { duplicates += 1 }
+        vouchedTaken?[word] |= bit
         skippedResults += 1
         return true
     }

@@ -23,13 +23,20 @@ struct StoredResultsVouch: Sendable {
 
     /// The bound schools' data versions now, in `db`'s transaction.
     static func read(_ db: PostgresConnection, schools urns: [String]) async throws -> StoredResultsVouch {
+        StoredResultsVouch(versions: try await versions(db, schools: urns, locking: false))
+    }
+
+    /// The schools' ids and data versions as `id:version` in order of id; `locking` their
+    /// rows until the transaction ends, in that order.
+    private static func versions(_ db: PostgresConnection, schools urns: [String], locking: Bool) async throws -> String {
         let row = try await db.query(
             """
             SELECT coalesce(string_agg(id || ':' || data_version, ',' ORDER BY id), '') AS versions
-              FROM schools WHERE urn = ANY($1::text[])
+              FROM (SELECT id, data_version FROM schools WHERE urn = ANY($1::text[])
+                     ORDER BY id\(locking ? " FOR NO KEY UPDATE" : "")) bound
             """, urns
         ).singleRow()
-        return StoredResultsVouch(versions: try row?.decode("versions", as: String.self) ?? "")
+        return try row?.decode("versions", as: String.self) ?? ""
     }
 
     /// Whether `source`'s last run vouched for the results of the lines in the file stamped
@@ -50,13 +57,7 @@ struct StoredResultsVouch: Sendable {
     /// Locks the bound schools' rows until the transaction ends (as the first change to their
     /// data would) and says whether their data versions are still these.
     func lockUnchanged(_ db: PostgresConnection, schools urns: [String]) async throws -> Bool {
-        let row = try await db.query(
-            """
-            SELECT coalesce(string_agg(id || ':' || data_version, ',' ORDER BY id), '') AS versions
-              FROM (SELECT id, data_version FROM schools WHERE urn = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE) locked
-            """, urns
-        ).singleRow()
-        return try row?.decode("versions", as: String.self) == versions
+        try await Self.versions(db, schools: urns, locking: true) == versions
     }
 
     /// Records that `source`'s run `runID` vouches for the lines of the file stamped `stamp`, at
