@@ -93,7 +93,7 @@ settle() { # URL
 # it has written no WAL yet, so the first gigabyte of it goes into files the server creates
 # and fills with zeros before using them (PostgreSQL's wal_init_zero), where a running
 # cluster reuses the files of the WAL before its last checkpoint. In a new cluster a
-# million-record first import took 6.3-6.5 s against 5.3-5.8 s once it could reuse them
+# million-record first import took 6.3-6.5 s against 5.3-5.7 s once it could reuse them
 # (2026-12-03): a cost of the cluster's first minutes, not of the import.
 echo "Warm-up: an untimed import into a database of its own..."
 read -r warm_secs _ < <(measure warm "$bin/provisionctl" --config "${configs[$first_runs]}" import --source bench --no-evaluate)
