@@ -42,7 +42,22 @@ import Testing
         ProtocolFixture.assessment(51, value: 66),  // staged
         ProtocolFixture.pupil(4, sen: "E"),  // direct
         ProtocolFixture.assessment(4, value: 77),  // direct
-        ProtocolFixture.end(["pupil": 7, "assessment": 12]),
+        ProtocolFixture.line([  // every field a pupil has: direct
+            "type": "pupil", "school_urn": ProtocolFixture.school, "upn": ProtocolFixture.upn(5), "surname": "Surname5",
+            "forename": "Forename5", "dob": "2015-02-28", "gender": "F", "year_group": "5", "admission_date": "2019-09-04",
+            "sen_provision": "K", "sen_start_date": "2021-01-11", "fsm": true, "pupil_premium": false, "eal": true,
+            "looked_after": false, "needs": [["code": "SLCN", "rank": 1], ["code": "SEMH", "rank": 2]],
+        ]),
+        ProtocolFixture.assessment(5, value: 97.25),  // direct: decimals
+        ProtocolFixture.line([  // direct: a small score, written 1e-05
+            "type": "assessment", "school_urn": ProtocolFixture.school, "upn": ProtocolFixture.upn(5), "instrument": "Probe",
+            "subject": "phonics", "measure": "raw", "value": 0.00001, "date": "2025-10-01",
+        ]),
+        ProtocolFixture.line([  // direct: below zero
+            "type": "assessment", "school_urn": ProtocolFixture.school, "upn": ProtocolFixture.upn(5), "instrument": "Probe",
+            "subject": "maths", "measure": "raw", "value": -12.5, "date": "2025-10-01",
+        ]),
+        ProtocolFixture.end(["pupil": 8, "assessment": 15]),
     ]
 
     /// Imports the other school's run, then `firstRun` with the given threshold, and returns
@@ -62,13 +77,16 @@ import Testing
     static func stored(_ h: ImportHarness) async throws -> [String] {
         let queries = [
             """
-            SELECT p.upn || ' ' || s.urn || ' ' || p.surname || ' ' || p.dob || ' ' || p.on_roll || ' ' || p.sen_provision
+            SELECT p.upn || ' ' || s.urn || ' ' || p.surname || ' ' || p.forename || ' ' || p.dob || ' ' || p.on_roll
+                   || ' ' || p.sen_provision || ' ' || concat_ws(',', p.gender, p.year_group, p.admission_date, p.sen_start_date,
+                                                                  p.fsm, p.pupil_premium, p.eal, p.looked_after, p.upn_warning)
                    || ' ' || coalesce(p.leaving_date::text, '-') || ' ' || coalesce(p.import_run_id::text, '-') AS row
               FROM pupils p JOIN schools s ON s.id = p.school_id ORDER BY p.upn
             """,
             "SELECT p.upn || ' ' || n.code || ' ' || n.rank AS row FROM pupil_needs n JOIN pupils p ON p.id = n.pupil_id ORDER BY 1",
             """
-            SELECT p.upn || ' ' || s.urn || ' ' || a.instrument || ' ' || a.value || ' ' || a.assessed_on || ' ' || a.import_run_id AS row
+            SELECT p.upn || ' ' || s.urn || ' ' || a.instrument || ' ' || a.subject || ' ' || a.measure || ' ' || a.value || ' '
+                   || a.assessed_on || ' ' || a.import_run_id AS row
               FROM assessments a JOIN pupils p ON p.id = a.pupil_id JOIN schools s ON s.id = a.school_id ORDER BY 1
             """,
             "SELECT import_run_id || ' ' || line || ' ' || record_type || ' ' || reason AS row FROM rejected_records ORDER BY import_run_id, line",
@@ -85,15 +103,15 @@ import Testing
         defer { staged.cleanUp() }
         #expect(directRun.status == .succeeded, "\(directRun.failure ?? "")")
         #expect(stagedRun.status == .succeeded, "\(stagedRun.failure ?? "")")
-        // Pupils 1, 2, 3 and 4 and the results of lines 6, 7, 8 and 20.
-        #expect(directRun.merge.writtenDirectly == 8)
+        // Pupils 1, 2, 3, 4 and 5 and the results of lines 6, 7, 8, 20, 22, 23 and 24.
+        #expect(directRun.merge.writtenDirectly == 12)
         #expect(stagedRun.merge.writtenDirectly == 0)
         #expect(directRows == stagedRows)
         // Pupil 2's needs were written with their first line and removed for the last, so
         // the needs' counts differ; the rows do not.
         #expect(directRun.merge.inserted["pupils"] == stagedRun.merge.inserted["pupils"])
         #expect(directRun.merge.inserted["assessments"] == stagedRun.merge.inserted["assessments"])
-        #expect(directRun.merge.inserted["assessments"] == 7)
+        #expect(directRun.merge.inserted["assessments"] == 10)
         #expect(directRun.merge.duplicates == stagedRun.merge.duplicates)
         #expect(directRun.merge.duplicates == 3)
         #expect(directRun.rejected == stagedRun.rejected)
@@ -102,7 +120,14 @@ import Testing
         #expect(directRows.contains { $0.hasPrefix(ProtocolFixture.upn(2) + " 139001 Renamed2 ") })
         #expect(!directRows.contains { $0.hasPrefix(ProtocolFixture.upn(2) + " SPLD") })
         #expect(directRows.contains { $0.hasPrefix(ProtocolFixture.upn(1) + " SPLD 1") })
-        #expect(directRows.contains { $0.hasPrefix(ProtocolFixture.upn(3) + " 139001 Salford 75 2025-09-15") })
+        #expect(directRows.contains { $0.hasPrefix(ProtocolFixture.upn(3) + " 139001 Salford reading age_months 75 2025-09-15") })
+        #expect(directRows.contains {
+            $0.hasPrefix(ProtocolFixture.upn(5) + " 139001 Surname5 Forename5 2015-02-28 true K F,5,2019-09-04,2021-01-11,t,f,t,f -")
+        })
+        #expect(directRows.contains { $0.hasPrefix(ProtocolFixture.upn(5) + " SEMH 2") })
+        #expect(directRows.contains { $0.hasPrefix(ProtocolFixture.upn(5) + " 139001 Salford reading age_months 97.25 2025-09-15") })
+        #expect(directRows.contains { $0.hasPrefix(ProtocolFixture.upn(5) + " 139001 Probe phonics raw 0.00001 2025-10-01") })
+        #expect(directRows.contains { $0.hasPrefix(ProtocolFixture.upn(5) + " 139001 Probe maths raw -12.5 2025-10-01") })
         #expect(directRows.contains { $0.hasPrefix(ProtocolFixture.upn(51) + " 139001 ") })
 
         // The same input again changes nothing either way.

@@ -185,18 +185,44 @@ public struct ImportPipeline: Sendable {
     }
 
     /// Prepared lines handed from a preparer to the reader, and back to the next preparer to
-    /// be freed there. A chunk freed by a thread other than the one that allocated it takes
-    /// the lock of glibc's arena it came from, the arena the preparer is allocating from at
-    /// that moment: with the reader freeing every taken batch, a sixth of a re-run's samples
-    /// were the two threads waiting on that lock. Only one task holds a batch at a time.
+    /// be freed there (their bytes' buffer goes back to the reader, for the lines it reads
+    /// next). A chunk freed by a thread other than the one that allocated it takes the lock
+    /// of glibc's arena it came from, the arena the preparer is allocating from at that
+    /// moment: with the reader freeing every taken batch, a sixth of a re-run's samples were
+    /// the two threads waiting on that lock. Only one task holds a batch at a time.
     private final class PreparedBatch: @unchecked Sendable {
         var lines: [Prepared]
         /// The lines' bytes, for a remembered line that must be read after all.
         var bytes: [UInt8]
-        init(_ lines: [Prepared], bytes: [UInt8]) {
+        /// Where each line's bytes are, as read.
+        var read: [(number: Int, range: Range<Int>)]
+        init(_ lines: [Prepared], bytes: [UInt8], read: [(number: Int, range: Range<Int>)]) {
             self.lines = lines
             self.bytes = bytes
+            self.read = read
         }
+    }
+
+    /// A value moved to another task: taken there, it is that task's only reference, so
+    /// changing it in place copies nothing.
+    private final class Handover<Value>: @unchecked Sendable {
+        private var value: Value?
+        init(_ value: Value) { self.value = value }
+        /// The value, once; nil after.
+        func take() -> Value? {
+            defer { value = nil }
+            return value
+        }
+    }
+
+    /// A batch's encoded rows on their way to the server, and its buffers back from it,
+    /// emptied, for the batch after next. Allocated afresh for each batch, they were a fifth
+    /// of the memory a million-record import touched for the first time, and on a virtual
+    /// machine each such page costs the kernel 10-25 µs. Only one task holds it at a time.
+    private final class OutgoingBatch: @unchecked Sendable {
+        var staging: [UInt8] = []
+        var direct = DirectWrites.Rows()
+        init() { staging.reserveCapacity(ImportPipeline.batchBytes) }
     }
 
     /// A pipeline writing to `database`, with plugins' scratch folders under `scratchRoot`.
@@ -397,22 +423,11 @@ public struct ImportPipeline: Sendable {
             rejections.removeAll(keepingCapacity: true)
         }
 
-        // Each batch is sent on the connection's own thread while the next is validated
-        // here, so the two share the cores rather than wait for each other. Rows written
-        // directly go between two staging COPYs.
-        var sending: Task<Void, any Error>?
-        func send(_ rows: [UInt8], direct: DirectWrites.Rows? = nil) async throws {
-            try await sending?.value
-            sending = Task {
-                if let direct {
-                    try await db.withIsolation { try DirectWrites.copy(direct, into: $0, reopening: StagingMerge.copyStaging) }
-                }
-                try await db.copyEncodedRows(rows)
-            }
-        }
+        // The batch being sent (``send(withDirectRows:)``, below).
+        var sending: Task<OutgoingBatch, any Error>?
         func sent() async throws {
             defer { sending = nil }
-            try await sending?.value
+            _ = try await sending?.value
         }
         // A failed run waits for the batch in flight before its transaction is rolled back.
         func abandon() async {
@@ -499,6 +514,26 @@ public struct ImportPipeline: Sendable {
                         runID: runID, today: runToday, schoolIDs: schoolIDs, book: book, threshold: max(threshold, storedPupils / 4))
                 }
             }
+            // Each batch is sent on the connection's own thread while the next is validated
+            // here, so the two share the cores rather than wait for each other. Rows written
+            // directly go between two staging COPYs. The batch's buffers are exchanged for
+            // those of the batch sent before, emptied (``OutgoingBatch``).
+            func send(withDirectRows: Bool) async throws {
+                let outgoing = try await sending?.value ?? OutgoingBatch()
+                swap(&batch, &outgoing.staging)
+                if withDirectRows { direct?.swapRows(with: &outgoing.direct) }
+                sending = Task {
+                    if outgoing.direct.count > 0 {
+                        try await db.withIsolation { [rows = outgoing.direct] in
+                            try DirectWrites.copy(rows, into: $0, reopening: StagingMerge.copyStaging)
+                        }
+                    }
+                    try await db.copyEncodedRows(outgoing.staging)
+                    outgoing.staging.removeAll(keepingCapacity: true)
+                    outgoing.direct.removeAll()
+                    return outgoing
+                }
+            }
             try await db.execute(StagingMerge.createStaging)
             try await db.startCopy(StagingMerge.copyStaging)
             // Lines are parsed and validated a batch ahead, on another core, while the batch
@@ -530,17 +565,25 @@ public struct ImportPipeline: Sendable {
                 }
             }
             func prepareNext() async throws {
-                let (bytes, lines) = (readBytes, readLines)
-                readBytes = []
-                readBytes.reserveCapacity(bytes.count)
-                readLines = []
-                readLines.reserveCapacity(Self.preparedBatch)
-                let previous = preparing
                 let done = taken
                 taken = nil
-                preparing = Task {
+                // The next lines go into the buffer of the batch taken last, emptied: written
+                // again rather than allocated afresh (``OutgoingBatch`` says why).
+                var bytes: [UInt8] = []
+                var lines: [(number: Int, range: Range<Int>)] = []
+                if let done {
+                    swap(&bytes, &done.bytes)
+                    swap(&lines, &done.read)
+                }
+                bytes.removeAll(keepingCapacity: true)
+                lines.removeAll(keepingCapacity: true)
+                swap(&bytes, &readBytes)
+                swap(&lines, &readLines)
+                if readBytes.capacity < bytes.count { readBytes.reserveCapacity(bytes.count) }
+                if readLines.capacity < Self.preparedBatch { readLines.reserveCapacity(Self.preparedBatch) }
+                let previous = preparing
+                preparing = Task { [bytes, lines] in
                     done?.lines = []
-                    done?.bytes = []
                     return PreparedBatch(lines.map { line in
                         let lineHash = hashesLines
                             ? bytes.withUnsafeBytes { RememberedLines.lineHash(UnsafeRawBufferPointer(rebasing: $0[line.range]), recordHashing) }
@@ -557,7 +600,7 @@ public struct ImportPipeline: Sendable {
                             number: line.number, range: line.range, line: prepared,
                             key: digest?.key ?? prepared.record.flatMap(recordHashing.key), digest: digest, lineHash: lineHash,
                             remembered: nil)
-                    }, bytes: bytes)
+                    }, bytes: bytes, read: lines)
                 }
                 guard let previous else { return }
                 let batch = await previous.value
@@ -600,9 +643,7 @@ public struct ImportPipeline: Sendable {
                     }
                     let directFull = (direct?.rows.count ?? 0) >= DirectWrites.batchRows
                     if batchRows >= Self.batchSize || directFull {
-                        try await send(batch, direct: directFull ? direct?.takeRows() : nil)
-                        batch = []
-                        batch.reserveCapacity(Self.batchBytes)
+                        try await send(withDirectRows: directFull)
                         batchRows = 0
                     }
                 case .rejected(let rejection):
@@ -631,7 +672,7 @@ public struct ImportPipeline: Sendable {
                     onLines: read)
             }
             try await readAll()
-            try await send(batch, direct: direct?.takeRows())
+            try await send(withDirectRows: true)
             try await sent()
             _ = try await db.finishCopy()
             // From here until the commit no other transaction changes these schools' data: a run
@@ -717,11 +758,14 @@ public struct ImportPipeline: Sendable {
             summary.vouchesForResults = vouching
             // The lines to remember are written while the server analyses what changed.
             var remembering: Task<Void, any Error>?
-            if let finished = recorder, !finished.changesNothing, let memoryRoot, let memoryPath, let memoryContext, let runDay,
-               let stamp {
+            if recorder?.changesNothing == false, let memoryRoot, let memoryPath, let memoryContext, let runDay, let stamp,
+               let handover = recorder.map(Handover.init) {
+                // Handed over whole: the writer sorts the lines in place, which a copy still
+                // shared with this task would have copied first (24 MiB of fresh memory).
                 recorder = nil
                 remembering = Task {
                     try await InputChecksum.offPool {
+                        guard let finished = handover.take() else { return }
                         try PrivateFiles.createFolder(memoryRoot)
                         try finished.write(to: memoryPath, hashing: recordHashing, context: memoryContext, today: runDay, stamp: stamp)
                     }

@@ -130,6 +130,8 @@ public final class PupilFields: Sendable, Equatable {
     ]
     /// The columns that are true or false.
     static let flags: Set<String> = ["fsm", "pupil_premium", "eal", "looked_after"]
+    /// The columns that are dates, YYYY-MM-DD.
+    static let dates: Set<String> = ["dob", "admission_date", "leaving_date", "sen_start_date"]
     static let dob = 2
     static let leavingDate = 6
     static let senProvision = 7
