@@ -2,9 +2,9 @@
 /// each row as its field count and each field as its length (-1 for NULL) and the type's
 /// binary form, then a trailer; every number is big-endian.
 ///
-/// The server takes each field as it is instead of parsing its text: for the rows a first
-/// import writes straight into its tables, parsing their dates and scores was a tenth to a
-/// fifth of the server's time copying them. A caller writes a row with ``startRow(fields:to:)``
+/// The server takes each field as it is instead of parsing its text: the rows a first import
+/// writes straight into its tables, `\copy`'d into copies of them, took the server 9–35% less
+/// time in binary than as text (their dates and scores no longer parsed). A caller writes a row with ``startRow(fields:to:)``
 /// then exactly that many fields, in the columns' order and of the columns' types; the
 /// server rejects the COPY otherwise.
 public enum CopyBinary {

@@ -18,9 +18,8 @@ public struct SchoolDate: Sendable, Hashable, Comparable, CustomStringConvertibl
         self.day = day
     }
 
-    /// Parses exactly `YYYY-MM-DD`.
-    /// Read in place: a first import parses a million of them (an array of each one's bytes
-    /// was an allocation per date).
+    /// Parses exactly `YYYY-MM-DD`, read in place: a first import parses a million of them
+    /// (copying each one's bytes into an array was an allocation per date).
     public init?(iso text: String) {
         var text = text
         let parts = text.withUTF8 { bytes -> (Int, Int, Int)? in

@@ -194,12 +194,9 @@ public struct ImportPipeline: Sendable {
         var lines: [Prepared]
         /// The lines' bytes, for a remembered line that must be read after all.
         var bytes: [UInt8]
-        /// Where each line's bytes are, as read.
-        var read: [(number: Int, range: Range<Int>)]
-        init(_ lines: [Prepared], bytes: [UInt8], read: [(number: Int, range: Range<Int>)]) {
+        init(_ lines: [Prepared], bytes: [UInt8]) {
             self.lines = lines
             self.bytes = bytes
-            self.read = read
         }
     }
 
@@ -218,7 +215,7 @@ public struct ImportPipeline: Sendable {
     /// A batch's encoded rows on their way to the server, and its buffers back from it,
     /// emptied, for the batch after next. Allocated afresh for each batch, they were a fifth
     /// of the memory a million-record import touched for the first time, and on a virtual
-    /// machine each such page costs the kernel 10-25 µs. Only one task holds it at a time.
+    /// machine each such page can cost 10–25 µs. Only one task holds it at a time.
     private final class OutgoingBatch: @unchecked Sendable {
         var staging: [UInt8] = []
         var direct = DirectWrites.Rows()
@@ -570,19 +567,15 @@ public struct ImportPipeline: Sendable {
                 // The next lines go into the buffer of the batch taken last, emptied: written
                 // again rather than allocated afresh (``OutgoingBatch`` says why).
                 var bytes: [UInt8] = []
-                var lines: [(number: Int, range: Range<Int>)] = []
-                if let done {
-                    swap(&bytes, &done.bytes)
-                    swap(&lines, &done.read)
-                }
+                if let done { swap(&bytes, &done.bytes) }
                 bytes.removeAll(keepingCapacity: true)
-                lines.removeAll(keepingCapacity: true)
                 swap(&bytes, &readBytes)
-                swap(&lines, &readLines)
                 if readBytes.capacity < bytes.count { readBytes.reserveCapacity(bytes.count) }
-                if readLines.capacity < Self.preparedBatch { readLines.reserveCapacity(Self.preparedBatch) }
+                let lines = readLines
+                readLines = []
+                readLines.reserveCapacity(Self.preparedBatch)
                 let previous = preparing
-                preparing = Task { [bytes, lines] in
+                preparing = Task { [bytes] in
                     done?.lines = []
                     return PreparedBatch(lines.map { line in
                         let lineHash = hashesLines
@@ -600,7 +593,7 @@ public struct ImportPipeline: Sendable {
                             number: line.number, range: line.range, line: prepared,
                             key: digest?.key ?? prepared.record.flatMap(recordHashing.key), digest: digest, lineHash: lineHash,
                             remembered: nil)
-                    }, bytes: bytes, read: lines)
+                    }, bytes: bytes)
                 }
                 guard let previous else { return }
                 let batch = await previous.value
