@@ -64,7 +64,7 @@ struct DirectWrites {
         """
 
     /// How each of ``PupilFields/columns`` is written: its column's type.
-    enum ColumnType: Equatable {
+    enum ColumnType {
         case text, date, boolean
     }
     static let pupilColumnTypes: [ColumnType] = PupilFields.columns.map { column in
@@ -253,14 +253,20 @@ struct DirectWrites {
         }
     }
 
+    /// Starts a row of `fields` fields in one table's rows, after the stream's header when the
+    /// buffer is empty: a row taken back to the length before the call takes the header too.
+    private static func startRow(fields: Int, in rows: inout [UInt8]) {
+        if rows.isEmpty { rows.append(contentsOf: CopyBinary.header) }
+        CopyBinary.startRow(fields: fields, to: &rows)
+    }
+
     /// Appends the pupil's row, and their needs', as the merge's insert writes a new pupil:
     /// no SEN provision is `N`, and the pupil is on roll unless their leaving date has passed.
     /// False, with nothing appended, when a date is not one (the validator's dates always are;
     /// a record that is not so is staged, for the merge to judge).
     private mutating func appendPupil(_ pupil: PupilFields, id: Int64, school: Int64) -> Bool {
         let start = rows.pupils.count
-        if start == 0 { rows.pupils.append(contentsOf: CopyBinary.header) }
-        CopyBinary.startRow(fields: PupilFields.columns.count + 5, to: &rows.pupils)
+        Self.startRow(fields: PupilFields.columns.count + 5, in: &rows.pupils)
         CopyBinary.appendInt64(id, to: &rows.pupils)
         CopyBinary.appendText(pupil.upn, to: &rows.pupils)
         CopyBinary.appendInt64(school, to: &rows.pupils)
@@ -284,8 +290,7 @@ struct DirectWrites {
         CopyBinary.appendBool(pupil.isOnRoll(today: today), to: &rows.pupils)
         CopyBinary.appendInt64(runID, to: &rows.pupils)
         for need in pupil.needs ?? [] {
-            if rows.needs.isEmpty { rows.needs.append(contentsOf: CopyBinary.header) }
-            CopyBinary.startRow(fields: 4, to: &rows.needs)
+            Self.startRow(fields: 4, in: &rows.needs)
             CopyBinary.appendInt64(id, to: &rows.needs)
             CopyBinary.appendText(need.code, to: &rows.needs)
             CopyBinary.appendInt32(Int32(need.rank), to: &rows.needs)
@@ -300,8 +305,7 @@ struct DirectWrites {
     /// has more digits than a double's; such a record is staged instead).
     private mutating func appendResult(_ result: ResultFields, day: Int, pupil: Int64, school: Int64) -> Bool {
         let start = rows.results.count
-        if start == 0 { rows.results.append(contentsOf: CopyBinary.header) }
-        CopyBinary.startRow(fields: 8, to: &rows.results)
+        Self.startRow(fields: 8, in: &rows.results)
         CopyBinary.appendInt64(pupil, to: &rows.results)
         CopyBinary.appendInt64(school, to: &rows.results)
         CopyBinary.appendText(result.instrument, to: &rows.results)

@@ -520,10 +520,8 @@ public struct ImportPipeline: Sendable {
                 swap(&batch, &outgoing.staging)
                 if withDirectRows { direct?.swapRows(with: &outgoing.direct) }
                 sending = Task {
-                    if outgoing.direct.count > 0 {
-                        try await db.withIsolation { [rows = outgoing.direct] in
-                            try DirectWrites.copy(rows, into: $0, reopening: StagingMerge.copyStaging)
-                        }
+                    try await db.withIsolation { [rows = outgoing.direct] in
+                        try DirectWrites.copy(rows, into: $0, reopening: StagingMerge.copyStaging)
                     }
                     try await db.copyEncodedRows(outgoing.staging)
                     outgoing.staging.removeAll(keepingCapacity: true)
@@ -570,7 +568,7 @@ public struct ImportPipeline: Sendable {
                 if let done { swap(&bytes, &done.bytes) }
                 bytes.removeAll(keepingCapacity: true)
                 swap(&bytes, &readBytes)
-                if readBytes.capacity < bytes.count { readBytes.reserveCapacity(bytes.count) }
+                readBytes.reserveCapacity(bytes.count)
                 let lines = readLines
                 readLines = []
                 readLines.reserveCapacity(Self.preparedBatch)
