@@ -24,6 +24,7 @@ config=$work/trust/provision.toml
 printf '\n[daemon]\nhttp_listen = ""\n\n[console]\nlisten = ""\n' >> "$config"
 bench_start_daemon "$config" "$work/daemon.log"
 url=$(bench_database_url "$work/trust/state")
+bench_warm_buffers "$url"
 
 echo "Importing every source through provisiond (provisionctl enqueue --all-sources)..."
 # As a trust runs it: the daemon's workers import, and each school is evaluated once its

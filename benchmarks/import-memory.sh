@@ -5,8 +5,9 @@
 # same lines into a bare staging table (no validation, no merge). Each is the median of three
 # runs, taken in turn (since 2026-12-03: before, the first import ran once, after the three
 # baseline runs; before 2026-12-02, late, the baseline too), after an untimed warm-up import,
-# each from a checkpoint. Also prints a floor: the rows the import wrote, \copy'd into empty
-# copies of the tables.
+# each from a checkpoint, on a cluster that has used each of its shared buffers once (since
+# 2026-12-03, evening: bench_warm_buffers in lib.sh). Also prints a floor: the rows the import
+# wrote, \copy'd into empty copies of the tables.
 #
 #   benchmarks/import-memory.sh [RECORDS]
 set -euo pipefail
@@ -50,6 +51,8 @@ bytes=$(stat -c %s "$work/input.ndjson")
 # The daemon keeps the embedded PostgreSQL up for both measurements.
 bench_start_daemon "$work/provision.toml" "$work/daemon.log"
 url=$(bench_database_url "$work/state")
+echo "Using every shared buffer of the new cluster once (bench_warm_buffers)..."
+bench_warm_buffers "$url"
 
 # The machine's busy CPU time so far, in hundredths of a second (every process: the server's
 # backends as well as the command measured).

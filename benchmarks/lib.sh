@@ -47,3 +47,24 @@ bench_median() { # VALUE...
 bench_settle() { # URL
   psql -q "$1" -c "VACUUM" >/dev/null
 }
+
+# Has the server at URL use every one of its shared buffers once, untimed, as a server that
+# has run a while has. The scripts' cluster is new, and on this kind of virtual machine the
+# first write to a page of memory costs 12-35 µs (docs/operations.md): until each buffer has
+# been used once, the server hands out never-used ones, so every new block a step writes
+# faults in fresh memory. A million-record first import given such buffers spent 2.9-3.3 s of
+# the server's system time, against 0.9-1.1 s given buffers used before, and took 7.5-8.8 s
+# against 5.3-6.2 s (three pairs, 2026-12-03); a \copy into a bare table cycles through a ring
+# of 16 MB and hardly notices. A throwaway table a tenth larger than shared_buffers is read
+# into them (pg_prewarm, shipped with PostgreSQL) and dropped, which gives its buffers back to
+# be handed out first.
+bench_warm_buffers() { # URL
+  psql -q "$1" >/dev/null <<'SQL'
+CREATE EXTENSION IF NOT EXISTS pg_prewarm;
+CREATE UNLOGGED TABLE bench_buffers AS
+  SELECT g, repeat('x', 200) AS filler
+    FROM generate_series(1, (SELECT setting::bigint * 8192 * 11 / 10 / 240 FROM pg_settings WHERE name = 'shared_buffers')) g;
+SELECT pg_prewarm('bench_buffers');
+DROP TABLE bench_buffers;
+SQL
+}

@@ -20,6 +20,7 @@ run() { # label pupils schools: prints "import_s import_peak_mib eval_s eval_pea
   local config=$dir/provision.toml
   printf '\n[daemon]\nhttp_listen = ""\n\n[console]\nlisten = ""\n' >> "$config"
   bench_start_daemon "$config" "$dir/daemon.log"
+  bench_warm_buffers "$(bench_database_url "$dir/state")"
   local start peak=0 end
   start=$(date +%s.%N)
   for s in $(grep -o '^name = "[a-z0-9-]*"' "$config" | cut -d'"' -f2); do
