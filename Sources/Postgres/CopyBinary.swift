@@ -4,9 +4,9 @@
 ///
 /// The server takes each field as it is instead of parsing its text: the rows a first import
 /// writes straight into its tables, `\copy`'d into copies of them, took the server 9–35% less
-/// time in binary than as text (their dates and scores no longer parsed). A caller writes a row with ``startRow(fields:to:)``
-/// then exactly that many fields, in the columns' order and of the columns' types; the
-/// server rejects the COPY otherwise.
+/// time in binary than as text (their dates and scores no longer parsed). A caller writes a
+/// row with ``startRow(fields:to:)`` then exactly that many fields, in the columns' order and
+/// of the columns' types; the server rejects the COPY otherwise.
 public enum CopyBinary {
     /// The stream's first bytes: the signature, no flags, no header extension.
     public static let header: [UInt8] = Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00] + [0, 0, 0, 0] + [0, 0, 0, 0]

@@ -164,7 +164,7 @@ struct DirectWrites {
         switch record.type {
         case "pupil":
             guard let pupil = record.pupil, let born = SchoolDate(iso: pupil.dob)?.daysSince1970, pupils.count < Self.pupilLimit,
-                  try await isNew(upn), let id = try await nextPupilID(), appendPupil(pupil, id: id, school: school)
+                  try await isNew(upn), let id = try await nextPupilID(), appendPupil(pupil, id: id, born: born, school: school)
             else { return false }
             pupils[upn] = Pupil(id: id, born: Int32(born))
         case "assessment":
@@ -262,9 +262,10 @@ struct DirectWrites {
 
     /// Appends the pupil's row, and their needs', as the merge's insert writes a new pupil:
     /// no SEN provision is `N`, and the pupil is on roll unless their leaving date has passed.
-    /// False, with nothing appended, when a date is not one (the validator's dates always are;
-    /// a record that is not so is staged, for the merge to judge).
-    private mutating func appendPupil(_ pupil: PupilFields, id: Int64, school: Int64) -> Bool {
+    /// `born` is their date of birth, already read, in days since 1970-01-01. False, with
+    /// nothing appended, when another date is not one (the validator's dates always are; a
+    /// record that is not so is staged, for the merge to judge).
+    private mutating func appendPupil(_ pupil: PupilFields, id: Int64, born: Int, school: Int64) -> Bool {
         let start = rows.pupils.count
         Self.startRow(fields: PupilFields.columns.count + 5, in: &rows.pupils)
         CopyBinary.appendInt64(id, to: &rows.pupils)
@@ -278,6 +279,7 @@ struct DirectWrites {
             case (_, nil): CopyBinary.appendNull(to: &rows.pupils)
             case (.text, let text?): CopyBinary.appendText(text, to: &rows.pupils)
             case (.boolean, let flag?): CopyBinary.appendBool(flag == "t", to: &rows.pupils)
+            case (.date, _?) where column == PupilFields.dob: CopyBinary.appendDate(daysSince1970: born, to: &rows.pupils)
             case (.date, let date?):
                 guard let day = SchoolDate(iso: date)?.daysSince1970 else { return written = false }
                 CopyBinary.appendDate(daysSince1970: day, to: &rows.pupils)
