@@ -2,8 +2,9 @@
 ///
 /// For the import's records: a record has about a dozen members, and putting each into a
 /// dictionary and finding it there again (hashing its key both times) was a fifth of the
-/// supervisor's time reading a large run. Comparing a dozen short keys is cheaper. As in a
-/// dictionary built from the text, a key written twice means its last value.
+/// supervisor's time reading a large run. Comparing a dozen short keys is cheaper. Text with
+/// a key written twice is refused when it is parsed; a key ``set(_:_:)`` twice means its
+/// last value, as in a dictionary.
 public struct JSONMembers: Sendable, Equatable {
     private var members: [(key: String, value: JSONValue)]
 
@@ -27,7 +28,7 @@ public struct JSONMembers: Sendable, Equatable {
         members.append((key, value))
     }
 
-    /// The value of `key`: the last one written when the key appears twice.
+    /// The value of `key`: the last one set when it was set twice.
     public subscript(key: String) -> JSONValue? {
         // Most keys scanned past differ in length, which a short string answers from its own
         // bits; comparing them as strings took the slower path for every one.
@@ -43,7 +44,7 @@ public struct JSONMembers: Sendable, Equatable {
         }
     }
 
-    /// How many members were written, counting a repeated key each time.
+    /// How many members were set, counting a key set twice each time.
     public var count: Int { members.count }
 
     /// The members as a dictionary (a repeated key keeps its last value).

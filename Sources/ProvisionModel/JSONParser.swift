@@ -19,6 +19,7 @@ struct JSONParser {
         static let unpairedSurrogate: StaticString = "a string has an unpaired surrogate (\\uD800–\\uDFFF)"
         static let notClosed: StaticString = "a string is not closed"
         static let shortEscape: StaticString = "a \\u escape needs four hex digits"
+        static let repeatedKey: StaticString = "an object has the same key twice (which value is meant?)"
     }
 
     static let maxDepth = 64
@@ -46,7 +47,13 @@ struct JSONParser {
         if parser.peek() == UInt8(ascii: "{") {
             var members: [(key: String, value: JSONValue)] = []
             members.reserveCapacity(16)
-            try parser.members(depth: 0) { members.append(($0, $1)) }
+            try parser.members(depth: 0) { key, value in
+                // A dozen short keys: comparing them beats hashing each into a set.
+                let length = key.utf8.count
+                guard !members.contains(where: { $0.key.utf8.count == length && $0.key == key }) else { return false }
+                members.append((key, value))
+                return true
+            }
             top = .members(JSONMembers(ordered: members))
         } else {
             top = .other(try parser.value(depth: 0))
@@ -109,12 +116,16 @@ struct JSONParser {
     private mutating func object(depth: Int) throws(Failure) -> JSONValue {
         var members: [String: JSONValue] = [:]
         members.reserveCapacity(16)
-        try self.members(depth: depth) { members[$0] = $1 }
+        try self.members(depth: depth) { members.updateValue($1, forKey: $0) == nil }
         return .object(members)
     }
 
-    /// Reads an object from its `{`, handing each member to `add` in the order written.
-    private mutating func members(depth: Int, _ add: (String, JSONValue) -> Void) throws(Failure) {
+    /// Reads an object from its `{`, handing each member to `add` in the order written; `add`
+    /// answers false for a key it was given before. A key written twice is refused rather
+    /// than read as its last value (as I-JSON, RFC 7493, requires): in a pupil's record two
+    /// `upn`s are a plugin's mistake, and guessing which was meant could file a result
+    /// under the wrong child.
+    private mutating func members(depth: Int, _ add: (String, JSONValue) -> Bool) throws(Failure) {
         index += 1
         skipWhitespace()
         if peek() == UInt8(ascii: "}") {
@@ -124,12 +135,13 @@ struct JSONParser {
         while true {
             skipWhitespace()
             guard peek() == UInt8(ascii: "\"") else { throw failure("an object's key must be a string in double quotes") }
+            let keyStart = index
             let key = try string()
             skipWhitespace()
             guard peek() == UInt8(ascii: ":") else { throw failure("expected ':' after an object's key") }
             index += 1
             skipWhitespace()
-            add(key, try value(depth: depth + 1))
+            guard add(key, try value(depth: depth + 1)) else { throw failure(Failure.repeatedKey, at: keyStart) }
             skipWhitespace()
             switch peek() {
             case UInt8(ascii: ","): index += 1

@@ -151,6 +151,28 @@ struct ImportIntegrityTests {
         #expect(try await h.fingerprint() == before)
     }
 
+    /// A record that names a member twice (two UPNs, a need's code twice) could be either
+    /// record: the run fails and says where, rather than keeping the last value written.
+    @Test func aKeyWrittenTwiceFailsTheRun() async throws {
+        let h = try await ImportHarness.make("integrity-repeated-key")
+        defer { h.cleanUp() }
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        try await importSixty(h, plugin)
+        let before = try await h.fingerprint()
+        let twoUPNs = String(ProtocolFixture.pupil(2).dropLast()) + #","upn":"\#(ProtocolFixture.upn(3))"}"#
+        let twoCodes = ProtocolFixture.pupil(4, sen: "K").replacingOccurrences(of: #""code":"SPLD""#, with: #""code":"SPLD","code":"MLD""#)
+        #expect(twoCodes != ProtocolFixture.pupil(4, sen: "K"))
+        for (line, offset) in [(twoUPNs, twoUPNs.utf8.count - 22), (twoCodes, Array(twoCodes.utf8).firstRange(of: Array(#""code":"MLD""#.utf8))?.lowerBound)] {
+            let lines = [ProtocolFixture.header(), ProtocolFixture.pupil(1), line, ProtocolFixture.end(["pupil": 2])]
+            let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(lines, name: "twice.ndjson"), force: true))
+            #expect(summary.status == .failed)
+            #expect(summary.inputRejected)
+            let expected = "protocol error: line 3: not valid JSON: an object has the same key twice (which value is meant?) (at byte \((offset ?? -1) + 1))"
+            #expect(summary.failure == expected, "\(summary.failure ?? "")")
+        }
+        #expect(try await h.fingerprint() == before)
+    }
+
     /// Random and adversarial lines: the validator answers every one, and never traps.
     @Test func theValidatorSurvivesFuzzing() throws {
         let adversarial: [[UInt8]] = [

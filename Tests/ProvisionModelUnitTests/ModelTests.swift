@@ -61,6 +61,8 @@ struct ModelTests {
             (#"{"a": "\q"}"#, "a string has an unknown escape after a backslash (at byte 8)"),
             (#"{"a": 1.}"#, "a number needs digits after its decimal point (at byte 9)"),
             (String(repeating: "[", count: 65) + String(repeating: "]", count: 65), "nested more than 64 levels deep (at byte 65)"),
+            (#"{"upn": "A1", "type": "pupil", "upn": "B2"}"#, "an object has the same key twice (which value is meant?) (at byte 32)"),
+            (#"{"needs": [{"code": "SPLD", "code": "MLD"}]}"#, "an object has the same key twice (which value is meant?) (at byte 29)"),
         ]
         for (text, expected) in cases {
             do {
@@ -78,19 +80,23 @@ struct ModelTests {
     }
 
     /// A record's top level keeps its members in order; they answer as a dictionary built
-    /// from the same text would (the last of a repeated key), and anything else is refused
-    /// or returned as the value it is.
+    /// from the same text would, and anything else is refused or returned as the value it is.
+    /// A key may be written again in another object, never twice in one.
     @Test func topLevelMembersAnswerAsTheDictionaryWould() throws {
-        let text = #"{"type":"pupil","upn":"A1","nested":{"k":1},"upn":"B2","n":null}"#
+        let text = #"{"type":"pupil","upn":"B2","nested":{"k":1,"upn":"A1"},"n":null,"list":[{"k":1},{"k":2}]}"#
         guard case .members(let members) = try JSONValue.parseTopLevel(Array(text.utf8)) else {
             Issue.record("an object was not read as members")
             return
         }
         let dictionary = try #require(try JSONValue.parse(Array(text.utf8)).objectValue)
         #expect(members.dictionary == dictionary)
-        for key in ["type", "upn", "nested", "n", "absent"] { #expect(members[key] == dictionary[key], "\(key)") }
+        for key in ["type", "upn", "nested", "n", "list", "absent"] { #expect(members[key] == dictionary[key], "\(key)") }
         #expect(members["upn"] == .string("B2"))
         #expect(members.count == 5)
+        for twice in [#"{"upn":"A1","upn":"B2"}"#, #"{"a":{"k":1,"k":1}}"#, #"[{"k":1,"k":2}]"#] {
+            #expect(throws: JSONValue.InvalidJSON.self, "\(twice)") { try JSONValue.parseTopLevel(Array(twice.utf8)) }
+            #expect(throws: JSONValue.InvalidJSON.self, "\(twice)") { try JSONValue.parse(Array(twice.utf8)) }
+        }
         guard case .other(let value) = try JSONValue.parseTopLevel(Array(" [1, 2] ".utf8)) else {
             Issue.record("an array was read as members")
             return
