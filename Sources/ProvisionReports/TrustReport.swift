@@ -6,6 +6,10 @@ import ProvisionModel
 enum TrustReport {
     static func build(_ data: ReportData) async throws -> Report {
         let schools = try await data.schools(only: nil)
+        let topNeeds = try await mainNeeds(data)
+        // A trust-wide evaluation is the latest run of every school it covered: its outcomes
+        // are read once, not once per school (which grew with the square of the schools).
+        var outcomesOfRun: [Int64: [ReportData.Outcome]] = [:]
         var rows: [[ReportDocument.Cell]] = []
         var csvRows: [[String]] = []
         var schoolsJSON: [JSONValue] = []
@@ -14,19 +18,19 @@ enum TrustReport {
             let summary = try await SchoolSummary.read(data, school: school)
             let provisions = try await data.provisions(schoolIDs: [school.id])
             let cost = provisions.map(\.termCost).reduce(0, +)
-            let topNeeds = try await data.db.query(
-                """
-                SELECT n.code, count(*) AS pupils FROM pupils p JOIN pupil_needs n ON n.pupil_id = p.id AND n.rank = 1
-                 WHERE p.school_id = $1 AND p.on_roll AND p.sen_provision IN ('K', 'E')
-                 GROUP BY n.code ORDER BY count(*) DESC, n.code LIMIT 3
-                """, school.id
-            ).rows.map { "\(try $0.decode("code", as: String.self)) \(try $0.decode("pupils", as: Int.self))" }
             // Verdicts of the term's provisions from the school's latest evaluation: the run its
             // open alerts come from, counted exactly as the school's impact report counts them.
             var verdicts: [String: Int] = [:]
             if let run = try await data.evaluationRun(school: school) {
+                let outcomes: [ReportData.Outcome]
+                if let read = outcomesOfRun[run.id] {
+                    outcomes = read
+                } else {
+                    outcomes = try await data.outcomes(runID: run.id, programmes: false)
+                    outcomesOfRun[run.id] = outcomes
+                }
                 let ids = Set(provisions.map(\.id))
-                for outcome in try await data.outcomes(runID: run.id, programmes: false) where outcome.provisionID.map(ids.contains) ?? false {
+                for outcome in outcomes where outcome.provisionID.map(ids.contains) ?? false {
                     verdicts[outcome.verdict, default: 0] += 1
                 }
             }
@@ -48,7 +52,7 @@ enum TrustReport {
                 ReportDocument.Cell("\(school.name) (\(school.urn))"), ReportDocument.Cell("\(summary.onRoll)"),
                 ReportDocument.Cell("\(summary.senSupport) (\(Format.share(summary.senSupport, of: summary.onRoll)))"),
                 ReportDocument.Cell("\(summary.ehcp) (\(Format.share(summary.ehcp, of: summary.onRoll)))"),
-                ReportDocument.Cell(topNeeds.joined(separator: ", ")),
+                ReportDocument.Cell((topNeeds[school.id] ?? []).joined(separator: ", ")),
                 ReportDocument.Cell("\(provisions.count)"),
                 ReportDocument.Cell(Format.share(summary.receivingProvision, of: sen),
                                     tone: sen > 0 && Double(summary.receivingProvision) / Double(sen) < 0.5 ? .bad : nil),
@@ -100,5 +104,28 @@ enum TrustReport {
                          "effective", "inconclusive", "ineffective", "insufficient_data", "open_alerts", "with_plan",
                          "plans_overdue_for_review"],
             csvRows: csvRows, json: json)
+    }
+
+    /// Each school's three commonest primary needs among its pupils on SEN support or with an
+    /// EHC plan ("SPLD 41"), most pupils first; a school with none is absent. One query for the
+    /// trust: asked school by school, each asking read every school's needs.
+    static func mainNeeds(_ data: ReportData) async throws -> [Int64: [String]] {
+        var needs: [Int64: [String]] = [:]
+        for row in try await data.db.query(
+            """
+            SELECT school_id, code, pupils FROM (
+                SELECT p.school_id, n.code, count(*) AS pupils,
+                       row_number() OVER (PARTITION BY p.school_id ORDER BY count(*) DESC, n.code) AS place
+                  FROM pupils p JOIN pupil_needs n ON n.pupil_id = p.id AND n.rank = 1
+                 WHERE p.on_roll AND p.sen_provision IN ('K', 'E')
+                 GROUP BY p.school_id, n.code) counted
+             WHERE place <= 3
+             ORDER BY school_id, place
+            """
+        ).rows {
+            needs[try row.decode("school_id", as: Int64.self), default: []].append(
+                "\(try row.decode("code", as: String.self)) \(try row.decode("pupils", as: Int.self))")
+        }
+        return needs
     }
 }

@@ -220,6 +220,32 @@ struct ReportContentTests {
         await db.close()
     }
 
+    /// Each school's row names its own three commonest primary needs, counted as a query of
+    /// that school alone counts them (the report reads every school's in one query).
+    @Test func theTrustViewNamesEachSchoolsMainNeeds() async throws {
+        let trust = try await ReportFixture.shared.trust()
+        let html = try await trust.report(["trust"] + Self.term).standardOutput
+        let db = try await trust.connect()
+        let schools = try await db.query("SELECT id, urn FROM schools ORDER BY urn").rows
+        #expect(schools.count >= 2)
+        for school in schools {
+            let id = try school.decode("id", as: Int64.self)
+            let urn = try school.decode("urn", as: String.self)
+            let needs = try await db.query(
+                """
+                SELECT n.code || ' ' || count(*) AS need FROM pupils p JOIN pupil_needs n ON n.pupil_id = p.id AND n.rank = 1
+                 WHERE p.school_id = $1 AND p.on_roll AND p.sen_provision IN ('K', 'E')
+                 GROUP BY n.code ORDER BY count(*) DESC, n.code LIMIT 3
+                """, id
+            ).rows.map { try $0.decode("need", as: String.self) }
+            #expect(needs.count == 3, "school \(urn) has fewer than three needs in the fixture")
+            let row = try #require(html.range(of: "(\(urn))").map { html[$0.upperBound...].prefix(while: { $0 != "\n" }) })
+            let cells = row.components(separatedBy: "</td>")
+            #expect(cells.contains { $0.hasSuffix(">" + needs.joined(separator: ", ")) }, "school \(urn): \(needs) not in \(row)")
+        }
+        await db.close()
+    }
+
     @Test func mistakesInTheRequestAreNamed() async throws {
         let trust = try await ReportFixture.shared.trust()
         let noSchool = try await trust.report(["provision-map"])
