@@ -32,7 +32,7 @@ enum PupilReport {
                                JOIN staff st ON st.id = ps.staff_id WHERE ps.provision_id = pr.id), '') AS staff
               FROM enrolments e JOIN pupils p ON p.id = e.pupil_id JOIN provisions pr ON pr.id = e.provision_id
               JOIN schools s ON s.id = pr.school_id
-              LEFT JOIN enrolment_outcomes o ON o.enrolment_id = e.id AND o.evaluation_run_id = $2
+              \(ReportData.outcomeOfEnrolment)
              WHERE e.pupil_id = $1
              ORDER BY e.start_date, pr.name
             """, pupilID, run?.id)
@@ -183,7 +183,7 @@ enum PupilReport {
             SELECT \(ReportData.enrolmentColumns), pr.name AS provision, pr.delivery, pr.group_size, pr.sessions_per_week::float8 AS sessions,
                    pr.minutes_per_session AS minutes, pr.outcome_instrument AS instrument, e.target
               FROM enrolments e JOIN pupils p ON p.id = e.pupil_id JOIN provisions pr ON pr.id = e.provision_id
-              LEFT JOIN enrolment_outcomes o ON o.enrolment_id = e.id AND o.evaluation_run_id = $2
+              \(ReportData.outcomeOfEnrolment)
              WHERE e.pupil_id = $1 AND coalesce(e.status, 'active') <> 'withdrawn'
              ORDER BY e.start_date DESC, pr.name
             """, try pupil.decode("id", as: Int64.self), run?.id)
