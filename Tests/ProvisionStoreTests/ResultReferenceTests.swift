@@ -6,7 +6,8 @@ import Testing
 
 /// Results refer to pupils and schools (migration 13), pupils to their school (migration 14),
 /// flags and alerts to their school, pupil and provision (migration 15) and flags to their
-/// run (migration 17), and needs to their pupil (migration 26) through set-based checks, not
+/// run (migration 17), needs to their pupil (migration 26) and an evaluation's outcomes to
+/// their run, enrolment, provision and school (migration 31) through set-based checks, not
 /// foreign keys: these show the checks refuse everything a foreign key would, and take the
 /// locks it took.
 @Suite("result references")
@@ -275,6 +276,93 @@ struct ResultReferenceTests {
         #expect(try await db.query("SELECT count(*) FROM evaluation_flags").scalar(as: Int.self) == 0)
         await first.close()
         await second.close()
+        await db.close()
+    }
+
+    /// An evaluation's outcomes name a run, enrolment, provision and school that exist
+    /// (migration 31); deleting the run deletes them (the keys' cascade); what they name
+    /// cannot be removed, emptied or renumbered while they name it.
+    @Test func outcomesNameOnlyWhatExistsAndGoWithTheirRun() async throws {
+        let (db, _) = try await database("refs-outcomes")
+        try await db.execute("INSERT INTO schools (id, urn, name) VALUES (2, '100002', 'Other')")
+        try await db.execute("INSERT INTO provisions (id, school_id, provision_id, name) VALUES (1, 1, 'P1', 'Reading'), (2, 1, 'P2', 'Talk'), (3, 1, 'P3', 'Maths')")
+        try await db.execute("INSERT INTO enrolments (id, provision_id, pupil_id, start_date) VALUES (1, 1, 1, '2025-01-06'), (2, 2, 2, '2025-01-06')")
+        let runs = try await db.query("INSERT INTO evaluation_runs (status) VALUES ('succeeded'), ('succeeded') RETURNING id")
+            .rows.map { try $0.decode("id", as: Int.self) }
+        try #require(runs.count == 2)
+        let missing = runs[1] + 1
+        func enrolmentOutcomes(run: Int, enrolments: [Int]) -> String {
+            "INSERT INTO enrolment_outcomes (evaluation_run_id, enrolment_id, measure) VALUES "
+                + enrolments.map { "(\(run), \($0), 'age_months')" }.joined(separator: ", ")
+        }
+        func provisionOutcome(run: Int, provision: Int?, school: Int?) -> String {
+            """
+            INSERT INTO provision_outcomes (evaluation_run_id, provision_id, school_id, programme, name, measure, n, verdict)
+            VALUES (\(run), \(provision.map(String.init) ?? "NULL"), \(school.map(String.init) ?? "NULL"),
+                    'Reading', 'Reading', 'age_months', 0, 'insufficient_data')
+            """
+        }
+        func counts() async throws -> [[Int]] {
+            try await db.query(
+                """
+                SELECT run, sum(enrolments)::int AS enrolments, sum(provisions)::int AS provisions FROM (
+                    SELECT evaluation_run_id AS run, 1 AS enrolments, 0 AS provisions FROM enrolment_outcomes
+                    UNION ALL SELECT evaluation_run_id, 0, 1 FROM provision_outcomes) o
+                 GROUP BY run ORDER BY run
+                """
+            ).rows.map { [try $0.decode("run", as: Int.self), try $0.decode("enrolments", as: Int.self), try $0.decode("provisions", as: Int.self)] }
+        }
+        await expectRefused(db, [
+            enrolmentOutcomes(run: missing, enrolments: [1]), enrolmentOutcomes(run: runs[0], enrolments: [99]),
+            // One row of several naming a missing enrolment refuses the statement.
+            enrolmentOutcomes(run: runs[0], enrolments: [1, 99]),
+            provisionOutcome(run: missing, provision: 1, school: 1), provisionOutcome(run: runs[0], provision: 99, school: 1),
+            provisionOutcome(run: runs[0], provision: 1, school: 99),
+        ])
+        #expect(try await counts() == [])
+
+        try await db.execute(enrolmentOutcomes(run: runs[0], enrolments: [1]))
+        // A programme's outcome names no provision and no school.
+        try await db.execute(provisionOutcome(run: runs[0], provision: nil, school: nil))
+        try await db.execute(enrolmentOutcomes(run: runs[1], enrolments: [1]))
+        try await db.execute(provisionOutcome(run: runs[1], provision: 3, school: 2))
+        #expect(try await counts() == [[runs[0], 1, 1], [runs[1], 1, 1]])
+        await expectRefused(db, [
+            "UPDATE enrolment_outcomes SET enrolment_id = 99", "UPDATE provision_outcomes SET school_id = 99 WHERE provision_id = 3",
+            "UPDATE enrolment_outcomes SET evaluation_run_id = \(missing) WHERE evaluation_run_id = \(runs[0])",
+            "DELETE FROM enrolments WHERE id = 1", "UPDATE enrolments SET id = 5 WHERE id = 1", "TRUNCATE enrolments CASCADE",
+            // Provision 3 and school 2 are named by an outcome alone.
+            "DELETE FROM provisions WHERE id = 3", "DELETE FROM schools WHERE id = 2", "TRUNCATE evaluation_runs CASCADE",
+        ])
+        #expect(try await counts() == [[runs[0], 1, 1], [runs[1], 1, 1]])
+
+        #expect(try await db.execute("DELETE FROM evaluation_runs WHERE id = $1", runs[0]) == 1)
+        #expect(try await counts() == [[runs[1], 1, 1]])
+        // What no outcome names can still go.
+        #expect(try await db.execute("DELETE FROM enrolments WHERE id = 2") == 1)
+        #expect(try await db.execute("DELETE FROM provisions WHERE id = 2") == 1)
+        await db.close()
+    }
+
+    /// A run deleted while another transaction adds outcomes to it waits for that transaction,
+    /// then deletes them too, as the run's key made it.
+    @Test func aRunsDeletionWaitsForItsNewOutcomes() async throws {
+        let (db, url) = try await database("refs-outcome-run-race")
+        try await db.execute("INSERT INTO provisions (id, school_id, provision_id, name) VALUES (1, 1, 'P1', 'Reading')")
+        try await db.execute("INSERT INTO enrolments (id, provision_id, pupil_id, start_date) VALUES (1, 1, 1, '2025-01-06')")
+        let run = try await db.query("INSERT INTO evaluation_runs (status) VALUES ('succeeded') RETURNING id").scalar(as: Int.self)
+        let adding = try await PostgresConnection.connect(url)
+        let deleting = try await PostgresConnection.connect(url)
+        let deletingPID = try await Self.processID(deleting)
+        try await adding.execute("BEGIN")
+        try await adding.execute("INSERT INTO enrolment_outcomes (evaluation_run_id, enrolment_id, measure) VALUES (\(run), 1, 'age_months')")
+        let deletion = Task { try await deleting.execute("DELETE FROM evaluation_runs WHERE id = $1", run) }
+        #expect(try await Self.waitsForALock(deletingPID, seenBy: db), "the deletion did not wait for the outcome's transaction")
+        try await adding.execute("COMMIT")
+        #expect(try await deletion.value == 1)
+        #expect(try await db.query("SELECT count(*) FROM enrolment_outcomes").scalar(as: Int.self) == 0)
+        await adding.close()
+        await deleting.close()
         await db.close()
     }
 
