@@ -335,6 +335,9 @@ struct ResultReferenceTests {
             "DELETE FROM provisions WHERE id = 3", "DELETE FROM schools WHERE id = 2", "TRUNCATE evaluation_runs CASCADE",
         ])
         #expect(try await counts() == [[runs[0], 1, 1], [runs[1], 1, 1]])
+        // The evaluation's own updates, of the figures, are not references.
+        #expect(try await db.execute("UPDATE enrolment_outcomes SET gain = 1, value_added = 0.5") == 2)
+        #expect(try await db.execute("UPDATE provision_outcomes SET n = 3, school_id = 1 WHERE provision_id = 3") == 1)
 
         #expect(try await db.execute("DELETE FROM evaluation_runs WHERE id = $1", runs[0]) == 1)
         #expect(try await counts() == [[runs[1], 1, 1]])

@@ -70,6 +70,27 @@ extension Migration {
                 RETURN NULL;
             END $$;
 
+            -- An update that changes what an outcome names (the product never makes one) is
+            -- checked row by row; the evaluation's updates of its figures are not checked at all,
+            -- as the keys did not check them.
+            CREATE FUNCTION check_changed_outcome_references() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM 1 FROM evaluation_runs WHERE id = NEW.evaluation_run_id FOR KEY SHARE;
+                IF FOUND THEN
+                    IF TG_TABLE_NAME = 'enrolment_outcomes' THEN
+                        PERFORM 1 FROM enrolments e WHERE e.id = NEW.enrolment_id;
+                    ELSE
+                        PERFORM 1 WHERE (NEW.school_id IS NULL OR EXISTS (SELECT 1 FROM schools s WHERE s.id = NEW.school_id))
+                                    AND (NEW.provision_id IS NULL OR EXISTS (SELECT 1 FROM provisions pr WHERE pr.id = NEW.provision_id));
+                    END IF;
+                END IF;
+                IF NOT FOUND THEN
+                    RAISE EXCEPTION '% would name a run, enrolment, provision or school that does not exist', TG_TABLE_NAME
+                        USING ERRCODE = 'foreign_key_violation';
+                END IF;
+                RETURN NEW;
+            END $$;
+
             CREATE FUNCTION delete_runs_outcomes() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
                 DELETE FROM enrolment_outcomes o USING old_rows r WHERE o.evaluation_run_id = r.id;
@@ -83,20 +104,24 @@ extension Migration {
             CREATE TRIGGER enrolments_id_fixed BEFORE UPDATE OF id ON enrolments
                 FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION refuse_id_change();
 
-            """ + ["evaluation_flags", "enrolment_outcomes", "provision_outcomes"].map { table in
+            CREATE TRIGGER evaluation_flags_run_inserted AFTER INSERT ON evaluation_flags
+                REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION check_rows_run();
+            CREATE TRIGGER evaluation_flags_run_updated AFTER UPDATE ON evaluation_flags
+                REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION check_rows_run();
+
+            """ + [
+                ("enrolment_outcomes", "OLD.enrolment_id IS DISTINCT FROM NEW.enrolment_id"),
+                ("provision_outcomes",
+                 "OLD.provision_id IS DISTINCT FROM NEW.provision_id OR OLD.school_id IS DISTINCT FROM NEW.school_id"),
+            ].map { table, changed in
                 """
                 CREATE TRIGGER \(table)_run_inserted AFTER INSERT ON \(table)
                     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION check_rows_run();
-                CREATE TRIGGER \(table)_run_updated AFTER UPDATE ON \(table)
-                    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION check_rows_run();
-
-                """
-            }.joined() + ["enrolment_outcomes", "provision_outcomes"].map { table in
-                """
                 CREATE TRIGGER \(table)_references_inserted AFTER INSERT ON \(table)
                     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION check_outcome_references();
-                CREATE TRIGGER \(table)_references_updated AFTER UPDATE ON \(table)
-                    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION check_outcome_references();
+                CREATE TRIGGER \(table)_references_changed BEFORE UPDATE ON \(table) FOR EACH ROW
+                    WHEN (OLD.evaluation_run_id IS DISTINCT FROM NEW.evaluation_run_id OR \(changed))
+                    EXECUTE FUNCTION check_changed_outcome_references();
 
                 """
             }.joined() + [
