@@ -14,7 +14,9 @@ extension Migration {
     /// and deleting a run still deletes its outcomes (the keys' `ON DELETE CASCADE`). Deleting
     /// or truncating an enrolment, provision or school that outcomes name, or renumbering an
     /// enrolment, is refused (`refuse_removing_referenced` takes a SHARE lock on the outcomes
-    /// first, so no transaction can add one naming it in between).
+    /// first, so no transaction can add one naming it in between). An update is checked, row
+    /// by row, only when it changes what an outcome names: the value-added step's update of
+    /// every outcome's figures was never checked by the keys, and is not now.
     static let setBasedOutcomeReferences = Migration(
         version: 31, name: "set-based outcome references",
         sql: """
