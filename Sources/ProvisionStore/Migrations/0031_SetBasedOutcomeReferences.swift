@@ -11,7 +11,8 @@ extension Migration {
     /// The checks refuse what the keys refused, with the same SQLSTATE. A flag's run check of
     /// migration 17 becomes one function for flags and outcomes; it locks the run `FOR KEY
     /// SHARE` as the key did, so deleting a run waits for a transaction adding outcomes to it,
-    /// and deleting a run still deletes its outcomes (the keys' `ON DELETE CASCADE`). Deleting
+    /// and deleting a run still deletes its outcomes (the keys' `ON DELETE CASCADE`), by the
+    /// same trigger that deletes its flags. Deleting
     /// or truncating an enrolment, provision or school that outcomes name, or renumbering an
     /// enrolment, is refused (`refuse_removing_referenced` takes a SHARE lock on the outcomes
     /// first, so no transaction can add one naming it in between). An update is checked, row
@@ -93,16 +94,22 @@ extension Migration {
                 RETURN NEW;
             END $$;
 
-            CREATE FUNCTION delete_runs_outcomes() RETURNS trigger LANGUAGE plpgsql AS $$
+            -- One cascade for everything a run holds, in place of migration 17's for its flags.
+            DROP TRIGGER evaluation_runs_flags_deleted ON evaluation_runs;
+            DROP TRIGGER evaluation_runs_flags_truncated ON evaluation_runs;
+            DROP FUNCTION delete_runs_flags();
+            CREATE FUNCTION delete_runs_results() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
+                DELETE FROM evaluation_flags f USING old_rows r WHERE f.evaluation_run_id = r.id;
                 DELETE FROM enrolment_outcomes o USING old_rows r WHERE o.evaluation_run_id = r.id;
                 DELETE FROM provision_outcomes o USING old_rows r WHERE o.evaluation_run_id = r.id;
                 RETURN NULL;
             END $$;
-            CREATE TRIGGER evaluation_runs_outcomes_deleted AFTER DELETE ON evaluation_runs
-                REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION delete_runs_outcomes();
-            CREATE TRIGGER evaluation_runs_outcomes_truncated BEFORE TRUNCATE ON evaluation_runs
-                FOR EACH STATEMENT EXECUTE FUNCTION refuse_removing_referenced('evaluation_run_id', 'enrolment_outcomes', 'provision_outcomes');
+            CREATE TRIGGER evaluation_runs_results_deleted AFTER DELETE ON evaluation_runs
+                REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION delete_runs_results();
+            CREATE TRIGGER evaluation_runs_results_truncated BEFORE TRUNCATE ON evaluation_runs
+                FOR EACH STATEMENT EXECUTE FUNCTION
+                refuse_removing_referenced('evaluation_run_id', 'evaluation_flags', 'enrolment_outcomes', 'provision_outcomes');
             CREATE TRIGGER enrolments_id_fixed BEFORE UPDATE OF id ON enrolments
                 FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION refuse_id_change();
 
