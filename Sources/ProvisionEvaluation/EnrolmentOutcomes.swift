@@ -4,11 +4,13 @@ import ProvisionModel
 
 /// Per enrolment (DESIGN §6): entry and exit, months, gain, ratio gain, the year-group peer
 /// gain and the matched-peer gain (``PeerComparison``), and the three answers, in set-based
-/// SQL.
+/// SQL: ``prepare`` finds the entries and exits into `eval_enrolment`, the pass over the
+/// results adds the peers' figures, and ``record`` stores the outcomes with the run.
 enum EnrolmentOutcomes {
-    static func compute(
-        _ db: PostgresConnection, runID: Int64, schools: [String], asOf: SchoolDate, settings: Configuration.Evaluation,
-        helpers: [PostgresConnection] = [], pageSize: Int
+    /// The enrolments of `schools` (ids) started by `asOf`, with their entry and exit
+    /// scores, into the temporary table `eval_enrolment` (dropped at commit).
+    static func prepare(
+        _ db: PostgresConnection, schools: [String], asOf: SchoolDate, settings: Configuration.Evaluation
     ) async throws {
         // Entry: the recorded value, else the latest assessment on or before the start
         // (within the entry window). Exit: the recorded value, else the first assessment on
@@ -50,10 +52,11 @@ enum EnrolmentOutcomes {
         // An exit on or before the entry cannot be a gain: it is dropped, never used.
         try await db.execute("UPDATE eval_enrolment SET exit_value = NULL, exit_date = NULL, exit_source = NULL WHERE exit_date <= entry_date")
         try await db.execute("ANALYZE eval_enrolment")
+    }
 
-        try await PeerComparison.compute(db, helpers: helpers, pageSize: pageSize)
-
-        // The three answers, each with the numbers behind it stored beside it.
+    /// Stores each enrolment of `eval_enrolment` with run `runID`: its figures, and the three
+    /// answers, each with the numbers behind it beside it.
+    static func record(_ db: PostgresConnection, runID: Int64) async throws {
         try await db.execute(
             """
             INSERT INTO enrolment_outcomes (evaluation_run_id, enrolment_id, measure, entry_value, entry_date, entry_source,

@@ -53,12 +53,10 @@ public struct Evaluator: Sendable {
     public var logger: Logger
     /// Told the name of each step as it starts (for a progress line at a terminal).
     public var onStep: (@Sendable (String) -> Void)?
-    /// Opens another connection; called twice a run. With the first, stall detection (which
-    /// only reads pupils and assessments) runs beside the SQL steps, on the main transaction's
-    /// snapshot, instead of after them; the second reads half of the peer comparison's pages.
-    /// Each is closed when its pass ends. If the first cannot be opened, the steps run one
-    /// after another on the main connection; without the second, the peer comparison reads
-    /// on the main connection alone.
+    /// Opens another connection; called twice a run, for connections that read some of the
+    /// pages of the pass over everyone's results (``ResultsPass``) beside the main one, in
+    /// read-only transactions on its snapshot. Each is closed when the pass ends. Without
+    /// them, the main connection reads every page.
     public var openHelper: (@Sendable () async throws -> PostgresConnection)?
 
     /// Pupils read per page by the passes over everyone's results; tests make it small to
@@ -72,7 +70,9 @@ public struct Evaluator: Sendable {
     }
 
     /// The steps, in order, as `onStep` and `EvaluationSummary.steps` name them.
-    static let stepNames = ["enrolment outcomes", "value added", "verdicts", "flags", "stall detection"]
+    static let stepNames = [
+        "entry and exit", "results read (peers, stalls)", "enrolment outcomes", "value added", "verdicts", "flags",
+    ]
 
     /// Evaluates `school` (a URN), or the whole trust when nil, as of `asOf`.
     ///
@@ -80,7 +80,7 @@ public struct Evaluator: Sendable {
     ///   - full: evaluate every school in scope, even those unchanged since their latest
     ///     evaluation.
     ///   - followUp: work on the run's flags that must commit with them (the alert
-    ///     lifecycle), given each rule's flags as soon as they are all recorded.
+    ///     lifecycle), given every rule's flags once they are all recorded.
     ///   - beforeCommit: work that must commit with the results, or not at all (the digests
     ///     of new alerts); it gets the connection and the run's id.
     public func run(
@@ -128,7 +128,7 @@ public struct Evaluator: Sendable {
     }
 
     private func evaluate(
-        _ db: PostgresConnection, school: String?, asOf: SchoolDate, full: Bool, followUp followUpWork: FlagFollowUp?
+        _ db: PostgresConnection, school: String?, asOf: SchoolDate, full: Bool, followUp: FlagFollowUp?
     ) async throws -> EvaluationSummary {
         var schoolID: Int64?
         if let school {
@@ -152,8 +152,8 @@ public struct Evaluator: Sendable {
         summary.schoolsEvaluated = scope.evaluated.count
         summary.schoolsUnchanged = scope.unchanged.count
         let evaluated = scope.evaluatedIDs
-        // Kept apart from `summary`, which the steps fill in through inout. `begin` ends the
-        // step running (timing it) and announces the next; nil only ends.
+        // Kept apart from `summary`, which the steps fill in. `begin` ends the step running
+        // (timing it) and announces the next; nil only ends.
         var timings: [(name: String, duration: Duration)] = []
         var running: (index: Int, started: ContinuousClock.Instant)?
         func begin(_ index: Int?) {
@@ -162,101 +162,28 @@ public struct Evaluator: Sendable {
             running = index.map { ($0, now) }
             if let index { onStep?("\(Self.stepNames[index]) (\(index + 1) of \(Self.stepNames.count))") }
         }
-        // The follow-up of the SQL steps' rules, then of the stall rule's (``FlagFollowUp``).
-        let stallRule = StallDetection.rule
-        func followUp(on rules: RuleSelection, part: String? = nil) async throws {
-            guard let work = followUpWork else { return }
-            if part == nil { onStep?(work.name) }
-            let started = ContinuousClock.now
-            try await work.work(db, runID, rules)
-            timings.append((part.map { "\(work.name) (\($0))" } ?? work.name, ContinuousClock.now - started))
-        }
 
-        let stalls: StallDetection.Findings
-        // A second connection that cannot be had (the server's connection limit, say) only
-        // means the steps run one after another.
-        if let openHelper, let helper = try? await openHelper() {
-            // Stall detection reads only tables the other steps do not change, so on the
-            // main transaction's snapshot it sees what they see.
-            let snapshot: String
-            do {
-                snapshot = try await db.query("SELECT pg_export_snapshot() AS snapshot").scalar(as: String.self)
-            } catch {
-                await helper.close()
-                throw error
-            }
-            // A third connection reads half of the peer comparison's pages (``PupilBatches``).
-            let peerReader = await Self.reader(openHelper, on: snapshot)
-            let (settings, pageSize) = (self.settings, pupilsPerPage)
-            async let beside = { () async throws -> (StallDetection.Findings, Duration) in
-                let started = ContinuousClock.now
-                let findings = try await StallDetection.judgeAll(
-                    on: helper, snapshot: snapshot, schools: evaluated, asOf: asOf, settings: settings, pageSize: pageSize)
-                return (findings, ContinuousClock.now - started)
-            }()
-            let took: Duration
-            do {
-                try await runSQLSteps(
-                    db, runID: runID, schoolID: schoolID, scope: scope, asOf: asOf, peerReaders: peerReader.map { [$0] } ?? [],
-                    into: &summary, begin: begin)
-                await peerReader?.close()
-                begin(nil)
-                try await followUp(on: .allBut([stallRule]))
-                (stalls, took) = try await beside
-            } catch {
-                await peerReader?.close()
-                _ = try? await beside
-                await helper.close()
-                throw error
-            }
-            await helper.close()
-            timings.append(("\(Self.stepNames[4]) (beside the others)", took))
-        } else {
-            try await runSQLSteps(db, runID: runID, schoolID: schoolID, scope: scope, asOf: asOf, into: &summary, begin: begin)
-            begin(nil)
-            try await followUp(on: .allBut([stallRule]))
-            begin(4)
-            stalls = try await StallDetection.judgeAll(db, schools: evaluated, asOf: asOf, settings: settings, pageSize: pupilsPerPage)
-            begin(nil)
-        }
-        summary.flags[stallRule, default: 0] += try await StallDetection.record(db, stalls, runID: runID, asOf: asOf)
-        try await followUp(on: .only([stallRule]), part: "stall rule")
-        summary.steps = timings
-        summary.stallNotJudged = try await scope.record(db, runID: runID, stallsNotJudged: stalls.cannotJudge)
-        try await db.execute("UPDATE evaluation_runs SET stall_not_judged = $2 WHERE id = $1", runID, summary.stallNotJudged)
-        try await db.execute("UPDATE evaluation_runs SET finished_at = now(), status = 'succeeded' WHERE id = $1", runID)
-        return summary
-    }
-
-    /// A connection opened by `open` in a read-only transaction on `snapshot`; nil when one
-    /// cannot be had (the steps then read on fewer connections). Closing it ends the
-    /// transaction.
-    private static func reader(_ open: @Sendable () async throws -> PostgresConnection, on snapshot: String) async -> PostgresConnection? {
-        guard let connection = try? await open() else { return nil }
-        do {
-            try await SharedSnapshot.join(connection, snapshot: snapshot)
-            return connection
-        } catch {
-            await connection.close()
-            return nil
-        }
-    }
-
-    /// The steps in SQL on the main transaction: outcomes, value added, verdicts and flags.
-    /// Outcomes and flags are computed for the schools `scope` evaluates and carried over for
-    /// the others; verdicts are judged for every school the run covers.
-    private func runSQLSteps(
-        _ db: PostgresConnection, runID: Int64, schoolID: Int64?, scope: SchoolScope, asOf: SchoolDate,
-        peerReaders: [PostgresConnection] = [], into summary: inout EvaluationSummary, begin: (Int?) -> Void
-    ) async throws {
-        let evaluated = scope.evaluatedIDs
         begin(0)
-        try await EnrolmentOutcomes.compute(
-            db, runID: runID, schools: evaluated, asOf: asOf, settings: settings, helpers: peerReaders, pageSize: pupilsPerPage)
+        try await EnrolmentOutcomes.prepare(db, schools: evaluated, asOf: asOf, settings: settings)
         begin(1)
+        let peers = try await PeerComparison.plan(db)
+        let readers = evaluated.isEmpty && peers == nil ? [] : try await helpers(of: db)
+        let found: ResultsPass.Found
+        do {
+            found = try await ResultsPass.run(
+                db, helpers: readers, schools: evaluated, peers: peers, asOf: asOf, settings: settings, pageSize: pupilsPerPage)
+        } catch {
+            for reader in readers { await reader.close() }
+            throw error
+        }
+        for reader in readers { await reader.close() }
+        if let peers { try await PeerComparison.store(db, peers, gains: found.gains) }
+        begin(2)
+        try await EnrolmentOutcomes.record(db, runID: runID)
+        begin(3)
         try await ValueAdded.compute(db, runID: runID, settings: settings)
         try await scope.carryOverOutcomes(db, runID: runID)
-        begin(2)
+        begin(4)
         guard let counts = try await db.query(
             """
             SELECT count(*) AS n, count(*) FILTER (WHERE gain IS NOT NULL) AS complete
@@ -265,16 +192,52 @@ public struct Evaluator: Sendable {
         else { throw EvaluationError("the run's outcomes could not be counted") }
         summary.enrolments = try counts.decode("n")
         summary.withEntryAndExit = try counts.decode("complete")
-
         let outcomes = try await ProvisionVerdicts.compute(db, runID: runID, asOf: asOf, settings: settings)
         for outcome in outcomes where outcome.provisionID != nil {
             summary.verdicts[outcome.verdict.rawValue, default: 0] += 1
         }
-        begin(3)
+        begin(5)
         summary.flags = try await Flags.raise(
             db, runID: runID, covering: schoolID, evaluated: evaluated, asOf: asOf, settings: settings)
+        summary.flags[StallDetection.rule, default: 0] += try await StallDetection.record(db, found.stalls, runID: runID, asOf: asOf)
         for (rule, count) in try await scope.carryOverFlags(db, runID: runID) { summary.flags[rule, default: 0] += count }
+        begin(nil)
+        if let followUp {
+            onStep?(followUp.name)
+            let started = ContinuousClock.now
+            try await followUp.work(db, runID)
+            timings.append((followUp.name, ContinuousClock.now - started))
+        }
+        summary.steps = timings
+        summary.stallNotJudged = try await scope.record(db, runID: runID, stallsNotJudged: found.stalls.cannotJudge)
+        try await db.execute("UPDATE evaluation_runs SET stall_not_judged = $2 WHERE id = $1", runID, summary.stallNotJudged)
+        try await db.execute("UPDATE evaluation_runs SET finished_at = now(), status = 'succeeded' WHERE id = $1", runID)
+        return summary
     }
+
+    /// Connections from `openHelper` in read-only transactions on `db`'s snapshot, which see
+    /// exactly what the evaluation sees, to read some of the pass's pages beside it (two, for
+    /// the two cores the pass keeps busy with `db`'s). Fewer, or none, when they cannot be had
+    /// (the server's connection limit, say): the pages are then read on fewer connections.
+    private func helpers(of db: PostgresConnection) async throws -> [PostgresConnection] {
+        guard let openHelper else { return [] }
+        let snapshot = try await db.query("SELECT pg_export_snapshot() AS snapshot").scalar(as: String.self)
+        var helpers: [PostgresConnection] = []
+        for _ in 0..<Self.helperCount {
+            guard let connection = try? await openHelper() else { break }
+            do {
+                try await SharedSnapshot.join(connection, snapshot: snapshot)
+                helpers.append(connection)
+            } catch {
+                await connection.close()
+                break
+            }
+        }
+        return helpers
+    }
+
+    /// Connections reading the pass beside the evaluation's own.
+    static let helperCount = 2
 }
 
 /// Why an evaluation could not run.

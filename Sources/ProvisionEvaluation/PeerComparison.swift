@@ -10,8 +10,8 @@ import Postgres
 /// minus their result within 14 days of its entry date, on the same test. Pupils in an
 /// intervention with that outcome over those dates are never anyone's peer.
 ///
-/// One pass over the results of the year groups the enrolments need, read a few
-/// thousand pupils at a time, finds every non-participant's gains; the medians are taken in
+/// The evaluation's one pass over everyone's results (``ResultsPass``) finds every
+/// non-participant's gains, page by page, as it finds stalls; the medians are taken in
 /// memory, and the two figures per enrolment are written to `eval_enrolment`. (In SQL, each
 /// window joined every pupil of its year group and probed their results: 3.5 s of a
 /// 60,000-pupil trust's 4.5 s evaluation.)
@@ -55,9 +55,50 @@ enum PeerComparison {
         let gain: Double
     }
 
-    /// Computes the figures into `eval_enrolment` on `db`; `helpers` (on `db`'s snapshot)
-    /// read some of the pages of results.
-    static func compute(_ db: PostgresConnection, helpers: [PostgresConnection] = [], pageSize: Int) async throws {
+    /// Who is no one's peer for a window: a pupil in an intervention with that outcome
+    /// (instrument and measure) over any of its dates, and its participants.
+    struct SpanKey: Hashable {
+        let test: Int
+        let dates: Dates
+    }
+
+    /// What the pass over everyone's results (``ResultsPass``) needs to find the
+    /// non-participants' gains, read once before it: the enrolments' windows, numbered, and
+    /// who is no one's peer for which.
+    ///
+    /// The inner loops run for every pupil's series and every gain, so they work with numbers
+    /// for the tests, year groups and windows, found here once. (Hashing a test's three strings
+    /// and a year group for every series, and a window for every gain, was a third of the
+    /// pass's own CPU at a million pupils.)
+    struct Plan: Sendable {
+        let enrolments: [Enrolment]
+        let tests: [Test]
+        let testNumber: [Test: Int]
+        /// The year groups of the enrolled pupils: whose results are read.
+        let yearGroups: [String]
+        let yearGroupNumber: [String: Int]
+        /// Each window is numbered in the order it is met (no two are equal: a test and year
+        /// group's dates are a set).
+        let windowNumber: [Window: Int]
+        /// The windows of test t and year group y, at t * yearGroups.count + y.
+        let needed: [[(dates: Dates, window: Int)]]
+        /// Every window's entry and exit day: results near them are what the pass must read.
+        let windowDays: [Int]
+        let participants: [Int64: Set<SpanKey>]
+        let enrolled: [Int64: [(tests: [Int], start: Int, end: Int?)]]
+
+        func isPeer(_ pupil: Int64, _ test: Int, _ dates: Dates) -> Bool {
+            if participants[pupil]?.contains(SpanKey(test: test, dates: dates)) == true { return false }
+            for e in enrolled[pupil] ?? [] where e.tests.contains(test) {
+                if e.start <= dates.exit && (e.end ?? dates.exit) >= dates.entry { return false }
+            }
+            return true
+        }
+    }
+
+    /// The plan for the enrolments in `eval_enrolment` on `db` with both an entry and an exit;
+    /// nil when there are none.
+    static func plan(_ db: PostgresConnection) async throws -> Plan? {
         let enrolments = try await db.query(
             """
             SELECT enrolment_id, school_id, pupil_id, instrument, subject, measure, year_group,
@@ -74,7 +115,7 @@ enum PeerComparison {
                     yearGroup: try row.decode("year_group")),
                 low: try row.decode("low"), high: try row.decode("high"))
         }
-        guard !enrolments.isEmpty else { return }
+        guard !enrolments.isEmpty else { return nil }
 
         // Which windows each test and year group needs.
         var windows: [Test: [String: Set<Dates>]] = [:]
@@ -82,19 +123,11 @@ enum PeerComparison {
             windows[enrolment.window.test, default: [:]][enrolment.window.yearGroup, default: []].insert(enrolment.window.dates)
         }
         let yearGroups = Array(Set(enrolments.map(\.window.yearGroup)))
-        let windowDays = Array(Set(enrolments.flatMap { [$0.window.dates.entry, $0.window.dates.exit] })).map(String.init)
-
-        // The inner loops below run for every pupil's series and every gain: they work with
-        // numbers for the tests, year groups and windows, found here once. (Hashing a test's
-        // three strings and a year group for every series, and a window for every gain, was
-        // a third of the pass's own CPU at a million pupils.)
+        let windowDays = Array(Set(enrolments.flatMap { [$0.window.dates.entry, $0.window.dates.exit] }))
         let tests = Array(windows.keys)
         let testNumber = Dictionary(uniqueKeysWithValues: tests.enumerated().map { ($1, $0) })
         let yearGroupNumber = Dictionary(uniqueKeysWithValues: yearGroups.enumerated().map { ($1, $0) })
-        // Each window is numbered in the order it is met (no two are equal: a test and year
-        // group's dates are a set).
         var windowNumber: [Window: Int] = [:]
-        // The windows of test t and year group y, at t * yearGroups.count + y.
         var needed = [[(dates: Dates, window: Int)]](repeating: [], count: tests.count * yearGroups.count)
         for (test, byYearGroup) in windows {
             for (yearGroup, allDates) in byYearGroup {
@@ -107,12 +140,6 @@ enum PeerComparison {
             }
         }
 
-        // Who is not anyone's peer for a window: pupils in an intervention with that
-        // outcome (instrument and measure) over any of its dates, and its participants.
-        struct SpanKey: Hashable {
-            let test: Int
-            let dates: Dates
-        }
         var testsWithOutcome: [String: [Int]] = [:]
         for (number, test) in tests.enumerated() { testsWithOutcome[test.instrument + "\u{0}" + test.measure, default: []].append(number) }
         var enrolled: [Int64: [(tests: [Int], start: Int, end: Int?)]] = [:]
@@ -133,71 +160,83 @@ enum PeerComparison {
             guard let t = testNumber[enrolment.window.test] else { continue }
             participants[enrolment.pupil, default: []].insert(SpanKey(test: t, dates: enrolment.window.dates))
         }
-        func isPeer(_ pupil: Int64, _ test: Int, _ dates: Dates) -> Bool {
-            if participants[pupil]?.contains(SpanKey(test: test, dates: dates)) == true { return false }
-            for e in enrolled[pupil] ?? [] where e.tests.contains(test) {
-                if e.start <= dates.exit && (e.end ?? dates.exit) >= dates.entry { return false }
-            }
-            return true
-        }
+        return Plan(
+            enrolments: enrolments, tests: tests, testNumber: testNumber, yearGroups: yearGroups,
+            yearGroupNumber: yearGroupNumber, windowNumber: windowNumber, needed: needed, windowDays: windowDays,
+            participants: participants, enrolled: enrolled)
+    }
 
-        // Every non-participant's gains, by window. The pupils' schools and year groups come
-        // with each page of the list, so the batches read results alone, four columns a row.
-        var gains = [[Gain]](repeating: [], count: windowNumber.count)
-        let (testInstruments, testSubjects, testMeasures) = (tests.map(\.instrument), tests.map(\.subject), tests.map(\.measure))
-        try await PupilBatches.forEachPage(
-            db, helpers: helpers, size: pageSize,
-            """
-            SELECT id, school_id, coalesce(year_group, '') AS year_group FROM pupils
-             WHERE id > $1 AND id <= $3 AND coalesce(year_group, '') = ANY($4::text[]) ORDER BY id LIMIT $2
-            """, [yearGroups],
-            results: { batch in
-                ("""
-                SELECT a.pupil_id, t.n AS test, (a.assessed_on - DATE '1970-01-01') AS day, a.value
-                  FROM assessments a
-                  JOIN unnest($4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS t (instrument, subject, measure, n)
-                    ON a.instrument = t.instrument AND a.subject = t.subject AND a.measure = t.measure
-                 WHERE \(PupilBatches.condition("a.pupil_id", from: 1))
-                   -- Only results that can be a window's entry or exit: a school's evaluation
-                   -- needs a few of the trust's testing dates.
-                   AND a.assessed_on <@ (SELECT range_agg(daterange(DATE '1970-01-01' + d - 14, DATE '1970-01-01' + d + 14, '[]'))
-                                           FROM unnest($7::int[]) AS d)
-                """, [batch.first, batch.last, batch.only, testInstruments, testSubjects, testMeasures, windowDays])
-            }
-        ) { page, rows in
-            var pupilOf: [Int64: (school: Int64, yearGroup: Int)] = [:]
-            for row in 0..<page.rowCount {
-                guard let y = yearGroupNumber[try page.text(row, 2)] else { continue }
-                pupilOf[try page.int64(row, 0)] = (try page.int64(row, 1), y)
-            }
-            // Each pupil's results on each test. Unordered: the server reads them test by
-            // test, and sorting them by pupil cost more than the rest of the query (a sort to
-            // disk per page); no figure depends on the order.
-            var series: [PupilTest: [(day: Int, value: Double)]] = [:]
-            for row in 0..<rows.rowCount {
-                series[PupilTest(pupil: try rows.int64(row, 0), test: try rows.int(row, 1)), default: []]
-                    .append((try rows.int(row, 2), try rows.double(row, 3)))
-            }
-            var entries: [Double] = []
-            var exits: [Double] = []
-            for (key, points) in series {
-                let (pupil, test) = (key.pupil, key.test - 1)
-                guard test >= 0, test < tests.count, let (school, yearGroup) = pupilOf[pupil] else { continue }
-                for (dates, window) in needed[test * yearGroups.count + yearGroup] where isPeer(pupil, test, dates) {
-                    entries.removeAll(keepingCapacity: true)
-                    exits.removeAll(keepingCapacity: true)
-                    for point in points {
-                        if abs(point.day - dates.entry) <= 14 { entries.append(point.value) }
-                        if abs(point.day - dates.exit) <= 14 { exits.append(point.value) }
-                    }
-                    for entry in entries {
-                        for exit in exits {
-                            gains[window].append(Gain(school: school, entry: entry, gain: exit - entry))
-                        }
+    /// The gains of the non-participants on a page of the results pass (``ResultsPass`` says
+    /// its columns), each with its window's number.
+    ///
+    /// A gain needs a result within 14 days of the window's entry date and one within 14 days
+    /// of its exit date, on the same test: every pairing of the two counts.
+    static func gains(_ plan: Plan, page: PostgresCells, rows: PostgresCells) throws -> [(window: Int, gain: Gain)] {
+        var found: [(window: Int, gain: Gain)] = []
+        var entries: [Double] = []
+        var exits: [Double] = []
+        // The page's pupils and their results are both in id order: one walk through the two.
+        var next = 0
+        // The current pupil's school and year group, when they are a needed year group's.
+        var pupil: (id: Int64, school: Int64, yearGroup: Int?)?
+        // The windows the current series is needed for (empty: the series is skipped).
+        var windows: ArraySlice<(dates: Dates, window: Int)> = []
+        var test = 0
+        var points: [(day: Int, value: Double)] = []
+        var seriesRow = 0
+
+        func closeSeries() {
+            defer { points.removeAll(keepingCapacity: true) }
+            guard let pupil, !points.isEmpty else { return }
+            for (dates, window) in windows where plan.isPeer(pupil.id, test, dates) {
+                entries.removeAll(keepingCapacity: true)
+                exits.removeAll(keepingCapacity: true)
+                for point in points {
+                    if abs(point.day - dates.entry) <= 14 { entries.append(point.value) }
+                    if abs(point.day - dates.exit) <= 14 { exits.append(point.value) }
+                }
+                for entry in entries {
+                    for exit in exits {
+                        found.append((window, Gain(school: pupil.school, entry: entry, gain: exit - entry)))
                     }
                 }
             }
         }
+        func openSeries(_ row: Int) throws {
+            windows = []
+            seriesRow = row
+            guard let yearGroup = pupil?.yearGroup else { return }
+            let key = Test(instrument: try rows.text(row, 1), subject: try rows.text(row, 2), measure: try rows.text(row, 3))
+            guard let t = plan.testNumber[key] else { return }
+            test = t
+            windows = plan.needed[t * plan.yearGroups.count + yearGroup][...]
+        }
+
+        for row in 0..<rows.rowCount {
+            let id = try rows.int64(row, 0)
+            if id != pupil?.id {
+                closeSeries()
+                pupil = nil
+                while next < page.rowCount, try page.int64(next, 0) < id { next += 1 }
+                guard next < page.rowCount, try page.int64(next, 0) == id else { windows = []; continue }
+                pupil = (id, try page.int64(next, 1), plan.yearGroupNumber[try page.text(next, 3)])
+                try openSeries(row)
+            } else if try !rows.same(1, row, seriesRow) || !rows.same(2, row, seriesRow) || !rows.same(3, row, seriesRow) {
+                closeSeries()
+                try openSeries(row)
+            }
+            guard !windows.isEmpty else { continue }
+            points.append((try rows.int(row, 5), try rows.double(row, 4)))
+        }
+        closeSeries()
+        return found
+    }
+
+    /// Computes each enrolment's two figures from every non-participant's `gains` (by window)
+    /// and writes them to `eval_enrolment` on `db`.
+    static func store(_ db: PostgresConnection, _ plan: Plan, gains: [[Gain]]) async throws {
+        var gains = gains
+        let (enrolments, windowNumber) = (plan.enrolments, plan.windowNumber)
 
         // The two medians of each enrolment. Each is computed once per window and school, and
         // once per window and band of starting scores (enrolments share them: scores are

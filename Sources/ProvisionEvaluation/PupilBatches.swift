@@ -41,13 +41,8 @@ struct PupilBatches {
     /// waiting for the server to read and send the next page, while `body` took 20–40 ms of
     /// each 70 ms.
     ///
-    /// Must run in transactions: the pages are read without parallel plans, and each
-    /// transaction's setting is put back when the last page has been read.
-    /// A page is a slice of the pupils, yet right after an import (before autovacuum had been
-    /// by) the planner chose a parallel scan of every result of the deployment for each page
-    /// of the peer comparison (88–115 ms a page against 34 ms for a bitmap scan of the page's
-    /// pupils), three processes' work where the evaluation's two passes already keep two
-    /// cores busy.
+    /// Must run in transactions: the pages are read with ``pageSettings``, and each
+    /// transaction's settings are put back when the last page has been read.
     static func forEachPage(
         _ db: PostgresConnection, helpers: [PostgresConnection] = [], size: Int, _ select: String,
         _ parameters: [any PostgresEncodable],
@@ -55,10 +50,14 @@ struct PupilBatches {
         _ body: (_ page: PostgresCells, _ results: PostgresCells) async throws -> Void
     ) async throws {
         let connections = [db] + helpers
-        var workers: [String] = []
+        var kept: [[String]] = []
         for connection in connections {
-            workers.append(try await connection.query("SELECT current_setting('max_parallel_workers_per_gather')").scalar(as: String.self))
-            try await connection.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            var values: [String] = []
+            for (name, value) in pageSettings {
+                values.append(try await connection.query("SELECT current_setting($1)", name).scalar(as: String.self))
+                try await connection.execute("SELECT set_config($1, $2, true)", name, value)
+            }
+            kept.append(values)
         }
         var ranges = [(first: Int64(1), last: Int64.max)]
         if !helpers.isEmpty,
@@ -68,10 +67,24 @@ struct PupilBatches {
         }
         try await readPages(
             Array(zip(connections, ranges).map { ($0, $1.first, $1.last) }), size: size, select, parameters, results: results, body)
-        for (connection, setting) in zip(connections, workers) {
-            try await connection.execute("SELECT set_config('max_parallel_workers_per_gather', $1, true)", setting)
+        for (connection, values) in zip(connections, kept) {
+            for ((name, _), value) in zip(pageSettings, values) {
+                try await connection.execute("SELECT set_config($1, $2, true)", name, value)
+            }
         }
     }
+
+    /// How each connection's transaction reads the pages, put back when they are read.
+    ///
+    /// Without parallel plans: a page is a slice of the pupils, yet right after an import
+    /// (before autovacuum had been by) the planner chose a parallel scan of every result of
+    /// the deployment for each page (88–115 ms a page against 34 ms for a bitmap scan of the
+    /// page's pupils), three processes' work where the pass already keeps two cores busy.
+    ///
+    /// Walking the index: a page's range looks to the planner like scattered reads, so it chose
+    /// a bitmap scan and a sort (to disk, past work_mem) of rows that lie in pupil order
+    /// anyway: 37 ms a page of 5,000 pupils against 19.
+    static let pageSettings = [("max_parallel_workers_per_gather", "0"), ("enable_bitmapscan", "off")]
 
     /// `ids` cut into `count` ranges of (nearly) equal width, in order; fewer when there are
     /// fewer ids than that.

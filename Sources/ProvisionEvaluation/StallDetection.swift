@@ -13,7 +13,8 @@ import ProvisionModel
 /// `evaluation.stall_evidence`, ranked by it. A pupil with fewer than two results before every
 /// candidate start on every measure cannot be judged yet: counted, never flagged.
 ///
-/// One query streams every result in order; the arithmetic is O(results) in Swift.
+/// The evaluation's one pass over everyone's results (``ResultsPass``) brings each pupil's
+/// results in order; the arithmetic is O(results) in Swift.
 enum StallDetection {
     /// The rule's name, on its flags and alerts.
     static let rule = "stalled_pupil"
@@ -26,6 +27,14 @@ enum StallDetection {
         var ids: [String] = []
         var reasons: [String] = []
         var numbers: [String] = []
+
+        /// Adds another page's findings.
+        mutating func add(_ other: Findings) {
+            cannotJudge.merge(other.cannotJudge, uniquingKeysWith: +)
+            ids += other.ids
+            reasons += other.reasons
+            numbers += other.numbers
+        }
     }
 
     /// Term starts the model tries: 1 September, 1 January and 1 April, the last three at
@@ -42,12 +51,12 @@ enum StallDetection {
         return Array(starts.sorted { $0.daysSince1970 < $1.daysSince1970 }.suffix(3))
     }
 
-    /// Judges every pupil on roll at `schools` (ids) from the results `db` sees.
-    static func judgeAll(
-        _ db: PostgresConnection, schools: [String], asOf: SchoolDate, settings: Configuration.Evaluation,
-        pageSize: Int = PupilBatches.pageSize
-    ) async throws -> Findings {
-        let starts = candidateStarts(before: asOf)
+    /// Judges the pupils of a page of the results pass (``ResultsPass`` says its columns)
+    /// that are to be judged, from their results up to `asOf`.
+    static func judge(
+        page: PostgresCells, rows: PostgresCells, starts: [SchoolDate], asOf: SchoolDate, settings: Configuration.Evaluation
+    ) throws -> Findings {
+        let lastDay = asOf.daysSince1970
         var findings = Findings()
         var series: [(key: SeriesKey, series: GrowthSeries)] = []
         var points: [GrowthSeries.Point] = []
@@ -74,97 +83,54 @@ enum StallDetection {
             series = []
         }
 
-        // Whole pupils per page (``PupilBatches``): memory stays bounded however large a
-        // school or trust is (one query for a 250,000-pupil school peaked at 139 MiB). Each
-        // pupil's date of birth comes with the page, so the batches read assessments alone:
-        // joining pupils in every batch scanned the pupils table once per batch, which grew
-        // with the square of the trust (83 s at a million pupils).
-        try await PupilBatches.forEachPage(
-            db, size: pageSize,
-            """
-            SELECT p.id, p.school_id, (p.dob - DATE '1970-01-01') AS born FROM pupils p
-             WHERE p.id > $1 AND p.id <= $3 AND p.on_roll AND p.dob IS NOT NULL AND p.school_id = ANY($4::bigint[])
-             ORDER BY p.id LIMIT $2
-            """, [schools],
-            results: { batch in
-                ("""
-                SELECT a.pupil_id, a.instrument, a.subject, a.measure, a.value,
-                       (a.assessed_on - DATE '1970-01-01') AS day
-                  FROM assessments a
-                 WHERE \(PupilBatches.condition("a.pupil_id", from: 1)) AND a.assessed_on <= $4::date
-                 ORDER BY a.pupil_id, a.instrument, a.subject, a.measure, a.assessed_on
-                """, [batch.first, batch.last, batch.only, asOf.iso])
+        // The page's pupils and their results are both in id order: one walk through the
+        // two (three hash tables of the page's pupils were a fifth of this pass's CPU for a
+        // 250,000-pupil school). `next` is the page's next pupil not yet met.
+        var next = 0
+        var pupil: (id: Int64, school: Int64, born: Int)?
+        // Passes the page's pupils before `id` (all that are left when nil); those to be
+        // judged have no results at all (a new arrival), so they cannot be judged. Whether the
+        // next is `id`, to be judged.
+        func skipPupils(before id: Int64?) throws -> Bool {
+            while next < page.rowCount {
+                let listed = try page.int64(next, 0)
+                let judged = try page.int(next, 4) == 1
+                if let id, listed >= id { return listed == id && judged }
+                if judged { findings.cannotJudge[try page.int64(next, 1), default: 0] += 1 }
+                next += 1
             }
-        ) { page, rows in
-            // The page's pupils and their results are both in id order: one walk through the
-            // two (three hash tables of the page's pupils were a fifth of this pass's CPU for
-            // a 250,000-pupil school). `next` is the page's next pupil not yet met.
-            var next = 0
-            var pupil: (id: Int64, school: Int64, born: Int)?
-            // Passes the page's pupils before `id` (all that are left when nil): they have no
-            // results at all (a new arrival), so they cannot be judged. Whether the next is `id`.
-            func skipPupils(before id: Int64?) throws -> Bool {
-                while next < page.rowCount {
-                    let listed = try page.int64(next, 0)
-                    if let id, listed >= id { return listed == id }
-                    findings.cannotJudge[try page.int64(next, 1), default: 0] += 1
-                    next += 1
-                }
-                return false
-            }
-            // The row where the current series began: a row of the same series has the same
-            // three cells, compared in place (no strings are made for them).
-            var keyRow = 0
-            for row in 0..<rows.rowCount {
-                let id = try rows.int64(row, 0)
-                if id != pupil?.id {
-                    if let pupil { closePupil(pupil.id, school: pupil.school) }
-                    pupil = nil
-                    key = nil
-                    // A pupil in the range but not judged here (another school's, or off roll).
-                    guard try skipPupils(before: id) else { continue }
-                    pupil = (id, try page.int64(next, 1), try page.int(next, 2))
-                    next += 1
-                    key = try SeriesKey(rows, row)
-                    keyRow = row
-                } else if try !rows.same(1, row, keyRow) || !rows.same(2, row, keyRow) || !rows.same(3, row, keyRow) {
-                    closeSeries()
-                    key = try SeriesKey(rows, row)
-                    keyRow = row
-                }
-                guard let birth = pupil?.born else { continue }
-                let day = try rows.int(row, 5)
-                points.append(GrowthSeries.Point(
-                    month: Double(day) / 30.4375, value: try rows.double(row, 4), age: Double(day - birth) / 30.4375))
-            }
-            // The page's last pupil is judged before the next page is read.
-            if let pupil { closePupil(pupil.id, school: pupil.school) }
-            key = nil
-            _ = try skipPupils(before: nil)
+            return false
         }
+        // The row where the current series began: a row of the same series has the same three
+        // cells, compared in place (no strings are made for them).
+        var keyRow = 0
+        for row in 0..<rows.rowCount {
+            let id = try rows.int64(row, 0)
+            if id != pupil?.id {
+                if let pupil { closePupil(pupil.id, school: pupil.school) }
+                pupil = nil
+                key = nil
+                // A pupil in the page only as someone's peer, or not in it.
+                guard try skipPupils(before: id) else { continue }
+                pupil = (id, try page.int64(next, 1), try page.int(next, 2))
+                next += 1
+                key = try SeriesKey(rows, row)
+                keyRow = row
+            } else if try !rows.same(1, row, keyRow) || !rows.same(2, row, keyRow) || !rows.same(3, row, keyRow) {
+                closeSeries()
+                key = try SeriesKey(rows, row)
+                keyRow = row
+            }
+            guard let birth = pupil?.born else { continue }
+            // Results after the day evaluated are read only as peers' exit results.
+            let day = try rows.int(row, 5)
+            guard day <= lastDay else { continue }
+            points.append(GrowthSeries.Point(
+                month: Double(day) / 30.4375, value: try rows.double(row, 4), age: Double(day - birth) / 30.4375))
+        }
+        if let pupil { closePupil(pupil.id, school: pupil.school) }
+        _ = try skipPupils(before: nil)
         return findings
-    }
-
-    /// Judges on a second connection, in a read-only transaction on the evaluation's own
-    /// snapshot (`pg_export_snapshot()` of the main transaction), so it sees exactly the data
-    /// the other steps see while they run beside it.
-    static func judgeAll(
-        on helper: PostgresConnection, snapshot: String, schools: [String], asOf: SchoolDate,
-        settings: Configuration.Evaluation, pageSize: Int = PupilBatches.pageSize
-    ) async throws -> Findings {
-        try await SharedSnapshot.join(helper, snapshot: snapshot)
-        do {
-            // Walk the index. A page's range looks to the planner like scattered reads, so it
-            // chose a bitmap scan and a sort (to disk, past work_mem) of rows that lie in
-            // pupil order anyway: 37 ms a page of 5,000 pupils against 19.
-            try await helper.execute("SET LOCAL enable_bitmapscan = off")
-            let findings = try await judgeAll(helper, schools: schools, asOf: asOf, settings: settings, pageSize: pageSize)
-            try await helper.execute("COMMIT")
-            return findings
-        } catch {
-            await helper.rollback()
-            throw error
-        }
     }
 
     /// Stores the flags of `findings` with run `runID`; the number flagged.

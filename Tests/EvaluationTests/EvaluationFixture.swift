@@ -68,17 +68,22 @@ struct EvaluationFixture {
             """, provision, pupil, start, end, status, entry?.0, entry?.1, exit?.0, exit?.1)
     }
 
-    /// Evaluates the trust; `beside` runs stall detection on a second connection beside the
-    /// other steps, as the daemon and the command line do.
-    func evaluate(_ settings: Configuration.Evaluation = .init(), asOf: SchoolDate = asOf, beside: Bool = false)
-        async throws -> EvaluationSummary
-    {
+    /// Evaluates the trust; with `onHelper`, the pass over the results is read on more
+    /// connections, as the daemon and the command line read it, and `onHelper` is called as
+    /// each is opened.
+    func evaluate(
+        _ settings: Configuration.Evaluation = .init(), asOf: SchoolDate = asOf, full: Bool = false,
+        onHelper: (@Sendable () -> Void)? = nil
+    ) async throws -> EvaluationSummary {
         var evaluator = Evaluator(settings: settings)
-        if beside {
+        if let onHelper {
             let url = self.url
-            evaluator.openHelper = { try await PostgresConnection.connect(url) }
+            evaluator.openHelper = {
+                onHelper()
+                return try await PostgresConnection.connect(url)
+            }
         }
-        return try await evaluator.run(db, asOf: asOf)
+        return try await evaluator.run(db, asOf: asOf, full: full)
     }
 
     func outcome(_ run: Int64, pupil: Int64) async throws -> PostgresRow? {

@@ -180,14 +180,17 @@ struct EvaluationRuleTests {
         #expect(run.stallNotJudged == 3)
         _ = (progressing, steadyScore, onePoint, atCeiling, noResults)
 
-        // Beside the other steps, on a second connection and the main transaction's
-        // snapshot (as the daemon runs it): the same flag, word for word.
-        let beside = try await f.evaluate(settings, beside: true)
-        #expect(beside.summaryOfStalls == run.summaryOfStalls)
-        let again = try await f.flags(beside.runID, "stalled_pupil")
+        // Evaluated again (not carried over), the results read on three connections, two on
+        // the main transaction's snapshot (as the daemon reads them): the same flag, word for
+        // word.
+        let opened = Mutex(0)
+        let shared = try await f.evaluate(settings, full: true) { opened.withLock { $0 += 1 } }
+        #expect(opened.withLock { $0 } == 2)
+        #expect(shared.schoolsEvaluated == 1)
+        #expect(shared.summaryOfStalls == run.summaryOfStalls)
+        let again = try await f.flags(shared.runID, "stalled_pupil")
         #expect(try again.map { try $0.decode("reason", as: String.self) } == [reason])
-        #expect(beside.steps.map(\.name).contains("stall detection (beside the others)"))
-        // The second connection was closed: its session ends (the server notices within moments).
+        // The other connections were closed: their sessions end (the server notices within moments).
         var others = -1
         for _ in 0..<100 {
             others = try await f.db.query(
@@ -314,12 +317,13 @@ struct EvaluationRuleTests {
         var evaluator = Evaluator(settings: .init())
         evaluator.onStep = { step in announced.withLock { $0.append(step) } }
         let summary = try await evaluator.run(f.db, asOf: EvaluationFixture.asOf)
-        let names = ["enrolment outcomes", "value added", "verdicts", "flags", "stall detection"]
-        #expect(announced.withLock { $0 } == names.enumerated().map { "\($0.element) (\($0.offset + 1) of 5)" })
+        let names = ["entry and exit", "results read (peers, stalls)", "enrolment outcomes", "value added", "verdicts", "flags"]
+        #expect(announced.withLock { $0 } == names.enumerated().map { "\($0.element) (\($0.offset + 1) of 6)" })
         #expect(summary.steps.map(\.name) == names)
         #expect(summary.steps.allSatisfy { $0.duration > .zero && $0.duration <= summary.duration })
 
-        // A second connection that cannot be opened: the same steps, one after another.
+        // Other connections that cannot be opened: the same steps, every page read on the
+        // main connection.
         struct NoConnection: Error {}
         evaluator.openHelper = { throw NoConnection() }
         #expect(try await evaluator.run(f.db, asOf: EvaluationFixture.asOf).steps.map(\.name) == names)
