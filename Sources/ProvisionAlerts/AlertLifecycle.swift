@@ -23,6 +23,16 @@ public struct AlertChanges: Sendable, Equatable {
         self.resolved = resolved
     }
 
+    /// Adds the counts of `other` (another part of the same run's rules) to these.
+    public mutating func add(_ other: AlertChanges) {
+        opened += other.opened
+        kept += other.kept
+        resolved += other.resolved
+        reopened += other.reopened
+        snoozesEnded += other.snoozesEnded
+        messagesQueued += other.messagesQueued
+    }
+
     /// Compares the alert counts only.
     public static func == (lhs: AlertChanges, rhs: AlertChanges) -> Bool {
         (lhs.opened, lhs.kept, lhs.resolved) == (rhs.opened, rhs.kept, rhs.resolved)
@@ -50,22 +60,26 @@ public enum AlertLifecycle {
         END
         """
 
-    /// Applies run `runID`'s flags to the alerts. A school evaluation touches only that
-    /// school's alerts; an alert pairs only with flags of its own rule.
-    public static func apply(_ db: PostgresConnection, runID: Int64) async throws -> AlertChanges {
+    /// Applies run `runID`'s flags of the `rules` selected to those rules' alerts. A school
+    /// evaluation touches only that school's alerts. An alert pairs only with flags of its own
+    /// rule, so applying a run's rules in parts (``FlagFollowUp``) comes to the same as
+    /// applying them at once.
+    public static func apply(_ db: PostgresConnection, runID: Int64, rules: RuleSelection = .all) async throws -> AlertChanges {
         var changes = AlertChanges()
         let scope = "(r.school_id IS NULL OR a.school_id = r.school_id)"
+        let ruleNames = rules.names
+        let alertRule = rules.condition(on: "a.rule", parameter: 2), flagRule = rules.condition(on: "f.rule", parameter: 2)
         changes.snoozesEnded = try await db.execute(
             """
             WITH ended AS (
                 UPDATE alerts a SET answer = NULL, snoozed_until = NULL, notified_at = NULL
                   FROM evaluation_runs r
-                 WHERE r.id = $1 AND \(scope) AND a.status = 'open' AND a.answer = 'snoozed'
+                 WHERE r.id = $1 AND \(scope) AND \(alertRule) AND a.status = 'open' AND a.answer = 'snoozed'
                    AND a.snoozed_until <= r.as_of
                 RETURNING a.id)
             INSERT INTO alert_actions (alert_id, action, by_whom, note)
             SELECT id, 'snooze_ended', 'SEND Provision', 'The snooze date has passed.' FROM ended
-            """, runID)
+            """, runID, ruleNames)
         // One pass pairs the run's flags with the live alerts (a full join, so hashed: the
         // run's flags are too new to have statistics, and the three statements this replaces
         // probed an index once per flag or alert, 130 ms of an unchanged school's 23,800).
@@ -79,12 +93,12 @@ public enum AlertLifecycle {
             WITH raised AS (
                 SELECT f.rule, f.school_id, f.subject_key, f.pupil_id, f.provision_id, f.priority, f.reason, f.numbers,
                        \(evidence) AS evidence
-                  FROM evaluation_flags f WHERE f.evaluation_run_id = $1),
+                  FROM evaluation_flags f WHERE f.evaluation_run_id = $1 AND \(flagRule)),
             live AS (
                 SELECT a.id, a.status, a.rule, a.school_id, a.subject_key, a.reason, a.numbers, a.priority, a.evidence,
                        \(scope) AS in_scope
                   FROM alerts a JOIN evaluation_runs r ON r.id = $1
-                 WHERE a.status IN ('open', 'dismissed')
+                 WHERE a.status IN ('open', 'dismissed') AND \(alertRule)
                    AND (\(scope) OR a.school_id IN (SELECT DISTINCT school_id FROM raised))),
             paired AS MATERIALIZED (
                 SELECT a.id AS alert_id, a.status, a.in_scope, f.rule IS NOT NULL AS flagged,
@@ -108,7 +122,7 @@ public enum AlertLifecycle {
             SELECT (SELECT count(*) FROM paired WHERE alert_id IS NOT NULL AND flagged) AS kept,
                    (SELECT count(*) FROM paired WHERE status = 'dismissed' AND flagged) AS dismissed_raised,
                    (SELECT count(*) FROM resolved) AS resolved, (SELECT count(*) FROM opened) AS opened
-            """, runID)
+            """, runID, ruleNames)
         guard let counts = try paired.singleRow() else {
             throw PostgresError(code: .decoding, message: "pairing the run's flags with its alerts returned no counts")
         }
@@ -123,7 +137,7 @@ public enum AlertLifecycle {
             WITH worse AS (
                 UPDATE alerts a SET status = 'resolved', resolved_at = now()
                   FROM evaluation_flags f
-                 WHERE f.evaluation_run_id = $1 AND a.status = 'dismissed' AND a.rule = f.rule
+                 WHERE f.evaluation_run_id = $1 AND \(flagRule) AND a.status = 'dismissed' AND a.rule = f.rule
                    AND a.school_id = f.school_id AND a.subject_key = f.subject_key
                    AND a.dismissed_evidence IS NOT NULL AND a.evidence > a.dismissed_evidence + 0.01 * abs(a.dismissed_evidence) + 1e-9
                    AND NOT EXISTS (SELECT 1 FROM alerts o WHERE o.status = 'open' AND o.rule = a.rule
@@ -139,7 +153,7 @@ public enum AlertLifecycle {
             INSERT INTO alert_actions (alert_id, action, by_whom, note)
             SELECT id, 'reopened', 'SEND Provision', 'Opened again after alert ' || reopened_from || ' was dismissed: the figures got worse.'
               FROM reopened RETURNING 1
-            """, runID)
+            """, runID, ruleNames)
         changes.reopened = worse.rows.count
         changes.opened += changes.reopened
         return changes

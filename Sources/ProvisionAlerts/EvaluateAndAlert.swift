@@ -15,8 +15,9 @@ public func evaluateAndAlert(
     var evaluator = Evaluator(settings: config.evaluation)
     evaluator.onStep = onStep
     evaluator.openHelper = openHelper
-    let alerts = FlagFollowUp(name: "alerts") { db, runID in
-        changes = try await AlertLifecycle.apply(db, runID: runID)
+    // Each rule's alerts as soon as its flags are in: most while the results are still read.
+    let alerts = FlagFollowUp(name: "alerts") { db, runID, rules in
+        changes.add(try await AlertLifecycle.apply(db, runID: runID, rules: rules))
     }
     let summary = try await evaluator.run(db, school: school, asOf: asOf, full: full, followUp: alerts) { db, runID in
         onStep?("mail")

@@ -53,10 +53,11 @@ public struct Evaluator: Sendable {
     public var logger: Logger
     /// Told the name of each step as it starts (for a progress line at a terminal).
     public var onStep: (@Sendable (String) -> Void)?
-    /// Opens another connection; called twice a run, for connections that read some of the
-    /// pages of the pass over everyone's results (``ResultsPass``) beside the main one, in
-    /// read-only transactions on its snapshot. Each is closed when the pass ends. Without
-    /// them, the main connection reads every page.
+    /// Opens another connection; called twice a run, for two connections that read the pass
+    /// over everyone's results (``ResultsPass``), in read-only transactions on the main
+    /// transaction's snapshot, while the main connection raises the flags that need no
+    /// outcome. Each is closed when the pass ends. With one, it reads every page; with none,
+    /// the main connection reads them after those flags.
     public var openHelper: (@Sendable () async throws -> PostgresConnection)?
 
     /// Pupils read per page by the passes over everyone's results; tests make it small to
@@ -71,7 +72,8 @@ public struct Evaluator: Sendable {
 
     /// The steps, in order, as `onStep` and `EvaluationSummary.steps` name them.
     static let stepNames = [
-        "entry and exit", "results read (peers, stalls)", "enrolment outcomes", "value added", "verdicts", "flags",
+        "entry and exit", "flags from records", "results read (peers, stalls)", "enrolment outcomes", "value added", "verdicts",
+        "flags from outcomes",
     ]
 
     /// Evaluates `school` (a URN), or the whole trust when nil, as of `asOf`.
@@ -80,7 +82,7 @@ public struct Evaluator: Sendable {
     ///   - full: evaluate every school in scope, even those unchanged since their latest
     ///     evaluation.
     ///   - followUp: work on the run's flags that must commit with them (the alert
-    ///     lifecycle), given every rule's flags once they are all recorded.
+    ///     lifecycle), given each rule's flags as soon as they are all recorded.
     ///   - beforeCommit: work that must commit with the results, or not at all (the digests
     ///     of new alerts); it gets the connection and the run's id.
     public func run(
@@ -128,7 +130,7 @@ public struct Evaluator: Sendable {
     }
 
     private func evaluate(
-        _ db: PostgresConnection, school: String?, asOf: SchoolDate, full: Bool, followUp: FlagFollowUp?
+        _ db: PostgresConnection, school: String?, asOf: SchoolDate, full: Bool, followUp followUpWork: FlagFollowUp?
     ) async throws -> EvaluationSummary {
         var schoolID: Int64?
         if let school {
@@ -162,28 +164,66 @@ public struct Evaluator: Sendable {
             running = index.map { ($0, now) }
             if let index { onStep?("\(Self.stepNames[index]) (\(index + 1) of \(Self.stepNames.count))") }
         }
+        // The follow-up of the rules raised from the records, then of the others
+        // (``FlagFollowUp``).
+        func followUp(on rules: RuleSelection, part: String) async throws {
+            guard let work = followUpWork else { return }
+            onStep?("\(work.name) (\(part))")
+            let started = ContinuousClock.now
+            try await work.work(db, runID, rules)
+            timings.append(("\(work.name) (\(part))", ContinuousClock.now - started))
+        }
+        // With the flags of the schools carried over, every rule's (their verdicts aside):
+        // those of the records' rules must all be in before their follow-up.
+        func flagsFromRecords() async throws {
+            begin(1)
+            summary.flags = try await Flags.raiseFromRecords(db, runID: runID, evaluated: evaluated, asOf: asOf, settings: settings)
+            summary.flags.merge(try await scope.carryOverFlags(db, runID: runID), uniquingKeysWith: +)
+            begin(nil)
+            try await followUp(on: .only(Flags.fromRecords), part: "records")
+        }
 
         begin(0)
         try await EnrolmentOutcomes.prepare(db, schools: evaluated, asOf: asOf, settings: settings)
-        begin(1)
         let peers = try await PeerComparison.plan(db)
         let readers = evaluated.isEmpty && peers == nil ? [] : try await helpers(of: db)
+        let (settings, pageSize) = (self.settings, pupilsPerPage)
         let found: ResultsPass.Found
-        do {
-            found = try await ResultsPass.run(
-                db, helpers: readers, schools: evaluated, peers: peers, asOf: asOf, settings: settings, pageSize: pupilsPerPage)
-        } catch {
+        if let reader = readers.first {
+            // The pass on the other connections, on this transaction's snapshot, while this one
+            // raises the flags that need no outcome, and their alerts.
+            async let beside = { () async throws -> (ResultsPass.Found, Duration) in
+                let started = ContinuousClock.now
+                let found = try await ResultsPass.run(
+                    reader, helpers: Array(readers.dropFirst()), schools: evaluated, peers: peers, asOf: asOf, settings: settings,
+                    pageSize: pageSize)
+                return (found, ContinuousClock.now - started)
+            }()
+            let took: Duration
+            do {
+                try await flagsFromRecords()
+                onStep?("\(Self.stepNames[2]) (3 of \(Self.stepNames.count))")
+                (found, took) = try await beside
+            } catch {
+                _ = try? await beside
+                for reader in readers { await reader.close() }
+                throw error
+            }
             for reader in readers { await reader.close() }
-            throw error
+            timings.append(("\(Self.stepNames[2]) beside the flags", took))
+        } else {
+            try await flagsFromRecords()
+            begin(2)
+            found = try await ResultsPass.run(
+                db, schools: evaluated, peers: peers, asOf: asOf, settings: settings, pageSize: pupilsPerPage)
         }
-        for reader in readers { await reader.close() }
-        if let peers { try await PeerComparison.store(db, peers, gains: found.gains) }
-        begin(2)
-        try await EnrolmentOutcomes.record(db, runID: runID)
         begin(3)
+        if let peers { try await PeerComparison.store(db, peers, gains: found.gains) }
+        try await EnrolmentOutcomes.record(db, runID: runID)
+        begin(4)
         try await ValueAdded.compute(db, runID: runID, settings: settings)
         try await scope.carryOverOutcomes(db, runID: runID)
-        begin(4)
+        begin(5)
         guard let counts = try await db.query(
             """
             SELECT count(*) AS n, count(*) FILTER (WHERE gain IS NOT NULL) AS complete
@@ -196,18 +236,13 @@ public struct Evaluator: Sendable {
         for outcome in outcomes where outcome.provisionID != nil {
             summary.verdicts[outcome.verdict.rawValue, default: 0] += 1
         }
-        begin(5)
-        summary.flags = try await Flags.raise(
-            db, runID: runID, covering: schoolID, evaluated: evaluated, asOf: asOf, settings: settings)
+        begin(6)
+        summary.flags.merge(
+            try await Flags.raiseFromOutcomes(db, runID: runID, covering: schoolID, evaluated: evaluated, asOf: asOf, settings: settings),
+            uniquingKeysWith: +)
         summary.flags[StallDetection.rule, default: 0] += try await StallDetection.record(db, found.stalls, runID: runID, asOf: asOf)
-        for (rule, count) in try await scope.carryOverFlags(db, runID: runID) { summary.flags[rule, default: 0] += count }
         begin(nil)
-        if let followUp {
-            onStep?(followUp.name)
-            let started = ContinuousClock.now
-            try await followUp.work(db, runID)
-            timings.append((followUp.name, ContinuousClock.now - started))
-        }
+        try await followUp(on: .allBut(Flags.fromRecords), part: "outcomes")
         summary.steps = timings
         summary.stallNotJudged = try await scope.record(db, runID: runID, stallsNotJudged: found.stalls.cannotJudge)
         try await db.execute("UPDATE evaluation_runs SET stall_not_judged = $2 WHERE id = $1", runID, summary.stallNotJudged)
@@ -216,9 +251,9 @@ public struct Evaluator: Sendable {
     }
 
     /// Connections from `openHelper` in read-only transactions on `db`'s snapshot, which see
-    /// exactly what the evaluation sees, to read some of the pass's pages beside it (two, for
-    /// the two cores the pass keeps busy with `db`'s). Fewer, or none, when they cannot be had
-    /// (the server's connection limit, say): the pages are then read on fewer connections.
+    /// exactly what the evaluation sees, to read the pass beside it. Fewer, or none, when they
+    /// cannot be had (the server's connection limit, say): the pages are then read on fewer
+    /// connections.
     private func helpers(of db: PostgresConnection) async throws -> [PostgresConnection] {
         guard let openHelper else { return [] }
         let snapshot = try await db.query("SELECT pg_export_snapshot() AS snapshot").scalar(as: String.self)
@@ -236,7 +271,8 @@ public struct Evaluator: Sendable {
         return helpers
     }
 
-    /// Connections reading the pass beside the evaluation's own.
+    /// Connections reading the pass: two cores' worth, while the main connection's flags
+    /// take little of either.
     static let helperCount = 2
 }
 

@@ -5,43 +5,20 @@ import ProvisionModel
 /// The flags of DESIGN §6, each with a plain-English reason and the figures behind it,
 /// written to `evaluation_flags` for the run. Reasons never contain pupils' names.
 enum Flags {
-    /// Raises the flags of the `evaluated` schools (ids), and "ineffective intervention"
-    /// for every provision the run judged (of `covering`, or the trust when nil).
-    static func raise(
-        _ db: PostgresConnection, runID: Int64, covering schoolID: Int64?, evaluated: [String], asOf: SchoolDate,
-        settings: Configuration.Evaluation
+    /// The rules raised from the records alone, which need none of the run's outcomes: they are
+    /// raised while the pass over everyone's results runs. (Stalled pupils come from the
+    /// growth model, ``StallDetection``.)
+    static let fromRecords = [
+        "ehcp_provision_not_delivered", "need_without_provision", "duplicated_provision", "review_overdue", "target_date_passed",
+        "parents_not_informed",
+    ]
+
+    /// Raises the flags of the ``fromRecords`` rules for the `evaluated` schools (ids).
+    static func raiseFromRecords(
+        _ db: PostgresConnection, runID: Int64, evaluated: [String], asOf: SchoolDate, settings: Configuration.Evaluation
     ) async throws -> [String: Int] {
         var counts: [String: Int] = [:]
         let scope = "p.school_id = ANY($2::bigint[])"
-
-        // Stalled pupils come from the growth model (StallDetection), run by the Evaluator.
-
-        counts["ineffective_intervention"] = try await db.execute(
-            """
-            INSERT INTO evaluation_flags (evaluation_run_id, rule, school_id, subject_key, provision_id, priority, reason, numbers)
-            SELECT $1, 'ineffective_intervention', o.school_id, 'provision:' || pr.provision_id, pr.id, 2,
-                   CASE WHEN o.value_added IS NOT NULL AND o.value_added_n >= $3 THEN
-                   format('%s is not working: against what %s pupils'' own earlier results predicted, it added %s (95%% interval %s to %s), less than the %s worth having.',
-                          o.name, o.value_added_n,
-                          CASE WHEN o.measure = 'age_months' THEN round(o.value_added, 1) || ' months of extra progress a month'
-                               ELSE round(o.value_added, 1) || ' standardised points' END,
-                          round(o.value_added_low, 1), round(o.value_added_high, 1),
-                          CASE WHEN o.measure = 'age_months' THEN $4::float8 || ' months a month' ELSE $5::float8 || ' points' END)
-                   ELSE
-                   format('%s (%s pupils with entry and exit) is not working: %s, 95%% interval %s to %s%s.', o.name, o.n,
-                          CASE WHEN o.measure = 'age_months' THEN 'mean ratio gain ' || round(o.effect, 2)
-                               ELSE 'mean gain ' || round(o.effect, 1) END,
-                          round(o.ci_low, 2), round(o.ci_high, 2),
-                          CASE WHEN o.adjusted_effect IS NOT NULL
-                               THEN format('; against similar pupils not in it, %s', round(o.adjusted_effect, 1)) ELSE '' END)
-                   END,
-                   jsonb_build_object('n', o.n, 'effect', o.effect, 'ci_low', o.ci_low, 'ci_high', o.ci_high,
-                                      'adjusted_effect', o.adjusted_effect, 'measure', o.measure, 'cost_total', o.cost_total,
-                                      'value_added', o.value_added, 'value_added_low', o.value_added_low,
-                                      'value_added_high', o.value_added_high, 'value_added_n', o.value_added_n)
-              FROM provision_outcomes o JOIN provisions pr ON pr.id = o.provision_id
-             WHERE o.evaluation_run_id = $1 AND o.verdict = 'ineffective' AND ($2::bigint IS NULL OR o.school_id = $2::bigint)
-            """, runID, schoolID, settings.minimumN, settings.minimumWorthwhileRatePerMonth, settings.minimumWorthwhilePoints)
 
         // Statutory provision in force now whose enrolment is not active: one flag per pupil and
         // provision (a pupil withdrawn and planned again has two enrolments; the latest says
@@ -61,22 +38,6 @@ enum Flags {
                AND NOT EXISTS (SELECT 1 FROM enrolments d WHERE d.pupil_id = p.id AND d.provision_id = pr.id AND d.status = 'active')
              ORDER BY p.id, pr.id, e.start_date DESC
             """, runID, evaluated, asOf.iso)
-
-        counts["missing_exit_data"] = try await db.execute(
-            """
-            INSERT INTO evaluation_flags (evaluation_run_id, rule, school_id, subject_key, pupil_id, provision_id, priority, reason, numbers)
-            SELECT $1, 'missing_exit_data', pr.school_id, 'exit:' || p.upn || ':' || pr.provision_id || ':' || e.start_date,
-                   p.id, pr.id, 1,
-                   format('%s ended on %s (%s days ago) with no exit score for %s %s, so its impact cannot be judged.',
-                          pr.name, to_char(e.end_date, 'DD/MM/YYYY'), $3::date - e.end_date, pr.outcome_instrument, pr.outcome_subject),
-                   jsonb_build_object('end_date', e.end_date, 'days_since', $3::date - e.end_date,
-                                      'instrument', pr.outcome_instrument, 'measure', pr.outcome_measure)
-              FROM enrolment_outcomes o JOIN enrolments e ON e.id = o.enrolment_id
-              JOIN provisions pr ON pr.id = e.provision_id JOIN pupils p ON p.id = e.pupil_id
-             WHERE o.evaluation_run_id = $1 AND o.exit_value IS NULL AND e.end_date IS NOT NULL
-               AND pr.school_id = ANY($2::bigint[])
-               AND e.end_date < $3::date - $4::int AND coalesce(e.status, 'completed') <> 'withdrawn'
-            """, runID, evaluated, asOf.iso, settings.missingExitDays)
 
         let active = """
             (e.status = 'active' OR (e.status IS NULL AND e.start_date <= $3::date AND coalesce(e.end_date, $3::date) >= $3::date))
@@ -109,6 +70,59 @@ enum Flags {
             """, runID, evaluated, asOf.iso)
 
         try await raisePlanFlags(db, runID: runID, schools: evaluated, asOf: asOf, settings: settings, counts: &counts)
+        return counts
+    }
+
+    /// Raises the flags that read the run's outcomes: missing exit data for the `evaluated`
+    /// schools (ids), and "ineffective intervention" for every provision the run judged (of
+    /// `covering`, or the trust when nil).
+    static func raiseFromOutcomes(
+        _ db: PostgresConnection, runID: Int64, covering schoolID: Int64?, evaluated: [String], asOf: SchoolDate,
+        settings: Configuration.Evaluation
+    ) async throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        counts["ineffective_intervention"] = try await db.execute(
+            """
+            INSERT INTO evaluation_flags (evaluation_run_id, rule, school_id, subject_key, provision_id, priority, reason, numbers)
+            SELECT $1, 'ineffective_intervention', o.school_id, 'provision:' || pr.provision_id, pr.id, 2,
+                   CASE WHEN o.value_added IS NOT NULL AND o.value_added_n >= $3 THEN
+                   format('%s is not working: against what %s pupils'' own earlier results predicted, it added %s (95%% interval %s to %s), less than the %s worth having.',
+                          o.name, o.value_added_n,
+                          CASE WHEN o.measure = 'age_months' THEN round(o.value_added, 1) || ' months of extra progress a month'
+                               ELSE round(o.value_added, 1) || ' standardised points' END,
+                          round(o.value_added_low, 1), round(o.value_added_high, 1),
+                          CASE WHEN o.measure = 'age_months' THEN $4::float8 || ' months a month' ELSE $5::float8 || ' points' END)
+                   ELSE
+                   format('%s (%s pupils with entry and exit) is not working: %s, 95%% interval %s to %s%s.', o.name, o.n,
+                          CASE WHEN o.measure = 'age_months' THEN 'mean ratio gain ' || round(o.effect, 2)
+                               ELSE 'mean gain ' || round(o.effect, 1) END,
+                          round(o.ci_low, 2), round(o.ci_high, 2),
+                          CASE WHEN o.adjusted_effect IS NOT NULL
+                               THEN format('; against similar pupils not in it, %s', round(o.adjusted_effect, 1)) ELSE '' END)
+                   END,
+                   jsonb_build_object('n', o.n, 'effect', o.effect, 'ci_low', o.ci_low, 'ci_high', o.ci_high,
+                                      'adjusted_effect', o.adjusted_effect, 'measure', o.measure, 'cost_total', o.cost_total,
+                                      'value_added', o.value_added, 'value_added_low', o.value_added_low,
+                                      'value_added_high', o.value_added_high, 'value_added_n', o.value_added_n)
+              FROM provision_outcomes o JOIN provisions pr ON pr.id = o.provision_id
+             WHERE o.evaluation_run_id = $1 AND o.verdict = 'ineffective' AND ($2::bigint IS NULL OR o.school_id = $2::bigint)
+            """, runID, schoolID, settings.minimumN, settings.minimumWorthwhileRatePerMonth, settings.minimumWorthwhilePoints)
+
+        counts["missing_exit_data"] = try await db.execute(
+            """
+            INSERT INTO evaluation_flags (evaluation_run_id, rule, school_id, subject_key, pupil_id, provision_id, priority, reason, numbers)
+            SELECT $1, 'missing_exit_data', pr.school_id, 'exit:' || p.upn || ':' || pr.provision_id || ':' || e.start_date,
+                   p.id, pr.id, 1,
+                   format('%s ended on %s (%s days ago) with no exit score for %s %s, so its impact cannot be judged.',
+                          pr.name, to_char(e.end_date, 'DD/MM/YYYY'), $3::date - e.end_date, pr.outcome_instrument, pr.outcome_subject),
+                   jsonb_build_object('end_date', e.end_date, 'days_since', $3::date - e.end_date,
+                                      'instrument', pr.outcome_instrument, 'measure', pr.outcome_measure)
+              FROM enrolment_outcomes o JOIN enrolments e ON e.id = o.enrolment_id
+              JOIN provisions pr ON pr.id = e.provision_id JOIN pupils p ON p.id = e.pupil_id
+             WHERE o.evaluation_run_id = $1 AND o.exit_value IS NULL AND e.end_date IS NOT NULL
+               AND pr.school_id = ANY($2::bigint[])
+               AND e.end_date < $3::date - $4::int AND coalesce(e.status, 'completed') <> 'withdrawn'
+            """, runID, evaluated, asOf.iso, settings.missingExitDays)
         return counts
     }
 

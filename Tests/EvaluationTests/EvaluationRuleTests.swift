@@ -317,8 +317,11 @@ struct EvaluationRuleTests {
         var evaluator = Evaluator(settings: .init())
         evaluator.onStep = { step in announced.withLock { $0.append(step) } }
         let summary = try await evaluator.run(f.db, asOf: EvaluationFixture.asOf)
-        let names = ["entry and exit", "results read (peers, stalls)", "enrolment outcomes", "value added", "verdicts", "flags"]
-        #expect(announced.withLock { $0 } == names.enumerated().map { "\($0.element) (\($0.offset + 1) of 6)" })
+        let names = [
+            "entry and exit", "flags from records", "results read (peers, stalls)", "enrolment outcomes", "value added",
+            "verdicts", "flags from outcomes",
+        ]
+        #expect(announced.withLock { $0 } == names.enumerated().map { "\($0.element) (\($0.offset + 1) of 7)" })
         #expect(summary.steps.map(\.name) == names)
         #expect(summary.steps.allSatisfy { $0.duration > .zero && $0.duration <= summary.duration })
 
