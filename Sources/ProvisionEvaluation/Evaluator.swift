@@ -139,6 +139,7 @@ public struct Evaluator: Sendable {
             }
             schoolID = id
         }
+        try await Self.waitForOtherEvaluations(db, of: schoolID)
         let settingsJSON = """
             {"entry_window_days":\(settings.entryWindowDays),"exit_window_days":\(settings.exitWindowDays),\
             "ratio_gain_threshold":\(settings.ratioGainThreshold),"minimum_n":\(settings.minimumN),\
@@ -249,6 +250,26 @@ public struct Evaluator: Sendable {
         try await db.execute("UPDATE evaluation_runs SET finished_at = now(), status = 'succeeded' WHERE id = $1", runID)
         return summary
     }
+
+    /// Waits until no other evaluation of `school` (an id), or of any school when nil, is
+    /// running, and keeps them from starting until this transaction ends.
+    ///
+    /// Two evaluations of one school at once (a trust run and a school's run, which the
+    /// daemon's two workers can start together) would both open the school's new alerts:
+    /// the second to commit failed on `alerts_one_open` and was retried a minute later.
+    /// One after the other, the second finds the first's alerts, and often the school
+    /// already evaluated. Schools are locked in id order, so two runs never wait for each
+    /// other; nothing else takes these locks, and nothing is held while waiting for them.
+    private static func waitForOtherEvaluations(_ db: PostgresConnection, of school: Int64?) async throws {
+        _ = try await db.query(
+            """
+            SELECT count(pg_advisory_xact_lock($1, (s.id % 2147483647)::int)) AS locked
+              FROM (SELECT id FROM schools WHERE $2::bigint IS NULL OR id = $2::bigint ORDER BY id) s
+            """, schoolLockClass, school)
+    }
+
+    /// Advisory-lock class of "a school is being evaluated".
+    static let schoolLockClass: Int32 = 0x4556_414C
 
     /// Connections from `openHelper` in read-only transactions on `db`'s snapshot, which see
     /// exactly what the evaluation sees, to read the pass beside it. Fewer, or none, when they

@@ -4,14 +4,19 @@ import ProvisionAlerts
 import ProvisionConfig
 import ProvisionEvaluation
 import ProvisionModel
+import ProvisionTestSupport
 import Testing
 
 @Suite("alert lifecycle")
 struct AlertLifecycleTests {
-    func evaluate(_ f: EvaluationFixture, school: String? = nil) async throws -> AlertChanges {
+    /// Evaluates and applies the alerts; `beforeCommit` then runs in the transaction.
+    func evaluate(
+        _ f: EvaluationFixture, school: String? = nil, beforeCommit: (PostgresConnection) async throws -> Void = { _ in }
+    ) async throws -> AlertChanges {
         var changes = AlertChanges()
         _ = try await Evaluator(settings: .init()).run(f.db, school: school, asOf: EvaluationFixture.asOf) { db, run in
             changes = try await AlertLifecycle.apply(db, runID: run)
+            try await beforeCommit(db)
         }
         return changes
     }
@@ -88,6 +93,39 @@ struct AlertLifecycleTests {
         let states = try await alerts(f)
         #expect(states.map(\.status) == ["open", "resolved"] || states.map(\.status) == ["resolved", "open"])
         #expect(states.first { $0.status == "open" }?.pupil == stalled)
+    }
+
+    /// A trust run that starts while a school's run is still open (the daemon's two workers
+    /// can start both) waits for it, then finds the alerts it opened: both succeed, and no
+    /// alert is opened twice. (When both ran at once, the second to commit failed on the
+    /// unique open alert and was retried a minute later.)
+    @Test func evaluationsOfTheSameSchoolTakeTurns() async throws {
+        let f = try await EvaluationFixture.make("alerts-turns")
+        try await f.pupil(1, sen: "K")
+        let other = try await PostgresConnection.connect(f.url)
+        let otherPID = try await other.query("SELECT pg_backend_pid()").scalar(as: Int32.self)
+        var trustRun: Task<AlertChanges, any Error>?
+        var waited = false
+        let first = try await evaluate(f, school: "139001") { db in
+            trustRun = Task {
+                var changes = AlertChanges()
+                _ = try await Evaluator(settings: .init()).run(other, asOf: EvaluationFixture.asOf) { db, run in
+                    changes = try await AlertLifecycle.apply(db, runID: run)
+                }
+                return changes
+            }
+            // The school's run commits only once the trust run waits on a lock.
+            waited = try await eventually {
+                try await db.query("SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1", otherPID)
+                    .singleRow()?.decode("wait_event_type", as: String?.self) == "Lock"
+            }
+        }
+        let second = try await #require(trustRun).value
+        await other.close()
+        #expect(waited)
+        #expect(first == AlertChanges(opened: 1, kept: 0, resolved: 0))
+        #expect(second == AlertChanges(opened: 0, kept: 1, resolved: 0))
+        #expect(try await alerts(f).map(\.status) == ["open"])
     }
 
     @Test func aSchoolEvaluationLeavesOtherSchoolsAlertsAlone() async throws {
