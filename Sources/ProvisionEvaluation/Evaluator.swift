@@ -174,8 +174,9 @@ public struct Evaluator: Sendable {
             try await work.work(db, runID, rules)
             timings.append(("\(work.name) (\(part))", ContinuousClock.now - started))
         }
-        // With the flags of the schools carried over, every rule's (their verdicts aside):
-        // those of the records' rules must all be in before their follow-up.
+        // The unchanged schools' flags are carried over here too (every rule's but ineffective
+        // intervention, judged again from the verdicts): the records' rules' flags must all be
+        // in before their follow-up.
         func flagsFromRecords() async throws {
             begin(1)
             summary.flags = try await Flags.raiseFromRecords(db, runID: runID, evaluated: evaluated, asOf: asOf, settings: settings)
@@ -259,7 +260,8 @@ public struct Evaluator: Sendable {
     /// the second to commit failed on `alerts_one_open` and was retried a minute later.
     /// One after the other, the second finds the first's alerts, and often the school
     /// already evaluated. Schools are locked in id order, so two runs never wait for each
-    /// other; nothing else takes these locks, and nothing is held while waiting for them.
+    /// other; nothing else takes these locks, and the run has written nothing before it
+    /// waits for them.
     private static func waitForOtherEvaluations(_ db: PostgresConnection, of school: Int64?) async throws {
         _ = try await db.query(
             """

@@ -166,13 +166,12 @@ enum PeerComparison {
             participants: participants, enrolled: enrolled)
     }
 
-    /// The gains of the non-participants on a page of the results pass (``ResultsPass`` says
-    /// its columns), each with its window's number.
+    /// Adds the gains of the non-participants on a page of the results pass (``ResultsPass``
+    /// says its columns) to `gains`, by window number.
     ///
     /// A gain needs a result within 14 days of the window's entry date and one within 14 days
     /// of its exit date, on the same test: every pairing of the two counts.
-    static func gains(_ plan: Plan, page: PostgresCells, rows: PostgresCells) throws -> [(window: Int, gain: Gain)] {
-        var found: [(window: Int, gain: Gain)] = []
+    static func addGains(_ plan: Plan, page: PostgresCells, rows: PostgresCells, to gains: inout [[Gain]]) throws {
         var entries: [Double] = []
         var exits: [Double] = []
         // The page's pupils and their results are both in id order: one walk through the two.
@@ -197,7 +196,7 @@ enum PeerComparison {
                 }
                 for entry in entries {
                     for exit in exits {
-                        found.append((window, Gain(school: pupil.school, entry: entry, gain: exit - entry)))
+                        gains[window].append(Gain(school: pupil.school, entry: entry, gain: exit - entry))
                     }
                 }
             }
@@ -229,7 +228,6 @@ enum PeerComparison {
             points.append((try rows.int(row, 5), try rows.double(row, 4)))
         }
         closeSeries()
-        return found
     }
 
     /// Computes each enrolment's two figures from every non-participant's `gains` (by window)
