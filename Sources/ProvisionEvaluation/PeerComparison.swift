@@ -72,7 +72,6 @@ enum PeerComparison {
     /// pass's own CPU at a million pupils.)
     struct Plan: Sendable {
         let enrolments: [Enrolment]
-        let tests: [Test]
         let testNumber: [Test: Int]
         /// The year groups of the enrolled pupils: whose results are read.
         let yearGroups: [String]
@@ -161,7 +160,7 @@ enum PeerComparison {
             participants[enrolment.pupil, default: []].insert(SpanKey(test: t, dates: enrolment.window.dates))
         }
         return Plan(
-            enrolments: enrolments, tests: tests, testNumber: testNumber, yearGroups: yearGroups,
+            enrolments: enrolments, testNumber: testNumber, yearGroups: yearGroups,
             yearGroupNumber: yearGroupNumber, windowNumber: windowNumber, needed: needed, windowDays: windowDays,
             participants: participants, enrolled: enrolled)
     }
