@@ -170,63 +170,40 @@ enum PeerComparison {
     ///
     /// A gain needs a result within 14 days of the window's entry date and one within 14 days
     /// of its exit date, on the same test: every pairing of the two counts.
-    static func addGains(_ plan: Plan, page: PostgresCells, rows: PostgresCells, to gains: inout [[Gain]]) throws {
+    static func addGains(
+        _ plan: Plan, page: PostgresCells, rows: PostgresCells, series: PageSeries, to gains: inout [[Gain]]
+    ) throws {
         var entries: [Double] = []
         var exits: [Double] = []
-        // The page's pupils and their results are both in id order: one walk through the two.
-        var next = 0
-        // The current pupil's school and year group, when they are a needed year group's.
-        var pupil: (id: Int64, school: Int64, yearGroup: Int?)?
-        // The windows the current series is needed for (empty: the series is skipped).
-        var windows: ArraySlice<(dates: Dates, window: Int)> = []
-        var test = 0
         var points: [(day: Int, value: Double)] = []
-        var seriesRow = 0
-
-        func closeSeries() {
-            defer { points.removeAll(keepingCapacity: true) }
-            guard let pupil, !points.isEmpty else { return }
-            for (dates, window) in windows where plan.isPeer(pupil.id, test, dates) {
-                entries.removeAll(keepingCapacity: true)
-                exits.removeAll(keepingCapacity: true)
-                for point in points {
-                    if abs(point.day - dates.entry) <= 14 { entries.append(point.value) }
-                    if abs(point.day - dates.exit) <= 14 { exits.append(point.value) }
-                }
-                for entry in entries {
-                    for exit in exits {
-                        gains[window].append(Gain(school: pupil.school, entry: entry, gain: exit - entry))
+        for pupil in 0..<page.rowCount where !series.ofPupil[pupil].isEmpty {
+            // Only the year groups of the enrolled pupils are needed.
+            guard let yearGroup = plan.yearGroupNumber[try page.text(pupil, 3)] else { continue }
+            let (id, school) = (try page.int64(pupil, 0), try page.int64(pupil, 1))
+            for number in series.ofPupil[pupil] {
+                let range = series.rows[number]
+                let first = range.lowerBound
+                let key = Test(instrument: try rows.text(first, 1), subject: try rows.text(first, 2), measure: try rows.text(first, 3))
+                guard let test = plan.testNumber[key] else { continue }
+                let windows = plan.needed[test * plan.yearGroups.count + yearGroup]
+                guard !windows.isEmpty else { continue }
+                points.removeAll(keepingCapacity: true)
+                for row in range { points.append((try rows.int(row, 5), try rows.double(row, 4))) }
+                for (dates, window) in windows where plan.isPeer(id, test, dates) {
+                    entries.removeAll(keepingCapacity: true)
+                    exits.removeAll(keepingCapacity: true)
+                    for point in points {
+                        if abs(point.day - dates.entry) <= 14 { entries.append(point.value) }
+                        if abs(point.day - dates.exit) <= 14 { exits.append(point.value) }
+                    }
+                    for entry in entries {
+                        for exit in exits {
+                            gains[window].append(Gain(school: school, entry: entry, gain: exit - entry))
+                        }
                     }
                 }
             }
         }
-        func openSeries(_ row: Int) throws {
-            windows = []
-            seriesRow = row
-            guard let yearGroup = pupil?.yearGroup else { return }
-            let key = Test(instrument: try rows.text(row, 1), subject: try rows.text(row, 2), measure: try rows.text(row, 3))
-            guard let t = plan.testNumber[key] else { return }
-            test = t
-            windows = plan.needed[t * plan.yearGroups.count + yearGroup][...]
-        }
-
-        for row in 0..<rows.rowCount {
-            let id = try rows.int64(row, 0)
-            if id != pupil?.id {
-                closeSeries()
-                pupil = nil
-                while next < page.rowCount, try page.int64(next, 0) < id { next += 1 }
-                guard next < page.rowCount, try page.int64(next, 0) == id else { windows = []; continue }
-                pupil = (id, try page.int64(next, 1), plan.yearGroupNumber[try page.text(next, 3)])
-                try openSeries(row)
-            } else if try !rows.same(1, row, seriesRow) || !rows.same(2, row, seriesRow) || !rows.same(3, row, seriesRow) {
-                closeSeries()
-                try openSeries(row)
-            }
-            guard !windows.isEmpty else { continue }
-            points.append((try rows.int(row, 5), try rows.double(row, 4)))
-        }
-        closeSeries()
     }
 
     /// Computes each enrolment's two figures from every non-participant's `gains` (by window)

@@ -57,11 +57,57 @@ enum ResultsPass {
                 """, [batch.first, batch.last, batch.only, asOf.iso, windowDays])
             }
         ) { page, rows in
+            let series = try PageSeries(page: page, rows: rows)
             // The two rules' work on a page is independent: on two cores, side by side.
-            async let stalls = StallDetection.judge(page: page, rows: rows, starts: starts, asOf: asOf, settings: settings)
-            if let peers { try PeerComparison.addGains(peers, page: page, rows: rows, to: &found.gains) }
+            async let stalls = StallDetection.judge(page: page, rows: rows, series: series, starts: starts, asOf: asOf, settings: settings)
+            if let peers { try PeerComparison.addGains(peers, page: page, rows: rows, series: series, to: &found.gains) }
             found.stalls.add(try await stalls)
         }
         return found
+    }
+}
+
+/// A page of the results pass cut into each pupil's series (their results on one test, in
+/// date order), in one walk for both rules: the page's pupils and the results are both in id
+/// order, and a result begins a new series when its instrument, subject or measure differs
+/// from the series' first row (the cells compared in place: no strings are made for them).
+struct PageSeries: Sendable {
+    /// By row of the page: the numbers (in `rows`) of that pupil's series; empty when the pupil
+    /// has no results.
+    let ofPupil: [Range<Int>]
+    /// Each series' rows in the page's results.
+    let rows: [Range<Int>]
+
+    init(page: PostgresCells, rows results: PostgresCells) throws {
+        var ofPupil = [Range<Int>](repeating: 0..<0, count: page.rowCount)
+        var rows: [Range<Int>] = []
+        var next = 0  // the page's next pupil not yet met
+        var pupil: (id: Int64, row: Int?)?  // the current results' pupil, and their row in the page
+        var firstSeries = 0
+        var seriesStart = 0
+        func close(at row: Int) {
+            guard let pageRow = pupil?.row else { return }
+            rows.append(seriesStart..<row)
+            ofPupil[pageRow] = firstSeries..<rows.count
+        }
+        for row in 0..<results.rowCount {
+            let id = try results.int64(row, 0)
+            if id != pupil?.id {
+                close(at: row)
+                while next < page.rowCount, try page.int64(next, 0) < id { next += 1 }
+                // Results of a pupil not in the page are passed over.
+                let found = try next < page.rowCount && page.int64(next, 0) == id
+                pupil = (id, found ? next : nil)
+                if found { next += 1 }
+                (firstSeries, seriesStart) = (rows.count, row)
+            } else if pupil?.row != nil,
+                try !results.same(1, row, seriesStart) || !results.same(2, row, seriesStart) || !results.same(3, row, seriesStart)
+            {
+                rows.append(seriesStart..<row)
+                seriesStart = row
+            }
+        }
+        close(at: results.rowCount)
+        (self.ofPupil, self.rows) = (ofPupil, rows)
     }
 }

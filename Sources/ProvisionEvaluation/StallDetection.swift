@@ -54,82 +54,43 @@ enum StallDetection {
     /// Judges the pupils of a page of the results pass (``ResultsPass`` says its columns)
     /// that are to be judged, from their results up to `asOf`.
     static func judge(
-        page: PostgresCells, rows: PostgresCells, starts: [SchoolDate], asOf: SchoolDate, settings: Configuration.Evaluation
+        page: PostgresCells, rows: PostgresCells, series pageSeries: PageSeries, starts: [SchoolDate], asOf: SchoolDate,
+        settings: Configuration.Evaluation
     ) throws -> Findings {
         let lastDay = asOf.daysSince1970
         var findings = Findings()
         var series: [(key: SeriesKey, series: GrowthSeries)] = []
         var points: [GrowthSeries.Point] = []
-        var key: SeriesKey?
-
-        func closeSeries() {
-            if let key, !points.isEmpty {
+        for pupil in 0..<page.rowCount where try page.int(pupil, 4) == 1 {
+            // A pupil with no results before the day evaluated (a new arrival) has no series,
+            // and cannot be judged.
+            let born = try page.int(pupil, 2)
+            series.removeAll(keepingCapacity: true)
+            for number in pageSeries.ofPupil[pupil] {
+                let range = pageSeries.rows[number]
+                points.removeAll(keepingCapacity: true)
+                // Results after the day evaluated are read only as peers' exit results.
+                for row in range {
+                    let day = try rows.int(row, 5)
+                    guard day <= lastDay else { continue }
+                    points.append(GrowthSeries.Point(
+                        month: Double(day) / 30.4375, value: try rows.double(row, 4), age: Double(day - born) / 30.4375))
+                }
+                guard !points.isEmpty else { continue }
+                let key = try SeriesKey(rows, range.lowerBound)
                 series.append((key, GrowthSeries(
                     kind: key.measure == "age_months" ? .ageRatio : key.measure == "standardised" ? .standardised : .raw,
                     scale: settings.scale(instrument: key.instrument, measure: key.measure), points: points)))
             }
-            points = []
-        }
-        func closePupil(_ pupil: Int64, school: Int64) {
-            closeSeries()
             switch judge(series, starts: starts, threshold: settings.stallEvidence) {
-            case .cannotJudge: findings.cannotJudge[school, default: 0] += 1
+            case .cannotJudge: findings.cannotJudge[try page.int64(pupil, 1), default: 0] += 1
             case .steady: break
             case .stalled(let reason, let numbers):
-                findings.ids.append(String(pupil))
+                findings.ids.append(String(try page.int64(pupil, 0)))
                 findings.reasons.append(reason)
                 findings.numbers.append(numbers)
             }
-            series = []
         }
-
-        // The page's pupils and their results are both in id order: one walk through the
-        // two (three hash tables of the page's pupils were a fifth of this pass's CPU for a
-        // 250,000-pupil school). `next` is the page's next pupil not yet met.
-        var next = 0
-        var pupil: (id: Int64, school: Int64, born: Int)?
-        // Passes the page's pupils before `id` (all that are left when nil); those to be
-        // judged have no results at all (a new arrival), so they cannot be judged. Whether the
-        // next is `id`, to be judged.
-        func skipPupils(before id: Int64?) throws -> Bool {
-            while next < page.rowCount {
-                let listed = try page.int64(next, 0)
-                let judged = try page.int(next, 4) == 1
-                if let id, listed >= id { return listed == id && judged }
-                if judged { findings.cannotJudge[try page.int64(next, 1), default: 0] += 1 }
-                next += 1
-            }
-            return false
-        }
-        // The row where the current series began: a row of the same series has the same three
-        // cells, compared in place (no strings are made for them).
-        var keyRow = 0
-        for row in 0..<rows.rowCount {
-            let id = try rows.int64(row, 0)
-            if id != pupil?.id {
-                if let pupil { closePupil(pupil.id, school: pupil.school) }
-                pupil = nil
-                key = nil
-                // A pupil in the page only as someone's peer, or not in it.
-                guard try skipPupils(before: id) else { continue }
-                pupil = (id, try page.int64(next, 1), try page.int(next, 2))
-                next += 1
-                key = try SeriesKey(rows, row)
-                keyRow = row
-            } else if try !rows.same(1, row, keyRow) || !rows.same(2, row, keyRow) || !rows.same(3, row, keyRow) {
-                closeSeries()
-                key = try SeriesKey(rows, row)
-                keyRow = row
-            }
-            guard let birth = pupil?.born else { continue }
-            // Results after the day evaluated are read only as peers' exit results.
-            let day = try rows.int(row, 5)
-            guard day <= lastDay else { continue }
-            points.append(GrowthSeries.Point(
-                month: Double(day) / 30.4375, value: try rows.double(row, 4), age: Double(day - birth) / 30.4375))
-        }
-        if let pupil { closePupil(pupil.id, school: pupil.school) }
-        _ = try skipPupils(before: nil)
         return findings
     }
 
