@@ -72,7 +72,7 @@ struct EvaluationFixture {
     /// connections, as the daemon and the command line read it, and `onHelper` is called as
     /// each is opened.
     func evaluate(
-        _ settings: Configuration.Evaluation = .init(), asOf: SchoolDate = asOf, full: Bool = false,
+        _ settings: Configuration.Evaluation = .init(), school: String? = nil, asOf: SchoolDate = asOf, full: Bool = false,
         onHelper: (@Sendable () -> Void)? = nil
     ) async throws -> EvaluationSummary {
         var evaluator = Evaluator(settings: settings)
@@ -83,7 +83,7 @@ struct EvaluationFixture {
                 return try await PostgresConnection.connect(url)
             }
         }
-        return try await evaluator.run(db, asOf: asOf, full: full)
+        return try await evaluator.run(db, school: school, asOf: asOf, full: full)
     }
 
     func outcome(_ run: Int64, pupil: Int64) async throws -> PostgresRow? {

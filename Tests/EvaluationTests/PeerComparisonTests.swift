@@ -32,16 +32,17 @@ struct PeerComparisonTests {
         let phonics = try await f.provision("PHON", start: "2025-11-01", end: "2026-02-01")
         try await f.enrol(phonics, other, start: "2025-11-01", end: "2026-02-01", status: "withdrawn")
 
-        // Another school of the trust: only similar starts count, as matched pupils.
+        // Another school of the trust: only similar starts count, as matched pupils. Its
+        // second pupil's exit result is 14 days after the exit date, the furthest that counts.
         let school = try await f.db.query("INSERT INTO schools (urn, name) VALUES ('139002', 'Other') RETURNING id").scalar(as: Int64.self)
-        for (n, entry, exit) in [(20, 75.0, 77.0), (21, 60.0, 90.0)] {
+        for (n, entry, exit, exitDay) in [(20, 75.0, 77.0, "2025-12-29"), (21, 60.0, 90.0, "2025-12-15")] {
             let id = try await f.db.query(
                 """
                 INSERT INTO pupils (upn, school_id, surname, forename, dob, year_group, sen_provision)
                 VALUES ($1, $2, 'S', 'F', '2016-05-01', '4', 'N') RETURNING id
                 """, UPN.withCheckLetter(String(format: "801200025%03d", n))!, school
             ).scalar(as: Int64.self)
-            for (value, day) in [(entry, "2025-09-10"), (exit, "2025-12-15")] {
+            for (value, day) in [(entry, "2025-09-10"), (exit, exitDay)] {
                 try await f.db.execute(
                     """
                     INSERT INTO assessments (pupil_id, school_id, instrument, subject, measure, value, assessed_on)
@@ -50,20 +51,27 @@ struct PeerComparisonTests {
             }
         }
 
-        let run = try await f.evaluate()
-        let row = try #require(try await f.db.query(
-            """
-            SELECT o.peer_gain::float8 AS peer, o.peer_n, o.matched_gain::float8 AS matched, o.matched_n
-              FROM enrolment_outcomes o JOIN enrolments e ON e.id = o.enrolment_id
-             WHERE o.evaluation_run_id = $1 AND e.pupil_id = $2
-            """, run.runID, pupil
-        ).singleRow())
+        func figures(_ run: Int64) async throws -> (peer: Double, peerN: Int, matched: Double, matchedN: Int) {
+            let row = try #require(try await f.db.query(
+                """
+                SELECT o.peer_gain::float8 AS peer, o.peer_n, o.matched_gain::float8 AS matched, o.matched_n
+                  FROM enrolment_outcomes o JOIN enrolments e ON e.id = o.enrolment_id
+                 WHERE o.evaluation_run_id = $1 AND e.pupil_id = $2
+                """, run, pupil
+            ).singleRow())
+            return (try row.decode("peer"), try row.decode("peer_n"), try row.decode("matched"), try row.decode("matched_n"))
+        }
+        let trust = try await figures(try await f.evaluate().runID)
         // Peers (this school, Year 4): 4, 6, 8, 7, 5.
-        #expect(try row.decode("peer_n", as: Int.self) == 5)
-        #expect(try row.decode("peer", as: Double.self) == 6)
+        #expect(trust.peerN == 5)
+        #expect(trust.peer == 6)
         // Similar starts anywhere: 4, 8, 7, 5 here and 2 at the other school.
-        #expect(try row.decode("matched_n", as: Int.self) == 5)
-        #expect(try row.decode("matched", as: Double.self) == 5)
+        #expect(trust.matchedN == 5)
+        #expect(trust.matched == 5)
+        // This school's own evaluation reads the other school's pupils as peers only (not
+        // judged by the stall rule): the same figures.
+        let own = try await figures(try await f.evaluate(school: "139001", full: true).runID)
+        #expect(own == trust)
     }
 
     @Test func anEvenCountTakesTheMeanOfTheMiddleTwo() async throws {
