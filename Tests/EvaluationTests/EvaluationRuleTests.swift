@@ -2,6 +2,7 @@ import Foundation
 import Postgres
 import ProvisionConfig
 @testable import ProvisionEvaluation
+import ProvisionTestSupport
 import Synchronization
 import Testing
 
@@ -191,15 +192,11 @@ struct EvaluationRuleTests {
         let again = try await f.flags(shared.runID, "stalled_pupil")
         #expect(try again.map { try $0.decode("reason", as: String.self) } == [reason])
         // The other connections were closed: their sessions end (the server notices within moments).
-        var others = -1
-        for _ in 0..<100 {
-            others = try await f.db.query(
+        #expect(try await eventually {
+            try await f.db.query(
                 "SELECT count(*)::int FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            ).scalar(as: Int.self)
-            if others == 0 { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        #expect(others == 0)
+            ).scalar(as: Int.self) == 0
+        })
     }
 
     @Test func missingExitDataIsFlaggedOnlyAfterTheGracePeriod() async throws {

@@ -146,11 +146,7 @@ struct PostfixEndToEndTests {
         let start = try await TestProcess.run("/usr/sbin/postfix", ["start"])
         #expect(start.exitCode == 0)
         // Ready when `postfix status` says its master runs (bounded), not after a guessed pause.
-        var running = false
-        for _ in 0..<50 where !running {
-            running = try await TestProcess.run("/usr/sbin/postfix", ["status"]).exitCode == 0
-            if !running { try await Task.sleep(for: .milliseconds(100)) }
-        }
+        let running = try await eventually { try await TestProcess.run("/usr/sbin/postfix", ["status"]).exitCode == 0 }
         #expect(running, "postfix is running again")
         try await f.db.execute("UPDATE mail_outbox SET next_attempt_at = now()")
         #expect(try await mailer.flush(f.db).sent == 1)

@@ -353,13 +353,11 @@ struct PostgresConnectionTests {
         // returns normally, which the expectations below catch.
         let sleeper = Task { try await db.query("SELECT pg_sleep(30)") }
         // Cancel only once the server is running the statement.
-        var running = false
-        for _ in 0..<500 where !running {
-            running = try await watcher.query(
+        let running = try await eventually(every: .milliseconds(20)) {
+            try await watcher.query(
                 "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active' AND query LIKE '%pg_sleep%'",
                 pid
             ).scalar(as: Int.self) == 1
-            if !running { try await Task.sleep(for: .milliseconds(20)) }
         }
         #expect(running)
         sleeper.cancel()

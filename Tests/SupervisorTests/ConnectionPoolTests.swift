@@ -45,13 +45,7 @@ import Testing
         #expect(await pool.openConnections == 0)
         await #expect(throws: ConnectionPool.Closed.self) { try await pool.withConnection { _ in 1 } }
         // The server ends the sessions as their sockets close; wait for that, bounded.
-        var left = -1
-        for _ in 0..<100 {
-            left = try await Self.sessions(database, name)
-            if left == 0 { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        #expect(left == 0)
+        #expect(try await eventually { try await Self.sessions(database, name) == 0 })
     }
 
     @Test func aSessionTheServerEndedIsNotHandedOutAgain() async throws {
@@ -60,10 +54,8 @@ import Testing
         try await database.withConnection { db in
             _ = try await db.query("SELECT pg_terminate_backend($1)", first)
             // Until the backend has gone, its socket may still look open.
-            for _ in 0..<100 {
-                let alive = try await db.query("SELECT count(*)::int FROM pg_stat_activity WHERE pid = $1", first).scalar(as: Int.self)
-                if alive == 0 { break }
-                try await Task.sleep(for: .milliseconds(50))
+            _ = try await eventually {
+                try await db.query("SELECT count(*)::int FROM pg_stat_activity WHERE pid = $1", first).scalar(as: Int.self) == 0
             }
         }
         let (second, one) = try await pool.withConnection { db in (await db.backendPID, try await db.query("SELECT 1").scalar(as: Int.self)) }
