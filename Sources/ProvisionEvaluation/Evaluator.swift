@@ -190,7 +190,7 @@ public struct Evaluator: Sendable {
         let peers = try await PeerComparison.plan(db)
         let readers = evaluated.isEmpty && peers == nil ? [] : try await helpers(of: db)
         let (settings, pageSize) = (self.settings, pupilsPerPage)
-        let found: ResultsPass.Found
+        var found: ResultsPass.Found
         if let reader = readers.first {
             // The pass on the other connections, on this transaction's snapshot, while this one
             // raises the flags that need no outcome, and their alerts.
@@ -220,7 +220,7 @@ public struct Evaluator: Sendable {
                 db, schools: evaluated, peers: peers, asOf: asOf, settings: settings, pageSize: pupilsPerPage)
         }
         begin(3)
-        if let peers { try await PeerComparison.store(db, peers, gains: found.gains) }
+        if let peers { try await PeerComparison.store(db, peers, sorting: &found.gains) }
         try await EnrolmentOutcomes.record(db, runID: runID)
         begin(4)
         try await ValueAdded.compute(db, runID: runID, settings: settings)

@@ -207,9 +207,10 @@ enum PeerComparison {
     }
 
     /// Computes each enrolment's two figures from every non-participant's `gains` (by window)
-    /// and writes them to `eval_enrolment` on `db`.
-    static func store(_ db: PostgresConnection, _ plan: Plan, gains: [[Gain]]) async throws {
-        var gains = gains
+    /// and writes them to `eval_enrolment` on `db`. Each window's gains are sorted by entry
+    /// score in place: sorting a copy held every gain twice, 45 MB of a 300,000-pupil
+    /// evaluation's 102 MB peak of heap (heaptrack).
+    static func store(_ db: PostgresConnection, _ plan: Plan, sorting gains: inout [[Gain]]) async throws {
         let (enrolments, windowNumber) = (plan.enrolments, plan.windowNumber)
 
         // The two medians of each enrolment. Each is computed once per window and school, and
