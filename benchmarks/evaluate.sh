@@ -44,17 +44,19 @@ failed=$(psql -qAt "$url" -c "SELECT count(*) FROM jobs WHERE state IN ('failed'
 # (docs/operations.md), so both kinds are counted.
 school_evaluations=$(psql -qAt "$url" -c "SELECT count(*) FILTER (WHERE school_id IS NOT NULL) || ' of one school, ' || count(*) FILTER (WHERE school_id IS NULL) || ' of the trust' FROM evaluation_runs")
 awk -v a="$import_start" -v b="$import_end" 'BEGIN { printf "%.2f\n", b - a }' > "$work/import.time"
-rows=$(psql -qAt "$url" -c "SELECT (SELECT count(*) FROM assessments) || ' assessments, ' || (SELECT count(*) FROM enrolments) || ' enrolments'")
+rows=$(psql -qAt "$url" -c "SELECT (SELECT count(*) FROM results) || ' assessments, ' || (SELECT count(*) FROM enrolments) || ' enrolments'")
 # What the import filled is vacuumed now, untimed, not by autovacuum during the figures below.
 bench_settle "$url"
 
 echo "Baseline: one hand-written aggregate over the same rows..."
-# The rows the growth model reads: every result of every pupil on roll, up to the day evaluated.
+# The rows the growth model reads: every result of every pupil on roll, up to the day evaluated,
+# by pupil and test (since migration 32 the table names the test by its id; before, the
+# aggregate grouped by the test's three names in the table).
 cat > "$work/baseline.sql" <<'SQL'
 SELECT count(*) FROM (
-  SELECT a.pupil_id, a.instrument, a.subject, a.measure, regr_slope(a.value::float8, a.assessed_on - date '2026-11-29')
-    FROM assessments a JOIN pupils p ON p.id = a.pupil_id
-   WHERE p.on_roll AND a.assessed_on <= date '2026-11-29' GROUP BY a.pupil_id, a.instrument, a.subject, a.measure) s;
+  SELECT a.pupil_id, a.test_id, regr_slope(a.value::float8, a.assessed_on - date '2026-11-29')
+    FROM results a JOIN pupils p ON p.id = a.pupil_id
+   WHERE p.on_roll AND a.assessed_on <= date '2026-11-29' GROUP BY a.pupil_id, a.test_id) s;
 SELECT count(*) FROM (
   SELECT provision_id, avg(exit_value - entry_value) FROM enrolments GROUP BY provision_id) g;
 SQL
@@ -69,8 +71,9 @@ bench_median $base_runs > "$work/baseline.time"
 # Evaluation v1's baseline: the last 240 days' results only.
 cat > "$work/baseline-v1.sql" <<'SQL'
 SELECT count(*) FROM (
-  SELECT pupil_id, instrument, measure, regr_slope(value::float8, assessed_on - date '2026-11-29')
-    FROM assessments WHERE assessed_on > date '2026-11-29' - 240 GROUP BY pupil_id, instrument, measure) s;
+  SELECT a.pupil_id, t.instrument, t.measure, regr_slope(a.value::float8, a.assessed_on - date '2026-11-29')
+    FROM results a JOIN result_tests t ON t.id = a.test_id
+   WHERE a.assessed_on > date '2026-11-29' - 240 GROUP BY a.pupil_id, t.instrument, t.measure) s;
 SELECT count(*) FROM (
   SELECT provision_id, avg(exit_value - entry_value) FROM enrolments GROUP BY provision_id) g;
 SQL
@@ -78,7 +81,7 @@ SQL
 
 echo "Floor: psql \\copy of the results the growth model reads (every on-roll pupil's, in any order)..."
 # A lower bound for the evaluation: the stall rule judges each pupil on all their results.
-/usr/bin/time -f "%e" -o "$work/floor.time" psql -qAt "$url" -c "\\copy (SELECT a.pupil_id, a.instrument, a.subject, a.measure, a.assessed_on, a.value FROM assessments a JOIN pupils p ON p.id = a.pupil_id WHERE p.on_roll) TO '/dev/null'" >/dev/null
+/usr/bin/time -f "%e" -o "$work/floor.time" psql -qAt "$url" -c "\\copy (SELECT a.pupil_id, a.test_id, a.assessed_on, a.value FROM results a JOIN pupils p ON p.id = a.pupil_id WHERE p.on_roll) TO '/dev/null'" >/dev/null
 
 echo "Evaluating the trust: every school, then nothing changed, then one school changed, then --full..."
 # The daemon evaluated each school as of today; as of the generator's day, every school is
@@ -88,7 +91,7 @@ echo "Evaluating the trust: every school, then nothing changed, then one school 
 /usr/bin/time -f "%e" -o "$work/eval2.time" "$bin/provisionctl" --config "$config" evaluate --as-of 2026-11-29 --timings > "$work/eval2.out"
 diff <(grep "^  flags:" "$work/eval1.out") <(grep "^  flags:" "$work/eval2.out") >/dev/null || { echo "the run with nothing changed differs"; exit 1; }
 # One school's data changes (a statement any import might run): that school alone is evaluated.
-psql -qAt "$url" -c "UPDATE assessments SET value = value WHERE ctid = (SELECT a.ctid FROM assessments a JOIN schools s ON s.id = a.school_id WHERE s.urn = '139001' LIMIT 1)" >/dev/null
+psql -qAt "$url" -c "UPDATE results SET value = value WHERE ctid = (SELECT a.ctid FROM results a JOIN schools s ON s.id = a.school_id WHERE s.urn = '139001' LIMIT 1)" >/dev/null
 /usr/bin/time -f "%e" -o "$work/eval3.time" "$bin/provisionctl" --config "$config" evaluate --as-of 2026-11-29 --timings > "$work/eval3.out"
 # Every school again, with the first run's alerts open.
 /usr/bin/time -f "%e" -o "$work/eval4.time" "$bin/provisionctl" --config "$config" evaluate --as-of 2026-11-29 --full > "$work/eval4.out"

@@ -145,11 +145,11 @@ echo "Floor: the rows the import wrote, \\copy'd into empty copies of the tables
 psql -q "$url" -c "CREATE SCHEMA floor" \
   -c "CREATE TABLE floor.pupils (LIKE public.pupils INCLUDING ALL)" \
   -c "CREATE TABLE floor.pupil_needs (LIKE public.pupil_needs INCLUDING ALL)" \
-  -c "CREATE TABLE floor.assessments (LIKE public.assessments INCLUDING ALL)" \
+  -c "CREATE TABLE floor.results (LIKE public.results INCLUDING ALL)" \
   -c "\\copy pupils TO '$work/pupils.copy'" -c "\\copy pupil_needs TO '$work/needs.copy'" \
-  -c "\\copy assessments TO '$work/assessments.copy'" >/dev/null
+  -c "\\copy results TO '$work/results.copy'" >/dev/null
 read -r floor_secs floor_rss _ floor_busy < <(measure floor psql -q "$url" -c "\\copy floor.pupils FROM '$work/pupils.copy'" \
-  -c "\\copy floor.pupil_needs FROM '$work/needs.copy'" -c "\\copy floor.assessments FROM '$work/assessments.copy'")
+  -c "\\copy floor.pupil_needs FROM '$work/needs.copy'" -c "\\copy floor.results FROM '$work/results.copy'")
 
 # CPU: the command's own (for provisionctl, the supervisor: reading, validating, encoding)
 # and the machine's while it ran (the server's backends and the plugin as well).

@@ -45,7 +45,7 @@ run() { # label pupils schools: prints "import_s import_peak_mib eval_s eval_pea
   /usr/bin/time -f "%e %M" -o "$dir/eval.time" "$bin/provisionctl" --config "$config" evaluate --as-of 2026-11-29 --timings \
     > "$dir/eval.out" 2>/dev/null
   local eval_s eval_kib; read -r eval_s eval_kib < "$dir/eval.time"
-  local assessments; assessments=$(psql -qAt "$(bench_database_url "$dir/state")" -c "SELECT count(*) FROM assessments")
+  local assessments; assessments=$(psql -qAt "$(bench_database_url "$dir/state")" -c "SELECT count(*) FROM results")
   kill "$daemon"; wait "$daemon" 2>/dev/null || true; daemon=
   grep "steps:" "$dir/eval.out" | sed "s/^/  $label /" >&2
   rm -rf "$dir/schools"

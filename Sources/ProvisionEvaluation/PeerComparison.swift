@@ -16,11 +16,7 @@ import Postgres
 /// window joined every pupil of its year group and probed their results: 3.5 s of a
 /// 60,000-pupil trust's 4.5 s evaluation.)
 enum PeerComparison {
-    struct Test: Hashable {
-        let instrument: String
-        let subject: String
-        let measure: String
-    }
+    typealias Test = ResultTest
 
     struct Dates: Hashable {
         let entry: Int
@@ -182,13 +178,11 @@ enum PeerComparison {
             let (id, school) = (try page.int64(pupil, 0), try page.int64(pupil, 1))
             for number in series.ofPupil[pupil] {
                 let range = series.rows[number]
-                let first = range.lowerBound
-                let key = Test(instrument: try rows.text(first, 1), subject: try rows.text(first, 2), measure: try rows.text(first, 3))
-                guard let test = plan.testNumber[key] else { continue }
+                guard let test = plan.testNumber[series.test[number]] else { continue }
                 let windows = plan.needed[test * plan.yearGroups.count + yearGroup]
                 guard !windows.isEmpty else { continue }
                 points.removeAll(keepingCapacity: true)
-                for row in range { points.append((try rows.int(row, 5), try rows.double(row, 4))) }
+                for row in range { points.append((try rows.int(row, 3), try rows.double(row, 2))) }
                 for (dates, window) in windows where plan.isPeer(id, test, dates) {
                     entries.removeAll(keepingCapacity: true)
                     exits.removeAll(keepingCapacity: true)

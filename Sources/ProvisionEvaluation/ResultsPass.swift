@@ -15,9 +15,9 @@ import ProvisionModel
 ///
 /// A page lists its pupils as `id, school_id, born, year_group, judged` (born: days from
 /// 1970 to the date of birth; judged: 1 when the stall rule judges the pupil), and its
-/// results as `pupil_id, instrument, subject, measure, value, day`, in pupil and then test
-/// and date order: every result up to the day evaluated, and the results near a peer
-/// window's dates after it.
+/// results as `pupil_id, test_id, value, day`, in pupil and then test and date order: every
+/// result up to the day evaluated, and the results near a peer window's dates after it.
+/// The tests' names are read once, beside (``ResultTest/all(_:)``).
 enum ResultsPass {
     struct Found {
         var stalls = StallDetection.Findings()
@@ -34,6 +34,7 @@ enum ResultsPass {
         var found = Found(gains: Array(repeating: [], count: peers?.windowNumber.count ?? 0))
         guard !schools.isEmpty || peers != nil else { return found }
         let starts = StallDetection.candidateStarts(before: asOf)
+        let tests = try await ResultTest.all(db)
         try await PupilBatches.forEachPage(
             db, helpers: helpers, size: pageSize,
             """
@@ -47,17 +48,17 @@ enum ResultsPass {
             """, [schools, peers?.yearGroups ?? []],
             results: { [windowDays = (peers?.windowDays ?? []).map(String.init)] batch in
                 ("""
-                SELECT a.pupil_id, a.instrument, a.subject, a.measure, a.value, (a.assessed_on - DATE '1970-01-01') AS day
-                  FROM assessments a
+                SELECT a.pupil_id, a.test_id, a.value, (a.assessed_on - DATE '1970-01-01') AS day
+                  FROM results a
                  WHERE \(PupilBatches.condition("a.pupil_id", from: 1))
                    AND (a.assessed_on <= $4::date
                         OR a.assessed_on <@ (SELECT range_agg(daterange(DATE '1970-01-01' + d - 14, DATE '1970-01-01' + d + 14, '[]'))
                                                FROM unnest($5::int[]) AS d))
-                 ORDER BY a.pupil_id, a.instrument, a.subject, a.measure, a.assessed_on
+                 ORDER BY a.pupil_id, a.test_id, a.assessed_on
                 """, [batch.first, batch.last, batch.only, asOf.iso, windowDays])
             }
         ) { page, rows in
-            let series = try PageSeries(page: page, rows: rows)
+            let series = try PageSeries(page: page, rows: rows, tests: tests)
             // The two rules' work on a page is independent: on two cores, side by side.
             async let stalls = StallDetection.judge(page: page, rows: rows, series: series, starts: starts, asOf: asOf, settings: settings)
             if let peers { try PeerComparison.addGains(peers, page: page, rows: rows, series: series, to: &found.gains) }
@@ -67,47 +68,87 @@ enum ResultsPass {
     }
 }
 
+/// What a result measures: an instrument's subject, in one of ``Codes/measures``
+/// (`result_tests`, migration 32).
+struct ResultTest: Hashable, Sendable {
+    let instrument: String
+    let subject: String
+    let measure: String
+
+    /// Every test by id, with its place in the order of the tests' names.
+    static func all(_ db: PostgresConnection) async throws -> [Int: (test: ResultTest, place: Int)] {
+        var tests: [Int: (test: ResultTest, place: Int)] = [:]
+        let rows = try await db.query(
+            "SELECT id, instrument, subject, measure FROM result_tests ORDER BY instrument, subject, measure"
+        ).rows
+        for (place, row) in rows.enumerated() {
+            let test = ResultTest(instrument: try row.decode("instrument"), subject: try row.decode("subject"), measure: try row.decode("measure"))
+            tests[try row.decode("id")] = (test, place)
+        }
+        return tests
+    }
+}
+
 /// A page of the results pass cut into each pupil's series (their results on one test, in
 /// date order), in one walk for both rules: the page's pupils and the results are both in id
-/// order, and a result begins a new series when its instrument, subject or measure differs
-/// from the series' first row (the cells compared in place: no strings are made for them).
+/// order, and a result begins a new series when its test differs from the series' first row.
 struct PageSeries: Sendable {
-    /// By row of the page: the numbers (in `rows`) of that pupil's series; empty when the pupil
-    /// has no results.
+    /// By row of the page: the numbers (in `rows`) of that pupil's series, in the order of
+    /// their tests' names; empty when the pupil has no results.
     let ofPupil: [Range<Int>]
     /// Each series' rows in the page's results.
     let rows: [Range<Int>]
+    /// Each series' test.
+    let test: [ResultTest]
 
-    init(page: PostgresCells, rows results: PostgresCells) throws {
+    /// `tests`: every test, by id (``ResultTest/all(_:)``).
+    init(page: PostgresCells, rows results: PostgresCells, tests: [Int: (test: ResultTest, place: Int)]) throws {
         var ofPupil = [Range<Int>](repeating: 0..<0, count: page.rowCount)
         var rows: [Range<Int>] = []
+        var test: [ResultTest] = []
+        var place: [Int] = []
         var next = 0  // the page's next pupil not yet met
         var pupil: (id: Int64, row: Int?)?  // the current results' pupil, and their row in the page
         var firstSeries = 0
         var seriesStart = 0
-        func close(at row: Int) {
+        func append(_ range: Range<Int>) throws {
+            guard let found = tests[try results.int(range.lowerBound, 1)] else {
+                throw PostgresError(
+                    code: .decoding, message: "a result names test \(try results.int(range.lowerBound, 1)), which result_tests does not list")
+            }
+            rows.append(range)
+            test.append(found.test)
+            place.append(found.place)
+        }
+        // A pupil's series in the order of their tests' names, as reasons list them (the ids
+        // are in the order the tests were first met).
+        func close(at row: Int) throws {
             guard let pageRow = pupil?.row else { return }
-            rows.append(seriesStart..<row)
-            ofPupil[pageRow] = firstSeries..<rows.count
+            try append(seriesStart..<row)
+            let own = firstSeries..<rows.count
+            if own.count > 1, zip(own.dropLast(), own.dropFirst()).contains(where: { place[$0] > place[$1] }) {
+                let order = own.sorted { place[$0] < place[$1] }
+                (rows[own], test[own], place[own]) = (ArraySlice(order.map { rows[$0] }), ArraySlice(order.map { test[$0] }),
+                                                      ArraySlice(order.map { place[$0] }))
+            }
+            ofPupil[pageRow] = own
         }
         for row in 0..<results.rowCount {
             let id = try results.int64(row, 0)
             if id != pupil?.id {
-                close(at: row)
+                try close(at: row)
                 while next < page.rowCount, try page.int64(next, 0) < id { next += 1 }
                 // Results of a pupil not in the page are passed over.
                 let found = try next < page.rowCount && page.int64(next, 0) == id
                 pupil = (id, found ? next : nil)
                 if found { next += 1 }
                 (firstSeries, seriesStart) = (rows.count, row)
-            } else if pupil?.row != nil,
-                try !results.same(1, row, seriesStart) || !results.same(2, row, seriesStart) || !results.same(3, row, seriesStart)
-            {
-                rows.append(seriesStart..<row)
+            } else if pupil?.row != nil, try !results.same(1, row, seriesStart) {
+                try append(seriesStart..<row)
                 seriesStart = row
             }
         }
-        close(at: results.rowCount)
-        (self.ofPupil, self.rows) = (ofPupil, rows)
+        try close(at: results.rowCount)
+        (self.ofPupil, self.rows, self.test) = (ofPupil, rows, test)
     }
 }

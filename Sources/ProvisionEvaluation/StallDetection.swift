@@ -59,7 +59,7 @@ enum StallDetection {
     ) throws -> Findings {
         let lastDay = asOf.daysSince1970
         var findings = Findings()
-        var series: [(key: SeriesKey, series: GrowthSeries)] = []
+        var series: [(key: ResultTest, series: GrowthSeries)] = []
         var points: [GrowthSeries.Point] = []
         for pupil in 0..<page.rowCount where try page.int(pupil, 4) == 1 {
             // A pupil with no results before the day evaluated (a new arrival) has no series,
@@ -71,13 +71,13 @@ enum StallDetection {
                 points.removeAll(keepingCapacity: true)
                 // Results after the day evaluated are read only as peers' exit results.
                 for row in range {
-                    let day = try rows.int(row, 5)
+                    let day = try rows.int(row, 3)
                     guard day <= lastDay else { continue }
                     points.append(GrowthSeries.Point(
-                        month: Double(day) / 30.4375, value: try rows.double(row, 4), age: Double(day - born) / 30.4375))
+                        month: Double(day) / 30.4375, value: try rows.double(row, 2), age: Double(day - born) / 30.4375))
                 }
                 guard !points.isEmpty else { continue }
-                let key = try SeriesKey(rows, range.lowerBound)
+                let key = pageSeries.test[number]
                 series.append((key, GrowthSeries(
                     kind: key.measure == "age_months" ? .ageRatio : key.measure == "standardised" ? .standardised : .raw,
                     scale: settings.scale(instrument: key.instrument, measure: key.measure), points: points)))
@@ -109,12 +109,6 @@ enum StallDetection {
             """, runID, findings.ids, findings.reasons, findings.numbers, asOf.iso)
     }
 
-    struct SeriesKey: Equatable {
-        let instrument: String
-        let subject: String
-        let measure: String
-    }
-
     enum Judgement {
         case cannotJudge
         case steady
@@ -122,7 +116,7 @@ enum StallDetection {
     }
 
     /// The pupil's evidence of a stall across measures and candidate starts.
-    static func judge(_ series: [(key: SeriesKey, series: GrowthSeries)], starts: [SchoolDate], threshold: Double) -> Judgement {
+    static func judge(_ series: [(key: ResultTest, series: GrowthSeries)], starts: [SchoolDate], threshold: Double) -> Judgement {
         var perStart: [(start: SchoolDate, month: Double, logRatio: Double)] = []
         for start in starts {
             let month = Double(start.daysSince1970) / 30.4375
@@ -160,13 +154,6 @@ enum StallDetection {
             "since": .string(best.start.iso), "measures": .array(measures),
         ])
         return .stalled(reason: reason, numbers: numbers.serialized)
-    }
-}
-
-extension StallDetection.SeriesKey {
-    /// The test of `row` of a result page (instrument, subject and measure in columns 2–4).
-    init(_ rows: PostgresCells, _ row: Int) throws {
-        self.init(instrument: try rows.text(row, 1), subject: try rows.text(row, 2), measure: try rows.text(row, 3))
     }
 }
 

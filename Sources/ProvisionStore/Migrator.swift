@@ -27,7 +27,7 @@ public struct Migration: Sendable {
         pupilsSchoolDataVersion, setBasedFlagRun, pupilsBySchool, schoolsOfChangedRows, pupilsOfChangedRows,
         resultsCheckedOnce, duplicateAlertsBySubject, resultsByNaturalKey, resultPupilsLookedUp, consoleEditsIndexed,
         needsCheckedPerStatement, resultPupilsReadByRange, pupilIdentifiersNotSampled, consecutivePupilsCounted,
-        storedResultsVouched, setBasedOutcomeReferences,
+        storedResultsVouched, setBasedOutcomeReferences, resultsKeyedByTest,
     ]
 }
 

@@ -500,8 +500,9 @@ struct ImportPipelineTests {
         try await other.execute("SET LOCAL session_replication_role = replica")
         try await other.execute(
             """
-            INSERT INTO assessments (pupil_id, school_id, instrument, subject, measure, value, assessed_on)
-            SELECT id, school_id, 'Salford', 'reading', 'age_months', 60, '2026-01-15' FROM pupils
+            INSERT INTO results (pupil_id, school_id, test_id, value, assessed_on)
+            SELECT p.id, p.school_id, t.id, 60, '2026-01-15' FROM pupils p
+              JOIN result_tests t ON (t.instrument, t.subject, t.measure) = ('Salford', 'reading', 'age_months')
             """)
         let otherPID = try await other.query("SELECT pg_backend_pid()").scalar(as: Int.self)
         let second = [
@@ -661,11 +662,11 @@ struct ImportPipelineTests {
             return try h.source(lines)
         }
         func estimated() async throws -> Double {
-            try await h.query("SELECT reltuples::float8 FROM pg_class WHERE relname = 'assessments' AND relkind = 'r'").scalar(as: Double.self)
+            try await h.query("SELECT reltuples::float8 FROM pg_class WHERE relname = 'results' AND relkind = 'r'").scalar(as: Double.self)
         }
         #expect(try await estimated() < 0, "never analysed")
         // Autovacuum's own analysis would move the estimate at a moment of its choosing.
-        _ = try await h.query("ALTER TABLE assessments SET (autovacuum_enabled = false)")
+        _ = try await h.query("ALTER TABLE results SET (autovacuum_enabled = false)")
         let days = (1...12).flatMap { month in (1...28).map { String(format: "2025-%02d-%02d", month, $0) } }
         let first = try await h.pipeline.run(h.request(plugin, source: try results(on: Array(days[0..<75]))))
         #expect(first.status == .succeeded)

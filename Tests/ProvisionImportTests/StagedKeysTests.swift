@@ -22,7 +22,7 @@ struct StagedKeysTests {
         let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(lines)))
         #expect(summary.status == .succeeded, "\(summary.failure ?? "")")
         let written = try await h.query(
-            "SELECT p.upn, a.assessed_on::text AS day FROM assessments a JOIN pupils p ON p.id = a.pupil_id ORDER BY a.ctid"
+            "SELECT p.upn, a.assessed_on::text AS day FROM results a JOIN pupils p ON p.id = a.pupil_id ORDER BY a.ctid"
         ).rows.map { "\(try $0.decode("upn", as: String.self)) \(try $0.decode("day", as: String.self))" }
         #expect(written == (1...4).flatMap { n in rounds.map { "\(ProtocolFixture.upn(n)) \($0)" } })
     }

@@ -14,7 +14,7 @@ struct MigratorTests {
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1"
         ).rows.map { try $0.decode("table_name", as: String.self) }
         for table in [
-            "schools", "pupils", "pupil_needs", "assessments", "staff", "provisions", "provision_staff",
+            "schools", "pupils", "pupil_needs", "assessments", "results", "result_tests", "staff", "provisions", "provision_staff",
             "enrolments", "import_runs", "rejected_records", "jobs", "evaluation_runs", "evaluation_flags",
             "alerts", "mail_outbox", "schema_migrations",
         ] {
@@ -142,23 +142,15 @@ struct MigratorTests {
             """
         try await db.execute(insert, pupil, school, 80, "2025-01-15")
         try await db.execute(insert, pupil, school, 86.5, "2025-06-15")
-        try await Migrator().migrate(db)
+        // Up to migration 32, which keys results by test (its own test below).
+        try await Migrator(migrations: Array(Migration.all.prefix { $0.version < 32 })).migrate(db)
 
         let stored = try await db.query("SELECT value::text || '@' || assessed_on::text AS row FROM assessments ORDER BY assessed_on")
             .rows.map { try $0.decode("row", as: String.self) }
         #expect(stored == ["80@2025-01-15", "86.5@2025-06-15"])
-        let columns = try await db.query(
-            "SELECT string_agg(column_name::text, ',' ORDER BY ordinal_position) AS names FROM information_schema.columns WHERE table_name = 'assessments'"
-        ).scalar(as: String.self)
+        let columns = try await Self.columns(of: "assessments", db)
         #expect(columns == "pupil_id,school_id,instrument,subject,measure,value,assessed_on,import_run_id")
-        let key = try await db.query(
-            """
-            SELECT string_agg(a.attname::text, ',' ORDER BY k.n) AS names
-              FROM pg_constraint c CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k (attnum, n)
-              JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
-             WHERE c.conrelid = 'assessments'::regclass AND c.contype = 'p'
-            """
-        ).scalar(as: String.self)
+        let key = try await Self.primaryKey(of: "assessments", db)
         #expect(key == "pupil_id,instrument,subject,measure,assessed_on")
 
         let repeated = await #expect(throws: PostgresError.self) { try await db.execute(insert, pupil, school, 90, "2025-06-15") }
@@ -169,6 +161,68 @@ struct MigratorTests {
         let orphan = await #expect(throws: PostgresError.self) { try await db.execute(insert, pupil + 99, school, 70, "2025-09-15") }
         #expect(orphan?.sqlState == SQLState.foreignKeyViolation)
         #expect(orphan?.message.contains("a result of 2025-09-15 names pupil \(pupil + 99)") == true, "\(orphan?.message ?? "")")
+        await db.close()
+    }
+
+    /// Migration 32 keys results by test: the stored results keep every value and read the
+    /// same through the view `assessments`, each test is listed once, no school's data version
+    /// moves (the evaluation's stored outcomes still hold), and the table's key is (pupil,
+    /// test, date). The view takes an insert naming a new test, an update and a delete; a
+    /// test is never removed.
+    @Test func resultsAreKeyedByTestAndReadTheSameThroughTheView() async throws {
+        let (db, _) = try await TestPostgres.shared.freshConnection("results-by-test")
+        try await Migrator(migrations: Array(Migration.all.prefix { $0.version < 32 })).migrate(db)
+        let school = try await db.query("INSERT INTO schools (urn, name) VALUES ('139001', 'S') RETURNING id").scalar(as: Int64.self)
+        let pupil = try await db.query(
+            """
+            INSERT INTO pupils (upn, school_id, surname, forename, dob) VALUES ('A123456789012', $1, 'S', 'F', '2016-05-01') RETURNING id
+            """, school
+        ).scalar(as: Int64.self)
+        try await db.execute(
+            """
+            INSERT INTO assessments (pupil_id, school_id, instrument, subject, measure, value, assessed_on)
+            VALUES ($1, $2, 'Salford', 'reading', 'age_months', 80, '2025-01-15'),
+                   ($1, $2, 'Salford', 'reading', 'age_months', 86.5, '2025-06-15'),
+                   ($1, $2, 'NGRT', 'reading', 'standardised', 95, '2025-06-15')
+            """, pupil, school)
+        func shown() async throws -> [String] {
+            try await db.query(
+                """
+                SELECT instrument || ' ' || subject || ' ' || measure || ' ' || value::text || '@' || assessed_on::text AS row
+                  FROM assessments ORDER BY instrument, assessed_on
+                """
+            ).rows.map { try $0.decode("row", as: String.self) }
+        }
+        func version() async throws -> Int64 { try await db.query("SELECT data_version FROM schools").scalar(as: Int64.self) }
+        let (before, versionBefore) = (try await shown(), try await version())
+        #expect(before.count == 3)
+        try await Migrator().migrate(db)
+
+        #expect(try await shown() == before)
+        #expect(try await version() == versionBefore)
+        #expect(try await db.query("SELECT count(*) FROM result_tests").scalar(as: Int.self) == 2)
+        let columns = try await Self.columns(of: "results", db)
+        #expect(columns == "pupil_id,school_id,value,assessed_on,import_run_id,test_id")
+        let key = try await Self.primaryKey(of: "results", db)
+        #expect(key == "pupil_id,test_id,assessed_on")
+
+        try await db.execute(
+            """
+            INSERT INTO assessments (pupil_id, school_id, instrument, subject, measure, value, assessed_on)
+            VALUES ($1, $2, 'Salford', 'spelling', 'age_months', 70, '2025-09-15')
+            """, pupil, school)
+        try await db.execute("UPDATE assessments SET value = 81 WHERE assessed_on = '2025-01-15'")
+        try await db.execute("DELETE FROM assessments WHERE instrument = 'NGRT'")
+        #expect(try await shown() == [
+            "Salford reading age_months 81@2025-01-15", "Salford reading age_months 86.5@2025-06-15",
+            "Salford spelling age_months 70@2025-09-15",
+        ])
+        #expect(try await db.query("SELECT count(*) FROM result_tests").scalar(as: Int.self) == 3)
+        #expect(try await version() > versionBefore)
+        for removal in ["DELETE FROM result_tests", "UPDATE result_tests SET subject = 'x'", "TRUNCATE result_tests"] {
+            let error = await #expect(throws: PostgresError.self) { try await db.execute(removal) }
+            #expect(error?.sqlState == SQLState.foreignKeyViolation, "\(removal)")
+        }
         await db.close()
     }
 
@@ -305,5 +359,27 @@ struct MigratorTests {
     /// The plan the server would choose for `query`, as EXPLAIN prints it.
     static func plan(_ db: PostgresConnection, _ query: String) async throws -> String {
         try await db.query("EXPLAIN " + query).rows.map { try $0.decode("QUERY PLAN", as: String.self) }.joined(separator: "\n")
+    }
+
+    /// `table`'s columns, comma-separated in order.
+    private static func columns(of table: String, _ db: PostgresConnection) async throws -> String {
+        try await db.query(
+            """
+            SELECT string_agg(column_name::text, ',' ORDER BY ordinal_position) AS names
+              FROM information_schema.columns WHERE table_name = $1
+            """, table
+        ).scalar(as: String.self)
+    }
+
+    /// The columns of `table`'s primary key, comma-separated in order.
+    private static func primaryKey(of table: String, _ db: PostgresConnection) async throws -> String {
+        try await db.query(
+            """
+            SELECT string_agg(a.attname::text, ',' ORDER BY k.n) AS names
+              FROM pg_constraint c CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k (attnum, n)
+              JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+             WHERE c.conrelid = $1::regclass AND c.contype = 'p'
+            """, table
+        ).scalar(as: String.self)
     }
 }

@@ -30,11 +30,13 @@ struct ResultReferenceTests {
         insertResults(pupils: [pupil], school: school, on: date)
     }
 
-    /// One statement inserting a result of each of `pupils`, filed under `school`.
+    /// One statement inserting a result of each of `pupils` into the results' table, filed
+    /// under `school`.
     private static func insertResults(pupils: [Int], school: Int, on date: String) -> String {
-        "INSERT INTO assessments (pupil_id, school_id, instrument, subject, measure, value, assessed_on) VALUES "
-            + pupils.map { "(\($0), \(school), 'Salford', 'reading', 'age_months', 80, '\(date)')" }.joined(separator: ", ")
+        "INSERT INTO results (pupil_id, school_id, test_id, value, assessed_on) VALUES "
+            + pupils.map { "(\($0), \(school), \(salford), 80, '\(date)')" }.joined(separator: ", ")
     }
+    private static let salford = "result_test_id('Salford', 'reading', 'age_months')"
 
     /// Runs each statement, expecting the server to refuse it as a foreign key would (23503).
     private func expectRefused(
@@ -56,11 +58,10 @@ struct ResultReferenceTests {
             Self.insertResult(pupil: 99, school: 1, on: "2025-02-15"),
             Self.insertResult(pupil: 2, school: 99, on: "2025-02-15"),
             """
-            INSERT INTO assessments (pupil_id, school_id, instrument, subject, measure, value, assessed_on)
-            VALUES (2, 1, 'Salford', 'reading', 'age_months', 80, '2025-02-15'),
-                   (99, 1, 'Salford', 'reading', 'age_months', 80, '2025-03-15')
+            INSERT INTO results (pupil_id, school_id, test_id, value, assessed_on)
+            VALUES (2, 1, \(Self.salford), 80, '2025-02-15'), (99, 1, \(Self.salford), 80, '2025-03-15')
             """,
-            "UPDATE assessments SET pupil_id = 99",
+            "UPDATE results SET pupil_id = 99",
         ])
         #expect(try await resultCount(db) == 1)
         #expect(try await db.query("SELECT pupil_id FROM assessments").scalar(as: Int.self) == 1)

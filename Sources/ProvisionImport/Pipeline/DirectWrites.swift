@@ -59,7 +59,7 @@ struct DirectWrites {
         """
     static let copyNeeds = "COPY pupil_needs (pupil_id, code, rank, import_run_id) FROM STDIN WITH (FORMAT binary)"
     static let copyResults = """
-        COPY assessments (pupil_id, school_id, instrument, subject, measure, value, assessed_on, import_run_id) FROM STDIN \
+        COPY results (pupil_id, school_id, test_id, value, assessed_on, import_run_id) FROM STDIN \
         WITH (FORMAT binary)
         """
 
@@ -141,8 +141,9 @@ struct DirectWrites {
 
     /// Writes `record` (with its key hash, ``StoredRecords/key(_:)``) into ``rows`` when the
     /// rules above allow; returns false when it must be staged. `stagedKeys` are the keys of
-    /// the pupils and results the run has staged so far.
-    mutating func take(_ record: ValidRecord, key: Int?, stagedKeys: StagedKeys) async throws -> Bool {
+    /// the pupils and results the run has staged so far; `testID` is a result's test's id
+    /// (``ResultTests``).
+    mutating func take(_ record: ValidRecord, key: Int?, testID: Int32?, stagedKeys: StagedKeys) async throws -> Bool {
         guard let key, let upn = record.result?.upn ?? record.pupil?.upn else { return false }
         // A repeat of a key written directly is staged whatever else holds, and counted once
         // (the merge counts any further repeats among the staged).
@@ -169,8 +170,8 @@ struct DirectWrites {
             pupils[upn] = Pupil(id: id, born: Int32(born))
         case "assessment":
             guard let pupil = pupils[upn], !pupil.repeated, resultKeys.count < Self.resultKeyLimit, let result = record.result,
-                  let day = SchoolDate(iso: result.date)?.daysSince1970, day >= pupil.born,
-                  appendResult(result, day: day, pupil: pupil.id, school: school)
+                  let testID, let day = SchoolDate(iso: result.date)?.daysSince1970, day >= pupil.born,
+                  appendResult(result, test: testID, day: day, pupil: pupil.id, school: school)
             else { return false }
             resultKeys.insert(key)
         default:
@@ -302,17 +303,15 @@ struct DirectWrites {
         return true
     }
 
-    /// Appends the result's row (dated `day` days after 1970-01-01); false, with nothing
-    /// appended, when its score cannot be written in binary (the validator's can, unless it
-    /// has more digits than a double's; such a record is staged instead).
-    private mutating func appendResult(_ result: ResultFields, day: Int, pupil: Int64, school: Int64) -> Bool {
+    /// Appends the result's row (on test `test`, dated `day` days after 1970-01-01); false,
+    /// with nothing appended, when its score cannot be written in binary (the validator's can,
+    /// unless it has more digits than a double's; such a record is staged instead).
+    private mutating func appendResult(_ result: ResultFields, test: Int32, day: Int, pupil: Int64, school: Int64) -> Bool {
         let start = rows.results.count
-        Self.startRow(fields: 8, in: &rows.results)
+        Self.startRow(fields: 6, in: &rows.results)
         CopyBinary.appendInt64(pupil, to: &rows.results)
         CopyBinary.appendInt64(school, to: &rows.results)
-        CopyBinary.appendText(result.instrument, to: &rows.results)
-        CopyBinary.appendText(result.subject, to: &rows.results)
-        CopyBinary.appendText(result.measure, to: &rows.results)
+        CopyBinary.appendInt32(test, to: &rows.results)
         guard CopyBinary.appendNumeric(result.valueText, to: &rows.results) else {
             rows.results.removeSubrange(start...)
             return false

@@ -282,7 +282,8 @@ public struct ImportPipeline: Sendable {
         var changed: [String: Int] = ["pupils": merge.markedLeft]
         for (table, rows) in merge.inserted { changed[table, default: 0] += rows }
         for (table, rows) in merge.updated { changed[table, default: 0] += rows }
-        let candidates = ["pupils", "assessments", "enrolments", "provisions", "pupil_needs"].filter { changed[$0, default: 0] > 1000 }
+        changed["results"] = changed.removeValue(forKey: "assessments")  // counted under the records' name
+        let candidates = ["pupils", "results", "enrolments", "provisions", "pupil_needs"].filter { changed[$0, default: 0] > 1000 }
         guard !candidates.isEmpty else { return }
         let sizes = try await db.query(
             """
@@ -499,6 +500,7 @@ public struct ImportPipeline: Sendable {
             // The two lists of hashes share one budget, so the supervisor's memory stays bounded.
             var stagedKeys = StagedKeys(limit: max(0, StagedKeys.defaultLimit - (stored?.rowCount ?? 0)))
             let schoolIDs = try await StagingMerge.insertBoundSchools(db, runID: runID, schools: request.schools)
+            var resultTests = ResultTests(book: book)
             var direct: DirectWrites?
             if request.consoleLines == nil, stored == nil, let threshold = directWriteThreshold {
                 // The planner's estimate of the stored pupils is enough to tell a small run
@@ -624,7 +626,9 @@ public struct ImportPipeline: Sendable {
                     // A record stored as it is is not staged (a snapshot's skipped pupils are
                     // listed for the leaver rule by recordSkippedPupils).
                     let skipped = prepared.digest.map { stored?.skips(record.type, $0) == true } ?? false
-                    if !skipped, try await direct?.take(record, key: prepared.key, stagedKeys: stagedKeys) != true {
+                    var testID: Int32?
+                    if !skipped, let result = record.result { testID = try await resultTests.id(of: result) }
+                    if !skipped, try await direct?.take(record, key: prepared.key, testID: testID, stagedKeys: stagedKeys) != true {
                         StagingMerge.appendStagingRow(line: number, record, to: &batch)
                         batchRows += 1
                         if let key = prepared.key { stagedKeys.note(record.type, key: key) }

@@ -508,24 +508,35 @@ enum StagingMerge {
     private static func mergeAssessments(
         _ db: PostgresConnection, runID: Int64, stats: inout MergeStatistics, staged: Int, keysMayRepeat: Bool
     ) async throws {
+        // Every staged result's test is listed: the run listed each as it met it
+        // (``ResultTests``), so this adds none unless the merge runs on its own.
+        try await db.execute(
+            """
+            INSERT INTO result_tests (instrument, subject, measure)
+            SELECT DISTINCT s.instrument, s.subject, s.measure FROM import_staging s
+             WHERE s.record_type = 'assessment'
+               AND NOT EXISTS (SELECT 1 FROM result_tests t
+                                WHERE t.instrument = s.instrument AND t.subject = s.subject AND t.measure = s.measure)
+            ON CONFLICT (instrument, subject, measure) DO NOTHING
+            """)
         let kept = try await db.execute(
             """
             CREATE TEMP TABLE staged_assessment ON COMMIT DROP AS
             SELECT \(keysMayRepeat ? "DISTINCT ON (s.upn, s.instrument, s.subject, s.measure, s.assessed_on)" : "")
-                   s.line, sc.id AS school_id, s.instrument, s.subject, s.measure, s.value, s.assessed_on,
+                   s.line, sc.id AS school_id, t.id AS test_id, s.value, s.assessed_on,
                    p.id AS pupil_id, p.dob, b.id IS NOT NULL AS pupil_of_bound_school, n.id IS NOT NULL AS new_pupil,
                    a.pupil_id IS NOT NULL AS stored, coalesce(a.value = s.value AND a.school_id = sc.id, false) AS unchanged
               FROM import_staging s
               JOIN schools sc ON sc.urn = s.school_urn
+              JOIN result_tests t ON t.instrument = s.instrument AND t.subject = s.subject AND t.measure = s.measure
               LEFT JOIN pupils p ON p.upn = s.upn
               LEFT JOIN bound_school b ON b.id = p.school_id
               LEFT JOIN new_pupil n ON n.id = p.id
-              LEFT JOIN (SELECT r.pupil_id, r.instrument, r.subject, r.measure, r.assessed_on, r.value, r.school_id
-                           FROM assessments r WHERE r.pupil_id IN (SELECT bp.id FROM pupils bp JOIN bound_school bb ON bb.id = bp.school_id)) a
-                     ON a.pupil_id = p.id AND a.instrument = s.instrument AND a.subject = s.subject
-                    AND a.measure = s.measure AND a.assessed_on = s.assessed_on
+              LEFT JOIN (SELECT r.pupil_id, r.test_id, r.assessed_on, r.value, r.school_id
+                           FROM results r WHERE r.pupil_id IN (SELECT bp.id FROM pupils bp JOIN bound_school bb ON bb.id = bp.school_id)) a
+                     ON a.pupil_id = p.id AND a.test_id = t.id AND a.assessed_on = s.assessed_on
              WHERE s.record_type = 'assessment'
-             ORDER BY \(keysMayRepeat ? "s.upn, s.instrument, s.subject, s.measure, s.assessed_on, s.line DESC" : "p.id, s.instrument, s.subject, s.measure, s.assessed_on")
+             ORDER BY \(keysMayRepeat ? "s.upn, s.instrument, s.subject, s.measure, s.assessed_on, s.line DESC" : "p.id, t.id, s.assessed_on")
             \(staged > 0 ? "" : "WITH NO DATA")
             """)
         stats.duplicates += staged - kept
@@ -544,8 +555,8 @@ enum StagingMerge {
         // happen was a third of inserting them.
         let ofNewPupils = try await db.execute(
             """
-            INSERT INTO assessments (pupil_id, school_id, instrument, subject, measure, value, assessed_on, import_run_id)
-            SELECT s.pupil_id, s.school_id, s.instrument, s.subject, s.measure, s.value, s.assessed_on, $1
+            INSERT INTO results (pupil_id, school_id, test_id, value, assessed_on, import_run_id)
+            SELECT s.pupil_id, s.school_id, s.test_id, s.value, s.assessed_on, $1
               FROM staged_assessment s WHERE s.new_pupil
             """, runID)
         stats.inserted["assessments", default: 0] += ofNewPupils
@@ -562,8 +573,8 @@ enum StagingMerge {
         do {
             stats.inserted["assessments", default: 0] += try await db.execute(
                 """
-                INSERT INTO assessments (pupil_id, school_id, instrument, subject, measure, value, assessed_on, import_run_id)
-                SELECT s.pupil_id, s.school_id, s.instrument, s.subject, s.measure, s.value, s.assessed_on, $1
+                INSERT INTO results (pupil_id, school_id, test_id, value, assessed_on, import_run_id)
+                SELECT s.pupil_id, s.school_id, s.test_id, s.value, s.assessed_on, $1
                   FROM staged_assessment s WHERE NOT s.new_pupil AND NOT s.stored
                 """, runID)
             try await db.execute("RELEASE SAVEPOINT unstored_results")
@@ -572,10 +583,10 @@ enum StagingMerge {
             try await db.execute("ROLLBACK TO SAVEPOINT unstored_results")
         }
         try await upsert(db, runID, &stats, table: "assessments", sql: """
-            INSERT INTO assessments AS t (pupil_id, school_id, instrument, subject, measure, value, assessed_on, import_run_id)
-            SELECT s.pupil_id, s.school_id, s.instrument, s.subject, s.measure, s.value, s.assessed_on, $1
+            INSERT INTO results AS t (pupil_id, school_id, test_id, value, assessed_on, import_run_id)
+            SELECT s.pupil_id, s.school_id, s.test_id, s.value, s.assessed_on, $1
               FROM staged_assessment s WHERE NOT s.new_pupil AND NOT s.unchanged\(unstoredInserted ? " AND s.stored" : "")
-            ON CONFLICT (pupil_id, instrument, subject, measure, assessed_on) DO UPDATE
+            ON CONFLICT (pupil_id, test_id, assessed_on) DO UPDATE
                SET value = EXCLUDED.value, school_id = EXCLUDED.school_id, import_run_id = EXCLUDED.import_run_id
              WHERE (t.value, t.school_id) IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.school_id)
                AND t.school_id IN (SELECT id FROM bound_school)

@@ -132,8 +132,8 @@ struct StoredRecords {
                    (SELECT string_agg(id::text, ', ' ORDER BY id) FROM schools WHERE urn = ANY($1::text[])) AS school_ids,
                    (SELECT CASE WHEN reltuples >= 0 THEN reltuples::float8 ELSE (SELECT count(*) FROM pupils) END
                       FROM pg_class WHERE oid = 'pupils'::regclass) AS pupils,
-                   (SELECT CASE WHEN reltuples >= 0 THEN reltuples::float8 ELSE (SELECT count(*) FROM assessments) END
-                      FROM pg_class WHERE oid = 'assessments'::regclass) AS results
+                   (SELECT CASE WHEN reltuples >= 0 THEN reltuples::float8 ELSE (SELECT count(*) FROM results) END
+                      FROM pg_class WHERE oid = 'results'::regclass) AS results
             """, urns
         ).singleRow()
         let schoolPupils = try counts?.decode("school_pupils", as: Int.self) ?? 0
@@ -185,20 +185,22 @@ struct StoredRecords {
             // results). COPY takes no parameters: the schools are given by their ids, numbers
             // read from the database.
             let theirResults = mostPupils
-                ? "JOIN assessments a ON a.pupil_id = p.id"
+                ? "JOIN results a ON a.pupil_id = p.id"
                 : """
-                CROSS JOIN LATERAL (SELECT r.instrument, r.subject, r.measure, r.assessed_on, r.value, r.school_id
-                                      FROM assessments r WHERE r.pupil_id = p.id OFFSET 0) a
+                CROSS JOIN LATERAL (SELECT r.test_id, r.assessed_on, r.value, r.school_id
+                                      FROM results r WHERE r.pupil_id = p.id OFFSET 0) a
                 """
-            // The results are found first and their schools' URNs joined after (OFFSET 0):
-            // left to itself, the planner of a 200-school deployment joined each pupil's dozen
-            // results to every school, 5,000 times for one school's pupils (182 ms; 74 ms so).
+            // The results are found first and their schools' URNs and tests' names joined after
+            // (OFFSET 0): left to itself, the planner of a 200-school deployment joined each
+            // pupil's dozen results to every school, 5,000 times for one school's pupils
+            // (182 ms; 74 ms so).
             let results = """
-                COPY (SELECT found.upn, found.instrument, found.subject, found.measure, found.assessed_on, found.value, sc.urn
-                        FROM (SELECT p.upn, a.instrument, a.subject, a.measure, a.assessed_on, a.value, a.school_id
+                COPY (SELECT found.upn, t.instrument, t.subject, t.measure, found.assessed_on, found.value, sc.urn
+                        FROM (SELECT p.upn, a.test_id, a.assessed_on, a.value, a.school_id
                                 FROM pupils p \(theirResults)
                                WHERE p.school_id IN (\(schoolIDs ?? "NULL")) OFFSET 0) found
-                        JOIN schools sc ON sc.id = found.school_id LIMIT \(resultLimit)) TO STDOUT
+                        JOIN schools sc ON sc.id = found.school_id JOIN result_tests t ON t.id = found.test_id
+                       LIMIT \(resultLimit)) TO STDOUT
                 """
             let room = Int(min(expectedResults, Double(resultLimit)))
             readingResults = Task {

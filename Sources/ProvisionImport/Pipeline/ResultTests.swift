@@ -1,0 +1,46 @@
+import Postgres
+
+/// The ids of the tests a run's results name (`result_tests`, migration 32), each test added
+/// when the run first meets it.
+///
+/// A new test is added on the run's bookkeeping connection, outside its transaction, so it is
+/// there for any other import at once: added inside, it would be locked until this run
+/// commits, and another import adding it too would wait for that. Nothing removes a test, so a
+/// test added by a run that is then rolled back only lists a name no result uses yet.
+/// Every result the run accepts passes here, staged or written directly: the merge then finds
+/// every staged result's test listed (it adds any missing itself, for a merge run alone).
+struct ResultTests {
+    private struct Name: Hashable {
+        let instrument: String
+        let subject: String
+        let measure: String
+    }
+
+    private let book: PostgresConnection
+    private var ids: [Name: Int32] = [:]
+    /// The last test met: most results of a line's neighbours name the same one.
+    private var last: (name: Name, id: Int32)?
+
+    init(book: PostgresConnection) { self.book = book }
+
+    /// The id of the test `result` names.
+    mutating func id(of result: ResultFields) async throws -> Int32 {
+        if let last, last.name.instrument == result.instrument, last.name.subject == result.subject,
+            last.name.measure == result.measure
+        {
+            return last.id
+        }
+        let name = Name(instrument: result.instrument, subject: result.subject, measure: result.measure)
+        let id: Int32
+        if let known = ids[name] {
+            id = known
+        } else {
+            id = try await book.query(
+                "SELECT result_test_id($1, $2, $3) AS id", name.instrument, name.subject, name.measure
+            ).scalar(as: Int32.self)
+            ids[name] = id
+        }
+        last = (name, id)
+        return id
+    }
+}
