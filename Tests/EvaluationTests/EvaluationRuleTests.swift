@@ -136,6 +136,29 @@ struct EvaluationRuleTests {
         #expect(reason?.hasPrefix("Practice paper reading scaled score 100, 100, 99, 100, 100 since April 2025; at the pupil's usual rate it would be about 105 now.") == true, "\(reason ?? "no flag")")
     }
 
+    /// A pupil stalled on two tests is told in the order of the tests' names, whichever test
+    /// the results named first (results name their test by an id given in that order,
+    /// migration 32).
+    @Test func aStallOnTwoTestsListsThemByName() async throws {
+        let f = try await EvaluationFixture.make("eval-stall-two-tests")
+        let stalled = try await f.pupil(1)
+        let history = [("2024-01-15", 90.0), ("2024-04-20", 92), ("2024-06-10", 93), ("2024-09-15", 95), ("2024-11-05", 96), ("2025-01-14", 98), ("2025-04-22", 100)]
+        let frozen = [("2025-06-09", 100.0), ("2025-09-15", 99), ("2025-11-03", 100), ("2026-01-12", 100)]
+        for instrument in ["Practice paper", "Arithmetic paper"] {
+            for (day, value) in history + frozen { try await f.assessment(stalled, "scaled", value, day, instrument: instrument) }
+        }
+        let ids = try await f.db.query("SELECT instrument FROM result_tests ORDER BY id").rows.map { try $0.decode("instrument", as: String.self) }
+        #expect(ids == ["Practice paper", "Arithmetic paper"])
+        var settings = Configuration.Evaluation()
+        for instrument in ["Practice paper", "Arithmetic paper"] { settings.instruments[instrument] = Configuration.InstrumentScale(error: 1.5) }
+        let run = try await f.evaluate(settings)
+        let flag = try #require(try await f.flags(run.runID, "stalled_pupil").first)
+        let reason = try flag.decode("reason", as: String.self)
+        #expect(reason.hasPrefix(
+            "Arithmetic paper reading scaled score 100, 100, 99, 100, 100 since April 2025; at the pupil's usual rate it would be about 105 now. "
+                + "Practice paper reading scaled score 100, 100, 99, 100, 100 since April 2025;"), "\(reason)")
+    }
+
     @Test func aStallIsEvidenceAgainstThePupilsOwnHistory() async throws {
         let f = try await EvaluationFixture.make("eval-stall")
         // Born 2016-05-01: a reading age equal to chronological age is "reading at their age".
