@@ -19,7 +19,7 @@ enum EnrolmentOutcomes {
             """
             CREATE TEMP TABLE eval_enrolment ON COMMIT DROP AS
             SELECT e.id AS enrolment_id, e.pupil_id, coalesce(pu.year_group, '') AS year_group, pr.id AS provision_id, pr.school_id,
-                   pr.outcome_instrument AS instrument, pr.outcome_subject AS subject, pr.outcome_measure AS measure,
+                   pr.outcome_instrument AS instrument, pr.outcome_subject AS subject, pr.outcome_measure AS measure, t.id AS test_id,
                    coalesce(e.entry_value, ea.value) AS entry_value,
                    CASE WHEN e.entry_value IS NOT NULL THEN coalesce(e.entry_date, e.start_date) ELSE ea.assessed_on END AS entry_date,
                    CASE WHEN e.entry_value IS NOT NULL THEN 'recorded' WHEN ea.value IS NOT NULL THEN 'assessment' END AS entry_source,
@@ -32,18 +32,18 @@ enum EnrolmentOutcomes {
               FROM enrolments e
               JOIN provisions pr ON pr.id = e.provision_id
               JOIN pupils pu ON pu.id = e.pupil_id
+              -- The outcome's test, when any result names it (migration 32).
+              LEFT JOIN result_tests t
+                     ON t.instrument = pr.outcome_instrument AND t.subject = pr.outcome_subject AND t.measure = pr.outcome_measure
               LEFT JOIN LATERAL (
-                   SELECT a.value, a.assessed_on FROM assessments a
-                    WHERE e.entry_value IS NULL AND a.pupil_id = e.pupil_id AND a.instrument = pr.outcome_instrument
-                      AND a.subject = pr.outcome_subject AND a.measure = pr.outcome_measure
+                   SELECT a.value, a.assessed_on FROM results a
+                    WHERE e.entry_value IS NULL AND a.pupil_id = e.pupil_id AND a.test_id = t.id
                       AND a.assessed_on <= e.start_date AND a.assessed_on >= e.start_date - $2::int
                     ORDER BY a.assessed_on DESC LIMIT 1) ea ON true
               LEFT JOIN LATERAL (
-                   SELECT a.value, a.assessed_on FROM assessments a
-                    WHERE e.exit_value IS NULL AND e.end_date IS NOT NULL AND a.pupil_id = e.pupil_id
-                      AND a.instrument = pr.outcome_instrument AND a.subject = pr.outcome_subject
-                      AND a.measure = pr.outcome_measure AND a.assessed_on >= e.end_date
-                      AND a.assessed_on <= e.end_date + $3::int AND a.assessed_on <= $4::date
+                   SELECT a.value, a.assessed_on FROM results a
+                    WHERE e.exit_value IS NULL AND e.end_date IS NOT NULL AND a.pupil_id = e.pupil_id AND a.test_id = t.id
+                      AND a.assessed_on >= e.end_date AND a.assessed_on <= e.end_date + $3::int AND a.assessed_on <= $4::date
                     ORDER BY a.assessed_on LIMIT 1) xa ON true
              WHERE pr.outcome_measure IS NOT NULL AND e.start_date <= $4::date
                AND pr.school_id = ANY($1::bigint[])

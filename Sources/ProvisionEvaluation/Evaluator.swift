@@ -186,9 +186,24 @@ public struct Evaluator: Sendable {
         }
 
         begin(0)
-        try await EnrolmentOutcomes.prepare(db, schools: evaluated, asOf: asOf, settings: settings)
-        let peers = try await PeerComparison.plan(db)
-        let readers = evaluated.isEmpty && peers == nil ? [] : try await helpers(of: db)
+        // The pass's connections open while the entries and exits are found: a run that
+        // evaluates a school always reads the pass; one that evaluates none, only for peers.
+        let opening = evaluated.isEmpty ? nil : openHelpers()
+        let peers: PeerComparison.Plan?
+        do {
+            try await EnrolmentOutcomes.prepare(db, schools: evaluated, asOf: asOf, settings: settings)
+            peers = try await PeerComparison.plan(db)
+        } catch {
+            if let opening { for connection in await opening.value { await connection.close() } }
+            throw error
+        }
+        let opened: [PostgresConnection]
+        if let opening {
+            opened = await opening.value
+        } else {
+            opened = peers == nil ? [] : await openHelpers().value
+        }
+        let readers = try await helpers(of: db, opened: opened)
         let (settings, pageSize) = (self.settings, pupilsPerPage)
         var found: ResultsPass.Found
         if let reader = readers.first {
@@ -273,21 +288,39 @@ public struct Evaluator: Sendable {
     /// Advisory-lock class of "a school is being evaluated".
     static let schoolLockClass: Int32 = 0x4556_414C
 
-    /// Connections from `openHelper` in read-only transactions on `db`'s snapshot, which see
-    /// exactly what the evaluation sees, to read the pass beside it. Fewer, or none, when they
-    /// cannot be had (the server's connection limit, say): the pages are then read on fewer
-    /// connections.
-    private func helpers(of db: PostgresConnection) async throws -> [PostgresConnection] {
-        guard let openHelper else { return [] }
-        let snapshot = try await db.query("SELECT pg_export_snapshot() AS snapshot").scalar(as: String.self)
+    /// Up to ``helperCount`` connections from `openHelper`; fewer, or none, when they cannot
+    /// be had (the server's connection limit, say): the pages are then read on fewer.
+    private func openHelpers() -> Task<[PostgresConnection], Never> {
+        Task { [openHelper] in
+            guard let openHelper else { return [] }
+            var opened: [PostgresConnection] = []
+            for _ in 0..<Self.helperCount {
+                guard let connection = try? await openHelper() else { break }
+                opened.append(connection)
+            }
+            return opened
+        }
+    }
+
+    /// The `opened` connections in read-only transactions on `db`'s snapshot, which see
+    /// exactly what the evaluation sees, to read the pass beside it; one that cannot join the
+    /// snapshot is closed, and the rest with it.
+    private func helpers(of db: PostgresConnection, opened: [PostgresConnection]) async throws -> [PostgresConnection] {
+        guard !opened.isEmpty else { return [] }
+        let snapshot: String
+        do {
+            snapshot = try await db.query("SELECT pg_export_snapshot() AS snapshot").scalar(as: String.self)
+        } catch {
+            for connection in opened { await connection.close() }
+            throw error
+        }
         var helpers: [PostgresConnection] = []
-        for _ in 0..<Self.helperCount {
-            guard let connection = try? await openHelper() else { break }
+        for (index, connection) in opened.enumerated() {
             do {
                 try await SharedSnapshot.join(connection, snapshot: snapshot)
                 helpers.append(connection)
             } catch {
-                await connection.close()
+                for unused in opened[index...] { await unused.close() }
                 break
             }
         }

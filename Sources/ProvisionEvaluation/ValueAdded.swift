@@ -25,8 +25,7 @@ enum ValueAdded {
               JOIN eval_enrolment ee ON ee.enrolment_id = o.enrolment_id
               JOIN enrolments e ON e.id = o.enrolment_id
               JOIN pupils p ON p.id = ee.pupil_id
-              JOIN assessments a ON a.pupil_id = ee.pupil_id AND a.instrument = ee.instrument AND a.subject = ee.subject
-                                AND a.measure = ee.measure AND a.assessed_on <= least(e.start_date, o.entry_date)
+              JOIN results a ON a.pupil_id = ee.pupil_id AND a.test_id = ee.test_id AND a.assessed_on <= least(e.start_date, o.entry_date)
              WHERE o.evaluation_run_id = $1 AND o.exit_value IS NOT NULL AND o.entry_date IS NOT NULL
                AND o.measure IN ('age_months', 'standardised') AND p.dob IS NOT NULL
              ORDER BY o.enrolment_id, a.assessed_on
