@@ -1,6 +1,6 @@
 import Foundation
 import Postgres
-import ProvisionImport
+@testable import ProvisionImport
 import ProvisionTestSupport
 import Synchronization
 import Testing
@@ -646,6 +646,27 @@ struct ImportPipelineTests {
         #expect(summary.failure?.contains("drop/b.ndjson is a FIFO, not a regular file") == true, "\(summary.failure ?? "")")
         #expect(summary.stderr.isEmpty, "the plugin ran: \(summary.stderr)")
         #expect(try await h.fingerprint() == before)
+    }
+
+    /// A run naming more tests than any school's exports do fails with nothing written, and
+    /// lists no more tests than the limit.
+    @Test func aRunNamingTooManyTestsFailsAndWritesNothing() async throws {
+        let h = try await ImportHarness.make("import-too-many-tests")
+        defer { h.cleanUp() }
+        let plugin = try TestPlugin.make(in: h.folder, body: #"cat "$2""#)
+        let count = ResultTests.limit + 1
+        var lines = [ProtocolFixture.header(), ProtocolFixture.pupil(1)]
+        for n in 1...count {
+            lines.append(ProtocolFixture.assessment(1, value: 80).replacingOccurrences(of: #""Salford""#, with: #""Test \#(n)""#))
+        }
+        lines.append(ProtocolFixture.end(["pupil": 1, "assessment": count]))
+        let before = try await h.fingerprint()
+        let summary = try await h.pipeline.run(h.request(plugin, source: try h.source(lines)))
+        #expect(summary.status == .failed)
+        #expect(summary.inputRejected)
+        #expect(summary.failure?.contains("the results name more than \(ResultTests.limit) different tests") == true, "\(summary.failure ?? "")")
+        #expect(try await h.fingerprint() == before)
+        #expect(try await h.query("SELECT count(*) FROM result_tests").scalar(as: Int.self) == ResultTests.limit)
     }
 
     /// Statistics are refreshed after a run that changed a table by a tenth or more, and

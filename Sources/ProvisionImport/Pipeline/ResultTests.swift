@@ -9,7 +9,14 @@ import Postgres
 /// test added by a run that is then rolled back only lists a name no result uses yet.
 /// Every result the run accepts passes here, staged or written directly: the merge then finds
 /// every staged result's test listed (it adds any missing itself, for a merge run alone).
+///
+/// A school's exports name a few dozen tests. A run naming more than ``limit`` fails, with
+/// nothing written: a plugin mapping each pupil's result to a test of its own (or a hostile
+/// one) would otherwise list tests without end, which are never removed.
 struct ResultTests {
+    /// The most tests one run may name.
+    static let limit = 1_000
+
     private struct Name: Hashable {
         let instrument: String
         let subject: String
@@ -35,6 +42,12 @@ struct ResultTests {
         if let known = ids[name] {
             id = known
         } else {
+            guard ids.count < Self.limit else {
+                throw ImportFailure(
+                    "the results name more than \(Self.limit) different tests (instrument, subject and measure); "
+                        + "a school's exports name a few dozen: check the plugin's mapping of its columns",
+                    inputRejected: true)
+            }
             id = try await book.query(
                 "SELECT result_test_id($1, $2, $3) AS id", name.instrument, name.subject, name.measure
             ).scalar(as: Int32.self)
