@@ -36,23 +36,7 @@ extension Migration {
                 REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION check_assessment_references();
 
             -- TG_ARGV[0]: the column of assessments that refers to the table.
-            CREATE FUNCTION refuse_removing_assessed() RETURNS trigger LANGUAGE plpgsql AS $$
-            DECLARE
-                named boolean;
-            BEGIN
-                LOCK TABLE assessments IN SHARE MODE;
-                IF TG_OP = 'TRUNCATE' THEN
-                    named := EXISTS (SELECT 1 FROM assessments);
-                ELSE
-                    EXECUTE format('SELECT EXISTS (SELECT 1 FROM old_rows o JOIN assessments a ON a.%I = o.id)', TG_ARGV[0])
-                        INTO named;
-                END IF;
-                IF named THEN
-                    RAISE EXCEPTION '% on table "%" would leave assessments naming a removed row', TG_OP, TG_TABLE_NAME
-                        USING ERRCODE = 'foreign_key_violation';
-                END IF;
-                RETURN NULL;
-            END $$;
+            \(refuseRemovingAssessed("CREATE FUNCTION", reading: "assessments"))
             CREATE FUNCTION refuse_id_change() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
                 RAISE EXCEPTION 'the id of a row of "%" never changes: other tables refer to it', TG_TABLE_NAME
@@ -69,4 +53,29 @@ extension Migration {
                     FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION refuse_id_change();
                 """
             }.joined())
+
+    /// The check that refuses deleting, truncating or renumbering a pupil or school that
+    /// results name, reading the results from `table` (migration 13; migration 32 reads the
+    /// table behind the view). `create` is how the function is created.
+    static func refuseRemovingAssessed(_ create: String, reading table: String) -> String {
+        """
+        \(create) refuse_removing_assessed() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            named boolean;
+        BEGIN
+            LOCK TABLE \(table) IN SHARE MODE;
+            IF TG_OP = 'TRUNCATE' THEN
+                named := EXISTS (SELECT 1 FROM \(table));
+            ELSE
+                EXECUTE format('SELECT EXISTS (SELECT 1 FROM old_rows o JOIN \(table) a ON a.%I = o.id)', TG_ARGV[0])
+                    INTO named;
+            END IF;
+            IF named THEN
+                RAISE EXCEPTION '% on table "%" would leave assessments naming a removed row', TG_OP, TG_TABLE_NAME
+                    USING ERRCODE = 'foreign_key_violation';
+            END IF;
+            RETURN NULL;
+        END $$;
+        """
+    }
 }

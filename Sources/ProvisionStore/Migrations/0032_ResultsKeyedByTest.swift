@@ -50,23 +50,7 @@ extension Migration {
             ALTER TABLE results ADD CONSTRAINT results_pkey PRIMARY KEY (pupil_id, test_id, assessed_on);
 
             -- Migration 13's check, reading the table rather than the view.
-            CREATE OR REPLACE FUNCTION refuse_removing_assessed() RETURNS trigger LANGUAGE plpgsql AS $$
-            DECLARE
-                named boolean;
-            BEGIN
-                LOCK TABLE results IN SHARE MODE;
-                IF TG_OP = 'TRUNCATE' THEN
-                    named := EXISTS (SELECT 1 FROM results);
-                ELSE
-                    EXECUTE format('SELECT EXISTS (SELECT 1 FROM old_rows o JOIN results a ON a.%I = o.id)', TG_ARGV[0])
-                        INTO named;
-                END IF;
-                IF named THEN
-                    RAISE EXCEPTION '% on table "%" would leave assessments naming a removed row', TG_OP, TG_TABLE_NAME
-                        USING ERRCODE = 'foreign_key_violation';
-                END IF;
-                RETURN NULL;
-            END $$;
+            \(refuseRemovingAssessed("CREATE OR REPLACE FUNCTION", reading: "results"))
 
             CREATE VIEW assessments AS
             SELECT r.pupil_id, r.school_id, t.instrument, t.subject, t.measure, r.value, r.assessed_on, r.import_run_id, r.test_id
