@@ -96,12 +96,7 @@ struct MigratorTests {
         let (db, _) = try await TestPostgres.shared.freshConnection("duplicate-keys")
         let before = Array(Migration.all.prefix { $0.version < 22 })
         try await Migrator(migrations: before).migrate(db)
-        let school = try await db.query("INSERT INTO schools (urn, name) VALUES ('139001', 'S') RETURNING id").scalar(as: Int64.self)
-        let pupil = try await db.query(
-            """
-            INSERT INTO pupils (upn, school_id, surname, forename, dob) VALUES ('A123456789012', $1, 'S', 'F', '2016-05-01') RETURNING id
-            """, school
-        ).scalar(as: Int64.self)
+        let (school, pupil) = try await Self.schoolWithPupil(db)
         try await db.execute(
             """
             INSERT INTO provisions (school_id, provision_id, name, outcome_instrument, outcome_subject, outcome_measure)
@@ -130,12 +125,7 @@ struct MigratorTests {
     @Test func resultsKeepTheirRowsAndAreKeyedByTheirNaturalKey() async throws {
         let (db, _) = try await TestPostgres.shared.freshConnection("results-natural-key")
         try await Migrator(migrations: Array(Migration.all.prefix { $0.version < 23 })).migrate(db)
-        let school = try await db.query("INSERT INTO schools (urn, name) VALUES ('139001', 'S') RETURNING id").scalar(as: Int64.self)
-        let pupil = try await db.query(
-            """
-            INSERT INTO pupils (upn, school_id, surname, forename, dob) VALUES ('A123456789012', $1, 'S', 'F', '2016-05-01') RETURNING id
-            """, school
-        ).scalar(as: Int64.self)
+        let (school, pupil) = try await Self.schoolWithPupil(db)
         let insert = """
             INSERT INTO assessments (pupil_id, school_id, instrument, subject, measure, value, assessed_on)
             VALUES ($1, $2, 'Salford', 'reading', 'age_months', $3, $4::date)
@@ -172,12 +162,7 @@ struct MigratorTests {
     @Test func resultsAreKeyedByTestAndReadTheSameThroughTheView() async throws {
         let (db, _) = try await TestPostgres.shared.freshConnection("results-by-test")
         try await Migrator(migrations: Array(Migration.all.prefix { $0.version < 32 })).migrate(db)
-        let school = try await db.query("INSERT INTO schools (urn, name) VALUES ('139001', 'S') RETURNING id").scalar(as: Int64.self)
-        let pupil = try await db.query(
-            """
-            INSERT INTO pupils (upn, school_id, surname, forename, dob) VALUES ('A123456789012', $1, 'S', 'F', '2016-05-01') RETURNING id
-            """, school
-        ).scalar(as: Int64.self)
+        let (school, pupil) = try await Self.schoolWithPupil(db)
         try await db.execute(
             """
             INSERT INTO assessments (pupil_id, school_id, instrument, subject, measure, value, assessed_on)
@@ -359,6 +344,17 @@ struct MigratorTests {
     /// The plan the server would choose for `query`, as EXPLAIN prints it.
     static func plan(_ db: PostgresConnection, _ query: String) async throws -> String {
         try await db.query("EXPLAIN " + query).rows.map { try $0.decode("QUERY PLAN", as: String.self) }.joined(separator: "\n")
+    }
+
+    /// School 139001 with pupil A123456789012: their ids.
+    private static func schoolWithPupil(_ db: PostgresConnection) async throws -> (school: Int64, pupil: Int64) {
+        let school = try await db.query("INSERT INTO schools (urn, name) VALUES ('139001', 'S') RETURNING id").scalar(as: Int64.self)
+        let pupil = try await db.query(
+            """
+            INSERT INTO pupils (upn, school_id, surname, forename, dob) VALUES ('A123456789012', $1, 'S', 'F', '2016-05-01') RETURNING id
+            """, school
+        ).scalar(as: Int64.self)
+        return (school, pupil)
     }
 
     /// `table`'s columns, comma-separated in order.
