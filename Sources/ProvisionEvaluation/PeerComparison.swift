@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import ProvisionModel
 
 /// The comparison of each enrolment with pupils who were not in it (DESIGN §6): the median
 /// gain of its school's pupils of the same year group over the same dates ("peers"), and the

@@ -68,13 +68,7 @@ enum ResultsPass {
     }
 }
 
-/// What a result measures: an instrument's subject, in one of ``Codes/measures``
-/// (`result_tests`, migration 32).
-struct ResultTest: Hashable, Sendable {
-    let instrument: String
-    let subject: String
-    let measure: String
-
+extension ResultTest {
     /// Every test by id, with its place in the order of the tests' names.
     static func all(_ db: PostgresConnection) async throws -> [Int: (test: ResultTest, place: Int)] {
         var tests: [Int: (test: ResultTest, place: Int)] = [:]

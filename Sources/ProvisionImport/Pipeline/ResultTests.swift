@@ -1,4 +1,5 @@
 import Postgres
+import ProvisionModel
 
 /// The ids of the tests a run's results name (`result_tests`, migration 32), each test added
 /// when the run first meets it.
@@ -17,16 +18,10 @@ struct ResultTests {
     /// The most tests one run may name.
     static let limit = 1_000
 
-    private struct Name: Hashable {
-        let instrument: String
-        let subject: String
-        let measure: String
-    }
-
     private let book: PostgresConnection
-    private var ids: [Name: Int32] = [:]
+    private var ids: [ResultTest: Int32] = [:]
     /// The last test met: most results of a line's neighbours name the same one.
-    private var last: (name: Name, id: Int32)?
+    private var last: (name: ResultTest, id: Int32)?
 
     init(book: PostgresConnection) { self.book = book }
 
@@ -37,7 +32,7 @@ struct ResultTests {
         {
             return last.id
         }
-        let name = Name(instrument: result.instrument, subject: result.subject, measure: result.measure)
+        let name = ResultTest(instrument: result.instrument, subject: result.subject, measure: result.measure)
         let id: Int32
         if let known = ids[name] {
             id = known
