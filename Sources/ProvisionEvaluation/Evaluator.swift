@@ -235,7 +235,7 @@ public struct Evaluator: Sendable {
                 db, schools: evaluated, peers: peers, asOf: asOf, settings: settings, pageSize: pupilsPerPage)
         }
         begin(3)
-        if let peers { try await PeerComparison.store(db, peers, sorting: &found.gains) }
+        if let peers { try await PeerComparison.store(db, peers, taking: &found.gains) }
         try await EnrolmentOutcomes.record(db, runID: runID)
         begin(4)
         try await ValueAdded.compute(db, runID: runID, settings: settings)

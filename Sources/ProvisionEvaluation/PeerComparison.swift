@@ -202,55 +202,28 @@ enum PeerComparison {
     }
 
     /// Computes each enrolment's two figures from every non-participant's `gains` (by window)
-    /// and writes them to `eval_enrolment` on `db`. Each window's gains are sorted by entry
-    /// score in place: sorting a copy held every gain twice, 45 MB of a 300,000-pupil
-    /// evaluation's 102 MB peak of heap (heaptrack).
-    static func store(_ db: PostgresConnection, _ plan: Plan, sorting gains: inout [[Gain]]) async throws {
-        let (enrolments, windowNumber) = (plan.enrolments, plan.windowNumber)
-
-        // The two medians of each enrolment. Each is computed once per window and school, and
-        // once per window and band of starting scores (enrolments share them: scores are
-        // whole months or points), so the work grows with the trust, not with its square.
-        struct Band: Hashable {
-            let window: Int
-            let low: Double
-            let high: Double
+    /// and writes them to `eval_enrolment` on `db`. `gains` is emptied as the windows are
+    /// taken: each window's gains move to the task that takes it, so they are never held
+    /// twice (sorting a copy held every gain twice, 45 MB of a 300,000-pupil evaluation's
+    /// 102 MB peak of heap, heaptrack).
+    ///
+    /// Windows are independent, so they are taken on every core at once. This runs after the
+    /// pass, with nothing beside it: on one core, sorting 357,000 gains in 108 windows and
+    /// finding their medians took 55 ms of a 60,000-pupil trust's 0.85 s evaluation.
+    static func store(_ db: PostgresConnection, _ plan: Plan, taking gains: inout [[Gain]]) async throws {
+        var enrolmentsOf = [[Enrolment]](repeating: [], count: gains.count)
+        for enrolment in plan.enrolments {
+            if let window = plan.windowNumber[enrolment.window] { enrolmentsOf[window].append(enrolment) }
         }
-        struct SchoolWindow: Hashable {
-            let window: Int
-            let school: Int64
-        }
-        var peerFigures: [SchoolWindow: (median: Double?, n: Int)] = [:]
-        var matchedFigures: [Band: (median: Double?, n: Int)] = [:]
-        for window in gains.indices {
-            gains[window].sort { $0.entry < $1.entry }
-            for (school, group) in Dictionary(grouping: gains[window], by: \.school) {
-                peerFigures[SchoolWindow(window: window, school: school)] = (median(group.map(\.gain)), group.count)
+        var found: [EnrolmentFigures] = []
+        found.reserveCapacity(plan.enrolments.count)
+        await withTaskGroup(of: [EnrolmentFigures].self) { group in
+            for window in gains.indices where !enrolmentsOf[window].isEmpty {
+                let (taken, enrolments) = (gains[window], enrolmentsOf[window])
+                gains[window] = []
+                group.addTask { figures(of: enrolments, among: taken) }
             }
-        }
-        var ids: [String] = []
-        var peerMedian: [String] = []
-        var peerN: [String] = []
-        var matchedMedian: [String] = []
-        var matchedN: [String] = []
-        for enrolment in enrolments {
-            guard let window = windowNumber[enrolment.window] else { continue }
-            let all = gains[window]
-            let peers = peerFigures[SchoolWindow(window: window, school: enrolment.school)] ?? (nil, 0)
-            let band = Band(window: window, low: enrolment.low, high: enrolment.high)
-            let matched = matchedFigures[band] ?? {
-                let lower = all.partitionPoint { $0.entry < enrolment.low }
-                let upper = all.partitionPoint { $0.entry <= enrolment.high }
-                let gains = lower < upper ? all[lower..<upper].map(\.gain) : []
-                let figures = (median(gains), gains.count)
-                matchedFigures[band] = figures
-                return figures
-            }()
-            ids.append(String(enrolment.id))
-            peerMedian.append(peers.median.map(numeric) ?? "")
-            peerN.append(String(peers.n))
-            matchedMedian.append(matched.median.map(numeric) ?? "")
-            matchedN.append(String(matched.n))
+            for await figures in group { found += figures }
         }
         try await db.execute(
             """
@@ -259,7 +232,57 @@ enum PeerComparison {
                    matched_gain = nullif(u.matched, '')::numeric, matched_n = u.matched_n
               FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::int[]) AS u (id, peer, peer_n, matched, matched_n)
              WHERE t.enrolment_id = u.id
-            """, ids, peerMedian, peerN, matchedMedian, matchedN)
+            """, found.map { String($0.enrolment) }, found.map { $0.peers.median.map(numeric) ?? "" }, found.map { String($0.peers.n) },
+            found.map { $0.matched.median.map(numeric) ?? "" }, found.map { String($0.matched.n) })
+    }
+
+    /// A median and how many values it is of.
+    struct Figures: Sendable {
+        let median: Double?
+        let n: Int
+
+        init(_ values: [Double]) {
+            (median, n) = (PeerComparison.median(values), values.count)
+        }
+    }
+
+    /// An enrolment's two figures: its school's peers' median gain, and the matched one.
+    struct EnrolmentFigures: Sendable {
+        let enrolment: Int64
+        let peers: Figures
+        let matched: Figures
+    }
+
+    /// The figures of `enrolments`, all of one window, from that window's `gains`.
+    ///
+    /// Each median is computed once: per school, and per band of starting scores (enrolments
+    /// share them, as scores are whole months or points), so the work grows with the trust,
+    /// not with its square. Only the schools of the window's enrolments are needed: finding
+    /// every school's median in every window was most of the work.
+    static func figures(of enrolments: [Enrolment], among gains: [Gain]) -> [EnrolmentFigures] {
+        struct Band: Hashable {
+            let low: Double
+            let high: Double
+        }
+        let sorted = gains.sorted { $0.entry < $1.entry }
+        var peers: [Int64: Figures] = [:]
+        var matched: [Band: Figures] = [:]
+        return enrolments.map { enrolment in
+            let school = peers[enrolment.school] ?? {
+                let figures = Figures(sorted.compactMap { $0.school == enrolment.school ? $0.gain : nil })
+                peers[enrolment.school] = figures
+                return figures
+            }()
+            let band = Band(low: enrolment.low, high: enrolment.high)
+            let similar = matched[band] ?? {
+                let lower = sorted.partitionPoint { $0.entry < band.low }
+                let upper = sorted.partitionPoint { $0.entry <= band.high }
+                let figures = Figures(lower < upper ? sorted[lower..<upper].map(\.gain) : [])
+                matched[band] = figures
+                return figures
+            }()
+            return EnrolmentFigures(enrolment: enrolment.id, peers: school, matched: similar)
+        }
     }
 
     /// The median as PostgreSQL's `percentile_cont(0.5)` gives it: the middle value, or the
