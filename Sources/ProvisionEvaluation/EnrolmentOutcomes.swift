@@ -5,7 +5,8 @@ import ProvisionModel
 /// Per enrolment (DESIGN §6): entry and exit, months, gain, ratio gain, the year-group peer
 /// gain and the matched-peer gain (``PeerComparison``), and the three answers, in set-based
 /// SQL: ``prepare`` finds the entries and exits into `eval_enrolment`, the pass over the
-/// results adds the peers' figures, and ``record`` stores the outcomes with the run.
+/// results adds the peers' figures, and ``record(_:runID:valueAdded:)`` stores the outcomes
+/// with the run, and their value added (``ValueAdded``).
 enum EnrolmentOutcomes {
     /// The enrolments of `schools` (ids) started by `asOf`, with their entry and exit
     /// scores, into the temporary table `eval_enrolment` (dropped at commit).
@@ -54,25 +55,29 @@ enum EnrolmentOutcomes {
         try await db.execute("ANALYZE eval_enrolment")
     }
 
-    /// Stores each enrolment of `eval_enrolment` with run `runID`: its figures, and the three
-    /// answers, each with the numbers behind it beside it.
-    static func record(_ db: PostgresConnection, runID: Int64) async throws {
+    /// Stores each enrolment of `eval_enrolment` with run `runID`: its figures, its value
+    /// added, and the three answers, each with the numbers behind it beside it.
+    static func record(_ db: PostgresConnection, runID: Int64, valueAdded: ValueAdded.Found) async throws {
         try await db.execute(
             """
             INSERT INTO enrolment_outcomes (evaluation_run_id, enrolment_id, measure, entry_value, entry_date, entry_source,
                                             exit_value, exit_date, exit_source, months, gain, ratio_gain, peer_gain, peer_n,
-                                            matched_gain, matched_n, progress_made, accelerated, gap_narrowed)
-            SELECT $1, enrolment_id, measure, entry_value, entry_date, entry_source, exit_value, exit_date, exit_source,
+                                            matched_gain, matched_n, progress_made, accelerated, gap_narrowed,
+                                            expected_exit, value_added, history_n)
+            SELECT $1, computed.enrolment_id, measure, entry_value, entry_date, entry_source, exit_value, exit_date, exit_source,
                    months, gain, ratio_gain, peer_gain, peer_n, matched_gain, matched_n,
                    gain > 0,
                    CASE measure WHEN 'age_months' THEN ratio_gain > 1 WHEN 'standardised' THEN gain > 0
                                 ELSE gain > peer_gain END,
-                   gain > peer_gain
+                   gain > peer_gain,
+                   v.expected, v.added, v.history
               FROM (SELECT *, round(((exit_date - entry_date) / 30.44)::numeric, 2) AS months,
                            exit_value - entry_value AS gain,
                            CASE WHEN measure = 'age_months' AND exit_date > entry_date
                                 THEN round((exit_value - entry_value) / ((exit_date - entry_date) / 30.44)::numeric, 2) END AS ratio_gain
                       FROM eval_enrolment) computed
-            """, runID)
+              LEFT JOIN unnest($2::bigint[], $3::numeric[], $4::numeric[], $5::int[]) AS v (enrolment_id, expected, added, history)
+                     ON v.enrolment_id = computed.enrolment_id
+            """, runID, valueAdded.ids, valueAdded.expected, valueAdded.added, valueAdded.history)
     }
 }

