@@ -98,6 +98,44 @@ struct DigestPolicyTests {
         #expect(try await f.db.query("SELECT count(*) FROM mail_outbox WHERE 'lead@trust.example' = ANY(recipients)").scalar(as: Int.self) == 1)
     }
 
+    @Test func eachSencoIsToldOfTheirOwnSchoolOnly() async throws {
+        let f = try await EvaluationFixture.make("digest-schools")
+        let config = try MailTests.config(
+            maildir: "/nonexistent",
+            mail: """
+                digest_time = "07:30"
+                digest_days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+                [[schools]]
+                urn = "139002"
+                name = "Second Primary"
+                sencos = ["senco@second.example"]
+                """)
+        let second = EvaluationFixture(
+            db: f.db, url: f.url,
+            school: try await f.db.query("INSERT INTO schools (urn, name) VALUES ('139002', 'Second Primary') RETURNING id").scalar(as: Int64.self))
+        // In each school: EHCP provision not delivered (mailed at once), and a pupil on SEN
+        // support with no provision (left for the digest).
+        var upns: [String] = []
+        for (school, n) in [(f, 1), (second, 2)] {
+            let pupil = try await school.pupil(n, sen: "E")
+            upns.append(try await f.db.query("SELECT upn FROM pupils WHERE id = $1", pupil).scalar(as: String.self))
+            let speech = try await school.provision("SALT-\(n)", measure: nil, statutory: true, start: "2026-01-05", end: "2026-03-27")
+            try await school.enrol(speech, pupil, start: "2026-01-05", end: "2026-03-27", status: "planned")
+            try await school.pupil(10 + n, sen: "K")
+        }
+        #expect(try await evaluate(f, config) == 2, "one urgent message to each school")
+        #expect(try await due(f, config, at: today(8)) == 3, "each school's digest, and the lead's")
+        let sencos = [("senco@test.example", "Test Primary", upns[0]), ("senco@second.example", "Second Primary", upns[1])]
+        for (own, other) in [(sencos[0], sencos[1]), (sencos[1], sencos[0])] {
+            let messages = try await f.db.query(
+                "SELECT convert_from(message, 'UTF8') AS m FROM mail_outbox WHERE $1 = ANY(recipients) ORDER BY id", own.0
+            ).rows.map { plainText(of: try $0.decode("m", as: String.self)) }
+            #expect(messages.count == 2, "\(own.0): \(messages)")
+            #expect(messages.allSatisfy { $0.contains(own.1) && !$0.contains(other.1) && !$0.contains(other.2) }, "\(messages)")
+            #expect(messages.first?.contains(own.2) == true, "the urgent message names the pupil: \(messages)")
+        }
+    }
+
     @Test func immediateRulesAreMailedAsTheyOpen() async throws {
         let f = try await EvaluationFixture.make("digest-urgent")
         let config = try Self.config()
