@@ -95,9 +95,25 @@ struct GrowthSeries {
         var before = 0
         for point in points where point.month < start { before += 1 }
         guard before >= 2, before < points.count else { return nil }
-        let continuing = marginalLogLikelihood(start: start, stalled: false)
-        let stalled = marginalLogLikelihood(start: start, stalled: true)
-        return stalled - continuing
+        // Both hypotheses integrate over the same prior and see the same results with the same
+        // errors, so the terms of their marginal likelihoods that depend on nothing else cancel
+        // in the ratio (``Evidence/logMarginal``): one walk over the results, and no logarithm
+        // per result.
+        let (prior, priorSD) = (priorMeans(), priorSDs(around: points))
+        var continuing = Evidence(priorSD: priorSD)
+        var stalled = Evidence(priorSD: priorSD)
+        for point in points {
+            let (y, sd) = (standing(point), standingError(point))
+            let asBefore = Observation(x: SIMD2(1, point.month - start), y: y, sd: sd)
+            continuing.add(asBefore, prior: prior)
+            if point.month >= start {
+                let frozen = frozen(at: point, since: start)
+                stalled.add(Observation(x: SIMD2(frozen.slope, 0), y: y - frozen.offset, sd: sd), prior: prior)
+            } else {
+                stalled.add(asBefore, prior: prior)
+            }
+        }
+        return stalled.logMarginal - continuing.logMarginal
     }
 
     /// What the pupil's usual standing and drift, from results before `start` alone, predict
@@ -130,51 +146,43 @@ struct GrowthSeries {
         return SIMD2(spread * 1000, driftPrior.sd)
     }
 
-    /// log p(all standings | hypothesis), integrating the level and the drift.
-    private func marginalLogLikelihood(start: Double, stalled: Bool) -> Double {
-        var rows: [Observation] = []
-        rows.reserveCapacity(points.count)
-        for point in points {
-            let y = standing(point)
-            if stalled && point.month >= start {
-                let frozen = frozen(at: point, since: start)
-                rows.append(Observation(x: SIMD2(frozen.slope, 0), y: y - frozen.offset, sd: standingError(point)))
-            } else {
-                rows.append(Observation(x: SIMD2(1, point.month - start), y: y, sd: standingError(point)))
-            }
-        }
-        return Self.logMarginal(rows: rows, prior: priorMeans(), priorSD: priorSDs(around: points))
-    }
-
-    /// log N(y; X m, D + X P Xᵀ) for two parameters, through the 2×2 information matrix
+    /// One hypothesis's marginal likelihood of a series' standings, log N(y; X m, D + X P Xᵀ)
+    /// for two parameters, summed result by result through the 2×2 information matrix
     /// (Woodbury), so each series costs O(n).
-    static func logMarginal(rows: [Observation], prior: SIMD2<Double>, priorSD: SIMD2<Double>) -> Double {
-        var information = (1 / (priorSD[0] * priorSD[0]), 0.0, 0.0, 1 / (priorSD[1] * priorSD[1]))
-        let priorInformation = information
+    struct Evidence {
+        /// P⁻¹ + XᵀD⁻¹X, symmetric: its (0,0), (0,1) and (1,1) entries.
+        var information: (Double, Double, Double)
+        /// XᵀD⁻¹(y − X m).
         var score = (0.0, 0.0)
+        /// (y − X m)ᵀD⁻¹(y − X m).
         var quadratic = 0.0
-        var logDetD = 0.0
-        for row in rows {
+
+        init(priorSD: SIMD2<Double>) {
+            information = (1 / (priorSD[0] * priorSD[0]), 0, 1 / (priorSD[1] * priorSD[1]))
+        }
+
+        mutating func add(_ row: Observation, prior: SIMD2<Double>) {
             let (x, y, sd) = (row.x, row.y, row.sd)
             let weight = 1 / (sd * sd)
             let residual = y - (x[0] * prior[0] + x[1] * prior[1])
             information.0 += weight * x[0] * x[0]
             information.1 += weight * x[0] * x[1]
-            information.3 += weight * x[1] * x[1]
+            information.2 += weight * x[1] * x[1]
             score.0 += weight * x[0] * residual
             score.1 += weight * x[1] * residual
             quadratic += weight * residual * residual
-            logDetD += log(sd * sd)
         }
-        information.2 = information.1
-        let determinant = information.0 * information.3 - information.1 * information.2
-        let solved0 = (information.3 * score.0 - information.1 * score.1) / determinant
-        let solved1 = (-information.2 * score.0 + information.0 * score.1) / determinant
-        let form = quadratic - (score.0 * solved0 + score.1 * solved1)
-        let priorDeterminant = priorInformation.0 * priorInformation.3
-        // log det(D + X P Xᵀ) = log det D + log det(P⁻¹ + XᵀD⁻¹X) − log det P⁻¹
-        let logDetS = logDetD + log(determinant) - log(priorDeterminant)
-        return -0.5 * (form + logDetS + Double(rows.count) * log(2 * Double.pi))
+
+        /// The log marginal likelihood without the terms that every hypothesis about the same
+        /// results under the same prior shares (log det D, n log 2π and log det P⁻¹), which
+        /// cancel in a likelihood ratio: −½ (the quadratic form + log det(P⁻¹ + XᵀD⁻¹X)).
+        var logMarginal: Double {
+            let determinant = information.0 * information.2 - information.1 * information.1
+            let solved0 = (information.2 * score.0 - information.1 * score.1) / determinant
+            let solved1 = (-information.1 * score.0 + information.0 * score.1) / determinant
+            let form = quadratic - (score.0 * solved0 + score.1 * solved1)
+            return -0.5 * (form + log(determinant))
+        }
     }
 
     /// The posterior mean of the two parameters given `rows`.
