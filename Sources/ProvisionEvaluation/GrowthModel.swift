@@ -142,7 +142,9 @@ struct GrowthSeries {
 
     /// A level prior wide enough to be uninformative, the same under both hypotheses.
     private func priorSDs(around sample: [Point]) -> SIMD2<Double> {
-        let spread = sample.map(standingError).max() ?? 1
+        // A loop, not `map(...).max()`: this runs for every series at every candidate start.
+        guard var spread = sample.first.map(standingError) else { return SIMD2(1000, driftPrior.sd) }
+        for point in sample.dropFirst() { spread = max(spread, standingError(point)) }
         return SIMD2(spread * 1000, driftPrior.sd)
     }
 

@@ -71,8 +71,8 @@ enum PeerComparison {
         let enrolments: [Enrolment]
         let testNumber: [Test: Int]
         /// The year groups of the enrolled pupils: whose results are read.
+        /// The pass's pages number each pupil's year group by its place here (``ResultsPass``).
         let yearGroups: [String]
-        let yearGroupNumber: [String: Int]
         /// Each window is numbered in the order it is met (no two are equal: a test and year
         /// group's dates are a set).
         let windowNumber: [Window: Int]
@@ -83,9 +83,14 @@ enum PeerComparison {
         let participants: [Int64: Set<SpanKey>]
         let enrolled: [Int64: [(tests: [Int], start: Int, end: Int?)]]
 
-        func isPeer(_ pupil: Int64, _ test: Int, _ dates: Dates) -> Bool {
-            if participants[pupil]?.contains(SpanKey(test: test, dates: dates)) == true { return false }
-            for e in enrolled[pupil] ?? [] where e.tests.contains(test) {
+        /// Whether a pupil with these windows (`participants`) and enrolments (`enrolled`) of
+        /// theirs is a peer on `test` over `dates`. Both are looked up once per pupil: most
+        /// pupils are in neither, and every one of them is a peer.
+        static func isPeer(
+            _ windows: Set<SpanKey>?, _ enrolments: [(tests: [Int], start: Int, end: Int?)]?, _ test: Int, _ dates: Dates
+        ) -> Bool {
+            if windows?.contains(SpanKey(test: test, dates: dates)) == true { return false }
+            for e in enrolments ?? [] where e.tests.contains(test) {
                 if e.start <= dates.exit && (e.end ?? dates.exit) >= dates.entry { return false }
             }
             return true
@@ -158,7 +163,7 @@ enum PeerComparison {
         }
         return Plan(
             enrolments: enrolments, testNumber: testNumber, yearGroups: yearGroups,
-            yearGroupNumber: yearGroupNumber, windowNumber: windowNumber, needed: needed, windowDays: windowDays,
+            windowNumber: windowNumber, needed: needed, windowDays: windowDays,
             participants: participants, enrolled: enrolled)
     }
 
@@ -174,9 +179,15 @@ enum PeerComparison {
         var exits: [Double] = []
         var points: [(day: Int, value: Double)] = []
         for pupil in 0..<page.rowCount where !series.ofPupil[pupil].isEmpty {
-            // Only the year groups of the enrolled pupils are needed.
-            guard let yearGroup = plan.yearGroupNumber[try page.text(pupil, 3)] else { continue }
+            // Only the year groups of the enrolled pupils are needed: the others have none.
+            guard try !page.isNull(pupil, 3) else { continue }
+            let yearGroup = try page.int(pupil, 3)
+            guard plan.yearGroups.indices.contains(yearGroup) else {
+                throw PostgresError(code: .decoding, message: "a page of the pass numbers a year group \(yearGroup) the plan does not have")
+            }
             let (id, school) = (try page.int64(pupil, 0), try page.int64(pupil, 1))
+            let (participations, enrolments) = (plan.participants[id], plan.enrolled[id])
+            let always = participations == nil && enrolments == nil
             for number in series.ofPupil[pupil] {
                 let range = series.rows[number]
                 guard let test = plan.testNumber[series.test[number]] else { continue }
@@ -184,7 +195,7 @@ enum PeerComparison {
                 guard !windows.isEmpty else { continue }
                 points.removeAll(keepingCapacity: true)
                 for row in range { points.append((try rows.int(row, 3), try rows.double(row, 2))) }
-                for (dates, window) in windows where plan.isPeer(id, test, dates) {
+                for (dates, window) in windows where always || Plan.isPeer(participations, enrolments, test, dates) {
                     entries.removeAll(keepingCapacity: true)
                     exits.removeAll(keepingCapacity: true)
                     for point in points {
