@@ -99,18 +99,17 @@ struct GrowthSeries {
         // errors, so the terms of their marginal likelihoods that depend on nothing else cancel
         // in the ratio (``Evidence/logMarginal``): one walk over the results, and no logarithm
         // per result.
-        let (prior, priorSD) = (priorMeans(), priorSDs(around: points))
-        var continuing = Evidence(priorSD: priorSD)
-        var stalled = Evidence(priorSD: priorSD)
+        var continuing = Evidence(prior: priorMeans(), priorSD: priorSDs(around: points))
+        var stalled = continuing
         for point in points {
             let (y, sd) = (standing(point), standingError(point))
             let asBefore = Observation(x: SIMD2(1, point.month - start), y: y, sd: sd)
-            continuing.add(asBefore, prior: prior)
+            continuing.add(asBefore)
             if point.month >= start {
                 let frozen = frozen(at: point, since: start)
-                stalled.add(Observation(x: SIMD2(frozen.slope, 0), y: y - frozen.offset, sd: sd), prior: prior)
+                stalled.add(Observation(x: SIMD2(frozen.slope, 0), y: y - frozen.offset, sd: sd))
             } else {
-                stalled.add(asBefore, prior: prior)
+                stalled.add(asBefore)
             }
         }
         return stalled.logMarginal - continuing.logMarginal
@@ -121,9 +120,12 @@ struct GrowthSeries {
     func expectedValue(at point: Point, start: Double) -> Double? {
         let before = split(at: start).before
         guard before.count >= 2 else { return nil }
-        let rows = before.map { Observation(x: SIMD2(1.0, $0.month - start), y: standing($0), sd: standingError($0)) }
-        let posterior = Self.posterior(rows: rows, prior: priorMeans(), priorSD: priorSDs(around: before))
-        let predicted = posterior.mean[0] + posterior.mean[1] * (point.month - start)
+        var evidence = Evidence(prior: priorMeans(), priorSD: priorSDs(around: before))
+        for earlier in before {
+            evidence.add(Observation(x: SIMD2(1.0, earlier.month - start), y: standing(earlier), sd: standingError(earlier)))
+        }
+        let mean = evidence.posteriorMean
+        let predicted = mean[0] + mean[1] * (point.month - start)
         return kind == .ageRatio ? predicted * point.age : predicted
     }
 
@@ -148,10 +150,13 @@ struct GrowthSeries {
         return SIMD2(spread * 1000, driftPrior.sd)
     }
 
-    /// One hypothesis's marginal likelihood of a series' standings, log N(y; X m, D + X P Xᵀ)
-    /// for two parameters, summed result by result through the 2×2 information matrix
-    /// (Woodbury), so each series costs O(n).
+    /// What a series' standings say of the two parameters (level and drift) under the prior
+    /// N(m, P), summed result by result through the 2×2 information matrix (Woodbury), so each
+    /// series costs O(n): one hypothesis's marginal likelihood, log N(y; X m, D + X P Xᵀ), and
+    /// the parameters' posterior mean.
     struct Evidence {
+        /// The prior's mean, m.
+        let prior: SIMD2<Double>
         /// P⁻¹ + XᵀD⁻¹X, symmetric: its (0,0), (0,1) and (1,1) entries.
         var information: (Double, Double, Double)
         /// XᵀD⁻¹(y − X m).
@@ -159,11 +164,12 @@ struct GrowthSeries {
         /// (y − X m)ᵀD⁻¹(y − X m).
         var quadratic = 0.0
 
-        init(priorSD: SIMD2<Double>) {
+        init(prior: SIMD2<Double>, priorSD: SIMD2<Double>) {
+            self.prior = prior
             information = (1 / (priorSD[0] * priorSD[0]), 0, 1 / (priorSD[1] * priorSD[1]))
         }
 
-        mutating func add(_ row: Observation, prior: SIMD2<Double>) {
+        mutating func add(_ row: Observation) {
             let (x, y, sd) = (row.x, row.y, row.sd)
             let weight = 1 / (sd * sd)
             let residual = y - (x[0] * prior[0] + x[1] * prior[1])
@@ -179,30 +185,22 @@ struct GrowthSeries {
         /// results under the same prior shares (log det D, n log 2π and log det P⁻¹), which
         /// cancel in a likelihood ratio: −½ (the quadratic form + log det(P⁻¹ + XᵀD⁻¹X)).
         var logMarginal: Double {
-            let determinant = information.0 * information.2 - information.1 * information.1
-            let solved0 = (information.2 * score.0 - information.1 * score.1) / determinant
-            let solved1 = (-information.1 * score.0 + information.0 * score.1) / determinant
-            let form = quadratic - (score.0 * solved0 + score.1 * solved1)
+            let shift = self.shift
+            let form = quadratic - (score.0 * shift[0] + score.1 * shift[1])
             return -0.5 * (form + log(determinant))
         }
-    }
 
-    /// The posterior mean of the two parameters given `rows`.
-    static func posterior(rows: [Observation], prior: SIMD2<Double>, priorSD: SIMD2<Double>) -> (mean: [Double], sd: [Double]) {
-        var information = (1 / (priorSD[0] * priorSD[0]), 0.0, 0.0, 1 / (priorSD[1] * priorSD[1]))
-        var score = (information.0 * prior[0], information.3 * prior[1])
-        for row in rows {
-            let (x, y, sd) = (row.x, row.y, row.sd)
-            let weight = 1 / (sd * sd)
-            information.0 += weight * x[0] * x[0]
-            information.1 += weight * x[0] * x[1]
-            information.3 += weight * x[1] * x[1]
-            score.0 += weight * x[0] * y
-            score.1 += weight * x[1] * y
+        /// The posterior mean of the level and the drift: the prior's, moved by the results.
+        var posteriorMean: SIMD2<Double> { prior + shift }
+
+        private var determinant: Double { information.0 * information.2 - information.1 * information.1 }
+
+        /// (P⁻¹ + XᵀD⁻¹X)⁻¹ XᵀD⁻¹(y − X m): how far the results move the parameters from m.
+        private var shift: SIMD2<Double> {
+            let determinant = self.determinant
+            return SIMD2(
+                (information.2 * score.0 - information.1 * score.1) / determinant,
+                (-information.1 * score.0 + information.0 * score.1) / determinant)
         }
-        let determinant = information.0 * information.3 - information.1 * information.1
-        let mean0 = (information.3 * score.0 - information.1 * score.1) / determinant
-        let mean1 = (-information.1 * score.0 + information.0 * score.1) / determinant
-        return ([mean0, mean1], [sqrt(information.3 / determinant), sqrt(information.0 / determinant)])
     }
 }
