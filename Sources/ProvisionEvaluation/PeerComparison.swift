@@ -214,9 +214,9 @@ enum PeerComparison {
 
     /// Computes each enrolment's two figures from every non-participant's `gains` (by window)
     /// and writes them to `eval_enrolment` on `db`. `gains` is emptied as the windows are
-    /// taken: each window's gains move to the task that takes it, so they are never held
-    /// twice (sorting a copy held every gain twice, 45 MB of a 300,000-pupil evaluation's
-    /// 102 MB peak of heap, heaptrack).
+    /// taken: each window's gains move to the task that takes it, which sorts a copy of that
+    /// window alone, so the gains are never all held twice (a sorted copy of them all held
+    /// every gain twice, 45 MB of a 300,000-pupil evaluation's 102 MB peak of heap, heaptrack).
     ///
     /// Windows are independent, so they are taken on every core at once. This runs after the
     /// pass, with nothing beside it: on one core, sorting 357,000 gains in 108 windows and
